@@ -1,0 +1,114 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import {
+  BlobServiceClient,
+  RestError,
+  type ContainerClient,
+  type StoragePipelineOptions,
+  type StorageRetryOptions,
+} from '@azure/storage-blob';
+import type { BlobStorageConfig } from '../config.ts';
+import { BlobNotFoundError, type BlobInfo, type BlobStore, type StoredBlob } from './blob-store.ts';
+
+export interface AzureBlobStoreOptions {
+  /** Blobs asked for per list request (the service's maximum is 5,000). */
+  listPageSize?: number;
+  retry?: StorageRetryOptions;
+}
+
+// The SDK's default retries back off for up to a minute. The cache sits on a user's request
+// path and fails open, so a storage fault should surface within seconds, not after a minute.
+const DEFAULT_RETRY: StorageRetryOptions = {
+  maxTries: 3,
+  retryDelayInMs: 200,
+  maxRetryDelayInMs: 2_000,
+  tryTimeoutInMs: 30_000,
+};
+
+/** The BlobStore over Azure Blob Storage (and Azurite, which speaks the same REST API). */
+export class AzureBlobStore implements BlobStore {
+  #ready: Promise<void> | undefined;
+  readonly #listPageSize: number;
+
+  constructor(
+    private readonly container: ContainerClient,
+    options: AzureBlobStoreOptions = {},
+  ) {
+    this.#listPageSize = options.listPageSize ?? 5_000;
+  }
+
+  static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions = {}): AzureBlobStore {
+    const pipeline: StoragePipelineOptions = { retryOptions: options.retry ?? DEFAULT_RETRY };
+    const service =
+      config.kind === 'connection-string'
+        ? BlobServiceClient.fromConnectionString(config.connectionString, pipeline)
+        : new BlobServiceClient(config.accountUrl, new DefaultAzureCredential(), pipeline);
+    return new AzureBlobStore(service.getContainerClient(config.containerName), options);
+  }
+
+  async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
+    await this.#ensureContainer();
+    await this.container.getBlockBlobClient(path).uploadData(data, {
+      blobHTTPHeaders: { blobContentType: contentType },
+    });
+  }
+
+  async get(path: string): Promise<StoredBlob> {
+    await this.#ensureContainer();
+    try {
+      // download() + its stream is one request; downloadToBuffer() adds a properties call.
+      const response = await this.container.getBlobClient(path).download();
+      if (!response.readableStreamBody) throw new Error('Blob download returned no body stream');
+      return {
+        stream: response.readableStreamBody as StoredBlob['stream'],
+        contentType: response.contentType ?? 'application/octet-stream',
+        size: response.contentLength ?? 0,
+      };
+    } catch (error) {
+      if (isNotFound(error)) throw new BlobNotFoundError(path);
+      throw error;
+    }
+  }
+
+  async delete(path: string): Promise<boolean> {
+    await this.#ensureContainer();
+    const response = await this.container.getBlobClient(path).deleteIfExists({ deleteSnapshots: 'include' });
+    return response.succeeded;
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobInfo> {
+    await this.#ensureContainer();
+    const pages = this.container.listBlobsFlat({ prefix }).byPage({ maxPageSize: this.#listPageSize });
+    for await (const page of pages) {
+      for (const item of page.segment.blobItems) {
+        yield {
+          path: item.name,
+          size: item.properties.contentLength ?? 0,
+          lastModified: item.properties.lastModified,
+        };
+      }
+    }
+  }
+
+  /**
+   * Creates the container (private: no public access level) the first time it is needed.
+   * A failed attempt is forgotten so that the next call tries again.
+   */
+  #ensureContainer(): Promise<void> {
+    this.#ready ??= this.container.createIfNotExists().then(
+      () => undefined,
+      (error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      },
+    );
+    return this.#ready;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof RestError &&
+    error.statusCode === 404 &&
+    (error.code === 'BlobNotFound' || error.code === 'ContainerNotFound' || error.code === undefined)
+  );
+}

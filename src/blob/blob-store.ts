@@ -1,0 +1,37 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where cached audio lives. The service owns this small interface; adapters implement it over
+ * Azure Blob Storage (production, Azurite locally) and over memory (a twin for fast tests).
+ * Paths are blob names inside the store's container, such as `audio-cache/{tenant}/{key}.mp3`.
+ */
+export interface BlobStore {
+  /** Stores `data` at `path`, replacing whatever was there. */
+  put(path: string, data: Uint8Array, contentType: string): Promise<void>;
+  /** Opens the blob for reading. Throws BlobNotFoundError when there is none. */
+  get(path: string): Promise<StoredBlob>;
+  /** Deletes the blob; true if it existed, false if there was nothing to delete. */
+  delete(path: string): Promise<boolean>;
+  /** Every blob whose path starts with `prefix`, in path order, fetched page by page. */
+  list(prefix: string): AsyncIterable<BlobInfo>;
+}
+
+export interface StoredBlob {
+  stream: Readable;
+  contentType: string;
+  size: number;
+}
+
+export interface BlobInfo {
+  path: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** The typed "nothing there" every adapter reports instead of its SDK's own error. */
+export class BlobNotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`No blob at ${path}`);
+    this.name = 'BlobNotFoundError';
+  }
+}

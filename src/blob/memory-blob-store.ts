@@ -1,0 +1,38 @@
+import { Readable } from 'node:stream';
+import { BlobNotFoundError, type BlobInfo, type BlobStore, type StoredBlob } from './blob-store.ts';
+
+interface Entry {
+  data: Buffer;
+  contentType: string;
+  lastModified: Date;
+}
+
+/** An in-memory BlobStore: the twin of AzureBlobStore for tests that need no Azurite. */
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, Entry>();
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
+    // Copy: the caller may reuse its buffer, and a real store keeps its own bytes.
+    this.#blobs.set(path, { data: Buffer.from(data), contentType, lastModified: this.now() });
+  }
+
+  async get(path: string): Promise<StoredBlob> {
+    const entry = this.#blobs.get(path);
+    if (!entry) throw new BlobNotFoundError(path);
+    return { stream: Readable.from([entry.data]), contentType: entry.contentType, size: entry.data.length };
+  }
+
+  async delete(path: string): Promise<boolean> {
+    return this.#blobs.delete(path);
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobInfo> {
+    const paths = [...this.#blobs.keys()].filter((path) => path.startsWith(prefix)).sort();
+    for (const path of paths) {
+      const entry = this.#blobs.get(path);
+      if (entry) yield { path, size: entry.data.length, lastModified: entry.lastModified };
+    }
+  }
+}

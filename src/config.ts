@@ -1,0 +1,160 @@
+import { z } from 'zod';
+
+// Every setting the app reads, parsed once from the environment (Azure app settings, or
+// local.settings.json under `func start`). Nothing else in the code reads process.env.
+
+/** Azure app settings that are present but blank mean "not set". */
+const optionalText = z.preprocess(
+  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+  z.string().trim().optional(),
+);
+const requiredText = optionalText.pipe(z.string({ error: 'is required' }));
+
+const numberWithDefault = (fallback: number, options: { integer?: boolean } = {}) =>
+  optionalText.pipe(
+    z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return fallback;
+        const parsed = Number(value);
+        if (!Number.isFinite(parsed) || parsed <= 0 || (options.integer && !Number.isInteger(parsed))) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a positive ${options.integer ? 'integer' : 'number'} (got "${value}")`,
+          });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+  );
+
+// Blob container names: 3-63 characters, lowercase letters, digits and single hyphens, starting
+// and ending with a letter or digit.
+const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+// NCRONTAB with seconds, as Azure Functions timers expect, or a %SETTING% reference.
+const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
+
+const settingsSchema = z.object({
+  DATABASE_URL: requiredText.pipe(
+    z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL'),
+  ),
+  AZURE_STORAGE_CONNECTION_STRING: optionalText,
+  AZURE_STORAGE_ACCOUNT_NAME: optionalText.pipe(
+    z.string().regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits').optional(),
+  ),
+  AZURE_STORAGE_CONTAINER_NAME: optionalText.pipe(
+    z
+      .string()
+      .regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')
+      .default('audio-cache'),
+  ),
+  AZURE_SPEECH_KEY: optionalText,
+  AZURE_SPEECH_REGION: optionalText.pipe(
+    z.string().regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus').optional(),
+  ),
+  AZURE_SPEECH_HOST: optionalText.pipe(
+    z
+      .url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' })
+      .optional(),
+  ),
+  JWT_SECRET_KEY: requiredText,
+  JWT_ALGORITHM: optionalText.pipe(
+    z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }).default('HS256'),
+  ),
+  CACHE_TTL_DAYS: numberWithDefault(30),
+  CACHE_MAX_ENTRIES_PER_TENANT: numberWithDefault(10_000, { integer: true }),
+  CACHE_CLEANUP_SCHEDULE: optionalText.pipe(
+    z
+      .string()
+      .regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')
+      .default('0 0 * * * *'),
+  ),
+  PORT: numberWithDefault(7071, { integer: true }).pipe(
+    z.number().max(65_535, 'must be a TCP port (1-65535)'),
+  ),
+});
+
+/** Every setting the app reads: local.settings.example.json and the README list each one. */
+export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof typeof settingsSchema.shape)[];
+
+export type BlobStorageConfig =
+  | { kind: 'connection-string'; connectionString: string; containerName: string }
+  /** Managed identity (or any DefaultAzureCredential source): no storage key anywhere. */
+  | { kind: 'identity'; accountUrl: string; containerName: string };
+
+export interface Config {
+  databaseUrl: string;
+  blobStorage: BlobStorageConfig;
+  speech: {
+    /** Used when a project has no key of its own. */
+    defaultKey?: string;
+    defaultRegion?: string;
+    /** A Speech container or other host that replaces the regional endpoint. */
+    host?: string;
+  };
+  jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
+  cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
+  port: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the app's settings. Throws a ConfigError naming every missing or malformed setting
+ * (never echoing a secret's value).
+ */
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = settingsSchema.safeParse(env);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+  const isSet = (name: string) => (env[name] ?? '').trim() !== '';
+  if (!isSet('AZURE_STORAGE_CONNECTION_STRING') && !isSet('AZURE_STORAGE_ACCOUNT_NAME')) {
+    problems.push(
+      'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required ' +
+        '(UseDevelopmentStorage=true for Azurite)',
+    );
+  }
+  const settings = result.data;
+  if (!settings || problems.length > 0) throw new ConfigError(problems);
+
+  const containerName = settings.AZURE_STORAGE_CONTAINER_NAME;
+  return {
+    databaseUrl: settings.DATABASE_URL,
+    // The guide's Step 1 sets both; the connection string then wins.
+    blobStorage: settings.AZURE_STORAGE_CONNECTION_STRING
+      ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }
+      : {
+          kind: 'identity',
+          accountUrl: `https://${settings.AZURE_STORAGE_ACCOUNT_NAME}.blob.core.windows.net`,
+          containerName,
+        },
+    speech: {
+      defaultKey: settings.AZURE_SPEECH_KEY,
+      defaultRegion: settings.AZURE_SPEECH_REGION,
+      host: settings.AZURE_SPEECH_HOST,
+    },
+    jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
+    cache: {
+      ttlDays: settings.CACHE_TTL_DAYS,
+      maxEntriesPerTenant: settings.CACHE_MAX_ENTRIES_PER_TENANT,
+      cleanupSchedule: settings.CACHE_CLEANUP_SCHEDULE,
+    },
+    port: settings.PORT,
+  };
+}
+
+/** Just the database setting, for tools (migrations) that need nothing else. */
+export function parseDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const result = settingsSchema.shape.DATABASE_URL.safeParse(env.DATABASE_URL);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `DATABASE_URL ${issue.message}`));
+  }
+  return result.data;
+}

@@ -1,0 +1,50 @@
+import type { Services } from '../app/services.ts';
+import { BlobNotFoundError } from '../blob/blob-store.ts';
+
+export type CheckStatus = 'ok' | 'failed';
+
+export interface HealthReport {
+  healthy: boolean;
+  checks: { database: CheckStatus; blobStorage: CheckStatus };
+  /** Why each failed check failed, for the log only (never for the caller). */
+  failures: Partial<Record<'database' | 'blobStorage', unknown>>;
+}
+
+const CHECK_TIMEOUT_MS = 3_000;
+// A name no cache entry can have: its lookup costs one small 404 and proves the container,
+// the credentials and the network path all work.
+const PROBE_BLOB = 'health/probe-that-does-not-exist';
+
+/** Can this instance reach its database and its blob container right now? */
+export async function checkHealth(services: Pick<Services, 'prisma' | 'blobStore'>): Promise<HealthReport> {
+  const [database, blobStorage] = await Promise.allSettled([
+    withTimeout(services.prisma.$queryRaw`SELECT 1`),
+    withTimeout(
+      services.blobStore.get(PROBE_BLOB).then(
+        (blob) => blob.stream.destroy(),
+        (error: unknown) => {
+          if (!(error instanceof BlobNotFoundError)) throw error;
+        },
+      ),
+    ),
+  ]);
+  const failures: HealthReport['failures'] = {};
+  if (database.status === 'rejected') failures.database = database.reason;
+  if (blobStorage.status === 'rejected') failures.blobStorage = blobStorage.reason;
+  return {
+    healthy: database.status === 'fulfilled' && blobStorage.status === 'fulfilled',
+    checks: {
+      database: database.status === 'fulfilled' ? 'ok' : 'failed',
+      blobStorage: blobStorage.status === 'fulfilled' ? 'ok' : 'failed',
+    },
+    failures,
+  };
+}
+
+function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { text } from 'node:stream/consumers';
+import { describe, expect, inject, it } from 'vitest';
+import { AzureBlobStore } from '../../src/blob/azure-blob-store.ts';
+import { startAzurite } from '../../tools/local-services/azurite.ts';
+import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { describeBlobStoreContract } from './blob-store.contract.ts';
+
+const connectionString = inject('azuriteConnectionString');
+const uniqueContainer = () => `test-${randomBytes(6).toString('hex')}`;
+
+// Each store gets a container of its own, which it has to create itself.
+describeBlobStoreContract('AzureBlobStore on Azurite', async () =>
+  AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName: uniqueContainer() }),
+);
+
+// The same contract again with one-blob pages, so that listing has to follow continuation tokens.
+describeBlobStoreContract('AzureBlobStore on Azurite, paged listing', async () =>
+  AzureBlobStore.fromConfig(
+    { kind: 'connection-string', connectionString, containerName: uniqueContainer() },
+    { listPageSize: 1 },
+  ),
+);
+
+describe('AzureBlobStore container', () => {
+  it('creates its container on first use, private (no anonymous read access)', async () => {
+    const containerName = uniqueContainer();
+    const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName);
+    expect(await container.exists()).toBe(false);
+
+    const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName });
+    await store.put('audio-cache/t/k.mp3', Buffer.from('audio'), 'audio/mpeg');
+
+    expect(await container.exists()).toBe(true);
+    const policy = await container.getAccessPolicy();
+    expect(policy.blobPublicAccess).toBeUndefined();
+    // And an anonymous GET of the blob is refused.
+    const anonymous = await fetch(container.getBlobClient('audio-cache/t/k.mp3').url);
+    // Azure answers 404 to anonymous reads of a private blob, Azurite 403: refused either way.
+    expect([403, 404]).toContain(anonymous.status);
+  });
+
+  it('lets several instances start on a missing container at once', async () => {
+    const containerName = uniqueContainer();
+    const stores = Array.from({ length: 4 }, () =>
+      AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
+    );
+    await Promise.all(stores.map((store, i) => store.put(`p/${i}.mp3`, Buffer.from([i]), 'audio/mpeg')));
+    const listed = [];
+    for await (const info of stores[0]!.list('p/')) listed.push(info.path);
+    expect(listed).toEqual(['p/0.mp3', 'p/1.mp3', 'p/2.mp3', 'p/3.mp3']);
+  });
+
+  it('tries again to create its container after storage was unreachable at first use', async () => {
+    const port = await findFreePort();
+    const store = AzureBlobStore.fromConfig(
+      {
+        kind: 'connection-string',
+        connectionString: connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`),
+        containerName: uniqueContainer(),
+      },
+      { retry: { maxTries: 1 } },
+    );
+    await expect(store.get('a/x.mp3')).rejects.toThrow(/ECONNREFUSED/);
+
+    const azurite = await startAzurite({ port });
+    try {
+      await store.put('a/x.mp3', Buffer.from('late'), 'audio/mpeg');
+      expect(await text((await store.get('a/x.mp3')).stream)).toBe('late');
+    } finally {
+      await azurite.stop();
+    }
+  });
+});

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, parseDatabaseUrl, SETTING_NAMES } from '../src/config.ts';
+
+const minimal = {
+  DATABASE_URL: 'postgresql://app:pw@db.example:5432/khipu_cloud',
+  AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+  JWT_SECRET_KEY: 'k'.repeat(32),
+};
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected parseConfig to fail');
+}
+
+describe('parseConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(parseConfig(minimal)).toEqual({
+      databaseUrl: minimal.DATABASE_URL,
+      blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
+      speech: { defaultKey: undefined, defaultRegion: undefined, host: undefined },
+      jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
+      cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
+      port: 7071,
+    });
+  });
+
+  it('reads every setting when given', () => {
+    const config = parseConfig({
+      ...minimal,
+      AZURE_STORAGE_CONTAINER_NAME: 'auditions-2',
+      AZURE_SPEECH_KEY: 'speech-key',
+      AZURE_SPEECH_REGION: 'eastus',
+      AZURE_SPEECH_HOST: 'ws://localhost:5000',
+      JWT_ALGORITHM: 'HS512',
+      CACHE_TTL_DAYS: '7.5',
+      CACHE_MAX_ENTRIES_PER_TENANT: '5000',
+      CACHE_CLEANUP_SCHEDULE: '0 */15 * * * *',
+      PORT: '8080',
+    });
+    expect(config.blobStorage.containerName).toBe('auditions-2');
+    expect(config.speech).toEqual({ defaultKey: 'speech-key', defaultRegion: 'eastus', host: 'ws://localhost:5000' });
+    expect(config.jwt.algorithm).toBe('HS512');
+    expect(config.cache).toEqual({ ttlDays: 7.5, maxEntriesPerTenant: 5000, cleanupSchedule: '0 */15 * * * *' });
+    expect(config.port).toBe(8080);
+  });
+
+  it('uses managed identity for Blob access when only AZURE_STORAGE_ACCOUNT_NAME is set', () => {
+    const { AZURE_STORAGE_CONNECTION_STRING: _, ...env } = minimal;
+    expect(parseConfig({ ...env, AZURE_STORAGE_ACCOUNT_NAME: 'khipustudio' }).blobStorage).toEqual({
+      kind: 'identity',
+      accountUrl: 'https://khipustudio.blob.core.windows.net',
+      containerName: 'audio-cache',
+    });
+  });
+
+  it('prefers the connection string when both storage settings are present (the guide sets both)', () => {
+    const config = parseConfig({ ...minimal, AZURE_STORAGE_ACCOUNT_NAME: 'khipustudio' });
+    expect(config.blobStorage.kind).toBe('connection-string');
+  });
+
+  it('treats a blank setting as unset, as Azure app settings present them', () => {
+    const config = parseConfig({ ...minimal, CACHE_TTL_DAYS: '', AZURE_SPEECH_KEY: '  ', JWT_ALGORITHM: '' });
+    expect(config.cache.ttlDays).toBe(30);
+    expect(config.speech.defaultKey).toBeUndefined();
+    expect(config.jwt.algorithm).toBe('HS256');
+  });
+
+  it('names every missing required setting at once', () => {
+    expect(problemsOf({})).toEqual([
+      'DATABASE_URL is required',
+      'JWT_SECRET_KEY is required',
+      'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required (UseDevelopmentStorage=true for Azurite)',
+    ]);
+  });
+
+  it.each([
+    ['DATABASE_URL', 'mysql://db/x', /^DATABASE_URL must be a postgresql:\/\/ connection URL$/],
+    ['AZURE_STORAGE_ACCOUNT_NAME', 'Khipu_Studio', /^AZURE_STORAGE_ACCOUNT_NAME must be/],
+    ['AZURE_STORAGE_CONTAINER_NAME', 'Audio_Cache', /^AZURE_STORAGE_CONTAINER_NAME must be/],
+    ['AZURE_STORAGE_CONTAINER_NAME', 'ab', /^AZURE_STORAGE_CONTAINER_NAME must be/],
+    ['AZURE_SPEECH_REGION', 'East US', /^AZURE_SPEECH_REGION must be an Azure region/],
+    ['AZURE_SPEECH_HOST', 'ftp://speech.local', /^AZURE_SPEECH_HOST must be a ws:\/\//],
+    ['JWT_ALGORITHM', 'none', /^JWT_ALGORITHM must be HS256, HS384 or HS512$/],
+    ['JWT_ALGORITHM', 'RS256', /^JWT_ALGORITHM must be HS256, HS384 or HS512$/],
+    ['CACHE_TTL_DAYS', 'thirty', /^CACHE_TTL_DAYS must be a positive number \(got "thirty"\)$/],
+    ['CACHE_TTL_DAYS', '-1', /^CACHE_TTL_DAYS must be a positive number/],
+    ['CACHE_MAX_ENTRIES_PER_TENANT', '10.5', /^CACHE_MAX_ENTRIES_PER_TENANT must be a positive integer/],
+    ['CACHE_CLEANUP_SCHEDULE', '0 * * * *', /^CACHE_CLEANUP_SCHEDULE must be a six-field NCRONTAB/],
+    ['PORT', '70000', /^PORT must be a TCP port/],
+    ['PORT', '0', /^PORT must be a positive integer/],
+  ])('rejects a malformed %s (%s) with a message naming it', (name, value, message) => {
+    const problems = problemsOf({ ...minimal, [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('never repeats a secret or a connection URL in its error message', () => {
+    const error = (() => {
+      try {
+        return parseConfig({ ...minimal, DATABASE_URL: 'mysql://root:hunter2@db/x', JWT_ALGORITHM: 'none' });
+      } catch (e) {
+        return e as Error;
+      }
+    })() as Error;
+    expect(error.message).not.toContain('hunter2');
+    expect(error.message).not.toContain(minimal.JWT_SECRET_KEY);
+  });
+
+  it('knows the fixed setting names operators rely on', () => {
+    expect([...SETTING_NAMES].sort()).toEqual([
+      'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
+      'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_CONTAINER_NAME', 'CACHE_CLEANUP_SCHEDULE',
+      'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'PORT',
+    ]);
+  });
+});
+
+describe('parseDatabaseUrl', () => {
+  it('needs only DATABASE_URL', () => {
+    expect(parseDatabaseUrl({ DATABASE_URL: 'postgres://localhost/x' })).toBe('postgres://localhost/x');
+    expect(() => parseDatabaseUrl({})).toThrow('DATABASE_URL is required');
+  });
+});

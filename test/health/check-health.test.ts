@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createServices } from '../../src/app/services.ts';
+import { parseConfig } from '../../src/config.ts';
+import { checkHealth } from '../../src/health/check-health.ts';
+import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+
+describe('checkHealth', () => {
+  let services: TestServices;
+  beforeAll(async () => {
+    services = await createTestServices();
+  });
+  afterAll(() => services.dispose());
+
+  it('reports both dependencies ok when Postgres and Blob Storage answer', async () => {
+    const report = await checkHealth(services);
+    expect(report).toEqual({ healthy: true, checks: { database: 'ok', blobStorage: 'ok' }, failures: {} });
+  });
+
+  it('names the dependency that is down, and keeps the reason for the log', async () => {
+    const deadBlob = createServices(
+      parseConfig(
+        testSettings(services.database.url, {
+          AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'),
+        }),
+      ),
+    );
+    const deadDatabase = createServices(
+      parseConfig(testSettings(services.database.url.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'))),
+    );
+    try {
+      const blobDown = await checkHealth(deadBlob);
+      expect(blobDown.checks).toEqual({ database: 'ok', blobStorage: 'failed' });
+      expect(blobDown.healthy).toBe(false);
+      expect(String(blobDown.failures.blobStorage)).toMatch(/ECONNREFUSED|no answer/);
+
+      const databaseDown = await checkHealth(deadDatabase);
+      expect(databaseDown.checks).toEqual({ database: 'failed', blobStorage: 'ok' });
+      expect(databaseDown.failures.database).toBeDefined();
+    } finally {
+      await Promise.all([deadBlob.prisma.$disconnect(), deadDatabase.prisma.$disconnect()]);
+    }
+  });
+});

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import type { TestProject } from 'vitest/node';
+import { applyMigrations } from '../../tools/db/migrations.ts';
+import { startAzurite, type RunningAzurite } from '../../tools/local-services/azurite.ts';
+import {
+  openPostgresServer,
+  quoteIdentifier,
+  withPgClient,
+  type PostgresServer,
+} from '../../tools/local-services/postgres-server.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** URL of the server's maintenance database: create/drop test databases through it. */
+    postgresAdminUrl: string;
+    /** A connection URL with `__database__` in place of the database name. */
+    postgresUrlTemplate: string;
+    /** A migrated database that test files clone (CREATE DATABASE … TEMPLATE). */
+    templateDatabase: string;
+    /** Every database this run creates starts with this prefix, so teardown finds them all. */
+    databasePrefix: string;
+    azuriteConnectionString: string;
+  }
+}
+
+/**
+ * Brings up the real services every integration test talks to, once per `npm test` run, and
+ * always takes them down again (vitest runs the returned teardown after failures too):
+ * - Postgres: the server in DATABASE_URL if set, else an embedded PostgreSQL from npm;
+ * - Azurite (Blob), in memory, on a free port;
+ * - a template database migrated by the same code as `npm run db:migrate`.
+ */
+export default async function setup(project: TestProject) {
+  const verbose = process.env.TEST_SERVICES_LOG === '1';
+  const log = verbose ? (line: string) => console.log(`[services] ${line}`) : undefined;
+  const prefix = `khipu_test_${randomBytes(4).toString('hex')}`;
+  const template = `${prefix}_template`;
+
+  let postgres: PostgresServer | undefined;
+  let azurite: RunningAzurite | undefined;
+  const teardown = async () => {
+    await azurite?.stop();
+    if (postgres) {
+      await dropDatabasesWithPrefix(postgres.adminUrl, prefix).catch((error: unknown) => {
+        console.error('test teardown: could not drop test databases', error);
+      });
+      await postgres.stop();
+    }
+  };
+
+  try {
+    [postgres, azurite] = await Promise.all([
+      openPostgresServer(process.env.DATABASE_URL, { onLog: log }),
+      startAzurite({ onLog: log }),
+    ]);
+    await withPgClient(postgres.adminUrl, (client) =>
+      client.query(`CREATE DATABASE ${quoteIdentifier(template)}`),
+    );
+    await applyMigrations(postgres.urlFor(template));
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+
+  project.provide('postgresAdminUrl', postgres.adminUrl);
+  project.provide('postgresUrlTemplate', postgres.urlFor('__database__'));
+  project.provide('templateDatabase', template);
+  project.provide('databasePrefix', prefix);
+  project.provide('azuriteConnectionString', azurite.connectionString);
+  return teardown;
+}
+
+async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<void> {
+  await withPgClient(adminUrl, async (client) => {
+    const { rows } = await client.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [prefix],
+    );
+    for (const { datname } of rows) {
+      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(datname)} WITH (FORCE)`);
+    }
+  });
+}

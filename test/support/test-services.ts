@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { createServices, type Services } from '../../src/app/services.ts';
+import { parseConfig } from '../../src/config.ts';
+import { createTestDatabase, type TestDatabase } from './test-database.ts';
+
+export interface TestServices extends Services {
+  database: TestDatabase;
+  dispose(): Promise<void>;
+}
+
+/** App settings for a test: its own database, its own blob container, on the run's servers. */
+export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: databaseUrl,
+    AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+    AZURE_STORAGE_CONTAINER_NAME: `test-${randomBytes(6).toString('hex')}`,
+    JWT_SECRET_KEY: `test-secret-${randomBytes(16).toString('hex')}`,
+    ...overrides,
+  };
+}
+
+/** The app's real services (Prisma on Postgres, Blob on Azurite), isolated for one test file. */
+export async function createTestServices(overrides: NodeJS.ProcessEnv = {}): Promise<TestServices> {
+  const database = await createTestDatabase();
+  const services = createServices(parseConfig(testSettings(database.url, overrides)));
+  return {
+    ...services,
+    database,
+    async dispose() {
+      await services.prisma.$disconnect();
+      await database.drop();
+    },
+  };
+}

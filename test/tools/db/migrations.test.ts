@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';
+import { withSchemaEngine } from '../../../tools/db/schema-engine.ts';
+import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
+import { snapshotSchema } from '../../support/schema-snapshot.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
+
+const INIT = '20261123000000_init';
+
+// The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
+const GUIDE_AUDIO_CACHE = {
+  columns: [
+    { name: 'id', type: 'uuid', nullable: false, default: 'gen_random_uuid()' },
+    { name: 'tenant_id', type: 'uuid', nullable: false, default: null },
+    { name: 'cache_key', type: 'character varying(255)', nullable: false, default: null },
+    { name: 'text', type: 'text', nullable: false, default: null },
+    { name: 'ssml', type: 'text', nullable: true, default: null },
+    { name: 'voice_id', type: 'character varying(255)', nullable: false, default: null },
+    { name: 'voice_settings', type: 'jsonb', nullable: true, default: null },
+    { name: 'audio_blob_path', type: 'text', nullable: false, default: null },
+    { name: 'audio_url', type: 'text', nullable: true, default: null },
+    { name: 'audio_duration_seconds', type: 'double precision', nullable: true, default: null },
+    { name: 'audio_file_size_bytes', type: 'bigint', nullable: true, default: null },
+    { name: 'hit_count', type: 'integer', nullable: false, default: '0' },
+    { name: 'last_accessed_at', type: 'timestamp with time zone', nullable: false, default: 'CURRENT_TIMESTAMP' },
+    { name: 'created_at', type: 'timestamp with time zone', nullable: false, default: 'CURRENT_TIMESTAMP' },
+    { name: 'expires_at', type: 'timestamp with time zone', nullable: true, default: null },
+  ],
+  indexes: [
+    'CREATE UNIQUE INDEX audio_cache_pkey ON public.audio_cache USING btree (id)',
+    'CREATE INDEX ix_audio_cache_expires_at ON public.audio_cache USING btree (expires_at)',
+    'CREATE INDEX ix_audio_cache_last_accessed_at ON public.audio_cache USING btree (last_accessed_at)',
+    'CREATE INDEX ix_audio_cache_tenant_id ON public.audio_cache USING btree (tenant_id)',
+    'CREATE UNIQUE INDEX ix_audio_cache_cache_key ON public.audio_cache USING btree (cache_key)',
+  ].sort(),
+  constraints: ['audio_cache_pkey PRIMARY KEY (id)'],
+};
+
+let databases: TestDatabase[] = [];
+async function emptyDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase('empty');
+  databases.push(db);
+  return db;
+}
+afterEach(async () => {
+  await Promise.all(databases.map((db) => db.drop()));
+  databases = [];
+});
+
+const sortIndexes = (snapshot: Awaited<ReturnType<typeof snapshotSchema>>) => {
+  for (const table of Object.values(snapshot)) table.indexes.sort();
+  return snapshot;
+};
+
+describe('applyMigrations (npm run db:migrate)', () => {
+  it('creates the guide’s audio_cache table and the three Khipu tables on an empty database', async () => {
+    const db = await emptyDatabase();
+    expect(await applyMigrations(db.url)).toEqual([INIT]);
+
+    const schema = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client)));
+    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'projects', 'tenants', 'users']);
+    expect(schema.audio_cache).toEqual(GUIDE_AUDIO_CACHE);
+    expect(schema.projects!.columns.find((c) => c.name === 'settings')?.type).toBe('jsonb');
+    expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({ type: 'text', default: "'creator'::text" });
+  });
+
+  it('leaves a Khipu row needing only ids, names, email, title and owners', async () => {
+    const db = await emptyDatabase();
+    await applyMigrations(db.url);
+    await withPgClient(db.url, async (client) => {
+      const { rows: [tenant] } = await client.query(`INSERT INTO tenants (name, subdomain) VALUES ('Acme', 'acme') RETURNING *`);
+      const { rows: [user] } = await client.query(`INSERT INTO users (tenant_id, email) VALUES ($1, 'a@acme.test') RETURNING *`, [tenant.id]);
+      const { rows: [project] } = await client.query(
+        `INSERT INTO projects (tenant_id, owner_id, title) VALUES ($1, $2, 'Book') RETURNING *`, [tenant.id, user.id]);
+      expect(tenant).toMatchObject({ is_active: true });
+      expect(user).toMatchObject({ role: 'creator', is_active: true });
+      expect(project).toMatchObject({ settings: null });
+    });
+  });
+
+  it('records the migration in _prisma_migrations exactly as prisma migrate deploy does', async () => {
+    const db = await emptyDatabase();
+    await applyMigrations(db.url);
+    const sql = await readFile(path.join(MIGRATIONS_DIR, INIT, 'migration.sql'));
+    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT * FROM _prisma_migrations'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      migration_name: INIT,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+      applied_steps_count: 1,
+      logs: null,
+      rolled_back_at: null,
+    });
+    expect(rows[0].finished_at).toBeInstanceOf(Date);
+  });
+
+  it('changes nothing when run a second time', async () => {
+    const db = await emptyDatabase();
+    await applyMigrations(db.url);
+    const read = () =>
+      withPgClient(db.url, async (client) => ({
+        schema: await snapshotSchema(client),
+        history: (await client.query('SELECT * FROM _prisma_migrations ORDER BY migration_name')).rows,
+      }));
+    const before = await read();
+    expect(await applyMigrations(db.url)).toEqual([]);
+    expect(await read()).toEqual(before);
+  });
+
+  it('leaves existing Khipu tables (and an Alembic-made audio_cache) untouched in a shared database', async () => {
+    const db = await emptyDatabase();
+    await withPgClient(db.url, (client) => client.query(KHIPU_CLOUD_API_TABLES + ALEMBIC_AUDIO_CACHE));
+    const before = await withPgClient(db.url, (client) => snapshotSchema(client));
+
+    expect(await applyMigrations(db.url)).toEqual([INIT]);
+
+    const after = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
+    expect(after).toEqual(before);
+    // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
+    const { rows } = await withPgClient(db.url, (client) =>
+      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations'));
+    expect(rows).toEqual([{ migration_name: INIT, finished_at: expect.any(Date), rolled_back_at: null }]);
+    expect(await applyMigrations(db.url)).toEqual([]);
+  });
+
+  it('adds only audio_cache to a Khipu database that has no cache yet', async () => {
+    const db = await emptyDatabase();
+    await withPgClient(db.url, (client) => client.query(KHIPU_CLOUD_API_TABLES));
+    const before = await withPgClient(db.url, (client) => snapshotSchema(client));
+
+    expect(await applyMigrations(db.url)).toEqual([INIT]);
+
+    const after = sortIndexes(
+      await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })),
+    );
+    const { audio_cache: audioCache, ...khipuTables } = after;
+    expect(khipuTables).toEqual(before);
+    expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
+  });
+
+  it('builds the same schema that schema.prisma describes (no drift for prisma migrate dev)', async () => {
+    // Prisma's own SQL for schema.prisma, from the engine's `diff` (empty → datamodel).
+    const fromMigrations = await emptyDatabase();
+    const fromPrisma = await emptyDatabase();
+    await applyMigrations(fromMigrations.url);
+    const schema = { path: SCHEMA_PATH, content: await readFile(SCHEMA_PATH, 'utf8') };
+    const { stdout } = await withSchemaEngine(fromPrisma.url, schema, (engine) =>
+      engine.diff({
+        from: { tag: 'empty' },
+        to: { tag: 'schemaDatamodel', files: [schema] },
+        script: true,
+        exitCode: null,
+        filters: { externalTables: [], externalEnums: [] },
+      } as Parameters<typeof engine.diff>[0]),
+    ) as { stdout: string };
+    await withPgClient(fromPrisma.url, (client) => client.query(stdout));
+
+    const snapshot = (url: string) =>
+      withPgClient(url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })).then(sortIndexes);
+    expect(await snapshot(fromMigrations.url)).toEqual(await snapshot(fromPrisma.url));
+  });
+});
+
+// The Khipu Cloud API's own tables, shaped unlike ours (more columns, other index names).
+const KHIPU_CLOUD_API_TABLES = `
+  CREATE TABLE tenants (
+    id uuid PRIMARY KEY, name varchar(255) NOT NULL, subdomain varchar(100) NOT NULL,
+    is_active boolean DEFAULT true, settings json, created_at timestamptz DEFAULT now());
+  CREATE UNIQUE INDEX ix_tenants_subdomain ON tenants (subdomain);
+  CREATE TABLE users (
+    id uuid PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants(id), email varchar(255) NOT NULL,
+    hashed_password varchar(255) NOT NULL, role varchar(50) DEFAULT 'creator', is_active boolean DEFAULT true);
+  CREATE INDEX ix_users_email ON users (email);
+  CREATE TABLE projects (
+    id uuid PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants(id), owner_id uuid REFERENCES users(id),
+    title varchar(500) NOT NULL, settings jsonb, status varchar(50) DEFAULT 'draft');
+`;
+
+// audio_cache as the API's Alembic migration writes it (the guide's now() defaults).
+const ALEMBIC_AUDIO_CACHE = `
+  CREATE TABLE audio_cache (
+    id uuid NOT NULL DEFAULT gen_random_uuid(), tenant_id uuid NOT NULL, cache_key varchar(255) NOT NULL,
+    text text NOT NULL, ssml text, voice_id varchar(255) NOT NULL, voice_settings jsonb,
+    audio_blob_path text NOT NULL, audio_url text, audio_duration_seconds double precision,
+    audio_file_size_bytes bigint, hit_count integer NOT NULL DEFAULT 0,
+    last_accessed_at timestamptz NOT NULL DEFAULT now(), created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz, CONSTRAINT audio_cache_pkey PRIMARY KEY (id));
+  CREATE UNIQUE INDEX ix_audio_cache_cache_key ON audio_cache (cache_key);
+  CREATE INDEX ix_audio_cache_expires_at ON audio_cache (expires_at);
+  CREATE INDEX ix_audio_cache_last_accessed_at ON audio_cache (last_accessed_at);
+  CREATE INDEX ix_audio_cache_tenant_id ON audio_cache (tenant_id);
+`;

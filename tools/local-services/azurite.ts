@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export interface AzuriteOptions {
+  /** Persist blobs in this folder; in memory when absent. */
+  location?: string;
+  /** Blob port; 0 lets the OS choose. */
+  port?: number;
+  onLog?: (line: string) => void;
+  startTimeoutMs?: number;
+}
+
+export interface RunningAzurite {
+  port: number;
+  blobEndpoint: string;
+  /** Connection string for the well-known development account. */
+  connectionString: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+// Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
+const ACCOUNT = 'devstoreaccount1';
+const ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/**
+ * Starts Azurite's Blob service as a child process (its own binary, not an `npx` wrapper, so
+ * stopping it stops the server). `--skipApiVersionCheck` because @azure/storage-blob often
+ * speaks a newer REST version than the newest Azurite release accepts.
+ */
+export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningAzurite> {
+  const require = createRequire(__filename);
+  const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist/src/blob/main.js');
+  const log = options.onLog ?? (() => {});
+  const args = [
+    main,
+    '--blobHost', '127.0.0.1',
+    '--blobPort', String(options.port ?? 0),
+    '--skipApiVersionCheck',
+    '--disableTelemetry',
+    '--loose',
+  ];
+  if (options.location) {
+    await mkdir(options.location, { recursive: true });
+    args.push('--location', path.resolve(options.location));
+  } else {
+    args.push('--inMemoryPersistence', '--extentMemoryLimit', '2048');
+  }
+
+  const child = spawn(process.execPath, args, {
+    // Without --location Azurite writes its metadata files into the working directory.
+    cwd: options.location ? path.resolve(options.location) : undefined,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => log(`[stderr] ${line}`));
+  const lines = readline.createInterface({ input: child.stdout! });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('Azurite did not report a listening port in time'));
+    }, options.startTimeoutMs ?? 20_000);
+    lines.on('line', (line) => {
+      log(line);
+      const match = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`Azurite exited during start-up (code ${code}, signal ${signal})`));
+    });
+  });
+
+  const blobEndpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;
+  return {
+    port,
+    blobEndpoint,
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};` +
+      `BlobEndpoint=${blobEndpoint};`,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
