@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { TestProject } from 'vitest/node';
+import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import' };
 import { applyMigrations } from '../../tools/db/migrations.ts';
-import { startAzurite, type RunningAzurite } from '../../tools/local-services/azurite.ts';
-import {
-  openPostgresServer,
-  quoteIdentifier,
-  withPgClient,
-  type PostgresServer,
-} from '../../tools/local-services/postgres-server.ts';
+import { startAzurite } from '../../tools/local-services/azurite.ts';
+import { openPostgresServer, quoteIdentifier, withPgClient } from '../../tools/local-services/postgres-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -36,8 +31,13 @@ export default async function setup(project: TestProject) {
   const prefix = `khipu_test_${randomBytes(4).toString('hex')}`;
   const template = `${prefix}_template`;
 
-  let postgres: PostgresServer | undefined;
-  let azurite: RunningAzurite | undefined;
+  // Start both at once, but keep hold of whichever started even if the other failed.
+  const [pgResult, azuriteResult] = await Promise.allSettled([
+    openPostgresServer(process.env.DATABASE_URL, { onLog: log }),
+    startAzurite({ onLog: log }),
+  ]);
+  const postgres = pgResult.status === 'fulfilled' ? pgResult.value : undefined;
+  const azurite = azuriteResult.status === 'fulfilled' ? azuriteResult.value : undefined;
   const teardown = async () => {
     await azurite?.stop();
     if (postgres) {
@@ -49,25 +49,21 @@ export default async function setup(project: TestProject) {
   };
 
   try {
-    [postgres, azurite] = await Promise.all([
-      openPostgresServer(process.env.DATABASE_URL, { onLog: log }),
-      startAzurite({ onLog: log }),
-    ]);
-    await withPgClient(postgres.adminUrl, (client) =>
-      client.query(`CREATE DATABASE ${quoteIdentifier(template)}`),
-    );
+    if (!postgres || !azurite) {
+      throw [pgResult, azuriteResult].map((r) => (r.status === 'rejected' ? r.reason : undefined)).find(Boolean);
+    }
+    await withPgClient(postgres.adminUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(template)}`));
     await applyMigrations(postgres.urlFor(template));
+    project.provide('postgresAdminUrl', postgres.adminUrl);
+    project.provide('postgresUrlTemplate', postgres.urlFor('__database__'));
+    project.provide('templateDatabase', template);
+    project.provide('databasePrefix', prefix);
+    project.provide('azuriteConnectionString', azurite.connectionString);
+    return teardown;
   } catch (error) {
     await teardown();
     throw error;
   }
-
-  project.provide('postgresAdminUrl', postgres.adminUrl);
-  project.provide('postgresUrlTemplate', postgres.urlFor('__database__'));
-  project.provide('templateDatabase', template);
-  project.provide('databasePrefix', prefix);
-  project.provide('azuriteConnectionString', azurite.connectionString);
-  return teardown;
 }
 
 async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<void> {

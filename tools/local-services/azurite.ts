@@ -57,6 +57,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If this process ends without calling stop() (Ctrl-C, a crash), take Azurite with it.
+  const stopOnExit = () => child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
+  child.once('exit', () => process.removeListener('exit', stopOnExit));
   readline.createInterface({ input: child.stderr! }).on('line', (line) => log(`[stderr] ${line}`));
   const lines = readline.createInterface({ input: child.stdout! });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -29,7 +29,8 @@ export async function openPostgresServer(
     };
     return { adminUrl: databaseUrl, urlFor, stop: async () => {} };
   }
-  const root = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-'));
+  await removeAbandonedClusters();
+  const root = await mkdtemp(path.join(os.tmpdir(), TEMP_PREFIX));
   try {
     const server = await startEmbeddedPostgres({
       dataDir: path.join(root, 'data'),
@@ -48,6 +49,36 @@ export async function openPostgresServer(
   } catch (error) {
     await rm(root, { recursive: true, force: true });
     throw error;
+  }
+}
+
+const TEMP_PREFIX = 'khipu-pg-';
+const ABANDONED_AFTER_MS = 10 * 60_000;
+
+/**
+ * Throw-away clusters of runs that were interrupted before their teardown (Ctrl-C, a killed
+ * runner) leave their folder behind; their server was told to stop on exit. Remove those whose
+ * server is gone. Young folders are left alone: another run may be starting in one right now.
+ */
+async function removeAbandonedClusters(): Promise<void> {
+  const entries = await readdir(os.tmpdir()).catch(() => [] as string[]);
+  for (const name of entries.filter((entry) => entry.startsWith(TEMP_PREFIX))) {
+    const folder = path.join(os.tmpdir(), name);
+    const info = await stat(folder).catch(() => undefined);
+    if (!info?.isDirectory() || Date.now() - info.mtimeMs < ABANDONED_AFTER_MS) continue;
+    const pidFile = await readFile(path.join(folder, 'data', 'postmaster.pid'), 'utf8').catch(() => '');
+    const pid = Number(pidFile.split('\n')[0]);
+    if (pid > 0 && isAlive(pid)) continue;
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
