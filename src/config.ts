@@ -70,6 +70,7 @@ const settingsSchema = z.object({
       .regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')
       .default('0 0 * * * *'),
   ),
+  TTS_TIMEOUT_SECONDS: numberWithDefault(20),
   PORT: numberWithDefault(7071, { integer: true }).pipe(
     z.number().max(65_535, 'must be a TCP port (1-65535)'),
   ),
@@ -92,6 +93,8 @@ export interface Config {
     defaultRegion?: string;
     /** A Speech container or other host that replaces the regional endpoint. */
     host?: string;
+    /** Longest wait for one synthesis before it is abandoned. */
+    timeoutMs: number;
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
@@ -139,6 +142,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultKey: settings.AZURE_SPEECH_KEY,
       defaultRegion: settings.AZURE_SPEECH_REGION,
       host: settings.AZURE_SPEECH_HOST,
+      timeoutMs: settings.TTS_TIMEOUT_SECONDS * 1000,
     },
     jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
     cache: {

@@ -17,7 +17,7 @@ describe('Functions app layout', () => {
 
   it('points package.json main at where tsc writes every trigger file', () => {
     const { compilerOptions } = json('tsconfig.json');
-    expect(compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.', module: 'node16' });
+    expect(compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.', module: 'node20' });
     expect(json('package.json').main).toBe('dist/src/functions/*.js');
     const triggers = readdirSync(path.join(root, 'src/functions')).filter((f) => f.endsWith('.ts'));
     expect(triggers).toContain('health.ts');

@@ -1,20 +1,47 @@
+import { AuditionService } from '../audition/audition-service.ts';
+import type { AccountDirectory } from '../auth/account-directory.ts';
+import { PrismaAccountDirectory } from '../auth/prisma-account-directory.ts';
 import { AzureBlobStore } from '../blob/azure-blob-store.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
+import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
+import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
+import type { Synthesizer } from '../speech/synthesizer.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
 export interface Services {
   config: Config;
   prisma: PrismaClient;
   blobStore: BlobStore;
+  accounts: AccountDirectory;
+  auditions: AuditionService;
 }
 
-export function createServices(config: Config): Services {
+export interface ServiceOverrides {
+  /** Replaces the Azure Speech synthesizer (another engine; tests that count calls). */
+  synthesizer?: Synthesizer;
+  now?: () => Date;
+}
+
+export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  const prisma = createPrismaClient(config.databaseUrl);
+  const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
+  const synthesizer =
+    overrides.synthesizer ?? new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs });
   return {
     config,
-    prisma: createPrismaClient(config.databaseUrl),
-    blobStore: AzureBlobStore.fromConfig(config.blobStorage),
+    prisma,
+    blobStore,
+    accounts: new PrismaAccountDirectory(prisma),
+    auditions: new AuditionService({
+      index: new PrismaAudioCacheIndex(prisma),
+      blobStore,
+      synthesizer,
+      cache: config.cache,
+      speech: config.speech,
+      now: overrides.now,
+    }),
   };
 }
 

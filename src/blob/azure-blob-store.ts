@@ -47,9 +47,18 @@ export class AzureBlobStore implements BlobStore {
 
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
     await this.#ensureContainer();
-    await this.container.getBlockBlobClient(path).uploadData(data, {
-      blobHTTPHeaders: { blobContentType: contentType },
-    });
+    const upload = () =>
+      this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType } });
+    try {
+      await upload();
+    } catch (error) {
+      // The container was deleted after this store created it (by hand, or a fresh emulator):
+      // create it again rather than fail every write until the process restarts.
+      if (!(error instanceof RestError && error.code === 'ContainerNotFound')) throw error;
+      this.#ready = undefined;
+      await this.#ensureContainer();
+      await upload();
+    }
   }
 
   async get(path: string): Promise<StoredBlob> {
@@ -87,6 +96,12 @@ export class AzureBlobStore implements BlobStore {
         };
       }
     }
+  }
+
+  urlOf(path: string): string {
+    const url = new URL(this.container.getBlobClient(path).url);
+    url.search = ''; // a connection string with a SAS token would put it here
+    return url.toString();
   }
 
   /**

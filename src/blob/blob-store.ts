@@ -14,6 +14,8 @@ export interface BlobStore {
   delete(path: string): Promise<boolean>;
   /** Every blob whose path starts with `prefix`, in path order, fetched page by page. */
   list(prefix: string): AsyncIterable<BlobInfo>;
+  /** Where the blob lives, without any credential (no SAS): for the record, not for reading. */
+  urlOf(path: string): string;
 }
 
 export interface StoredBlob {

@@ -28,6 +28,10 @@ export class MemoryBlobStore implements BlobStore {
     return this.#blobs.delete(path);
   }
 
+  urlOf(path: string): string {
+    return `memory:///${path.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
   async *list(prefix: string): AsyncIterable<BlobInfo> {
     const paths = [...this.#blobs.keys()].filter((path) => path.startsWith(prefix)).sort();
     for (const path of paths) {

@@ -3,6 +3,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { text } from 'node:stream/consumers';
 import { describe, expect, inject, it } from 'vitest';
 import { AzureBlobStore } from '../../src/blob/azure-blob-store.ts';
+import { BlobNotFoundError } from '../../src/blob/blob-store.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { describeBlobStoreContract } from './blob-store.contract.ts';
@@ -50,6 +51,17 @@ describe('AzureBlobStore container', () => {
     const listed = [];
     for await (const info of stores[0]!.list('p/')) listed.push(info.path);
     expect(listed).toEqual(['p/0.mp3', 'p/1.mp3', 'p/2.mp3', 'p/3.mp3']);
+  });
+
+  it('creates its container again when it was deleted while the store was in use', async () => {
+    const containerName = uniqueContainer();
+    const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName });
+    await store.put('a/1.mp3', Buffer.from('one'), 'audio/mpeg');
+    await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName).delete();
+
+    await expect(store.get('a/1.mp3')).rejects.toBeInstanceOf(BlobNotFoundError);
+    await store.put('a/2.mp3', Buffer.from('two'), 'audio/mpeg');
+    expect(await text((await store.get('a/2.mp3')).stream)).toBe('two');
   });
 
   it('tries again to create its container after storage was unreachable at first use', async () => {

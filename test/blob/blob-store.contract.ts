@@ -73,6 +73,12 @@ export function describeBlobStoreContract(name: string, createStore: () => Promi
       }
     });
 
+    it('names a blob by a URL that ends with its path and carries no credential', () => {
+      const url = new URL(store.urlOf('audio-cache/t1/abc.mp3'));
+      expect(url.pathname.endsWith('/audio-cache/t1/abc.mp3')).toBe(true);
+      expect(url.search).toBe('');
+    });
+
     it('lists nothing under a prefix that holds no blob', async () => {
       const listed = [];
       for await (const info of store.list('audio-cache/nobody/')) listed.push(info);

@@ -1,7 +1,8 @@
 import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
-import { createHealthHandler, healthFunction } from '../../src/functions/health.ts';
+import { healthFunction } from '../../src/functions/health.ts';
+import { createHealthHandler } from '../../src/http/health-handler.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 function invoke(handler: ReturnType<typeof createHealthHandler>) {
@@ -23,7 +24,7 @@ describe('GET /api/health', () => {
   afterAll(() => services.dispose());
 
   it('is an anonymous GET on the api/health route', () => {
-    expect(healthFunction).toMatchObject({ methods: ['GET'], route: 'health', authLevel: 'anonymous' });
+    expect(healthFunction).toMatchObject({ trigger: 'http', name: 'health', options: { methods: ['GET'], route: 'health', authLevel: 'anonymous' } });
   });
 
   it('answers 200 with every check ok', async () => {

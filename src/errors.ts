@@ -1,0 +1,44 @@
+/**
+ * The failures a caller can see. Each code maps to exactly one HTTP status, in one table
+ * (src/http/problem-response.ts); everything else thrown is an internal error.
+ */
+export type ErrorCode =
+  | 'unauthorized'
+  | 'not-found'
+  | 'invalid-request'
+  | 'payload-too-large'
+  | 'no-tts-credentials'
+  | 'tts-credentials-rejected'
+  | 'tts-throttled'
+  | 'tts-rejected-request'
+  | 'tts-timeout'
+  | 'tts-failed'
+  | 'unavailable'
+  | 'internal';
+
+export interface FieldError {
+  /** Dotted path of the offending field, e.g. `voice.id` or `rate_pct`. */
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { errors?: FieldError[]; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: extra.cause });
+    this.name = 'AppError';
+  }
+}
+
+/** Normalises anything thrown into an AppError, once, at the edge. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  // A deployment with missing or malformed settings: not the caller's fault, and not a bug.
+  if (error instanceof Error && error.name === 'ConfigError') {
+    return new AppError('unavailable', 'The service is not configured', { cause: error });
+  }
+  return new AppError('internal', 'Internal error', { cause: error });
+}

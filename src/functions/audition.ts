@@ -1,0 +1,18 @@
+import { app } from '@azure/functions';
+import type { HttpFunctionDefinition } from '../app/function-definition.ts';
+import { getWorkerServices } from '../app/services.ts';
+import { createAuditionHandler } from '../http/audition-handler.ts';
+
+export const auditionFunction: HttpFunctionDefinition = {
+  trigger: 'http',
+  name: 'audition',
+  options: {
+    methods: ['POST'],
+    route: 'v1/projects/{projectId}/characters/audition',
+    // The caller's Khipu access token is verified by the handler itself.
+    authLevel: 'anonymous',
+    handler: createAuditionHandler(getWorkerServices),
+  },
+};
+
+app.http(auditionFunction.name, auditionFunction.options);

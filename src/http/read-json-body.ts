@@ -1,0 +1,41 @@
+import type { HttpRequest } from '@azure/functions';
+import { AppError } from '../errors.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The request's JSON body: 400 unless it is declared and encoded as JSON (UTF-8) and parses;
+ * 413 beyond 64 KB (an audition is at most 5,000 characters of text).
+ */
+export async function readJsonBody(request: HttpRequest): Promise<unknown> {
+  const contentType = request.headers.get('content-type') ?? '';
+  if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(contentType)) {
+    throw new AppError('invalid-request', 'The body must be JSON (Content-Type: application/json)', {
+      errors: [{ field: '(body)', message: `unsupported content type "${contentType.slice(0, 100)}"` }],
+    });
+  }
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.length > MAX_BODY_BYTES) throw tooLarge();
+
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw invalidJson('the body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidJson('the body is not valid JSON');
+  }
+}
+
+function tooLarge(): AppError {
+  return new AppError('payload-too-large', `The body is larger than ${MAX_BODY_BYTES / 1024} KB`);
+}
+
+function invalidJson(message: string): AppError {
+  return new AppError('invalid-request', 'The body is not valid JSON', { errors: [{ field: '(body)', message }] });
+}

@@ -1,0 +1,101 @@
+import {
+  CancellationDetails,
+  CancellationErrorCode,
+  ResultReason,
+  SpeechConfig,
+  SpeechSynthesisOutputFormat,
+  SpeechSynthesizer,
+  type SpeechSynthesisResult,
+} from 'microsoft-cognitiveservices-speech-sdk';
+import { SynthesisError, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from './synthesizer.ts';
+
+export interface AzureSpeechOptions {
+  /** `ws://host:port` of a Speech container (or a stand-in) instead of the regional service. */
+  host?: string;
+  timeoutMs: number;
+}
+
+/**
+ * Synthesizer over the Azure Speech SDK. One SpeechSynthesizer per request: it is cheap
+ * (~2 ms on a warm connection pool), requests on a shared one are serialised, and each
+ * project may bring its own key.
+ */
+export class AzureSpeechSynthesizer implements Synthesizer {
+  readonly provider = 'azure';
+  readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
+
+  constructor(private readonly options: AzureSpeechOptions) {}
+
+  synthesize({ ssml, credentials }: SynthesisRequest): Promise<SynthesizedAudio> {
+    let config: SpeechConfig;
+    if (this.options.host) {
+      config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
+    } else if (credentials.region) {
+      config = SpeechConfig.fromSubscription(credentials.key, credentials.region);
+    } else {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+    }
+    config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
+    const synthesizer = new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+
+    return new Promise<SynthesizedAudio>((resolve, reject) => {
+      // The SDK never answers at all when the service hangs, closes cleanly mid-turn or
+      // leaves out its `response` message: this timeout is the only way out.
+      const timer = setTimeout(
+        () => reject(new SynthesisError('timeout', `No audio within ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      );
+      synthesizer.speakSsmlAsync(
+        ssml,
+        (result) => {
+          clearTimeout(timer);
+          try {
+            resolve(readResult(result));
+          } catch (error) {
+            reject(error);
+          }
+        },
+        (message) => {
+          clearTimeout(timer);
+          reject(new SynthesisError('failed', `Speech SDK error: ${message}`));
+        },
+      );
+    }).finally(() => {
+      // Without close() the SDK's websocket keeps the process alive.
+      synthesizer.close();
+    });
+  }
+}
+
+function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
+  if (result.reason === ResultReason.SynthesizingAudioCompleted) {
+    if (!result.audioData || result.audioData.byteLength === 0) {
+      throw new SynthesisError('failed', 'The speech service returned no audio');
+    }
+    return {
+      audio: Buffer.from(result.audioData),
+      durationSeconds: result.audioDuration > 0 ? result.audioDuration / 10_000_000 : undefined,
+    };
+  }
+  if (result.reason === ResultReason.Canceled) {
+    const details = CancellationDetails.fromResult(result);
+    throw new SynthesisError(classifyCancellation(details.ErrorCode, details.errorDetails ?? ''), details.errorDetails ?? 'Canceled');
+  }
+  throw new SynthesisError('failed', `Unexpected synthesis result (reason ${result.reason})`);
+}
+
+/**
+ * Every service failure arrives as a cancellation with a code and a text. The real service
+ * has been seen throttling with 1007 ("Throttled due to too many requests") and 4429, so the
+ * text is read as well as the code, throttling first.
+ */
+export function classifyCancellation(code: CancellationErrorCode, details: string) {
+  if (/\b(429|4429)\b|throttl|too many requests|concurrent request limit/i.test(details)) return 'throttled';
+  if (/\b(401|403)\b/.test(details) && !/websocket error code/i.test(details)) return 'credentials-rejected';
+  if (code === CancellationErrorCode.AuthenticationFailure || code === CancellationErrorCode.Forbidden) {
+    return 'credentials-rejected';
+  }
+  if (code === CancellationErrorCode.TooManyRequests) return 'throttled';
+  if (code === CancellationErrorCode.BadRequestParameters) return 'rejected-request';
+  return 'failed';
+}

@@ -1,0 +1,423 @@
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { parseBuffer } from 'music-metadata';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createServices, type Services } from '../../src/app/services.ts';
+import { parseConfig } from '../../src/config.ts';
+import { auditionFunction } from '../../src/functions/audition.ts';
+import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { startAzurite } from '../../tools/local-services/azurite.ts';
+import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { invokeHttp } from '../support/invoke-http.ts';
+import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../support/speech-stand-in.ts';
+import { encodeToneMp3 } from '../support/test-audio.ts';
+import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+
+// The deployment guide's Step 7 body, and the same audition as khipu-web sends it.
+const GUIDE_BODY = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
+const WEB_BODY = {
+  voice: {
+    id: 'es-AR-ElenaNeural', engine: 'azure', locale: 'es-AR', gender: 'F', age_hint: 'adult',
+    accent_tags: ['rioplatense'], styles: ['cheerful', 'sad'], description: 'Voz cálida',
+  },
+  text: '  Hola,   este es un test\ndel cache ',
+  style: 'cheerful', styledegree: null, rate_pct: null, pitch_pct: 0, page: 'casting',
+};
+
+describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
+  let standIn: SpeechStandIn;
+  let tone: Buffer;
+  let services: TestServices;
+  let account: TestAccount;
+
+  beforeAll(async () => {
+    tone = await encodeToneMp3(1.5);
+    standIn = await startSpeechStandIn(tone);
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, TTS_TIMEOUT_SECONDS: '1' });
+    account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+  });
+  afterAll(async () => {
+    await services.dispose();
+    await standIn.stop();
+  });
+  beforeEach(() => standIn.behave({ kind: 'audio' }));
+
+  const handlerFor = (s: Services) => createAuditionHandler(() => s);
+  /** The app's services with some settings changed: same database, same token secret. */
+  const servicesWith = (overrides: NodeJS.ProcessEnv, databaseUrl = services.database.url) =>
+    createServices(
+      parseConfig(
+        testSettings(databaseUrl, { AZURE_SPEECH_HOST: standIn.host, JWT_SECRET_KEY: services.config.jwt.secretKey, ...overrides }),
+      ),
+    );
+  async function audition(
+    body: unknown,
+    options: { account?: TestAccount; token?: string | null; projectId?: string; services?: Services; headers?: Record<string, string> } = {},
+  ) {
+    const who = options.account ?? account;
+    const token = options.token === undefined ? await who.token() : options.token;
+    const projectId = options.projectId ?? who.projectId;
+    const { response, logs } = await invokeHttp(handlerFor(options.services ?? services), {
+      url: `http://localhost:7071/api/v1/projects/${projectId}/characters/audition`,
+      headers: {
+        'content-type': 'application/json',
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...options.headers,
+      },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      params: { projectId },
+    });
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const isProblem = response.headers.get('content-type') === 'application/problem+json';
+    return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
+  }
+  const rowsOf = (tenantId: string) =>
+    services.prisma.audioCache.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
+  const uniqueText = () => `Línea ${randomBytes(4).toString('hex')}`;
+
+  it('is registered as an anonymous POST on the guide’s route (the token is checked by the handler)', () => {
+    expect(auditionFunction).toMatchObject({
+      trigger: 'http',
+      name: 'audition',
+      options: { methods: ['POST'], route: 'v1/projects/{projectId}/characters/audition', authLevel: 'anonymous' },
+    });
+  });
+
+  describe('the guide’s Step 7', () => {
+    let first: Awaited<ReturnType<typeof audition>>;
+    let second: Awaited<ReturnType<typeof audition>>;
+    beforeAll(async () => {
+      first = await audition(GUIDE_BODY);
+      second = await audition(GUIDE_BODY);
+    });
+
+    it('test 1: a first request synthesizes: MISS, audio/mpeg, the guide’s Cache-Control', async () => {
+      expect(first.status).toBe(200);
+      expect(first.response.headers.get('x-cache-status')).toBe('MISS');
+      expect(first.response.headers.get('content-type')).toBe('audio/mpeg');
+      expect(first.response.headers.get('cache-control')).toBe('public, max-age=1800');
+      expect(first.response.headers.get('content-length')).toBe(String(tone.length));
+      expect(first.bytes.equals(tone)).toBe(true);
+      const { format } = await parseBuffer(first.bytes, { mimeType: 'audio/mpeg' }, { duration: true });
+      expect(format.duration).toBeGreaterThan(1.4);
+      expect(Number(first.response.headers.get('x-audio-duration'))).toBeCloseTo(format.duration!, 2);
+      expect(first.response.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
+      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag');
+    });
+
+    it('test 2: the same request again is served from the cache: HIT-L2, same bytes and ETag', () => {
+      expect(second.status).toBe(200);
+      expect(second.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(second.response.headers.get('cache-control')).toBe('public, max-age=1800');
+      expect(second.response.headers.get('content-type')).toBe('audio/mpeg');
+      expect(second.bytes.equals(first.bytes)).toBe(true);
+      expect(second.response.headers.get('etag')).toBe(first.response.headers.get('etag'));
+      expect(second.response.headers.get('x-audio-duration')).toBe(first.response.headers.get('x-audio-duration'));
+    });
+
+    it('test 3: the row holds the voice, the text, one hit, the size and a 30-day expiry', async () => {
+      const [row, ...others] = await rowsOf(account.tenantId);
+      expect(others).toEqual([]);
+      const cacheKey = first.response.headers.get('etag')!.slice(1, -1);
+      expect(row).toMatchObject({
+        cacheKey,
+        voiceId: 'es-AR-ElenaNeural',
+        text: 'Hola, este es un test del cache',
+        hitCount: 1,
+        audioFileSizeBytes: BigInt(tone.length),
+        audioBlobPath: `audio-cache/${account.tenantId}/${cacheKey}.mp3`,
+        voiceSettings: { style: 'cheerful', styledegree: 1, rate_pct: 0, pitch_pct: 0, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' },
+      });
+      expect(row!.ssml).toContain('<mstts:express-as style="cheerful">');
+      expect(row!.audioDurationSeconds).toBeGreaterThan(1.4);
+      expect(row!.lastAccessedAt.getTime()).toBeGreaterThan(row!.createdAt.getTime());
+      const days = (row!.expiresAt!.getTime() - row!.createdAt.getTime()) / 86_400_000;
+      expect(days).toBeCloseTo(30, 5);
+      expect(row!.audioUrl).toMatch(new RegExp(`/${services.config.blobStorage.containerName}/audio-cache/${account.tenantId}/${cacheKey}\\.mp3$`));
+    });
+
+    it('test 4: the blob is at audio-cache/{tenant_id}/{cache_key}.mp3, audio/mpeg, in a private container', async () => {
+      const cacheKey = first.response.headers.get('etag')!.slice(1, -1);
+      const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient(
+        services.config.blobStorage.containerName,
+      );
+      const names = [];
+      for await (const blob of container.listBlobsFlat()) names.push({ name: blob.name, size: blob.properties.contentLength, type: blob.properties.contentType });
+      expect(names).toContainEqual({ name: `audio-cache/${account.tenantId}/${cacheKey}.mp3`, size: tone.length, type: 'audio/mpeg' });
+      expect((await container.getAccessPolicy()).blobPublicAccess).toBeUndefined();
+    });
+  });
+
+  it('serves both body shapes of one audition (guide string voice, khipu-web voice object) from one entry', async () => {
+    const text = uniqueText();
+    const web = await audition({ ...WEB_BODY, text: `  ${text.replace(' ', '   ')}\n` });
+    const guide = await audition({ ...GUIDE_BODY, text });
+    expect(web.response.headers.get('x-cache-status')).toBe('MISS');
+    expect(guide.response.headers.get('x-cache-status')).toBe('HIT-L2');
+    expect(guide.response.headers.get('etag')).toBe(web.response.headers.get('etag'));
+  });
+
+  it('keeps tenants apart: the same line is another entry, and another tenant’s project is 404', async () => {
+    const other = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const text = uniqueText();
+    const mine = await audition({ ...GUIDE_BODY, text });
+    const theirs = await audition({ ...GUIDE_BODY, text }, { account: other });
+    expect(mine.response.headers.get('x-cache-status')).toBe('MISS');
+    expect(theirs.response.headers.get('x-cache-status')).toBe('MISS');
+    expect(theirs.response.headers.get('etag')).not.toBe(mine.response.headers.get('etag'));
+
+    const sneaky = await audition({ ...GUIDE_BODY, text }, { account: other, projectId: account.projectId });
+    const missing = await audition(GUIDE_BODY, { projectId: crypto.randomUUID() });
+    const malformed = await audition(GUIDE_BODY, { projectId: 'not-a-uuid' });
+    for (const result of [sneaky, missing, malformed]) {
+      expect(result.status).toBe(404);
+      expect(result.problem).toMatchObject({ status: 404, title: 'Not Found', detail: 'No such project' });
+    }
+    expect(sneaky.bytes.toString()).toBe(missing.bytes.toString());
+  });
+
+  describe('authentication', () => {
+    const cases: [string, () => Promise<string | null>][] = [
+      ['no Authorization header', async () => null],
+      ['a malformed token', async () => 'not.a.jwt'],
+      ['a token signed with another secret', () => account.token({}, { secret: 'someone-elses-secret' })],
+      ['an expired token', () => account.token({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 })],
+      ['a refresh token', () => account.token({ type: 'refresh' })],
+      ['a token without a type', () => account.token({ type: undefined })],
+      ['an alg:none token', async () => unsignedToken({ sub: account.userId, type: 'access', exp: Math.floor(Date.now() / 1000) + 600 })],
+      ['a token for an unknown user', () => account.token({ sub: crypto.randomUUID() })],
+      ['a token whose subject is not a user id', () => account.token({ sub: 'admin' })],
+    ];
+    it.each(cases)('answers 401 with WWW-Authenticate: Bearer for %s', async (_name, makeToken) => {
+      const before = standIn.received.length;
+      const result = await audition(GUIDE_BODY, { token: await makeToken() });
+      expect(result.status).toBe(401);
+      expect(result.response.headers.get('www-authenticate')).toBe('Bearer');
+      expect(result.problem).toMatchObject({ status: 401, title: 'Unauthorized' });
+      expect(standIn.received.length).toBe(before);
+    });
+
+    it('answers 401 for an inactive user and for a user of an inactive tenant', async () => {
+      const inactiveUser = await createTestAccount(services.prisma, services.config.jwt.secretKey, { userActive: false });
+      const inactiveTenant = await createTestAccount(services.prisma, services.config.jwt.secretKey, { tenantActive: false });
+      expect((await audition(GUIDE_BODY, { account: inactiveUser })).status).toBe(401);
+      expect((await audition(GUIDE_BODY, { account: inactiveTenant })).status).toBe(401);
+    });
+
+    it('answers 401 for the wrong scheme', async () => {
+      const token = await account.token();
+      const result = await audition(GUIDE_BODY, { token: null, headers: { authorization: `Basic ${token}` } });
+      expect(result.status).toBe(401);
+    });
+
+    it('answers 503 (never a pass) when the accounts cannot be checked', async () => {
+      const deadDatabase = servicesWith({}, services.database.url.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'));
+      try {
+        const before = standIn.received.length;
+        const result = await audition(GUIDE_BODY, { services: deadDatabase });
+        expect(result.status).toBe(503);
+        expect(result.response.headers.get('retry-after')).toBe('5');
+        expect(result.problem).toMatchObject({ status: 503 });
+        expect(standIn.received.length).toBe(before);
+      } finally {
+        await deadDatabase.prisma.$disconnect();
+      }
+    });
+  });
+
+  describe('request validation (nothing reaches the speech service)', () => {
+    let before: number;
+    beforeEach(() => {
+      before = standIn.received.length;
+      return () => expect(standIn.received.length).toBe(before);
+    });
+
+    it.each([
+      ['voice', { ...GUIDE_BODY, voice: 'Elena' }],
+      ['voice', { ...GUIDE_BODY, voice: 42 }],
+      ['voice', { ...GUIDE_BODY, voice: `es-AR-${'A'.repeat(100)}` }],
+      ['voice.id', { ...GUIDE_BODY, voice: { id: 'x<y' } }],
+      ['text', { ...GUIDE_BODY, text: '   ' }],
+      ['text', { ...GUIDE_BODY, text: 'a'.repeat(5_001) }],
+      ['text', { ...GUIDE_BODY, text: null }],
+      ['text', { voice: 'es-AR-ElenaNeural' }],
+      ['text', { ...GUIDE_BODY, text: 'bell \u0007 and \ud800' }],
+      ['style', { ...GUIDE_BODY, style: 'cheerful"><evil' }],
+      ['styledegree', { ...GUIDE_BODY, styledegree: 3 }],
+      ['styledegree', { ...GUIDE_BODY, styledegree: '1.5' }],
+      ['rate_pct', { ...GUIDE_BODY, rate_pct: 201 }],
+      ['pitch_pct', { ...GUIDE_BODY, pitch_pct: -51 }],
+    ])('answers 400 naming %s', async (field, body) => {
+      const result = await audition(body);
+      expect(result.status).toBe(400);
+      expect(result.response.headers.get('content-type')).toBe('application/problem+json');
+      expect(result.problem.errors.map((e: { field: string }) => e.field)).toContain(field);
+    });
+
+    it.each([
+      ['invalid JSON', '{"voice": "es-AR-ElenaNeural",', {}],
+      ['a JSON array', '[]', {}],
+      ['a text/plain body', JSON.stringify(GUIDE_BODY), { 'content-type': 'text/plain' }],
+    ])('answers 400 for %s', async (_name, body, headers) => {
+      const result = await audition(body, { headers });
+      expect(result.status).toBe(400);
+      expect(result.problem.errors[0].field).toBe('(body)');
+    });
+
+    it('answers 413 for a body over 64 KB', async () => {
+      const result = await audition({ ...GUIDE_BODY, padding: 'x'.repeat(70_000) });
+      expect(result.status).toBe(413);
+      expect(result.problem).toMatchObject({ status: 413 });
+    });
+
+    it('accepts unknown fields and page without changing the audio', async () => {
+      const text = uniqueText();
+      const a = await audition({ ...GUIDE_BODY, text, page: 'casting', extra: { nested: true }, ['__proto__']: { polluted: 1 } });
+      const b = await audition({ ...GUIDE_BODY, text, page: 'characters' });
+      expect(a.status).toBe(200);
+      expect(b.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      before = standIn.received.length; // this one did synthesize, once
+    });
+  });
+
+  it('sends the speech service escaped SSML with only the markup that changes the audio', async () => {
+    const text = `Tom & Jerry <b> </voice><voice name="x">injected ${randomBytes(3).toString('hex')}`;
+    await audition({ voice: 'es-AR-ElenaNeural', text });
+    const plain = standIn.received.at(-1)!;
+    expect(plain.key).toMatch(/^project-key-/);
+    expect(plain.ssml).toBe(
+      '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xmlns:mstts="https://www.w3.org/2001/mstts" xml:lang="es-AR">' +
+        `<voice name="es-AR-ElenaNeural">${text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')}</voice></speak>`,
+    );
+
+    await audition({ voice: 'es-AR-ElenaNeural', text, style: 'sad', styledegree: 1.5, rate_pct: -10, pitch_pct: 5 });
+    expect(standIn.received.at(-1)!.ssml).toContain(
+      '<voice name="es-AR-ElenaNeural"><mstts:express-as style="sad" styledegree="1.5"><prosody rate="-10%" pitch="+5%">Tom &amp; Jerry',
+    );
+  });
+
+  describe('speech service failures are mapped and never cached', () => {
+    it.each([
+      [{ kind: 'reject-upgrade', status: 401 }, 502, /credentials were rejected/],
+      [{ kind: 'reject-upgrade', status: 403 }, 502, /credentials were rejected/],
+      [{ kind: 'reject-upgrade', status: 429 }, 503, /throttling/],
+      [{ kind: 'close', code: 4429, reason: 'exceeded the concurrent request limit' }, 503, /throttling/],
+      [{ kind: 'close', code: 1007, reason: 'Throttled due to too many requests' }, 503, /throttling/],
+      [{ kind: 'close', code: 1007, reason: 'Unsupported voice es-AR-Nobody' }, 400, /rejected the request/],
+      [{ kind: 'close', code: 1008, reason: 'Quota exceeded' }, 502, /failed/],
+      [{ kind: 'close', code: 1011, reason: 'Internal server error' }, 502, /failed/],
+      [{ kind: 'close-mid-turn' }, 504, /did not answer in time/],
+      [{ kind: 'hang' }, 504, /did not answer in time/],
+      [{ kind: 'no-audio' }, 502, /failed/],
+    ] as [StandInBehaviour, number, RegExp][])('%j → %i', async (behaviour, status, detail) => {
+      standIn.behave(behaviour);
+      const text = uniqueText();
+      const result = await audition({ ...GUIDE_BODY, text });
+      expect(result.status).toBe(status);
+      expect(result.problem.detail).toMatch(detail);
+      if (status === 503) expect(result.response.headers.get('retry-after')).toBe('10');
+      expect(JSON.stringify(result.problem)).not.toMatch(/project-key-/);
+      expect(await services.prisma.audioCache.count({ where: { text } })).toBe(0);
+
+      standIn.behave({ kind: 'audio' });
+      const retry = await audition({ ...GUIDE_BODY, text });
+      expect(retry.response.headers.get('x-cache-status')).toBe('MISS');
+    });
+  });
+
+  it('answers 422 when neither the project nor the service has TTS credentials', async () => {
+    const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+    const result = await audition(GUIDE_BODY, { account: keyless });
+    expect(result.status).toBe(422);
+    expect(result.problem.detail).toMatch(/no Azure TTS credentials/);
+  });
+
+  it('falls back to the service’s own key for a project without one', async () => {
+    const withDefault = servicesWith({ AZURE_SPEECH_KEY: 'service-default-key' });
+    try {
+      const keyless = await createTestAccount(withDefault.prisma, withDefault.config.jwt.secretKey, { ttsKey: null });
+      const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account: keyless, services: withDefault });
+      expect(result.status).toBe(200);
+      expect(standIn.received.at(-1)!.key).toBe('service-default-key');
+    } finally {
+      await withDefault.prisma.$disconnect();
+    }
+  });
+
+  it('heals an entry whose blob was deleted, and one that expired', async () => {
+    const text = uniqueText();
+    const first = await audition({ ...GUIDE_BODY, text });
+    const [row] = await services.prisma.audioCache.findMany({ where: { text } });
+    await services.blobStore.delete(row!.audioBlobPath);
+
+    const healed = await audition({ ...GUIDE_BODY, text });
+    expect(healed.response.headers.get('x-cache-status')).toBe('MISS');
+    expect(healed.bytes.equals(first.bytes)).toBe(true);
+    expect((await audition({ ...GUIDE_BODY, text })).response.headers.get('x-cache-status')).toBe('HIT-L2');
+
+    await services.prisma.audioCache.update({ where: { id: row!.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const renewed = await audition({ ...GUIDE_BODY, text });
+    expect(renewed.response.headers.get('x-cache-status')).toBe('MISS');
+    const after = await services.prisma.audioCache.findUniqueOrThrow({ where: { id: row!.id } });
+    expect(after.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(after.hitCount).toBe(0);
+  });
+
+  it('shares one synthesis among 20 concurrent identical misses', async () => {
+    standIn.behave({ kind: 'audio', delayMs: 200 });
+    const before = standIn.received.length;
+    const body = { ...GUIDE_BODY, text: uniqueText() };
+    const results = await Promise.all(Array.from({ length: 20 }, () => audition(body)));
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(standIn.received.length - before).toBe(1);
+    expect(results.every((r) => r.bytes.equals(tone))).toBe(true);
+    expect(await services.prisma.audioCache.count({ where: { text: body.text } })).toBe(1);
+  });
+
+  it('fails open when Blob Storage goes away: BYPASS with the audio, and back to normal after', async () => {
+    const azurite = await startAzurite();
+    let restarted: Awaited<ReturnType<typeof startAzurite>> | undefined;
+    const flaky = servicesWith({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString });
+    try {
+      const cached = { ...GUIDE_BODY, text: uniqueText() };
+      expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('MISS');
+      await azurite.stop();
+
+      const hitWithoutBlob = await audition(cached, { services: flaky });
+      expect(hitWithoutBlob.status).toBe(200);
+      expect(hitWithoutBlob.response.headers.get('x-cache-status')).toBe('BYPASS');
+      expect(hitWithoutBlob.bytes.equals(tone)).toBe(true);
+      expect(hitWithoutBlob.logs.join('\n')).toMatch(/warning: audition cache: blob read failed/);
+
+      const newLine = { ...GUIDE_BODY, text: uniqueText() };
+      const missWithoutBlob = await audition(newLine, { services: flaky });
+      expect(missWithoutBlob.response.headers.get('x-cache-status')).toBe('BYPASS');
+      expect(await services.prisma.audioCache.count({ where: { text: newLine.text } })).toBe(0);
+
+      // Storage is back (empty: it kept its blobs in memory): the row whose blob is gone heals.
+      restarted = await startAzurite({ port: azurite.port });
+      expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('MISS');
+      expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('HIT-L2');
+    } finally {
+      await restarted?.stop();
+      await azurite.stop();
+      await flaky.prisma.$disconnect();
+    }
+  });
+
+  it('never logs the token or the TTS key', async () => {
+    const token = await account.token();
+    const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { token });
+    const logs = result.logs.join('\n');
+    expect(logs).toMatch(/audition MISS/);
+    expect(logs).not.toContain(token);
+    expect(logs).not.toMatch(/project-key-/);
+    expect(logs).not.toContain(services.config.jwt.secretKey);
+  });
+});
+
+function unsignedToken(payload: Record<string, unknown>): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
+}

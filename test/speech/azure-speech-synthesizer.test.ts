@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AzureSpeechSynthesizer } from '../../src/speech/azure-speech-synthesizer.ts';
+import { SynthesisError } from '../../src/speech/synthesizer.ts';
+import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../support/speech-stand-in.ts';
+import { encodeToneMp3 } from '../support/test-audio.ts';
+
+const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
+
+describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', () => {
+  let standIn: SpeechStandIn;
+  let tone: Buffer;
+  beforeAll(async () => {
+    tone = await encodeToneMp3(1);
+    standIn = await startSpeechStandIn(tone);
+  });
+  afterAll(() => standIn.stop());
+
+  const synthesizer = (timeoutMs = 2_000) => new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs });
+  const failureOf = async (behaviour: StandInBehaviour, timeoutMs?: number) => {
+    standIn.behave(behaviour);
+    const error = await synthesizer(timeoutMs).synthesize({ ssml: SSML, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    standIn.behave({ kind: 'audio' });
+    expect(error).toBeInstanceOf(SynthesisError);
+    return (error as SynthesisError).failure;
+  };
+
+  it('returns the MP3 bytes the service sent, asking for 24 kHz 48 kbps mono MP3 with the given key', async () => {
+    standIn.behave({ kind: 'audio' });
+    const result = await synthesizer().synthesize({ ssml: SSML, credentials: { key: 'project-key' } });
+    expect(result.audio.equals(tone)).toBe(true);
+    expect(standIn.received.at(-1)).toEqual({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
+  });
+
+  it.each([
+    [{ kind: 'reject-upgrade', status: 401 }, 'credentials-rejected'],
+    [{ kind: 'reject-upgrade', status: 403 }, 'credentials-rejected'],
+    [{ kind: 'reject-upgrade', status: 429 }, 'throttled'],
+    [{ kind: 'close', code: 4429, reason: 'exceeded the concurrent request limit' }, 'throttled'],
+    [{ kind: 'close', code: 1007, reason: 'Throttled due to too many requests' }, 'throttled'],
+    [{ kind: 'close', code: 1007, reason: 'Invalid SSML: voice not found' }, 'rejected-request'],
+    [{ kind: 'close', code: 1008, reason: 'Quota exceeded' }, 'failed'],
+    [{ kind: 'close', code: 1011, reason: 'Internal error' }, 'failed'],
+    [{ kind: 'no-audio' }, 'failed'],
+  ] as [StandInBehaviour, string][])('classifies %j as %s', async (behaviour, failure) => {
+    expect(await failureOf(behaviour)).toBe(failure);
+  });
+
+  it.each([
+    [{ kind: 'hang' }],
+    [{ kind: 'close-mid-turn' }],
+  ] as [StandInBehaviour][])('gives up with a timeout when the service %j', async (behaviour) => {
+    expect(await failureOf(behaviour, 500)).toBe('timeout');
+  });
+
+  it('reports a connection failure when nothing listens', async () => {
+    const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
+    const error = await dead.synthesize({ ssml: SSML, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    expect((error as SynthesisError).failure).toBe('failed');
+  });
+
+  it('answers a slow service within its timeout', async () => {
+    standIn.behave({ kind: 'audio', delayMs: 300 });
+    const result = await synthesizer(3_000).synthesize({ ssml: SSML, credentials: { key: 'k' } });
+    expect(result.audio.length).toBe(tone.length);
+  });
+});

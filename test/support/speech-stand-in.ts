@@ -1,0 +1,145 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+/**
+ * A local stand-in for the Azure Speech synthesis websocket, speaking the protocol the real
+ * Speech SDK speaks (see shared/facts/azure-speech-sdk.md), so tests run the SDK's real code
+ * path end to end. What it does with the next requests is set with `behave()`.
+ */
+export type StandInBehaviour =
+  | { kind: 'audio'; audio?: Buffer; delayMs?: number }
+  /** Refuse the websocket upgrade with this HTTP status (401, 403, 429). */
+  | { kind: 'reject-upgrade'; status: number }
+  /** Close the socket after receiving the SSML. */
+  | { kind: 'close'; code: number; reason: string }
+  /** Close with 1000 after the turn started and some audio went out. */
+  | { kind: 'close-mid-turn' }
+  | { kind: 'hang' }
+  /** turn.start, response, turn.end: a "successful" turn with no audio. */
+  | { kind: 'no-audio' };
+
+export interface ReceivedSynthesis {
+  key: string | undefined;
+  ssml: string;
+  outputFormat: string | undefined;
+}
+
+export interface SpeechStandIn {
+  /** `ws://127.0.0.1:PORT`: the value of AZURE_SPEECH_HOST. */
+  host: string;
+  received: ReceivedSynthesis[];
+  behave(behaviour: StandInBehaviour): void;
+  stop(): Promise<void>;
+}
+
+export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> {
+  let behaviour: StandInBehaviour = { kind: 'audio' };
+  const received: ReceivedSynthesis[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+
+  server.on('upgrade', (req, socket, head) => {
+    if (behaviour.kind === 'reject-upgrade') {
+      socket.end(`HTTP/1.1 ${behaviour.status} ${http.STATUS_CODES[behaviour.status]}\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    const key =
+      new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ??
+      (req.headers['ocp-apim-subscription-key'] as string | undefined);
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, key));
+  });
+
+  function serve(ws: WebSocket, key: string | undefined) {
+    let outputFormat: string | undefined;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const { headers, body } = parseTextMessage(data.toString());
+      const requestId = headers['x-requestid'] ?? '';
+      const path = (headers.path ?? '').toLowerCase();
+      if (path === 'synthesis.context') {
+        outputFormat = JSON.parse(body)?.synthesis?.audio?.outputFormat;
+      } else if (path === 'ssml') {
+        received.push({ key, ssml: body, outputFormat });
+        void respond(ws, requestId, behaviour);
+      }
+    });
+  }
+
+  async function respond(ws: WebSocket, requestId: string, how: StandInBehaviour) {
+    const text = (path: string, body: string) =>
+      ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
+    const streamId = '1';
+    switch (how.kind) {
+      case 'hang':
+        return;
+      case 'close':
+        ws.close(how.code, how.reason);
+        return;
+      case 'no-audio':
+        text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
+        text('response', JSON.stringify({ audio: { streamId } }));
+        text('turn.end', '{}');
+        return;
+      case 'close-mid-turn':
+        text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
+        text('response', JSON.stringify({ audio: { streamId } }));
+        ws.send(audioFrame(requestId, streamId, audio.subarray(0, 100)));
+        ws.close(1000, 'bye');
+        return;
+      case 'audio': {
+        const bytes = how.audio ?? audio;
+        text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
+        text('response', JSON.stringify({ audio: { streamId } }));
+        if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
+        for (let offset = 0; offset < bytes.length; offset += 4096) {
+          ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
+        }
+        text('turn.end', '{}');
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host: `ws://127.0.0.1:${port}`,
+    received,
+    behave(next) {
+      behaviour = next;
+    },
+    async stop() {
+      for (const client of wss.clients) client.terminate();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function parseTextMessage(message: string): { headers: Record<string, string>; body: string } {
+  const split = message.indexOf('\r\n\r\n');
+  const head = split === -1 ? message : message.slice(0, split);
+  const headers: Record<string, string> = {};
+  for (const line of head.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { headers, body: split === -1 ? '' : message.slice(split + 4) };
+}
+
+/** Binary frame: 2-byte big-endian header length, ASCII headers, then the audio bytes. */
+function audioFrame(requestId: string, streamId: string, payload: Buffer): Buffer {
+  const headers = Buffer.from(`X-RequestId: ${requestId}\r\nPath: audio\r\nX-StreamId: ${streamId}\r\n`, 'ascii');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(headers.length);
+  return Buffer.concat([length, headers, payload]);
+}

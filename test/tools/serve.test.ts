@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../support/speech-stand-in.ts';
+import { encodeToneMp3 } from '../support/test-audio.ts';
+import { createTestServices, type TestServices } from '../support/test-services.ts';
+
+const root = path.resolve(__dirname, '../..');
+const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
+
+describe('npm run serve (the local host)', () => {
+  let standIn: SpeechStandIn;
+  let services: TestServices;
+  let account: TestAccount;
+  let host: ChildProcess;
+  let output = '';
+  let base: string;
+  let workDir: string;
+
+  beforeAll(async () => {
+    standIn = await startSpeechStandIn(await encodeToneMp3(1));
+    services = await createTestServices();
+    account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const port = await findFreePort();
+    base = `http://127.0.0.1:${port}/api`;
+
+    // Settings come from local.settings.json in the working directory, like Core Tools,
+    // except where the environment has its own value.
+    workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-serve-'));
+    await writeFile(
+      path.join(workDir, 'local.settings.json'),
+      JSON.stringify({
+        IsEncrypted: false,
+        Values: {
+          DATABASE_URL: services.database.url,
+          AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+          AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+          AZURE_SPEECH_HOST: standIn.host,
+          JWT_SECRET_KEY: 'overridden-by-the-environment',
+          PORT: '1',
+        },
+        Host: { CORS: 'http://localhost:5173' },
+      }),
+    );
+    const { DATABASE_URL: _, ...env } = process.env;
+    host = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'tools/serve.ts')], {
+      cwd: workDir,
+      env: { ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
+      for (const stream of [host.stdout!, host.stderr!]) {
+        readline.createInterface({ input: stream }).on('line', (line) => {
+          output += `${line}\n`;
+          if (line.includes('Listening on')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      }
+      host.once('exit', (code) => reject(new Error(`serve exited (${code}):\n${output}`)));
+    });
+  });
+
+  afterAll(async () => {
+    if (host.exitCode === null) {
+      host.kill('SIGKILL');
+    }
+    await services.dispose();
+    await standIn.stop();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('lists the functions with their routes under /api, as func start does', () => {
+    expect(output).toContain(`audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`);
+    expect(output).toContain(`health: [GET] http://localhost:${new URL(base).port}/api/health`);
+  });
+
+  it('answers the guide’s Step 7 requests over real HTTP: MISS, then HIT-L2', async () => {
+    const send = async () =>
+      fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
+        body: GUIDE_BODY,
+      });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-cache-status')).toBe('MISS');
+    expect(first.headers.get('content-type')).toBe('audio/mpeg');
+    expect(first.headers.get('cache-control')).toBe('public, max-age=1800');
+    const audio = Buffer.from(await first.arrayBuffer());
+    expect(audio.length).toBe(Number(first.headers.get('content-length')));
+
+    const second = await send();
+    expect(second.headers.get('x-cache-status')).toBe('HIT-L2');
+    expect(Buffer.from(await second.arrayBuffer()).equals(audio)).toBe(true);
+  });
+
+  it('answers errors as problem+json and unknown routes with 404', async () => {
+    const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, { method: 'POST', body: GUIDE_BODY });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('content-type')).toBe('application/problem+json');
+    expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
+    expect((await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`)).status).toBe(405);
+  });
+
+  it('allows the web client’s origin (Host.CORS), preflight included', async () => {
+    const preflight = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+
+    const health = await fetch(`${base}/health`, { headers: { Origin: 'http://localhost:5173' } });
+    expect(health.status).toBe(200);
+    expect(health.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    const stranger = await fetch(`${base}/health`, { headers: { Origin: 'https://evil.example' } });
+    expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('stops on SIGINT', async () => {
+    const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
+    host.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+});

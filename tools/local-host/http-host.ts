@@ -1,0 +1,143 @@
+import http from 'node:http';
+import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
+import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
+
+export interface LocalHostOptions {
+  functions: HttpFunctionDefinition[];
+  /** `api`, as host.json's extensions.http.routePrefix. */
+  routePrefix: string;
+  corsOrigins: string[];
+  corsCredentials: boolean;
+  log: (line: string) => void;
+}
+
+interface Route {
+  definition: HttpFunctionDefinition;
+  methods: string[];
+  pattern: RegExp;
+  params: string[];
+}
+
+const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request limit
+
+/**
+ * Serves HTTP functions the way the Functions host does (route templates under the route
+ * prefix, the library's real HttpRequest/InvocationContext), for machines without Core Tools.
+ */
+export function createLocalHost(options: LocalHostOptions): http.Server {
+  const routes = options.functions.map(toRoute);
+  return http.createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      options.log(`error: local host: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('Internal error');
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const cors = corsHeaders(req);
+    if (method === 'OPTIONS' && req.headers['access-control-request-method'] && cors) {
+      res.writeHead(204, {
+        ...cors,
+        'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? '*',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
+
+    const prefix = options.routePrefix ? `/${options.routePrefix}/` : '/';
+    const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : undefined;
+    const matches = path === undefined ? [] : routes.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
+    const found = matches.find(({ route }) => route.methods.includes(method));
+    if (!found) {
+      res.writeHead(matches.length > 0 ? 405 : 404, cors ?? {});
+      res.end();
+      return;
+    }
+
+    const body = await readBody(req);
+    if (body === undefined) {
+      res.writeHead(413, cors ?? {});
+      res.end();
+      return;
+    }
+    const params: Record<string, string> = {};
+    found.route.params.forEach((name, i) => {
+      const value = found.match![i + 1];
+      if (value !== undefined) params[name] = decodeURIComponent(value);
+    });
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const request = new HttpRequest({
+      method,
+      url: url.toString(),
+      headers,
+      params,
+      query: Object.fromEntries(url.searchParams),
+      body: body.length > 0 ? { bytes: body } : undefined,
+    });
+    const { name } = found.route.definition;
+    const context = new InvocationContext({
+      invocationId: crypto.randomUUID(),
+      functionName: name,
+      logHandler: (level, ...args) => options.log(`${level}: [${name}] ${args.map(String).join(' ')}`),
+    });
+    const init = await found.route.definition.options.handler(request, context);
+    const response = new HttpResponse(init);
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const outHeaders: Record<string, string> = { ...cors };
+    response.headers.forEach((value, key) => {
+      outHeaders[key] = value;
+    });
+    outHeaders['content-length'] = String(bytes.length);
+    res.writeHead(response.status, outHeaders);
+    res.end(bytes);
+  }
+
+  function corsHeaders(req: http.IncomingMessage): Record<string, string> | undefined {
+    const origin = req.headers.origin;
+    if (!origin) return undefined;
+    const allowed = options.corsOrigins.includes('*') || options.corsOrigins.includes(origin);
+    if (!allowed) return undefined;
+    return {
+      'Access-Control-Allow-Origin': options.corsOrigins.includes('*') && !options.corsCredentials ? '*' : origin,
+      ...(options.corsCredentials ? { 'Access-Control-Allow-Credentials': 'true' } : {}),
+      Vary: 'Origin',
+    };
+  }
+}
+
+/** Route templates as the Functions host reads them: `v1/projects/{projectId}/x`, `{id:guid}`, `{page?}`. */
+function toRoute(definition: HttpFunctionDefinition): Route {
+  const template = (definition.options.route ?? definition.name).replace(/^\/+|\/+$/g, '');
+  const params: string[] = [];
+  const source = template
+    .split('/')
+    .map((segment) =>
+      segment.replace(/\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}|([^{]+)/g, (_all, name?: string, optional?: string, literal?: string) => {
+        if (literal !== undefined) return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        params.push(name!);
+        return optional ? '([^/]*)' : '([^/]+)';
+      }),
+    )
+    .join('/');
+  const methods = (definition.options.methods ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).map((m) => m.toUpperCase());
+  return { definition, methods, pattern: new RegExp(`^${source}/?$`, 'i'), params };
+}
+
+async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

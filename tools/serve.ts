@@ -1,0 +1,55 @@
+// npm run serve: the HTTP functions on http://localhost:$PORT/api, without Azure Functions Core
+// Tools (which cannot be installed where only the npm registry is reachable). It reads the
+// environment and, like Core Tools, the Values of ./local.settings.json (the environment wins).
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isFunctionDefinition, type HttpFunctionDefinition } from '../src/app/function-definition.ts';
+import { parseConfig } from '../src/config.ts';
+import { createLocalHost } from './local-host/http-host.ts';
+import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+
+async function main(): Promise<void> {
+  const settings = await readLocalSettings(path.resolve('local.settings.json'));
+  applyLocalSettings(settings.values);
+  const config = parseConfig(); // fail now, naming what is missing, not on the first request
+
+  const root = path.resolve(__dirname, '..');
+  const host = JSON.parse(await readFile(path.join(root, 'host.json'), 'utf8')) as {
+    extensions?: { http?: { routePrefix?: string } };
+  };
+  const routePrefix = host.extensions?.http?.routePrefix ?? 'api';
+
+  // The same files `func start` loads (package.json main: every module in src/functions).
+  const functionsDir = path.join(__dirname, '../src/functions');
+  const extension = path.extname(__filename);
+  const functions: HttpFunctionDefinition[] = [];
+  for (const file of (await readdir(functionsDir)).filter((f) => f.endsWith(extension) && !f.endsWith(`.d${extension}`)).sort()) {
+    const exported = (await import(path.join(functionsDir, file))) as Record<string, unknown>;
+    functions.push(...Object.values(exported).filter(isFunctionDefinition));
+  }
+
+  const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
+  const server = createLocalHost({ functions, routePrefix, corsOrigins: settings.corsOrigins, corsCredentials: settings.corsCredentials, log });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, resolve);
+  });
+  const base = `http://localhost:${config.port}${routePrefix ? `/${routePrefix}` : ''}`;
+  console.log('\nFunctions:\n');
+  for (const fn of functions) {
+    console.log(`\t${fn.name}: [${(fn.options.methods ?? ['GET', 'POST']).join(',')}] ${base}/${fn.options.route ?? fn.name}`);
+  }
+  console.log(`\nListening on ${base} (Ctrl-C to stop)`);
+
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
