@@ -1,6 +1,7 @@
 // npm run serve: the HTTP functions on http://localhost:$PORT/api, without Azure Functions Core
 // Tools (which cannot be installed where only the npm registry is reachable). It reads the
 // environment and, like Core Tools, the Values of ./local.settings.json (the environment wins).
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isFunctionDefinition, type HttpFunctionDefinition } from '../src/app/function-definition.ts';
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   applyLocalSettings(settings.values);
   const config = parseConfig(); // fail now, naming what is missing, not on the first request
 
-  const root = path.resolve(__dirname, '..');
+  const root = projectRoot();
   const host = JSON.parse(await readFile(path.join(root, 'host.json'), 'utf8')) as {
     extensions?: { http?: { routePrefix?: string } };
   };
@@ -47,6 +48,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The folder holding host.json, whether this runs from tools/ (tsx) or dist/tools/ (built). */
+function projectRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'host.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('host.json not found above ' + __dirname);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -48,7 +48,8 @@ describe('npm run serve (the local host)', () => {
       }),
     );
     const { DATABASE_URL: _, ...env } = process.env;
-    host = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'tools/serve.ts')], {
+    // What `npm run serve` runs after its build (npm test builds first).
+    host = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
       cwd: workDir,
       env: { ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -94,6 +95,7 @@ describe('npm run serve (the local host)', () => {
     expect(first.headers.get('x-cache-status')).toBe('MISS');
     expect(first.headers.get('content-type')).toBe('audio/mpeg');
     expect(first.headers.get('cache-control')).toBe('public, max-age=1800');
+    expect(Number(first.headers.get('x-audio-duration'))).toBeGreaterThan(0.9);
     const audio = Buffer.from(await first.arrayBuffer());
     expect(audio.length).toBe(Number(first.headers.get('content-length')));
 
