@@ -154,6 +154,18 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/**
+ * Just the cleanup schedule: the timer's registration needs it when the app loads, before
+ * (and whether or not) the rest of the settings are valid.
+ */
+export function parseCleanupSchedule(env: NodeJS.ProcessEnv = process.env): string {
+  const result = settingsSchema.shape.CACHE_CLEANUP_SCHEDULE.safeParse(env.CACHE_CLEANUP_SCHEDULE);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `CACHE_CLEANUP_SCHEDULE ${issue.message}`));
+  }
+  return result.data;
+}
+
 /** Just the database setting, for tools (migrations) that need nothing else. */
 export function parseDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const result = settingsSchema.shape.DATABASE_URL.safeParse(env.DATABASE_URL);

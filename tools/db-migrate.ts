@@ -4,12 +4,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, parseDatabaseUrl } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
+import { projectRoot } from './project-root.ts';
 
 /** DATABASE_URL from the environment, else from local.settings.json (what `func start` reads). */
 async function databaseSettings(): Promise<NodeJS.ProcessEnv> {
   if (process.env.DATABASE_URL) return process.env;
   try {
-    const file = await readFile(path.resolve(__dirname, '../local.settings.json'), 'utf8');
+    const file = await readFile(path.join(projectRoot(), 'local.settings.json'), 'utf8');
     const values = (JSON.parse(file) as { Values?: Record<string, string> }).Values ?? {};
     return { DATABASE_URL: values.DATABASE_URL };
   } catch {

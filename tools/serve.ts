@@ -1,13 +1,13 @@
 // npm run serve: the HTTP functions on http://localhost:$PORT/api, without Azure Functions Core
 // Tools (which cannot be installed where only the npm registry is reachable). It reads the
 // environment and, like Core Tools, the Values of ./local.settings.json (the environment wins).
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isFunctionDefinition, type HttpFunctionDefinition } from '../src/app/function-definition.ts';
+import { isFunctionDefinition, type FunctionDefinition } from '../src/app/function-definition.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLocalHost } from './local-host/http-host.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { projectRoot } from './project-root.ts';
 
 async function main(): Promise<void> {
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   // The same files `func start` loads (package.json main: every module in src/functions).
   const functionsDir = path.join(__dirname, '../src/functions');
   const extension = path.extname(__filename);
-  const functions: HttpFunctionDefinition[] = [];
+  const functions: FunctionDefinition[] = [];
   for (const file of (await readdir(functionsDir)).filter((f) => f.endsWith(extension) && !f.endsWith(`.d${extension}`)).sort()) {
     const exported = (await import(path.join(functionsDir, file))) as Record<string, unknown>;
     functions.push(...Object.values(exported).filter(isFunctionDefinition));
@@ -38,7 +38,11 @@ async function main(): Promise<void> {
   const base = `http://localhost:${config.port}${routePrefix ? `/${routePrefix}` : ''}`;
   console.log('\nFunctions:\n');
   for (const fn of functions) {
-    console.log(`\t${fn.name}: [${(fn.options.methods ?? ['GET', 'POST']).join(',')}] ${base}/${fn.options.route ?? fn.name}`);
+    if (fn.trigger === 'http') {
+      console.log(`\t${fn.name}: [${(fn.options.methods ?? ['GET', 'POST']).join(',')}] ${base}/${fn.options.route ?? fn.name}`);
+    } else {
+      console.log(`\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST http://localhost:${config.port}/admin/functions/${fn.name})`);
+    }
   }
   console.log(`\nListening on ${base} (Ctrl-C to stop)`);
 
@@ -48,14 +52,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-}
-
-/** The folder holding host.json, whether this runs from tools/ (tsx) or dist/tools/ (built). */
-function projectRoot(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'host.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error('host.json not found above ' + __dirname);
-  }
 }
 
 main().catch((error: unknown) => {

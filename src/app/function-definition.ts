@@ -1,4 +1,4 @@
-import type { HttpFunctionOptions } from '@azure/functions';
+import type { HttpFunctionOptions, TimerFunctionOptions } from '@azure/functions';
 
 /**
  * A function's registration as plain data: the trigger file registers it with one `app.*`
@@ -11,8 +11,15 @@ export interface HttpFunctionDefinition {
   options: HttpFunctionOptions;
 }
 
-export type FunctionDefinition = HttpFunctionDefinition;
+export interface TimerFunctionDefinition {
+  trigger: 'timer';
+  name: string;
+  options: TimerFunctionOptions;
+}
+
+export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition;
 
 export function isFunctionDefinition(value: unknown): value is FunctionDefinition {
-  return typeof value === 'object' && value !== null && (value as { trigger?: unknown }).trigger === 'http';
+  const trigger = typeof value === 'object' && value !== null ? (value as { trigger?: unknown }).trigger : undefined;
+  return trigger === 'http' || trigger === 'timer';
 }

@@ -4,6 +4,8 @@ import { PrismaAccountDirectory } from '../auth/prisma-account-directory.ts';
 import { AzureBlobStore } from '../blob/azure-blob-store.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
 import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
+import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
+import { PrismaCacheMaintenance } from '../cleanup/prisma-cache-maintenance.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
 import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
@@ -16,6 +18,9 @@ export interface Services {
   blobStore: BlobStore;
   accounts: AccountDirectory;
   auditions: AuditionService;
+  maintenance: CacheMaintenance;
+  /** The clock every expiry and age decision reads (injected by tests). */
+  now: () => Date;
 }
 
 export interface ServiceOverrides {
@@ -26,6 +31,7 @@ export interface ServiceOverrides {
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient(config.databaseUrl);
+  const now = overrides.now ?? (() => new Date());
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
   const synthesizer =
     overrides.synthesizer ?? new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs });
@@ -40,8 +46,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       synthesizer,
       cache: config.cache,
       speech: config.speech,
-      now: overrides.now,
+      now,
     }),
+    maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl),
+    now,
   };
 }
 

@@ -12,6 +12,11 @@ export interface BlobStore {
   get(path: string): Promise<StoredBlob>;
   /** Deletes the blob; true if it existed, false if there was nothing to delete. */
   delete(path: string): Promise<boolean>;
+  /**
+   * Deletes many blobs (in as few requests as the service allows) and counts the outcome;
+   * a failure is counted, not thrown, so that one bad blob does not stop a cleanup.
+   */
+  deleteMany(paths: readonly string[]): Promise<DeleteManyResult>;
   /** Every blob whose path starts with `prefix`, in path order, fetched page by page. */
   list(prefix: string): AsyncIterable<BlobInfo>;
   /** Where the blob lives, without any credential (no SAS): for the record, not for reading. */
@@ -22,6 +27,15 @@ export interface StoredBlob {
   stream: Readable;
   contentType: string;
   size: number;
+}
+
+export interface DeleteManyResult {
+  deleted: number;
+  /** Already gone: nothing to do. */
+  missing: number;
+  failed: number;
+  /** The first failure's reason, for the log. */
+  firstError?: string;
 }
 
 export interface BlobInfo {

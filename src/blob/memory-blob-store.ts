@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { BlobNotFoundError, type BlobInfo, type BlobStore, type StoredBlob } from './blob-store.ts';
+import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from './blob-store.ts';
 
 interface Entry {
   data: Buffer;
@@ -26,6 +26,12 @@ export class MemoryBlobStore implements BlobStore {
 
   async delete(path: string): Promise<boolean> {
     return this.#blobs.delete(path);
+  }
+
+  async deleteMany(paths: readonly string[]): Promise<DeleteManyResult> {
+    let deleted = 0;
+    for (const path of paths) if (this.#blobs.delete(path)) deleted++;
+    return { deleted, missing: paths.length - deleted, failed: 0 };
   }
 
   urlOf(path: string): string {

@@ -73,6 +73,16 @@ export function describeBlobStoreContract(name: string, createStore: () => Promi
       }
     });
 
+    it('deletes many blobs at once, counting the deleted and the already missing', async () => {
+      const paths = Array.from({ length: 300 }, (_, i) => `audio-cache/t9/${String(i).padStart(3, '0')}.mp3`);
+      for (const path of paths.slice(0, 290)) await store.put(path, Buffer.from(path), 'audio/mpeg');
+      expect(await store.deleteMany(paths)).toEqual({ deleted: 290, missing: 10, failed: 0 });
+      const left = [];
+      for await (const info of store.list('audio-cache/t9/')) left.push(info);
+      expect(left).toEqual([]);
+      expect(await store.deleteMany([])).toEqual({ deleted: 0, missing: 0, failed: 0 });
+    });
+
     it('names a blob by a URL that ends with its path and carries no credential', () => {
       const url = new URL(store.urlOf('audio-cache/t1/abc.mp3'));
       expect(url.pathname.endsWith('/audio-cache/t1/abc.mp3')).toBe(true);

@@ -128,6 +128,16 @@ describe('npm run serve (the local host)', () => {
     expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('runs the cleanup timer on POST /admin/functions/cleanup, as Core Tools does', async () => {
+    expect(output).toMatch(/cleanup: timerTrigger \(0 0 \* \* \* \*;/);
+    const response = await fetch(`${new URL(base).origin}/admin/functions/cleanup`, { method: 'POST', body: '{"input":""}' });
+    expect(response.status).toBe(202);
+    await expect.poll(() => output, { timeout: 10_000 }).toMatch(/Executed 'cleanup' \(Succeeded/);
+    expect(output).toMatch(/\[cleanup\] Running audio cache cleanup\.\.\./);
+    expect(output).toMatch(/\[cleanup\] Cache stats: \d+ entries/);
+    expect((await fetch(`${new URL(base).origin}/admin/functions/nothing`, { method: 'POST' })).status).toBe(404);
+  });
+
   it('stops on SIGINT', async () => {
     const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
     host.kill('SIGINT');

@@ -2,9 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MigrationList } from '@prisma/schema-engine-wasm' with { 'resolution-mode': 'import' };
 import type { Pool } from 'pg';
+import { projectRoot } from '../project-root.ts';
 import { withSchemaEngine } from './schema-engine.ts';
 
-export const PRISMA_DIR = path.resolve(__dirname, '../../prisma');
+export const PRISMA_DIR = path.join(projectRoot(), 'prisma');
 export const MIGRATIONS_DIR = path.join(PRISMA_DIR, 'migrations');
 export const SCHEMA_PATH = path.join(PRISMA_DIR, 'schema.prisma');
 

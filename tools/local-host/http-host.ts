@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
-import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
+import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from '../../src/app/function-definition.ts';
 
 export interface LocalHostOptions {
-  functions: HttpFunctionDefinition[];
+  functions: FunctionDefinition[];
   /** `api`, as host.json's extensions.http.routePrefix. */
   routePrefix: string;
   corsOrigins: string[];
@@ -25,7 +25,10 @@ const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request li
  * prefix, the library's real HttpRequest/InvocationContext), for machines without Core Tools.
  */
 export function createLocalHost(options: LocalHostOptions): http.Server {
-  const routes = options.functions.map(toRoute);
+  const routes = options.functions.filter((f): f is HttpFunctionDefinition => f.trigger === 'http').map(toRoute);
+  const timers = new Map(
+    options.functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer').map((f) => [f.name.toLowerCase(), f]),
+  );
   return http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       options.log(`error: local host: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -46,6 +49,22 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
         'Access-Control-Max-Age': '600',
       });
       res.end();
+      return;
+    }
+
+    // Like Core Tools: POST /admin/functions/{name} runs a non-HTTP function now (202).
+    const admin = /^\/admin\/functions\/([^/]+)\/?$/.exec(url.pathname);
+    if (admin) {
+      const timer = timers.get(decodeURIComponent(admin[1]!).toLowerCase());
+      if (!timer || method !== 'POST') {
+        res.writeHead(timer ? 405 : 404);
+        res.end();
+        return;
+      }
+      await readBody(req);
+      res.writeHead(202);
+      res.end();
+      runTimer(timer, options.log);
       return;
     }
 
@@ -111,6 +130,24 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       Vary: 'Origin',
     };
   }
+}
+
+/** Runs a timer function once, as if its schedule fired now. */
+export function runTimer(definition: TimerFunctionDefinition, log: (line: string) => void): Promise<void> {
+  const { name } = definition;
+  const context = new InvocationContext({
+    invocationId: crypto.randomUUID(),
+    functionName: name,
+    logHandler: (level, ...args) => log(`${level}: [${name}] ${args.map(String).join(' ')}`),
+  });
+  log(`info: Executing '${name}'`);
+  const started = performance.now();
+  return Promise.resolve(
+    definition.options.handler({ isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never, context),
+  ).then(
+    () => log(`info: Executed '${name}' (Succeeded, ${Math.round(performance.now() - started)} ms)`),
+    (error: unknown) => log(`error: Executed '${name}' (Failed): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+  );
 }
 
 /** Route templates as the Functions host reads them: `v1/projects/{projectId}/x`, `{id:guid}`, `{page?}`. */

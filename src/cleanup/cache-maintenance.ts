@@ -1,0 +1,27 @@
+/** The bulk operations the cleanup needs from the cache's index. */
+export interface CacheMaintenance {
+  /**
+   * Runs `work` holding the cluster-wide cleanup lock, or returns `{ ran: false }` at once if
+   * another pass (another instance, a manual run) holds it.
+   */
+  withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
+  /** Deletes up to `limit` entries with `expires_at < now`; returns their blob paths. */
+  deleteExpired(now: Date, limit: number): Promise<string[]>;
+  /** Tenants holding more than `maxEntries` entries. */
+  tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]>;
+  /**
+   * Deletes up to `limit` of the tenant's least recently accessed entries beyond its `keep`
+   * most recent ones; returns their blob paths.
+   */
+  deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]>;
+  /** Which of these cache keys have an entry. */
+  findExistingKeys(cacheKeys: readonly string[]): Promise<Set<string>>;
+  /** One aggregate over the whole table. */
+  stats(): Promise<CacheStats>;
+}
+
+export interface CacheStats {
+  entries: number;
+  totalBytes: number;
+  totalHits: number;
+}

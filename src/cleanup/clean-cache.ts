@@ -1,0 +1,158 @@
+import type { BlobStore, DeleteManyResult } from '../blob/blob-store.ts';
+import type { Logger } from '../logger.ts';
+import type { CacheMaintenance, CacheStats } from './cache-maintenance.ts';
+
+export interface CleanupOptions {
+  maxEntriesPerTenant: number;
+  now: () => Date;
+  /** Rows per DELETE statement. */
+  batchSize?: number;
+  /** An unreferenced blob younger than this may belong to a miss that is storing its row. */
+  orphanGraceMs?: number;
+  /** Most orphaned blobs deleted per pass. */
+  orphanLimit?: number;
+}
+
+export interface CleanupReport {
+  /** false when another pass held the lock. */
+  ran: boolean;
+  expired: number;
+  evicted: number;
+  orphans: number;
+  blobs: DeleteManyResult;
+  stats?: CacheStats;
+  /** Time spent in database statements and in blob requests, in ms. */
+  databaseMs: number;
+  blobMs: number;
+}
+
+export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLimit: 10_000 };
+const BLOB_PREFIX = 'audio-cache/';
+const BLOB_NAME = /^audio-cache\/[0-9a-f-]{36}\/([0-9a-f]{64})\.mp3$/;
+
+/**
+ * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
+ * expired entries, then each tenant's least recently used entries beyond the cap, then blobs
+ * no entry refers to, then the stats. Rows go before their blobs: an interrupted pass leaves
+ * at worst an unreferenced blob (swept by a later pass), never a row the audition function
+ * would serve from a deleted blob. At most one pass runs at a time across all instances.
+ */
+export async function cleanCache(
+  deps: { maintenance: CacheMaintenance; blobStore: BlobStore; log: Logger },
+  options: CleanupOptions,
+): Promise<CleanupReport> {
+  const { maintenance, blobStore, log } = deps;
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
+  const report: CleanupReport = {
+    ran: false,
+    expired: 0,
+    evicted: 0,
+    orphans: 0,
+    blobs: { deleted: 0, missing: 0, failed: 0 },
+    databaseMs: 0,
+    blobMs: 0,
+  };
+  const timed = async <T>(kind: 'databaseMs' | 'blobMs', work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      report[kind] += performance.now() - started;
+    }
+  };
+  const deleteBlobs = async (paths: string[]) => {
+    const result = await timed('blobMs', () => blobStore.deleteMany(paths));
+    report.blobs.deleted += result.deleted;
+    report.blobs.missing += result.missing;
+    report.blobs.failed += result.failed;
+    report.blobs.firstError ??= result.firstError;
+  };
+
+  const outcome = await maintenance.withExclusiveLock(async () => {
+    log.info('Running audio cache cleanup...');
+    const now = options.now();
+
+    for (;;) {
+      const paths = await timed('databaseMs', () => maintenance.deleteExpired(now, batchSize));
+      report.expired += paths.length;
+      await deleteBlobs(paths);
+      if (paths.length < batchSize) break;
+    }
+    log.info(`Deleted ${report.expired} expired cache entries`);
+
+    const tenants = await timed('databaseMs', () => maintenance.tenantsOverCap(options.maxEntriesPerTenant));
+    for (const { tenantId } of tenants) {
+      for (;;) {
+        const paths = await timed('databaseMs', () =>
+          maintenance.deleteLeastRecentlyUsed(tenantId, options.maxEntriesPerTenant, batchSize),
+        );
+        report.evicted += paths.length;
+        await deleteBlobs(paths);
+        if (paths.length < batchSize) break;
+      }
+    }
+    log.info(`Deleted ${report.evicted} old cache entries via LRU`);
+
+    try {
+      report.orphans = await sweepOrphans(deps, options, now, timed);
+      log.info(`Deleted ${report.orphans} orphaned cache blobs`);
+    } catch (error) {
+      // Listing blobs failed (storage unreachable): the sweep is only housekeeping, and the
+      // stats below still matter.
+      log.warn(`Orphaned blob sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (report.blobs.failed > 0) {
+      log.warn(`Could not delete ${report.blobs.failed} cache blobs (first error: ${report.blobs.firstError}); a later pass retries them`);
+    }
+
+    const stats = await timed('databaseMs', () => maintenance.stats());
+    report.stats = stats;
+    const mb = stats.totalBytes / (1024 * 1024);
+    const average = stats.entries > 0 ? stats.totalHits / stats.entries : 0;
+    log.info(
+      `Cache stats: ${stats.entries} entries, ${mb.toFixed(2)} MB, ${stats.totalHits} total hits, ${average.toFixed(2)} avg hits/entry`,
+    );
+  });
+
+  if (!outcome.ran) {
+    log.info('Audio cache cleanup skipped: another cleanup pass is running');
+    return report;
+  }
+  report.ran = true;
+  return report;
+
+  /** Blobs under audio-cache/ that no entry refers to and that are past the grace period. */
+  async function sweepOrphans(
+    { maintenance: m, blobStore: store }: typeof deps,
+    opts: CleanupOptions,
+    now: Date,
+    time: typeof timed,
+  ): Promise<number> {
+    const limit = opts.orphanLimit ?? DEFAULTS.orphanLimit;
+    const cutoff = now.getTime() - (opts.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
+    let deleted = 0;
+    let candidates: { path: string; key: string }[] = [];
+    const flush = async () => {
+      const existing = await time('databaseMs', () => m.findExistingKeys(candidates.map((c) => c.key)));
+      const orphans = candidates.filter((c) => !existing.has(c.key)).map((c) => c.path).slice(0, limit - deleted);
+      candidates = [];
+      if (orphans.length === 0) return;
+      const before = report.blobs.deleted;
+      await deleteBlobs(orphans);
+      deleted += report.blobs.deleted - before;
+    };
+    const listing = store.list(BLOB_PREFIX)[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await time('blobMs', () => listing.next());
+      if (next.done) break;
+      const key = BLOB_NAME.exec(next.value.path)?.[1];
+      if (!key || next.value.lastModified.getTime() > cutoff) continue;
+      candidates.push({ path: next.value.path, key });
+      if (candidates.length >= 1_000) await flush();
+      if (deleted >= limit) break;
+    }
+    if (candidates.length > 0 && deleted < limit) await flush();
+    await listing.return?.();
+    return deleted;
+  }
+}

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import type { PrismaClient } from '../db/prisma-client.ts';
+import type { CacheMaintenance, CacheStats } from './cache-maintenance.ts';
+
+// One lock for every instance and manual run, namespaced so no other user of the database
+// collides with it by accident.
+const LOCK_NAME = 'khipu:audio-cache-cleanup';
+
+/**
+ * CacheMaintenance in SQL through Prisma. Every delete is one bounded statement
+ * (`… LIMIT n`, committed on its own), so no statement or transaction grows with the table
+ * and the caller never holds more than one batch of paths.
+ */
+export class PrismaCacheMaintenance implements CacheMaintenance {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly databaseUrl: string,
+  ) {}
+
+  async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    // A session-level advisory lock on a connection of its own: Prisma's pool would hand the
+    // unlock to another session. If this process dies, the connection and the lock go with it.
+    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => {}); // a dropped lock connection must not crash the process
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_NAME]);
+      if (!rows[0]?.locked) return { ran: false };
+      try {
+        return { ran: true, value: await work() };
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_NAME]).catch(() => {});
+      }
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async deleteExpired(now: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      DELETE FROM audio_cache
+       WHERE id IN (SELECT id FROM audio_cache WHERE expires_at < ${now} ORDER BY expires_at LIMIT ${limit})
+      RETURNING audio_blob_path AS path`;
+    return rows.map((row) => row.path);
+  }
+
+  async tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]> {
+    const rows = await this.prisma.$queryRaw<{ tenant_id: string; entries: bigint }[]>`
+      SELECT tenant_id::text, count(*) AS entries FROM audio_cache
+       GROUP BY tenant_id HAVING count(*) > ${maxEntries}
+       ORDER BY tenant_id`;
+    return rows.map((row) => ({ tenantId: row.tenant_id, entries: Number(row.entries) }));
+  }
+
+  async deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]> {
+    // Ranked afresh by each batch, so entries added or played meanwhile are counted right.
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      DELETE FROM audio_cache
+       WHERE id IN (
+         SELECT id FROM audio_cache WHERE tenant_id = ${tenantId}::uuid
+          ORDER BY last_accessed_at DESC, id DESC
+         OFFSET ${keep} LIMIT ${limit})
+      RETURNING audio_blob_path AS path`;
+    return rows.map((row) => row.path);
+  }
+
+  async findExistingKeys(cacheKeys: readonly string[]): Promise<Set<string>> {
+    if (cacheKeys.length === 0) return new Set();
+    const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
+      SELECT cache_key FROM audio_cache WHERE cache_key = ANY(${[...cacheKeys]}::text[])`;
+    return new Set(rows.map((row) => row.cache_key));
+  }
+
+  async stats(): Promise<CacheStats> {
+    const [row] = await this.prisma.$queryRaw<{ entries: bigint; bytes: bigint | null; hits: bigint | null }[]>`
+      SELECT count(*) AS entries, sum(audio_file_size_bytes)::bigint AS bytes, sum(hit_count)::bigint AS hits
+        FROM audio_cache`;
+    return { entries: Number(row?.entries ?? 0), totalBytes: Number(row?.bytes ?? 0), totalHits: Number(row?.hits ?? 0) };
+  }
+}

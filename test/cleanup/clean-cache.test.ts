@@ -1,0 +1,189 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { InvocationContext } from '@azure/functions';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createServices } from '../../src/app/services.ts';
+import { cleanCache, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
+import { createCleanupHandler } from '../../src/cleanup/cleanup-handler.ts';
+import { parseConfig } from '../../src/config.ts';
+import { cleanupFunction } from '../../src/functions/cleanup.ts';
+import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+
+const NOW = new Date('2026-11-23T16:00:00Z');
+const HOUR = 3_600_000;
+
+describe('cleanCache (one pass of the cleanup timer)', () => {
+  let services: TestServices;
+  let lines: string[];
+  const log = {
+    info: (...args: unknown[]) => lines.push(`info: ${args.join(' ')}`),
+    warn: (...args: unknown[]) => lines.push(`warn: ${args.join(' ')}`),
+    error: (...args: unknown[]) => lines.push(`error: ${args.join(' ')}`),
+  };
+  beforeEach(async () => {
+    services = await createTestServices();
+    lines = [];
+  });
+  afterEach(() => services.dispose());
+
+  /** An entry (row + blob unless told otherwise), as the audition function stores them. */
+  async function seed(tenantId: string, entry: { expiresAt?: Date | null; lastAccessedAt?: Date; size?: number; hits?: number; blob?: boolean }) {
+    const cacheKey = randomBytes(32).toString('hex');
+    const path = `audio-cache/${tenantId}/${cacheKey}.mp3`;
+    if (entry.blob !== false) await services.blobStore.put(path, randomBytes(entry.size ?? 1024), 'audio/mpeg');
+    await services.prisma.audioCache.create({
+      data: {
+        tenantId, cacheKey, text: 'x', voiceId: 'es-AR-ElenaNeural', audioBlobPath: path,
+        audioFileSizeBytes: BigInt(entry.size ?? 1024), hitCount: entry.hits ?? 0,
+        lastAccessedAt: entry.lastAccessedAt ?? new Date(NOW.getTime() - HOUR),
+        expiresAt: entry.expiresAt === undefined ? new Date(NOW.getTime() + 24 * HOUR) : entry.expiresAt,
+      },
+    });
+    return { cacheKey, path };
+  }
+  const blobExists = (path: string) => services.blobStore.get(path).then((b) => (b.stream.destroy(), true), () => false);
+  const keysOf = async (tenantId: string) =>
+    (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey).sort();
+  const run = (options: Partial<CleanupOptions> = {}) =>
+    cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, log }, { maxEntriesPerTenant: 10_000, now: () => NOW, ...options });
+
+  it('deletes expired entries, rows and blobs, keeps live ones, and logs the guide’s lines', async () => {
+    const tenant = randomUUID();
+    const expired = await Promise.all([1, 2, 3].map((h) => seed(tenant, { expiresAt: new Date(NOW.getTime() - h * HOUR) })));
+    const live = [
+      await seed(tenant, { expiresAt: new Date(NOW.getTime() + HOUR), size: 1_048_576, hits: 4 }),
+      await seed(tenant, { expiresAt: null, size: 524_288, hits: 1 }),
+      await seed(tenant, { expiresAt: new Date(NOW.getTime() + 1), size: 524_288, hits: 1 }),
+    ];
+
+    const report = await run();
+
+    expect(report).toMatchObject({ ran: true, expired: 3, evicted: 0, orphans: 0, blobs: { deleted: 3, missing: 0, failed: 0 } });
+    expect(await keysOf(tenant)).toEqual(live.map((e) => e.cacheKey).sort());
+    for (const e of expired) expect(await blobExists(e.path)).toBe(false);
+    for (const e of live) expect(await blobExists(e.path)).toBe(true);
+    expect(lines).toEqual([
+      'info: Running audio cache cleanup...',
+      'info: Deleted 3 expired cache entries',
+      'info: Deleted 0 old cache entries via LRU',
+      'info: Deleted 0 orphaned cache blobs',
+      'info: Cache stats: 3 entries, 2.00 MB, 6 total hits, 2.00 avg hits/entry',
+    ]);
+  });
+
+  it('keeps exactly the N most recently played entries of each tenant over the cap, and nothing of others', async () => {
+    const big = randomUUID();
+    const small = randomUUID();
+    const entries = [];
+    for (let i = 0; i < 8; i++) entries.push(await seed(big, { lastAccessedAt: new Date(NOW.getTime() - i * HOUR) }));
+    const others = [];
+    for (let i = 0; i < 5; i++) others.push(await seed(small, { lastAccessedAt: new Date(NOW.getTime() - 100 * HOUR) }));
+
+    // Batches of 2: the eviction has to take several statements to get there.
+    const report = await run({ maxEntriesPerTenant: 5, batchSize: 2 });
+
+    expect(report.evicted).toBe(3);
+    expect(await keysOf(big)).toEqual(entries.slice(0, 5).map((e) => e.cacheKey).sort());
+    expect(await keysOf(small)).toEqual(others.map((e) => e.cacheKey).sort());
+    for (const e of entries.slice(5)) expect(await blobExists(e.path)).toBe(false);
+    for (const e of [...entries.slice(0, 5), ...others]) expect(await blobExists(e.path)).toBe(true);
+    expect(lines).toContain('info: Deleted 3 old cache entries via LRU');
+  });
+
+  it('works through more expired entries than one batch holds', async () => {
+    const tenant = randomUUID();
+    for (let i = 0; i < 7; i++) await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR), blob: i % 2 === 0 });
+    const report = await run({ batchSize: 3 });
+    expect(report.expired).toBe(7);
+    expect(report.blobs).toMatchObject({ deleted: 4, missing: 3, failed: 0 });
+    expect(await keysOf(tenant)).toEqual([]);
+  });
+
+  it('sweeps blobs no entry refers to once they are past the grace period, a bounded number per pass', async () => {
+    const tenant = randomUUID();
+    const kept = await seed(tenant, {});
+    const orphans = Array.from({ length: 3 }, () => `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`);
+    for (const path of orphans) await services.blobStore.put(path, Buffer.from('orphan'), 'audio/mpeg');
+    await services.blobStore.put('audio-cache/readme.txt', Buffer.from('not ours'), 'text/plain');
+
+    // Just uploaded: within the grace period (a miss may be about to write its row).
+    const now = () => new Date();
+    expect((await run({ now })).orphans).toBe(0);
+
+    const later = () => new Date(Date.now() + 2 * HOUR);
+    expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(2);
+    expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(1);
+    for (const path of orphans) expect(await blobExists(path)).toBe(false);
+    expect(await blobExists(kept.path)).toBe(true);
+    expect(await blobExists('audio-cache/readme.txt')).toBe(true);
+  });
+
+  it('runs one pass at a time: a second caller skips and says so', async () => {
+    await seed(randomUUID(), { expiresAt: new Date(NOW.getTime() - HOUR) });
+    const outer = await services.maintenance.withExclusiveLock(() => run());
+    expect(outer).toEqual({ ran: true, value: expect.objectContaining({ ran: false, expired: 0 }) });
+    expect(lines).toEqual(['info: Audio cache cleanup skipped: another cleanup pass is running']);
+    // The lock is released afterwards: the next pass does the work.
+    expect((await run()).expired).toBe(1);
+  });
+
+  it('lets two passes started together split nothing: one does the work, in total exactly once', async () => {
+    const tenant = randomUUID();
+    for (let i = 0; i < 20; i++) await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR) });
+    const [a, b] = await Promise.all([run({ batchSize: 2 }), run({ batchSize: 2 })]);
+    expect(a.expired + b.expired).toBe(20);
+    expect([a.ran, b.ran].filter(Boolean).length).toBeGreaterThanOrEqual(1);
+    if (a.ran && b.ran) expect(Math.min(a.expired, b.expired)).toBe(0); // the later one found nothing left
+  });
+
+  it('is a no-op when run again right after', async () => {
+    const tenant = randomUUID();
+    await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR) });
+    for (let i = 0; i < 4; i++) await seed(tenant, { lastAccessedAt: new Date(NOW.getTime() - i * HOUR) });
+    const first = await run({ maxEntriesPerTenant: 2 });
+    lines = [];
+    const second = await run({ maxEntriesPerTenant: 2 });
+    expect(first).toMatchObject({ expired: 1, evicted: 2 });
+    expect(second).toMatchObject({ expired: 0, evicted: 0, orphans: 0, blobs: { deleted: 0, missing: 0, failed: 0 } });
+    expect(second.stats).toEqual(first.stats);
+    expect(lines).toContain('info: Cache stats: 2 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
+  });
+
+  it('counts and logs blob deletions that fail, and still finishes the pass', async () => {
+    const tenant = randomUUID();
+    for (let i = 0; i < 3; i++) await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR) });
+    const nothingListening = inject('azuriteConnectionString').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9');
+    const deadBlob = createServices(parseConfig(testSettings(services.database.url, { AZURE_STORAGE_CONNECTION_STRING: nothingListening })));
+    try {
+      const report = await cleanCache(
+        { maintenance: deadBlob.maintenance, blobStore: deadBlob.blobStore, log },
+        { maxEntriesPerTenant: 10_000, now: () => NOW },
+      );
+      expect(report).toMatchObject({ ran: true, expired: 3, blobs: { deleted: 0, failed: 3 } });
+      expect(await keysOf(tenant)).toEqual([]);
+      expect(lines.some((l) => /^warn: Could not delete 3 cache blobs \(first error: .*ECONNREFUSED/.test(l))).toBe(true);
+      expect(lines.some((l) => l.startsWith('warn: Orphaned blob sweep failed'))).toBe(true);
+      expect(lines.at(-1)).toMatch(/^info: Cache stats: 0 entries/);
+    } finally {
+      await deadBlob.prisma.$disconnect();
+    }
+  });
+});
+
+describe('the cleanup timer function', () => {
+  it('runs hourly by default (CACHE_CLEANUP_SCHEDULE)', () => {
+    expect(cleanupFunction).toMatchObject({ trigger: 'timer', name: 'cleanup', options: { schedule: '0 0 * * * *' } });
+  });
+
+  it('runs one pass with the app’s services and logs through the invocation context', async () => {
+    const services = await createTestServices({ CACHE_MAX_ENTRIES_PER_TENANT: '1' });
+    try {
+      const logs: string[] = [];
+      const context = new InvocationContext({ functionName: 'cleanup', logHandler: (level, ...args) => logs.push(`${level}: ${args.join(' ')}`) });
+      await createCleanupHandler(() => services)({ isPastDue: false } as never, context);
+      expect(logs).toContain('information: Running audio cache cleanup...');
+      expect(logs.at(-1)).toBe('information: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
+    } finally {
+      await services.dispose();
+    }
+  });
+});

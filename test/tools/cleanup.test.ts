@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestServices, type TestServices } from '../support/test-services.ts';
+
+const root = path.resolve(__dirname, '../..');
+
+describe('npm run cleanup', () => {
+  let services: TestServices;
+  beforeAll(async () => {
+    services = await createTestServices();
+  });
+  afterAll(() => services.dispose());
+
+  it('runs one pass with the app’s settings, logs the guide’s lines and exits 0', async () => {
+    const tenantId = randomUUID();
+    const cacheKey = randomBytes(32).toString('hex');
+    await services.prisma.audioCache.create({
+      data: {
+        tenantId, cacheKey, text: 'x', voiceId: 'es-AR-ElenaNeural',
+        audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`, audioFileSizeBytes: 2048n,
+        expiresAt: new Date(Date.now() - 60_000),
+      },
+    });
+    const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'cleanup'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        DATABASE_URL: services.database.url,
+        AZURE_STORAGE_CONNECTION_STRING: services.config.blobStorage.kind === 'connection-string' ? services.config.blobStorage.connectionString : '',
+        AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+        JWT_SECRET_KEY: services.config.jwt.secretKey,
+      },
+    }); // rejects on a non-zero exit
+    const messages = stdout.trim().split('\n').map((line) => line.replace(/^\[[^\]]+\] /, ''));
+    expect(messages).toEqual([
+      'info: Running audio cache cleanup...',
+      'info: Deleted 1 expired cache entries',
+      'info: Deleted 0 old cache entries via LRU',
+      'info: Deleted 0 orphaned cache blobs',
+      'info: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry',
+    ]);
+    expect(await services.prisma.audioCache.count()).toBe(0);
+  });
+});
