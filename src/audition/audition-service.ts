@@ -49,7 +49,6 @@ export class AuditionService {
   }
 
   async getAudio(caller: Caller, project: ProjectAccess, audition: Audition, log: Logger): Promise<AuditionAudio> {
-    const credentials = this.#credentialsFor(project);
     const { synthesizer } = this.#deps;
     const cacheKey = computeCacheKey({
       tenantId: caller.tenantId,
@@ -62,7 +61,7 @@ export class AuditionService {
       cacheKey,
       blobPath: `audio-cache/${caller.tenantId}/${cacheKey}.mp3`,
       audition,
-      credentials,
+      project,
       log,
     };
 
@@ -187,9 +186,10 @@ export class AuditionService {
   }
 
   async #synthesize(job: AuditionJob, ssml: string): Promise<{ audio: Buffer; durationSeconds: number | undefined }> {
+    const credentials = this.#credentialsFor(job.project); // 422 before any work when there are none
     let result;
     try {
-      result = await this.#deps.synthesizer.synthesize({ ssml, credentials: job.credentials });
+      result = await this.#deps.synthesizer.synthesize({ ssml, credentials });
     } catch (error) {
       throw toSynthesisAppError(error);
     }
@@ -203,7 +203,8 @@ interface AuditionJob {
   cacheKey: string;
   blobPath: string;
   audition: Audition;
-  credentials: SpeechCredentials;
+  /** Its TTS credentials are looked at only when something must be synthesized. */
+  project: ProjectAccess;
   log: Logger;
 }
 

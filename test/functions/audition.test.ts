@@ -333,6 +333,19 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
     expect(result.problem.detail).toMatch(/no Azure TTS credentials/);
   });
 
+  it('serves a cached audition to a project that has no TTS credentials (nothing to synthesize)', async () => {
+    const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+    // Same tenant as `keyless`: a project of theirs with a key caches the line first.
+    const withKey = await services.prisma.project.create({
+      data: { tenantId: keyless.tenantId, ownerId: keyless.userId, title: 'Keyed', settings: { azure_tts_key: 'tenant-key', azure_tts_region: 'eastus' } },
+    });
+    const body = { ...GUIDE_BODY, text: uniqueText() };
+    expect((await audition(body, { account: keyless, projectId: withKey.id })).response.headers.get('x-cache-status')).toBe('MISS');
+    const hit = await audition(body, { account: keyless });
+    expect(hit.status).toBe(200);
+    expect(hit.response.headers.get('x-cache-status')).toBe('HIT-L2');
+  });
+
   it('falls back to the service’s own key for a project without one', async () => {
     const withDefault = servicesWith({ AZURE_SPEECH_KEY: 'service-default-key' });
     try {
