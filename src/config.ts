@@ -71,6 +71,9 @@ const settingsSchema = z.object({
       .default('0 0 * * * *'),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
+  TTS_PROVIDER: optionalText.pipe(
+    z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure'),
+  ),
   PORT: numberWithDefault(7071, { integer: true }).pipe(
     z.number().max(65_535, 'must be a TCP port (1-65535)'),
   ),
@@ -95,6 +98,8 @@ export interface Config {
     host?: string;
     /** Longest wait for one synthesis before it is abandoned. */
     timeoutMs: number;
+    /** `azure`, or `local`: an offline voice for development (eSpeak NG, never deployed). */
+    provider: 'azure' | 'local';
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
@@ -143,6 +148,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultRegion: settings.AZURE_SPEECH_REGION,
       host: settings.AZURE_SPEECH_HOST,
       timeoutMs: settings.TTS_TIMEOUT_SECONDS * 1000,
+      provider: settings.TTS_PROVIDER,
     },
     jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
     cache: {
@@ -164,6 +170,19 @@ export function parseCleanupSchedule(env: NodeJS.ProcessEnv = process.env): stri
     throw new ConfigError(result.error.issues.map((issue) => `CACHE_CLEANUP_SCHEDULE ${issue.message}`));
   }
   return result.data;
+}
+
+/** Just the token settings, for tools that sign development tokens. */
+export function parseJwtConfig(env: NodeJS.ProcessEnv = process.env): Config['jwt'] {
+  const shape = settingsSchema.shape;
+  const secret = shape.JWT_SECRET_KEY.safeParse(env.JWT_SECRET_KEY);
+  const algorithm = shape.JWT_ALGORITHM.safeParse(env.JWT_ALGORITHM);
+  const problems = [
+    ...(secret.success ? [] : secret.error.issues.map((issue) => `JWT_SECRET_KEY ${issue.message}`)),
+    ...(algorithm.success ? [] : algorithm.error.issues.map((issue) => `JWT_ALGORITHM ${issue.message}`)),
+  ];
+  if (!secret.success || !algorithm.success) throw new ConfigError(problems);
+  return { secretKey: secret.data, algorithm: algorithm.data };
 }
 
 /** Just the database setting, for tools (migrations) that need nothing else. */

@@ -3,16 +3,20 @@
 // environment and, like Core Tools, the Values of ./local.settings.json (the environment wins).
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isFunctionDefinition, type FunctionDefinition } from '../src/app/function-definition.ts';
+import { isFunctionDefinition, type FunctionDefinition, type TimerFunctionDefinition } from '../src/app/function-definition.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLocalHost } from './local-host/http-host.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { scheduleTimers } from './local-host/timer-scheduler.ts';
 import { projectRoot } from './project-root.ts';
 
 async function main(): Promise<void> {
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
   applyLocalSettings(settings.values);
   const config = parseConfig(); // fail now, naming what is missing, not on the first request
+  if (config.speech.provider === 'local') {
+    console.log('TTS_PROVIDER=local: auditions use the OFFLINE development voice (eSpeak NG), not Azure.');
+  }
 
   const root = projectRoot();
   const host = JSON.parse(await readFile(path.join(root, 'host.json'), 'utf8')) as {
@@ -46,7 +50,12 @@ async function main(): Promise<void> {
   }
   console.log(`\nListening on ${base} (Ctrl-C to stop)`);
 
+  const stopTimers = scheduleTimers(
+    functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer'),
+    log,
+  );
   const stop = () => {
+    stopTimers();
     server.close(() => process.exit(0));
     server.closeAllConnections();
   };

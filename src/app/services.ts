@@ -9,6 +9,7 @@ import { PrismaCacheMaintenance } from '../cleanup/prisma-cache-maintenance.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
 import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
+import { LocalSpeechSynthesizer } from '../speech/local-speech-synthesizer.ts';
 import type { Synthesizer } from '../speech/synthesizer.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
@@ -34,7 +35,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const now = overrides.now ?? (() => new Date());
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
   const synthesizer =
-    overrides.synthesizer ?? new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs });
+    overrides.synthesizer ??
+    (config.speech.provider === 'local'
+      ? new LocalSpeechSynthesizer()
+      : new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs }));
   return {
     config,
     prisma,

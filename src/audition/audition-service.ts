@@ -186,10 +186,12 @@ export class AuditionService {
   }
 
   async #synthesize(job: AuditionJob, ssml: string): Promise<{ audio: Buffer; durationSeconds: number | undefined }> {
-    const credentials = this.#credentialsFor(job.project); // 422 before any work when there are none
+    const { synthesizer } = this.#deps;
+    // 422 before any work when the engine needs a key and there is none.
+    const credentials = synthesizer.requiresCredentials ? this.#credentialsFor(job.project) : undefined;
     let result;
     try {
-      result = await this.#deps.synthesizer.synthesize({ ssml, credentials });
+      result = await synthesizer.synthesize({ ssml, audition: job.audition, credentials });
     } catch (error) {
       throw toSynthesisAppError(error);
     }

@@ -22,13 +22,16 @@ export interface AzureSpeechOptions {
  */
 export class AzureSpeechSynthesizer implements Synthesizer {
   readonly provider = 'azure';
+  readonly requiresCredentials = true;
   readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
 
   constructor(private readonly options: AzureSpeechOptions) {}
 
   synthesize({ ssml, credentials }: SynthesisRequest): Promise<SynthesizedAudio> {
     let config: SpeechConfig;
-    if (this.options.host) {
+    if (!credentials) {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
+    } else if (this.options.host) {
       config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
     } else if (credentials.region) {
       config = SpeechConfig.fromSubscription(credentials.key, credentials.region);

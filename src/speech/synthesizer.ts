@@ -1,7 +1,11 @@
+import type { Audition } from '../audition/audition-request.ts';
+
 /** The speech service as the audition service needs it: SSML in, MP3 out. */
 export interface Synthesizer {
   /** Part of every cache key: audio from another engine is another entry. */
   readonly provider: string;
+  /** Whether a project (or the service) must bring a key for this engine. */
+  readonly requiresCredentials: boolean;
   /** The output format requested, e.g. `audio-24khz-48kbitrate-mono-mp3`. */
   readonly outputFormat: string;
   synthesize(request: SynthesisRequest): Promise<SynthesizedAudio>;
@@ -15,7 +19,10 @@ export interface SpeechCredentials {
 
 export interface SynthesisRequest {
   ssml: string;
-  credentials: SpeechCredentials;
+  /** The same audition, for engines that do not speak SSML. */
+  audition: Audition;
+  /** Present whenever the engine requires credentials. */
+  credentials?: SpeechCredentials;
 }
 
 export interface SynthesizedAudio {

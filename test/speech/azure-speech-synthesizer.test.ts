@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAuditionBody } from '../../src/audition/audition-request.ts';
 import { AzureSpeechSynthesizer } from '../../src/speech/azure-speech-synthesizer.ts';
 import { SynthesisError } from '../../src/speech/synthesizer.ts';
 import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../support/speech-stand-in.ts';
 import { encodeToneMp3 } from '../support/test-audio.ts';
 
+const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
 const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
 
 describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', () => {
@@ -18,7 +20,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
   const synthesizer = (timeoutMs = 2_000) => new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs });
   const failureOf = async (behaviour: StandInBehaviour, timeoutMs?: number) => {
     standIn.behave(behaviour);
-    const error = await synthesizer(timeoutMs).synthesize({ ssml: SSML, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    const error = await synthesizer(timeoutMs).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
     standIn.behave({ kind: 'audio' });
     expect(error).toBeInstanceOf(SynthesisError);
     return (error as SynthesisError).failure;
@@ -26,7 +28,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
 
   it('returns the MP3 bytes the service sent, asking for 24 kHz 48 kbps mono MP3 with the given key', async () => {
     standIn.behave({ kind: 'audio' });
-    const result = await synthesizer().synthesize({ ssml: SSML, credentials: { key: 'project-key' } });
+    const result = await synthesizer().synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'project-key' } });
     expect(result.audio.equals(tone)).toBe(true);
     expect(standIn.received.at(-1)).toEqual({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
   });
@@ -54,13 +56,13 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
 
   it('reports a connection failure when nothing listens', async () => {
     const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
-    const error = await dead.synthesize({ ssml: SSML, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    const error = await dead.synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
     expect((error as SynthesisError).failure).toBe('failed');
   });
 
   it('answers a slow service within its timeout', async () => {
     standIn.behave({ kind: 'audio', delayMs: 300 });
-    const result = await synthesizer(3_000).synthesize({ ssml: SSML, credentials: { key: 'k' } });
+    const result = await synthesizer(3_000).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } });
     expect(result.audio.length).toBe(tone.length);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -46,6 +46,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await mkdir(workDir, { recursive: true });
 
   const runAs = process.getuid?.() === 0 ? await unprivilegedUser() : undefined;
+  if (runAs) await assertTraversable(workDir);
   const binDir = await prepareBinaries(workDir, runAs);
 
   if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
@@ -204,6 +205,24 @@ function waitUntilReady(server: ChildProcess, log: (line: string) => void): Prom
       reject(new Error(`server exited (code ${code}, signal ${signal}): ${recent.join(' | ')}`));
     });
   });
+}
+
+/**
+ * As root the server runs as `nobody`, which must be able to walk down to its data folder.
+ * Say so plainly instead of letting initdb fail with a bare "permission denied".
+ */
+async function assertTraversable(dir: string): Promise<void> {
+  await chmod(dir, 0o755).catch(() => {});
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const mode = (await stat(current)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL cannot run as root, and the unprivileged user it runs as cannot enter ${current}. ` +
+          'Run as a regular user, set DATABASE_URL to a server of your own, or put the data elsewhere (KHIPU_LOCAL_DIR).',
+      );
+    }
+    if (path.dirname(current) === current) return;
+  }
 }
 
 /** `nobody`, present on every Linux system: running as it changes nothing on the machine. */

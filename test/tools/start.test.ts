@@ -1,0 +1,85 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseBuffer } from 'music-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort } from '../../tools/local-services/free-port.ts';
+
+const root = path.resolve(__dirname, '../..');
+const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
+
+/** Every process still in a process group (a terminal's Ctrl-C goes to the whole group). */
+function processesInGroup(pgid: number): string[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,pgid=,args='], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line.trim().split(/\s+/)[1] === String(pgid));
+}
+
+describe('npm start (a newcomer’s whole service, nothing pre-started)', () => {
+  let localDir: string;
+  let start: ChildProcess;
+  let output = '';
+  let session: { baseUrl: string; token: string; projectId: string };
+
+  beforeAll(async () => {
+    localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
+    const port = await findFreePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), KHIPU_LOCAL_DIR: localDir };
+    for (const name of ['DATABASE_URL', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_HOST', 'TTS_PROVIDER', 'JWT_SECRET_KEY']) {
+      delete env[name];
+    }
+    // What `npm start` runs after its build (npm test has built already). Its own process
+    // group, like a terminal's foreground job.
+    start = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    start.stdout!.on('data', (chunk) => (output += chunk));
+    start.stderr!.on('data', (chunk) => (output += chunk));
+    const sessionFile = path.join(localDir, 'dev-session.json');
+    const deadline = Date.now() + 90_000;
+    while (!(await stat(sessionFile).then(() => true, () => false))) {
+      if (start.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    session = JSON.parse(await readFile(sessionFile, 'utf8'));
+  }, 120_000);
+
+  afterAll(async () => {
+    if (start.exitCode === null && start.signalCode === null) process.kill(-start.pid!, 'SIGKILL');
+    await rm(localDir, { recursive: true, force: true });
+  });
+
+  it('writes the base URL, a token and the demo project id, and prints them with the Step 7 curl', () => {
+    expect(session.baseUrl).toMatch(/^http:\/\/localhost:\d+\/api$/);
+    expect(session.projectId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(output).toContain(session.token);
+    expect(output).toContain(`curl -X POST "${session.baseUrl}/v1/projects/${session.projectId}/characters/audition"`);
+    expect(output).toMatch(/OFFLINE development voice/);
+  });
+
+  it('answers the guide’s Step 7 twice: MISS, then HIT-L2, with real speech', async () => {
+    const send = () =>
+      fetch(`${session.baseUrl}/v1/projects/${session.projectId}/characters/audition`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
+        body: GUIDE_BODY,
+      });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-cache-status')).toBe('MISS');
+    const audio = Buffer.from(await first.arrayBuffer());
+    const { format } = await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true });
+    expect(format.duration).toBeGreaterThan(0.5);
+
+    const second = await send();
+    expect(second.headers.get('x-cache-status')).toBe('HIT-L2');
+    expect(Buffer.from(await second.arrayBuffer()).equals(audio)).toBe(true);
+  });
+
+  it('stops everything on Ctrl-C (SIGINT to the group) and leaves no process behind', async () => {
+    const exited = new Promise<number | null>((resolve) => start.once('exit', (code) => resolve(code)));
+    process.kill(-start.pid!, 'SIGINT');
+    expect(await exited).toBe(0);
+    await expect.poll(() => processesInGroup(start.pid!), { timeout: 15_000 }).toEqual([]);
+    // The data stays for the next run.
+    expect((await stat(path.join(localDir, 'postgres', 'PG_VERSION'))).isFile()).toBe(true);
+  });
+});

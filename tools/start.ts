@@ -1,0 +1,195 @@
+// npm start: the whole service on a laptop, in the foreground until Ctrl-C.
+//
+// - Postgres: DATABASE_URL if set, else an embedded PostgreSQL persisting under .local/postgres;
+// - Blob: AZURE_STORAGE_CONNECTION_STRING if set, else Azurite persisting under .local/azurite;
+// - migrations; a demo tenant, user and project (created once);
+// - the functions: `func start` when Core Tools is on the PATH, else the built-in local host
+//   (`npm run serve`); the cleanup timer runs on its schedule in both;
+// - without an Azure key or AZURE_SPEECH_HOST, an offline voice (TTS_PROVIDER=local);
+// - prints the base URL, a development token, the demo project id and the guide's Step 7 curl,
+//   and writes them to .local/dev-session.json.
+// Settings: the environment, then local.settings.json's Values. KHIPU_LOCAL_DIR moves .local.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import { createPrismaClient } from '../src/db/prisma-client.ts';
+import { parseConfig } from '../src/config.ts';
+import { applyMigrations } from './db/migrations.ts';
+import { signAccessToken } from './dev/access-token.ts';
+import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
+import { startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
+import { quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
+import { projectRoot } from './project-root.ts';
+
+// Fixed ids, so the demo rows are created once and the printed project id never changes.
+const DEMO = {
+  tenantId: '00000000-0000-4000-8000-00000000d001',
+  userId: '00000000-0000-4000-8000-00000000d002',
+  projectId: '00000000-0000-4000-8000-00000000d003',
+};
+
+const say = (line: string) => console.log(`[start] ${line}`);
+
+async function main(): Promise<void> {
+  const root = projectRoot();
+  const localDir = path.resolve(process.env.KHIPU_LOCAL_DIR ?? path.join(root, '.local'));
+  await mkdir(localDir, { recursive: true });
+  applyLocalSettings((await readLocalSettings(path.join(root, 'local.settings.json'))).values);
+
+  let postgres: RunningPostgres | undefined;
+  let azurite: RunningAzurite | undefined;
+  let host: ChildProcess | undefined;
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    if (host && host.exitCode === null && host.signalCode === null) {
+      const exited = new Promise((resolve) => host!.once('exit', resolve));
+      host.kill('SIGINT');
+      await exited;
+    }
+    await azurite?.stop();
+    await postgres?.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  try {
+    if (!process.env.DATABASE_URL) {
+      postgres = await startEmbeddedPostgres({ dataDir: path.join(localDir, 'postgres'), persistent: true });
+      await withPgClient(postgres.adminUrl, async (client) => {
+        const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = 'khipu'");
+        if (!rowCount) await client.query(`CREATE DATABASE ${quoteIdentifier('khipu')}`);
+      });
+      process.env.DATABASE_URL = postgres.urlFor('khipu');
+      say(`PostgreSQL (embedded, data in ${path.join(localDir, 'postgres')}) on port ${postgres.port}`);
+    } else {
+      say('PostgreSQL: DATABASE_URL');
+    }
+    if (!process.env.AZURE_STORAGE_CONNECTION_STRING && !process.env.AZURE_STORAGE_ACCOUNT_NAME) {
+      azurite = await startAzurite({ location: path.join(localDir, 'azurite') });
+      process.env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
+      say(`Azurite (blobs in ${path.join(localDir, 'azurite')}) on port ${azurite.port}`);
+    } else {
+      say('Blob Storage: AZURE_STORAGE_* settings');
+    }
+    if (!process.env.JWT_SECRET_KEY) process.env.JWT_SECRET_KEY = await devSecret(localDir);
+    if (!process.env.TTS_PROVIDER && !process.env.AZURE_SPEECH_KEY && !process.env.AZURE_SPEECH_HOST) {
+      process.env.TTS_PROVIDER = 'local';
+    }
+    const config = parseConfig();
+
+    const applied = await applyMigrations(config.databaseUrl);
+    say(applied.length > 0 ? `applied migrations: ${applied.join(', ')}` : 'database schema up to date');
+    await createDemoAccount(config.databaseUrl);
+    if (config.speech.provider === 'local') {
+      say('No Azure key or AZURE_SPEECH_HOST: using the OFFLINE development voice (TTS_PROVIDER=local, eSpeak NG).');
+      say('Set AZURE_SPEECH_KEY and AZURE_SPEECH_REGION (or a project key) to hear Azure voices.');
+    }
+
+    host = startFunctionsHost(root, config.port);
+    await waitForListening(host);
+    const baseUrl = `http://localhost:${config.port}/api`;
+    const token = await signAccessToken(config.jwt, { userId: DEMO.userId, email: 'demo@khipu.local', hours: 8 });
+    await writeFile(
+      path.join(localDir, 'dev-session.json'),
+      `${JSON.stringify({ baseUrl, token, projectId: DEMO.projectId }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    console.log(`
+Khipu audition cache is running.
+
+  Base URL:   ${baseUrl}
+  Project id: ${DEMO.projectId}${postgres ? `\n  Database:   ${config.databaseUrl}` : ''}${azurite ? `\n  Blob:       ${azurite.connectionString}` : ''}
+  Token (8 h, for the demo user ${DEMO.userId}):
+    ${token}
+
+The deployment guide's Step 7, ready to paste (run it twice: MISS, then HIT-L2):
+
+curl -X POST "${baseUrl}/v1/projects/${DEMO.projectId}/characters/audition" \\
+  -H "Authorization: Bearer ${token}" \\
+  -H "Content-Type: application/json" \\
+  -d '{
+    "voice": "es-AR-ElenaNeural",
+    "text": "Hola, este es un test del cache",
+    "style": "cheerful",
+    "rate_pct": 0,
+    "pitch_pct": 0
+  }' \\
+  --output test_audio.mp3 -v
+
+The same values are in ${path.join(localDir, 'dev-session.json')}. Ctrl-C stops everything.
+`);
+    host.once('exit', (code) => {
+      if (!stopping) {
+        say(`the functions host exited (${code}); stopping`);
+        void stop(code ?? 1);
+      }
+    });
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    await stop(1);
+  }
+}
+
+/** A development-only signing secret, kept under .local so tokens survive restarts. */
+async function devSecret(localDir: string): Promise<string> {
+  const file = path.join(localDir, 'dev-jwt-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('hex');
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}
+
+async function createDemoAccount(databaseUrl: string): Promise<void> {
+  const prisma = createPrismaClient(databaseUrl, { maxConnections: 1 });
+  try {
+    await prisma.tenant.upsert({ where: { id: DEMO.tenantId }, update: {}, create: { id: DEMO.tenantId, name: 'Demo', subdomain: 'demo' } });
+    await prisma.user.upsert({ where: { id: DEMO.userId }, update: {}, create: { id: DEMO.userId, tenantId: DEMO.tenantId, email: 'demo@khipu.local' } });
+    await prisma.project.upsert({
+      where: { id: DEMO.projectId },
+      update: {},
+      create: { id: DEMO.projectId, tenantId: DEMO.tenantId, ownerId: DEMO.userId, title: 'Demo project', settings: {} },
+    });
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+/** `func start` when Core Tools is installed (it reads local.settings.json itself), else the built-in host. */
+function startFunctionsHost(root: string, port: number): ChildProcess {
+  const hasFunc = spawnSync('func', ['--version'], { stdio: 'ignore' }).status === 0;
+  const [command, args] = hasFunc
+    ? ['func', ['start', '--port', String(port)]]
+    : [process.execPath, [path.join(root, 'dist/tools/serve.js')]];
+  say(hasFunc ? 'functions: func start (Azure Functions Core Tools)' : 'functions: built-in local host (Core Tools not found)');
+  return spawn(command, args, { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+function waitForListening(host: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the functions host did not start in time')), 120_000);
+    readline.createInterface({ input: host.stdout! }).on('line', (line) => {
+      console.log(line);
+      // The built-in host says "Listening on"; Core Tools lists "Functions:" then the routes.
+      if (/Listening on|Host lock lease acquired|Worker process started/.test(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    host.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the functions host exited during start-up (${code})`));
+    });
+  });
+}
+
+void main();
