@@ -10,7 +10,7 @@
 //   and writes them to .local/dev-session.json.
 // Settings: the environment, then local.settings.json's Values. KHIPU_LOCAL_DIR moves .local.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -20,7 +20,7 @@ import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
-import { startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
+import { firstClosedAncestor, startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
 import { quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
 import { projectRoot } from './project-root.ts';
 
@@ -61,13 +61,13 @@ async function main(): Promise<void> {
 
   try {
     if (!process.env.DATABASE_URL) {
-      postgres = await startEmbeddedPostgres({ dataDir: path.join(localDir, 'postgres'), persistent: true });
+      postgres = await startEmbeddedPostgres({ dataDir: await postgresDataDir(localDir), persistent: true });
       await withPgClient(postgres.adminUrl, async (client) => {
         const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = 'khipu'");
         if (!rowCount) await client.query(`CREATE DATABASE ${quoteIdentifier('khipu')}`);
       });
       process.env.DATABASE_URL = postgres.urlFor('khipu');
-      say(`PostgreSQL (embedded, data in ${path.join(localDir, 'postgres')}) on port ${postgres.port}`);
+      say(`PostgreSQL (embedded) on port ${postgres.port}`);
     } else {
       say('PostgreSQL: DATABASE_URL');
     }
@@ -135,6 +135,24 @@ The same values are in ${path.join(localDir, 'dev-session.json')}. Ctrl-C stops 
     console.error(error instanceof Error ? error.message : String(error));
     await stop(1);
   }
+}
+
+/**
+ * `.local/postgres`, unless this runs as root in a folder other users cannot enter (a fresh
+ * `mktemp -d` clone): PostgreSQL refuses to run as root and its unprivileged user could not
+ * reach the data there. Then the cluster lives in /var/tmp (kept across runs and reboots),
+ * one per project folder, and `.local/postgres` says where.
+ */
+async function postgresDataDir(localDir: string): Promise<string> {
+  const inProject = path.join(localDir, 'postgres');
+  if (process.getuid?.() !== 0 || !(await firstClosedAncestor(inProject))) {
+    say(`PostgreSQL data in ${inProject}`);
+    return inProject;
+  }
+  const elsewhere = path.join('/var/tmp', `khipu-postgres-${createHash('sha256').update(localDir).digest('hex').slice(0, 12)}`, 'postgres');
+  await writeFile(path.join(localDir, 'postgres-location.txt'), `${elsewhere}\n`);
+  say(`running as root in a folder other users cannot enter: PostgreSQL data in ${elsewhere} (see .local/postgres-location.txt)`);
+  return elsewhere;
 }
 
 /** A development-only signing secret, kept under .local so tokens survive restarts. */

@@ -213,15 +213,21 @@ function waitUntilReady(server: ChildProcess, log: (line: string) => void): Prom
  */
 async function assertTraversable(dir: string): Promise<void> {
   await chmod(dir, 0o755).catch(() => {});
-  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+  const blocked = await firstClosedAncestor(dir);
+  if (blocked) {
+    throw new Error(
+      `PostgreSQL cannot run as root, and the unprivileged user it runs as cannot enter ${blocked}. ` +
+        'Run as a regular user, set DATABASE_URL to a server of your own, or put the data elsewhere (KHIPU_LOCAL_DIR).',
+    );
+  }
+}
+
+/** The first folder above `dir` that other users cannot enter, if any. */
+export async function firstClosedAncestor(dir: string): Promise<string | undefined> {
+  for (let current = path.dirname(path.resolve(dir)); ; current = path.dirname(current)) {
     const mode = (await stat(current)).mode;
-    if ((mode & 0o001) === 0) {
-      throw new Error(
-        `PostgreSQL cannot run as root, and the unprivileged user it runs as cannot enter ${current}. ` +
-          'Run as a regular user, set DATABASE_URL to a server of your own, or put the data elsewhere (KHIPU_LOCAL_DIR).',
-      );
-    }
-    if (path.dirname(current) === current) return;
+    if ((mode & 0o001) === 0) return current;
+    if (path.dirname(current) === current) return undefined;
   }
 }
 
