@@ -71,6 +71,8 @@ const settingsSchema = z.object({
       .default('0 0 * * * *'),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
+  TTS_MAX_CONCURRENCY: numberWithDefault(20, { integer: true }),
+  TTS_QUEUE_WAIT_SECONDS: numberWithDefault(10),
   TTS_PROVIDER: optionalText.pipe(
     z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure'),
   ),
@@ -100,6 +102,9 @@ export interface Config {
     timeoutMs: number;
     /** `azure`, or `local`: an offline voice for development (eSpeak NG, never deployed). */
     provider: 'azure' | 'local';
+    /** Syntheses at once per instance, and how long a request waits for a turn. */
+    maxConcurrency: number;
+    queueWaitMs: number;
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
@@ -149,6 +154,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: settings.AZURE_SPEECH_HOST,
       timeoutMs: settings.TTS_TIMEOUT_SECONDS * 1000,
       provider: settings.TTS_PROVIDER,
+      maxConcurrency: settings.TTS_MAX_CONCURRENCY,
+      queueWaitMs: settings.TTS_QUEUE_WAIT_SECONDS * 1000,
     },
     jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
     cache: {

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'no-tts-credentials'
   | 'tts-credentials-rejected'
   | 'tts-throttled'
+  | 'tts-busy'
   | 'tts-rejected-request'
   | 'tts-timeout'
   | 'tts-failed'

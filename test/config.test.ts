@@ -22,7 +22,7 @@ describe('parseConfig', () => {
     expect(parseConfig(minimal)).toEqual({
       databaseUrl: minimal.DATABASE_URL,
       blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
-      speech: { defaultKey: undefined, defaultRegion: undefined, host: undefined, timeoutMs: 20_000, provider: 'azure' },
+      speech: { defaultKey: undefined, defaultRegion: undefined, host: undefined, timeoutMs: 20_000, provider: 'azure', maxConcurrency: 20, queueWaitMs: 10_000 },
       jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
       cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
       port: 7071,
@@ -45,7 +45,7 @@ describe('parseConfig', () => {
       PORT: '8080',
     });
     expect(config.blobStorage.containerName).toBe('auditions-2');
-    expect(config.speech).toEqual({ defaultKey: 'speech-key', defaultRegion: 'eastus', host: 'ws://localhost:5000', timeoutMs: 2_500, provider: 'local' });
+    expect(config.speech).toEqual({ defaultKey: 'speech-key', defaultRegion: 'eastus', host: 'ws://localhost:5000', timeoutMs: 2_500, provider: 'local', maxConcurrency: 20, queueWaitMs: 10_000 });
     expect(config.jwt.algorithm).toBe('HS512');
     expect(config.cache).toEqual({ ttlDays: 7.5, maxEntriesPerTenant: 5000, cleanupSchedule: '0 */15 * * * *' });
     expect(config.port).toBe(8080);
@@ -96,6 +96,7 @@ describe('parseConfig', () => {
     ['PORT', '70000', /^PORT must be a TCP port/],
     ['TTS_TIMEOUT_SECONDS', '0', /^TTS_TIMEOUT_SECONDS must be a positive number/],
     ['TTS_PROVIDER', 'polly', /^TTS_PROVIDER must be azure or local$/],
+    ['TTS_MAX_CONCURRENCY', '2.5', /^TTS_MAX_CONCURRENCY must be a positive integer/],
     ['PORT', '0', /^PORT must be a positive integer/],
   ])('rejects a malformed %s (%s) with a message naming it', (name, value, message) => {
     const problems = problemsOf({ ...minimal, [name]: value });
@@ -120,7 +121,7 @@ describe('parseConfig', () => {
       'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
       'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_CONTAINER_NAME', 'CACHE_CLEANUP_SCHEDULE',
       'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'PORT',
-      'TTS_PROVIDER', 'TTS_TIMEOUT_SECONDS',
+      'TTS_MAX_CONCURRENCY', 'TTS_PROVIDER', 'TTS_QUEUE_WAIT_SECONDS', 'TTS_TIMEOUT_SECONDS',
     ]);
   });
 });

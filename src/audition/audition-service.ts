@@ -10,6 +10,7 @@ import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../spe
 import type { Audition } from './audition-request.ts';
 import { computeCacheKey } from './cache-key.ts';
 import { buildSsml } from './ssml.ts';
+import { SynthesisSlots } from './synthesis-slots.ts';
 
 export type CacheStatus = 'MISS' | 'HIT-L2' | 'BYPASS';
 
@@ -25,8 +26,8 @@ export interface AuditionServiceDeps {
   blobStore: BlobStore;
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays'>;
-  /** App-wide fallback credentials, for projects without their own. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host'>;
+  /** App-wide fallback credentials, for projects without their own; synthesis limits. */
+  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs'>;
   now?: () => Date;
 }
 
@@ -42,10 +43,12 @@ export class AuditionService {
   readonly #now: () => Date;
   /** Misses being synthesized in this instance, by cache key: identical ones share one. */
   readonly #pending = new Map<string, Promise<AuditionAudio>>();
+  readonly #slots: SynthesisSlots;
 
   constructor(deps: AuditionServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 
   async getAudio(caller: Caller, project: ProjectAccess, audition: Audition, log: Logger): Promise<AuditionAudio> {
@@ -189,11 +192,14 @@ export class AuditionService {
     const { synthesizer } = this.#deps;
     // 422 before any work when the engine needs a key and there is none.
     const credentials = synthesizer.requiresCredentials ? this.#credentialsFor(job.project) : undefined;
+    const release = await this.#slots.acquire();
     let result;
     try {
       result = await synthesizer.synthesize({ ssml, audition: job.audition, credentials });
     } catch (error) {
       throw toSynthesisAppError(error);
+    } finally {
+      release();
     }
     const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
     return { audio: result.audio, durationSeconds };

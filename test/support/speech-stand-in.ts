@@ -29,6 +29,9 @@ export interface SpeechStandIn {
   /** `ws://127.0.0.1:PORT`: the value of AZURE_SPEECH_HOST. */
   host: string;
   received: ReceivedSynthesis[];
+  /** Most turns that were being answered at the same time, since the start or the last reset. */
+  readonly maxConcurrent: number;
+  resetStats(): void;
   behave(behaviour: StandInBehaviour): void;
   stop(): Promise<void>;
 }
@@ -36,6 +39,8 @@ export interface SpeechStandIn {
 export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> {
   let behaviour: StandInBehaviour = { kind: 'audio' };
   const received: ReceivedSynthesis[] = [];
+  let inFlight = 0;
+  let maxConcurrent = 0;
   const sockets = new Set<Socket>();
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   server.on('connection', (socket) => {
@@ -94,13 +99,19 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
         return;
       case 'audio': {
         const bytes = how.audio ?? audio;
-        text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
-        text('response', JSON.stringify({ audio: { streamId } }));
-        if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
-        for (let offset = 0; offset < bytes.length; offset += 4096) {
-          ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
+        inFlight++;
+        maxConcurrent = Math.max(maxConcurrent, inFlight);
+        try {
+          text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
+          text('response', JSON.stringify({ audio: { streamId } }));
+          if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
+          for (let offset = 0; offset < bytes.length; offset += 4096) {
+            ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
+          }
+          text('turn.end', '{}');
+        } finally {
+          inFlight--;
         }
-        text('turn.end', '{}');
         return;
       }
       default:
@@ -113,6 +124,12 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   return {
     host: `ws://127.0.0.1:${port}`,
     received,
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
+    resetStats() {
+      maxConcurrent = inFlight;
+    },
     behave(next) {
       behaviour = next;
     },
