@@ -27,7 +27,7 @@ async function main(): Promise<void> {
       await writeFile(process.argv[reportFile + 1]!, JSON.stringify({ ...report, peakRssMb }));
     }
   } finally {
-    await services.prisma.$disconnect();
+    await services.close();
   }
 }
 

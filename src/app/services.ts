@@ -3,6 +3,7 @@ import type { AccountDirectory } from '../auth/account-directory.ts';
 import { PrismaAccountDirectory } from '../auth/prisma-account-directory.ts';
 import { AzureBlobStore } from '../blob/azure-blob-store.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
+import { PgMissLocks } from '../cache/pg-miss-locks.ts';
 import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
 import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
 import { PrismaCacheMaintenance } from '../cleanup/prisma-cache-maintenance.ts';
@@ -22,6 +23,8 @@ export interface Services {
   maintenance: CacheMaintenance;
   /** The clock every expiry and age decision reads (injected by tests). */
   now: () => Date;
+  /** Ends every connection these services opened. */
+  close(): Promise<void>;
 }
 
 export interface ServiceOverrides {
@@ -33,6 +36,7 @@ export interface ServiceOverrides {
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient(config.databaseUrl);
   const now = overrides.now ?? (() => new Date());
+  const missLocks = new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
   const synthesizer =
     overrides.synthesizer ??
@@ -50,10 +54,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       synthesizer,
       cache: config.cache,
       speech: config.speech,
+      missLocks,
       now,
     }),
     maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl),
     now,
+    async close() {
+      await Promise.all([prisma.$disconnect(), missLocks.close()]);
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import { readMp3Duration } from '../audio/mp3-duration.ts';
 import type { Caller, ProjectAccess } from '../auth/account-directory.ts';
 import { BlobNotFoundError, type BlobStore } from '../blob/blob-store.ts';
 import type { AudioCacheIndex, CacheEntry } from '../cache/audio-cache-index.ts';
+import type { MissLocks } from '../cache/miss-locks.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -27,11 +28,15 @@ export interface AuditionServiceDeps {
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs'>;
+  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'timeoutMs'>;
+  /** Cross-instance coordination of misses; without it, each instance synthesizes alone. */
+  missLocks?: MissLocks;
   now?: () => Date;
 }
 
 const DAY_MS = 86_400_000;
+/** How often an instance waiting for another's synthesis looks for its entry. */
+const WAIT_POLL_MS = 100;
 
 /**
  * The audition use case: the audio for one audition of one tenant, from the cache when it
@@ -133,7 +138,46 @@ export class AuditionService {
     };
   }
 
+  /**
+   * One synthesis per key across instances: the instance that gets the key's lock
+   * synthesizes; the others poll the index for its entry, for at most as long as a synthesis
+   * may take. A failure to coordinate (database trouble) or a wait that runs out falls back
+   * to synthesizing here: the cache fails open, and a caller is never left hanging.
+   */
   async #fillMiss(job: AuditionJob): Promise<AuditionAudio> {
+    const { missLocks, speech } = this.#deps;
+    if (!missLocks) return this.#synthesizeAndStore(job);
+    const deadline = Date.now() + speech.queueWaitMs + speech.timeoutMs + 5_000;
+    for (;;) {
+      let unlock: (() => Promise<void>) | undefined;
+      try {
+        unlock = await missLocks.tryLock(job.cacheKey);
+      } catch (error) {
+        job.log.warn(`audition cache: could not coordinate the miss with other instances: ${describe(error)}`);
+        return this.#synthesizeAndStore(job);
+      }
+      if (unlock) {
+        try {
+          // The previous holder may have stored it between our lookup and our lock.
+          const stored = await this.#lookUp(job);
+          if (stored.kind === 'hit') return stored.audio;
+          return await this.#synthesizeAndStore(job);
+        } finally {
+          await unlock();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+      const stored = await this.#lookUp(job);
+      if (stored.kind === 'hit') return stored.audio;
+      if (stored.kind === 'bypass') return this.#synthesizeUncached(job);
+      if (Date.now() > deadline) {
+        job.log.warn(`audition cache: gave up waiting for another instance's synthesis of ${job.cacheKey.slice(0, 12)}…`);
+        return this.#synthesizeAndStore(job);
+      }
+    }
+  }
+
+  async #synthesizeAndStore(job: AuditionJob): Promise<AuditionAudio> {
     const ssml = buildSsml(job.audition);
     const { audio, durationSeconds } = await this.#synthesize(job, ssml);
     const now = this.#now();

@@ -169,7 +169,7 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
       const later = await run({ now: () => new Date(Date.now() + 2 * HOUR) });
       expect(later).toMatchObject({ expired: 0, orphans: 3 });
     } finally {
-      await deadBlob.prisma.$disconnect();
+      await deadBlob.close();
     }
   });
 });

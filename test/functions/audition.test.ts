@@ -220,7 +220,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
         expect(result.problem).toMatchObject({ status: 503 });
         expect(standIn.received.length).toBe(before);
       } finally {
-        await deadDatabase.prisma.$disconnect();
+        await deadDatabase.close();
       }
     });
   });
@@ -354,7 +354,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       expect(result.status).toBe(200);
       expect(standIn.received.at(-1)!.key).toBe('service-default-key');
     } finally {
-      await withDefault.prisma.$disconnect();
+      await withDefault.close();
     }
   });
 
@@ -415,7 +415,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
     } finally {
       await restarted?.stop();
       await azurite.stop();
-      await flaky.prisma.$disconnect();
+      await flaky.close();
     }
   });
 

@@ -37,7 +37,7 @@ describe('checkHealth', () => {
       expect(databaseDown.checks).toEqual({ database: 'failed', blobStorage: 'ok' });
       expect(databaseDown.failures.database).toBeDefined();
     } finally {
-      await Promise.all([deadBlob.prisma.$disconnect(), deadDatabase.prisma.$disconnect()]);
+      await Promise.all([deadBlob.close(), deadDatabase.close()]);
     }
   });
 });

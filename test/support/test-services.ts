@@ -28,7 +28,7 @@ export async function createTestServices(overrides: NodeJS.ProcessEnv = {}): Pro
     ...services,
     database,
     async dispose() {
-      await services.prisma.$disconnect();
+      await services.close();
       await database.drop();
     },
   };
