@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServices, type Services } from '../../src/app/services.ts';
+import { cleanCache } from '../../src/cleanup/clean-cache.ts';
+import { parseConfig } from '../../src/config.ts';
+import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { applyMigrations } from '../../tools/db/migrations.ts';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../tools/local-services/embedded-postgres.ts';
+import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { invokeHttp } from '../support/invoke-http.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../support/speech-stand-in.ts';
+import { encodeToneMp3 } from '../support/test-audio.ts';
+import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+
+const line = () => ({ voice: 'es-AR-ElenaNeural', text: `Falla ${randomBytes(4).toString('hex')}` });
+
+async function call(services: Services, account: TestAccount, body: object) {
+  const { response, logs } = await invokeHttp(createAuditionHandler(() => services), {
+    url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
+    headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    params: { projectId: account.projectId },
+  });
+  return { status: response.status, cache: response.headers.get('x-cache-status'), retryAfter: response.headers.get('retry-after'), logs };
+}
+
+describe('Postgres going away and coming back', () => {
+  let standIn: SpeechStandIn;
+  let workDir: string;
+  let port: number;
+  let postgres: RunningPostgres | undefined;
+  const start = async () => {
+    postgres = await startEmbeddedPostgres({ dataDir: path.join(workDir, 'data'), persistent: true, durable: false, port });
+  };
+  beforeAll(async () => {
+    standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
+    workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-faults-'));
+    port = await findFreePort();
+  });
+  afterAll(async () => {
+    await postgres?.stop();
+    await standIn.stop();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 while it is down (at start and mid-run), caches nothing wrong, and recovers', async () => {
+    const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
+    // The app starts while the database is down.
+    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host })));
+    try {
+      const ghost: TestAccount = { tenantId: '', userId: crypto.randomUUID(), projectId: crypto.randomUUID(), token: async () => '' };
+      const { SignJWT } = await import('jose');
+      ghost.token = () =>
+        new SignJWT({ sub: ghost.userId, type: 'access' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(services.config.jwt.secretKey));
+      const before = standIn.received.length;
+      const down = await call(services, ghost, line());
+      expect(down).toMatchObject({ status: 503, retryAfter: '5' });
+      expect(standIn.received.length).toBe(before); // nothing spent while authorization cannot be checked
+
+      // The database comes up: the same process serves normally, no restart.
+      await start();
+      await applyMigrations(url);
+      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const body = line();
+      expect((await call(services, account, body)).cache).toBe('MISS');
+      expect((await call(services, account, body)).cache).toBe('HIT-L2');
+
+      // Mid-run it goes away again: 503, never a 500, never a pass.
+      await postgres!.stop();
+      const midRun = await call(services, account, line());
+      expect(midRun).toMatchObject({ status: 503, retryAfter: '5' });
+
+      // And it comes back: the cached entry is still served, a new line is cached.
+      await start();
+      expect((await call(services, account, body)).cache).toBe('HIT-L2');
+      expect((await call(services, account, line())).cache).toBe('MISS');
+      expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(2);
+    } finally {
+      await services.close();
+    }
+  });
+});
+
+describe('a crash between the blob upload and the row insert', () => {
+  let standIn: SpeechStandIn;
+  let services: TestServices;
+  let account: TestAccount;
+  beforeAll(async () => {
+    standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host });
+    account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+  });
+  afterAll(async () => {
+    await services.dispose();
+    await standIn.stop();
+  });
+
+  it('never serves a broken entry, and the next cleanup sweeps the blob left behind', async () => {
+    const body = line();
+    // The database refuses this one row, exactly where a crash after the upload would stop.
+    await services.prisma.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'simulated crash before the row insert'; END $$`);
+    await services.prisma.$executeRawUnsafe(`
+      CREATE TRIGGER refuse_row BEFORE INSERT ON audio_cache FOR EACH ROW
+      WHEN (NEW.text = '${body.text}') EXECUTE FUNCTION refuse_row()`);
+    const first = await call(services, account, body);
+    expect(first).toMatchObject({ status: 200, cache: 'BYPASS' }); // the caller still got audio
+    expect(await services.prisma.audioCache.count({ where: { text: body.text } })).toBe(0);
+    const orphans = [];
+    for await (const blob of services.blobStore.list(`audio-cache/${account.tenantId}/`)) orphans.push(blob.path);
+    expect(orphans).toHaveLength(1); // the uploaded blob, referenced by nothing
+
+    // Nothing is ever served from the half-written state: still no row, so no hit, just BYPASS.
+    expect((await call(services, account, body)).cache).toBe('BYPASS');
+
+    // The next cleanup (past the grace period) removes the orphan.
+    const report = await cleanCache(
+      { maintenance: services.maintenance, blobStore: services.blobStore, log: { info() {}, warn() {}, error() {} } },
+      { maxEntriesPerTenant: 10_000, now: () => new Date(Date.now() + 2 * 3_600_000) },
+    );
+    expect(report.orphans).toBe(1);
+
+    // Once the fault is gone, the line is cached normally.
+    await services.prisma.$executeRawUnsafe('DROP TRIGGER refuse_row ON audio_cache');
+    expect((await call(services, account, body)).cache).toBe('MISS');
+    expect((await call(services, account, body)).cache).toBe('HIT-L2');
+  });
+});
