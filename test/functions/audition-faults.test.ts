@@ -12,8 +12,8 @@ import { startEmbeddedPostgres, type RunningPostgres } from '../../tools/local-s
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
-import { startSpeechStandIn, type SpeechStandIn } from '../support/speech-stand-in.ts';
-import { encodeToneMp3 } from '../support/test-audio.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
 const line = () => ({ voice: 'es-AR-ElenaNeural', text: `Falla ${randomBytes(4).toString('hex')}` });

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditionHandler } from '../../src/http/audition-handler.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
-import { startSpeechStandIn, type SpeechStandIn } from '../support/speech-stand-in.ts';
-import { encodeToneMp3 } from '../support/test-audio.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 // Property-based: whatever a caller sends, the answer is 2xx or 4xx (problem+json for errors),

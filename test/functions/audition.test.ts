@@ -9,8 +9,8 @@ import { createAuditionHandler } from '../../src/http/audition-handler.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
-import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../support/speech-stand-in.ts';
-import { encodeToneMp3 } from '../support/test-audio.ts';
+import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
 // The deployment guide's Step 7 body, and the same audition as khipu-web sends it.
@@ -324,6 +324,16 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       const retry = await audition({ ...GUIDE_BODY, text });
       expect(retry.response.headers.get('x-cache-status')).toBe('MISS');
     });
+  });
+
+  it('waits for a slow speech service (within TTS_TIMEOUT_SECONDS) and caches its answer', async () => {
+    standIn.behave({ kind: 'audio', delayMs: 600 });
+    const body = { ...GUIDE_BODY, text: uniqueText() };
+    const slow = await audition(body);
+    expect(slow.status).toBe(200);
+    expect(slow.response.headers.get('x-cache-status')).toBe('MISS');
+    standIn.behave({ kind: 'audio' });
+    expect((await audition(body)).response.headers.get('x-cache-status')).toBe('HIT-L2');
   });
 
   it('answers 422 when neither the project nor the service has TTS credentials', async () => {

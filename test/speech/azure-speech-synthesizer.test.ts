@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../src/audition/audition-request.ts';
 import { AzureSpeechSynthesizer } from '../../src/speech/azure-speech-synthesizer.ts';
 import { SynthesisError } from '../../src/speech/synthesizer.ts';
-import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../support/speech-stand-in.ts';
-import { encodeToneMp3 } from '../support/test-audio.ts';
+import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 
 const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
 const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';

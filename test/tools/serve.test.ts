@@ -6,8 +6,8 @@ import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { startSpeechStandIn, type SpeechStandIn } from '../support/speech-stand-in.ts';
-import { encodeToneMp3 } from '../support/test-audio.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const root = path.resolve(__dirname, '../..');
