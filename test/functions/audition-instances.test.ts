@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -10,34 +9,16 @@ import { createAuditionHandler } from '../../src/http/audition-handler.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
+import { startServeProcess } from '../support/serve-process.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
-const root = path.resolve(__dirname, '../..');
 
-/** One `npm run serve` (its built script), as another Functions instance on the same stores. */
+/** One `npm run serve`, as another Functions instance on the same stores. */
 async function startInstance(env: NodeJS.ProcessEnv, cwd: string): Promise<{ process: ChildProcess; base: string }> {
   const port = await findFreePort();
-  const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
-    cwd,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance did not start:\n${output}`)), 30_000);
-    for (const stream of [child.stdout!, child.stderr!]) {
-      readline.createInterface({ input: stream }).on('line', (line) => {
-        output += `${line}\n`;
-        if (line.includes('Listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    }
-    child.once('exit', (code) => reject(new Error(`instance exited (${code}):\n${output}`)));
-  });
+  const { process: child } = await startServeProcess({ ...process.env, ...env, PORT: String(port) }, cwd);
   return { process: child, base: `http://127.0.0.1:${port}/api` };
 }
 

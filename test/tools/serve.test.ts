@@ -1,16 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
+import { startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
-const root = path.resolve(__dirname, '../..');
 const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
 
 describe('npm run serve (the local host)', () => {
@@ -18,7 +17,7 @@ describe('npm run serve (the local host)', () => {
   let services: TestServices;
   let account: TestAccount;
   let host: ChildProcess;
-  let output = '';
+  let output: () => string;
   let base: string;
   let workDir: string;
 
@@ -48,25 +47,9 @@ describe('npm run serve (the local host)', () => {
       }),
     );
     const { DATABASE_URL: _, ...env } = process.env;
-    // What `npm run serve` runs after its build (npm test builds first).
-    host = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
-      cwd: workDir,
-      env: { ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
-      for (const stream of [host.stdout!, host.stderr!]) {
-        readline.createInterface({ input: stream }).on('line', (line) => {
-          output += `${line}\n`;
-          if (line.includes('Listening on')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      }
-      host.once('exit', (code) => reject(new Error(`serve exited (${code}):\n${output}`)));
-    });
+    const started = await startServeProcess({ ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port) }, workDir);
+    host = started.process;
+    output = started.output;
   });
 
   afterAll(async () => {
@@ -79,8 +62,8 @@ describe('npm run serve (the local host)', () => {
   });
 
   it('lists the functions with their routes under /api, as func start does', () => {
-    expect(output).toContain(`audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`);
-    expect(output).toContain(`health: [GET] http://localhost:${new URL(base).port}/api/health`);
+    expect(output()).toContain(`audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`);
+    expect(output()).toContain(`health: [GET] http://localhost:${new URL(base).port}/api/health`);
   });
 
   it('answers the guide’s Step 7 requests over real HTTP: MISS, then HIT-L2', async () => {
@@ -129,12 +112,12 @@ describe('npm run serve (the local host)', () => {
   });
 
   it('runs the cleanup timer on POST /admin/functions/cleanup, as Core Tools does', async () => {
-    expect(output).toMatch(/cleanup: timerTrigger \(0 0 \* \* \* \*;/);
+    expect(output()).toMatch(/cleanup: timerTrigger \(0 0 \* \* \* \*;/);
     const response = await fetch(`${new URL(base).origin}/admin/functions/cleanup`, { method: 'POST', body: '{"input":""}' });
     expect(response.status).toBe(202);
-    await expect.poll(() => output, { timeout: 10_000 }).toMatch(/Executed 'cleanup' \(Succeeded/);
-    expect(output).toMatch(/\[cleanup\] Running audio cache cleanup\.\.\./);
-    expect(output).toMatch(/\[cleanup\] Cache stats: \d+ entries/);
+    await expect.poll(() => output(), { timeout: 10_000 }).toMatch(/Executed 'cleanup' \(Succeeded/);
+    expect(output()).toMatch(/\[cleanup\] Running audio cache cleanup\.\.\./);
+    expect(output()).toMatch(/\[cleanup\] Cache stats: \d+ entries/);
     expect((await fetch(`${new URL(base).origin}/admin/functions/nothing`, { method: 'POST' })).status).toBe(404);
   });
 
