@@ -1,0 +1,220 @@
+// npm run bench — the hit and miss paths against this machine's limits (not part of npm test).
+//
+// Starts PostgreSQL, Azurite, the speech stand-in (fixed latency) and the local host, then
+// measures, each over several runs (medians): HIT throughput and latency at 32 connections
+// with the web client's body; the same with MEMORY_CACHE_MB=0 (the cold path: database +
+// blob); Azurite serving the same blob directly (SAS GET) and a bare Node server answering
+// the same bytes, in the same run, as ceilings; miss overhead (total − the stand-in's
+// latency) and time to the first audio byte of a miss; index lookup latency at 10,000 and at
+// 1,000,000 rows. Writes bench/results/latest.json and prints a table.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
+import autocannon from 'autocannon';
+import { PrismaAudioCacheIndex } from '../../src/cache/prisma-audio-cache-index.ts';
+import { createPrismaClient } from '../../src/db/prisma-client.ts';
+import { applyMigrations } from '../db/migrations.ts';
+import { signAccessToken } from '../dev/access-token.ts';
+import { startAzurite } from '../local-services/azurite.ts';
+import { startEmbeddedPostgres } from '../local-services/embedded-postgres.ts';
+import { findFreePort } from '../local-services/free-port.ts';
+import { withPgClient } from '../local-services/postgres-server.ts';
+import { startSpeechStandIn } from '../local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../local-services/tone-mp3.ts';
+import { projectRoot } from '../project-root.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = 32;
+const WARM_ENTRIES = 50;
+const STAND_IN_LATENCY_MS = 200;
+const SECRET = 'bench-secret-0123456789abcdef';
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+
+async function load(options: autocannon.Options): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+    runs.push({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors });
+  }
+  return {
+    rps: Math.round(median(runs.map((r) => r.rps))),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+  };
+}
+
+async function startHost(root: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
+  const port = await findFreePort();
+  const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
+    cwd,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`host exited (${code})`)));
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => line.includes('Listening on') && resolve());
+  });
+  return { child, port };
+}
+
+async function stopHost(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+}
+
+async function main() {
+  const root = projectRoot();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false });
+  const azurite = await startAzurite();
+  const tone = await encodeToneMp3(4); // ~25 KB, a short audition line
+  const standIn = await startSpeechStandIn(tone);
+  standIn.behave({ kind: 'audio', delayMs: STAND_IN_LATENCY_MS });
+  const hosts: ChildProcess[] = [];
+  let baseline: http.Server | undefined;
+  try {
+    await applyMigrations(pg.adminUrl);
+    const prisma = createPrismaClient(pg.adminUrl);
+    const tenant = await prisma.tenant.create({ data: { name: 'Bench', subdomain: 'bench' } });
+    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: 'bench@khipu.local' } });
+    const project = await prisma.project.create({
+      data: { tenantId: tenant.id, ownerId: user.id, title: 'Bench', settings: { azure_tts_key: 'bench-key', azure_tts_region: 'eastus' } },
+    });
+    const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
+    const env = {
+      DATABASE_URL: pg.adminUrl,
+      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      AZURE_SPEECH_HOST: standIn.host,
+      JWT_SECRET_KEY: SECRET,
+      TTS_PROVIDER: 'azure',
+    };
+    const host = await startHost(root, work, env);
+    hosts.push(host.child);
+    const url = `http://127.0.0.1:${host.port}/api/v1/projects/${project.id}/characters/audition`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    // The web client's request shape.
+    const body = (i: number) =>
+      JSON.stringify({
+        voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE', gender: 'F', styles: ['cheerful', 'sad'] },
+        text: `Línea de prueba número ${i}, con algo de texto para que suene a audición.`,
+        style: 'cheerful', styledegree: 1.5, rate_pct: -10, pitch_pct: 5, page: 'casting',
+      });
+
+    // Misses first (each a real synthesis through the stand-in): overhead and first byte.
+    const missTotals: number[] = [];
+    const firstBytes: number[] = [];
+    for (let i = 0; i < WARM_ENTRIES; i++) {
+      const started = performance.now();
+      const firstByte = await new Promise<number>((resolve, reject) => {
+        const req = http.request(url, { method: 'POST', headers }, (res) => {
+          let first: number | undefined;
+          res.on('data', () => (first ??= performance.now() - started));
+          res.on('end', () => resolve(first ?? performance.now() - started));
+        });
+        req.on('error', reject);
+        req.end(body(i));
+      });
+      missTotals.push(performance.now() - started);
+      firstBytes.push(firstByte);
+    }
+    const missOverheadP50 = median(missTotals) - STAND_IN_LATENCY_MS;
+
+    let sequence = 0;
+    const hitRequests: autocannon.Options['requests'] = [
+      { setupRequest: (request) => ({ ...request, method: 'POST', headers, body: body(sequence++ % WARM_ENTRIES) }) },
+    ];
+    const hit = await load({ url, requests: hitRequests });
+    await stopHost(host.child);
+
+    const cold = await startHost(root, work, { ...env, MEMORY_CACHE_MB: '0' });
+    hosts.push(cold.child);
+    const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${project.id}/characters/audition`;
+    const coldHit = await load({ url: coldUrl, requests: hitRequests });
+    await stopHost(cold.child);
+
+    // Ceilings, same run: Azurite serving one of those blobs directly, and a bare Node server.
+    const entry = await prisma.audioCache.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('audio-cache');
+    const blob = container.getBlobClient(entry.audioBlobPath);
+    const sasUrl = await blob.generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3_600_000) });
+    const blobDirect = await load({ url: sasUrl });
+    const bytes = await blob.downloadToBuffer();
+    baseline = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': bytes.length }).end(bytes));
+    await new Promise<void>((resolve) => baseline!.listen(0, '127.0.0.1', resolve));
+    const staticBaseline = await load({ url: `http://127.0.0.1:${(baseline.address() as AddressInfo).port}/` });
+
+    // Index lookups at 10,000 and at 1,000,000 rows.
+    const index = new PrismaAudioCacheIndex(prisma);
+    const lookupP50 = async () => {
+      const keys = (await prisma.audioCache.findMany({ select: { cacheKey: true }, take: 1000 })).map((r) => r.cacheKey);
+      const times: number[] = [];
+      for (let i = 0; i < 3_000; i++) {
+        const started = performance.now();
+        await index.find(keys[i % keys.length]!);
+        times.push(performance.now() - started);
+      }
+      return +percentile(times.slice(500), 0.5).toFixed(3);
+    };
+    const seed = (rows: number) =>
+      withPgClient(pg.adminUrl, async (client) => {
+        await client.query(`
+          INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, audio_blob_path, expires_at)
+          SELECT $1::uuid, md5(g || ':' || $2) || md5($2 || ':' || g), 'x', 'v', 'audio-cache/x/' || g || '.mp3', now() + interval '30 days'
+            FROM generate_series(1, ${rows}) g`, [tenant.id, String(rows)]);
+        await client.query('ANALYZE audio_cache');
+      });
+    await seed(10_000 - WARM_ENTRIES);
+    const lookup10k = await lookupP50();
+    await seed(990_000);
+    const lookup1m = await lookupP50();
+    await prisma.$disconnect();
+
+    const result = {
+      hit_rps: hit.rps,
+      hit_p50_ms: hit.p50,
+      hit_p99_ms: hit.p99,
+      cold_hit_rps: coldHit.rps,
+      baseline_rps: staticBaseline.rps,
+      hit_vs_baseline: +(hit.rps / staticBaseline.rps).toFixed(3),
+      blob_direct_rps: blobDirect.rps,
+      cold_hit_vs_blob: +(coldHit.rps / blobDirect.rps).toFixed(3),
+      miss_overhead_p50_ms: +missOverheadP50.toFixed(1),
+      miss_first_byte_ms: +median(firstBytes).toFixed(1),
+      lookup_p50_ms_10k: lookup10k,
+      lookup_p50_ms_1m: lookup1m,
+      non_2xx: hit.non2xx + coldHit.non2xx + blobDirect.non2xx + staticBaseline.non2xx,
+      stand_in_latency_ms: STAND_IN_LATENCY_MS,
+      runs: RUNS,
+      seconds_per_run: SECONDS,
+      machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      date: new Date().toISOString(),
+    };
+    console.table(result);
+    const out = path.join(root, 'bench/results');
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    for (const child of hosts) await stopHost(child);
+    await new Promise((resolve) => (baseline ? baseline.close(resolve) : resolve(undefined)));
+    await standIn.stop();
+    await azurite.stop();
+    await pg.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
