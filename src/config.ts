@@ -124,9 +124,7 @@ export class ConfigError extends Error {
  */
 export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = settingsSchema.safeParse(env);
-  const problems = result.success
-    ? []
-    : result.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+  const problems = result.success ? [] : describeIssues(result.error);
   const isSet = (name: string) => (env[name] ?? '').trim() !== '';
   if (!isSet('AZURE_STORAGE_CONNECTION_STRING') && !isSet('AZURE_STORAGE_ACCOUNT_NAME')) {
     problems.push(
@@ -167,36 +165,40 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+type SettingName = keyof typeof settingsSchema.shape;
+
+/** The named settings only, with the same rules and messages as parseConfig. */
+function parseSome<const K extends SettingName>(names: readonly K[], env: NodeJS.ProcessEnv) {
+  const problems: string[] = [];
+  const settings = {} as { [P in K]: z.output<(typeof settingsSchema.shape)[P]> };
+  for (const name of names) {
+    const result = settingsSchema.shape[name].safeParse(env[name]);
+    if (result.success) settings[name] = result.data as (typeof settings)[K];
+    else problems.push(...result.error.issues.map((issue) => `${name} ${issue.message}`));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return settings;
+}
+
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+}
+
 /**
  * Just the cleanup schedule: the timer's registration needs it when the app loads, before
  * (and whether or not) the rest of the settings are valid.
  */
 export function parseCleanupSchedule(env: NodeJS.ProcessEnv = process.env): string {
-  const result = settingsSchema.shape.CACHE_CLEANUP_SCHEDULE.safeParse(env.CACHE_CLEANUP_SCHEDULE);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `CACHE_CLEANUP_SCHEDULE ${issue.message}`));
-  }
-  return result.data;
+  return parseSome(['CACHE_CLEANUP_SCHEDULE'], env).CACHE_CLEANUP_SCHEDULE;
 }
 
 /** Just the token settings, for tools that sign development tokens. */
 export function parseJwtConfig(env: NodeJS.ProcessEnv = process.env): Config['jwt'] {
-  const shape = settingsSchema.shape;
-  const secret = shape.JWT_SECRET_KEY.safeParse(env.JWT_SECRET_KEY);
-  const algorithm = shape.JWT_ALGORITHM.safeParse(env.JWT_ALGORITHM);
-  const problems = [
-    ...(secret.success ? [] : secret.error.issues.map((issue) => `JWT_SECRET_KEY ${issue.message}`)),
-    ...(algorithm.success ? [] : algorithm.error.issues.map((issue) => `JWT_ALGORITHM ${issue.message}`)),
-  ];
-  if (!secret.success || !algorithm.success) throw new ConfigError(problems);
-  return { secretKey: secret.data, algorithm: algorithm.data };
+  const settings = parseSome(['JWT_SECRET_KEY', 'JWT_ALGORITHM'], env);
+  return { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM };
 }
 
 /** Just the database setting, for tools (migrations) that need nothing else. */
 export function parseDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const result = settingsSchema.shape.DATABASE_URL.safeParse(env.DATABASE_URL);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `DATABASE_URL ${issue.message}`));
-  }
-  return result.data;
+  return parseSome(['DATABASE_URL'], env).DATABASE_URL;
 }

@@ -7,33 +7,20 @@
 // the same bytes, in the same run, as ceilings; miss overhead (total − the stand-in's
 // latency) and time to the first audio byte of a miss; index lookup latency at 10,000 and at
 // 1,000,000 rows. Writes bench/results/latest.json and prints a table.
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
 import { PrismaAudioCacheIndex } from '../../src/cache/prisma-audio-cache-index.ts';
 import { createPrismaClient } from '../../src/db/prisma-client.ts';
-import { applyMigrations } from '../db/migrations.ts';
-import { signAccessToken } from '../dev/access-token.ts';
-import { startAzurite } from '../local-services/azurite.ts';
-import { startEmbeddedPostgres } from '../local-services/embedded-postgres.ts';
-import { findFreePort } from '../local-services/free-port.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
-import { startSpeechStandIn } from '../local-services/speech-stand-in.ts';
-import { encodeToneMp3 } from '../local-services/tone-mp3.ts';
-import { projectRoot } from '../project-root.ts';
+import { saveResult, startBenchStack, stopHost } from './bench-stack.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 32;
 const WARM_ENTRIES = 50;
 const STAND_IN_LATENCY_MS = 200;
-const SECRET = 'bench-secret-0123456789abcdef';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
@@ -52,57 +39,16 @@ async function load(options: autocannon.Options): Promise<{ rps: number; p50: nu
   };
 }
 
-async function startHost(root: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
-  const port = await findFreePort();
-  const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
-    cwd,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`host exited (${code})`)));
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => line.includes('Listening on') && resolve());
-  });
-  return { child, port };
-}
-
-async function stopHost(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGINT');
-  await exited;
-}
-
 async function main() {
-  const root = projectRoot();
-  const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false });
-  const azurite = await startAzurite();
-  const tone = await encodeToneMp3(4); // ~25 KB, a short audition line
-  const standIn = await startSpeechStandIn(tone);
+  const stack = await startBenchStack({ toneSeconds: 4, durable: true }); // ~25 KB, a short line
+  const { pg, azurite, standIn } = stack;
   standIn.behave({ kind: 'audio', delayMs: STAND_IN_LATENCY_MS });
-  const hosts: ChildProcess[] = [];
   let baseline: http.Server | undefined;
   try {
-    await applyMigrations(pg.adminUrl);
     const prisma = createPrismaClient(pg.adminUrl);
-    const tenant = await prisma.tenant.create({ data: { name: 'Bench', subdomain: 'bench' } });
-    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: 'bench@khipu.local' } });
-    const project = await prisma.project.create({
-      data: { tenantId: tenant.id, ownerId: user.id, title: 'Bench', settings: { azure_tts_key: 'bench-key', azure_tts_region: 'eastus' } },
-    });
-    const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
-    const env = {
-      DATABASE_URL: pg.adminUrl,
-      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      AZURE_SPEECH_HOST: standIn.host,
-      JWT_SECRET_KEY: SECRET,
-      TTS_PROVIDER: 'azure',
-    };
-    const host = await startHost(root, work, env);
-    hosts.push(host.child);
-    const url = `http://127.0.0.1:${host.port}/api/v1/projects/${project.id}/characters/audition`;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const host = await stack.startHost();
+    const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
+    const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
     // The web client's request shape.
     const body = (i: number) =>
       JSON.stringify({
@@ -137,14 +83,13 @@ async function main() {
     const hit = await load({ url, requests: hitRequests });
     await stopHost(host.child);
 
-    const cold = await startHost(root, work, { ...env, MEMORY_CACHE_MB: '0' });
-    hosts.push(cold.child);
-    const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${project.id}/characters/audition`;
+    const cold = await stack.startHost({ MEMORY_CACHE_MB: '0' });
+    const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${stack.projectId}/characters/audition`;
     const coldHit = await load({ url: coldUrl, requests: hitRequests });
     await stopHost(cold.child);
 
     // Ceilings, same run: Azurite serving one of those blobs directly, and a bare Node server.
-    const entry = await prisma.audioCache.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    const entry = await prisma.audioCache.findFirstOrThrow({ where: { tenantId: stack.tenantId } });
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('audio-cache');
     const blob = container.getBlobClient(entry.audioBlobPath);
     const sasUrl = await blob.generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3_600_000) });
@@ -171,7 +116,7 @@ async function main() {
         await client.query(`
           INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, audio_blob_path, expires_at)
           SELECT $1::uuid, md5(g || ':' || $2) || md5($2 || ':' || g), 'x', 'v', 'audio-cache/x/' || g || '.mp3', now() + interval '30 days'
-            FROM generate_series(1, ${rows}) g`, [tenant.id, String(rows)]);
+            FROM generate_series(1, ${rows}) g`, [stack.tenantId, String(rows)]);
         await client.query('ANALYZE audio_cache');
       });
     await seed(10_000 - WARM_ENTRIES);
@@ -197,20 +142,11 @@ async function main() {
       stand_in_latency_ms: STAND_IN_LATENCY_MS,
       runs: RUNS,
       seconds_per_run: SECONDS,
-      machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-      date: new Date().toISOString(),
     };
-    console.table(result);
-    const out = path.join(root, 'bench/results');
-    await mkdir(out, { recursive: true });
-    await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await saveResult('latest', result);
   } finally {
-    for (const child of hosts) await stopHost(child);
     await new Promise((resolve) => (baseline ? baseline.close(resolve) : resolve(undefined)));
-    await standIn.stop();
-    await azurite.stop();
-    await pg.stop();
-    await rm(work, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

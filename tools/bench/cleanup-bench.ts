@@ -7,7 +7,7 @@
 // time spent in database statements, the blob-delete throughput and the pass's peak RSS.
 // In the same run it measures Azurite's throughput for one-at-a-time deletes, as a baseline.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,7 @@ import { startAzurite } from '../local-services/azurite.ts';
 import { startEmbeddedPostgres } from '../local-services/embedded-postgres.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
 import { projectRoot } from '../project-root.ts';
+import { saveResult } from './bench-stack.ts';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const BIG_TENANTS = 20;
@@ -113,13 +114,8 @@ async function main() {
       blob_failures: report.blobs.failed,
       peak_rss_mb: +report.peakRssMb.toFixed(1),
       entries_left: report.stats?.entries,
-      machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-      date: new Date().toISOString(),
     };
-    console.table(result);
-    const out = path.join(root, 'bench/results');
-    await mkdir(out, { recursive: true });
-    await writeFile(path.join(out, 'cleanup-latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await saveResult('cleanup-latest', result);
   } finally {
     await stop();
   }

@@ -3,26 +3,13 @@
 // then drives hits, misses, invalid bodies and unauthorized calls with autocannon and reports
 // the status histogram, any status the request's kind does not allow, and the host's RSS
 // before and after.
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
+import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
-import { createPrismaClient } from '../../src/db/prisma-client.ts';
-import { applyMigrations } from '../db/migrations.ts';
-import { signAccessToken } from '../dev/access-token.ts';
-import { startAzurite } from '../local-services/azurite.ts';
-import { startEmbeddedPostgres } from '../local-services/embedded-postgres.ts';
-import { findFreePort } from '../local-services/free-port.ts';
-import { startSpeechStandIn } from '../local-services/speech-stand-in.ts';
-import { encodeToneMp3 } from '../local-services/tone-mp3.ts';
-import { projectRoot } from '../project-root.ts';
+import { saveResult, startBenchStack } from './bench-stack.ts';
 
 const TOTAL = Number(process.env.SOAK_REQUESTS ?? 50_000);
 const CONNECTIONS = 64;
 const WARM_LINES = 50;
-const SECRET = 'soak-secret-0123456789abcdef';
 type Kind = 'hit' | 'miss' | 'invalid' | 'unauthorized';
 const ALLOWED: Record<Kind, number[]> = { hit: [200], miss: [200], invalid: [400], unauthorized: [401] };
 
@@ -32,47 +19,15 @@ async function rssMb(pid: number): Promise<number> {
 }
 
 async function main() {
-  const root = projectRoot();
-  const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-soak-'));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: false });
-  const azurite = await startAzurite();
-  const standIn = await startSpeechStandIn(await encodeToneMp3(1));
-  let host: ReturnType<typeof spawn> | undefined;
+  const stack = await startBenchStack({ toneSeconds: 1, durable: false });
+  const { standIn } = stack;
   try {
-    await applyMigrations(pg.adminUrl);
-    const prisma = createPrismaClient(pg.adminUrl);
-    const tenant = await prisma.tenant.create({ data: { name: 'Soak', subdomain: 'soak' } });
-    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: 'soak@khipu.local' } });
-    const project = await prisma.project.create({
-      data: { tenantId: tenant.id, ownerId: user.id, title: 'Soak', settings: { azure_tts_key: 'soak-key', azure_tts_region: 'eastus' } },
-    });
-    await prisma.$disconnect();
-    const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
-
-    const port = await findFreePort();
-    host = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
-      cwd: work,
-      env: {
-        ...process.env,
-        DATABASE_URL: pg.adminUrl,
-        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-        AZURE_SPEECH_HOST: standIn.host,
-        JWT_SECRET_KEY: SECRET,
-        PORT: String(port),
-        TTS_PROVIDER: 'azure',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
     let unexpectedLogLines = 0;
-    await new Promise<void>((resolve, reject) => {
-      host!.once('exit', (code) => reject(new Error(`host exited (${code})`)));
-      readline.createInterface({ input: host!.stdout! }).on('line', (line) => {
-        if (line.includes('Listening on')) resolve();
-        if (/\berror\b/i.test(line) && !line.includes('audition failed')) unexpectedLogLines++;
-      });
+    const host = await stack.startHost({}, (line) => {
+      if (/\berror\b/i.test(line) && !line.includes('audition failed')) unexpectedLogLines++;
     });
-    const url = `http://127.0.0.1:${port}/api/v1/projects/${project.id}/characters/audition`;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
+    const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
     const hitBody = (i: number) => JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea caliente número ${i}`, style: 'cheerful' });
     for (let i = 0; i < WARM_LINES; i++) await fetch(url, { method: 'POST', headers, body: hitBody(i) }).then((r) => r.arrayBuffer());
 
@@ -115,7 +70,7 @@ async function main() {
 
     // Warm-up (JIT, pools, V8 heap sizing), then the measured run.
     await run(Number(process.env.SOAK_WARMUP ?? 10_000)).done;
-    const rssStart = await rssMb(host.pid!);
+    const rssStart = await rssMb(host.child.pid!);
     sequence = 0;
     kinds.length = 0;
     const statuses = new Map<number, number>();
@@ -129,7 +84,7 @@ async function main() {
       responses++;
     });
     const result = await done;
-    const rssEnd = await rssMb(host.pid!);
+    const rssEnd = await rssMb(host.child.pid!);
 
     const expectedByStatus = new Map<number, number>();
     for (const kind of kinds) for (const s of ALLOWED[kind]) expectedByStatus.set(s, (expectedByStatus.get(s) ?? 0) + 1);
@@ -138,7 +93,7 @@ async function main() {
       if (count !== expected) unexpected.set(String(status), count - expected);
     }
     const growth = (rssEnd - rssStart) / rssStart;
-    console.table({
+    await saveResult('soak-latest', {
       requests: responses,
       connections: CONNECTIONS,
       seconds: +(result.duration).toFixed(1),
@@ -159,15 +114,7 @@ async function main() {
     console.log(ok ? 'PASS: no unexpected status, RSS growth under 10 %' : 'FAIL');
     process.exitCode = ok ? 0 : 1;
   } finally {
-    if (host && host.exitCode === null) {
-      const exited = new Promise((resolve) => host!.once('exit', resolve));
-      host.kill('SIGINT');
-      await exited;
-    }
-    await standIn.stop();
-    await azurite.stop();
-    await pg.stop();
-    await rm(work, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { createPrismaClient } from '../../src/db/prisma-client.ts';
+import { applyMigrations } from '../db/migrations.ts';
+import { signAccessToken } from '../dev/access-token.ts';
+import { startAzurite, type RunningAzurite } from '../local-services/azurite.ts';
+import { startEmbeddedPostgres, type RunningPostgres } from '../local-services/embedded-postgres.ts';
+import { findFreePort } from '../local-services/free-port.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../local-services/tone-mp3.ts';
+import { projectRoot } from '../project-root.ts';
+
+const SECRET = 'bench-secret-0123456789abcdef';
+
+/** Everything a load run needs: real Postgres, Azurite, the speech stand-in, one tenant. */
+export interface BenchStack {
+  root: string;
+  pg: RunningPostgres;
+  azurite: RunningAzurite;
+  standIn: SpeechStandIn;
+  tenantId: string;
+  projectId: string;
+  token: string;
+  /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs). */
+  startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ child: ChildProcess; port: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(options: { toneSeconds: number; durable: boolean }): Promise<BenchStack> {
+  const root = projectRoot();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: options.durable });
+  const azurite = await startAzurite();
+  const standIn = await startSpeechStandIn(await encodeToneMp3(options.toneSeconds));
+  const hosts: ChildProcess[] = [];
+  const stop = async () => {
+    for (const child of hosts) await stopHost(child);
+    await standIn.stop();
+    await azurite.stop();
+    await pg.stop();
+    await rm(work, { recursive: true, force: true });
+  };
+  try {
+    await applyMigrations(pg.adminUrl);
+    const prisma = createPrismaClient(pg.adminUrl);
+    const tenant = await prisma.tenant.create({ data: { name: 'Bench', subdomain: 'bench' } });
+    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: 'bench@khipu.local' } });
+    const project = await prisma.project.create({
+      data: { tenantId: tenant.id, ownerId: user.id, title: 'Bench', settings: { azure_tts_key: 'bench-key', azure_tts_region: 'eastus' } },
+    });
+    await prisma.$disconnect();
+    const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
+    const env = {
+      DATABASE_URL: pg.adminUrl,
+      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      AZURE_SPEECH_HOST: standIn.host,
+      JWT_SECRET_KEY: SECRET,
+      TTS_PROVIDER: 'azure',
+    };
+    return {
+      root,
+      pg,
+      azurite,
+      standIn,
+      tenantId: tenant.id,
+      projectId: project.id,
+      token,
+      async startHost(extraEnv = {}, onLine = () => {}) {
+        const port = await findFreePort();
+        const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
+          cwd: work, // no local.settings.json here: the environment is the whole configuration
+          env: { ...process.env, ...env, ...extraEnv, PORT: String(port) },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        hosts.push(child);
+        await new Promise<void>((resolve, reject) => {
+          child.once('exit', (code) => reject(new Error(`host exited (${code})`)));
+          readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+            onLine(line);
+            if (line.includes('Listening on')) resolve();
+          });
+        });
+        return { child, port };
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export async function stopHost(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+}
+
+export function machine(): string {
+  return `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+}
+
+/** Prints a result table and keeps it as bench/results/<name>.json. */
+export async function saveResult(name: string, result: Record<string, unknown>): Promise<void> {
+  const full = { ...result, machine: machine(), date: new Date().toISOString() };
+  console.table(full);
+  const out = path.join(projectRoot(), 'bench/results');
+  await mkdir(out, { recursive: true });
+  await writeFile(path.join(out, `${name}.json`), `${JSON.stringify(full, null, 2)}\n`);
+}
