@@ -10,7 +10,7 @@ const optionalText = z.preprocess(
 );
 const requiredText = optionalText.pipe(z.string({ error: 'is required' }));
 
-const numberWithDefault = (fallback: number, options: { integer?: boolean } = {}) =>
+const numberWithDefault = (fallback: number, options: { integer?: boolean; zeroAllowed?: boolean } = {}) =>
   optionalText.pipe(
     z
       .string()
@@ -18,11 +18,10 @@ const numberWithDefault = (fallback: number, options: { integer?: boolean } = {}
       .transform((value, ctx) => {
         if (value === undefined) return fallback;
         const parsed = Number(value);
-        if (!Number.isFinite(parsed) || parsed <= 0 || (options.integer && !Number.isInteger(parsed))) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `must be a positive ${options.integer ? 'integer' : 'number'} (got "${value}")`,
-          });
+        const tooSmall = options.zeroAllowed ? parsed < 0 : parsed <= 0;
+        if (!Number.isFinite(parsed) || tooSmall || (options.integer && !Number.isInteger(parsed))) {
+          const kind = `${options.zeroAllowed ? 'non-negative' : 'positive'} ${options.integer ? 'integer' : 'number'}`;
+          ctx.addIssue({ code: 'custom', message: `must be a ${kind} (got "${value}")` });
           return z.NEVER;
         }
         return parsed;
@@ -76,6 +75,10 @@ const settingsSchema = z.object({
   TTS_PROVIDER: optionalText.pipe(
     z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure'),
   ),
+  MEMORY_CACHE_MB: numberWithDefault(64, { zeroAllowed: true }),
+  MEMORY_CACHE_TTL_SECONDS: numberWithDefault(120),
+  AUTH_CACHE_SECONDS: numberWithDefault(30, { zeroAllowed: true }),
+  HIT_FLUSH_SECONDS: numberWithDefault(5),
   PORT: numberWithDefault(7071, { integer: true }).pipe(
     z.number().max(65_535, 'must be a TCP port (1-65535)'),
   ),
@@ -108,6 +111,12 @@ export interface Config {
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
+  /** The in-process tier of hot audio: 0 bytes disables it. */
+  memoryCache: { maxBytes: number; ttlMs: number };
+  /** How long a verified token, a user and a project are trusted without asking again (0: never). */
+  authCacheMs: number;
+  /** How often hit counts gathered in memory are written to the index. */
+  hitFlushMs: number;
   port: number;
 }
 
@@ -161,6 +170,9 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEntriesPerTenant: settings.CACHE_MAX_ENTRIES_PER_TENANT,
       cleanupSchedule: settings.CACHE_CLEANUP_SCHEDULE,
     },
+    memoryCache: { maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024), ttlMs: settings.MEMORY_CACHE_TTL_SECONDS * 1000 },
+    authCacheMs: settings.AUTH_CACHE_SECONDS * 1000,
+    hitFlushMs: settings.HIT_FLUSH_SECONDS * 1000,
     port: settings.PORT,
   };
 }

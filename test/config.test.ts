@@ -25,6 +25,9 @@ describe('parseConfig', () => {
       speech: { defaultKey: undefined, defaultRegion: undefined, host: undefined, timeoutMs: 20_000, provider: 'azure', maxConcurrency: 20, queueWaitMs: 10_000 },
       jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
       cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
+      memoryCache: { maxBytes: 64 * 1024 * 1024, ttlMs: 120_000 },
+      authCacheMs: 30_000,
+      hitFlushMs: 5_000,
       port: 7071,
     });
   });
@@ -43,7 +46,14 @@ describe('parseConfig', () => {
       TTS_TIMEOUT_SECONDS: '2.5',
       TTS_PROVIDER: 'local',
       PORT: '8080',
+      MEMORY_CACHE_MB: '0.5',
+      MEMORY_CACHE_TTL_SECONDS: '30',
+      AUTH_CACHE_SECONDS: '0',
+      HIT_FLUSH_SECONDS: '0.25',
     });
+    expect(config.memoryCache).toEqual({ maxBytes: 524_288, ttlMs: 30_000 });
+    expect(config.authCacheMs).toBe(0);
+    expect(config.hitFlushMs).toBe(250);
     expect(config.blobStorage.containerName).toBe('auditions-2');
     expect(config.speech).toEqual({ defaultKey: 'speech-key', defaultRegion: 'eastus', host: 'ws://localhost:5000', timeoutMs: 2_500, provider: 'local', maxConcurrency: 20, queueWaitMs: 10_000 });
     expect(config.jwt.algorithm).toBe('HS512');
@@ -98,6 +108,9 @@ describe('parseConfig', () => {
     ['TTS_PROVIDER', 'polly', /^TTS_PROVIDER must be azure or local$/],
     ['TTS_MAX_CONCURRENCY', '2.5', /^TTS_MAX_CONCURRENCY must be a positive integer/],
     ['PORT', '0', /^PORT must be a positive integer/],
+    ['MEMORY_CACHE_MB', '-1', /^MEMORY_CACHE_MB must be a non-negative number \(got "-1"\)$/],
+    ['AUTH_CACHE_SECONDS', 'soon', /^AUTH_CACHE_SECONDS must be a non-negative number/],
+    ['HIT_FLUSH_SECONDS', '0', /^HIT_FLUSH_SECONDS must be a positive number/],
   ])('rejects a malformed %s (%s) with a message naming it', (name, value, message) => {
     const problems = problemsOf({ ...minimal, [name]: value });
     expect(problems).toHaveLength(1);
@@ -118,9 +131,10 @@ describe('parseConfig', () => {
 
   it('knows the fixed setting names operators rely on', () => {
     expect([...SETTING_NAMES].sort()).toEqual([
-      'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
+      'AUTH_CACHE_SECONDS', 'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
       'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_CONTAINER_NAME', 'CACHE_CLEANUP_SCHEDULE',
-      'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'PORT',
+      'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'HIT_FLUSH_SECONDS',
+      'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'MEMORY_CACHE_MB', 'MEMORY_CACHE_TTL_SECONDS', 'PORT',
       'TTS_MAX_CONCURRENCY', 'TTS_PROVIDER', 'TTS_QUEUE_WAIT_SECONDS', 'TTS_TIMEOUT_SECONDS',
     ]);
   });

@@ -1,8 +1,10 @@
 import { AuditionService } from '../audition/audition-service.ts';
-import type { AccountDirectory } from '../auth/account-directory.ts';
+import { AccessControl } from '../auth/access-control.ts';
 import { PrismaAccountDirectory } from '../auth/prisma-account-directory.ts';
 import { AzureBlobStore } from '../blob/azure-blob-store.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
+import { HitRecorder } from '../cache/hit-recorder.ts';
+import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { PgMissLocks } from '../cache/pg-miss-locks.ts';
 import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
 import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
@@ -18,12 +20,14 @@ export interface Services {
   config: Config;
   prisma: PrismaClient;
   blobStore: BlobStore;
-  accounts: AccountDirectory;
+  access: AccessControl;
   auditions: AuditionService;
+  /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
+  hits: HitRecorder;
   maintenance: CacheMaintenance;
   /** The clock every expiry and age decision reads (injected by tests). */
   now: () => Date;
-  /** Ends every connection these services opened. */
+  /** Writes the hit counts still in memory, then ends every connection these services opened. */
   close(): Promise<void>;
 }
 
@@ -38,28 +42,36 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const now = overrides.now ?? (() => new Date());
   const missLocks = new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
+  const index = new PrismaAudioCacheIndex(prisma);
+  const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer =
     overrides.synthesizer ??
     (config.speech.provider === 'local'
       ? new LocalSpeechSynthesizer()
       : new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs }));
+  const auditions = new AuditionService({
+    index,
+    blobStore,
+    synthesizer,
+    hits,
+    memory: config.memoryCache.maxBytes > 0 ? new MemoryAudioTier({ ...config.memoryCache, now }) : undefined,
+    cache: config.cache,
+    speech: config.speech,
+    missLocks,
+    now,
+  });
   return {
     config,
     prisma,
     blobStore,
-    accounts: new PrismaAccountDirectory(prisma),
-    auditions: new AuditionService({
-      index: new PrismaAudioCacheIndex(prisma),
-      blobStore,
-      synthesizer,
-      cache: config.cache,
-      speech: config.speech,
-      missLocks,
-      now,
-    }),
+    access: new AccessControl(config.jwt, new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs }),
+    hits,
+    auditions,
     maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl),
     now,
     async close() {
+      await auditions.drain(); // misses still being stored
+      await hits.close();
       await Promise.all([prisma.$disconnect(), missLocks.close()]);
     },
   };
@@ -75,4 +87,11 @@ let workerServices: Services | undefined;
 export function getWorkerServices(): Services {
   workerServices ??= createServices(parseConfig());
   return workerServices;
+}
+
+/** When the worker stops: misses in flight stored, the last hit counts written, connections closed. */
+export async function closeWorkerServices(): Promise<void> {
+  const services = workerServices;
+  workerServices = undefined;
+  await services?.close();
 }

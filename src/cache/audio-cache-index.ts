@@ -2,8 +2,12 @@
 export interface AudioCacheIndex {
   /** The entry stored under this key, whatever its age; null when there is none. */
   find(cacheKey: string): Promise<CacheEntry | null>;
-  /** One more play: hit_count + 1 (atomically) and last_accessed_at = at. */
-  recordHit(id: string, at: Date): Promise<void>;
+  /**
+   * Plays counted since the last call: per key, hit_count + hits (atomically) and
+   * last_accessed_at = the latest play (never moved back). Resolves with the keys that had
+   * no row (not stored yet, or removed).
+   */
+  recordHits(batch: HitBatch): Promise<string[]>;
   /** Stores a new entry; false when one with its key exists already (another request won). */
   insert(entry: NewCacheEntry): Promise<boolean>;
   /** Overwrites the entry stored under `entry.cacheKey` (healing an expired or broken one). */
@@ -33,3 +37,5 @@ export interface NewCacheEntry {
   createdAt: Date;
   expiresAt: Date;
 }
+
+export type HitBatch = { cacheKey: string; hits: number; lastAccessedAt: Date }[];

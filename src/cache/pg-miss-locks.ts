@@ -18,19 +18,28 @@ export class PgMissLocks implements MissLocks {
   async tryLock(cacheKey: string): Promise<(() => Promise<void>) | undefined> {
     this.#pool ??= this.#createPool();
     const client = await this.#pool.connect();
+    // A connection lost while held (server restart, failover) fails its next query, which is
+    // handled below; its 'error' event must not become an uncaught exception.
+    const ignore = () => {};
+    client.on('error', ignore);
+    const giveBack = (error?: Error) => {
+      client.removeListener('error', ignore);
+      client.release(error);
+    };
     try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ locked: boolean }>(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended('khipu:audition:' || $1, 0)) AS locked",
-        [cacheKey],
-      );
-      if (!rows[0]?.locked) {
+      // One round trip: BEGIN and the lock in one simple query. The key is inlined, so it must
+      // be what the service makes (sha256 hex); anything else is refused, not quoted.
+      if (!/^[0-9a-f]{64}$/.test(cacheKey)) throw new Error('A miss lock key must be a sha256 hex digest');
+      const results = (await client.query(
+        `BEGIN; SELECT pg_try_advisory_xact_lock(hashtextextended('khipu:audition:${cacheKey}', 0)) AS locked`,
+      )) as unknown as pg.QueryResult<{ locked: boolean }>[];
+      if (!results[1]?.rows[0]?.locked) {
         await client.query('ROLLBACK');
-        client.release();
+        giveBack();
         return undefined;
       }
     } catch (error) {
-      client.release(error as Error);
+      giveBack(error as Error);
       throw error;
     }
     let released = false;
@@ -39,9 +48,9 @@ export class PgMissLocks implements MissLocks {
       released = true;
       try {
         await client.query('COMMIT');
-        client.release();
+        giveBack();
       } catch (error) {
-        client.release(error as Error); // a broken connection is discarded, and its lock with it
+        giveBack(error as Error); // a broken connection is discarded, and its lock with it
       }
     };
   }

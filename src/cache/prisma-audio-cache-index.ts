@@ -1,5 +1,8 @@
 import type { PrismaClient } from '../db/prisma-client.ts';
-import type { AudioCacheIndex, CacheEntry, NewCacheEntry } from './audio-cache-index.ts';
+import type { AudioCacheIndex, CacheEntry, HitBatch, NewCacheEntry } from './audio-cache-index.ts';
+
+/** Keys per UPDATE when hit counts are written (one round trip each). */
+const HIT_BATCH_SIZE = 1_000;
 
 /** AudioCacheIndex over the `audio_cache` table through Prisma. */
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
@@ -12,11 +15,22 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     });
   }
 
-  async recordHit(id: string, at: Date): Promise<void> {
-    await this.prisma.audioCache.updateMany({
-      where: { id },
-      data: { hitCount: { increment: 1 }, lastAccessedAt: at },
-    });
+  async recordHits(batch: HitBatch): Promise<string[]> {
+    // One statement per batch (Prisma's updateMany cannot add a different amount per row).
+    const counted = new Set<string>();
+    for (let start = 0; start < batch.length; start += HIT_BATCH_SIZE) {
+      const part = batch.slice(start, start + HIT_BATCH_SIZE);
+      const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
+        UPDATE audio_cache AS c
+           SET hit_count = c.hit_count + v.hits,
+               last_accessed_at = GREATEST(c.last_accessed_at, v.at)
+          FROM unnest(${part.map((h) => h.cacheKey)}::text[], ${part.map((h) => h.hits)}::int[],
+                      ${part.map((h) => h.lastAccessedAt.toISOString())}::timestamptz[]) AS v(cache_key, hits, at)
+         WHERE c.cache_key = v.cache_key
+        RETURNING c.cache_key`;
+      for (const row of rows) counted.add(row.cache_key);
+    }
+    return batch.filter((hit) => !counted.has(hit.cacheKey)).map((hit) => hit.cacheKey);
   }
 
   async insert(entry: NewCacheEntry): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
+import { configureWorkerApp } from '../app/worker-app.ts';
 import { createAuditionHandler } from '../http/audition-handler.ts';
 
 export const auditionFunction: HttpFunctionDefinition = {
@@ -15,4 +16,5 @@ export const auditionFunction: HttpFunctionDefinition = {
   },
 };
 
+configureWorkerApp();
 app.http(auditionFunction.name, auditionFunction.options);

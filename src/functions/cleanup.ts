@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import type { TimerFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
+import { configureWorkerApp } from '../app/worker-app.ts';
 import { createCleanupHandler } from '../cleanup/cleanup-handler.ts';
 import { parseCleanupSchedule } from '../config.ts';
 
@@ -15,4 +16,5 @@ export const cleanupFunction: TimerFunctionDefinition = {
   },
 };
 
+configureWorkerApp();
 app.timer(cleanupFunction.name, cleanupFunction.options);

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
+import { configureWorkerApp } from '../app/worker-app.ts';
 import { createHealthHandler } from '../http/health-handler.ts';
 
 export const healthFunction: HttpFunctionDefinition = {
@@ -14,4 +15,5 @@ export const healthFunction: HttpFunctionDefinition = {
   },
 };
 
+configureWorkerApp();
 app.http(healthFunction.name, healthFunction.options);

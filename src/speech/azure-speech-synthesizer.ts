@@ -27,7 +27,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
 
   constructor(private readonly options: AzureSpeechOptions) {}
 
-  synthesize({ ssml, credentials }: SynthesisRequest): Promise<SynthesizedAudio> {
+  synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
     let config: SpeechConfig;
     if (!credentials) {
       return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
@@ -40,6 +40,13 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     }
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
     const synthesizer = new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+    if (onAudio) {
+      // Each audio frame as it arrives from the service; the result then carries all of them.
+      synthesizer.synthesizing = (_sender, event) => {
+        const chunk = event.result.audioData;
+        if (chunk && chunk.byteLength > 0) onAudio(Buffer.from(chunk));
+      };
+    }
 
     return new Promise<SynthesizedAudio>((resolve, reject) => {
       // The SDK never answers at all when the service hangs, closes cleanly mid-turn or

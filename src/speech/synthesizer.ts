@@ -23,6 +23,12 @@ export interface SynthesisRequest {
   audition: Audition;
   /** Present whenever the engine requires credentials. */
   credentials?: SpeechCredentials;
+  /**
+   * Called with each piece of audio as the engine produces it, before the promise resolves
+   * with the whole (engines that cannot stream never call it). The pieces, in order, are the
+   * whole audio.
+   */
+  onAudio?: (chunk: Buffer) => void;
 }
 
 export interface SynthesizedAudio {

@@ -25,6 +25,8 @@ async function call(services: Services, account: TestAccount, body: object) {
     body: JSON.stringify(body),
     params: { projectId: account.projectId },
   });
+  await response.arrayBuffer(); // as a client does
+  await services.auditions.drain(); // and, before the next step, a streamed miss is stored
   return { status: response.status, cache: response.headers.get('x-cache-status'), retryAfter: response.headers.get('retry-after'), logs };
 }
 
@@ -33,8 +35,14 @@ describe('Postgres going away and coming back', () => {
   let workDir: string;
   let port: number;
   let postgres: RunningPostgres | undefined;
+  let running = false;
   const start = async () => {
     postgres = await startEmbeddedPostgres({ dataDir: path.join(workDir, 'data'), persistent: true, durable: false, port });
+    running = true;
+  };
+  const stop = async () => {
+    running = false;
+    await postgres!.stop();
   };
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
@@ -42,15 +50,16 @@ describe('Postgres going away and coming back', () => {
     port = await findFreePort();
   });
   afterAll(async () => {
-    await postgres?.stop();
+    if (running) await stop();
     await standIn.stop();
     await rm(workDir, { recursive: true, force: true });
   });
 
   it('answers 503 while it is down (at start and mid-run), caches nothing wrong, and recovers', async () => {
     const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
-    // The app starts while the database is down.
-    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host })));
+    // The app starts while the database is down. Without the short-lived authorization cache,
+    // so every request asks the database (the cached case is below).
+    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0' })));
     try {
       const ghost: TestAccount = { tenantId: '', userId: crypto.randomUUID(), projectId: crypto.randomUUID(), token: async () => '' };
       const { SignJWT } = await import('jose');
@@ -70,7 +79,7 @@ describe('Postgres going away and coming back', () => {
       expect((await call(services, account, body)).cache).toBe('HIT-L2');
 
       // Mid-run it goes away again: 503, never a 500, never a pass.
-      await postgres!.stop();
+      await stop();
       const midRun = await call(services, account, line());
       expect(midRun).toMatchObject({ status: 503, retryAfter: '5' });
 
@@ -80,6 +89,31 @@ describe('Postgres going away and coming back', () => {
       expect((await call(services, account, line())).cache).toBe('MISS');
       expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(2);
     } finally {
+      await services.close();
+    }
+  });
+
+  it('keeps serving a caller authorized moments ago (AUTH_CACHE_SECONDS) while it is down, uncached', async () => {
+    const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
+    if (!running) await start();
+    await applyMigrations(url);
+    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '60' })));
+    try {
+      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const cached = line();
+      expect((await call(services, account, cached)).cache).toBe('MISS');
+      await stop();
+      // The checks that passed a moment ago stand; the cache fails open: memory, then BYPASS.
+      expect(await call(services, account, cached)).toMatchObject({ status: 200, cache: 'HIT-L2' });
+      expect(await call(services, account, line())).toMatchObject({ status: 200, cache: 'BYPASS' });
+      // Someone never seen before is still refused: authorization fails closed.
+      const stranger: TestAccount = { ...account, userId: crypto.randomUUID() };
+      const { SignJWT } = await import('jose');
+      stranger.token = () =>
+        new SignJWT({ sub: stranger.userId, type: 'access' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(services.config.jwt.secretKey));
+      expect(await call(services, stranger, line())).toMatchObject({ status: 503, retryAfter: '5' });
+    } finally {
+      if (!running) await start();
       await services.close();
     }
   });
@@ -109,14 +143,19 @@ describe('a crash between the blob upload and the row insert', () => {
       CREATE TRIGGER refuse_row BEFORE INSERT ON audio_cache FOR EACH ROW
       WHEN (NEW.text = '${body.text}') EXECUTE FUNCTION refuse_row()`);
     const first = await call(services, account, body);
-    expect(first).toMatchObject({ status: 200, cache: 'BYPASS' }); // the caller still got audio
+    // The caller still got the audio, streamed as it was synthesized (so already labelled
+    // MISS when the row insert failed at its end); the failure is logged.
+    expect(first).toMatchObject({ status: 200, cache: 'MISS' });
+    expect(first.logs.join('\n')).toMatch(/warning: audition cache: index write failed, audio not cached/);
     expect(await services.prisma.audioCache.count({ where: { text: body.text } })).toBe(0);
     const orphans = [];
     for await (const blob of services.blobStore.list(`audio-cache/${account.tenantId}/`)) orphans.push(blob.path);
     expect(orphans).toHaveLength(1); // the uploaded blob, referenced by nothing
 
-    // Nothing is ever served from the half-written state: still no row, so no hit, just BYPASS.
-    expect((await call(services, account, body)).cache).toBe('BYPASS');
+    // Nothing is ever served from the half-written state: still no row, so no hit.
+    const synthesized = standIn.received.length;
+    expect((await call(services, account, body)).cache).toBe('MISS');
+    expect(standIn.received.length).toBe(synthesized + 1);
 
     // The next cleanup (past the grace period) removes the orphan.
     const report = await cleanCache(

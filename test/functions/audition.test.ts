@@ -68,6 +68,8 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       params: { projectId },
     });
     const bytes = Buffer.from(await response.arrayBuffer());
+    // A streamed miss is stored just after its last byte: wait for that before looking.
+    await (options.services ?? services).auditions.drain();
     const isProblem = response.headers.get('content-type') === 'application/problem+json';
     return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
   }
@@ -91,31 +93,39 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       second = await audition(GUIDE_BODY);
     });
 
-    it('test 1: a first request synthesizes: MISS, audio/mpeg, the guide’s Cache-Control', async () => {
+    it('test 1: a first request synthesizes: MISS, audio/mpeg, the guide’s Cache-Control, streamed', async () => {
       expect(first.status).toBe(200);
       expect(first.response.headers.get('x-cache-status')).toBe('MISS');
       expect(first.response.headers.get('content-type')).toBe('audio/mpeg');
       expect(first.response.headers.get('cache-control')).toBe('public, max-age=1800');
-      expect(first.response.headers.get('content-length')).toBe(String(tone.length));
       expect(first.bytes.equals(tone)).toBe(true);
-      const { format } = await parseBuffer(first.bytes, { mimeType: 'audio/mpeg' }, { duration: true });
-      expect(format.duration).toBeGreaterThan(1.4);
-      expect(Number(first.response.headers.get('x-audio-duration'))).toBeCloseTo(format.duration!, 2);
+      // Streamed as the speech service sends it: length and duration are not known up front.
+      expect(first.response.headers.get('content-length')).toBeNull();
+      expect(first.response.headers.get('x-audio-duration')).toBeNull();
       expect(first.response.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
       expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag');
+      expect(first.response.headers.get('server-timing')).toMatch(
+        /^tier;desc=synthesis, auth;dur=[\d.]+, lookup;dur=[\d.]+, blob;dur=0, synthesis;dur=[\d.]+, total;dur=[\d.]+$/,
+      );
     });
 
-    it('test 2: the same request again is served from the cache: HIT-L2, same bytes and ETag', () => {
+    it('test 2: the same request again is served from the cache: HIT-L2, same bytes and ETag, whole', async () => {
       expect(second.status).toBe(200);
       expect(second.response.headers.get('x-cache-status')).toBe('HIT-L2');
       expect(second.response.headers.get('cache-control')).toBe('public, max-age=1800');
       expect(second.response.headers.get('content-type')).toBe('audio/mpeg');
       expect(second.bytes.equals(first.bytes)).toBe(true);
       expect(second.response.headers.get('etag')).toBe(first.response.headers.get('etag'));
-      expect(second.response.headers.get('x-audio-duration')).toBe(first.response.headers.get('x-audio-duration'));
+      expect(second.response.headers.get('content-length')).toBe(String(tone.length));
+      const { format } = await parseBuffer(second.bytes, { mimeType: 'audio/mpeg' }, { duration: true });
+      expect(format.duration).toBeGreaterThan(1.4);
+      expect(Number(second.response.headers.get('x-audio-duration'))).toBeCloseTo(format.duration!, 2);
+      // From this instance's memory tier: no lookup in Postgres, no blob read.
+      expect(second.response.headers.get('server-timing')).toMatch(/^tier;desc=memory, .*blob;dur=0, synthesis;dur=0, /);
     });
 
     it('test 3: the row holds the voice, the text, one hit, the size and a 30-day expiry', async () => {
+      await services.hits.flush(); // hit counts are written in batches
       const [row, ...others] = await rowsOf(account.tenantId);
       expect(others).toEqual([]);
       const cacheKey = first.response.headers.get('etag')!.slice(1, -1);
@@ -307,7 +317,6 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       [{ kind: 'close', code: 1007, reason: 'Unsupported voice es-AR-Nobody' }, 400, /rejected the request/],
       [{ kind: 'close', code: 1008, reason: 'Quota exceeded' }, 502, /failed/],
       [{ kind: 'close', code: 1011, reason: 'Internal server error' }, 502, /failed/],
-      [{ kind: 'close-mid-turn' }, 504, /did not answer in time/],
       [{ kind: 'hang' }, 504, /did not answer in time/],
       [{ kind: 'no-audio' }, 502, /failed/],
     ] as [StandInBehaviour, number, RegExp][])('%j → %i', async (behaviour, status, detail) => {
@@ -324,6 +333,28 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       const retry = await audition({ ...GUIDE_BODY, text });
       expect(retry.response.headers.get('x-cache-status')).toBe('MISS');
     });
+  });
+
+  it('cuts a streamed miss off when the speech service stops midway, and caches nothing', async () => {
+    // Some audio went out (200, streaming), then the service closed without finishing the turn.
+    standIn.behave({ kind: 'close-mid-turn' });
+    const text = uniqueText();
+    const { response, logs } = await invokeHttp(handlerFor(services), {
+      url: `http://localhost:7071/api/v1/projects/${account.projectId}/characters/audition`,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await account.token()}` },
+      body: JSON.stringify({ ...GUIDE_BODY, text }),
+      params: { projectId: account.projectId },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-cache-status')).toBe('MISS');
+    await expect(response.arrayBuffer()).rejects.toThrow(/did not answer in time/);
+    expect(logs.join('\n')).toMatch(/warning: audition: synthesis failed after streaming began, response cut off/);
+    expect(await services.prisma.audioCache.count({ where: { text } })).toBe(0);
+
+    standIn.behave({ kind: 'audio' });
+    const retry = await audition({ ...GUIDE_BODY, text });
+    expect(retry.response.headers.get('x-cache-status')).toBe('MISS');
+    expect(retry.bytes.equals(tone)).toBe(true);
   });
 
   it('waits for a slow speech service (within TTS_TIMEOUT_SECONDS) and caches its answer', async () => {
@@ -369,22 +400,32 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
   });
 
   it('heals an entry whose blob was deleted, and one that expired', async () => {
-    const text = uniqueText();
-    const first = await audition({ ...GUIDE_BODY, text });
-    const [row] = await services.prisma.audioCache.findMany({ where: { text } });
-    await services.blobStore.delete(row!.audioBlobPath);
+    // Without the memory tier, so every hit reads the index and the blob.
+    const l2Only = servicesWith({ MEMORY_CACHE_MB: '0' });
+    try {
+      const text = uniqueText();
+      const first = await audition({ ...GUIDE_BODY, text }, { services: l2Only });
+      const [row] = await services.prisma.audioCache.findMany({ where: { text } });
+      await l2Only.blobStore.delete(row!.audioBlobPath);
 
-    const healed = await audition({ ...GUIDE_BODY, text });
-    expect(healed.response.headers.get('x-cache-status')).toBe('MISS');
-    expect(healed.bytes.equals(first.bytes)).toBe(true);
-    expect((await audition({ ...GUIDE_BODY, text })).response.headers.get('x-cache-status')).toBe('HIT-L2');
+      const healed = await audition({ ...GUIDE_BODY, text }, { services: l2Only });
+      expect(healed.response.headers.get('x-cache-status')).toBe('MISS');
+      expect(healed.bytes.equals(first.bytes)).toBe(true);
+      const hit = await audition({ ...GUIDE_BODY, text }, { services: l2Only });
+      expect(hit.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(hit.response.headers.get('server-timing')).toMatch(/^tier;desc=l2, /);
 
-    await services.prisma.audioCache.update({ where: { id: row!.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    const renewed = await audition({ ...GUIDE_BODY, text });
-    expect(renewed.response.headers.get('x-cache-status')).toBe('MISS');
-    const after = await services.prisma.audioCache.findUniqueOrThrow({ where: { id: row!.id } });
-    expect(after.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
-    expect(after.hitCount).toBe(0);
+      await l2Only.hits.flush(); // that hit counts for the entry it was served from
+      await services.prisma.audioCache.update({ where: { id: row!.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      const renewed = await audition({ ...GUIDE_BODY, text }, { services: l2Only });
+      expect(renewed.response.headers.get('x-cache-status')).toBe('MISS');
+      await l2Only.hits.flush();
+      const after = await services.prisma.audioCache.findUniqueOrThrow({ where: { id: row!.id } });
+      expect(after.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+      expect(after.hitCount).toBe(0);
+    } finally {
+      await l2Only.close();
+    }
   });
 
   it('shares one synthesis among 20 concurrent identical misses', async () => {
@@ -401,7 +442,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
   it('fails open when Blob Storage goes away: BYPASS with the audio, and back to normal after', async () => {
     const azurite = await startAzurite();
     let restarted: Awaited<ReturnType<typeof startAzurite>> | undefined;
-    const flaky = servicesWith({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString });
+    const flaky = servicesWith({ AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString, MEMORY_CACHE_MB: '0' });
     try {
       const cached = { ...GUIDE_BODY, text: uniqueText() };
       expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('MISS');
@@ -413,9 +454,13 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       expect(hitWithoutBlob.bytes.equals(tone)).toBe(true);
       expect(hitWithoutBlob.logs.join('\n')).toMatch(/warning: audition cache: blob read failed/);
 
+      // A new line is synthesized and streamed (so labelled MISS before the upload at its
+      // end fails); nothing is cached, and the failure is logged.
       const newLine = { ...GUIDE_BODY, text: uniqueText() };
       const missWithoutBlob = await audition(newLine, { services: flaky });
-      expect(missWithoutBlob.response.headers.get('x-cache-status')).toBe('BYPASS');
+      expect(missWithoutBlob.status).toBe(200);
+      expect(missWithoutBlob.bytes.equals(tone)).toBe(true);
+      expect(missWithoutBlob.logs.join('\n')).toMatch(/warning: audition cache: blob upload failed, audio not cached/);
       expect(await services.prisma.audioCache.count({ where: { text: newLine.text } })).toBe(0);
 
       // Storage is back (empty: it kept its blobs in memory): the row whose blob is gone heals.

@@ -30,7 +30,29 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     standIn.behave({ kind: 'audio' });
     const result = await synthesizer().synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'project-key' } });
     expect(result.audio.equals(tone)).toBe(true);
-    expect(standIn.received.at(-1)).toEqual({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
+    expect(standIn.received.at(-1)).toMatchObject({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
+  });
+
+  it('hands over each piece of audio as it arrives, before the whole (for streamed misses)', async () => {
+    const long = await encodeToneMp3(3);
+    standIn.behave({ kind: 'audio', audio: long, chunkIntervalMs: 60 });
+    try {
+      const chunks: { bytes: Buffer; at: number }[] = [];
+      const result = await synthesizer().synthesize({
+        ssml: SSML,
+        audition: AUDITION,
+        credentials: { key: 'k' },
+        onAudio: (bytes) => chunks.push({ bytes, at: performance.now() }),
+      });
+      const done = performance.now();
+      expect(chunks.length).toBe(Math.ceil(long.length / 4096));
+      expect(Buffer.concat(chunks.map((c) => c.bytes)).equals(long)).toBe(true);
+      expect(result.audio.equals(long)).toBe(true);
+      // The first piece came a whole turn of chunks before the end.
+      expect(done - chunks[0]!.at).toBeGreaterThan((chunks.length - 1) * 60 * 0.8);
+    } finally {
+      standIn.behave({ kind: 'audio' });
+    }
   });
 
   it.each([

@@ -20,6 +20,8 @@ describe('npm run serve (the local host)', () => {
   let output: () => string;
   let base: string;
   let workDir: string;
+  /** HIT-L2 answers for the guide's line: what hit_count must say once the host stops. */
+  let hitsServed = 0;
 
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(1));
@@ -47,7 +49,8 @@ describe('npm run serve (the local host)', () => {
       }),
     );
     const { DATABASE_URL: _, ...env } = process.env;
-    const started = await startServeProcess({ ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port) }, workDir);
+    // Hit counts are flushed every minute here: the last test checks the flush on SIGINT.
+    const started = await startServeProcess({ ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port), HIT_FLUSH_SECONDS: '60' }, workDir);
     host = started.process;
     output = started.output;
   });
@@ -78,13 +81,48 @@ describe('npm run serve (the local host)', () => {
     expect(first.headers.get('x-cache-status')).toBe('MISS');
     expect(first.headers.get('content-type')).toBe('audio/mpeg');
     expect(first.headers.get('cache-control')).toBe('public, max-age=1800');
-    expect(Number(first.headers.get('x-audio-duration'))).toBeGreaterThan(0.9);
+    expect(first.headers.get('transfer-encoding')).toBe('chunked'); // streamed as synthesized
     const audio = Buffer.from(await first.arrayBuffer());
-    expect(audio.length).toBe(Number(first.headers.get('content-length')));
 
     const second = await send();
     expect(second.headers.get('x-cache-status')).toBe('HIT-L2');
+    expect(Number(second.headers.get('x-audio-duration'))).toBeGreaterThan(0.9);
+    expect(Number(second.headers.get('content-length'))).toBe(audio.length);
     expect(Buffer.from(await second.arrayBuffer()).equals(audio)).toBe(true);
+    hitsServed++;
+  });
+
+  it('streams a miss: the first audio reaches the caller while the speech service is still sending', async () => {
+    const long = await encodeToneMp3(3); // 5 chunks of 4 KB
+    const chunks = Math.ceil(long.length / 4096);
+    standIn.behave({ kind: 'audio', audio: long, delayMs: 100, chunkIntervalMs: 150 });
+    try {
+      const started = performance.now();
+      const response = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Streamed ${Date.now()}` }),
+      });
+      expect(response.headers.get('x-cache-status')).toBe('MISS');
+      const reader = response.body!.getReader();
+      const received: Uint8Array[] = [];
+      let firstAt: number | undefined;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        firstAt ??= performance.now() - started;
+        received.push(value);
+      }
+      const endAt = performance.now() - started;
+      expect(Buffer.concat(received).equals(long)).toBe(true);
+      // Buffered, the first byte would come with the last; streamed, it comes chunks earlier.
+      expect(endAt - firstAt!).toBeGreaterThan((chunks - 1) * 150 * 0.8);
+      expect(response.headers.get('server-timing')).toMatch(/synthesis;dur=(\d+)/);
+      const firstAudioMs = Number(/synthesis;dur=([\d.]+)/.exec(response.headers.get('server-timing')!)![1]);
+      expect(firstAudioMs).toBeLessThan((chunks - 1) * 150); // the wait for the first chunk only
+    } finally {
+      standIn.behave({ kind: 'audio' });
+    }
   });
 
   it('answers errors as problem+json and unknown routes with 404', async () => {
@@ -121,9 +159,22 @@ describe('npm run serve (the local host)', () => {
     expect((await fetch(`${new URL(base).origin}/admin/functions/nothing`, { method: 'POST' })).status).toBe(404);
   });
 
-  it('stops on SIGINT', async () => {
+  it('stops on SIGINT, writing the hit counts it still held', async () => {
+    // Hits since the last periodic flush are only in memory now; stopping must write them.
+    for (let i = 0; i < 5; i++) {
+      const hit = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
+        body: GUIDE_BODY,
+      });
+      expect(hit.headers.get('x-cache-status')).toBe('HIT-L2');
+      await hit.arrayBuffer();
+      hitsServed++;
+    }
     const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
     host.kill('SIGINT');
     expect(await exited).toBe(0);
+    const row = await services.prisma.audioCache.findFirstOrThrow({ where: { text: 'Hola, este es un test del cache', tenantId: account.tenantId } });
+    expect(row.hitCount).toBe(hitsServed);
   });
 });

@@ -21,6 +21,8 @@ export interface BenchStack {
   pg: RunningPostgres;
   azurite: RunningAzurite;
   standIn: SpeechStandIn;
+  /** The MP3 the stand-in answers with. */
+  audio: Buffer;
   tenantId: string;
   projectId: string;
   token: string;
@@ -34,7 +36,8 @@ export async function startBenchStack(options: { toneSeconds: number; durable: b
   const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
   const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: options.durable });
   const azurite = await startAzurite();
-  const standIn = await startSpeechStandIn(await encodeToneMp3(options.toneSeconds));
+  const audio = await encodeToneMp3(options.toneSeconds);
+  const standIn = await startSpeechStandIn(audio);
   const hosts: ChildProcess[] = [];
   const stop = async () => {
     for (const child of hosts) await stopHost(child);
@@ -65,12 +68,15 @@ export async function startBenchStack(options: { toneSeconds: number; durable: b
       pg,
       azurite,
       standIn,
+      audio,
       tenantId: tenant.id,
       projectId: project.id,
       token,
       async startHost(extraEnv = {}, onLine = () => {}) {
         const port = await findFreePort();
-        const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], {
+        // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the host under load.
+        const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+        const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/tools/serve.js')], {
           cwd: work, // no local.settings.json here: the environment is the whole configuration
           env: { ...process.env, ...env, ...extraEnv, PORT: String(port) },
           stdio: ['ignore', 'pipe', 'inherit'],

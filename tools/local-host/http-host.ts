@@ -1,4 +1,7 @@
 import http from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
 import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from '../../src/app/function-definition.ts';
 
@@ -108,15 +111,35 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       logHandler: (level, ...args) => options.log(`${level}: [${name}] ${args.map(String).join(' ')}`),
     });
     const init = await found.route.definition.options.handler(request, context);
+    if (init.body instanceof Uint8Array && !(init.headers instanceof Headers) && !Array.isArray(init.headers) && !init.cookies) {
+      // Whole bytes with plain headers (every audio answer): written as they are, without
+      // a fetch Response around them.
+      const outHeaders: Record<string, string | string[]> = { ...cors };
+      for (const [key, value] of Object.entries(init.headers ?? {})) outHeaders[key.toLowerCase()] = value;
+      outHeaders['content-length'] = String(init.body.length);
+      res.writeHead(init.status ?? 200, outHeaders);
+      res.end(init.body);
+      return;
+    }
     const response = new HttpResponse(init);
-    const bytes = Buffer.from(await response.arrayBuffer());
     const outHeaders: Record<string, string> = { ...cors };
     response.headers.forEach((value, key) => {
       outHeaders[key] = value;
     });
-    outHeaders['content-length'] = String(bytes.length);
+    if (isWhole(init.body) || !response.body) {
+      const bytes = Buffer.from(await response.arrayBuffer());
+      outHeaders['content-length'] = String(bytes.length);
+      res.writeHead(response.status, outHeaders);
+      res.end(bytes);
+      return;
+    }
+    // Streamed, as the Functions host does with enableHttpStream: chunks go out as the
+    // handler produces them; a body that fails midway cuts the connection (no clean end).
     res.writeHead(response.status, outHeaders);
-    res.end(bytes);
+    res.flushHeaders();
+    await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res).catch((error: unknown) => {
+      if (!res.destroyed) res.destroy(error instanceof Error ? error : new Error(String(error)));
+    });
   }
 
   function corsHeaders(req: http.IncomingMessage): Record<string, string> | undefined {
@@ -166,6 +189,11 @@ function toRoute(definition: HttpFunctionDefinition): Route {
     .join('/');
   const methods = (definition.options.methods ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).map((m) => m.toUpperCase());
   return { definition, methods, pattern: new RegExp(`^${source}/?$`, 'i'), params };
+}
+
+/** Bodies the handler gave whole (everything but streams and async iterables). */
+function isWhole(body: unknown): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {

@@ -43,6 +43,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--skipApiVersionCheck',
     '--disableTelemetry',
     '--loose',
+    // No access log line per request (it costs Azurite, and whoever reads its output, CPU).
+    '--silent',
   ];
   if (options.location) {
     await mkdir(options.location, { recursive: true });

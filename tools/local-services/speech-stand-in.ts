@@ -8,7 +8,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
  * path end to end. What it does with the next requests is set with `behave()`.
  */
 export type StandInBehaviour =
-  | { kind: 'audio'; audio?: Buffer; delayMs?: number }
+  /**
+   * Answer with audio: the first chunk `delayMs` after the SSML arrives, then a 4 KB chunk
+   * every `chunkIntervalMs` (all at once without it), as the real service streams a turn.
+   */
+  | { kind: 'audio'; audio?: Buffer; delayMs?: number; chunkIntervalMs?: number }
   /** Refuse the websocket upgrade with this HTTP status (401, 403, 429). */
   | { kind: 'reject-upgrade'; status: number }
   /** Close the socket after receiving the SSML. */
@@ -23,6 +27,10 @@ export interface ReceivedSynthesis {
   key: string | undefined;
   ssml: string;
   outputFormat: string | undefined;
+  /** performance.now() when the SSML arrived, the first audio went out, and the turn ended. */
+  receivedAt: number;
+  firstAudioAt?: number;
+  endedAt?: number;
 }
 
 export interface SpeechStandIn {
@@ -70,13 +78,14 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       if (path === 'synthesis.context') {
         outputFormat = JSON.parse(body)?.synthesis?.audio?.outputFormat;
       } else if (path === 'ssml') {
-        received.push({ key, ssml: body, outputFormat });
-        void respond(ws, requestId, behaviour);
+        const synthesis: ReceivedSynthesis = { key, ssml: body, outputFormat, receivedAt: performance.now() };
+        received.push(synthesis);
+        void respond(ws, requestId, behaviour, synthesis);
       }
     });
   }
 
-  async function respond(ws: WebSocket, requestId: string, how: StandInBehaviour) {
+  async function respond(ws: WebSocket, requestId: string, how: StandInBehaviour, synthesis: ReceivedSynthesis) {
     const text = (path: string, body: string) =>
       ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
     const streamId = '1';
@@ -106,9 +115,12 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
           text('response', JSON.stringify({ audio: { streamId } }));
           if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
           for (let offset = 0; offset < bytes.length; offset += 4096) {
+            if (offset > 0 && how.chunkIntervalMs) await new Promise((resolve) => setTimeout(resolve, how.chunkIntervalMs));
             ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
+            synthesis.firstAudioAt ??= performance.now();
           }
           text('turn.end', '{}');
+          synthesis.endedAt = performance.now();
         } finally {
           inFlight--;
         }

@@ -1,0 +1,120 @@
+import { errors as joseErrors, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import type { AccountDirectory, Caller, ProjectAccess } from './account-directory.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Tokens, users and projects remembered per instance (each well under a kilobyte). */
+const CACHE_ENTRIES = 10_000;
+
+export interface AccessControlOptions {
+  /** How long a verified token, an active user and a project are trusted; 0: never. */
+  cacheMs: number;
+}
+
+/**
+ * Who is calling, and whether their tenant owns the project. Fails closed: an invalid token
+ * is 401, someone else's project 404, and a failure to check is 503, never a pass.
+ *
+ * Checks that passed are remembered for a short time (AUTH_CACHE_SECONDS): a verified token
+ * until then or its `exp`, whichever is first; an active user and a project's tenant and TTS
+ * credentials until then. Failures are never remembered, so a fixed account works at once.
+ */
+export class AccessControl {
+  readonly #secret: Uint8Array;
+  readonly #tokens: LRUCache<string, { userId: string; expiresAtMs: number }> | undefined;
+  readonly #users: LRUCache<string, Caller> | undefined;
+  readonly #projects: LRUCache<string, ProjectAccess> | undefined;
+
+  constructor(
+    private readonly jwt: Config['jwt'],
+    private readonly accounts: AccountDirectory,
+    options: AccessControlOptions,
+  ) {
+    this.#secret = new TextEncoder().encode(jwt.secretKey);
+    if (options.cacheMs > 0) {
+      const cache = { max: CACHE_ENTRIES, ttl: options.cacheMs };
+      this.#tokens = new LRUCache(cache);
+      this.#users = new LRUCache(cache);
+      this.#projects = new LRUCache(cache);
+    }
+  }
+
+  /**
+   * The caller behind `Authorization: Bearer <JWT>`: an access token issued by the Khipu
+   * Cloud API (signed with its JWT_SECRET_KEY, `type: "access"`, unexpired) whose `sub` is an
+   * active user of an active tenant.
+   */
+  async authenticate(authorization: string | null): Promise<Caller> {
+    const token = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(authorization?.trim() ?? '')?.[1];
+    if (!token) throw unauthorized('A Bearer access token is required');
+    const userId = await this.#verify(token);
+
+    const remembered = this.#users?.get(userId);
+    if (remembered) return remembered;
+    let caller: Caller | null;
+    try {
+      caller = await this.accounts.findActiveUser(userId);
+    } catch (error) {
+      throw new AppError('unavailable', 'Could not verify the caller right now; try again shortly', {
+        retryAfterSeconds: 5,
+        cause: error,
+      });
+    }
+    if (!caller) throw unauthorized('The user is unknown or inactive');
+    this.#users?.set(userId, caller);
+    return caller;
+  }
+
+  /**
+   * The project, if the caller's tenant owns it. A missing project, another tenant's and a
+   * malformed id are the same 404, so ids of other tenants cannot be probed.
+   */
+  async authorizeProject(caller: Caller, projectId: string): Promise<ProjectAccess> {
+    // Built only when thrown: an Error captures a stack trace, too costly for every request.
+    const notFound = () => new AppError('not-found', 'No such project');
+    if (!UUID.test(projectId)) throw notFound();
+    const id = projectId.toLowerCase();
+    let project = this.#projects?.get(id) ?? null;
+    if (!project) {
+      try {
+        project = await this.accounts.findProject(id);
+      } catch (error) {
+        throw new AppError('unavailable', 'Could not check the project right now; try again shortly', {
+          retryAfterSeconds: 5,
+          cause: error,
+        });
+      }
+      if (project) this.#projects?.set(id, project);
+    }
+    // Checked on every request, remembered or not: the cache holds facts, not decisions.
+    if (!project || project.tenantId.toLowerCase() !== caller.tenantId.toLowerCase()) throw notFound();
+    return project;
+  }
+
+  /** The token's user id, if the token is valid now. */
+  async #verify(token: string): Promise<string> {
+    const remembered = this.#tokens?.get(token);
+    if (remembered && remembered.expiresAtMs > Date.now()) return remembered.userId;
+    try {
+      const { payload } = await jwtVerify(token, this.#secret, {
+        algorithms: [this.jwt.algorithm], // pinned: no `alg: none`, no algorithm confusion
+        requiredClaims: ['exp', 'sub'],
+      });
+      if (payload.type !== 'access') throw unauthorized('Only access tokens are accepted');
+      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('The token has no valid subject');
+      const userId = payload.sub.toLowerCase();
+      this.#tokens?.set(token, { userId, expiresAtMs: payload.exp! * 1000 });
+      return userId;
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      if (error instanceof joseErrors.JWTExpired) throw unauthorized('The access token has expired');
+      throw unauthorized('The access token is invalid');
+    }
+  }
+}
+
+function unauthorized(message: string): AppError {
+  return new AppError('unauthorized', message);
+}

@@ -1,0 +1,60 @@
+import { LRUCache } from 'lru-cache';
+
+/** Audio held in memory, with what a hit needs besides the bytes. */
+export interface MemoryAudio {
+  tenantId: string;
+  audio: Buffer;
+  durationSeconds: number | undefined;
+  /** The index entry's own expiry: never served past it. */
+  expiresAt: Date | null;
+}
+
+/** Per-entry bookkeeping of the LRU itself, counted against the byte budget. */
+const ENTRY_OVERHEAD_BYTES = 256;
+
+/**
+ * The in-process tier of hot audio, in front of the index and Blob Storage: bounded by bytes
+ * (least recently used out first), and by a short TTL, so an entry purged or expired
+ * elsewhere stops being served by every instance within minutes.
+ */
+export class MemoryAudioTier {
+  readonly #lru: LRUCache<string, MemoryAudio>;
+  readonly #now: () => Date;
+
+  constructor(options: { maxBytes: number; ttlMs: number; now?: () => Date }) {
+    this.#now = options.now ?? (() => new Date());
+    this.#lru = new LRUCache<string, MemoryAudio>({
+      maxSize: options.maxBytes,
+      sizeCalculation: (value, key) => value.audio.length + key.length + ENTRY_OVERHEAD_BYTES,
+      ttl: options.ttlMs,
+      // Expired items are dropped when read; nothing needs a timer per entry.
+      ttlAutopurge: false,
+    });
+  }
+
+  get(cacheKey: string): MemoryAudio | undefined {
+    const found = this.#lru.get(cacheKey);
+    if (found?.expiresAt && found.expiresAt.getTime() <= this.#now().getTime()) {
+      this.#lru.delete(cacheKey);
+      return undefined;
+    }
+    return found;
+  }
+
+  /** Keeps the audio unless it is larger than the whole tier (then it is simply not kept). */
+  set(cacheKey: string, value: MemoryAudio): void {
+    this.#lru.set(cacheKey, value);
+  }
+
+  delete(cacheKey: string): void {
+    this.#lru.delete(cacheKey);
+  }
+
+  get sizeBytes(): number {
+    return this.#lru.calculatedSize;
+  }
+
+  get entries(): number {
+    return this.#lru.size;
+  }
+}
