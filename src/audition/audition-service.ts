@@ -128,6 +128,14 @@ export class AuditionService {
     // Another identical request may have started filling it during our lookup.
     const started = this.#pending.get(cacheKey);
     if (started) return this.#join(started, job);
+    // Very likely a synthesis: let the engine connect while the lock and second lookup run.
+    if (synthesizer.prepare && synthesizer.requiresCredentials) {
+      try {
+        synthesizer.prepare(this.#credentialsFor(project));
+      } catch {
+        // No credentials: the synthesis itself answers 422.
+      }
+    }
     const entry: PendingFill = { whole: undefined as unknown as Promise<WholeAudio> };
     job.onSynthesized = (audio) => (entry.synthesized = audio);
     const fill = this.#fillMiss(job);

@@ -1,5 +1,6 @@
 import {
   CancellationDetails,
+  Connection,
   CancellationErrorCode,
   ResultReason,
   SpeechConfig,
@@ -7,7 +8,14 @@ import {
   SpeechSynthesizer,
   type SpeechSynthesisResult,
 } from 'microsoft-cognitiveservices-speech-sdk';
-import { SynthesisError, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from './synthesizer.ts';
+import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from './synthesizer.ts';
+
+/** How long a connection opened ahead waits for its synthesis before it is closed. */
+const PREPARED_LIFETIME_MS = 5_000;
+
+function credentialsId({ key, region }: SpeechCredentials): string {
+  return `${region ?? ''}\u0000${key}`;
+}
 
 export interface AzureSpeechOptions {
   /** `ws://host:port` of a Speech container (or a stand-in) instead of the regional service. */
@@ -25,21 +33,66 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   readonly requiresCredentials = true;
   readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
 
+  /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
+  readonly #prepared = new Map<string, { synthesizer: SpeechSynthesizer; timer: NodeJS.Timeout }[]>();
+
   constructor(private readonly options: AzureSpeechOptions) {}
 
-  synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
+  /**
+   * Opens a connection for these credentials now, while the caller still checks whether it
+   * must synthesize (lock, second lookup): the next synthesize() with them starts on an open
+   * websocket. Unused, it is closed after a few seconds. Opening costs nothing billable.
+   */
+  prepare(credentials: SpeechCredentials): void {
+    const synthesizer = this.#create(credentials);
+    if (!synthesizer) return;
+    Connection.fromSynthesizer(synthesizer).openConnection(undefined, () => {});
+    const id = credentialsId(credentials);
+    const list = this.#prepared.get(id) ?? [];
+    const item = {
+      synthesizer,
+      timer: setTimeout(() => {
+        const remaining = (this.#prepared.get(id) ?? []).filter((other) => other !== item);
+        if (remaining.length > 0) this.#prepared.set(id, remaining);
+        else this.#prepared.delete(id);
+        synthesizer.close();
+      }, PREPARED_LIFETIME_MS).unref(),
+    };
+    list.push(item);
+    this.#prepared.set(id, list);
+  }
+
+  #takePrepared(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
+    const id = credentialsId(credentials);
+    const list = this.#prepared.get(id);
+    const item = list?.shift();
+    if (list && list.length === 0) this.#prepared.delete(id);
+    if (!item) return undefined;
+    clearTimeout(item.timer);
+    return item.synthesizer;
+  }
+
+  #create(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
     let config: SpeechConfig;
-    if (!credentials) {
-      return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
-    } else if (this.options.host) {
+    if (this.options.host) {
       config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
     } else if (credentials.region) {
       config = SpeechConfig.fromSubscription(credentials.key, credentials.region);
     } else {
-      return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+      return undefined;
     }
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
-    const synthesizer = new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+    return new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+  }
+
+  synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
+    if (!credentials) {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
+    }
+    const synthesizer = this.#takePrepared(credentials) ?? this.#create(credentials);
+    if (!synthesizer) {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+    }
     if (onAudio) {
       // Each audio frame as it arrives from the service; the result then carries all of them.
       synthesizer.synthesizing = (_sender, event) => {

@@ -9,6 +9,8 @@ export interface Synthesizer {
   /** The output format requested, e.g. `audio-24khz-48kbitrate-mono-mp3`. */
   readonly outputFormat: string;
   synthesize(request: SynthesisRequest): Promise<SynthesizedAudio>;
+  /** Optional: get ready for a synthesis with these credentials (e.g. open the connection). */
+  prepare?(credentials: SpeechCredentials): void;
 }
 
 export interface SpeechCredentials {
