@@ -44,7 +44,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
   const index = new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
-  const synthesizer =
+  const synthesizer: Synthesizer =
     overrides.synthesizer ??
     (config.speech.provider === 'local'
       ? new LocalSpeechSynthesizer()
@@ -71,6 +71,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     now,
     async close() {
       await auditions.drain(); // misses still being stored
+      synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
       await Promise.all([prisma.$disconnect(), missLocks.close()]);
     },

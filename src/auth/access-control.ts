@@ -51,19 +51,8 @@ export class AccessControl {
     if (!token) throw unauthorized('A Bearer access token is required');
     const userId = await this.#verify(token);
 
-    const remembered = this.#users?.get(userId);
-    if (remembered) return remembered;
-    let caller: Caller | null;
-    try {
-      caller = await this.accounts.findActiveUser(userId);
-    } catch (error) {
-      throw new AppError('unavailable', 'Could not verify the caller right now; try again shortly', {
-        retryAfterSeconds: 5,
-        cause: error,
-      });
-    }
+    const caller = await remembered(this.#users, userId, () => this.accounts.findActiveUser(userId), 'Could not verify the caller right now; try again shortly');
     if (!caller) throw unauthorized('The user is unknown or inactive');
-    this.#users?.set(userId, caller);
     return caller;
   }
 
@@ -76,18 +65,7 @@ export class AccessControl {
     const notFound = () => new AppError('not-found', 'No such project');
     if (!UUID.test(projectId)) throw notFound();
     const id = projectId.toLowerCase();
-    let project = this.#projects?.get(id) ?? null;
-    if (!project) {
-      try {
-        project = await this.accounts.findProject(id);
-      } catch (error) {
-        throw new AppError('unavailable', 'Could not check the project right now; try again shortly', {
-          retryAfterSeconds: 5,
-          cause: error,
-        });
-      }
-      if (project) this.#projects?.set(id, project);
-    }
+    const project = await remembered(this.#projects, id, () => this.accounts.findProject(id), 'Could not check the project right now; try again shortly');
     // Checked on every request, remembered or not: the cache holds facts, not decisions.
     if (!project || project.tenantId.toLowerCase() !== caller.tenantId.toLowerCase()) throw notFound();
     return project;
@@ -113,6 +91,28 @@ export class AccessControl {
       throw unauthorized('The access token is invalid');
     }
   }
+}
+
+/**
+ * What the cache remembers of `id`, else what `lookUp` finds (remembered when found). A lookup
+ * that fails is 503 with Retry-After: the check fails closed.
+ */
+async function remembered<T extends object>(
+  cache: LRUCache<string, T> | undefined,
+  id: string,
+  lookUp: () => Promise<T | null>,
+  unavailable: string,
+): Promise<T | null> {
+  const known = cache?.get(id);
+  if (known) return known;
+  let found: T | null;
+  try {
+    found = await lookUp();
+  } catch (error) {
+    throw new AppError('unavailable', unavailable, { retryAfterSeconds: 5, cause: error });
+  }
+  if (found) cache?.set(id, found);
+  return found;
 }
 
 function unauthorized(message: string): AppError {

@@ -31,13 +31,7 @@ export class HitRecorder {
   }
 
   record(cacheKey: string, at: Date): void {
-    const counted = this.#pending.get(cacheKey);
-    if (counted) {
-      counted.hits++;
-      if (at > counted.lastAccessedAt) counted.lastAccessedAt = at;
-    } else {
-      this.#pending.set(cacheKey, { hits: 1, lastAccessedAt: at });
-    }
+    this.#add(cacheKey, { hits: 1, lastAccessedAt: at });
   }
 
   /** Hits counted but not yet written. */
@@ -69,17 +63,18 @@ export class HitRecorder {
       unmatched = await this.index.recordHits(hits);
     } catch (error) {
       // Put the batch back under whatever was counted meanwhile: the next flush retries it.
-      for (const [cacheKey, counted] of batch) this.#putBack(cacheKey, counted);
+      for (const [cacheKey, counted] of batch) this.#add(cacheKey, counted);
       this.log.warn(`audition cache: could not write ${hits.length} hit count(s), will retry: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
     for (const cacheKey of unmatched) {
       const counted = batch.get(cacheKey)!;
-      if ((counted.unmatched ?? 0) < 1) this.#putBack(cacheKey, { ...counted, unmatched: (counted.unmatched ?? 0) + 1 });
+      if ((counted.unmatched ?? 0) < 1) this.#add(cacheKey, { ...counted, unmatched: (counted.unmatched ?? 0) + 1 });
     }
   }
 
-  #putBack(cacheKey: string, { hits, lastAccessedAt, unmatched }: Counted): void {
+  /** Adds to what is counted for the key (a play, or a batch put back). */
+  #add(cacheKey: string, { hits, lastAccessedAt, unmatched }: Counted): void {
     const counted = this.#pending.get(cacheKey);
     if (counted) {
       counted.hits += hits;

@@ -62,6 +62,16 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     this.#prepared.set(id, list);
   }
 
+  close(): void {
+    for (const list of this.#prepared.values()) {
+      for (const { synthesizer, timer } of list) {
+        clearTimeout(timer);
+        synthesizer.close();
+      }
+    }
+    this.#prepared.clear();
+  }
+
   #takePrepared(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
     const id = credentialsId(credentials);
     const list = this.#prepared.get(id);

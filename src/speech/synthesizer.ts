@@ -11,6 +11,8 @@ export interface Synthesizer {
   synthesize(request: SynthesisRequest): Promise<SynthesizedAudio>;
   /** Optional: get ready for a synthesis with these credentials (e.g. open the connection). */
   prepare?(credentials: SpeechCredentials): void;
+  /** Optional: let go of anything prepared (the app is stopping). */
+  close?(): void;
 }
 
 export interface SpeechCredentials {
