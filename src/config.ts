@@ -79,6 +79,9 @@ const settingsSchema = z.object({
   MEMORY_CACHE_TTL_SECONDS: numberWithDefault(120),
   AUTH_CACHE_SECONDS: numberWithDefault(30, { zeroAllowed: true }),
   HIT_FLUSH_SECONDS: numberWithDefault(5),
+  TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
+  PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   PORT: numberWithDefault(7071, { integer: true }).pipe(
     z.number().max(65_535, 'must be a TCP port (1-65535)'),
   ),
@@ -117,6 +120,12 @@ export interface Config {
   authCacheMs: number;
   /** How often hit counts gathered in memory are written to the index. */
   hitFlushMs: number;
+  /** Dollars per million characters synthesized, for the savings estimate. */
+  ttsPricePerMillionChars: number;
+  /** Syntheses one prewarm request runs at once. */
+  prewarmConcurrency: number;
+  /** Application Insights, when set: metrics through the Azure Monitor OpenTelemetry distro. */
+  applicationInsightsConnectionString?: string;
   port: number;
 }
 
@@ -173,6 +182,9 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     memoryCache: { maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024), ttlMs: settings.MEMORY_CACHE_TTL_SECONDS * 1000 },
     authCacheMs: settings.AUTH_CACHE_SECONDS * 1000,
     hitFlushMs: settings.HIT_FLUSH_SECONDS * 1000,
+    ttsPricePerMillionChars: settings.TTS_PRICE_PER_MILLION_CHARS,
+    prewarmConcurrency: settings.PREWARM_CONCURRENCY,
+    applicationInsightsConnectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     port: settings.PORT,
   };
 }

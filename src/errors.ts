@@ -4,6 +4,7 @@
  */
 export type ErrorCode =
   | 'unauthorized'
+  | 'forbidden'
   | 'not-found'
   | 'invalid-request'
   | 'payload-too-large'

@@ -28,6 +28,9 @@ describe('parseConfig', () => {
       memoryCache: { maxBytes: 64 * 1024 * 1024, ttlMs: 120_000 },
       authCacheMs: 30_000,
       hitFlushMs: 5_000,
+      ttsPricePerMillionChars: 16,
+      prewarmConcurrency: 4,
+      applicationInsightsConnectionString: undefined,
       port: 7071,
     });
   });
@@ -50,7 +53,13 @@ describe('parseConfig', () => {
       MEMORY_CACHE_TTL_SECONDS: '30',
       AUTH_CACHE_SECONDS: '0',
       HIT_FLUSH_SECONDS: '0.25',
+      TTS_PRICE_PER_MILLION_CHARS: '0',
+      PREWARM_CONCURRENCY: '2',
+      APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
     });
+    expect(config.ttsPricePerMillionChars).toBe(0);
+    expect(config.prewarmConcurrency).toBe(2);
+    expect(config.applicationInsightsConnectionString).toBe('InstrumentationKey=00000000-0000-0000-0000-000000000000');
     expect(config.memoryCache).toEqual({ maxBytes: 524_288, ttlMs: 30_000 });
     expect(config.authCacheMs).toBe(0);
     expect(config.hitFlushMs).toBe(250);
@@ -131,11 +140,11 @@ describe('parseConfig', () => {
 
   it('knows the fixed setting names operators rely on', () => {
     expect([...SETTING_NAMES].sort()).toEqual([
-      'AUTH_CACHE_SECONDS', 'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING', 'AUTH_CACHE_SECONDS', 'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
       'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_CONTAINER_NAME', 'CACHE_CLEANUP_SCHEDULE',
       'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'HIT_FLUSH_SECONDS',
       'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'MEMORY_CACHE_MB', 'MEMORY_CACHE_TTL_SECONDS', 'PORT',
-      'TTS_MAX_CONCURRENCY', 'TTS_PROVIDER', 'TTS_QUEUE_WAIT_SECONDS', 'TTS_TIMEOUT_SECONDS',
+      'PREWARM_CONCURRENCY', 'TTS_MAX_CONCURRENCY', 'TTS_PRICE_PER_MILLION_CHARS', 'TTS_PROVIDER', 'TTS_QUEUE_WAIT_SECONDS', 'TTS_TIMEOUT_SECONDS',
     ]);
   });
 });

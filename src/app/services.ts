@@ -14,6 +14,8 @@ import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
 import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
 import { LocalSpeechSynthesizer } from '../speech/local-speech-synthesizer.ts';
 import type { Synthesizer } from '../speech/synthesizer.ts';
+import { CacheStatsReader } from '../stats/cache-stats.ts';
+import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
 export interface Services {
@@ -25,6 +27,10 @@ export interface Services {
   /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
   hits: HitRecorder;
   maintenance: CacheMaintenance;
+  /** The stats endpoint's and the cleanup log's figures. */
+  stats: CacheStatsReader;
+  /** Metrics for Application Insights (no-ops without APPLICATIONINSIGHTS_CONNECTION_STRING). */
+  metrics: CacheMetrics;
   /** The clock every expiry and age decision reads (injected by tests). */
   now: () => Date;
   /** Writes the hit counts still in memory, then ends every connection these services opened. */
@@ -38,6 +44,8 @@ export interface ServiceOverrides {
 }
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
+  const metrics = new CacheMetrics();
   const prisma = createPrismaClient(config.databaseUrl);
   const now = overrides.now ?? (() => new Date());
   const missLocks = new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
@@ -58,6 +66,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     cache: config.cache,
     speech: config.speech,
     missLocks,
+    metrics,
     now,
   });
   return {
@@ -68,6 +77,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     hits,
     auditions,
     maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl),
+    stats: new CacheStatsReader(prisma),
+    metrics,
     now,
     async close() {
       await auditions.drain(); // misses still being stored
@@ -95,4 +106,5 @@ export async function closeWorkerServices(): Promise<void> {
   const services = workerServices;
   workerServices = undefined;
   await services?.close();
+  await stopTelemetry(); // export what is buffered
 }

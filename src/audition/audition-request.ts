@@ -25,6 +25,10 @@ const MAX_VOICE_LENGTH = 100;
 // en-US-Andrew:DragonHDLatestNeural.
 const VOICE_NAME = /^([a-z]{2,3}(?:-[A-Z][a-z]{3})?-[A-Z]{2})-([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)(?::[A-Za-z0-9]+)?$/;
 const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
+/** Whether `voice` is an Azure voice name (as the audition body's `voice` must be). */
+export function isVoiceName(voice: string): boolean {
+  return voice.length <= MAX_VOICE_LENGTH && VOICE_NAME.test(voice);
+}
 const NO_STYLE = new Set(['', 'none', 'general', 'default']);
 // Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF): SSML holding
 // them is rejected by the speech service, so they are refused here, before any synthesis.

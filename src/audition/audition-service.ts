@@ -10,6 +10,7 @@ import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../speech/synthesizer.ts';
+import type { CacheMetrics } from '../telemetry.ts';
 import { Timings } from '../timing.ts';
 import type { Audition } from './audition-request.ts';
 import { computeCacheKey } from './cache-key.ts';
@@ -55,6 +56,8 @@ export interface AuditionServiceDeps {
   memory?: MemoryAudioTier;
   /** Cross-instance coordination of misses; without it, each instance synthesizes alone. */
   missLocks?: MissLocks;
+  /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
+  metrics?: CacheMetrics;
   now?: () => Date;
 }
 
@@ -89,26 +92,11 @@ export class AuditionService {
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 
-  async getAudio({ caller, project, audition, log, timings = new Timings() }: AuditionRequest): Promise<AuditionAudio> {
-    const { synthesizer, memory } = this.#deps;
-    const cacheKey = computeCacheKey({
-      tenantId: caller.tenantId,
-      provider: synthesizer.provider,
-      outputFormat: synthesizer.outputFormat,
-      audition,
-    });
-    const job: AuditionJob = {
-      tenantId: caller.tenantId,
-      cacheKey,
-      blobPath: `audio-cache/${caller.tenantId}/${cacheKey}.mp3`,
-      audition,
-      project,
-      log,
-      timings,
-    };
-
+  async getAudio(request: AuditionRequest): Promise<AuditionAudio> {
+    const job = this.#job(request);
+    const { cacheKey, timings } = job;
     const lookupStarted = performance.now();
-    const hot = memory?.get(cacheKey);
+    const hot = this.#deps.memory?.get(cacheKey);
     timings.add('lookup', performance.now() - lookupStarted);
     // The key holds the tenant id; the check is a second lock on the same door.
     if (hot && sameTenant(hot.tenantId, job.tenantId)) {
@@ -128,10 +116,62 @@ export class AuditionService {
     // Another identical request may have started filling it during our lookup.
     const started = this.#pending.get(cacheKey);
     if (started) return this.#join(started, job);
+    return (await this.#startFill(job)).first;
+  }
+
+  /**
+   * Makes sure an audition is cached, without playing it (no hit is counted, no audio
+   * returned): `cached` when the index already holds a live entry (or an identical miss
+   * being filled here stores it), `created` when it was synthesized and stored now.
+   * Throws an AppError when it could not be (the synthesis's own failure, or `unavailable`
+   * when the index or Blob Storage could not be used: unlike a play, a prewarm has no
+   * reason to synthesize what it cannot store).
+   */
+  async prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
+    const job = this.#job(request);
+    const { cacheKey } = job;
+    const stored = async (whole: Promise<WholeAudio>, status: 'cached' | 'created') => {
+      if ((await whole).status === 'BYPASS') {
+        throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', { retryAfterSeconds: 5 });
+      }
+      return { cacheKey, status };
+    };
+    const pending = this.#pending.get(cacheKey);
+    if (pending) return stored(pending.whole, 'cached');
+    let entry: CacheEntry | null;
+    try {
+      entry = await this.#deps.index.find(cacheKey);
+    } catch (error) {
+      throw new AppError('unavailable', 'The cache index could not be read; try again shortly', { retryAfterSeconds: 5, cause: error });
+    }
+    if (entry && sameTenant(entry.tenantId, job.tenantId) && !(entry.expiresAt && entry.expiresAt.getTime() <= this.#now().getTime())) {
+      return { cacheKey, status: 'cached' };
+    }
+    const started = this.#pending.get(cacheKey);
+    if (started) return stored(started.whole, 'cached');
+    const fill = await this.#startFill(job);
+    // Nobody listens to a prewarm's audio as it streams: let it go, keep the stored result.
+    if (!Buffer.isBuffer(fill.first.audio)) void fill.first.audio.cancel().catch(() => {});
+    return stored(fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
+  }
+
+  /** The key this tenant's audition is cached under (its ETag too). */
+  cacheKeyOf(tenantId: string, audition: Audition): string {
+    return computeCacheKey({ tenantId, provider: this.#deps.synthesizer.provider, outputFormat: this.#deps.synthesizer.outputFormat, audition });
+  }
+
+  #job({ caller, project, audition, log, timings = new Timings() }: AuditionRequest): AuditionJob {
+    const cacheKey = this.cacheKeyOf(caller.tenantId, audition);
+    return { tenantId: caller.tenantId, cacheKey, blobPath: `audio-cache/${caller.tenantId}/${cacheKey}.mp3`, audition, project, log, timings };
+  }
+
+  /** Starts filling a miss, registered so identical requests here join it. */
+  async #startFill(job: AuditionJob): Promise<Fill> {
+    const { synthesizer } = this.#deps;
     // Very likely a synthesis: let the engine connect while the lock and second lookup run.
     if (synthesizer.prepare && synthesizer.requiresCredentials) {
       try {
-        synthesizer.prepare(this.#credentialsFor(project));
+        synthesizer.prepare(this.#credentialsFor(job.project));
       } catch {
         // No credentials: the synthesis itself answers 422.
       }
@@ -140,12 +180,17 @@ export class AuditionService {
     job.onSynthesized = (audio) => (entry.synthesized = audio);
     const fill = this.#fillMiss(job);
     entry.whole = fill.then((f) => f.whole);
-    this.#pending.set(cacheKey, entry);
+    this.#pending.set(job.cacheKey, entry);
     void entry.whole.then(
-      () => this.#pending.delete(cacheKey),
-      () => this.#pending.delete(cacheKey),
+      () => this.#pending.delete(job.cacheKey),
+      () => this.#pending.delete(job.cacheKey),
     );
-    return (await fill).first;
+    return fill;
+  }
+
+  /** Stops serving the tenant's audio from this instance's memory (after a purge). */
+  forgetTenant(tenantId: string): void {
+    this.#deps.memory?.deleteTenant(tenantId);
   }
 
   /** Waits until every miss being filled here is stored (before the app stops). */
@@ -379,12 +424,16 @@ export class AuditionService {
         }),
       });
     } catch (error) {
-      throw toSynthesisAppError(error);
+      const appError = toSynthesisAppError(error);
+      this.#deps.metrics?.synthesisFailed(appError.code);
+      throw appError;
     } finally {
       release();
       if (firstAudioMs === undefined) job.timings.add('synthesis', performance.now() - started);
       else job.timings.add('synthesis', firstAudioMs);
     }
+    this.#deps.metrics?.synthesis(performance.now() - started);
+    this.#deps.hits.recordMiss(job.tenantId, this.#now()); // a synthesis paid for: a miss in the hit ratio
     const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
     return { audio: result.audio, durationSeconds };
   }

@@ -5,9 +5,12 @@ export interface AudioCacheIndex {
   /**
    * Plays counted since the last call: per key, hit_count + hits (atomically) and
    * last_accessed_at = the latest play (never moved back). Resolves with the keys that had
-   * no row (not stored yet, or removed).
+   * no row (not stored yet, or removed). In the same statement the plays are added to their
+   * tenant's hourly usage (hits, characters saved).
    */
   recordHits(batch: HitBatch): Promise<string[]>;
+  /** Syntheses counted since the last call, added to each tenant's hourly usage. */
+  recordMisses(batch: MissBatch): Promise<void>;
   /** Stores a new entry; false when one with its key exists already (another request won). */
   insert(entry: NewCacheEntry): Promise<boolean>;
   /** Overwrites the entry stored under `entry.cacheKey` (healing an expired or broken one). */
@@ -39,3 +42,6 @@ export interface NewCacheEntry {
 }
 
 export type HitBatch = { cacheKey: string; hits: number; lastAccessedAt: Date }[];
+
+/** Syntheses per tenant and hour (the hour's start, UTC). */
+export type MissBatch = { tenantId: string; hour: Date; misses: number }[];

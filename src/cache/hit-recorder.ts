@@ -1,6 +1,8 @@
 import type { Logger } from '../logger.ts';
 import type { AudioCacheIndex, HitBatch } from './audio-cache-index.ts';
 
+const HOUR_MS = 3_600_000;
+
 interface Counted {
   hits: number;
   lastAccessedAt: Date;
@@ -15,14 +17,17 @@ interface Counted {
  * neither lost nor counted twice by a flush, a failed flush or a shutdown. A key whose row
  * does not exist yet (a miss still being stored when it was played again) is kept for one
  * more flush; after that its row is gone for good (purged, cleaned up) and so are its hits.
+ * Syntheses are counted the same way, per tenant and hour, for the usage figures (hit ratio).
  */
 export class HitRecorder {
   #pending = new Map<string, Counted>();
+  /** Syntheses by tenant and hour ("tenant|hour ISO"), for the usage figures. */
+  #misses = new Map<string, number>();
   #flushing: Promise<void> = Promise.resolve();
   readonly #timer: NodeJS.Timeout;
 
   constructor(
-    private readonly index: Pick<AudioCacheIndex, 'recordHits'>,
+    private readonly index: Pick<AudioCacheIndex, 'recordHits' | 'recordMisses'>,
     private readonly log: Logger,
     intervalMs: number,
   ) {
@@ -32,6 +37,13 @@ export class HitRecorder {
 
   record(cacheKey: string, at: Date): void {
     this.#add(cacheKey, { hits: 1, lastAccessedAt: at });
+  }
+
+  /** A synthesis for this tenant (a miss, in the hit ratio). */
+  recordMiss(tenantId: string, at: Date): void {
+    const hour = new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS).toISOString();
+    const key = `${tenantId}|${hour}`;
+    this.#misses.set(key, (this.#misses.get(key) ?? 0) + 1);
   }
 
   /** Hits counted but not yet written. */
@@ -54,6 +66,7 @@ export class HitRecorder {
   }
 
   async #writePending(): Promise<void> {
+    await this.#writeMisses();
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
@@ -70,6 +83,23 @@ export class HitRecorder {
     for (const cacheKey of unmatched) {
       const counted = batch.get(cacheKey)!;
       if ((counted.unmatched ?? 0) < 1) this.#add(cacheKey, { ...counted, unmatched: (counted.unmatched ?? 0) + 1 });
+    }
+  }
+
+  async #writeMisses(): Promise<void> {
+    if (this.#misses.size === 0) return;
+    const batch = this.#misses;
+    this.#misses = new Map();
+    try {
+      await this.index.recordMisses(
+        [...batch].map(([key, misses]) => {
+          const [tenantId, hour] = key.split('|') as [string, string];
+          return { tenantId, hour: new Date(hour), misses };
+        }),
+      );
+    } catch (error) {
+      for (const [key, misses] of batch) this.#misses.set(key, (this.#misses.get(key) ?? 0) + misses);
+      this.log.warn(`audition cache: could not write usage figures, will retry: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

@@ -50,6 +50,18 @@ export class MemoryAudioTier {
     this.#lru.delete(cacheKey);
   }
 
+  /** Drops every entry of the tenant (a purge: this instance stops serving them at once). */
+  deleteTenant(tenantId: string): number {
+    let dropped = 0;
+    for (const [cacheKey, value] of this.#lru.entries()) {
+      if (value.tenantId.toLowerCase() === tenantId.toLowerCase()) {
+        this.#lru.delete(cacheKey);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   get sizeBytes(): number {
     return this.#lru.calculatedSize;
   }

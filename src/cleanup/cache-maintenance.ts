@@ -16,6 +16,13 @@ export interface CacheMaintenance {
   deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]>;
   /** Which of these cache keys have an entry. */
   findExistingKeys(cacheKeys: readonly string[]): Promise<Set<string>>;
+  /**
+   * Deletes up to `limit` of the tenant's entries (only those of `voiceId` when given);
+   * returns their blob paths. A purge calls it until it returns fewer than `limit`.
+   */
+  deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]>;
+  /** Deletes hourly usage figures older than `before`; returns how many hours were removed. */
+  deleteUsageBefore(before: Date): Promise<number>;
   /** One aggregate over the whole table. */
   stats(): Promise<CacheStats>;
 }

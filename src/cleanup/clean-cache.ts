@@ -28,6 +28,7 @@ export interface CleanupReport {
 
 export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLimit: 10_000 };
 const BLOB_PREFIX = 'audio-cache/';
+const USAGE_RETENTION_MS = 90 * 86_400_000;
 const BLOB_NAME = /^audio-cache\/[0-9a-f-]{36}\/([0-9a-f]{64})\.mp3$/;
 
 /**
@@ -105,6 +106,8 @@ export async function cleanCache(
       log.warn(`Could not delete ${report.blobs.failed} cache blobs (first error: ${report.blobs.firstError}); a later pass retries them`);
     }
 
+    // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
+    await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
     const stats = await timed('databaseMs', () => maintenance.stats());
     report.stats = stats;
     const mb = stats.totalBytes / (1024 * 1024);

@@ -64,6 +64,21 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     return rows.map((row) => row.path);
   }
 
+  async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      DELETE FROM audio_cache
+       WHERE id IN (
+         SELECT id FROM audio_cache
+          WHERE tenant_id = ${tenantId}::uuid AND (${voiceId ?? null}::text IS NULL OR voice_id = ${voiceId ?? null}::text)
+          LIMIT ${limit})
+      RETURNING audio_blob_path AS path`;
+    return rows.map((row) => row.path);
+  }
+
+  async deleteUsageBefore(before: Date): Promise<number> {
+    return this.prisma.$executeRaw`DELETE FROM audio_cache_usage WHERE hour < ${before}`;
+  }
+
   async findExistingKeys(cacheKeys: readonly string[]): Promise<Set<string>> {
     if (cacheKeys.length === 0) return new Set();
     const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`

@@ -1,12 +1,14 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Services } from '../app/services.ts';
 import { parseAuditionBody } from '../audition/audition-request.ts';
+import { toAppError } from '../errors.ts';
 import { Timings } from '../timing.ts';
 import { problemResponse } from './problem-response.ts';
 import { readJsonBody } from './read-json-body.ts';
+import { logRequest } from './request-log.ts';
 
 /** Headers the browser client reads (the old API exposed them through CORS too). */
-const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag';
+const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing';
 
 /**
  * POST /api/v1/projects/{projectId}/characters/audition → the audition's MP3.
@@ -17,18 +19,24 @@ const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag';
 export function createAuditionHandler(services: () => Services) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const timings = new Timings();
+    let tenant: string | undefined;
+    let metrics: Services['metrics'] | undefined;
     try {
-      const { access, auditions } = services();
+      const { access, auditions, metrics: m } = services();
+      metrics = m;
       const caller = await timings.time('auth', () => access.authenticate(request.headers.get('authorization')));
+      tenant = caller.tenantId;
       const audition = parseAuditionBody(await readJsonBody(request));
       const project = await timings.time('auth', () => access.authorizeProject(caller, request.params.projectId ?? ''));
       const result = await auditions.getAudio({ caller, project, audition, log: context, timings });
 
       const bytes = Buffer.isBuffer(result.audio) ? result.audio.length : undefined;
-      context.info(
-        `audition ${result.status} tier=${timings.tier} tenant=${caller.tenantId} key=${result.cacheKey.slice(0, 12)} ` +
-          `${bytes === undefined ? 'streamed' : `bytes=${bytes}`} ms=${Math.round(timings.elapsedMs())}`,
-      );
+      const labels = { cacheStatus: result.status, tier: timings.tier, status: 200 };
+      logRequest(context, {
+        function: 'audition', status: 200, cache: result.status, tier: timings.tier, ms: timings.elapsedMs(),
+        tenant, key: result.cacheKey.slice(0, 12), bytes,
+      });
+      metrics.audition(labels, bytes);
       const headers: Record<string, string> = {
         'Content-Type': 'audio/mpeg',
         'X-Cache-Status': result.status,
@@ -40,14 +48,30 @@ export function createAuditionHandler(services: () => Services) {
       // A streamed miss has neither yet: its length and duration are known only at its end.
       if (bytes !== undefined) headers['Content-Length'] = String(bytes);
       if (result.durationSeconds !== undefined) headers['X-Audio-Duration'] = result.durationSeconds.toFixed(3);
-      return { status: 200, headers, body: result.audio };
+      return { status: 200, headers, body: Buffer.isBuffer(result.audio) ? result.audio : countBytes(result.audio, (n) => metrics!.bytesServed(labels, n)) };
     } catch (error) {
       const response = problemResponse(error, context);
-      context.info(`audition failed status=${response.status} ms=${Math.round(timings.elapsedMs())}`);
+      const status = response.status ?? 500;
+      logRequest(context, { function: 'audition', status, error: toAppError(error).code, tier: timings.tier, ms: timings.elapsedMs(), tenant });
+      metrics?.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
       return {
         ...response,
         headers: { ...response.headers, 'Access-Control-Expose-Headers': EXPOSED_HEADERS, 'Server-Timing': timings.toHeader() },
       };
     }
   };
+}
+
+/** The stream as it is, telling `done` how many bytes went through once it ends. */
+function countBytes(stream: ReadableStream<Uint8Array>, done: (bytes: number) => void): ReadableStream<Uint8Array> {
+  let bytes = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        bytes += chunk.length;
+        controller.enqueue(chunk);
+      },
+      flush: () => done(bytes),
+    }),
+  );
 }

@@ -4,6 +4,7 @@ import { toAppError, type ErrorCode } from '../errors.ts';
 /** The one table from error code to HTTP status (RFC 9457 problem details). */
 const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   'unauthorized': { status: 401, title: 'Unauthorized' },
+  'forbidden': { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not Found' },
   'invalid-request': { status: 400, title: 'Invalid request' },
   'payload-too-large': { status: 413, title: 'Payload too large' },

@@ -5,9 +5,9 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * The request's JSON body: 400 unless it is declared and encoded as JSON (UTF-8) and parses;
- * 413 beyond 64 KB (an audition is at most 5,000 characters of text).
+ * 413 beyond `maxBytes` (64 KB by default: an audition is at most 5,000 characters of text).
  */
-export async function readJsonBody(request: HttpRequest): Promise<unknown> {
+export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const contentType = request.headers.get('content-type') ?? '';
   if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(contentType)) {
     throw new AppError('invalid-request', 'The body must be JSON (Content-Type: application/json)', {
@@ -15,9 +15,9 @@ export async function readJsonBody(request: HttpRequest): Promise<unknown> {
     });
   }
   const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > MAX_BODY_BYTES) throw tooLarge();
+  if (bytes.length > maxBytes) throw tooLarge(maxBytes);
 
   let text: string;
   try {
@@ -32,8 +32,8 @@ export async function readJsonBody(request: HttpRequest): Promise<unknown> {
   }
 }
 
-function tooLarge(): AppError {
-  return new AppError('payload-too-large', `The body is larger than ${MAX_BODY_BYTES / 1024} KB`);
+function tooLarge(maxBytes: number): AppError {
+  return new AppError('payload-too-large', `The body is larger than ${maxBytes / 1024} KB`);
 }
 
 function invalidJson(message: string): AppError {

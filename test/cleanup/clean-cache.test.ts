@@ -186,7 +186,13 @@ describe('the cleanup timer function', () => {
       const context = new InvocationContext({ functionName: 'cleanup', logHandler: (level, ...args) => logs.push(`${level}: ${args.join(' ')}`) });
       await createCleanupHandler(() => services)({ isPastDue: false } as never, context);
       expect(logs).toContain('information: Running audio cache cleanup...');
-      expect(logs.at(-1)).toBe('information: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
+      expect(logs.at(-2)).toBe('information: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
+      // Then the stats endpoint's figures for all tenants.
+      expect(logs.at(-1)).toBe(
+        'information: Cache usage (all tenants): last 24 h: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, 0 characters ($0.00) saved; ' +
+          'last 7 d: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, 0 characters ($0.00) saved; ' +
+          'all cached entries: 0 characters ($0.00 at $16/M) saved; most played: none',
+      );
     } finally {
       await services.dispose();
     }

@@ -103,7 +103,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
       expect(first.response.headers.get('content-length')).toBeNull();
       expect(first.response.headers.get('x-audio-duration')).toBeNull();
       expect(first.response.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
-      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag');
+      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing');
       expect(first.response.headers.get('server-timing')).toMatch(
         /^tier;desc=synthesis, auth;dur=[\d.]+, lookup;dur=[\d.]+, blob;dur=0, synthesis;dur=[\d.]+, total;dur=[\d.]+$/,
       );
@@ -478,7 +478,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
     const token = await account.token();
     const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { token });
     const logs = result.logs.join('\n');
-    expect(logs).toMatch(/audition MISS/);
+    expect(logs).toMatch(/"function":"audition","status":200,"cache":"MISS"/);
     expect(logs).not.toContain(token);
     expect(logs).not.toMatch(/project-key-/);
     expect(logs).not.toContain(services.config.jwt.secretKey);

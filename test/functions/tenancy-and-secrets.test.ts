@@ -78,8 +78,8 @@ describe('tenancy and secrets', () => {
     await cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, log: { info: log, warn: log, error: log } }, { maxEntriesPerTenant: 1, now: () => new Date() });
 
     const all = logs.join('\n');
-    expect(all).toMatch(/audition MISS/);
-    expect(all).toMatch(/audition HIT-L2/);
+    expect(all).toMatch(/"function":"audition","status":200,"cache":"MISS"/);
+    expect(all).toMatch(/"function":"audition","status":200,"cache":"HIT-L2"/);
     expect(all).toMatch(/Running audio cache cleanup/);
     const secrets = [
       services.config.jwt.secretKey,

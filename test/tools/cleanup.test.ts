@@ -41,6 +41,7 @@ describe('npm run cleanup', () => {
       'info: Deleted 0 old cache entries via LRU',
       'info: Deleted 0 orphaned cache blobs',
       'info: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry',
+      expect.stringMatching(/^info: Cache usage \(all tenants\): last 24 h: 0 entries created, 0 hits, 0 syntheses, .* most played: none$/),
     ]);
     expect(await services.prisma.audioCache.count()).toBe(0);
   });

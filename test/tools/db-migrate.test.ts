@@ -28,7 +28,7 @@ describe('npm run db:migrate', () => {
 
     const first = await dbMigrate(db.url);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('Applied 1 migration(s): 20261123000000_init');
+    expect(first.stdout).toContain('Applied 2 migration(s): 20261123000000_init, 20261124000000_usage');
 
     const second = await dbMigrate(db.url);
     expect(second.code).toBe(0);

@@ -9,6 +9,8 @@ import { snapshotSchema } from '../../support/schema-snapshot.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 const INIT = '20261123000000_init';
+const USAGE = '20261124000000_usage';
+const ALL = [INIT, USAGE];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
 const GUIDE_AUDIO_CACHE = {
@@ -58,10 +60,10 @@ const sortIndexes = (snapshot: Awaited<ReturnType<typeof snapshotSchema>>) => {
 describe('applyMigrations (npm run db:migrate)', () => {
   it('creates the guide’s audio_cache table and the three Khipu tables on an empty database', async () => {
     const db = await emptyDatabase();
-    expect(await applyMigrations(db.url)).toEqual([INIT]);
+    expect(await applyMigrations(db.url)).toEqual(ALL);
 
     const schema = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client)));
-    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'projects', 'tenants', 'users']);
+    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'audio_cache_usage', 'projects', 'tenants', 'users']);
     expect(schema.audio_cache).toEqual(GUIDE_AUDIO_CACHE);
     expect(schema.projects!.columns.find((c) => c.name === 'settings')?.type).toBe('jsonb');
     expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({ type: 'text', default: "'creator'::text" });
@@ -81,20 +83,22 @@ describe('applyMigrations (npm run db:migrate)', () => {
     });
   });
 
-  it('records the migration in _prisma_migrations exactly as prisma migrate deploy does', async () => {
+  it('records the migrations in _prisma_migrations exactly as prisma migrate deploy does', async () => {
     const db = await emptyDatabase();
     await applyMigrations(db.url);
-    const sql = await readFile(path.join(MIGRATIONS_DIR, INIT, 'migration.sql'));
-    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT * FROM _prisma_migrations'));
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({
-      migration_name: INIT,
-      checksum: createHash('sha256').update(sql).digest('hex'),
-      applied_steps_count: 1,
-      logs: null,
-      rolled_back_at: null,
-    });
-    expect(rows[0].finished_at).toBeInstanceOf(Date);
+    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT * FROM _prisma_migrations ORDER BY migration_name'));
+    expect(rows).toHaveLength(ALL.length);
+    for (const [i, name] of ALL.entries()) {
+      const sql = await readFile(path.join(MIGRATIONS_DIR, name, 'migration.sql'));
+      expect(rows[i]).toMatchObject({
+        migration_name: name,
+        checksum: createHash('sha256').update(sql).digest('hex'),
+        applied_steps_count: 1,
+        logs: null,
+        rolled_back_at: null,
+      });
+      expect(rows[i].finished_at).toBeInstanceOf(Date);
+    }
   });
 
   it('changes nothing when run a second time', async () => {
@@ -115,28 +119,32 @@ describe('applyMigrations (npm run db:migrate)', () => {
     await withPgClient(db.url, (client) => client.query(KHIPU_CLOUD_API_TABLES + ALEMBIC_AUDIO_CACHE));
     const before = await withPgClient(db.url, (client) => snapshotSchema(client));
 
-    expect(await applyMigrations(db.url)).toEqual([INIT]);
+    expect(await applyMigrations(db.url)).toEqual(ALL);
 
-    const after = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
+    // Theirs untouched; ours (the usage table) added beside them.
+    const { audio_cache_usage: usage, ...after } = await withPgClient(db.url, (client) =>
+      snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
+    expect(usage).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
-      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations'));
-    expect(rows).toEqual([{ migration_name: INIT, finished_at: expect.any(Date), rolled_back_at: null }]);
+      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'));
+    expect(rows).toEqual(ALL.map((name) => ({ migration_name: name, finished_at: expect.any(Date), rolled_back_at: null })));
     expect(await applyMigrations(db.url)).toEqual([]);
   });
 
-  it('adds only audio_cache to a Khipu database that has no cache yet', async () => {
+  it('adds only the cache’s tables to a Khipu database that has no cache yet', async () => {
     const db = await emptyDatabase();
     await withPgClient(db.url, (client) => client.query(KHIPU_CLOUD_API_TABLES));
     const before = await withPgClient(db.url, (client) => snapshotSchema(client));
 
-    expect(await applyMigrations(db.url)).toEqual([INIT]);
+    expect(await applyMigrations(db.url)).toEqual(ALL);
 
     const after = sortIndexes(
       await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })),
     );
-    const { audio_cache: audioCache, ...khipuTables } = after;
+    const { audio_cache: audioCache, audio_cache_usage: usage, ...khipuTables } = after;
+    expect(usage).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
   });

@@ -1,0 +1,212 @@
+// Khipu audition cache on Azure, for `azd up`: resource group, Flex Consumption Function App,
+// storage, PostgreSQL Flexible Server, Key Vault, Log Analytics + Application Insights, and one
+// user-assigned identity that the app uses for all of them. See infra/README.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name: names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource. It must offer Flex Consumption and PostgreSQL Flexible Server (Burstable).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of whoever runs azd (AZURE_PRINCIPAL_ID): may manage secrets and read cached audio. Empty: no roles.')
+param principalId string = ''
+
+@secure()
+@minLength(1)
+@description('The Khipu Cloud API token signing secret (azd env set JWT_SECRET_KEY ...). Stored in Key Vault.')
+param jwtSecretKey string
+
+@allowed([
+  'HS256'
+  'HS384'
+  'HS512'
+])
+param jwtAlgorithm string = 'HS256'
+
+@description('PostgreSQL administrator login (cannot change after the server is created).')
+param postgresAdminLogin string = 'khipuadmin'
+
+@secure()
+@minLength(8)
+@maxLength(128)
+@description('PostgreSQL administrator password (azd env set POSTGRES_ADMIN_PASSWORD ...). The migration hook reads the same variable.')
+param postgresAdminPassword string
+
+param postgresDatabaseName string = 'khipu_cloud'
+param postgresSkuName string = 'Standard_B1ms'
+param postgresSkuTier string = 'Burstable'
+
+@description('Public IP of the machine running azd, allowed through the PostgreSQL firewall so the migration hook can connect (azd env set DEPLOYER_IP_ADDRESS ...). Empty: no rule.')
+param deployerIpAddress string = ''
+
+@description('Blob container of the cached audio.')
+param containerName string = 'audio-cache'
+
+@minValue(1)
+@description('Days a cache entry lives (CACHE_TTL_DAYS). Blobs are also deleted by a lifecycle rule TTL + 7 days after their last write.')
+param cacheTtlDays int = 30
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit.')
+param maximumInstanceCount int = 40
+
+@description('Browser origin of the Khipu Studio web client, allowed by the platform CORS.')
+param corsAllowedOrigin string = 'https://app.khipu.studio'
+
+@secure()
+@description('Optional service-wide Azure Speech key (kept in Key Vault). Empty: every project brings its own.')
+param azureSpeechKey string = ''
+
+@description('Region of that key, e.g. eastus (required with a key).')
+param azureSpeechRegion string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var deploymentContainerName = 'app-package'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    containerName: containerName
+    deploymentContainerName: deploymentContainerName
+    cacheTtlDays: cacheTtlDays
+  }
+}
+
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  scope: rg
+  params: {
+    name: 'psql-${resourceToken}'
+    location: location
+    tags: tags
+    administratorLogin: postgresAdminLogin
+    administratorLoginPassword: postgresAdminPassword
+    databaseName: postgresDatabaseName
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    deployerIpAddress: deployerIpAddress
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    jwtSecretKey: jwtSecretKey
+    postgresHost: postgres.outputs.fqdn
+    postgresAdminLogin: postgresAdminLogin
+    postgresAdminPassword: postgresAdminPassword
+    postgresDatabaseName: postgres.outputs.databaseName
+    azureSpeechKey: azureSpeechKey
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    deployerPrincipalId: principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.name
+  }
+}
+
+module api 'modules/function-app.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: 'func-api-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    containerName: containerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    jwtSecretUri: keyVault.outputs.jwtSecretUri
+    databaseUrlSecretUri: keyVault.outputs.databaseUrlSecretUri
+    speechKeySecretUri: keyVault.outputs.speechKeySecretUri
+    azureSpeechRegion: azureSpeechRegion
+    jwtAlgorithm: jwtAlgorithm
+    cacheTtlDays: cacheTtlDays
+    maximumInstanceCount: maximumInstanceCount
+    corsAllowedOrigin: corsAllowedOrigin
+  }
+  // The app's first start needs its roles: storage for the host, Key Vault for its references.
+  dependsOn: [
+    rbac
+  ]
+}
+
+// azd writes these to .azure/<env>/.env; the predeploy hook in azure.yaml builds DATABASE_URL from
+// POSTGRES_HOST, POSTGRES_ADMIN_LOGIN, POSTGRES_DATABASE and the POSTGRES_ADMIN_PASSWORD the
+// deployer set. No secret is an output.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_ENDPOINTS array = [
+  '${api.outputs.uri}/api'
+]
+output AZURE_FUNCTION_URL string = '${api.outputs.uri}/api'
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_CONTAINER_NAME string = containerName
+output POSTGRES_HOST string = postgres.outputs.fqdn
+output POSTGRES_ADMIN_LOGIN string = postgresAdminLogin
+output POSTGRES_DATABASE string = postgres.outputs.databaseName
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

@@ -1,0 +1,143 @@
+// The audition cache: a Linux Function App on a Flex Consumption plan (Node 20), running as the
+// user-assigned identity. No storage key and no secret value appear here: secrets are Key Vault
+// references.
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('Resource id of the user-assigned identity.')
+param identityId string
+
+@description('Client id of that identity (AZURE_CLIENT_ID, AzureWebJobsStorage__clientId).')
+param identityClientId string
+
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+
+@description('AZURE_STORAGE_CONTAINER_NAME.')
+param containerName string
+
+param applicationInsightsConnectionString string
+
+param jwtSecretUri string
+param databaseUrlSecretUri string
+
+@description('Empty when no service-wide Speech key was given.')
+param speechKeySecretUri string = ''
+
+param azureSpeechRegion string = ''
+param jwtAlgorithm string = 'HS256'
+param cacheTtlDays int
+param maximumInstanceCount int
+param corsAllowedOrigin string
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+// Names are the ones src/config.ts reads (README, "Settings"). Flex Consumption sets the worker
+// runtime from functionAppConfig, so FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not
+// set. AZURE_STORAGE_CONNECTION_STRING is deliberately absent: blobs go through the identity.
+var appSettings = {
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential picks the user-assigned identity
+  DATABASE_URL: '@Microsoft.KeyVault(SecretUri=${databaseUrlSecretUri})'
+  JWT_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${jwtSecretUri})'
+  JWT_ALGORITHM: jwtAlgorithm
+  AZURE_STORAGE_ACCOUNT_NAME: storageAccountName
+  AZURE_STORAGE_CONTAINER_NAME: containerName
+  // Blank means unset to the app: projects then need their own key (settings.azure_tts_key).
+  AZURE_SPEECH_KEY: empty(speechKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${speechKeySecretUri})'
+  AZURE_SPEECH_REGION: azureSpeechRegion
+  CACHE_TTL_DAYS: string(cacheTtlDays)
+  CACHE_MAX_ENTRIES_PER_TENANT: '10000'
+  CACHE_CLEANUP_SCHEDULE: '0 0 * * * *'
+  MEMORY_CACHE_MB: '64'
+  AUTH_CACHE_SECONDS: '30'
+  HIT_FLUSH_SECONDS: '5'
+  TTS_PRICE_PER_MILLION_CHARS: '16'
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Key Vault references resolve with this identity (the app has no system-assigned one).
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      // Platform CORS has no "exposed headers" setting: the app itself sends
+      // Access-Control-Expose-Headers (X-Cache-Status, X-Audio-Duration, ...) on audio responses.
+      cors: {
+        allowedOrigins: [
+          corsAllowedOrigin
+        ]
+        supportCredentials: false
+      }
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'node'
+        version: '20'
+      }
+    }
+  }
+}
+
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
+output uri string = 'https://${site.properties.defaultHostName}'

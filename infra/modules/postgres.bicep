@@ -1,0 +1,91 @@
+// Azure Database for PostgreSQL Flexible Server and the app's database.
+// require_secure_transport keeps its default (on): connection URLs carry sslmode=require.
+
+param name string
+param location string
+param tags object = {}
+
+param administratorLogin string
+
+@secure()
+param administratorLoginPassword string
+
+param databaseName string
+param skuName string
+param skuTier string
+param storageSizeGB int = 32
+
+@description('Public IP of the machine running azd (the migration hook connects from it). Empty: no rule.')
+param deployerIpAddress string = ''
+
+resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    version: '16'
+    administratorLogin: administratorLogin
+    administratorLoginPassword: administratorLoginPassword
+    authConfig: {
+      activeDirectoryAuth: 'Disabled'
+      passwordAuth: 'Enabled'
+    }
+    storage: {
+      storageSizeGB: storageSizeGB
+    }
+    backup: {
+      backupRetentionDays: 7
+      geoRedundantBackup: 'Disabled'
+    }
+    highAvailability: {
+      mode: 'Disabled'
+    }
+    network: {
+      publicNetworkAccess: 'Enabled'
+    }
+  }
+}
+
+resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
+  parent: server
+  name: databaseName
+  properties: {
+    charset: 'UTF8'
+    collation: 'en_US.utf8'
+  }
+}
+
+// 0.0.0.0-0.0.0.0 is the platform's "allow Azure services" rule: it admits the Function App's
+// outbound addresses (and any other Azure-hosted client; the password is the gate).
+// Child operations on one server are serialized: the server accepts one at a time.
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+  parent: server
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: {
+    startIpAddress: '0.0.0.0'
+    endIpAddress: '0.0.0.0'
+  }
+  dependsOn: [
+    database
+  ]
+}
+
+resource allowDeployer 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!empty(deployerIpAddress)) {
+  parent: server
+  name: 'AllowDeployerClientIp'
+  properties: {
+    startIpAddress: deployerIpAddress
+    endIpAddress: deployerIpAddress
+  }
+  dependsOn: [
+    allowAzureServices
+  ]
+}
+
+output name string = server.name
+output fqdn string = server.properties.fullyQualifiedDomainName
+output databaseName string = database.name

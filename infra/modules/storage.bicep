@@ -1,0 +1,101 @@
+// Storage account for the Functions host, the deployment package and the audio cache.
+// No shared key: everything goes through the managed identity (see rbac.bicep).
+
+param name string
+param location string
+param tags object = {}
+
+@description('Container of the cached audio (AZURE_STORAGE_CONTAINER_NAME).')
+param containerName string
+
+@description('Container Flex Consumption deploys the app package to.')
+param deploymentContainerName string
+
+@description('CACHE_TTL_DAYS: the lifecycle rule deletes audio blobs 7 days after that.')
+param cacheTtlDays int
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource audioContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: containerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Backstop behind the hourly cleanup timer: audio lives at
+// {container}/audio-cache/{tenant_id}/{cache_key}.mp3 and its row expires CACHE_TTL_DAYS after it
+// was written (hits do not extend it), so a blob untouched for TTL + 7 days is one the timer missed.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-audio-cache'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${containerName}/audio-cache/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: cacheTtlDays + 7
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [
+    audioContainer
+  ]
+}
+
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob

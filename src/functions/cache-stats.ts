@@ -1,0 +1,19 @@
+import { app } from '@azure/functions';
+import type { HttpFunctionDefinition } from '../app/function-definition.ts';
+import { getWorkerServices } from '../app/services.ts';
+import { configureWorkerApp } from '../app/worker-app.ts';
+import { createStatsHandler } from '../http/stats-handler.ts';
+
+export const cacheStatsFunction: HttpFunctionDefinition = {
+  trigger: 'http',
+  name: 'cacheStats',
+  options: {
+    methods: ['GET'],
+    route: 'v1/audio-cache/stats',
+    authLevel: 'anonymous', // the caller's Khipu access token is verified by the handler
+    handler: createStatsHandler(getWorkerServices),
+  },
+};
+
+configureWorkerApp();
+app.http(cacheStatsFunction.name, cacheStatsFunction.options);

@@ -1,0 +1,19 @@
+import { app } from '@azure/functions';
+import type { HttpFunctionDefinition } from '../app/function-definition.ts';
+import { getWorkerServices } from '../app/services.ts';
+import { configureWorkerApp } from '../app/worker-app.ts';
+import { createPrewarmHandler } from '../http/prewarm-handler.ts';
+
+export const prewarmFunction: HttpFunctionDefinition = {
+  trigger: 'http',
+  name: 'prewarm',
+  options: {
+    methods: ['POST'],
+    route: 'v1/projects/{projectId}/characters/auditions/prewarm',
+    authLevel: 'anonymous', // the caller's Khipu access token is verified by the handler
+    handler: createPrewarmHandler(getWorkerServices),
+  },
+};
+
+configureWorkerApp();
+app.http(prewarmFunction.name, prewarmFunction.options);

@@ -1,0 +1,71 @@
+import type { Services } from '../app/services.ts';
+import { parseAuditionBody } from '../audition/audition-request.ts';
+import { AppError, toAppError, type FieldError } from '../errors.ts';
+import { jsonEndpoint } from './json-endpoint.ts';
+import { readJsonBody } from './read-json-body.ts';
+
+export const MAX_PREWARM_ITEMS = 100;
+/** 100 auditions of up to 5,000 characters each (UTF-8 may take 3 bytes a character). */
+const MAX_PREWARM_BODY_BYTES = 2 * 1024 * 1024;
+
+export interface PrewarmItem {
+  /** Position in the request's `auditions`. */
+  index: number;
+  /** The cache key (also the audition's ETag); null when the item was invalid. */
+  key: string | null;
+  status: 'cached' | 'created' | 'failed';
+  /** For `failed`: the problem's code (`invalid-request`, `tts-throttled`, …) and its detail. */
+  reason?: string;
+  detail?: string;
+  errors?: FieldError[];
+}
+
+/**
+ * POST /api/v1/projects/{projectId}/characters/auditions/prewarm with
+ * `{"auditions": [<audition body>, …]}` (1–100): synthesizes and stores the ones not cached
+ * yet, PREWARM_CONCURRENCY at a time, and answers each item's key and status, no audio.
+ * Idempotent: a second call answers `cached` for everything the first stored. Same
+ * authentication and tenant check as the audition function; each item fails on its own.
+ */
+export function createPrewarmHandler(services: () => Services) {
+  return jsonEndpoint('prewarm', services, async ({ request, context, services: { access, auditions, config }, log }) => {
+    const caller = await access.authenticate(request.headers.get('authorization'));
+    log.tenant = caller.tenantId;
+    const body = await readJsonBody(request, MAX_PREWARM_BODY_BYTES);
+    const items = (body as { auditions?: unknown } | null)?.auditions;
+    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_PREWARM_ITEMS) {
+      throw new AppError('invalid-request', 'The body must be {"auditions": [...]} with 1 to 100 auditions', {
+        errors: [{ field: 'auditions', message: `must be an array of 1 to ${MAX_PREWARM_ITEMS} audition bodies` }],
+      });
+    }
+    const project = await access.authorizeProject(caller, request.params.projectId ?? '');
+
+    const results: PrewarmItem[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      for (let index = next++; index < items.length; index = next++) {
+        let key: string | null = null;
+        try {
+          const audition = parseAuditionBody(items[index]);
+          key = auditions.cacheKeyOf(caller.tenantId, audition);
+          const done = await auditions.prewarm({ caller, project, audition, log: context });
+          results[index] = { index, key, status: done.status };
+        } catch (error) {
+          const problem = toAppError(error);
+          if (problem.code === 'internal') context.error(`prewarm: item ${index} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          results[index] = {
+            index, key, status: 'failed', reason: problem.code,
+            detail: problem.code === 'internal' ? 'The service failed unexpectedly.' : problem.message,
+            ...(problem.extra.errors ? { errors: problem.extra.errors } : {}),
+          };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(config.prewarmConcurrency, items.length) }, worker));
+
+    const counts = { cached: 0, created: 0, failed: 0 };
+    for (const item of results) counts[item.status]++;
+    Object.assign(log, counts);
+    return { status: 200, body: { projectId: project.id, ...counts, items: results } };
+  });
+}
