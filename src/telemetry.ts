@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { metrics, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
 
 let started: { shutdown(): Promise<void> } | undefined;
@@ -11,15 +10,19 @@ let started: { shutdown(): Promise<void> } | undefined;
  */
 export function startTelemetry(connectionString: string | undefined): void {
   if (!connectionString || started) return;
-  // Loaded on demand, not imported: see above.
-  const load = createRequire(path.join(process.cwd(), 'package.json'));
-  const distro = load('@azure/monitor-opentelemetry') as typeof import('@azure/monitor-opentelemetry');
-  distro.useAzureMonitor({
-    azureMonitorExporterOptions: { connectionString },
-    // Requests and dependencies come from the Functions host; the distro adds our metrics.
-    instrumentationOptions: { http: { enabled: false }, azureSdk: { enabled: false }, postgreSql: { enabled: false } },
-  });
-  started = { shutdown: distro.shutdownAzureMonitor };
+  try {
+    // Loaded on demand, not imported: see above.
+    const distro = createRequire(__filename)('@azure/monitor-opentelemetry') as typeof import('@azure/monitor-opentelemetry');
+    distro.useAzureMonitor({
+      azureMonitorExporterOptions: { connectionString },
+      // Requests and dependencies come from the Functions host; the distro adds our metrics.
+      instrumentationOptions: { http: { enabled: false }, azureSdk: { enabled: false }, postgreSql: { enabled: false } },
+    });
+    started = { shutdown: distro.shutdownAzureMonitor };
+  } catch (error) {
+    // Monitoring is not worth an outage: the service runs on, without metrics, and says so.
+    console.warn(`Application Insights metrics are off: the Azure Monitor distro did not start: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Exports what is buffered and stops the distro (the app is stopping). */

@@ -26,11 +26,11 @@ export function jsonEndpoint(
     const log: Partial<RequestLogFields> = {};
     try {
       const { status, body } = await work({ request, context, services: services(), log });
-      logRequest(context, { ...log, function: name, status, ms: performance.now() - started });
+      logRequest(context, { function: name, status, ms: performance.now() - started, ...log });
       return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store' } };
     } catch (error) {
       const response = problemResponse(error, context);
-      logRequest(context, { ...log, function: name, status: response.status ?? 500, error: toAppError(error).code, ms: performance.now() - started });
+      logRequest(context, { function: name, status: response.status ?? 500, ms: performance.now() - started, ...log, error: toAppError(error).code });
       return response;
     }
   };
