@@ -76,7 +76,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     access: new AccessControl(config.jwt, new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs }),
     hits,
     auditions,
-    maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl),
+    maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl, config.ttsPricePerMillionChars),
     stats: new CacheStatsReader(prisma),
     metrics,
     now,

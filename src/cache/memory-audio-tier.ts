@@ -52,14 +52,11 @@ export class MemoryAudioTier {
 
   /** Drops every entry of the tenant (a purge: this instance stops serving them at once). */
   deleteTenant(tenantId: string): number {
-    let dropped = 0;
-    for (const [cacheKey, value] of this.#lru.entries()) {
-      if (value.tenantId.toLowerCase() === tenantId.toLowerCase()) {
-        this.#lru.delete(cacheKey);
-        dropped++;
-      }
-    }
-    return dropped;
+    const tenant = tenantId.toLowerCase();
+    // Keys first, deletions after: the LRU is not changed while it is being walked.
+    const keys = [...this.#lru.entries()].filter(([, value]) => value.tenantId.toLowerCase() === tenant).map(([key]) => key);
+    for (const key of keys) this.#lru.delete(key);
+    return keys.length;
   }
 
   get sizeBytes(): number {

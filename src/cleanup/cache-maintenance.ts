@@ -1,3 +1,5 @@
+import type { CacheStats } from '../stats/cache-stats.ts';
+
 /** The bulk operations the cleanup needs from the cache's index. */
 export interface CacheMaintenance {
   /**
@@ -23,12 +25,6 @@ export interface CacheMaintenance {
   deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]>;
   /** Deletes hourly usage figures older than `before`; returns how many hours were removed. */
   deleteUsageBefore(before: Date): Promise<number>;
-  /** One aggregate over the whole table. */
-  stats(): Promise<CacheStats>;
-}
-
-export interface CacheStats {
-  entries: number;
-  totalBytes: number;
-  totalHits: number;
+  /** The stats endpoint's figures for all tenants (aggregates only). */
+  stats(now: Date): Promise<CacheStats>;
 }

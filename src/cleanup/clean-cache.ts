@@ -1,6 +1,7 @@
 import type { BlobStore, DeleteManyResult } from '../blob/blob-store.ts';
 import type { Logger } from '../logger.ts';
-import type { CacheMaintenance, CacheStats } from './cache-maintenance.ts';
+import type { CacheStats, UsageWindow } from '../stats/cache-stats.ts';
+import type { CacheMaintenance } from './cache-maintenance.ts';
 
 export interface CleanupOptions {
   maxEntriesPerTenant: number;
@@ -108,13 +109,13 @@ export async function cleanCache(
 
     // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
     await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
-    const stats = await timed('databaseMs', () => maintenance.stats());
+    const stats = await timed('databaseMs', () => maintenance.stats(now));
     report.stats = stats;
-    const mb = stats.totalBytes / (1024 * 1024);
-    const average = stats.entries > 0 ? stats.totalHits / stats.entries : 0;
     log.info(
-      `Cache stats: ${stats.entries} entries, ${mb.toFixed(2)} MB, ${stats.totalHits} total hits, ${average.toFixed(2)} avg hits/entry`,
+      `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
     );
+    // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
+    log.info(describeUsage(stats));
   });
 
   if (!outcome.ran) {
@@ -158,4 +159,18 @@ export async function cleanCache(
     await listing.return?.();
     return deleted;
   }
+}
+
+/** The all-tenant usage figures as one log line. */
+export function describeUsage(stats: CacheStats): string {
+  const ratio = (value: number | null) => (value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`);
+  const window = (name: string, w: UsageWindow) =>
+    `${name}: ${w.entriesCreated} entries created, ${w.hits} hits, ${w.misses} syntheses, hit ratio ${ratio(w.hitRatio)}, ` +
+    `${w.charactersSaved} characters ($${w.dollarsSaved.toFixed(2)}) saved`;
+  const top = stats.topEntries.map((e) => `${e.voice} ${e.hits} hits ${(e.sizeBytes / 1024).toFixed(0)} KB`).join(', ');
+  return (
+    `Cache usage (all tenants): ${window('last 24 h', stats.last24h)}; ${window('last 7 d', stats.last7d)}; ` +
+    `all cached entries: ${stats.savings.characters} characters ($${stats.savings.dollars.toFixed(2)} at $${stats.savings.pricePerMillionChars}/M) saved; ` +
+    `most played: ${top || 'none'}`
+  );
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { PrismaClient } from '../db/prisma-client.ts';
-import type { CacheMaintenance, CacheStats } from './cache-maintenance.ts';
+import { CacheStatsReader, type CacheStats } from '../stats/cache-stats.ts';
+import type { CacheMaintenance } from './cache-maintenance.ts';
 
 // One lock for every instance and manual run, namespaced so no other user of the database
 // collides with it by accident.
@@ -15,6 +16,8 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly databaseUrl: string,
+    /** For the savings in the stats the pass logs (TTS_PRICE_PER_MILLION_CHARS). */
+    private readonly pricePerMillionChars: number,
   ) {}
 
   async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
@@ -86,10 +89,7 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     return new Set(rows.map((row) => row.cache_key));
   }
 
-  async stats(): Promise<CacheStats> {
-    const [row] = await this.prisma.$queryRaw<{ entries: bigint; bytes: bigint | null; hits: bigint | null }[]>`
-      SELECT count(*) AS entries, sum(audio_file_size_bytes)::bigint AS bytes, sum(hit_count)::bigint AS hits
-        FROM audio_cache`;
-    return { entries: Number(row?.entries ?? 0), totalBytes: Number(row?.bytes ?? 0), totalHits: Number(row?.hits ?? 0) };
+  stats(now: Date): Promise<CacheStats> {
+    return new CacheStatsReader(this.prisma).read({ now, pricePerMillionChars: this.pricePerMillionChars });
   }
 }
