@@ -1,4 +1,4 @@
-// The audition cache: a Linux Function App on a Flex Consumption plan (Node 20), running as the
+// The audition cache: a Linux Function App on a Flex Consumption plan (Node 24), running as the
 // user-assigned identity. No storage key and no secret value appear here: secrets are Key Vault
 // references.
 
@@ -124,7 +124,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '24'
       }
     }
   }

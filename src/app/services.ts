@@ -9,6 +9,7 @@ import { PgMissLocks } from '../cache/pg-miss-locks.ts';
 import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
 import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
 import { PrismaCacheMaintenance } from '../cleanup/prisma-cache-maintenance.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
 import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
@@ -32,7 +33,7 @@ export interface Services {
   /** Metrics for Application Insights (no-ops without APPLICATIONINSIGHTS_CONNECTION_STRING). */
   metrics: CacheMetrics;
   /** The clock every expiry and age decision reads (injected by tests). */
-  now: () => Date;
+  now: Clock;
   /** Writes the hit counts still in memory, then ends every connection these services opened. */
   close(): Promise<void>;
 }
@@ -40,14 +41,14 @@ export interface Services {
 export interface ServiceOverrides {
   /** Replaces the Azure Speech synthesizer (another engine; tests that count calls). */
   synthesizer?: Synthesizer;
-  now?: () => Date;
+  now?: Clock;
 }
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
   const prisma = createPrismaClient(config.databaseUrl);
-  const now = overrides.now ?? (() => new Date());
+  const now = overrides.now ?? systemClock;
   const missLocks = new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
   const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
   const index = new PrismaAudioCacheIndex(prisma);
@@ -73,7 +74,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     prisma,
     blobStore,
-    access: new AccessControl(config.jwt, new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs }),
+    access: new AccessControl(config.jwt, new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
     maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl, config.ttsPricePerMillionChars),

@@ -6,6 +6,7 @@ import type { AudioCacheIndex, CacheEntry } from '../cache/audio-cache-index.ts'
 import type { HitRecorder } from '../cache/hit-recorder.ts';
 import type { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import type { MissLocks } from '../cache/miss-locks.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -58,7 +59,7 @@ export interface AuditionServiceDeps {
   missLocks?: MissLocks;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: CacheMetrics;
-  now?: () => Date;
+  now?: Clock;
 }
 
 const DAY_MS = 86_400_000;
@@ -81,14 +82,14 @@ interface Fill {
  */
 export class AuditionService {
   readonly #deps: AuditionServiceDeps;
-  readonly #now: () => Date;
+  readonly #now: Clock;
   /** Misses being filled in this instance, by cache key: identical ones share one synthesis. */
   readonly #pending = new Map<string, PendingFill>();
   readonly #slots: SynthesisSlots;
 
   constructor(deps: AuditionServiceDeps) {
     this.#deps = deps;
-    this.#now = deps.now ?? (() => new Date());
+    this.#now = deps.now ?? systemClock;
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 

@@ -1,5 +1,6 @@
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { lruClock, systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from './account-directory.ts';
@@ -11,6 +12,8 @@ const CACHE_ENTRIES = 10_000;
 export interface AccessControlOptions {
   /** How long a verified token, an active user and a project are trusted; 0: never. */
   cacheMs: number;
+  /** The clock tokens' `exp` and the cache's lifetimes are measured against. */
+  now?: Clock;
 }
 
 /**
@@ -26,6 +29,7 @@ export class AccessControl {
   readonly #tokens: LRUCache<string, { userId: string; expiresAtMs: number }> | undefined;
   readonly #users: LRUCache<string, Caller> | undefined;
   readonly #projects: LRUCache<string, ProjectAccess> | undefined;
+  readonly #now: Clock;
 
   constructor(
     private readonly jwt: Config['jwt'],
@@ -33,8 +37,9 @@ export class AccessControl {
     options: AccessControlOptions,
   ) {
     this.#secret = new TextEncoder().encode(jwt.secretKey);
+    this.#now = options.now ?? systemClock;
     if (options.cacheMs > 0) {
-      const cache = { max: CACHE_ENTRIES, ttl: options.cacheMs };
+      const cache = { max: CACHE_ENTRIES, ttl: options.cacheMs, ...lruClock(this.#now) };
       this.#tokens = new LRUCache(cache);
       this.#users = new LRUCache(cache);
       this.#projects = new LRUCache(cache);
@@ -73,12 +78,14 @@ export class AccessControl {
 
   /** The token's user id, if the token is valid now. */
   async #verify(token: string): Promise<string> {
+    const now = this.#now();
     const remembered = this.#tokens?.get(token);
-    if (remembered && remembered.expiresAtMs > Date.now()) return remembered.userId;
+    if (remembered && remembered.expiresAtMs > now.getTime()) return remembered.userId;
     try {
       const { payload } = await jwtVerify(token, this.#secret, {
         algorithms: [this.jwt.algorithm], // pinned: no `alg: none`, no algorithm confusion
         requiredClaims: ['exp', 'sub'],
+        currentDate: now,
       });
       if (payload.type !== 'access') throw unauthorized('Only access tokens are accepted');
       if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('The token has no valid subject');

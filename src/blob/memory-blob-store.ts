@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../clock.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from './blob-store.ts';
 
 interface Entry {
@@ -11,7 +12,7 @@ interface Entry {
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Entry>();
 
-  constructor(private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly now: Clock = systemClock) {}
 
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
     // Copy: the caller may reuse its buffer, and a real store keeps its own bytes.

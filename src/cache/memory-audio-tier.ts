@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { lruClock, systemClock, type Clock } from '../clock.ts';
 
 /** Audio held in memory, with what a hit needs besides the bytes. */
 export interface MemoryAudio {
@@ -19,11 +20,12 @@ const ENTRY_OVERHEAD_BYTES = 256;
  */
 export class MemoryAudioTier {
   readonly #lru: LRUCache<string, MemoryAudio>;
-  readonly #now: () => Date;
+  readonly #now: Clock;
 
-  constructor(options: { maxBytes: number; ttlMs: number; now?: () => Date }) {
-    this.#now = options.now ?? (() => new Date());
+  constructor(options: { maxBytes: number; ttlMs: number; now?: Clock }) {
+    this.#now = options.now ?? systemClock;
     this.#lru = new LRUCache<string, MemoryAudio>({
+      ...lruClock(this.#now),
       maxSize: options.maxBytes,
       sizeCalculation: (value, key) => value.audio.length + key.length + ENTRY_OVERHEAD_BYTES,
       ttl: options.ttlMs,

@@ -1,11 +1,12 @@
 import type { BlobStore, DeleteManyResult } from '../blob/blob-store.ts';
+import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { CacheStats, UsageWindow } from '../stats/cache-stats.ts';
 import type { CacheMaintenance } from './cache-maintenance.ts';
 
 export interface CleanupOptions {
   maxEntriesPerTenant: number;
-  now: () => Date;
+  now: Clock;
   /** Rows per DELETE statement. */
   batchSize?: number;
   /** An unreferenced blob younger than this may belong to a miss that is storing its row. */

@@ -8,10 +8,32 @@ import {
   SpeechSynthesizer,
   type SpeechSynthesisResult,
 } from 'microsoft-cognitiveservices-speech-sdk';
+// The SDK has no public switch for its websocket transport; this class is where it chooses.
+import { WebsocketMessageAdapter } from 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';
 import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from './synthesizer.ts';
 
 /** How long a connection opened ahead waits for its synthesis before it is closed. */
 const PREPARED_LIFETIME_MS = 5_000;
+
+/**
+ * Puts the SDK on the `ws` package on every Node version, as on Node 20.
+ *
+ * Speech SDK 1.52 uses the runtime's global `WebSocket` whenever one exists, i.e. on Node 22
+ * and 24 (`WebsocketMessageAdapter.open()`), and `ws` only where there is none. The global one
+ * (undici) reports a refused upgrade as a bare close 1006 with no HTTP status, so a rejected
+ * key (401/403), throttling (429) and a refused connection all look alike there: the SDK
+ * retries and the caller sees a timeout or a generic failure instead of 502 / 503 +
+ * Retry-After. `ws` reports `Unexpected server response: 429`, which `classifyCancellation`
+ * reads. (`ws` is also the SDK's own Node path: it sends the key as a header, and it is what
+ * the SDK uses behind a proxy.) The flag is a static of the SDK's, read on every connect.
+ */
+export function useNodeWebSocketTransport(): void {
+  if (typeof WebsocketMessageAdapter?.forceNpmWebSocket !== 'boolean') {
+    // Fail loudly rather than misreport every speech failure after an SDK upgrade.
+    throw new Error('microsoft-cognitiveservices-speech-sdk no longer has WebsocketMessageAdapter.forceNpmWebSocket: re-check its transport choice');
+  }
+  WebsocketMessageAdapter.forceNpmWebSocket = true;
+}
 
 function credentialsId({ key, region }: SpeechCredentials): string {
   return `${region ?? ''}\u0000${key}`;
@@ -36,7 +58,9 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
   readonly #prepared = new Map<string, { synthesizer: SpeechSynthesizer; timer: NodeJS.Timeout }[]>();
 
-  constructor(private readonly options: AzureSpeechOptions) {}
+  constructor(private readonly options: AzureSpeechOptions) {
+    useNodeWebSocketTransport();
+  }
 
   /**
    * Opens a connection for these credentials now, while the caller still checks whether it

@@ -5,8 +5,6 @@ import { PrismaAccountDirectory } from '../../src/auth/prisma-account-directory.
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE_SECONDS)', () => {
   let services: TestServices;
   let directory: AccountDirectory & { userLookups: number; projectLookups: number };
@@ -28,7 +26,14 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
   });
   afterAll(() => services.dispose());
 
-  const accessWith = (cacheMs: number) => new AccessControl(services.config.jwt, directory, { cacheMs });
+  // The tokens are signed against the real clock (as the Khipu Cloud API would); the access
+  // control reads a clock of the test's own that starts there and moves only when told.
+  let clockMs = 0;
+  const advance = (ms: number) => (clockMs += ms);
+  const accessWith = (cacheMs: number) => {
+    clockMs = Date.now();
+    return new AccessControl(services.config.jwt, directory, { cacheMs, now: () => new Date(clockMs) });
+  };
   const newAccount = () => createTestAccount(services.prisma, services.config.jwt.secretKey);
   const bearer = async (account: TestAccount, claims?: Record<string, unknown>, options?: { expiresIn?: string | number }) =>
     `Bearer ${await account.token(claims, options)}`;
@@ -52,8 +57,9 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     const authorization = await bearer(account);
     await access.authenticate(authorization);
     await services.prisma.user.update({ where: { id: account.userId }, data: { isActive: false } });
+    advance(299);
     await expect(access.authenticate(authorization)).resolves.toMatchObject({ userId: account.userId });
-    await sleep(400);
+    advance(2);
     await expect(access.authenticate(authorization)).rejects.toMatchObject({ code: 'unauthorized' });
   });
 
@@ -67,7 +73,7 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     // The cached project still belongs to its tenant: another tenant gets 404 even from the cache.
     await expect(access.authorizeProject(otherCaller, owner.projectId)).rejects.toMatchObject({ code: 'not-found' });
     await services.prisma.project.update({ where: { id: owner.projectId }, data: { tenantId: other.tenantId, ownerId: other.userId } });
-    await sleep(400);
+    advance(301);
     await expect(access.authorizeProject(ownerCaller, owner.projectId)).rejects.toMatchObject({ code: 'not-found' });
     await expect(access.authorizeProject(otherCaller, owner.projectId)).resolves.toMatchObject({ tenantId: other.tenantId });
   });
@@ -87,7 +93,9 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     const access = accessWith(30_000);
     const authorization = await bearer(account, {}, { expiresIn: '2s' });
     await access.authenticate(authorization);
-    await sleep(2_100);
+    advance(1_000);
+    await expect(access.authenticate(authorization)).resolves.toMatchObject({ userId: account.userId });
+    advance(1_100);
     await expect(access.authenticate(authorization)).rejects.toMatchObject({ code: 'unauthorized', message: 'The access token has expired' });
   });
 

@@ -6,6 +6,11 @@ import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
+/** Plays are stamped with this clock, never the machine's: the counts are what is checked. */
+const T0 = new Date('2026-11-23T16:00:00Z').getTime();
+const at = (ms: number) => new Date(T0 + ms);
+/** One turn of the event loop: a flush started before it is now waiting on Postgres. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('HitRecorder over the real index: batched hit accounting with exact counts', () => {
   let services: TestServices;
@@ -20,12 +25,12 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
 
   async function entries(count: number) {
     const keys = Array.from({ length: count }, () => randomBytes(32).toString('hex'));
-    const createdAt = new Date(Date.now() - 60_000);
+    const createdAt = at(-60_000);
     for (const cacheKey of keys) {
       await index.insert({
         tenantId: account.tenantId, cacheKey, text: cacheKey, ssml: '<speak/>', voiceId: 'v', voiceSettings: {},
         audioBlobPath: `audio-cache/${account.tenantId}/${cacheKey}.mp3`, audioUrl: 'u', audioDurationSeconds: 1,
-        audioFileSizeBytes: 1, createdAt, expiresAt: new Date(Date.now() + 86_400_000),
+        audioFileSizeBytes: 1, createdAt, expiresAt: at(86_400_000),
       });
     }
     return keys;
@@ -35,19 +40,22 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
 
   it('loses and double-counts nothing across periodic flushes, a failing flush, and the shutdown flush', async () => {
     const keys = await entries(5);
-    // Flushes every 20 ms while hits keep coming, as on a busy instance.
-    const recorder = new HitRecorder(index, quiet, 20);
+    // The timer never fires here: the test starts the flushes itself, as a busy instance's
+    // timer would, and keeps playing while each one is still writing.
+    const recorder = new HitRecorder(index, quiet, 3_600_000);
     const expected = new Map(keys.map((key) => [key, 0]));
     let latest = new Date(0);
+    let played = 0;
     const play = async (rounds: number) => {
       for (let round = 0; round < rounds; round++) {
         for (let i = 0; i < 40; i++) {
           const key = keys[(round * 7 + i * 3) % keys.length]!;
-          latest = new Date(Date.now() + round); // strictly later each round
+          latest = at(++played); // strictly later each play
           recorder.record(key, latest);
           expected.set(key, expected.get(key)! + 1);
         }
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (round % 4 === 0) void recorder.flush();
+        await nextTurn();
       }
     };
     await play(20);
@@ -57,9 +65,14 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
       CREATE FUNCTION refuse_hits() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'simulated outage'; END $$`);
     await services.prisma.$executeRawUnsafe('CREATE TRIGGER refuse_hits BEFORE UPDATE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_hits()');
-    await play(20);
-    expect(recorder.pendingHits).toBeGreaterThan(0);
-    await services.prisma.$executeRawUnsafe('DROP TRIGGER refuse_hits ON audio_cache');
+    try {
+      await play(20);
+      await recorder.flush(); // after every flush started so far, and refused too
+      expect(recorder.pendingHits).toBeGreaterThan(0);
+    } finally {
+      // Also when the check fails: the other tests of this file share the table.
+      await services.prisma.$executeRawUnsafe('DROP TRIGGER refuse_hits ON audio_cache');
+    }
 
     await play(20);
     await recorder.close(); // the shutdown flush
@@ -77,10 +90,10 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
   it('never moves last_accessed_at back', async () => {
     const [key] = await entries(1);
     const recorder = new HitRecorder(index, quiet, 60_000);
-    const later = new Date(Date.now() + 3_600_000);
+    const later = at(3_600_000);
     recorder.record(key!, later);
     await recorder.flush();
-    recorder.record(key!, new Date(Date.now() - 3_600_000));
+    recorder.record(key!, at(-3_600_000));
     await recorder.close();
     const [row] = await rows([key!]);
     expect(row).toMatchObject({ hitCount: 2, lastAccessedAt: later });
@@ -90,13 +103,13 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
     const recorder = new HitRecorder(index, quiet, 60_000);
     const late = randomBytes(32).toString('hex');
     const gone = randomBytes(32).toString('hex');
-    recorder.record(late, new Date());
-    recorder.record(gone, new Date());
+    recorder.record(late, at(0));
+    recorder.record(gone, at(0));
     await recorder.flush(); // neither has a row yet
     expect(recorder.pendingHits).toBe(2);
     await index.insert({
       tenantId: account.tenantId, cacheKey: late, text: late, ssml: '<speak/>', voiceId: 'v', voiceSettings: {},
-      audioBlobPath: 'p', audioUrl: 'u', audioDurationSeconds: 1, audioFileSizeBytes: 1, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000),
+      audioBlobPath: 'p', audioUrl: 'u', audioDurationSeconds: 1, audioFileSizeBytes: 1, createdAt: at(0), expiresAt: at(86_400_000),
     });
     await recorder.flush(); // `late` is stored now; `gone` never will be
     expect(recorder.pendingHits).toBe(0);

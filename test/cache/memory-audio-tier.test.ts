@@ -34,11 +34,14 @@ describe('MemoryAudioTier', () => {
     expect(tier.entries).toBe(0);
   });
 
-  it('forgets audio after its own short TTL, so a purge elsewhere takes effect', async () => {
-    const tier = new MemoryAudioTier({ maxBytes: 1024 * 1024, ttlMs: 50 });
+  it('forgets audio after its own short TTL, so a purge elsewhere takes effect', () => {
+    let now = new Date('2026-11-23T12:00:00Z');
+    const tier = new MemoryAudioTier({ maxBytes: 1024 * 1024, ttlMs: 120_000, now: () => now });
     tier.set('k', entry(1));
+    now = new Date('2026-11-23T12:01:59.999Z');
     expect(tier.get('k')).toBeDefined();
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    now = new Date('2026-11-23T12:02:00.001Z');
     expect(tier.get('k')).toBeUndefined();
+    expect(tier.entries).toBe(0);
   });
 });

@@ -43,6 +43,12 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
   const blobExists = (path: string) => services.blobStore.get(path).then((b) => (b.stream.destroy(), true), () => false);
   const keysOf = async (tenantId: string) =>
     (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey).sort();
+  /** The newest Last-Modified under the prefix, as storage reports it. */
+  async function lastUploadOf(prefix: string): Promise<Date> {
+    let newest = 0;
+    for await (const blob of services.blobStore.list(prefix)) newest = Math.max(newest, blob.lastModified.getTime());
+    return new Date(newest);
+  }
   const run = (options: Partial<CleanupOptions> = {}) =>
     cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, log }, { maxEntriesPerTenant: 10_000, now: () => NOW, ...options });
 
@@ -101,16 +107,18 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
 
   it('sweeps blobs no entry refers to once they are past the grace period, a bounded number per pass', async () => {
     const tenant = randomUUID();
-    const kept = await seed(tenant, {});
     const orphans = Array.from({ length: 3 }, () => `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`);
     for (const path of orphans) await services.blobStore.put(path, Buffer.from('orphan'), 'audio/mpeg');
     await services.blobStore.put('audio-cache/readme.txt', Buffer.from('not ours'), 'text/plain');
+    // A blob's age is storage's word (its Last-Modified), so the pass's clock is set from it.
+    const uploaded = await lastUploadOf(`audio-cache/${tenant}/`);
+    const kept = await seed(tenant, { expiresAt: new Date(uploaded.getTime() + 24 * HOUR) });
 
     // Just uploaded: within the grace period (a miss may be about to write its row).
-    const now = () => new Date();
-    expect((await run({ now })).orphans).toBe(0);
+    expect((await run({ now: () => uploaded })).orphans).toBe(0);
+    expect((await run({ now: () => new Date(uploaded.getTime() + HOUR - 1_000) })).orphans).toBe(0);
 
-    const later = () => new Date(Date.now() + 2 * HOUR);
+    const later = () => new Date(uploaded.getTime() + 2 * HOUR);
     expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(2);
     expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(1);
     for (const path of orphans) expect(await blobExists(path)).toBe(false);
@@ -167,7 +175,8 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
 
       // Rows went first, so nothing points at the blobs left behind; once storage is back and
       // they are past the grace period, the next pass finishes the job.
-      const later = await run({ now: () => new Date(Date.now() + 2 * HOUR) });
+      const uploaded = await lastUploadOf(`audio-cache/${tenant}/`);
+      const later = await run({ now: () => new Date(uploaded.getTime() + 2 * HOUR) });
       expect(later).toMatchObject({ expired: 0, orphans: 3 });
     } finally {
       await deadBlob.close();

@@ -149,7 +149,7 @@ describe('a crash between the blob upload and the row insert', () => {
     expect(first.logs.join('\n')).toMatch(/warning: audition cache: index write failed, audio not cached/);
     expect(await services.prisma.audioCache.count({ where: { text: body.text } })).toBe(0);
     const orphans = [];
-    for await (const blob of services.blobStore.list(`audio-cache/${account.tenantId}/`)) orphans.push(blob.path);
+    for await (const blob of services.blobStore.list(`audio-cache/${account.tenantId}/`)) orphans.push(blob);
     expect(orphans).toHaveLength(1); // the uploaded blob, referenced by nothing
 
     // Nothing is ever served from the half-written state: still no row, so no hit.
@@ -157,10 +157,11 @@ describe('a crash between the blob upload and the row insert', () => {
     expect((await call(services, account, body)).cache).toBe('MISS');
     expect(standIn.received.length).toBe(synthesized + 1);
 
-    // The next cleanup (past the grace period) removes the orphan.
+    // The next cleanup past the grace period (from the blob's Last-Modified) removes the orphan.
+    const uploaded = orphans[0]!.lastModified.getTime();
     const report = await cleanCache(
       { maintenance: services.maintenance, blobStore: services.blobStore, log: { info() {}, warn() {}, error() {} } },
-      { maxEntriesPerTenant: 10_000, now: () => new Date(Date.now() + 2 * 3_600_000) },
+      { maxEntriesPerTenant: 10_000, now: () => new Date(uploaded + 2 * 3_600_000) },
     );
     expect(report.orphans).toBe(1);
 

@@ -129,7 +129,7 @@ describe('infra/*.bicep', () => {
     expect(main, 'no secret output').not.toMatch(/^output DATABASE_URL /m);
   });
 
-  it('runs the function app on Flex Consumption (Node 20) as the user-assigned identity, tagged for azd', () => {
+  it('runs the function app on Flex Consumption (Node 24) as the user-assigned identity, tagged for azd', () => {
     expect(functionApp).toMatch(/name: 'FC1'/);
     expect(functionApp).toMatch(/tier: 'FlexConsumption'/);
     expect(functionApp).toMatch(/kind: 'functionapp,linux'/);
@@ -139,7 +139,7 @@ describe('infra/*.bicep', () => {
     expect(functionApp).toMatch(/ftpsState: 'Disabled'/);
     expect(functionApp).toMatch(/keyVaultReferenceIdentity: identityId/);
     const config = block(functionApp, /functionAppConfig:\s*\{/);
-    expect(config).toMatch(/runtime:\s*\{\s*name: 'node'\s*version: '20'\s*\}/);
+    expect(config).toMatch(/runtime:\s*\{\s*name: 'node'\s*version: '24'\s*\}/);
     expect(config).toMatch(/instanceMemoryMB: 2048/);
     expect(config).toMatch(/type: 'UserAssignedIdentity'\s*userAssignedIdentityResourceId: identityId/);
     expect(main).toMatch(/param maximumInstanceCount int = 40/);
