@@ -48,7 +48,7 @@ export class AzureBlobStore implements BlobStore {
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
     await this.#ensureContainer();
     const upload = () =>
-      this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType } });
+      this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType }, metadata: WRITTEN_HERE });
     try {
       await upload();
     } catch (error) {
@@ -127,13 +127,14 @@ export class AzureBlobStore implements BlobStore {
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
     await this.#ensureContainer();
-    const pages = this.container.listBlobsFlat({ prefix }).byPage({ maxPageSize: this.#listPageSize });
+    const pages = this.container.listBlobsFlat({ prefix, includeMetadata: true }).byPage({ maxPageSize: this.#listPageSize });
     for await (const page of pages) {
       for (const item of page.segment.blobItems) {
         yield {
           path: item.name,
           size: item.properties.contentLength ?? 0,
           lastModified: item.properties.lastModified,
+          writtenHere: item.metadata?.[WRITER_KEY] === WRITTEN_HERE[WRITER_KEY],
         };
       }
     }
@@ -166,6 +167,11 @@ export class AzureBlobStore implements BlobStore {
     return this.#ready;
   }
 }
+
+// Blob metadata (x-ms-meta-writer) on every blob this service uploads. Metadata rather than
+// index tags: setting tags needs more than the Storage Blob Data Contributor role.
+const WRITER_KEY = 'writer';
+const WRITTEN_HERE = { [WRITER_KEY]: 'khipu-audition-cache' };
 
 // The Blob Batch API takes at most 256 sub-requests per batch.
 const MAX_BATCH = 256;

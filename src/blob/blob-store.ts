@@ -6,7 +6,11 @@ import type { Readable } from 'node:stream';
  * Paths are blob names inside the store's container, such as `audio-cache/{tenant}/{key}.mp3`.
  */
 export interface BlobStore {
-  /** Stores `data` at `path`, replacing whatever was there. */
+  /**
+   * Stores `data` at `path`, replacing whatever was there, marked as written by this service
+   * (`writtenHere` in `list`): other writers share the container, and only blobs this service
+   * wrote are ever swept as orphans.
+   */
   put(path: string, data: Uint8Array, contentType: string): Promise<void>;
   /** Opens the blob for reading. Throws BlobNotFoundError when there is none. */
   get(path: string): Promise<StoredBlob>;
@@ -42,6 +46,8 @@ export interface BlobInfo {
   path: string;
   size: number;
   lastModified: Date;
+  /** Written by this service's `put` (not by the Khipu Cloud API or a person). */
+  writtenHere: boolean;
 }
 
 /** The typed "nothing there" every adapter reports instead of its SDK's own error. */

@@ -6,6 +6,7 @@ interface Entry {
   data: Buffer;
   contentType: string;
   lastModified: Date;
+  writtenHere: boolean;
 }
 
 /** An in-memory BlobStore: the twin of AzureBlobStore for tests that need no Azurite. */
@@ -16,7 +17,12 @@ export class MemoryBlobStore implements BlobStore {
 
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
     // Copy: the caller may reuse its buffer, and a real store keeps its own bytes.
-    this.#blobs.set(path, { data: Buffer.from(data), contentType, lastModified: this.now() });
+    this.#blobs.set(path, { data: Buffer.from(data), contentType, lastModified: this.now(), writtenHere: true });
+  }
+
+  /** A blob another writer (the Khipu Cloud API) stored in the shared container. */
+  async putAsAnotherWriter(path: string, data: Uint8Array, contentType: string): Promise<void> {
+    this.#blobs.set(path, { data: Buffer.from(data), contentType, lastModified: this.now(), writtenHere: false });
   }
 
   async get(path: string): Promise<StoredBlob> {
@@ -43,7 +49,7 @@ export class MemoryBlobStore implements BlobStore {
     const paths = [...this.#blobs.keys()].filter((path) => path.startsWith(prefix)).sort();
     for (const path of paths) {
       const entry = this.#blobs.get(path);
-      if (entry) yield { path, size: entry.data.length, lastModified: entry.lastModified };
+      if (entry) yield { path, size: entry.data.length, lastModified: entry.lastModified, writtenHere: entry.writtenHere };
     }
   }
 }

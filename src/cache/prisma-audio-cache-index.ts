@@ -56,36 +56,40 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
   }
 
   async insert(entry: NewCacheEntry): Promise<boolean> {
-    // INSERT … ON CONFLICT DO NOTHING: two instances that missed at once both end up here,
-    // and the loser's conflict is not an error (the audio under the key is the same).
-    const { count } = await this.prisma.audioCache.createMany({ data: [toRow(entry)], skipDuplicates: true });
-    return count === 1;
+    // One statement: the row, and the note that this service wrote it (the only rows the
+    // cleanup, purge and stats ever act on). ON CONFLICT DO NOTHING: two instances that missed
+    // at once both end up here, and the loser's conflict is not an error (same key, same
+    // audio); a row under the key that is not ours is never claimed. Every column is given:
+    // the Khipu database's audio_cache has no hit_count default, and voice_settings there is
+    // json, not jsonb (the untyped parameter takes the column's type).
+    const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
+      WITH stored AS (
+        INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings, audio_blob_path, audio_url,
+                                 audio_duration_seconds, audio_file_size_bytes, hit_count, last_accessed_at, created_at, expires_at)
+        VALUES (gen_random_uuid(), ${entry.tenantId}::uuid, ${entry.cacheKey}, ${entry.text}, ${entry.ssml}, ${entry.voiceId},
+                ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl}, ${entry.audioDurationSeconds},
+                ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt}, ${entry.expiresAt})
+        ON CONFLICT (cache_key) DO NOTHING
+        RETURNING cache_key, created_at
+      ), ours AS (
+        INSERT INTO audio_cache_auditions (cache_key, created_at)
+        SELECT cache_key, created_at FROM stored
+        ON CONFLICT (cache_key) DO NOTHING
+      )
+      SELECT cache_key FROM stored`;
+    return rows.length === 1;
   }
 
   async replace(entry: NewCacheEntry): Promise<void> {
-    const row = toRow(entry);
-    await this.prisma.audioCache.upsert({
-      where: { cacheKey: entry.cacheKey },
-      create: row,
-      update: { ...row, hitCount: 0 },
-    });
+    // Only a row of ours is overwritten (an expired one, or one whose blob was lost).
+    await this.prisma.$executeRaw`
+      UPDATE audio_cache AS c
+         SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml}, voice_id = ${entry.voiceId},
+             voice_settings = ${JSON.stringify(entry.voiceSettings)}, audio_blob_path = ${entry.audioBlobPath},
+             audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
+             audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
+             last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
+       WHERE c.cache_key = ${entry.cacheKey}
+         AND EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
   }
-}
-
-function toRow(entry: NewCacheEntry) {
-  return {
-    tenantId: entry.tenantId,
-    cacheKey: entry.cacheKey,
-    text: entry.text,
-    ssml: entry.ssml,
-    voiceId: entry.voiceId,
-    voiceSettings: entry.voiceSettings,
-    audioBlobPath: entry.audioBlobPath,
-    audioUrl: entry.audioUrl,
-    audioDurationSeconds: entry.audioDurationSeconds,
-    audioFileSizeBytes: BigInt(entry.audioFileSizeBytes),
-    createdAt: entry.createdAt,
-    lastAccessedAt: entry.createdAt,
-    expiresAt: entry.expiresAt,
-  };
 }

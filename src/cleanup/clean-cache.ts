@@ -110,6 +110,10 @@ export async function cleanCache(
 
     // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
     await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
+    // Ownership notes of entries another writer deleted (they refer to nothing any more).
+    let forgotten: number;
+    do forgotten = await timed('databaseMs', () => maintenance.deleteUnusedOwnershipNotes(batchSize));
+    while (forgotten === batchSize);
     const stats = await timed('databaseMs', () => maintenance.stats(now));
     report.stats = stats;
     log.info(
@@ -136,10 +140,10 @@ export async function cleanCache(
     const limit = opts.orphanLimit ?? DEFAULTS.orphanLimit;
     const cutoff = now.getTime() - (opts.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
     let deleted = 0;
-    let candidates: { path: string; key: string }[] = [];
+    let candidates: { path: string; cacheKey: string }[] = [];
     const flush = async () => {
-      const existing = await time('databaseMs', () => m.findExistingKeys(candidates.map((c) => c.key)));
-      const orphans = candidates.filter((c) => !existing.has(c.key)).map((c) => c.path).slice(0, limit - deleted);
+      const referenced = await time('databaseMs', () => m.findReferencedBlobs(candidates));
+      const orphans = candidates.filter((c) => !referenced.has(c.path)).map((c) => c.path).slice(0, limit - deleted);
       candidates = [];
       if (orphans.length === 0) return;
       const before = report.blobs.deleted;
@@ -150,9 +154,10 @@ export async function cleanCache(
     for (;;) {
       const next = await time('blobMs', () => listing.next());
       if (next.done) break;
-      const key = BLOB_NAME.exec(next.value.path)?.[1];
-      if (!key || next.value.lastModified.getTime() > cutoff) continue;
-      candidates.push({ path: next.value.path, key });
+      // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
+      const cacheKey = BLOB_NAME.exec(next.value.path)?.[1];
+      if (!cacheKey || !next.value.writtenHere || next.value.lastModified.getTime() > cutoff) continue;
+      candidates.push({ path: next.value.path, cacheKey });
       if (candidates.length >= 1_000) await flush();
       if (deleted >= limit) break;
     }

@@ -1,11 +1,15 @@
 import pg from 'pg';
 import type { PrismaClient } from '../db/prisma-client.ts';
+import { Prisma } from '../generated/prisma/client.ts';
 import { CacheStatsReader, type CacheStats } from '../stats/cache-stats.ts';
 import type { CacheMaintenance } from './cache-maintenance.ts';
 
 // One lock for every instance and manual run, namespaced so no other user of the database
 // collides with it by accident.
 const LOCK_NAME = 'khipu:audio-cache-cleanup';
+
+/** The row `c` of audio_cache is one this service wrote (see audio_cache_auditions). */
+const isOurs = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
 
 /**
  * CacheMaintenance in SQL through Prisma. Every delete is one bounded statement
@@ -40,41 +44,53 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   }
 
   async deleteExpired(now: Date, limit: number): Promise<string[]> {
-    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
-      DELETE FROM audio_cache
-       WHERE id IN (SELECT id FROM audio_cache WHERE expires_at < ${now} ORDER BY expires_at LIMIT ${limit})
-      RETURNING audio_blob_path AS path`;
-    return rows.map((row) => row.path);
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM audio_cache AS c
+       WHERE c.expires_at < ${now} AND ${isOurs}
+       ORDER BY c.expires_at LIMIT ${limit}`);
   }
 
   async tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]> {
+    // Only our entries count towards the cap: a tenant's narration rows neither fill it nor go.
     const rows = await this.prisma.$queryRaw<{ tenant_id: string; entries: bigint }[]>`
-      SELECT tenant_id::text, count(*) AS entries FROM audio_cache
-       GROUP BY tenant_id HAVING count(*) > ${maxEntries}
-       ORDER BY tenant_id`;
+      SELECT c.tenant_id::text, count(*) AS entries
+        FROM audio_cache AS c JOIN audio_cache_auditions AS o ON o.cache_key = c.cache_key
+       GROUP BY c.tenant_id HAVING count(*) > ${maxEntries}
+       ORDER BY c.tenant_id`;
     return rows.map((row) => ({ tenantId: row.tenant_id, entries: Number(row.entries) }));
   }
 
   async deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]> {
     // Ranked afresh by each batch, so entries added or played meanwhile are counted right.
-    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
-      DELETE FROM audio_cache
-       WHERE id IN (
-         SELECT id FROM audio_cache WHERE tenant_id = ${tenantId}::uuid
-          ORDER BY last_accessed_at DESC, id DESC
-         OFFSET ${keep} LIMIT ${limit})
-      RETURNING audio_blob_path AS path`;
-    return rows.map((row) => row.path);
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM audio_cache AS c
+       WHERE c.tenant_id = ${tenantId}::uuid AND ${isOurs}
+       ORDER BY c.last_accessed_at DESC, c.id DESC
+      OFFSET ${keep} LIMIT ${limit}`);
   }
 
   async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM audio_cache AS c
+       WHERE c.tenant_id = ${tenantId}::uuid AND ${isOurs}
+         AND (${voiceId ?? null}::text IS NULL OR c.voice_id = ${voiceId ?? null}::text)
+       LIMIT ${limit}`);
+  }
+
+  /**
+   * Deletes the rows `doomed` selects (id, cache_key; ours only, by its own condition) and
+   * their ownership notes, in one statement; returns their blob paths.
+   */
+  async #deleteOurs(doomed: Prisma.Sql): Promise<string[]> {
     const rows = await this.prisma.$queryRaw<{ path: string }[]>`
-      DELETE FROM audio_cache
-       WHERE id IN (
-         SELECT id FROM audio_cache
-          WHERE tenant_id = ${tenantId}::uuid AND (${voiceId ?? null}::text IS NULL OR voice_id = ${voiceId ?? null}::text)
-          LIMIT ${limit})
-      RETURNING audio_blob_path AS path`;
+      WITH doomed AS (${doomed}),
+      gone AS (
+        DELETE FROM audio_cache AS c USING doomed AS d WHERE c.id = d.id
+        RETURNING c.cache_key, c.audio_blob_path
+      ), unlisted AS (
+        DELETE FROM audio_cache_auditions AS o USING gone AS g WHERE o.cache_key = g.cache_key
+      )
+      SELECT audio_blob_path AS path FROM gone`;
     return rows.map((row) => row.path);
   }
 
@@ -82,11 +98,35 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     return this.prisma.$executeRaw`DELETE FROM audio_cache_usage WHERE hour < ${before}`;
   }
 
-  async findExistingKeys(cacheKeys: readonly string[]): Promise<Set<string>> {
-    if (cacheKeys.length === 0) return new Set();
-    const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
-      SELECT cache_key FROM audio_cache WHERE cache_key = ANY(${[...cacheKeys]}::text[])`;
-    return new Set(rows.map((row) => row.cache_key));
+  async findReferencedBlobs(blobs: readonly { path: string; cacheKey: string }[]): Promise<Set<string>> {
+    if (blobs.length === 0) return new Set();
+    // Any writer's reference counts: a row of audio_cache under the blob's key (every writer
+    // names blobs audio-cache/{tenant}/{key}.mp3; the key is indexed, the path is not), and,
+    // on the Khipu database, a segment's raw narration key (no foreign key there: its row may
+    // be gone while the segment still points at the audio).
+    const segments = await this.#hasSegmentMetadata();
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      SELECT b.path FROM unnest(${blobs.map((b) => b.path)}::text[], ${blobs.map((b) => b.cacheKey)}::text[]) AS b(path, cache_key)
+       WHERE EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = b.cache_key)
+          ${segments ? Prisma.sql`OR EXISTS (SELECT 1 FROM audio_segment_metadata AS s WHERE s.raw_audio_cache_key = b.cache_key)` : Prisma.empty}`;
+    return new Set(rows.map((row) => row.path));
+  }
+
+  async deleteUnusedOwnershipNotes(limit: number): Promise<number> {
+    // Notes of rows someone else deleted (the Khipu Cloud API's own cleanup, a tenant's
+    // cascade): nothing refers to them any more.
+    return this.prisma.$executeRaw`
+      DELETE FROM audio_cache_auditions
+       WHERE cache_key IN (
+         SELECT o.cache_key FROM audio_cache_auditions AS o
+          WHERE NOT EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = o.cache_key)
+          LIMIT ${limit})`;
+  }
+
+  async #hasSegmentMetadata(): Promise<boolean> {
+    const [row] = await this.prisma.$queryRaw<{ present: boolean }[]>`
+      SELECT to_regclass('audio_segment_metadata') IS NOT NULL AS present`;
+    return row?.present ?? false;
   }
 
   stats(now: Date): Promise<CacheStats> {

@@ -42,7 +42,7 @@ export interface CacheStats {
 const HOUR_MS = 3_600_000;
 
 /**
- * The cache's figures, for one tenant or for all, from aggregate SQL only (never by loading
+ * The cache's figures (this service's entries only), for one tenant or for all, from aggregate SQL only (never by loading
  * rows): one aggregate over `audio_cache`, one over `audio_cache_usage`, and the top 10.
  * Hits still counted in memory (up to HIT_FLUSH_SECONDS old) are not in them yet.
  */
@@ -51,6 +51,8 @@ export class CacheStatsReader {
 
   async read({ tenantId, now, pricePerMillionChars }: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats> {
     const ofTenant = tenantId ? Prisma.sql`tenant_id = ${tenantId}::uuid` : Prisma.sql`TRUE`;
+    // Entries this service wrote: audio_cache also holds the Khipu Cloud API's narration.
+    const ours = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
     const day = new Date(now.getTime() - 24 * HOUR_MS);
     const week = new Date(now.getTime() - 7 * 24 * HOUR_MS);
     // Usage rows are per hour: a window starts at the hour its first moment falls in.
@@ -66,7 +68,7 @@ export class CacheStatsReader {
                sum(hit_count::bigint * char_length(text))::bigint AS characters,
                count(*) FILTER (WHERE created_at >= ${day}) AS created_day,
                count(*) FILTER (WHERE created_at >= ${week}) AS created_week
-          FROM audio_cache WHERE ${ofTenant}`,
+          FROM audio_cache AS c WHERE ${ofTenant} AND ${ours}`,
       this.prisma.$queryRaw<
         { hits_day: bigint | null; misses_day: bigint | null; chars_day: bigint | null; hits_week: bigint | null; misses_week: bigint | null; chars_week: bigint | null }[]
       >`
@@ -77,7 +79,7 @@ export class CacheStatsReader {
           FROM audio_cache_usage WHERE ${ofTenant} AND hour >= ${hourOf(week)}`,
       this.prisma.$queryRaw<{ voice_id: string; text: string; hit_count: number; size: bigint | null }[]>`
         SELECT voice_id, left(text, 40) AS text, hit_count, audio_file_size_bytes AS size
-          FROM audio_cache WHERE ${ofTenant}
+          FROM audio_cache AS c WHERE ${ofTenant} AND ${ours}
          ORDER BY hit_count DESC, last_accessed_at DESC
          LIMIT 10`,
     ]);

@@ -11,18 +11,25 @@ import { describeBlobStoreContract } from './blob-store.contract.ts';
 const connectionString = inject('azuriteConnectionString');
 const uniqueContainer = () => `test-${randomBytes(6).toString('hex')}`;
 
-// Each store gets a container of its own, which it has to create itself.
-describeBlobStoreContract('AzureBlobStore on Azurite', async () =>
-  AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName: uniqueContainer() }),
-);
+/** A store on a container of its own (which it has to create itself), and a plain SDK client beside it. */
+function storeUnderTest(options?: { listPageSize: number }) {
+  const containerName = uniqueContainer();
+  const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }, options);
+  const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName);
+  return {
+    store,
+    // As the Khipu Cloud API uploads: the SDK's plain upload, no metadata of ours.
+    putAsAnotherWriter: async (path: string, data: Uint8Array) => {
+      await container.createIfNotExists();
+      await container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: 'audio/mpeg' } });
+    },
+  };
+}
+
+describeBlobStoreContract('AzureBlobStore on Azurite', async () => storeUnderTest());
 
 // The same contract again with one-blob pages, so that listing has to follow continuation tokens.
-describeBlobStoreContract('AzureBlobStore on Azurite, paged listing', async () =>
-  AzureBlobStore.fromConfig(
-    { kind: 'connection-string', connectionString, containerName: uniqueContainer() },
-    { listPageSize: 1 },
-  ),
-);
+describeBlobStoreContract('AzureBlobStore on Azurite, paged listing', async () => storeUnderTest({ listPageSize: 1 }));
 
 describe('AzureBlobStore container', () => {
   it('creates its container on first use, private (no anonymous read access)', async () => {

@@ -3,15 +3,22 @@ import { buffer, text } from 'node:stream/consumers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BlobNotFoundError, type BlobStore } from '../../src/blob/blob-store.ts';
 
+export interface BlobStoreUnderTest {
+  store: BlobStore;
+  /** Stores a blob the way another writer of the shared container (the Khipu Cloud API) does. */
+  putAsAnotherWriter(path: string, data: Uint8Array): Promise<void>;
+}
+
 /**
  * The behaviour the service relies on from any BlobStore, run against every adapter: the same
  * suite proves the in-memory twin and the real Azure adapter (on Azurite) agree.
  */
-export function describeBlobStoreContract(name: string, createStore: () => Promise<BlobStore>): void {
+export function describeBlobStoreContract(name: string, createStore: () => Promise<BlobStoreUnderTest>): void {
   describe(`BlobStore contract: ${name}`, () => {
     let store: BlobStore;
+    let putAsAnotherWriter: BlobStoreUnderTest['putAsAnotherWriter'];
     beforeEach(async () => {
-      store = await createStore();
+      ({ store, putAsAnotherWriter } = await createStore());
     });
 
     it('returns exactly the bytes and content type that were stored', async () => {
@@ -71,6 +78,20 @@ export function describeBlobStoreContract(name: string, createStore: () => Promi
         expect(info.lastModified).toBeInstanceOf(Date);
         expect(info.lastModified.getTime()).toBeGreaterThan(before);
       }
+    });
+
+    it('tells the blobs it stored from those another writer stored in the same container', async () => {
+      await store.put('audio-cache/t4/ours.mp3', Buffer.from('a'), 'audio/mpeg');
+      await putAsAnotherWriter('audio-cache/t4/theirs.mp3', Buffer.from('b'));
+      await putAsAnotherWriter('audio-cache/t4/taken-over.mp3', Buffer.from('c'));
+      await store.put('audio-cache/t4/taken-over.mp3', Buffer.from('d'), 'audio/mpeg'); // rewritten here
+      const listed = [];
+      for await (const info of store.list('audio-cache/t4/')) listed.push({ path: info.path, writtenHere: info.writtenHere });
+      expect(listed).toEqual([
+        { path: 'audio-cache/t4/ours.mp3', writtenHere: true },
+        { path: 'audio-cache/t4/taken-over.mp3', writtenHere: true },
+        { path: 'audio-cache/t4/theirs.mp3', writtenHere: false },
+      ]);
     });
 
     it('deletes many blobs at once, counting the deleted and the already missing', async () => {

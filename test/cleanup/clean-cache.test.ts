@@ -6,12 +6,15 @@ import { cleanCache, type CleanupOptions } from '../../src/cleanup/clean-cache.t
 import { createCleanupHandler } from '../../src/cleanup/cleanup-handler.ts';
 import { parseConfig } from '../../src/config.ts';
 import { cleanupFunction } from '../../src/functions/cleanup.ts';
+import { createTestAccount } from '../support/accounts.ts';
+import { blobExists as blobIn, seedEntry, uploadAsKhipuApi, type SeedEntry } from '../support/cache-entries.ts';
+import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
 const NOW = new Date('2026-11-23T16:00:00Z');
 const HOUR = 3_600_000;
 
-describe('cleanCache (one pass of the cleanup timer)', () => {
+describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), database shape: %s', (shape) => {
   let services: TestServices;
   let lines: string[];
   const log = {
@@ -20,27 +23,20 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
     error: (...args: unknown[]) => lines.push(`error: ${args.join(' ')}`),
   };
   beforeEach(async () => {
-    services = await createTestServices();
+    services = await createTestServices({}, shape);
     lines = [];
   });
   afterEach(() => services.dispose());
 
   /** An entry (row + blob unless told otherwise), as the audition function stores them. */
-  async function seed(tenantId: string, entry: { expiresAt?: Date | null; lastAccessedAt?: Date; size?: number; hits?: number; blob?: boolean }) {
-    const cacheKey = randomBytes(32).toString('hex');
-    const path = `audio-cache/${tenantId}/${cacheKey}.mp3`;
-    if (entry.blob !== false) await services.blobStore.put(path, randomBytes(entry.size ?? 1024), 'audio/mpeg');
-    await services.prisma.audioCache.create({
-      data: {
-        tenantId, cacheKey, text: 'x', voiceId: 'es-AR-ElenaNeural', audioBlobPath: path,
-        audioFileSizeBytes: BigInt(entry.size ?? 1024), hitCount: entry.hits ?? 0,
-        lastAccessedAt: entry.lastAccessedAt ?? new Date(NOW.getTime() - HOUR),
-        expiresAt: entry.expiresAt === undefined ? new Date(NOW.getTime() + 24 * HOUR) : entry.expiresAt,
-      },
+  const seed = (tenantId: string, entry: SeedEntry) =>
+    seedEntry(services, tenantId, {
+      lastAccessedAt: new Date(NOW.getTime() - HOUR),
+      createdAt: new Date(NOW.getTime() - 2 * HOUR),
+      expiresAt: new Date(NOW.getTime() + 24 * HOUR),
+      ...entry,
     });
-    return { cacheKey, path };
-  }
-  const blobExists = (path: string) => services.blobStore.get(path).then((b) => (b.stream.destroy(), true), () => false);
+  const blobExists = (path: string) => blobIn(services, path);
   const keysOf = async (tenantId: string) =>
     (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey).sort();
   /** The newest Last-Modified under the prefix, as storage reports it. */
@@ -155,6 +151,60 @@ describe('cleanCache (one pass of the cleanup timer)', () => {
     expect(second).toMatchObject({ expired: 0, evicted: 0, orphans: 0, blobs: { deleted: 0, missing: 0, failed: 0 } });
     expect(second.stats).toEqual(first.stats);
     expect(lines).toContain('info: Cache stats: 2 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
+  });
+
+  it('deletes nothing another writer stored: the Khipu Cloud API’s rows and blobs stay, however old, expired or many', async () => {
+    const tenant = randomUUID();
+    // The API's narration and old auditions: expired long ago, never played, far over the cap.
+    const theirs = [];
+    for (let i = 0; i < 4; i++) {
+      theirs.push(await seed(tenant, { writer: 'khipu-api', expiresAt: new Date(NOW.getTime() - 500 * HOUR), lastAccessedAt: new Date(NOW.getTime() - 900 * HOUR) }));
+    }
+    for (let i = 0; i < 4; i++) theirs.push(await seed(tenant, { writer: 'khipu-api', expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 800 * HOUR) }));
+    // A blob of theirs with no row at all (a segment's audio whose row the API removed).
+    const theirOrphan = `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`;
+    await uploadAsKhipuApi(services, theirOrphan, Buffer.from('narration'));
+    // Ours: one expired, two live (the older one over a cap of 1), and a blob of ours with no row.
+    const ourExpired = await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR) });
+    const ourOlder = await seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 2 * HOUR) });
+    const ourNewest = await seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - HOUR) });
+    const ourOrphan = `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`;
+    await services.blobStore.put(ourOrphan, Buffer.from('orphan'), 'audio/mpeg');
+    // Past the orphans' grace period by storage's clock, and past every expiry above.
+    const later = new Date(Math.max((await lastUploadOf(`audio-cache/${tenant}/`)).getTime(), NOW.getTime()) + 2 * HOUR);
+
+    const report = await run({ maxEntriesPerTenant: 1, now: () => later });
+
+    expect(report).toMatchObject({ expired: 1, evicted: 1, orphans: 1 });
+    expect(await keysOf(tenant)).toEqual([...theirs.map((e) => e.cacheKey), ourNewest.cacheKey].sort());
+    for (const entry of theirs) expect(await blobExists(entry.path)).toBe(true);
+    expect(await blobExists(theirOrphan)).toBe(true);
+    for (const gone of [ourExpired.path, ourOlder.path, ourOrphan]) expect(await blobExists(gone)).toBe(false);
+    expect(await blobExists(ourNewest.path)).toBe(true);
+    // The figures are ours alone.
+    expect(report.stats).toMatchObject({ entries: 1 });
+    // A second pass still finds nothing of theirs to do.
+    expect(await run({ maxEntriesPerTenant: 1, now: () => later })).toMatchObject({ expired: 0, evicted: 0, orphans: 0 });
+    expect((await keysOf(tenant)).length).toBe(theirs.length + 1);
+  });
+
+  it('counts a blob as referenced by any writer’s row, and on the Khipu database by a segment’s narration key', async () => {
+    const tenant = randomUUID();
+    const theirs = await seed(tenant, { writer: 'khipu-api' });
+    const ours = await seed(tenant, {});
+    const segmentKey = randomBytes(32).toString('hex');
+    const nothing = randomBytes(32).toString('hex');
+    const blob = (cacheKey: string) => ({ path: `audio-cache/${tenant}/${cacheKey}.mp3`, cacheKey });
+    if (shape === 'khipu') {
+      const { projectId } = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      await services.prisma.$executeRaw`
+        INSERT INTO audio_segment_metadata (id, project_id, chapter_id, segment_id, raw_audio_cache_key)
+        VALUES (gen_random_uuid(), ${projectId}::uuid, 'ch01', 'seg-1', ${segmentKey})`;
+    }
+    const referenced = await services.maintenance.findReferencedBlobs([theirs, ours, segmentKey, nothing].map((e) => blob(typeof e === 'string' ? e : e.cacheKey)));
+    expect([...referenced].sort()).toEqual(
+      [theirs.path, ours.path, ...(shape === 'khipu' ? [blob(segmentKey).path] : [])].sort(),
+    );
   });
 
   it('counts and logs blob deletions that fail, still finishes the pass, and the next pass sweeps what is left', async () => {

@@ -7,7 +7,8 @@ import { parseConfig } from '../../src/config.ts';
 import { auditionFunction } from '../../src/functions/audition.ts';
 import { createAuditionHandler } from '../../src/http/audition-handler.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
-import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
+import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
 import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
@@ -24,7 +25,7 @@ const WEB_BODY = {
   style: 'cheerful', styledegree: null, rate_pct: null, pitch_pct: 0, page: 'casting',
 };
 
-describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
+describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/audition, database shape: %s', (shape) => {
   let standIn: SpeechStandIn;
   let tone: Buffer;
   let services: TestServices;
@@ -33,7 +34,7 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
   beforeAll(async () => {
     tone = await encodeToneMp3(1.5);
     standIn = await startSpeechStandIn(tone);
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, TTS_TIMEOUT_SECONDS: '1' });
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, TTS_TIMEOUT_SECONDS: '1' }, shape);
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
   });
   afterAll(async () => {
@@ -377,11 +378,9 @@ describe('POST /api/v1/projects/{projectId}/characters/audition', () => {
   it('serves a cached audition to a project that has no TTS credentials (nothing to synthesize)', async () => {
     const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
     // Same tenant as `keyless`: a project of theirs with a key caches the line first.
-    const withKey = await services.prisma.project.create({
-      data: { tenantId: keyless.tenantId, ownerId: keyless.userId, title: 'Keyed', settings: { azure_tts_key: 'tenant-key', azure_tts_region: 'eastus' } },
-    });
+    const withKey = await createTestProject(services.prisma, keyless, { azure_tts_key: 'tenant-key', azure_tts_region: 'eastus' });
     const body = { ...GUIDE_BODY, text: uniqueText() };
-    expect((await audition(body, { account: keyless, projectId: withKey.id })).response.headers.get('x-cache-status')).toBe('MISS');
+    expect((await audition(body, { account: keyless, projectId: withKey })).response.headers.get('x-cache-status')).toBe('MISS');
     const hit = await audition(body, { account: keyless });
     expect(hit.status).toBe(200);
     expect(hit.response.headers.get('x-cache-status')).toBe('HIT-L2');

@@ -12,11 +12,13 @@ import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-servic
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
+import { seedEntry } from '../support/cache-entries.ts';
+import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const line = (label: string) => `${label} ${randomBytes(4).toString('hex')}: una línea para la audición del personaje principal.`;
 
-describe('operations endpoints: stats, purge, prewarm', () => {
+describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, database shape: %s', (shape) => {
   let standIn: SpeechStandIn;
   let services: TestServices;
   let audio: Buffer;
@@ -24,18 +26,14 @@ describe('operations endpoints: stats, purge, prewarm', () => {
   beforeAll(async () => {
     audio = await encodeToneMp3(0.4);
     standIn = await startSpeechStandIn(audio);
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, PREWARM_CONCURRENCY: '2' });
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, PREWARM_CONCURRENCY: '2' }, shape);
   });
   afterAll(async () => {
     await services.dispose();
     await standIn.stop();
   });
 
-  const account = (options: { role?: string } = {}) =>
-    createTestAccount(services.prisma, services.config.jwt.secretKey).then(async (a) => {
-      if (options.role) await services.prisma.user.update({ where: { id: a.userId }, data: { role: options.role } });
-      return a;
-    });
+  const account = (options: { role?: string } = {}) => createTestAccount(services.prisma, services.config.jwt.secretKey, options);
 
   async function audition(who: TestAccount, body: object) {
     const { response } = await invokeHttp(createAuditionHandler(() => services), {
@@ -143,12 +141,9 @@ describe('operations endpoints: stats, purge, prewarm', () => {
     it('puts older activity in the 7-day window only', async () => {
       const carol = await account();
       const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000);
-      await services.prisma.audioCache.create({
-        data: {
-          tenantId: carol.tenantId, cacheKey: randomBytes(32).toString('hex'), text: 'Hola', voiceId: 'es-AR-ElenaNeural',
-          audioBlobPath: 'audio-cache/x.mp3', audioFileSizeBytes: 1000n, hitCount: 5, createdAt: threeDaysAgo, expiresAt: new Date(Date.now() + 86_400_000),
-        },
-      });
+      await seedEntry(services, carol.tenantId, { text: 'Hola', size: 1000, hits: 5, createdAt: threeDaysAgo, expiresAt: new Date(Date.now() + 86_400_000), blob: false });
+      // The tenant's narration, stored by the Khipu Cloud API in the same table: not ours to count.
+      await seedEntry(services, carol.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 900_000, hits: 40, blob: false });
       await services.prisma.audioCacheUsage.create({
         data: { tenantId: carol.tenantId, hour: new Date(Math.floor(threeDaysAgo.getTime() / 3_600_000) * 3_600_000), hits: 5, misses: 1, charactersSaved: 20n },
       });

@@ -1,35 +1,23 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobNotFoundError } from '../../src/blob/blob-store.ts';
 import { purgeTenantCache, type PurgeResult } from '../../src/purge/purge-tenant-cache.ts';
 import { createTestAccount } from '../support/accounts.ts';
+import { blobExists as blobIn, seedEntry } from '../support/cache-entries.ts';
+import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
-describe('purgeTenantCache (real Postgres and Azurite)', () => {
+describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), database shape: %s', (shape) => {
   let services: TestServices;
   beforeAll(async () => {
-    services = await createTestServices();
+    services = await createTestServices({}, shape);
   });
   afterAll(() => services.dispose());
 
-  async function seed(tenantId: string, texts: string[]) {
-    for (const text of texts) {
-      const cacheKey = randomBytes(32).toString('hex');
-      const audioBlobPath = `audio-cache/${tenantId}/${cacheKey}.mp3`;
-      await services.blobStore.put(audioBlobPath, Buffer.from(`mp3 of ${text}`), 'audio/mpeg');
-      await services.prisma.audioCache.create({
-        data: { tenantId, cacheKey, text, voiceId: 'es-AR-ElenaNeural', audioBlobPath, expiresAt: new Date(Date.now() + 86_400_000) },
-      });
-    }
+  async function seed(tenantId: string, texts: string[], writer: 'us' | 'khipu-api' = 'us') {
+    const seeded = [];
+    for (const text of texts) seeded.push(await seedEntry(services, tenantId, { text, writer }));
+    return seeded;
   }
-  const blobExists = (path: string) =>
-    services.blobStore.get(path).then(
-      (blob) => (blob.stream.destroy(), true),
-      (error: unknown) => {
-        if (error instanceof BlobNotFoundError) return false;
-        throw error;
-      },
-    );
+  const blobExists = (path: string) => blobIn(services, path);
 
   it('deletes in batches until none is left, counting rows and blobs', async () => {
     const { tenantId } = await createTestAccount(services.prisma, services.config.jwt.secretKey);
@@ -38,6 +26,18 @@ describe('purgeTenantCache (real Postgres and Azurite)', () => {
     const result = await purgeTenantCache({ maintenance: services.maintenance, blobStore: services.blobStore }, { tenantId, batchSize: 2 });
     expect(result).toEqual({ entriesDeleted: 5, blobsDeleted: 5, blobsMissing: 0, blobsFailed: 0 });
     for (const path of paths) expect(await blobExists(path)).toBe(false);
+  });
+
+  it('deletes only the entries this service wrote: the tenant’s narration rows and blobs stay', async () => {
+    const { tenantId } = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const ours = await seed(tenantId, ['a', 'b', 'c']);
+    const theirs = await seed(tenantId, ['capítulo 1, segmento 1', 'capítulo 1, segmento 2', 'a'], 'khipu-api');
+    const result = await purgeTenantCache({ maintenance: services.maintenance, blobStore: services.blobStore }, { tenantId, batchSize: 2 });
+    expect(result).toEqual({ entriesDeleted: 3, blobsDeleted: 3, blobsMissing: 0, blobsFailed: 0 });
+    const left = (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey);
+    expect(left.sort()).toEqual(theirs.map((e) => e.cacheKey).sort());
+    for (const entry of theirs) expect(await blobExists(entry.path)).toBe(true);
+    for (const entry of ours) expect(await blobExists(entry.path)).toBe(false);
   });
 
   it('loses nothing when Postgres fails midway: a failed batch keeps its rows and their blobs', async () => {

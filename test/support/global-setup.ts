@@ -3,6 +3,7 @@ import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import
 import { applyMigrations } from '../../tools/db/migrations.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { openPostgresServer, quoteIdentifier, withPgClient } from '../../tools/local-services/postgres-server.ts';
+import { KHIPU_HEAD_SCHEMA } from './khipu-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +13,8 @@ declare module 'vitest' {
     postgresUrlTemplate: string;
     /** A migrated database that test files clone (CREATE DATABASE … TEMPLATE). */
     templateDatabase: string;
+    /** The Khipu Cloud API's database at its head, then migrated (baselined) by us. */
+    khipuTemplateDatabase: string;
     /** Every database this run creates starts with this prefix, so teardown finds them all. */
     databasePrefix: string;
     azuriteConnectionString: string;
@@ -23,13 +26,16 @@ declare module 'vitest' {
  * always takes them down again (vitest runs the returned teardown after failures too):
  * - Postgres: the server in DATABASE_URL if set, else an embedded PostgreSQL from npm;
  * - Azurite (Blob), in memory, on a free port;
- * - a template database migrated by the same code as `npm run db:migrate`.
+ * - a template database migrated by the same code as `npm run db:migrate`, and a second one in the
+ *   shape of the Khipu Cloud API's database (json columns, a shared audio_cache), migrated the
+ *   same way on top of it.
  */
 export default async function setup(project: TestProject) {
   const verbose = process.env.TEST_SERVICES_LOG === '1';
   const log = verbose ? (line: string) => console.log(`[services] ${line}`) : undefined;
   const prefix = `khipu_test_${randomBytes(4).toString('hex')}`;
   const template = `${prefix}_template`;
+  const khipuTemplate = `${prefix}_khipu_template`;
 
   // Start both at once, but keep hold of whichever started even if the other failed.
   const [pgResult, azuriteResult] = await Promise.allSettled([
@@ -52,11 +58,16 @@ export default async function setup(project: TestProject) {
     if (!postgres || !azurite) {
       throw [pgResult, azuriteResult].map((r) => (r.status === 'rejected' ? r.reason : undefined)).find(Boolean);
     }
-    await withPgClient(postgres.adminUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(template)}`));
-    await applyMigrations(postgres.urlFor(template));
+    await withPgClient(postgres.adminUrl, async (client) => {
+      await client.query(`CREATE DATABASE ${quoteIdentifier(template)}`);
+      await client.query(`CREATE DATABASE ${quoteIdentifier(khipuTemplate)}`);
+    });
+    await withPgClient(postgres.urlFor(khipuTemplate), (client) => client.query(KHIPU_HEAD_SCHEMA));
+    await Promise.all([applyMigrations(postgres.urlFor(template)), applyMigrations(postgres.urlFor(khipuTemplate))]);
     project.provide('postgresAdminUrl', postgres.adminUrl);
     project.provide('postgresUrlTemplate', postgres.urlFor('__database__'));
     project.provide('templateDatabase', template);
+    project.provide('khipuTemplateDatabase', khipuTemplate);
     project.provide('databasePrefix', prefix);
     project.provide('azuriteConnectionString', azurite.connectionString);
     return teardown;

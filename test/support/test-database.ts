@@ -10,12 +10,14 @@ export interface TestDatabase {
 
 /**
  * A fresh database of this test run's own. `migrated` (the default) clones the template the
- * global setup migrated; `empty` gives a database with no tables, for migration tests.
+ * global setup migrated; `khipu` the Khipu Cloud API's database at its head, migrated by us
+ * (json columns, a shared audio_cache); `empty` gives a database with no tables, for
+ * migration tests.
  */
-export async function createTestDatabase(kind: 'migrated' | 'empty' = 'migrated'): Promise<TestDatabase> {
+export async function createTestDatabase(kind: 'migrated' | 'khipu' | 'empty' = 'migrated'): Promise<TestDatabase> {
   const adminUrl = inject('postgresAdminUrl');
   const name = `${inject('databasePrefix')}_${randomBytes(4).toString('hex')}`;
-  const source = kind === 'migrated' ? inject('templateDatabase') : 'template0';
+  const source = { migrated: inject('templateDatabase'), khipu: inject('khipuTemplateDatabase'), empty: 'template0' }[kind];
   await withPgClient(adminUrl, async (client) => {
     for (let attempt = 1; ; attempt++) {
       try {

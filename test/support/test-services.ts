@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { createServices, type Services } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
+import type { DatabaseShape } from './khipu-database.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface TestServices extends Services {
@@ -20,9 +21,12 @@ export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv =
   };
 }
 
-/** The app's real services (Prisma on Postgres, Blob on Azurite), isolated for one test file. */
-export async function createTestServices(overrides: NodeJS.ProcessEnv = {}): Promise<TestServices> {
-  const database = await createTestDatabase();
+/**
+ * The app's real services (Prisma on Postgres, Blob on Azurite), isolated for one test file,
+ * on a database of our migrations' shape or of the Khipu Cloud API's (`shape`).
+ */
+export async function createTestServices(overrides: NodeJS.ProcessEnv = {}, shape: DatabaseShape = 'ours'): Promise<TestServices> {
+  const database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
   const services = createServices(parseConfig(testSettings(database.url, overrides)));
   return {
     ...services,

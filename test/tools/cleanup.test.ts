@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedEntry } from '../support/cache-entries.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const root = path.resolve(__dirname, '../..');
@@ -15,15 +16,7 @@ describe('npm run cleanup', () => {
   afterAll(() => services.dispose());
 
   it('runs one pass with the app’s settings, logs the guide’s lines and exits 0', async () => {
-    const tenantId = randomUUID();
-    const cacheKey = randomBytes(32).toString('hex');
-    await services.prisma.audioCache.create({
-      data: {
-        tenantId, cacheKey, text: 'x', voiceId: 'es-AR-ElenaNeural',
-        audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`, audioFileSizeBytes: 2048n,
-        expiresAt: new Date(Date.now() - 60_000),
-      },
-    });
+    await seedEntry(services, randomUUID(), { size: 2048, expiresAt: new Date(Date.now() - 60_000), blob: false });
     const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'cleanup'], {
       cwd: root,
       env: {

@@ -28,7 +28,7 @@ describe('npm run db:migrate', () => {
 
     const first = await dbMigrate(db.url);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('Applied 2 migration(s): 20261123000000_init, 20261124000000_usage');
+    expect(first.stdout).toContain('Applied 3 migration(s): 20261123000000_init, 20261124000000_usage, 20261201000000_audition_entries');
 
     const second = await dbMigrate(db.url);
     expect(second.code).toBe(0);

@@ -61,29 +61,37 @@ BEGIN
   END IF;
 END $$;
 
--- The audio cache (deployment guide, Step 4). Same names as the guide's, so where the
--- Khipu API's migration created it already, each statement is a no-op.
-CREATE TABLE IF NOT EXISTS "audio_cache" (
-    "id" UUID NOT NULL DEFAULT gen_random_uuid(),
-    "tenant_id" UUID NOT NULL,
-    "cache_key" VARCHAR(255) NOT NULL,
-    "text" TEXT NOT NULL,
-    "ssml" TEXT,
-    "voice_id" VARCHAR(255) NOT NULL,
-    "voice_settings" JSONB,
-    "audio_blob_path" TEXT NOT NULL,
-    "audio_url" TEXT,
-    "audio_duration_seconds" DOUBLE PRECISION,
-    "audio_file_size_bytes" BIGINT,
-    "hit_count" INTEGER NOT NULL DEFAULT 0,
-    "last_accessed_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "expires_at" TIMESTAMPTZ,
+-- The audio cache (deployment guide, Step 4), with its indexes, only where there is none yet.
+-- Where the Khipu Cloud API's Alembic migrations made it (json voice_settings, no hit_count
+-- default, idx_audio_cache_* indexes) it is theirs and left exactly as it is: no index is
+-- added to it either. (Until 2026-12 this block created the indexes with IF NOT EXISTS, which
+-- added ix_audio_cache_* indexes to a table that names them otherwise; migrate deploy keeps
+-- what an earlier run applied.)
+DO $$
+BEGIN
+  IF to_regclass('audio_cache') IS NULL THEN
+    CREATE TABLE "audio_cache" (
+        "id" UUID NOT NULL DEFAULT gen_random_uuid(),
+        "tenant_id" UUID NOT NULL,
+        "cache_key" VARCHAR(255) NOT NULL,
+        "text" TEXT NOT NULL,
+        "ssml" TEXT,
+        "voice_id" VARCHAR(255) NOT NULL,
+        "voice_settings" JSONB,
+        "audio_blob_path" TEXT NOT NULL,
+        "audio_url" TEXT,
+        "audio_duration_seconds" DOUBLE PRECISION,
+        "audio_file_size_bytes" BIGINT,
+        "hit_count" INTEGER NOT NULL DEFAULT 0,
+        "last_accessed_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        "expires_at" TIMESTAMPTZ,
 
-    CONSTRAINT "audio_cache_pkey" PRIMARY KEY ("id")
-);
-
-CREATE UNIQUE INDEX IF NOT EXISTS "ix_audio_cache_cache_key" ON "audio_cache"("cache_key");
-CREATE INDEX IF NOT EXISTS "ix_audio_cache_expires_at" ON "audio_cache"("expires_at");
-CREATE INDEX IF NOT EXISTS "ix_audio_cache_last_accessed_at" ON "audio_cache"("last_accessed_at");
-CREATE INDEX IF NOT EXISTS "ix_audio_cache_tenant_id" ON "audio_cache"("tenant_id");
+        CONSTRAINT "audio_cache_pkey" PRIMARY KEY ("id")
+    );
+    CREATE UNIQUE INDEX "ix_audio_cache_cache_key" ON "audio_cache"("cache_key");
+    CREATE INDEX "ix_audio_cache_expires_at" ON "audio_cache"("expires_at");
+    CREATE INDEX "ix_audio_cache_last_accessed_at" ON "audio_cache"("last_accessed_at");
+    CREATE INDEX "ix_audio_cache_tenant_id" ON "audio_cache"("tenant_id");
+  END IF;
+END $$;

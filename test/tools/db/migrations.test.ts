@@ -2,15 +2,23 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseAuditionBody } from '../../../src/audition/audition-request.ts';
+import { computeCacheKey } from '../../../src/audition/cache-key.ts';
+import { PrismaAudioCacheIndex } from '../../../src/cache/prisma-audio-cache-index.ts';
+import { createPrismaClient } from '../../../src/db/prisma-client.ts';
 import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';
 import { withSchemaEngine } from '../../../tools/db/schema-engine.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
+import { KHIPU_HEAD_SCHEMA } from '../../support/khipu-database.ts';
 import { snapshotSchema } from '../../support/schema-snapshot.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 const INIT = '20261123000000_init';
 const USAGE = '20261124000000_usage';
-const ALL = [INIT, USAGE];
+const OWNERSHIP = '20261201000000_audition_entries';
+const ALL = [INIT, USAGE, OWNERSHIP];
+/** The tables our migrations add beside any Khipu database. */
+const OURS = ['_prisma_migrations', 'audio_cache_usage', 'audio_cache_auditions'];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
 const GUIDE_AUDIO_CACHE = {
@@ -63,7 +71,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
     const schema = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client)));
-    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'audio_cache_usage', 'projects', 'tenants', 'users']);
+    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'audio_cache_auditions', 'audio_cache_usage', 'projects', 'tenants', 'users']);
     expect(schema.audio_cache).toEqual(GUIDE_AUDIO_CACHE);
     expect(schema.projects!.columns.find((c) => c.name === 'settings')?.type).toBe('jsonb');
     expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({ type: 'text', default: "'creator'::text" });
@@ -121,11 +129,12 @@ describe('applyMigrations (npm run db:migrate)', () => {
 
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
-    // Theirs untouched; ours (the usage table) added beside them.
-    const { audio_cache_usage: usage, ...after } = await withPgClient(db.url, (client) =>
+    // Theirs untouched; ours (the usage and ownership tables) added beside them.
+    const { audio_cache_usage: usage, audio_cache_auditions: ownership, ...after } = await withPgClient(db.url, (client) =>
       snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
     expect(usage).toBeDefined();
+    expect(ownership).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
       client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'));
@@ -143,10 +152,94 @@ describe('applyMigrations (npm run db:migrate)', () => {
     const after = sortIndexes(
       await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })),
     );
-    const { audio_cache: audioCache, audio_cache_usage: usage, ...khipuTables } = after;
+    const { audio_cache: audioCache, audio_cache_usage: usage, audio_cache_auditions: ownership, ...khipuTables } = after;
     expect(usage).toBeDefined();
+    expect(ownership).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
+  });
+
+  it('baselines onto the Khipu Cloud API’s database at its head: no table of theirs changes, no row of theirs is claimed', async () => {
+    const db = await emptyDatabase();
+    const tenant = '0b9f4a5e-7c1d-4e2a-9f00-1a2b3c4d5e6f';
+    // Rows this service wrote before it noted its own (as it stored them then), and the API's own.
+    const written = [
+      { voice: 'es-PE-CamilaNeural', text: 'Dijo "¡hola!" — ñandú \\ fin <ok> & más' },
+      { voice: 'es-AR-ElenaNeural', text: 'Otra línea', style: 'cheerful', styledegree: 0.8, rate_pct: -10, pitch_pct: 5 },
+    ].map((body) => {
+      const audition = parseAuditionBody(body);
+      return {
+        audition,
+        cacheKey: computeCacheKey({ tenantId: tenant, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition }),
+        settings: {
+          style: audition.style ?? 'none', styledegree: audition.styleDegree, rate_pct: audition.ratePct, pitch_pct: audition.pitchPct,
+          provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3',
+        },
+      };
+    });
+    await withPgClient(db.url, async (client) => {
+      await client.query(KHIPU_HEAD_SCHEMA);
+      await client.query(`INSERT INTO tenants (id, name, subdomain, plan) VALUES ($1, 'Acme', 'acme', 'pro')`, [tenant]);
+      const insert = (key: string, text: string, voice: string, settings: object) =>
+        client.query(
+          `INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, voice_settings, audio_blob_path, hit_count)
+           VALUES ($1, $2, $3, $4, $5, $6, 0)`,
+          [tenant, key, text, voice, JSON.stringify(settings), `audio-cache/${tenant}/${key}.mp3`],
+        );
+      for (const row of written) await insert(row.cacheKey, row.audition.text, row.audition.voice, row.settings);
+      // The API's narration, and a row that looks like ours but whose key is not ours.
+      await insert('a'.repeat(64), 'Capítulo uno.', 'es-PE-CamilaNeural', { rate_pct: 0 });
+      await insert('b'.repeat(64), 'Otra línea', 'es-AR-ElenaNeural', written[1]!.settings);
+    });
+    const before = await withPgClient(db.url, (client) => snapshotSchema(client));
+
+    expect(await applyMigrations(db.url)).toEqual(ALL);
+
+    const after = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: OURS }));
+    expect(after).toEqual(before);
+    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY cache_key'));
+    expect(rows.map((r) => r.cache_key)).toEqual(written.map((w) => w.cacheKey).sort());
+    expect(await applyMigrations(db.url)).toEqual([]);
+  });
+
+  it.each(['migrated', 'khipu'] as const)('recognises as ours every row the index adapter writes (%s database), from its key alone', async (kind) => {
+    const db = await createTestDatabase(kind);
+    databases.push(db);
+    const prisma = createPrismaClient(db.url);
+    try {
+      const index = new PrismaAudioCacheIndex(prisma);
+      const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
+      await withPgClient(db.url, (client) =>
+        client.query(`INSERT INTO tenants (id, name, subdomain${kind === 'khipu' ? ', plan' : ''}) VALUES ($1, 'T', 't'${kind === 'khipu' ? ", 'pro'" : ''})`, [tenantId]),
+      );
+      const keys = [];
+      for (const body of [
+        { voice: 'es-PE-CamilaNeural', text: 'Una línea con "comillas", \\ y <marcas> & más' },
+        { voice: 'en-US-AvaNeural', text: 'Styled', style: 'excited', styledegree: 1.7, rate_pct: 12.5, pitch_pct: -3 },
+        { voice: 'zh-CN-XiaoxiaoNeural', text: '你好，世界 🎧', rate_pct: -0.1 },
+      ]) {
+        const audition = parseAuditionBody(body);
+        const cacheKey = computeCacheKey({ tenantId, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition });
+        keys.push(cacheKey);
+        await index.insert({
+          tenantId, cacheKey, text: audition.text, ssml: '<speak/>', voiceId: audition.voice,
+          voiceSettings: { style: audition.style ?? 'none', styledegree: audition.styleDegree, rate_pct: audition.ratePct, pitch_pct: audition.pitchPct, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' },
+          audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`, audioUrl: 'u', audioDurationSeconds: 1, audioFileSizeBytes: 1,
+          createdAt: new Date('2026-11-01T00:00:00Z'), expiresAt: new Date('2026-12-01T00:00:00Z'),
+        });
+      }
+      const noted = () => withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY 1')).then((r) => r.rows.map((row) => row.cache_key));
+      expect(await noted()).toEqual([...keys].sort());
+      // As if they had been written before the notes existed: the migration's own SQL finds them again.
+      const sql = await readFile(path.join(MIGRATIONS_DIR, OWNERSHIP, 'migration.sql'), 'utf8');
+      await withPgClient(db.url, async (client) => {
+        await client.query('DELETE FROM audio_cache_auditions');
+        await client.query(sql);
+      });
+      expect(await noted()).toEqual([...keys].sort());
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 
   it('builds the same schema that schema.prisma describes (no drift for prisma migrate dev)', async () => {

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { Services } from '../../src/app/services.ts';
+import { ensureTestTenant } from './accounts.ts';
+
+export interface SeedEntry {
+  /** `us`: as the audition service stores an entry; `khipu-api`: a row (and blob) the Khipu Cloud API wrote. */
+  writer?: 'us' | 'khipu-api';
+  cacheKey?: string;
+  text?: string;
+  voiceId?: string;
+  expiresAt?: Date | null;
+  lastAccessedAt?: Date;
+  createdAt?: Date;
+  size?: number;
+  hits?: number;
+  /** Store the blob too (default true). */
+  blob?: boolean;
+}
+
+export interface SeededEntry {
+  cacheKey: string;
+  path: string;
+}
+
+/**
+ * An audio_cache row and its blob at `audio-cache/{tenant}/{key}.mp3`, written with plain SQL
+ * that fits both database shapes. Ours are noted in audio_cache_auditions, as the index adapter
+ * notes them, and their blob goes through the app's BlobStore; the Khipu Cloud API's rows are
+ * plain rows and their blobs plain uploads, as that API writes them.
+ */
+export async function seedEntry(services: Services, tenantId: string, entry: SeedEntry = {}): Promise<SeededEntry> {
+  const cacheKey = entry.cacheKey ?? randomBytes(32).toString('hex');
+  const path = `audio-cache/${tenantId}/${cacheKey}.mp3`;
+  const size = entry.size ?? 1024;
+  const ours = (entry.writer ?? 'us') === 'us';
+  await ensureTestTenant(services.prisma, tenantId);
+  if (entry.blob !== false) {
+    const audio = randomBytes(size);
+    if (ours) await services.blobStore.put(path, audio, 'audio/mpeg');
+    else await uploadAsKhipuApi(services, path, audio);
+  }
+  const createdAt = entry.createdAt ?? new Date(Date.now() - 3_600_000);
+  const voiceSettings = ours
+    ? { style: 'none', styledegree: 1, rate_pct: 0, pitch_pct: 0, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' }
+    : { rate_pct: 0, pitch_pct: 0 };
+  await services.prisma.$executeRaw`
+    INSERT INTO audio_cache (id, tenant_id, cache_key, text, voice_id, voice_settings, audio_blob_path, audio_file_size_bytes,
+                             hit_count, last_accessed_at, created_at, expires_at)
+    VALUES (gen_random_uuid(), ${tenantId}::uuid, ${cacheKey}, ${entry.text ?? 'x'}, ${entry.voiceId ?? 'es-AR-ElenaNeural'},
+            ${JSON.stringify(voiceSettings)}, ${path}, ${size}, ${entry.hits ?? 0}, ${entry.lastAccessedAt ?? createdAt}, ${createdAt},
+            ${entry.expiresAt === undefined ? new Date(createdAt.getTime() + 30 * 86_400_000) : entry.expiresAt})`;
+  if (ours) await services.prisma.$executeRaw`INSERT INTO audio_cache_auditions (cache_key) VALUES (${cacheKey})`;
+  return { cacheKey, path };
+}
+
+/** A blob as the Khipu Cloud API uploads it into the shared container (no metadata of ours). */
+export async function uploadAsKhipuApi(services: Services, path: string, data: Uint8Array): Promise<void> {
+  const config = services.config.blobStorage;
+  if (config.kind !== 'connection-string') throw new Error('tests use a connection string');
+  const container = BlobServiceClient.fromConnectionString(config.connectionString).getContainerClient(config.containerName);
+  await container.createIfNotExists();
+  await container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: 'audio/mpeg' } });
+}
+
+/** Whether a blob is (still) in the store. */
+export function blobExists(services: Services, path: string): Promise<boolean> {
+  return services.blobStore.get(path).then(
+    (blob) => (blob.stream.destroy(), true),
+    () => false,
+  );
+}
