@@ -63,6 +63,9 @@ param maximumInstanceCount int = 40
 @description('Browser origin of the Khipu Studio web client, allowed by the platform CORS.')
 param corsAllowedOrigin string = 'https://app.khipu.studio'
 
+@description('Host name of the Khipu Cloud API (e.g. khipu-api.azurewebsites.net). Set: an Azure Front Door gives the web app ONE base URL, sending the audition routes here and everything else to the Cloud API (modules/front-door.bicep). Empty (default): no front door.')
+param cloudApiHostName string = ''
+
 @secure()
 @description('Optional service-wide Azure Speech key (kept in Key Vault). Empty: every project brings its own.')
 param azureSpeechKey string = ''
@@ -190,6 +193,17 @@ module api 'modules/function-app.bicep' = {
   ]
 }
 
+module frontDoor 'modules/front-door.bicep' = if (!empty(cloudApiHostName)) {
+  name: 'front-door'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    tags: tags
+    cloudApiHostName: cloudApiHostName
+    functionAppHostName: api.outputs.defaultHostName
+  }
+}
+
 // azd writes these to .azure/<env>/.env; the predeploy hook in azure.yaml builds DATABASE_URL from
 // POSTGRES_HOST, POSTGRES_ADMIN_LOGIN, POSTGRES_DATABASE and the POSTGRES_ADMIN_PASSWORD the
 // deployer set. No secret is an output.
@@ -210,3 +224,5 @@ output POSTGRES_HOST string = postgres.outputs.fqdn
 output POSTGRES_ADMIN_LOGIN string = postgresAdminLogin
 output POSTGRES_DATABASE string = postgres.outputs.databaseName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// With cloudApiHostName: the web app's VITE_API_BASE_URL (both services behind one host).
+output KHIPU_WEB_API_BASE_URL string = empty(cloudApiHostName) ? '' : frontDoor!.outputs.url

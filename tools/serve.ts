@@ -7,7 +7,7 @@ import { isFunctionDefinition, type FunctionDefinition, type TimerFunctionDefini
 import { closeWorkerServices } from '../src/app/services.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLocalHost } from './local-host/http-host.ts';
-import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { applyLocalSettings, corsOriginsFor, readLocalSettings } from './local-host/local-settings.ts';
 import { scheduleTimers } from './local-host/timer-scheduler.ts';
 import { projectRoot } from './project-root.ts';
 
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     pending.push(`[${new Date().toISOString()}] ${line}\n`);
   };
   process.once('exit', flushLog);
-  const server = createLocalHost({ functions, routePrefix, corsOrigins: settings.corsOrigins, corsCredentials: settings.corsCredentials, log });
+  const server = createLocalHost({ functions, routePrefix, corsOrigins: corsOriginsFor(settings), corsCredentials: settings.corsCredentials, log });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, resolve);

@@ -12,16 +12,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createPrismaClient } from '../src/db/prisma-client.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
-import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { applyLocalSettings, DEV_CORS_ORIGINS, readLocalSettings, type LocalSettings } from './local-host/local-settings.ts';
 import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
 import { firstClosedAncestor, startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
-import { quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
+import { ensureDatabaseExists, isUnreachable, quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
 import { projectRoot } from './project-root.ts';
 
 // Fixed ids, so the demo rows are created once and the printed project id never changes.
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
   const root = projectRoot();
   const localDir = path.resolve(process.env.KHIPU_LOCAL_DIR ?? path.join(root, '.local'));
   await mkdir(localDir, { recursive: true });
-  applyLocalSettings((await readLocalSettings(path.join(root, 'local.settings.json'))).values);
+  const localSettings = await readLocalSettings(path.join(root, 'local.settings.json'));
+  applyLocalSettings(localSettings.values);
 
   let postgres: RunningPostgres | undefined;
   let azurite: RunningAzurite | undefined;
@@ -69,11 +71,15 @@ async function main(): Promise<void> {
       process.env.DATABASE_URL = postgres.urlFor('khipu');
       say(`PostgreSQL (embedded) on port ${postgres.port}`);
     } else {
-      say('PostgreSQL: DATABASE_URL');
+      await useDatabaseAt(process.env.DATABASE_URL, localSettings.values.DATABASE_URL === process.env.DATABASE_URL);
     }
-    if (!process.env.AZURE_STORAGE_CONNECTION_STRING && !process.env.AZURE_STORAGE_ACCOUNT_NAME) {
-      azurite = await startAzurite({ location: path.join(localDir, 'azurite') });
-      process.env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
+    const storage = process.env.AZURE_STORAGE_CONNECTION_STRING;
+    const devStorage = storage !== undefined && /^\s*UseDevelopmentStorage=true\s*$/i.test(storage);
+    if ((!storage && !process.env.AZURE_STORAGE_ACCOUNT_NAME) || (devStorage && !(await isListening(DEV_STORAGE_BLOB_PORT)))) {
+      // None configured: our own Azurite. `UseDevelopmentStorage=true` (local.settings.example.json)
+      // with no emulator running: the same, on the port that setting means.
+      azurite = await startAzurite({ location: path.join(localDir, 'azurite'), port: devStorage ? DEV_STORAGE_BLOB_PORT : 0 });
+      if (!devStorage) process.env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
       say(`Azurite (blobs in ${path.join(localDir, 'azurite')}) on port ${azurite.port}`);
     } else {
       say('Blob Storage: AZURE_STORAGE_* settings');
@@ -86,13 +92,16 @@ async function main(): Promise<void> {
 
     const applied = await applyMigrations(config.databaseUrl);
     say(applied.length > 0 ? `applied migrations: ${applied.join(', ')}` : 'database schema up to date');
-    await createDemoAccount(config.databaseUrl);
+    await createDemoAccount(config.databaseUrl).catch((error: unknown) => {
+      // A Khipu Cloud API database has more required columns than the demo rows fill in.
+      say(`could not create the demo account (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); use a project of yours and \`npm run token -- --user <id>\``);
+    });
     if (config.speech.provider === 'local') {
       say('No Azure key or AZURE_SPEECH_HOST: using the OFFLINE development voice (TTS_PROVIDER=local, eSpeak NG).');
       say('Set AZURE_SPEECH_KEY and AZURE_SPEECH_REGION (or a project key) to hear Azure voices.');
     }
 
-    host = startFunctionsHost(root, config.port);
+    host = startFunctionsHost(root, config.port, localSettings);
     await waitForListening(host);
     const baseUrl = `http://localhost:${config.port}/api`;
     const token = await signAccessToken(config.jwt, { userId: DEMO.userId, email: 'demo@khipu.local', hours: 8 });
@@ -137,6 +146,39 @@ The same values are in ${path.join(localDir, 'dev-session.json')}. Ctrl-C stops 
   }
 }
 
+/** The Blob port `UseDevelopmentStorage=true` means. */
+const DEV_STORAGE_BLOB_PORT = 10_000;
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A configured DATABASE_URL: its database is created when the server has none by that name
+ * (local.settings.example.json names `khipu_cloud`), and a server that does not answer is
+ * one line saying what to do.
+ */
+async function useDatabaseAt(url: string, fromFile: boolean): Promise<void> {
+  const where = new URL(url);
+  const name = decodeURIComponent(where.pathname.slice(1));
+  try {
+    if (await ensureDatabaseExists(url)) say(`created database "${name}" on ${where.host}`);
+  } catch (error) {
+    if (isUnreachable(error)) {
+      throw new Error(
+        `No PostgreSQL answers at ${where.host} (DATABASE_URL${fromFile ? ' in local.settings.json' : ''}): start it, ` +
+          `or remove DATABASE_URL${fromFile ? ' from local.settings.json' : ''} and npm start runs its own embedded PostgreSQL.`,
+      );
+    }
+    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  say(`PostgreSQL: DATABASE_URL (${where.host}/${name})`);
+}
+
 /**
  * `.local/postgres`, unless this runs as root in a folder other users cannot enter (a fresh
  * `mktemp -d` clone): PostgreSQL refuses to run as root and its unprivileged user could not
@@ -170,6 +212,7 @@ async function devSecret(localDir: string): Promise<string> {
 async function createDemoAccount(databaseUrl: string): Promise<void> {
   const prisma = createPrismaClient(databaseUrl, { maxConnections: 1 });
   try {
+    if (await prisma.project.findUnique({ where: { id: DEMO.projectId }, select: { id: true } })) return;
     await prisma.tenant.upsert({ where: { id: DEMO.tenantId }, update: {}, create: { id: DEMO.tenantId, name: 'Demo', subdomain: 'demo' } });
     await prisma.user.upsert({ where: { id: DEMO.userId }, update: {}, create: { id: DEMO.userId, tenantId: DEMO.tenantId, email: 'demo@khipu.local' } });
     await prisma.project.upsert({
@@ -182,14 +225,21 @@ async function createDemoAccount(databaseUrl: string): Promise<void> {
   }
 }
 
-/** `func start` when Core Tools is installed (it reads local.settings.json itself), else the built-in host. */
-function startFunctionsHost(root: string, port: number): ChildProcess {
+/**
+ * `func start` when Core Tools is installed (it reads local.settings.json itself), else the
+ * built-in host. Browsers on the web app's dev servers (localhost:3000 and :5173) may call it
+ * unless local.settings.json's Host.CORS says otherwise.
+ */
+function startFunctionsHost(root: string, port: number, settings: LocalSettings): ChildProcess {
   const hasFunc = spawnSync('func', ['--version'], { stdio: 'ignore' }).status === 0;
+  const devCors = settings.corsOrigins.length === 0 ? DEV_CORS_ORIGINS.join(',') : undefined;
   const [command, args] = hasFunc
-    ? ['func', ['start', '--port', String(port)]]
+    ? ['func', ['start', '--port', String(port), ...(devCors ? ['--cors', devCors] : [])]]
     : [process.execPath, [path.join(root, 'dist/tools/serve.js')]];
   say(hasFunc ? 'functions: func start (Azure Functions Core Tools)' : 'functions: built-in local host (Core Tools not found)');
-  return spawn(command, args, { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  say(`browser origins allowed: ${devCors ?? settings.corsOrigins.join(',')}${devCors ? ' (set Host.CORS in local.settings.json to change)' : ' (Host.CORS)'}`);
+  const env = devCors ? { ...process.env, LOCAL_HOST_CORS: process.env.LOCAL_HOST_CORS ?? devCors } : process.env;
+  return spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 function waitForListening(host: ChildProcess): Promise<void> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError, type FieldError } from '../errors.ts';
+import { defaultAuditionLine } from './default-audition-line.ts';
 
 /** One audition, normalised: what decides the audio, with every default folded in. */
 export interface Audition {
@@ -38,71 +39,121 @@ const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((value) => value ?? undefined);
 const finite = (message: string) => z.number({ error: message }).finite({ error: message });
 
-const bodySchema = z.looseObject({
-  voice: z.union(
-    [
-      z.string({ error: 'must be a voice name or a voice object' }),
-      z.looseObject({ id: z.string({ error: 'must be a voice name' }) }),
-    ],
-    { error: 'must be a voice name (string) or a voice object with an id' },
-  ),
-  text: z.string({ error: 'is required and must be a string' }),
+const settingsShape = {
+  text: optional(z.string({ error: 'must be a string' })),
   style: optional(z.string({ error: 'must be a string' })),
+  // The guide's spelling, and the shipped web app's (its voices/{voiceId}/audition route).
   styledegree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
+  style_degree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
   rate_pct: optional(finite('must be a number from -100 to 200').min(-100).max(200)),
   pitch_pct: optional(finite('must be a number from -50 to 50').min(-50).max(50)),
-});
+};
+const voiceSchema = z.union(
+  [
+    z.string({ error: 'must be a voice name or a voice object' }),
+    z.looseObject({ id: z.string({ error: 'must be a voice name' }) }),
+  ],
+  { error: 'must be a voice name (string) or a voice object with an id' },
+);
+/** The guide's body (and khipu-web's older one): the voice in the body, `text` required. */
+const bodySchema = z.looseObject({ voice: voiceSchema, ...settingsShape, text: z.string({ error: 'is required and must be a string' }) });
+/** A prewarm item: the voice in the item, `text` optional (the voice's default line). */
+const itemSchema = z.looseObject({ voice: voiceSchema, ...settingsShape });
+/** The live route's body (all optional; the casting page sends `{}`): the voice is in the path. */
+const voiceRouteSchema = z.looseObject(settingsShape);
+
+type Settings = Partial<z.infer<typeof voiceRouteSchema>>;
 
 /**
  * Validates an audition request body, in either shape the callers send (voice as a name, or
  * as the khipu-web voice object), into an Audition. Throws a 400 AppError naming each field.
  */
 export function parseAuditionBody(body: unknown): Audition {
+  const input = parseObject(bodySchema, body);
+  return toAudition(input.voice, input, { textRequired: true });
+}
+
+/** A prewarm item: the guide's body, or the live route's body with its `voice`; text optional. */
+export function parsePrewarmItem(item: unknown): Audition {
+  const input = parseObject(itemSchema, item);
+  return toAudition(input.voice, input, { textRequired: false });
+}
+
+/**
+ * The live route, `POST /projects/{projectId}/voices/{voiceId}/audition`: the voice from the
+ * path (validated like a body's), the body optional (`undefined`: none was sent). Without a
+ * text the voice's default audition line is spoken (see default-audition-lines.json).
+ */
+export function parseVoiceAudition(voiceId: string, body: unknown): Audition {
+  const input = body === undefined ? {} : parseObject(voiceRouteSchema, body);
+  return toAudition(voiceId, input, { textRequired: false, voiceField: 'voiceId' });
+}
+
+function parseObject<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid([{ field: '(body)', message: 'must be a JSON object' }]);
   }
-  const parsed = bodySchema.safeParse(body);
-  const errors: FieldError[] = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) => ({
-        field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-        message: rangeMessage(issue),
-      }));
-  if (!parsed.success) throw invalid(errors);
-  const input = parsed.data;
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  throw invalid(
+    parsed.error.issues.map((issue) => ({
+      field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+      message: rangeMessage(issue),
+    })),
+  );
+}
 
-  const voiceField = typeof input.voice === 'string' ? 'voice' : 'voice.id';
-  const voice = (typeof input.voice === 'string' ? input.voice : input.voice.id).trim();
+function toAudition(
+  voiceInput: string | { id: string },
+  input: Settings,
+  { textRequired, voiceField }: { textRequired: boolean; voiceField?: string },
+): Audition {
+  const errors: FieldError[] = [];
+  const field = voiceField ?? (typeof voiceInput === 'string' ? 'voice' : 'voice.id');
+  const voice = (typeof voiceInput === 'string' ? voiceInput : voiceInput.id).trim();
   const voiceMatch = voice.length <= MAX_VOICE_LENGTH ? VOICE_NAME.exec(voice) : null;
   if (!voiceMatch) {
-    errors.push({
-      field: voiceField,
-      message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)`,
-    });
+    errors.push({ field, message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)` });
   }
 
-  const text = normalizeText(input.text);
-  if (text.length === 0) errors.push({ field: 'text', message: 'must not be empty' });
-  else if (text.length > MAX_TEXT_LENGTH) errors.push({ field: 'text', message: `must be at most ${MAX_TEXT_LENGTH} characters` });
-  else if (NOT_XML_CHAR.test(text)) errors.push({ field: 'text', message: 'contains characters that cannot be spoken (control characters or broken Unicode)' });
+  let text: string | undefined;
+  if (input.text === undefined && !textRequired) {
+    // The voice's own line, once the voice is known to be valid (below).
+  } else {
+    text = normalizeText(input.text ?? '');
+    const problem = textProblem(text);
+    if (problem) errors.push({ field: 'text', message: problem });
+  }
 
   const rawStyle = (input.style ?? '').trim().toLowerCase();
   const style = NO_STYLE.has(rawStyle) ? null : rawStyle;
   if (style !== null && !STYLE_NAME.test(style)) {
     errors.push({ field: 'style', message: 'must be a speaking style name such as cheerful' });
   }
+  if (input.styledegree !== undefined && input.style_degree !== undefined && input.styledegree !== input.style_degree) {
+    errors.push({ field: 'style_degree', message: 'differs from styledegree: send one of the two' });
+  }
   if (errors.length > 0) throw invalid(errors);
 
+  const locale = voiceMatch![1]!;
   return {
     voice,
-    locale: voiceMatch![1]!,
-    text,
+    locale,
+    text: text ?? defaultAuditionLine(voice, locale),
     style,
-    styleDegree: style === null ? 1 : (input.styledegree ?? 1),
+    styleDegree: style === null ? 1 : (input.styledegree ?? input.style_degree ?? 1),
     // `+ 0` turns -0 into 0: the same audition must give the same cache key.
     ratePct: (input.rate_pct ?? 0) + 0,
     pitchPct: (input.pitch_pct ?? 0) + 0,
   };
+}
+
+/** Why a (normalised) text cannot be spoken, or undefined when it can. */
+export function textProblem(text: string): string | undefined {
+  if (text.length === 0) return 'must not be empty';
+  if (text.length > MAX_TEXT_LENGTH) return `must be at most ${MAX_TEXT_LENGTH} characters`;
+  if (NOT_XML_CHAR.test(text)) return 'contains characters that cannot be spoken (control characters or broken Unicode)';
+  return undefined;
 }
 
 export function normalizeText(text: string): string {
@@ -114,6 +165,7 @@ function rangeMessage(issue: z.core.$ZodIssue): string {
     const field = String(issue.path[0]);
     const ranges: Record<string, string> = {
       styledegree: 'must be a number from 0.01 to 2',
+      style_degree: 'must be a number from 0.01 to 2',
       rate_pct: 'must be a number from -100 to 200',
       pitch_pct: 'must be a number from -50 to 50',
     };

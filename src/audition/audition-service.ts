@@ -221,10 +221,13 @@ export class AuditionService {
         ? { key: defaultKey, region: defaultRegion }
         : undefined;
     if (!credentials) {
-      throw new AppError('no-tts-credentials', 'This project has no Azure TTS credentials (settings.azure_tts_key), and the service has no default key');
+      throw new AppError(
+        'no-tts-credentials',
+        'This project has no Azure TTS credentials (add the Azure key and region in the project settings: settings.creds.tts.azure, or settings.azure_tts_key), and the service has no default key',
+      );
     }
     if (!credentials.region && !host) {
-      throw new AppError('no-tts-credentials', 'This project has an Azure TTS key but no region (settings.azure_tts_region)');
+      throw new AppError('no-tts-credentials', 'This project has an Azure TTS key but no region (settings.creds.tts.azure.region, or settings.azure_tts_region)');
     }
     return credentials;
   }

@@ -14,7 +14,11 @@ export interface Caller {
 export interface ProjectAccess {
   id: string;
   tenantId: string;
-  /** `settings.azure_tts_key` / `settings.azure_tts_region`, when set. */
+  /**
+   * The project's own Azure Speech key and its region: `settings.creds.tts.azure.key`/`.region`
+   * (where the web UI's project settings page writes them) when set, else the guide's flat
+   * `settings.azure_tts_key`/`azure_tts_region`.
+   */
   ttsKey?: string;
   ttsRegion?: string;
 }

@@ -18,14 +18,26 @@ export class PrismaAccountDirectory implements AccountDirectory {
       select: { id: true, tenantId: true, settings: true },
     });
     if (!project) return null;
-    const settings = (project.settings ?? {}) as Record<string, unknown>;
-    return {
-      id: project.id,
-      tenantId: project.tenantId,
-      ttsKey: nonEmptyString(settings.azure_tts_key),
-      ttsRegion: nonEmptyString(settings.azure_tts_region),
-    };
+    return { id: project.id, tenantId: project.tenantId, ...projectSpeechKey(project.settings) };
   }
+}
+
+/**
+ * The project's Azure Speech key and region from its settings (a json or jsonb column; any
+ * shape): the web UI's `creds.tts.azure` first, then the guide's flat keys. The region goes
+ * with the key it was stored beside.
+ */
+export function projectSpeechKey(settings: unknown): { ttsKey?: string; ttsRegion?: string } {
+  const azure = field(field(field(settings, 'creds'), 'tts'), 'azure');
+  const uiKey = nonEmptyString(field(azure, 'key'));
+  if (uiKey) return { ttsKey: uiKey, ttsRegion: nonEmptyString(field(azure, 'region')) };
+  const flatKey = nonEmptyString(field(settings, 'azure_tts_key'));
+  if (flatKey) return { ttsKey: flatKey, ttsRegion: nonEmptyString(field(settings, 'azure_tts_region')) };
+  return {};
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[name] : undefined;
 }
 
 function nonEmptyString(value: unknown): string | undefined {

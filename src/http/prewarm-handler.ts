@@ -1,5 +1,5 @@
 import type { Services } from '../app/services.ts';
-import { parseAuditionBody } from '../audition/audition-request.ts';
+import { parsePrewarmItem } from '../audition/audition-request.ts';
 import { AppError, toAppError, type FieldError } from '../errors.ts';
 import { jsonEndpoint } from './json-endpoint.ts';
 import { readJsonBody } from './read-json-body.ts';
@@ -22,7 +22,8 @@ export interface PrewarmItem {
 
 /**
  * POST /api/v1/projects/{projectId}/characters/auditions/prewarm with
- * `{"auditions": [<audition body>, …]}` (1–100): synthesizes and stores the ones not cached
+ * `{"auditions": [<audition>, …]}` (1–100; each the guide's audition body, or the web app's voices
+ * route body with its `voice`, text optional): synthesizes and stores the ones not cached
  * yet, PREWARM_CONCURRENCY at a time, and answers each item's key and status, no audio.
  * Idempotent: a second call answers `cached` for everything the first stored. Same
  * authentication and tenant check as the audition function; each item fails on its own.
@@ -46,7 +47,7 @@ export function createPrewarmHandler(services: () => Services) {
       for (let index = next++; index < items.length; index = next++) {
         let key: string | null = null;
         try {
-          const audition = parseAuditionBody(items[index]);
+          const audition = parsePrewarmItem(items[index]);
           key = auditions.cacheKeyOf(caller.tenantId, audition);
           const done = await auditions.prewarm({ caller, project, audition, log: context });
           results[index] = { index, key, status: done.status };

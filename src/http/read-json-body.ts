@@ -8,17 +8,39 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * 413 beyond `maxBytes` (64 KB by default: an audition is at most 5,000 characters of text).
  */
 export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  requireJsonContentType(request);
+  return decodeJson(await readBytes(request, maxBytes));
+}
+
+/**
+ * Like readJsonBody, for routes whose body is optional: no body at all (zero bytes, whatever
+ * the Content-Type) is `undefined`; a body that is there must be JSON.
+ */
+export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const bytes = await readBytes(request, maxBytes);
+  if (bytes.length === 0) return undefined;
+  requireJsonContentType(request);
+  return decodeJson(bytes);
+}
+
+async function readBytes(request: HttpRequest, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.length > maxBytes) throw tooLarge(maxBytes);
+  return bytes;
+}
+
+function requireJsonContentType(request: HttpRequest): void {
   const contentType = request.headers.get('content-type') ?? '';
   if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(contentType)) {
     throw new AppError('invalid-request', 'The body must be JSON (Content-Type: application/json)', {
       errors: [{ field: '(body)', message: `unsupported content type "${contentType.slice(0, 100)}"` }],
     });
   }
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > maxBytes) throw tooLarge(maxBytes);
+}
 
+function decodeJson(bytes: Uint8Array): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { createServices, type Services } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import { auditionFunction } from '../../src/functions/audition.ts';
+import { voiceAuditionFunction } from '../../src/functions/voice-audition.ts';
 import { createAuditionHandler } from '../../src/http/audition-handler.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
@@ -30,12 +31,15 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   let tone: Buffer;
   let services: TestServices;
   let account: TestAccount;
+  let webAccount: TestAccount;
 
   beforeAll(async () => {
     tone = await encodeToneMp3(1.5);
     standIn = await startSpeechStandIn(tone);
     services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, TTS_TIMEOUT_SECONDS: '1' }, shape);
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    // The web app's user, whose project keeps its key where the web UI writes it.
+    webAccount = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKeyAt: 'creds' });
   });
   afterAll(async () => {
     await services.dispose();
@@ -86,6 +90,110 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     });
   });
 
+  /** The web app's live route, as its pages call it (axios: JSON, its Accept header). */
+  async function voiceAudition(
+    voiceId: string,
+    body: unknown,
+    options: { account?: TestAccount; headers?: Record<string, string> } = {},
+  ) {
+    const who = options.account ?? webAccount;
+    const { response, logs } = await invokeHttp(createAuditionHandler(() => services, 'voices'), {
+      url: `http://localhost:7071/api/v1/projects/${who.projectId}/voices/${encodeURIComponent(voiceId)}/audition`,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        accept: 'application/json, text/plain, */*',
+        authorization: `Bearer ${await who.token()}`,
+        ...options.headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      params: { projectId: who.projectId, voiceId },
+    });
+    const bytes = Buffer.from(await response.arrayBuffer());
+    await services.auditions.drain();
+    const isProblem = response.headers.get('content-type') === 'application/problem+json';
+    return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
+  }
+
+  describe('the web app’s route: POST …/projects/{projectId}/voices/{voiceId}/audition', () => {
+    it('is registered as an anonymous POST on the route the shipped pages call', () => {
+      expect(voiceAuditionFunction).toMatchObject({
+        trigger: 'http',
+        name: 'voiceAudition',
+        options: { methods: ['POST'], route: 'v1/projects/{projectId}/voices/{voiceId}/audition', authLevel: 'anonymous' },
+      });
+    });
+
+    it('speaks the voice’s default line for the casting page’s `{}`, then serves it from the cache', async () => {
+      const other = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const first = await voiceAudition('es-PE-CamilaNeural', {}, { account: other });
+      expect(first.status).toBe(200);
+      expect(first.response.headers.get('x-cache-status')).toBe('MISS');
+      expect(first.response.headers.get('content-type')).toBe('audio/mpeg');
+      expect(first.response.headers.get('content-disposition')).toBe('inline; filename="es-PE-CamilaNeural-audition.mp3"');
+      expect(first.response.headers.get('access-control-expose-headers')).toContain('Content-Disposition');
+      expect(first.response.headers.get('server-timing')).toMatch(/^tier;desc=synthesis, /);
+      expect(first.bytes.equals(tone)).toBe(true);
+      expect(standIn.received.at(-1)!.ssml).toContain('<voice name="es-PE-CamilaNeural">Hola, soy Camila. Así sonaría mi voz narrando tu historia.</voice>');
+      expect(first.logs.join('\n')).toMatch(/"function":"voiceAudition","status":200,"cache":"MISS"/);
+
+      const again = await voiceAudition('es-PE-CamilaNeural', {}, { account: other });
+      expect(again.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(again.response.headers.get('etag')).toBe(first.response.headers.get('etag'));
+      // No body at all is the same audition.
+      const bodiless = await voiceAudition('es-PE-CamilaNeural', undefined, { account: other });
+      expect(bodiless.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      const rows = await services.prisma.audioCache.findMany({ where: { tenantId: other.tenantId } });
+      expect(rows.map((r) => r.text)).toEqual(['Hola, soy Camila. Así sonaría mi voz narrando tu historia.']);
+    });
+
+    it('is one cache entry with the guide’s route for the same audition (style_degree = styledegree)', async () => {
+      const text = uniqueText();
+      const guide = await audition({ voice: 'es-AR-ElenaNeural', text, style: 'cheerful', styledegree: 0.8, rate_pct: -10, pitch_pct: 5 }, { account: webAccount });
+      expect(guide.response.headers.get('x-cache-status')).toBe('MISS');
+      const live = await voiceAudition('es-AR-ElenaNeural', { text, style: 'cheerful', style_degree: 0.8, rate_pct: -10, pitch_pct: 5 });
+      expect(live.status).toBe(200);
+      expect(live.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(live.response.headers.get('etag')).toBe(guide.response.headers.get('etag'));
+      expect(live.response.headers.get('content-disposition')).toBe(guide.response.headers.get('content-disposition'));
+      expect(live.bytes.equals(guide.bytes)).toBe(true);
+      expect(await services.prisma.audioCache.count({ where: { text } })).toBe(1);
+      // The other way round too, with the fields the characters page sends as null.
+      const text2 = uniqueText();
+      expect((await voiceAudition('es-AR-ElenaNeural', { text: text2, style: null, style_degree: null, rate_pct: null, pitch_pct: null })).response.headers.get('x-cache-status')).toBe('MISS');
+      expect((await audition({ voice: { id: 'es-AR-ElenaNeural', engine: 'azure' }, text: text2 }, { account: webAccount })).response.headers.get('x-cache-status')).toBe('HIT-L2');
+    });
+
+    it.each([
+      ['not a voice name', 'nope'],
+      ['a path-like voice', '../../admin'],
+      ['markup', '<voice>'],
+      ['an over-long name', `es-AR-${'A'.repeat(200)}Neural`],
+    ])('answers 400 naming voiceId for %s, before any synthesis', async (_label, voiceId) => {
+      const before = standIn.received.length;
+      const result = await voiceAudition(voiceId, {});
+      expect(result.status).toBe(400);
+      expect(result.problem).toMatchObject({ status: 400, errors: [{ field: 'voiceId', message: expect.stringContaining('Azure voice name') }] });
+      expect(standIn.received.length).toBe(before);
+    });
+
+    it.each([
+      ['style_degree and styledegree that disagree', { style: 'sad', style_degree: 0.5, styledegree: 1.5 }, 'style_degree'],
+      ['a style_degree out of range', { style: 'sad', style_degree: 5 }, 'style_degree'],
+      ['an empty text', { text: '   ' }, 'text'],
+      ['a text that is not a string', { text: 42 }, 'text'],
+      ['a body that is not an object', [1, 2], '(body)'],
+    ])('answers 400 for %s', async (_label, body, field) => {
+      const result = await voiceAudition('es-AR-ElenaNeural', body);
+      expect(result.status).toBe(400);
+      expect(result.problem.errors.map((e: { field: string }) => e.field)).toContain(field);
+    });
+
+    it('answers 400 for a body that is not JSON, and 401 without a token, like the guide’s route', async () => {
+      expect((await voiceAudition('es-AR-ElenaNeural', 'text=hola', { headers: { 'content-type': 'text/plain' } })).status).toBe(400);
+      expect((await voiceAudition('es-AR-ElenaNeural', {}, { headers: { authorization: '' } })).status).toBe(401);
+    });
+  });
+
   describe('the guide’s Step 7', () => {
     let first: Awaited<ReturnType<typeof audition>>;
     let second: Awaited<ReturnType<typeof audition>>;
@@ -104,7 +212,8 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(first.response.headers.get('content-length')).toBeNull();
       expect(first.response.headers.get('x-audio-duration')).toBeNull();
       expect(first.response.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
-      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing');
+      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition');
+      expect(first.response.headers.get('content-disposition')).toBe('inline; filename="es-AR-ElenaNeural-audition.mp3"');
       expect(first.response.headers.get('server-timing')).toMatch(
         /^tier;desc=synthesis, auth;dur=[\d.]+, lookup;dur=[\d.]+, blob;dur=0, synthesis;dur=[\d.]+, total;dur=[\d.]+$/,
       );
@@ -393,6 +502,32 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account: keyless, services: withDefault });
       expect(result.status).toBe(200);
       expect(standIn.received.at(-1)!.key).toBe('service-default-key');
+    } finally {
+      await withDefault.close();
+    }
+  });
+
+  it('synthesizes with the key where the web UI stores it, else the guide’s flat key, else the service’s own', async () => {
+    const withDefault = servicesWith({ AZURE_SPEECH_KEY: 'service-default-key' });
+    try {
+      const secret = withDefault.config.jwt.secretKey;
+      const ui = await createTestAccount(withDefault.prisma, secret, { ttsKey: 'ui-key', ttsKeyAt: 'creds' });
+      const flat = await createTestAccount(withDefault.prisma, secret, { ttsKey: 'flat-key', ttsKeyAt: 'flat' });
+      const none = await createTestAccount(withDefault.prisma, secret, { ttsKey: null });
+      // Both places filled in (the UI's newer value, the guide's older one): the UI's wins.
+      const both = await createTestProject(withDefault.prisma, ui, {
+        creds: { tts: { azure: { key: 'ui-key-2', region: 'westeurope' } }, storage: { azure: { account: 'x' } } },
+        azure_tts_key: 'stale-flat-key', azure_tts_region: 'eastus',
+      });
+      const keyUsed = async (account: TestAccount, projectId = account.projectId) => {
+        const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account, projectId, services: withDefault });
+        expect(result.status).toBe(200);
+        return standIn.received.at(-1)!.key;
+      };
+      expect(await keyUsed(ui)).toBe('ui-key');
+      expect(await keyUsed(flat)).toBe('flat-key');
+      expect(await keyUsed(none)).toBe('service-default-key');
+      expect(await keyUsed(ui, both)).toBe('ui-key-2');
     } finally {
       await withDefault.close();
     }

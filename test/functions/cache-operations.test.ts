@@ -249,6 +249,24 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       expect(run1.logs.join('\n')).toMatch(/"function":"prewarm","status":200,.*"cached":0,"created":2,"failed":1/);
     });
 
+    it('takes the web app’s item shape too (style_degree, no text: the voice’s default line), for its voices route', async () => {
+      const ivy = await account();
+      const items = [{ voice: 'es-PE-CamilaNeural' }, { voice: 'es-PE-CamilaNeural', style: 'cheerful', style_degree: 0.6, rate_pct: -5 }];
+      const result = await prewarm(ivy, { auditions: items });
+      expect(result.body).toMatchObject({ created: 2, failed: 0 });
+      // The casting page's `{}` and the characters page's settings are now hits under those keys.
+      const { response } = await invokeHttp(createAuditionHandler(() => services, 'voices'), {
+        url: `http://localhost/api/v1/projects/${ivy.projectId}/voices/es-PE-CamilaNeural/audition`,
+        headers: { authorization: `Bearer ${await ivy.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ style: 'cheerful', style_degree: 0.6, rate_pct: -5 }),
+        params: { projectId: ivy.projectId, voiceId: 'es-PE-CamilaNeural' },
+      });
+      expect(response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(response.headers.get('etag')).toBe(`"${result.body.items[1].key}"`);
+      expect((await audition(ivy, { voice: 'es-PE-CamilaNeural', text: 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.' })).etag)
+        .toBe(`"${result.body.items[0].key}"`);
+    });
+
     it('runs at most PREWARM_CONCURRENCY syntheses at once', async () => {
       const erin = await account();
       standIn.behave({ kind: 'audio', delayMs: 60 });

@@ -188,6 +188,19 @@ describe('openapi.yaml against the running service', () => {
     }
   });
 
+  it('describes the web app’s voices route as its pages call it: the casting page’s `{}`, MISS then HIT-L2, and its problems', async () => {
+    const token = await admin.token();
+    const route = `/v1/projects/${admin.projectId}/voices/es-PE-CamilaNeural/audition`;
+    const web = { token, headers: { accept: 'application/json, text/plain, */*' } };
+    const miss = await call('POST', route, { ...web, body: {} });
+    expect([miss.status, miss.headers.get('x-cache-status'), miss.headers.get('content-disposition')]).toEqual([200, 'MISS', 'inline; filename="es-PE-CamilaNeural-audition.mp3"']);
+    const hit = await call('POST', route, { ...web, body: {} });
+    expect([hit.status, hit.headers.get('x-cache-status'), hit.headers.get('etag')]).toEqual([200, 'HIT-L2', miss.headers.get('etag')]);
+    expect((await call('POST', `/v1/projects/${admin.projectId}/voices/nope/audition`, { ...web, body: {} })).status).toBe(400);
+    expect((await call('POST', route, { body: {} })).status).toBe(401);
+    expect((await call('POST', `/v1/projects/${keyless.projectId}/voices/es-PE-CamilaNeural/audition`, { ...web, body: {} })).status).toBe(404);
+  });
+
   it('describes prewarm, stats and purge as they answer', async () => {
     const token = await account.token();
     const prewarm = `/v1/projects/${account.projectId}/characters/auditions/prewarm`;
@@ -223,8 +236,8 @@ describe('openapi.yaml against the running service', () => {
     const requests = metrics.filter((m) => m.name === 'audition_requests');
     const count = (cacheStatus: string) =>
       requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
-    expect(count('MISS')).toBe(1);
-    expect(count('HIT-L2')).toBe(1);
+    expect(count('MISS')).toBe(2);
+    expect(count('HIT-L2')).toBe(2);
     expect(count('ERROR')).toBeGreaterThanOrEqual(6);
     expect(metrics.some((m) => m.name === 'audition_bytes_served' && m.value > 0)).toBe(true);
     expect(metrics.some((m) => m.name === 'tts_synthesis_duration')).toBe(true);

@@ -3,8 +3,9 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBuffer } from 'music-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 
 const root = path.resolve(__dirname, '../..');
 const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
@@ -74,6 +75,33 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     expect(Buffer.from(await second.arrayBuffer()).equals(audio)).toBe(true);
   });
 
+  it('lets the web app’s dev server (localhost:3000) call it: preflight, the voices route, the headers it reads', async () => {
+    const url = `${session.baseUrl}/v1/projects/${session.projectId}/voices/es-AR-ElenaNeural/audition`;
+    const preflight = await fetch(url, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://localhost:3000', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
+    // khipu-web's axios call from the casting page.
+    const audition = await fetch(url, {
+      method: 'POST',
+      headers: { Origin: 'http://localhost:3000', Accept: 'application/json, text/plain, */*', 'Content-Type': 'application/json', Authorization: `Bearer ${session.token}` },
+      body: '{}',
+    });
+    expect(audition.status).toBe(200);
+    expect(audition.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+    expect(audition.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition');
+    expect(audition.headers.get('content-type')).toBe('audio/mpeg');
+    expect((await audition.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    const vite = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'http://localhost:5173' } });
+    expect(vite.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    const stranger = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'https://evil.example' } });
+    expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('stops everything on Ctrl-C (SIGINT to the group) and leaves no process behind', async () => {
     const exited = new Promise<number | null>((resolve) => start.once('exit', (code) => resolve(code)));
     process.kill(-start.pid!, 'SIGINT');
@@ -84,4 +112,62 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     expect((await stat(path.join(moved ?? path.join(localDir, 'postgres'), 'PG_VERSION'))).isFile()).toBe(true);
     if (moved) await rm(path.dirname(moved), { recursive: true, force: true });
   });
+});
+
+describe('npm start with the example settings’ DATABASE_URL (copied local.settings.example.json)', () => {
+  /** Runs dist/tools/start.js with these settings until `until` shows in its output or it exits. */
+  async function runStart(settings: NodeJS.ProcessEnv, until: RegExp) {
+    const localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await findFreePort()), KHIPU_LOCAL_DIR: localDir, ...settings };
+    for (const name of ['AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_HOST', 'TTS_PROVIDER', 'JWT_SECRET_KEY']) delete env[name];
+    const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      const check = (chunk: Buffer) => {
+        output += chunk;
+        if (until.test(output)) resolve();
+      };
+      child.stdout!.on('data', check);
+      child.stderr!.on('data', check);
+      void exited.then(() => resolve());
+    });
+    return {
+      output: () => output,
+      exited,
+      async stop() {
+        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGINT');
+        await exited;
+        await rm(localDir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  it('creates the database it names when the server has none by that name, and serves', async () => {
+    const name = `${inject('databasePrefix')}_khipu_cloud`;
+    const run = await runStart(
+      { DATABASE_URL: inject('postgresUrlTemplate').replace('__database__', name), AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' },
+      /Khipu audition cache is running|exited/,
+    );
+    try {
+      expect(run.output()).toContain(`created database "${name}"`);
+      expect(run.output()).toContain('Khipu audition cache is running');
+      // UseDevelopmentStorage=true with no emulator running: npm start brought one on its port.
+      expect(run.output()).toMatch(/Azurite \(blobs in .*\) on port 10000/);
+      const { rows } = await withPgClient(inject('postgresAdminUrl'), (client) => client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]));
+      expect(rows).toHaveLength(1);
+    } finally {
+      await run.stop();
+    }
+  }, 120_000);
+
+  it('says in one line what to do when no PostgreSQL answers there', async () => {
+    const run = await runStart({ DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:9/khipu_cloud' }, /No PostgreSQL answers/);
+    try {
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toContain('No PostgreSQL answers at 127.0.0.1:9 (DATABASE_URL): start it, or remove DATABASE_URL and npm start runs its own embedded PostgreSQL.');
+    } finally {
+      await run.stop();
+    }
+  }, 60_000);
 });

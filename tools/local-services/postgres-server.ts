@@ -86,6 +86,36 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * Creates the database `url` names when its server has none by that name, as `prisma migrate
+ * dev` does (through the server's `postgres` database, with the same credentials). Resolves
+ * whether it created it; a server that does not answer, or refuses, rejects as pg does.
+ */
+export async function ensureDatabaseExists(url: string): Promise<boolean> {
+  try {
+    await withPgClient(url, async () => undefined);
+    return false;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '3D000') throw error; // 3D000: no such database
+  }
+  const maintenance = new URL(url);
+  const name = decodeURIComponent(maintenance.pathname.slice(1));
+  maintenance.pathname = '/postgres';
+  try {
+    await withPgClient(maintenance.toString(), (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`));
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P04') return false; // created by someone else meanwhile
+    throw error;
+  }
+}
+
+/** Whether `error` says no PostgreSQL server answered at all (as opposed to one refusing us). */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN';
+}
+
 /** Runs `work` with one short-lived connection. */
 export async function withPgClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });

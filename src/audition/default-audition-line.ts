@@ -1,0 +1,26 @@
+import table from './default-audition-lines.json';
+
+const lines: Record<string, string> = table.lines;
+
+/**
+ * The line a voice speaks when an audition names no text: the table's line for the voice's
+ * locale (`es-PE`), else for its language and script (`sr-Latn`), else for its language (`es`),
+ * else the default, with the voice's own name in it.
+ */
+export function defaultAuditionLine(voice: string, locale: string): string {
+  const [language = '', second] = locale.split('-');
+  const script = second && /^[A-Z][a-z]{3}$/.test(second) ? `${language}-${second}` : undefined;
+  const template = lines[locale] ?? (script ? lines[script] : undefined) ?? lines[language] ?? table.default;
+  return template.replace('{name}', voiceName(voice, locale));
+}
+
+/**
+ * The name in an Azure voice id: `es-PE-CamilaNeural` → Camila, `en-US-AvaMultilingualNeural`
+ * → Ava, `zh-CN-henan-YundengNeural` → Yundeng, `en-US-Andrew:DragonHDLatestNeural` → Andrew.
+ */
+export function voiceName(voice: string, locale: string): string {
+  const rest = voice.slice(locale.length + 1).split(':')[0] ?? '';
+  const last = rest.split('-').at(-1) ?? rest;
+  const name = last.replace(/Neural$/, '').replace(/V\d+$/, '').replace(/Multilingual$/, '');
+  return name || last;
+}
