@@ -73,7 +73,7 @@ export function parseAuditionBody(body: unknown): Audition {
   return toAudition(input.voice, input, { textRequired: true });
 }
 
-/** A prewarm item: the guide's body, or the live route's body with its `voice`; text optional. */
+/** A prewarm item: the guide's body, or the live route's body with its `voice`; text optional (or blank). */
 export function parsePrewarmItem(item: unknown): Audition {
   const input = parseObject(itemSchema, item);
   return toAudition(input.voice, input, { textRequired: false });
@@ -82,7 +82,8 @@ export function parsePrewarmItem(item: unknown): Audition {
 /**
  * The live route, `POST /projects/{projectId}/voices/{voiceId}/audition`: the voice from the
  * path (validated like a body's), the body optional (`undefined`: none was sent). Without a
- * text the voice's default audition line is spoken (see default-audition-lines.json).
+ * text, or with a blank one, the voice's default audition line is spoken
+ * (default-audition-lines.json).
  */
 export function parseVoiceAudition(voiceId: string, body: unknown): Audition {
   const input = body === undefined ? {} : parseObject(voiceRouteSchema, body);
@@ -116,11 +117,12 @@ function toAudition(
     errors.push({ field, message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)` });
   }
 
-  let text: string | undefined;
-  if (input.text === undefined && !textRequired) {
-    // The voice's own line, once the voice is known to be valid (below).
+  // Where the text is optional, none (or only blanks: a character without a description)
+  // means the voice's own line, chosen below once the voice is known to be valid.
+  let text: string | undefined = normalizeText(input.text ?? '');
+  if (text === '' && !textRequired) {
+    text = undefined;
   } else {
-    text = normalizeText(input.text ?? '');
     const problem = textProblem(text);
     if (problem) errors.push({ field: 'text', message: problem });
   }
