@@ -70,10 +70,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
                 ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl}, ${entry.audioDurationSeconds},
                 ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt}, ${entry.expiresAt})
         ON CONFLICT (cache_key) DO NOTHING
-        RETURNING cache_key, created_at
+        RETURNING cache_key, tenant_id, created_at
       ), ours AS (
-        INSERT INTO audio_cache_auditions (cache_key, created_at)
-        SELECT cache_key, created_at FROM stored
+        INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at)
+        SELECT cache_key, tenant_id, created_at FROM stored
         ON CONFLICT (cache_key) DO NOTHING
       )
       SELECT cache_key FROM stored`;

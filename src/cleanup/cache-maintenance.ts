@@ -25,8 +25,11 @@ export interface CacheMaintenance {
    * under the blob's key, or the Khipu Cloud API's segment metadata.
    */
   findReferencedBlobs(blobs: readonly { path: string; cacheKey: string }[]): Promise<Set<string>>;
-  /** Forgets up to `limit` ownership notes whose row someone else deleted; returns how many. */
-  deleteUnusedOwnershipNotes(limit: number): Promise<number>;
+  /**
+   * Forgets the ownership notes whose row someone else deleted, among the cache keys from
+   * `from` (inclusive) to `to` (exclusive; none: to the end); returns how many.
+   */
+  deleteUnusedOwnershipNotes(keys: { from: string; to?: string }): Promise<number>;
   /**
    * Deletes up to `limit` of the tenant's entries of ours (only those of `voiceId` when given);
    * returns their blob paths. A purge calls it until it returns fewer than `limit`.

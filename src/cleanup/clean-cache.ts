@@ -75,6 +75,12 @@ export async function cleanCache(
     log.info('Running audio cache cleanup...');
     const now = options.now();
 
+    // Forget the ownership notes of entries another writer deleted (the Khipu Cloud API's own
+    // cleanup, a tenant's cascade): one 24th of them per pass, so each hourly pass costs the
+    // same and every note is checked once a day. A note left for a while only makes the cap's
+    // count high; the LRU step ranks actual rows, so it never deletes an entry too many.
+    await timed('databaseMs', () => maintenance.deleteUnusedOwnershipNotes(noteSlice(now)));
+
     for (;;) {
       const paths = await timed('databaseMs', () => maintenance.deleteExpired(now, batchSize));
       report.expired += paths.length;
@@ -110,10 +116,6 @@ export async function cleanCache(
 
     // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
     await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
-    // Ownership notes of entries another writer deleted (they refer to nothing any more).
-    let forgotten: number;
-    do forgotten = await timed('databaseMs', () => maintenance.deleteUnusedOwnershipNotes(batchSize));
-    while (forgotten === batchSize);
     const stats = await timed('databaseMs', () => maintenance.stats(now));
     report.stats = stats;
     log.info(
@@ -165,6 +167,13 @@ export async function cleanCache(
     await listing.return?.();
     return deleted;
   }
+}
+
+/** The slice of the hex key space whose ownership notes the pass at this UTC hour checks. */
+export function noteSlice(now: Date): { from: string; to?: string } {
+  const hour = now.getUTCHours();
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return { from: hex(Math.floor((256 * hour) / 24)), ...(hour < 23 ? { to: hex(Math.floor((256 * (hour + 1)) / 24)) } : {}) };
 }
 
 /** The all-tenant usage figures as one log line. */

@@ -11,6 +11,11 @@ const LOCK_NAME = 'khipu:audio-cache-cleanup';
 /** The row `c` of audio_cache is one this service wrote (see audio_cache_auditions). */
 const isOurs = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
 
+/** `audio_cache AS c` narrowed to the tenant's rows this service wrote, from both tables' tenant indexes. */
+const ourRowsOf = (tenantId: string) => Prisma.sql`
+  audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
+  WHERE o.tenant_id = ${tenantId}::uuid AND c.tenant_id = ${tenantId}::uuid`;
+
 /**
  * CacheMaintenance in SQL through Prisma. Every delete is one bounded statement
  * (`… LIMIT n`, committed on its own), so no statement or transaction grows with the table
@@ -52,43 +57,43 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
 
   async tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]> {
     // Only our entries count towards the cap: a tenant's narration rows neither fill it nor go.
+    // Counted from the notes alone (their tenant index); notes of rows someone else deleted are
+    // forgotten at the start of each pass, and the deletion below ranks actual rows.
     const rows = await this.prisma.$queryRaw<{ tenant_id: string; entries: bigint }[]>`
-      SELECT c.tenant_id::text, count(*) AS entries
-        FROM audio_cache AS c JOIN audio_cache_auditions AS o ON o.cache_key = c.cache_key
-       GROUP BY c.tenant_id HAVING count(*) > ${maxEntries}
-       ORDER BY c.tenant_id`;
+      SELECT tenant_id::text, count(*) AS entries FROM audio_cache_auditions
+       GROUP BY tenant_id HAVING count(*) > ${maxEntries}
+       ORDER BY tenant_id`;
     return rows.map((row) => ({ tenantId: row.tenant_id, entries: Number(row.entries) }));
   }
 
   async deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]> {
     // Ranked afresh by each batch, so entries added or played meanwhile are counted right.
     return this.#deleteOurs(Prisma.sql`
-      SELECT c.id, c.cache_key FROM audio_cache AS c
-       WHERE c.tenant_id = ${tenantId}::uuid AND ${isOurs}
+      SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
        ORDER BY c.last_accessed_at DESC, c.id DESC
       OFFSET ${keep} LIMIT ${limit}`);
   }
 
   async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
     return this.#deleteOurs(Prisma.sql`
-      SELECT c.id, c.cache_key FROM audio_cache AS c
-       WHERE c.tenant_id = ${tenantId}::uuid AND ${isOurs}
+      SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
          AND (${voiceId ?? null}::text IS NULL OR c.voice_id = ${voiceId ?? null}::text)
        LIMIT ${limit}`);
   }
 
   /**
    * Deletes the rows `doomed` selects (id, cache_key; ours only, by its own condition) and
-   * their ownership notes, in one statement; returns their blob paths.
+   * their ownership notes, in one statement; returns their blob paths. `= ANY(ARRAY(…))`
+   * rather than a join: each side is then found through its primary key, where a join let
+   * the planner scan both tables whole for every batch.
    */
   async #deleteOurs(doomed: Prisma.Sql): Promise<string[]> {
     const rows = await this.prisma.$queryRaw<{ path: string }[]>`
-      WITH doomed AS (${doomed}),
-      gone AS (
-        DELETE FROM audio_cache AS c USING doomed AS d WHERE c.id = d.id
+      WITH gone AS (
+        DELETE FROM audio_cache AS c WHERE c.id = ANY(ARRAY(SELECT d.id FROM (${doomed}) AS d))
         RETURNING c.cache_key, c.audio_blob_path
       ), unlisted AS (
-        DELETE FROM audio_cache_auditions AS o USING gone AS g WHERE o.cache_key = g.cache_key
+        DELETE FROM audio_cache_auditions AS o WHERE o.cache_key = ANY(ARRAY(SELECT g.cache_key FROM gone AS g))
       )
       SELECT audio_blob_path AS path FROM gone`;
     return rows.map((row) => row.path);
@@ -112,15 +117,14 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     return new Set(rows.map((row) => row.path));
   }
 
-  async deleteUnusedOwnershipNotes(limit: number): Promise<number> {
+  async deleteUnusedOwnershipNotes({ from, to }: { from: string; to?: string }): Promise<number> {
     // Notes of rows someone else deleted (the Khipu Cloud API's own cleanup, a tenant's
-    // cascade): nothing refers to them any more.
+    // cascade): nothing refers to them any more. One slice of the key space at a time, each
+    // note checked through audio_cache's unique cache_key index.
     return this.prisma.$executeRaw`
-      DELETE FROM audio_cache_auditions
-       WHERE cache_key IN (
-         SELECT o.cache_key FROM audio_cache_auditions AS o
-          WHERE NOT EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = o.cache_key)
-          LIMIT ${limit})`;
+      DELETE FROM audio_cache_auditions AS o
+       WHERE o.cache_key >= ${from} AND (${to ?? null}::text IS NULL OR o.cache_key < ${to ?? null}::text)
+         AND NOT EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = o.cache_key)`;
   }
 
   async #hasSegmentMetadata(): Promise<boolean> {

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { InvocationContext } from '@azure/functions';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
-import { cleanCache, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
+import { cleanCache, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import { createCleanupHandler } from '../../src/cleanup/cleanup-handler.ts';
 import { parseConfig } from '../../src/config.ts';
 import { cleanupFunction } from '../../src/functions/cleanup.ts';
@@ -186,6 +186,34 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     // A second pass still finds nothing of theirs to do.
     expect(await run({ maxEntriesPerTenant: 1, now: () => later })).toMatchObject({ expired: 0, evicted: 0, orphans: 0 });
     expect((await keysOf(tenant)).length).toBe(theirs.length + 1);
+  });
+
+  it('forgets, within a day of passes, the notes of our entries another writer deleted, and never lets them cost an entry', async () => {
+    const tenant = randomUUID();
+    const kept = await seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 2 * HOUR) });
+    const removed = await Promise.all([1, 2, 3].map(() => seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - HOUR) })));
+    // The Khipu Cloud API's own cleanup deletes rows of ours (say, expired by its clock).
+    await services.prisma.$executeRaw`DELETE FROM audio_cache WHERE cache_key = ANY(${removed.map((e) => e.cacheKey)}::text[])`;
+    const notes = () => services.prisma.audioCacheAudition.findMany({ where: { tenantId: tenant }, select: { cacheKey: true } }).then((r) => r.map((n) => n.cacheKey).sort());
+
+    // A cap of 1: four notes, one live entry. The pass ranks rows, so the live one stays.
+    const first = await run({ maxEntriesPerTenant: 1 });
+    expect(first.evicted).toBe(0);
+    expect(await keysOf(tenant)).toEqual([kept.cacheKey]);
+
+    // Each hourly pass checks one 24th of the key space: a day of passes forgets them all.
+    for (let hour = 0; hour < 24; hour++) await run({ now: () => new Date(Date.UTC(2026, 10, 23, hour, 30)) });
+    expect(await notes()).toEqual([kept.cacheKey]);
+  });
+
+  it('splits the key space into 24 slices that cover it once', () => {
+    const slices = Array.from({ length: 24 }, (_, hour) => noteSlice(new Date(Date.UTC(2026, 0, 1, hour))));
+    expect(slices[0]).toEqual({ from: '00', to: '0a' });
+    expect(slices[23]).toEqual({ from: 'f5' });
+    for (let i = 1; i < 24; i++) expect(slices[i]!.from).toBe(slices[i - 1]!.to);
+    for (const key of ['0'.repeat(64), '09ff', '0a00', 'f4ff', 'f5', 'f'.repeat(64)]) {
+      expect(slices.filter((s) => key >= s.from && (s.to === undefined || key < s.to))).toHaveLength(1);
+    }
   });
 
   it('counts a blob as referenced by any writer’s row, and on the Khipu database by a segment’s narration key', async () => {

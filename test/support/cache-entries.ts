@@ -50,7 +50,7 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
     VALUES (gen_random_uuid(), ${tenantId}::uuid, ${cacheKey}, ${entry.text ?? 'x'}, ${entry.voiceId ?? 'es-AR-ElenaNeural'},
             ${JSON.stringify(voiceSettings)}, ${path}, ${size}, ${entry.hits ?? 0}, ${entry.lastAccessedAt ?? createdAt}, ${createdAt},
             ${entry.expiresAt === undefined ? new Date(createdAt.getTime() + 30 * 86_400_000) : entry.expiresAt})`;
-  if (ours) await services.prisma.$executeRaw`INSERT INTO audio_cache_auditions (cache_key) VALUES (${cacheKey})`;
+  if (ours) await services.prisma.$executeRaw`INSERT INTO audio_cache_auditions (cache_key, tenant_id) VALUES (${cacheKey}, ${tenantId}::uuid)`;
   return { cacheKey, path };
 }
 

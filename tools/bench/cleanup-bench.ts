@@ -56,7 +56,10 @@ async function main() {
           FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(0, 49) n) t
           JOIN LATERAL generate_series(1, CASE WHEN t.n < ${BIG_TENANTS} THEN ${ROWS_BIG} ELSE ${ROWS_SMALL} END) g ON true
           CROSS JOIN LATERAL (SELECT md5(t.n || ':' || g) || md5(g || ':' || t.n) AS key) k`);
+      // Every seeded row is one this service wrote (the cleanup touches no other).
+      await client.query('INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at) SELECT cache_key, tenant_id, created_at FROM audio_cache');
       await client.query('ANALYZE audio_cache');
+      await client.query('ANALYZE audio_cache_auditions');
       const { rows } = await client.query<{ path: string }>(
         `SELECT audio_blob_path AS path FROM audio_cache WHERE expires_at < now() ORDER BY random() LIMIT ${SAMPLE_BLOBS}`,
       );
