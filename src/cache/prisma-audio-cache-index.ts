@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/prisma-client.ts';
+import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from './audio-cache-index.ts';
 
 /** Keys per UPDATE when hit counts are written (one round trip each). */
@@ -89,7 +90,6 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
              audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
              audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
              last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
-       WHERE c.cache_key = ${entry.cacheKey}
-         AND EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
+       WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}`;
   }
 }

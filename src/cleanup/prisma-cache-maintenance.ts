@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { isOurEntry } from '../cache/ownership-sql.ts';
 import type { PrismaClient } from '../db/prisma-client.ts';
 import { Prisma } from '../generated/prisma/client.ts';
 import { CacheStatsReader, type CacheStats } from '../stats/cache-stats.ts';
@@ -7,9 +8,6 @@ import type { CacheMaintenance } from './cache-maintenance.ts';
 // One lock for every instance and manual run, namespaced so no other user of the database
 // collides with it by accident.
 const LOCK_NAME = 'khipu:audio-cache-cleanup';
-
-/** The row `c` of audio_cache is one this service wrote (see audio_cache_auditions). */
-const isOurs = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
 
 /** `audio_cache AS c` narrowed to the tenant's rows this service wrote, from both tables' tenant indexes. */
 const ourRowsOf = (tenantId: string) => Prisma.sql`
@@ -51,14 +49,15 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   async deleteExpired(now: Date, limit: number): Promise<string[]> {
     return this.#deleteOurs(Prisma.sql`
       SELECT c.id, c.cache_key FROM audio_cache AS c
-       WHERE c.expires_at < ${now} AND ${isOurs}
+       WHERE c.expires_at < ${now} AND ${isOurEntry}
        ORDER BY c.expires_at LIMIT ${limit}`);
   }
 
   async tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]> {
     // Only our entries count towards the cap: a tenant's narration rows neither fill it nor go.
-    // Counted from the notes alone (their tenant index); notes of rows someone else deleted are
-    // forgotten at the start of each pass, and the deletion below ranks actual rows.
+    // Counted from the notes alone (their tenant index). A note whose row someone else deleted
+    // counts until its slice's daily check forgets it; the deletion below ranks actual rows, so
+    // such a note never costs an entry.
     const rows = await this.prisma.$queryRaw<{ tenant_id: string; entries: bigint }[]>`
       SELECT tenant_id::text, count(*) AS entries FROM audio_cache_auditions
        GROUP BY tenant_id HAVING count(*) > ${maxEntries}

@@ -1,4 +1,5 @@
 import { Prisma } from '../generated/prisma/client.ts';
+import { isOurEntry } from '../cache/ownership-sql.ts';
 import type { PrismaClient } from '../db/prisma-client.ts';
 
 /** Plays and syntheses in a recent window (from the hourly usage table). */
@@ -51,8 +52,6 @@ export class CacheStatsReader {
 
   async read({ tenantId, now, pricePerMillionChars }: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats> {
     const ofTenant = tenantId ? Prisma.sql`tenant_id = ${tenantId}::uuid` : Prisma.sql`TRUE`;
-    // Entries this service wrote: audio_cache also holds the Khipu Cloud API's narration.
-    const ours = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o WHERE o.cache_key = c.cache_key)`;
     const day = new Date(now.getTime() - 24 * HOUR_MS);
     const week = new Date(now.getTime() - 7 * 24 * HOUR_MS);
     // Usage rows are per hour: a window starts at the hour its first moment falls in.
@@ -68,7 +67,7 @@ export class CacheStatsReader {
                sum(hit_count::bigint * char_length(text))::bigint AS characters,
                count(*) FILTER (WHERE created_at >= ${day}) AS created_day,
                count(*) FILTER (WHERE created_at >= ${week}) AS created_week
-          FROM audio_cache AS c WHERE ${ofTenant} AND ${ours}`,
+          FROM audio_cache AS c WHERE ${ofTenant} AND ${isOurEntry}`,
       this.prisma.$queryRaw<
         { hits_day: bigint | null; misses_day: bigint | null; chars_day: bigint | null; hits_week: bigint | null; misses_week: bigint | null; chars_week: bigint | null }[]
       >`
@@ -79,7 +78,7 @@ export class CacheStatsReader {
           FROM audio_cache_usage WHERE ${ofTenant} AND hour >= ${hourOf(week)}`,
       this.prisma.$queryRaw<{ voice_id: string; text: string; hit_count: number; size: bigint | null }[]>`
         SELECT voice_id, left(text, 40) AS text, hit_count, audio_file_size_bytes AS size
-          FROM audio_cache AS c WHERE ${ofTenant} AND ${ours}
+          FROM audio_cache AS c WHERE ${ofTenant} AND ${isOurEntry}
          ORDER BY hit_count DESC, last_accessed_at DESC
          LIMIT 10`,
     ]);
