@@ -1,6 +1,6 @@
 /**
  * The failures a caller can see. Each code maps to exactly one HTTP status, in one table
- * (src/http/problem-response.ts); everything else thrown is an internal error.
+ * (src/handlers/problem-response.ts); everything else thrown is an internal error.
  */
 export type ErrorCode =
   | 'unauthorized'
@@ -43,4 +43,14 @@ export function toAppError(error: unknown): AppError {
     return new AppError('unavailable', 'The service is not configured', { cause: error });
   }
   return new AppError('internal', 'Internal error', { cause: error });
+}
+
+/**
+ * Anything thrown, as one line for a log: the message (with the error's name when it is not a
+ * plain Error), or its stack when asked.
+ */
+export function describeError(error: unknown, { stack = false }: { stack?: boolean } = {}): string {
+  if (!(error instanceof Error)) return String(error);
+  if (stack && error.stack) return error.stack;
+  return error.name === 'Error' ? error.message : `${error.name}: ${error.message}`;
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { metrics, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
+import { describeError } from './errors.ts';
 
 let started: { shutdown(): Promise<void> } | undefined;
 
@@ -21,7 +22,7 @@ export function startTelemetry(connectionString: string | undefined): void {
     started = { shutdown: distro.shutdownAzureMonitor };
   } catch (error) {
     // Monitoring is not worth an outage: the service runs on, without metrics, and says so.
-    console.warn(`Application Insights metrics are off: the Azure Monitor distro did not start: ${error instanceof Error ? error.message : String(error)}`);
+    console.warn(`Application Insights metrics are off: the Azure Monitor distro did not start: ${describeError(error)}`);
   }
 }
 

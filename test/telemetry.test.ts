@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditionHandler } from '../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../src/handlers/audition-handler.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from './support/accounts.ts';

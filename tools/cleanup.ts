@@ -5,9 +5,10 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createServices } from '../src/app/services.ts';
-import { runCleanupPass } from '../src/cleanup/cleanup-handler.ts';
+import { runCleanupPass } from '../src/handlers/cleanup-handler.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
+import { describeError } from '../src/errors.ts';
 
 const stamp = (level: string, args: unknown[]) => `[${new Date().toISOString()}] ${level}: ${args.map(String).join(' ')}`;
 const log = {
@@ -32,6 +33,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  log.error(error instanceof Error ? error.message : String(error));
+  log.error(describeError(error));
   process.exitCode = 1;
 });

@@ -10,6 +10,7 @@ import { createLocalHost } from './local-host/http-host.ts';
 import { applyLocalSettings, corsOriginsFor, readLocalSettings } from './local-host/local-settings.ts';
 import { scheduleTimers } from './local-host/timer-scheduler.ts';
 import { projectRoot } from './project-root.ts';
+import { describeError } from '../src/errors.ts';
 
 async function main(): Promise<void> {
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     closeWorkerServices().then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error(`error: closing the services: ${error instanceof Error ? error.message : String(error)}`);
+        console.error(`error: closing the services: ${describeError(error)}`);
         process.exit(1);
       },
     );
@@ -85,6 +86,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  console.error(describeError(error));
   process.exit(1);
 });

@@ -15,7 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
-import { createPrismaClient } from '../src/db/prisma-client.ts';
+import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
@@ -24,6 +24,7 @@ import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
 import { firstClosedAncestor, startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
 import { ensureDatabaseExists, isUnreachable, quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
 import { projectRoot } from './project-root.ts';
+import { describeError } from '../src/errors.ts';
 
 // Fixed ids, so the demo rows are created once and the printed project id never changes.
 const DEMO = {
@@ -141,7 +142,7 @@ The same values are in ${path.join(localDir, 'dev-session.json')}. Ctrl-C stops 
       }
     });
   } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(describeError(error));
     await stop(1);
   }
 }
@@ -174,7 +175,7 @@ async function useDatabaseAt(url: string, fromFile: boolean): Promise<void> {
           `or remove DATABASE_URL${fromFile ? ' from local.settings.json' : ''} and npm start runs its own embedded PostgreSQL.`,
       );
     }
-    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${describeError(error)}`);
   }
   say(`PostgreSQL: DATABASE_URL (${where.host}/${name})`);
 }

@@ -2,7 +2,8 @@
 // testing, signed with JWT_SECRET_KEY / JWT_ALGORITHM (environment, then local.settings.json).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, parseJwtConfig } from '../src/config.ts';
+import { parseJwtConfig } from '../src/config.ts';
+import { describeError } from '../src/errors.ts';
 import { signAccessToken } from './dev/access-token.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 
@@ -22,6 +23,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError || error instanceof Error ? error.message : String(error));
+  console.error(describeError(error));
   process.exitCode = 1;
 });

@@ -1,27 +1,30 @@
+import { AzureBlobStore } from '../adapters/azure-blob-store.ts';
+import { AzureSpeechSynthesizer } from '../adapters/azure-speech-synthesizer.ts';
+import { LocalSpeechSynthesizer } from '../adapters/local-speech-synthesizer.ts';
+import { PgMissLocks } from '../adapters/postgres/pg-miss-locks.ts';
+import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-directory.ts';
+import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
+import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
+import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
+import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
 import { AuditionService } from '../audition/audition-service.ts';
 import { AccessControl } from '../auth/access-control.ts';
-import { PrismaAccountDirectory } from '../auth/prisma-account-directory.ts';
-import { AzureBlobStore } from '../blob/azure-blob-store.ts';
-import type { BlobStore } from '../blob/blob-store.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
-import { PgMissLocks } from '../cache/pg-miss-locks.ts';
-import { PrismaAudioCacheIndex } from '../cache/prisma-audio-cache-index.ts';
-import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
-import { PrismaCacheMaintenance } from '../cleanup/prisma-cache-maintenance.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
-import { createPrismaClient, type PrismaClient } from '../db/prisma-client.ts';
-import { AzureSpeechSynthesizer } from '../speech/azure-speech-synthesizer.ts';
-import { LocalSpeechSynthesizer } from '../speech/local-speech-synthesizer.ts';
-import type { Synthesizer } from '../speech/synthesizer.ts';
-import { CacheStatsReader } from '../stats/cache-stats.ts';
+import type { AccountDirectory } from '../ports/account-directory.ts';
+import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
+import type { CacheStatsReader } from '../ports/cache-stats.ts';
+import type { MissLocks } from '../ports/miss-locks.ts';
+import type { Synthesizer } from '../ports/synthesizer.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
 export interface Services {
   config: Config;
-  prisma: PrismaClient;
   blobStore: BlobStore;
   access: AccessControl;
   auditions: AuditionService;
@@ -30,6 +33,8 @@ export interface Services {
   maintenance: CacheMaintenance;
   /** The stats endpoint's and the cleanup log's figures. */
   stats: CacheStatsReader;
+  /** Resolves when the database answers a trivial query (the health check). */
+  pingDatabase(): Promise<void>;
   /** Metrics for Application Insights (no-ops without APPLICATIONINSIGHTS_CONNECTION_STRING). */
   metrics: CacheMetrics;
   /** The clock every expiry and age decision reads (injected by tests). */
@@ -38,20 +43,32 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** What createServices builds, with the database client (for tools and tests that seed it). */
+export interface BuiltServices extends Services {
+  prisma: PrismaClient;
+}
+
+/** Any port replaced (another engine, an in-memory twin, a fault), and the clock. */
 export interface ServiceOverrides {
-  /** Replaces the Azure Speech synthesizer (another engine; tests that count calls). */
+  index?: AudioCacheIndex;
+  blobStore?: BlobStore;
   synthesizer?: Synthesizer;
+  missLocks?: MissLocks;
+  accounts?: AccountDirectory;
+  maintenance?: CacheMaintenance;
+  stats?: CacheStatsReader;
   now?: Clock;
 }
 
-export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+export function createServices(config: Config, overrides: ServiceOverrides = {}): BuiltServices {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
   const prisma = createPrismaClient(config.databaseUrl);
   const now = overrides.now ?? systemClock;
-  const missLocks = new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
-  const blobStore = AzureBlobStore.fromConfig(config.blobStorage);
-  const index = new PrismaAudioCacheIndex(prisma);
+  const pgMissLocks = overrides.missLocks ? undefined : new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
+  const missLocks = overrides.missLocks ?? pgMissLocks!;
+  const blobStore = overrides.blobStore ?? AzureBlobStore.fromConfig(config.blobStorage);
+  const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer: Synthesizer =
     overrides.synthesizer ??
@@ -74,11 +91,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     prisma,
     blobStore,
-    access: new AccessControl(config.jwt, new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs, now }),
+    access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
-    maintenance: new PrismaCacheMaintenance(prisma, config.databaseUrl, config.ttsPricePerMillionChars),
-    stats: new CacheStatsReader(prisma),
+    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, config.databaseUrl),
+    stats: overrides.stats ?? new PrismaCacheStatsReader(prisma),
+    async pingDatabase() {
+      await prisma.$queryRaw`SELECT 1`;
+    },
     metrics,
     now,
     async close() {

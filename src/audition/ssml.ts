@@ -1,4 +1,4 @@
-import type { Audition } from './audition-request.ts';
+import type { Audition } from '../domain/audition.ts';
 
 /**
  * The SSML for an audition. Every interpolated value is XML-escaped (a line of dialogue with

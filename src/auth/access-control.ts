@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { lruClock, systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import type { AccountDirectory, Caller, ProjectAccess } from './account-directory.ts';
+import type { AccountDirectory, Caller, ProjectAccess } from '../ports/account-directory.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tokens, users and projects remembered per instance (each well under a kilobyte). */

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
-import type { AudioCacheIndex, HitBatch } from './audio-cache-index.ts';
+import type { AudioCacheIndex, HitBatch } from '../ports/audio-cache-index.ts';
+import { describeError } from '../errors.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -77,7 +78,7 @@ export class HitRecorder {
     } catch (error) {
       // Put the batch back under whatever was counted meanwhile: the next flush retries it.
       for (const [cacheKey, counted] of batch) this.#add(cacheKey, counted);
-      this.log.warn(`audition cache: could not write ${hits.length} hit count(s), will retry: ${error instanceof Error ? error.message : String(error)}`);
+      this.log.warn(`audition cache: could not write ${hits.length} hit count(s), will retry: ${describeError(error)}`);
       return;
     }
     for (const cacheKey of unmatched) {
@@ -99,7 +100,7 @@ export class HitRecorder {
       );
     } catch (error) {
       for (const [key, misses] of batch) this.#misses.set(key, (this.#misses.get(key) ?? 0) + misses);
-      this.log.warn(`audition cache: could not write usage figures, will retry: ${error instanceof Error ? error.message : String(error)}`);
+      this.log.warn(`audition cache: could not write usage figures, will retry: ${describeError(error)}`);
     }
   }
 

@@ -1,12 +1,16 @@
-import type { BlobStore, DeleteManyResult } from '../blob/blob-store.ts';
 import type { Clock } from '../clock.ts';
+import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts';
+import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { CacheStats, UsageWindow } from '../stats/cache-stats.ts';
-import type { CacheMaintenance } from './cache-maintenance.ts';
+import type { BlobStore, DeleteManyResult } from '../ports/blob-store.ts';
+import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
+import type { CacheStats, CacheStatsReader, UsageWindow } from '../ports/cache-stats.ts';
 
 export interface CleanupOptions {
   maxEntriesPerTenant: number;
   now: Clock;
+  /** For the savings in the stats line (TTS_PRICE_PER_MILLION_CHARS). */
+  pricePerMillionChars: number;
   /** Rows per DELETE statement. */
   batchSize?: number;
   /** An unreferenced blob younger than this may belong to a miss that is storing its row. */
@@ -29,9 +33,7 @@ export interface CleanupReport {
 }
 
 export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLimit: 10_000 };
-const BLOB_PREFIX = 'audio-cache/';
 const USAGE_RETENTION_MS = 90 * 86_400_000;
-const BLOB_NAME = /^audio-cache\/[0-9a-f-]{36}\/([0-9a-f]{64})\.mp3$/;
 
 /**
  * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
@@ -41,7 +43,7 @@ const BLOB_NAME = /^audio-cache\/[0-9a-f-]{36}\/([0-9a-f]{64})\.mp3$/;
  * would serve from a deleted blob. At most one pass runs at a time across all instances.
  */
 export async function cleanCache(
-  deps: { maintenance: CacheMaintenance; blobStore: BlobStore; log: Logger },
+  deps: { maintenance: CacheMaintenance; blobStore: BlobStore; stats: CacheStatsReader; log: Logger },
   options: CleanupOptions,
 ): Promise<CleanupReport> {
   const { maintenance, blobStore, log } = deps;
@@ -108,7 +110,7 @@ export async function cleanCache(
     } catch (error) {
       // Listing blobs failed (storage unreachable): the sweep is only housekeeping, and the
       // stats below still matter.
-      log.warn(`Orphaned blob sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+      log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
     }
     if (report.blobs.failed > 0) {
       log.warn(`Could not delete ${report.blobs.failed} cache blobs (first error: ${report.blobs.firstError}); a later pass retries them`);
@@ -116,7 +118,7 @@ export async function cleanCache(
 
     // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
     await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
-    const stats = await timed('databaseMs', () => maintenance.stats(now));
+    const stats = await timed('databaseMs', () => deps.stats.read({ now, pricePerMillionChars: options.pricePerMillionChars }));
     report.stats = stats;
     log.info(
       `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
@@ -152,12 +154,12 @@ export async function cleanCache(
       await deleteBlobs(orphans);
       deleted += report.blobs.deleted - before;
     };
-    const listing = store.list(BLOB_PREFIX)[Symbol.asyncIterator]();
+    const listing = store.list(AUDIO_BLOB_PREFIX)[Symbol.asyncIterator]();
     for (;;) {
       const next = await time('blobMs', () => listing.next());
       if (next.done) break;
       // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
-      const cacheKey = BLOB_NAME.exec(next.value.path)?.[1];
+      const cacheKey = parseAudioBlobPath(next.value.path)?.cacheKey;
       if (!cacheKey || !next.value.writtenHere || next.value.lastModified.getTime() > cutoff) continue;
       candidates.push({ path: next.value.path, cacheKey });
       if (candidates.length >= 1_000) await flush();

@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
 import { configureWorkerApp } from '../app/worker-app.ts';
-import { createPurgeHandler } from '../http/purge-handler.ts';
+import { createPurgeHandler } from '../handlers/purge-handler.ts';
 
 export const cachePurgeFunction: HttpFunctionDefinition = {
   trigger: 'http',

@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import type { TimerFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
 import { configureWorkerApp } from '../app/worker-app.ts';
-import { createCleanupHandler } from '../cleanup/cleanup-handler.ts';
+import { createCleanupHandler } from '../handlers/cleanup-handler.ts';
 import { parseCleanupSchedule } from '../config.ts';
 
 export const cleanupFunction: TimerFunctionDefinition = {

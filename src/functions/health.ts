@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
 import { configureWorkerApp } from '../app/worker-app.ts';
-import { createHealthHandler } from '../http/health-handler.ts';
+import { createHealthHandler } from '../handlers/health-handler.ts';
 
 export const healthFunction: HttpFunctionDefinition = {
   trigger: 'http',

@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
 import { getWorkerServices } from '../app/services.ts';
 import { configureWorkerApp } from '../app/worker-app.ts';
-import { createPrewarmHandler } from '../http/prewarm-handler.ts';
+import { createPrewarmHandler } from '../handlers/prewarm-handler.ts';
 
 export const prewarmFunction: HttpFunctionDefinition = {
   trigger: 'http',

@@ -1,5 +1,4 @@
-import type { Services } from '../app/services.ts';
-import { BlobNotFoundError } from '../blob/blob-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 
 export type CheckStatus = 'ok' | 'failed';
 
@@ -16,9 +15,9 @@ const CHECK_TIMEOUT_MS = 3_000;
 const PROBE_BLOB = 'health/probe-that-does-not-exist';
 
 /** Can this instance reach its database and its blob container right now? */
-export async function checkHealth(services: Pick<Services, 'prisma' | 'blobStore'>): Promise<HealthReport> {
+export async function checkHealth(services: { pingDatabase(): Promise<void>; blobStore: Pick<BlobStore, 'get'> }): Promise<HealthReport> {
   const [database, blobStorage] = await Promise.allSettled([
-    withTimeout(services.prisma.$queryRaw`SELECT 1`),
+    withTimeout(services.pingDatabase()),
     withTimeout(
       services.blobStore.get(PROBE_BLOB).then(
         (blob) => blob.stream.destroy(),

@@ -1,5 +1,5 @@
-import type { BlobStore } from '../blob/blob-store.ts';
-import type { CacheMaintenance } from '../cleanup/cache-maintenance.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
 
 export interface PurgeResult {
   entriesDeleted: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseVoiceAudition, textProblem } from '../../src/audition/audition-request.ts';
+import { parseVoiceAudition, textProblem } from '../../src/handlers/audition-request.ts';
 import { defaultAuditionLine, voiceName } from '../../src/audition/default-audition-line.ts';
 import table from '../../src/audition/default-audition-lines.json';
 

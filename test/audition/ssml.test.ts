@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAuditionBody } from '../../src/audition/audition-request.ts';
+import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
 import { buildSsml } from '../../src/audition/ssml.ts';
 
 const HEAD = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xmlns:mstts="https://www.w3.org/2001/mstts"';

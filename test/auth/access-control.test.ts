@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessControl } from '../../src/auth/access-control.ts';
-import type { AccountDirectory } from '../../src/auth/account-directory.ts';
-import { PrismaAccountDirectory } from '../../src/auth/prisma-account-directory.ts';
+import type { AccountDirectory } from '../../src/ports/account-directory.ts';
+import { PrismaAccountDirectory } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
-import { PrismaAudioCacheIndex } from '../../src/cache/prisma-audio-cache-index.ts';
+import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 

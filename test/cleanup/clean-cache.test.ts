@@ -3,7 +3,7 @@ import { InvocationContext } from '@azure/functions';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
 import { cleanCache, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
-import { createCleanupHandler } from '../../src/cleanup/cleanup-handler.ts';
+import { createCleanupHandler } from '../../src/handlers/cleanup-handler.ts';
 import { parseConfig } from '../../src/config.ts';
 import { cleanupFunction } from '../../src/functions/cleanup.ts';
 import { createTestAccount } from '../support/accounts.ts';
@@ -46,7 +46,7 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     return new Date(newest);
   }
   const run = (options: Partial<CleanupOptions> = {}) =>
-    cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, log }, { maxEntriesPerTenant: 10_000, now: () => NOW, ...options });
+    cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log }, { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW, ...options });
 
   it('deletes expired entries, rows and blobs, keeps live ones, and logs the guide’s lines', async () => {
     const tenant = randomUUID();
@@ -242,8 +242,8 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const deadBlob = createServices(parseConfig(testSettings(services.database.url, { AZURE_STORAGE_CONNECTION_STRING: nothingListening })));
     try {
       const report = await cleanCache(
-        { maintenance: deadBlob.maintenance, blobStore: deadBlob.blobStore, log },
-        { maxEntriesPerTenant: 10_000, now: () => NOW },
+        { maintenance: deadBlob.maintenance, blobStore: deadBlob.blobStore, stats: deadBlob.stats, log },
+        { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW },
       );
       expect(report).toMatchObject({ ran: true, expired: 3, blobs: { deleted: 0, failed: 3 } });
       expect(await keysOf(tenant)).toEqual([]);

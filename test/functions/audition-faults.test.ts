@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../src/app/services.ts';
 import { cleanCache } from '../../src/cleanup/clean-cache.ts';
 import { parseConfig } from '../../src/config.ts';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { applyMigrations } from '../../tools/db/migrations.ts';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../tools/local-services/embedded-postgres.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
@@ -15,6 +15,7 @@ import { invokeHttp } from '../support/invoke-http.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+import { signAccessToken } from '../../tools/dev/access-token.ts';
 
 const line = () => ({ voice: 'es-AR-ElenaNeural', text: `Falla ${randomBytes(4).toString('hex')}` });
 
@@ -62,9 +63,7 @@ describe('Postgres going away and coming back', () => {
     const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0' })));
     try {
       const ghost: TestAccount = { tenantId: '', userId: crypto.randomUUID(), projectId: crypto.randomUUID(), token: async () => '' };
-      const { SignJWT } = await import('jose');
-      ghost.token = () =>
-        new SignJWT({ sub: ghost.userId, type: 'access' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(services.config.jwt.secretKey));
+      ghost.token = () => signAccessToken(services.config.jwt, { userId: ghost.userId, expiresIn: '10m' });
       const before = standIn.received.length;
       const down = await call(services, ghost, line());
       expect(down).toMatchObject({ status: 503, retryAfter: '5' });
@@ -108,9 +107,7 @@ describe('Postgres going away and coming back', () => {
       expect(await call(services, account, line())).toMatchObject({ status: 200, cache: 'BYPASS' });
       // Someone never seen before is still refused: authorization fails closed.
       const stranger: TestAccount = { ...account, userId: crypto.randomUUID() };
-      const { SignJWT } = await import('jose');
-      stranger.token = () =>
-        new SignJWT({ sub: stranger.userId, type: 'access' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(services.config.jwt.secretKey));
+      stranger.token = () => signAccessToken(services.config.jwt, { userId: stranger.userId, expiresIn: '10m' });
       expect(await call(services, stranger, line())).toMatchObject({ status: 503, retryAfter: '5' });
     } finally {
       if (!running) await start();
@@ -160,8 +157,8 @@ describe('a crash between the blob upload and the row insert', () => {
     // The next cleanup past the grace period (from the blob's Last-Modified) removes the orphan.
     const uploaded = orphans[0]!.lastModified.getTime();
     const report = await cleanCache(
-      { maintenance: services.maintenance, blobStore: services.blobStore, log: { info() {}, warn() {}, error() {} } },
-      { maxEntriesPerTenant: 10_000, now: () => new Date(uploaded + 2 * 3_600_000) },
+      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info() {}, warn() {}, error() {} } },
+      { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => new Date(uploaded + 2 * 3_600_000) },
     );
     expect(report.orphans).toBe(1);
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';

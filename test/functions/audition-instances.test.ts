@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';

@@ -6,7 +6,7 @@ import { createServices, type Services } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import { auditionFunction } from '../../src/functions/audition.ts';
 import { voiceAuditionFunction } from '../../src/functions/voice-audition.ts';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { DATABASE_SHAPES } from '../support/khipu-database.ts';

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobNotFoundError } from '../../src/blob/blob-store.ts';
+import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
 import { cachePurgeFunction } from '../../src/functions/cache-purge.ts';
 import { cacheStatsFunction } from '../../src/functions/cache-stats.ts';
 import { prewarmFunction } from '../../src/functions/prewarm.ts';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
-import { createPrewarmHandler } from '../../src/http/prewarm-handler.ts';
-import { createPurgeHandler } from '../../src/http/purge-handler.ts';
-import { createStatsHandler } from '../../src/http/stats-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
+import { createPrewarmHandler } from '../../src/handlers/prewarm-handler.ts';
+import { createPurgeHandler } from '../../src/handlers/purge-handler.ts';
+import { createStatsHandler } from '../../src/handlers/stats-handler.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';

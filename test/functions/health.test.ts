@@ -2,7 +2,7 @@ import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { healthFunction } from '../../src/functions/health.ts';
-import { createHealthHandler } from '../../src/http/health-handler.ts';
+import { createHealthHandler } from '../../src/handlers/health-handler.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 function invoke(handler: ReturnType<typeof createHealthHandler>) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanCache } from '../../src/cleanup/clean-cache.ts';
-import { createAuditionHandler } from '../../src/http/audition-handler.ts';
+import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
@@ -75,7 +75,7 @@ describe('tenancy and secrets', () => {
     await audition(bob, { voice: 'nope', text }, { token: tokens[1] }); // invalid
     await audition(bob, { voice: 'es-AR-ElenaNeural', text }, { token: 'x.y.z' }); // unauthorized
     const log = (...args: unknown[]) => logs.push(args.join(' '));
-    await cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, log: { info: log, warn: log, error: log } }, { maxEntriesPerTenant: 1, now: () => new Date() });
+    await cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info: log, warn: log, error: log } }, { maxEntriesPerTenant: 1, pricePerMillionChars: 16, now: () => new Date() });
 
     const all = logs.join('\n');
     expect(all).toMatch(/"function":"audition","status":200,"cache":"MISS"/);

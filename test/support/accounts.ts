@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
-import type { PrismaClient } from '../../src/db/prisma-client.ts';
+import type { PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { signAccessToken } from '../../tools/dev/access-token.ts';
 
 export interface TestAccount {
   tenantId: string;
@@ -66,10 +66,10 @@ export async function createTestAccount(prisma: PrismaClient, secret: string, op
     userId,
     projectId,
     token: (claims = {}, tokenOptions = {}) =>
-      new SignJWT({ sub: userId, email, type: 'access', ...claims })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setExpirationTime(tokenOptions.expiresIn ?? '30m')
-        .sign(new TextEncoder().encode(tokenOptions.secret ?? secret)),
+      signAccessToken(
+        { secretKey: tokenOptions.secret ?? secret, algorithm: 'HS256' },
+        { userId, email, expiresIn: tokenOptions.expiresIn ?? '30m', claims },
+      ),
   };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
-import type { Services } from '../../src/app/services.ts';
+import type { BuiltServices as Services } from '../../src/app/services.ts';
 import { ensureTestTenant } from './accounts.ts';
 
 export interface SeedEntry {

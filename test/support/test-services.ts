@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createServices, type Services } from '../../src/app/services.ts';
+import { createServices, type BuiltServices } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { DatabaseShape } from './khipu-database.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
-export interface TestServices extends Services {
+export interface TestServices extends BuiltServices {
   database: TestDatabase;
   dispose(): Promise<void>;
 }

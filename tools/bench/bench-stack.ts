@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { createPrismaClient } from '../../src/db/prisma-client.ts';
+import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { signAccessToken } from '../dev/access-token.ts';
 import { startAzurite, type RunningAzurite } from '../local-services/azurite.ts';

@@ -11,8 +11,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
-import { PrismaAudioCacheIndex } from '../../src/cache/prisma-audio-cache-index.ts';
-import { createPrismaClient } from '../../src/db/prisma-client.ts';
+import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
+import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
 import { saveResult, startBenchStack, stopHost } from './bench-stack.ts';
 

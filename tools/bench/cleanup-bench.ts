@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AzureBlobStore } from '../../src/blob/azure-blob-store.ts';
+import { AzureBlobStore } from '../../src/adapters/azure-blob-store.ts';
 import type { CleanupReport } from '../../src/cleanup/clean-cache.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { startAzurite } from '../local-services/azurite.ts';

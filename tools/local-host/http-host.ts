@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
 import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from '../../src/app/function-definition.ts';
+import { describeError } from '../../src/errors.ts';
 
 export interface LocalHostOptions {
   functions: FunctionDefinition[];
@@ -34,7 +35,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
   );
   return http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      options.log(`error: local host: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      options.log(`error: local host: ${describeError(error, { stack: true })}`);
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end('Internal error');
     });
@@ -169,7 +170,7 @@ export function runTimer(definition: TimerFunctionDefinition, log: (line: string
     definition.options.handler({ isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never, context),
   ).then(
     () => log(`info: Executed '${name}' (Succeeded, ${Math.round(performance.now() - started)} ms)`),
-    (error: unknown) => log(`error: Executed '${name}' (Failed): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    (error: unknown) => log(`error: Executed '${name}' (Failed): ${describeError(error, { stack: true })}`),
   );
 }
 

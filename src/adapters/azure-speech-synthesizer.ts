@@ -1,0 +1,198 @@
+import {
+  CancellationDetails,
+  Connection,
+  CancellationErrorCode,
+  ResultReason,
+  SpeechConfig,
+  SpeechSynthesisOutputFormat,
+  SpeechSynthesizer,
+  type SpeechSynthesisResult,
+} from 'microsoft-cognitiveservices-speech-sdk';
+// The SDK has no public switch for its websocket transport; this class is where it chooses.
+import { WebsocketMessageAdapter } from 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';
+import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from '../ports/synthesizer.ts';
+
+/** How long a connection opened ahead waits for its synthesis before it is closed. */
+const PREPARED_LIFETIME_MS = 5_000;
+
+/**
+ * Puts the SDK on the `ws` package on every Node version, as on Node 20.
+ *
+ * Speech SDK 1.52 uses the runtime's global `WebSocket` whenever one exists, i.e. on Node 22
+ * and 24 (`WebsocketMessageAdapter.open()`), and `ws` only where there is none. The global one
+ * (undici) reports a refused upgrade as a bare close 1006 with no HTTP status, so a rejected
+ * key (401/403), throttling (429) and a refused connection all look alike there: the SDK
+ * retries and the caller sees a timeout or a generic failure instead of 502 / 503 +
+ * Retry-After. `ws` reports `Unexpected server response: 429`, which `classifyCancellation`
+ * reads. (`ws` is also the SDK's own Node path: it sends the key as a header, and it is what
+ * the SDK uses behind a proxy.) The flag is a static of the SDK's, read on every connect.
+ */
+export function useNodeWebSocketTransport(): void {
+  if (typeof WebsocketMessageAdapter?.forceNpmWebSocket !== 'boolean') {
+    // Fail loudly rather than misreport every speech failure after an SDK upgrade.
+    throw new Error('microsoft-cognitiveservices-speech-sdk no longer has WebsocketMessageAdapter.forceNpmWebSocket: re-check its transport choice');
+  }
+  WebsocketMessageAdapter.forceNpmWebSocket = true;
+}
+
+function credentialsId({ key, region }: SpeechCredentials): string {
+  return `${region ?? ''}\u0000${key}`;
+}
+
+export interface AzureSpeechOptions {
+  /** `ws://host:port` of a Speech container (or a stand-in) instead of the regional service. */
+  host?: string;
+  timeoutMs: number;
+}
+
+/**
+ * Synthesizer over the Azure Speech SDK. One SpeechSynthesizer per request: it is cheap
+ * (~2 ms on a warm connection pool), requests on a shared one are serialised, and each
+ * project may bring its own key.
+ */
+export class AzureSpeechSynthesizer implements Synthesizer {
+  readonly provider = 'azure';
+  readonly requiresCredentials = true;
+  readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
+
+  /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
+  readonly #prepared = new Map<string, { synthesizer: SpeechSynthesizer; timer: NodeJS.Timeout }[]>();
+
+  constructor(private readonly options: AzureSpeechOptions) {
+    useNodeWebSocketTransport();
+  }
+
+  /**
+   * Opens a connection for these credentials now, while the caller still checks whether it
+   * must synthesize (lock, second lookup): the next synthesize() with them starts on an open
+   * websocket. Unused, it is closed after a few seconds. Opening costs nothing billable.
+   */
+  prepare(credentials: SpeechCredentials): void {
+    const synthesizer = this.#create(credentials);
+    if (!synthesizer) return;
+    Connection.fromSynthesizer(synthesizer).openConnection(undefined, () => {});
+    const id = credentialsId(credentials);
+    const list = this.#prepared.get(id) ?? [];
+    const item = {
+      synthesizer,
+      timer: setTimeout(() => {
+        const remaining = (this.#prepared.get(id) ?? []).filter((other) => other !== item);
+        if (remaining.length > 0) this.#prepared.set(id, remaining);
+        else this.#prepared.delete(id);
+        synthesizer.close();
+      }, PREPARED_LIFETIME_MS).unref(),
+    };
+    list.push(item);
+    this.#prepared.set(id, list);
+  }
+
+  close(): void {
+    for (const list of this.#prepared.values()) {
+      for (const { synthesizer, timer } of list) {
+        clearTimeout(timer);
+        synthesizer.close();
+      }
+    }
+    this.#prepared.clear();
+  }
+
+  #takePrepared(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
+    const id = credentialsId(credentials);
+    const list = this.#prepared.get(id);
+    const item = list?.shift();
+    if (list && list.length === 0) this.#prepared.delete(id);
+    if (!item) return undefined;
+    clearTimeout(item.timer);
+    return item.synthesizer;
+  }
+
+  #create(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
+    let config: SpeechConfig;
+    if (this.options.host) {
+      config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
+    } else if (credentials.region) {
+      config = SpeechConfig.fromSubscription(credentials.key, credentials.region);
+    } else {
+      return undefined;
+    }
+    config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
+    return new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+  }
+
+  synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
+    if (!credentials) {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
+    }
+    const synthesizer = this.#takePrepared(credentials) ?? this.#create(credentials);
+    if (!synthesizer) {
+      return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+    }
+    if (onAudio) {
+      // Each audio frame as it arrives from the service; the result then carries all of them.
+      synthesizer.synthesizing = (_sender, event) => {
+        const chunk = event.result.audioData;
+        if (chunk && chunk.byteLength > 0) onAudio(Buffer.from(chunk));
+      };
+    }
+
+    return new Promise<SynthesizedAudio>((resolve, reject) => {
+      // The SDK never answers at all when the service hangs, closes cleanly mid-turn or
+      // leaves out its `response` message: this timeout is the only way out.
+      const timer = setTimeout(
+        () => reject(new SynthesisError('timeout', `No audio within ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      );
+      synthesizer.speakSsmlAsync(
+        ssml,
+        (result) => {
+          clearTimeout(timer);
+          try {
+            resolve(readResult(result));
+          } catch (error) {
+            reject(error);
+          }
+        },
+        (message) => {
+          clearTimeout(timer);
+          reject(new SynthesisError('failed', `Speech SDK error: ${message}`));
+        },
+      );
+    }).finally(() => {
+      // Without close() the SDK's websocket keeps the process alive.
+      synthesizer.close();
+    });
+  }
+}
+
+function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
+  if (result.reason === ResultReason.SynthesizingAudioCompleted) {
+    if (!result.audioData || result.audioData.byteLength === 0) {
+      throw new SynthesisError('failed', 'The speech service returned no audio');
+    }
+    return {
+      audio: Buffer.from(result.audioData),
+      durationSeconds: result.audioDuration > 0 ? result.audioDuration / 10_000_000 : undefined,
+    };
+  }
+  if (result.reason === ResultReason.Canceled) {
+    const details = CancellationDetails.fromResult(result);
+    throw new SynthesisError(classifyCancellation(details.ErrorCode, details.errorDetails ?? ''), details.errorDetails ?? 'Canceled');
+  }
+  throw new SynthesisError('failed', `Unexpected synthesis result (reason ${result.reason})`);
+}
+
+/**
+ * Every service failure arrives as a cancellation with a code and a text. The real service
+ * has been seen throttling with 1007 ("Throttled due to too many requests") and 4429, so the
+ * text is read as well as the code, throttling first.
+ */
+export function classifyCancellation(code: CancellationErrorCode, details: string) {
+  if (/\b(429|4429)\b|throttl|too many requests|concurrent request limit/i.test(details)) return 'throttled';
+  if (/\b(401|403)\b/.test(details) && !/websocket error code/i.test(details)) return 'credentials-rejected';
+  if (code === CancellationErrorCode.AuthenticationFailure || code === CancellationErrorCode.Forbidden) {
+    return 'credentials-rejected';
+  }
+  if (code === CancellationErrorCode.TooManyRequests) return 'throttled';
+  if (code === CancellationErrorCode.BadRequestParameters) return 'rejected-request';
+  return 'failed';
+}

@@ -1,0 +1,45 @@
+import type { PrismaClient } from './prisma-client.ts';
+import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
+
+export class PrismaAccountDirectory implements AccountDirectory {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findActiveUser(userId: string): Promise<Caller | null> {
+    const user = await this.prisma.user.findFirst({
+      where: { id: userId, isActive: true, tenant: { isActive: true } },
+      select: { id: true, tenantId: true, role: true },
+    });
+    return user && { userId: user.id, tenantId: user.tenantId, role: user.role };
+  }
+
+  async findProject(projectId: string): Promise<ProjectAccess | null> {
+    const project = await this.prisma.project.findUnique({
+      where: { id: projectId },
+      select: { id: true, tenantId: true, settings: true },
+    });
+    if (!project) return null;
+    return { id: project.id, tenantId: project.tenantId, ...projectSpeechKey(project.settings) };
+  }
+}
+
+/**
+ * The project's Azure Speech key and region from its settings (a json or jsonb column; any
+ * shape): the web UI's `creds.tts.azure` first, then the guide's flat keys. The region goes
+ * with the key it was stored beside.
+ */
+export function projectSpeechKey(settings: unknown): { ttsKey?: string; ttsRegion?: string } {
+  const azure = field(field(field(settings, 'creds'), 'tts'), 'azure');
+  const uiKey = nonEmptyString(field(azure, 'key'));
+  if (uiKey) return { ttsKey: uiKey, ttsRegion: nonEmptyString(field(azure, 'region')) };
+  const flatKey = nonEmptyString(field(settings, 'azure_tts_key'));
+  if (flatKey) return { ttsKey: flatKey, ttsRegion: nonEmptyString(field(settings, 'azure_tts_region')) };
+  return {};
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[name] : undefined;
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}

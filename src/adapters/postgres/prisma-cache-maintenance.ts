@@ -1,0 +1,131 @@
+import pg from 'pg';
+import { isOurEntry } from './ownership-sql.ts';
+import type { PrismaClient } from './prisma-client.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
+import type { CacheMaintenance } from '../../ports/cache-maintenance.ts';
+
+// One lock for every instance and manual run, namespaced so no other user of the database
+// collides with it by accident.
+const LOCK_NAME = 'khipu:audio-cache-cleanup';
+
+/** `audio_cache AS c` narrowed to the tenant's rows this service wrote, from both tables' tenant indexes. */
+const ourRowsOf = (tenantId: string) => Prisma.sql`
+  audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
+  WHERE o.tenant_id = ${tenantId}::uuid AND c.tenant_id = ${tenantId}::uuid`;
+
+/**
+ * CacheMaintenance in SQL through Prisma. Every delete is one bounded statement
+ * (`… LIMIT n`, committed on its own), so no statement or transaction grows with the table
+ * and the caller never holds more than one batch of paths.
+ */
+export class PrismaCacheMaintenance implements CacheMaintenance {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly databaseUrl: string,
+  ) {}
+
+  async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    // A session-level advisory lock on a connection of its own: Prisma's pool would hand the
+    // unlock to another session. If this process dies, the connection and the lock go with it.
+    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => {}); // a dropped lock connection must not crash the process
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_NAME]);
+      if (!rows[0]?.locked) return { ran: false };
+      try {
+        return { ran: true, value: await work() };
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_NAME]).catch(() => {});
+      }
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async deleteExpired(now: Date, limit: number): Promise<string[]> {
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM audio_cache AS c
+       WHERE c.expires_at < ${now} AND ${isOurEntry}
+       ORDER BY c.expires_at LIMIT ${limit}`);
+  }
+
+  async tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]> {
+    // Only our entries count towards the cap: a tenant's narration rows neither fill it nor go.
+    // Counted from the notes alone (their tenant index). A note whose row someone else deleted
+    // counts until its slice's daily check forgets it; the deletion below ranks actual rows, so
+    // such a note never costs an entry.
+    const rows = await this.prisma.$queryRaw<{ tenant_id: string; entries: bigint }[]>`
+      SELECT tenant_id::text, count(*) AS entries FROM audio_cache_auditions
+       GROUP BY tenant_id HAVING count(*) > ${maxEntries}
+       ORDER BY tenant_id`;
+    return rows.map((row) => ({ tenantId: row.tenant_id, entries: Number(row.entries) }));
+  }
+
+  async deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]> {
+    // Ranked afresh by each batch, so entries added or played meanwhile are counted right.
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
+       ORDER BY c.last_accessed_at DESC, c.id DESC
+      OFFSET ${keep} LIMIT ${limit}`);
+  }
+
+  async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
+    return this.#deleteOurs(Prisma.sql`
+      SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
+         AND (${voiceId ?? null}::text IS NULL OR c.voice_id = ${voiceId ?? null}::text)
+       LIMIT ${limit}`);
+  }
+
+  /**
+   * Deletes the rows `doomed` selects (id, cache_key; ours only, by its own condition) and
+   * their ownership notes, in one statement; returns their blob paths. `= ANY(ARRAY(…))`
+   * rather than a join: each side is then found through its primary key, where a join let
+   * the planner scan both tables whole for every batch.
+   */
+  async #deleteOurs(doomed: Prisma.Sql): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      WITH gone AS (
+        DELETE FROM audio_cache AS c WHERE c.id = ANY(ARRAY(SELECT d.id FROM (${doomed}) AS d))
+        RETURNING c.cache_key, c.audio_blob_path
+      ), unlisted AS (
+        DELETE FROM audio_cache_auditions AS o WHERE o.cache_key = ANY(ARRAY(SELECT g.cache_key FROM gone AS g))
+      )
+      SELECT audio_blob_path AS path FROM gone`;
+    return rows.map((row) => row.path);
+  }
+
+  async deleteUsageBefore(before: Date): Promise<number> {
+    return this.prisma.$executeRaw`DELETE FROM audio_cache_usage WHERE hour < ${before}`;
+  }
+
+  async findReferencedBlobs(blobs: readonly { path: string; cacheKey: string }[]): Promise<Set<string>> {
+    if (blobs.length === 0) return new Set();
+    // Any writer's reference counts: a row of audio_cache under the blob's key (every writer
+    // names blobs audio-cache/{tenant}/{key}.mp3; the key is indexed, the path is not), and,
+    // on the Khipu database, a segment's raw narration key (no foreign key there: its row may
+    // be gone while the segment still points at the audio).
+    const segments = await this.#hasSegmentMetadata();
+    const rows = await this.prisma.$queryRaw<{ path: string }[]>`
+      SELECT b.path FROM unnest(${blobs.map((b) => b.path)}::text[], ${blobs.map((b) => b.cacheKey)}::text[]) AS b(path, cache_key)
+       WHERE EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = b.cache_key)
+          ${segments ? Prisma.sql`OR EXISTS (SELECT 1 FROM audio_segment_metadata AS s WHERE s.raw_audio_cache_key = b.cache_key)` : Prisma.empty}`;
+    return new Set(rows.map((row) => row.path));
+  }
+
+  async deleteUnusedOwnershipNotes({ from, to }: { from: string; to?: string }): Promise<number> {
+    // Notes of rows someone else deleted (the Khipu Cloud API's own cleanup, a tenant's
+    // cascade): nothing refers to them any more. One slice of the key space at a time, each
+    // note checked through audio_cache's unique cache_key index.
+    return this.prisma.$executeRaw`
+      DELETE FROM audio_cache_auditions AS o
+       WHERE o.cache_key >= ${from} AND (${to ?? null}::text IS NULL OR o.cache_key < ${to ?? null}::text)
+         AND NOT EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = o.cache_key)`;
+  }
+
+  async #hasSegmentMetadata(): Promise<boolean> {
+    const [row] = await this.prisma.$queryRaw<{ present: boolean }[]>`
+      SELECT to_regclass('audio_segment_metadata') IS NOT NULL AS present`;
+    return row?.present ?? false;
+  }
+}

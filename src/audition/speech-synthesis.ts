@@ -1,0 +1,138 @@
+import { readMp3Duration } from '../audio/mp3-duration.ts';
+import type { SynthesizedAudition } from '../cache/audio-cache.ts';
+import type { Config } from '../config.ts';
+import type { Audition } from '../domain/audition.ts';
+import { AppError } from '../errors.ts';
+import type { ProjectAccess } from '../ports/account-directory.ts';
+import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../ports/synthesizer.ts';
+import type { CacheMetrics } from '../telemetry.ts';
+import type { Timings } from '../timing.ts';
+import { SynthesisSlots } from './synthesis-slots.ts';
+
+export interface SpeechSynthesisDeps {
+  synthesizer: Synthesizer;
+  /** App-wide fallback credentials, for projects without their own; synthesis limits. */
+  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs'>;
+  /** Told of every synthesis paid for (a miss in the tenant's hit ratio). */
+  onSynthesized: (tenantId: string) => void;
+  /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
+  metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
+}
+
+/** One synthesis to run for a tenant's project. */
+export interface SynthesisJob {
+  tenantId: string;
+  audition: Audition;
+  /** Its TTS credentials are looked at only when something must be synthesized. */
+  project: ProjectAccess;
+  timings: Timings;
+}
+
+/**
+ * The synthesis step of a miss: whose key pays (the project's, else the service's default),
+ * a slot among this instance's syntheses, the speech service's failures as the caller's
+ * errors, the audio's duration, and the figures (metrics, Server-Timing, usage).
+ */
+export class SpeechSynthesis {
+  readonly #deps: SpeechSynthesisDeps;
+  readonly #slots: SynthesisSlots;
+
+  constructor(deps: SpeechSynthesisDeps) {
+    this.#deps = deps;
+    this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
+  }
+
+  get synthesizer(): Synthesizer {
+    return this.#deps.synthesizer;
+  }
+
+  /** Lets the engine connect ahead (a synthesis is very likely); never throws. */
+  prepare(project: ProjectAccess): void {
+    const { synthesizer } = this.#deps;
+    if (!synthesizer.prepare || !synthesizer.requiresCredentials) return;
+    try {
+      synthesizer.prepare(this.credentialsFor(project));
+    } catch {
+      // No credentials: the synthesis itself answers 422.
+    }
+  }
+
+  /**
+   * Synthesizes the SSML, calling `onAudio` with each piece as it arrives when the engine
+   * streams. Throws an AppError: no credentials (422 before any work), no free slot, or the
+   * speech service's failure.
+   */
+  async synthesize(job: SynthesisJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
+    const { synthesizer, metrics } = this.#deps;
+    const credentials = synthesizer.requiresCredentials ? this.credentialsFor(job.project) : undefined;
+    job.timings.tier = 'synthesis';
+    const started = performance.now();
+    let firstAudioMs: number | undefined;
+    const release = await this.#slots.acquire();
+    let result;
+    try {
+      result = await synthesizer.synthesize({
+        ssml,
+        audition: job.audition,
+        credentials,
+        onAudio:
+          onAudio &&
+          ((chunk) => {
+            // Server-Timing's synthesis phase is the wait for the first audio when it streams.
+            firstAudioMs ??= performance.now() - started;
+            onAudio(chunk);
+          }),
+      });
+    } catch (error) {
+      const appError = toSynthesisAppError(error);
+      metrics?.synthesisFailed(appError.code);
+      throw appError;
+    } finally {
+      release();
+      job.timings.add('synthesis', firstAudioMs ?? performance.now() - started);
+    }
+    metrics?.synthesis(performance.now() - started);
+    this.#deps.onSynthesized(job.tenantId);
+    const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
+    return { audio: result.audio, durationSeconds };
+  }
+
+  /** The project's own key, else the service's default; a 422 when there is none to use. */
+  credentialsFor(project: ProjectAccess): SpeechCredentials {
+    const { defaultKey, defaultRegion, host } = this.#deps.speech;
+    const credentials = project.ttsKey
+      ? { key: project.ttsKey, region: project.ttsRegion ?? defaultRegion }
+      : defaultKey
+        ? { key: defaultKey, region: defaultRegion }
+        : undefined;
+    if (!credentials) {
+      throw new AppError(
+        'no-tts-credentials',
+        'This project has no Azure TTS credentials (add the Azure key and region in the project settings: settings.creds.tts.azure, or settings.azure_tts_key), and the service has no default key',
+      );
+    }
+    if (!credentials.region && !host) {
+      throw new AppError('no-tts-credentials', 'This project has an Azure TTS key but no region (settings.creds.tts.azure.region, or settings.azure_tts_region)');
+    }
+    return credentials;
+  }
+}
+
+/** The speech service's failure as the error the caller sees (one status per reason). */
+export function toSynthesisAppError(error: unknown): AppError {
+  if (!(error instanceof SynthesisError)) {
+    return new AppError('tts-failed', 'Speech synthesis failed', { cause: error });
+  }
+  switch (error.failure) {
+    case 'credentials-rejected':
+      return new AppError('tts-credentials-rejected', 'The Azure TTS credentials were rejected by the speech service');
+    case 'throttled':
+      return new AppError('tts-throttled', 'The speech service is throttling requests; try again shortly', { retryAfterSeconds: 10 });
+    case 'rejected-request':
+      return new AppError('tts-rejected-request', 'The speech service rejected the request (check the voice and style)');
+    case 'timeout':
+      return new AppError('tts-timeout', 'The speech service did not answer in time');
+    case 'failed':
+      return new AppError('tts-failed', 'The speech service failed to synthesize the audition');
+  }
+}

@@ -1,0 +1,212 @@
+import { buffer } from 'node:stream/consumers';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Audition } from '../domain/audition.ts';
+import { audioBlobPath } from '../domain/blob-layout.ts';
+import { AppError, describeError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts';
+import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
+import type { Timings } from '../timing.ts';
+import type { HitRecorder } from './hit-recorder.ts';
+import type { MemoryAudioTier } from './memory-audio-tier.ts';
+
+export type CacheStatus = 'MISS' | 'HIT-L2' | 'BYPASS';
+
+export interface AuditionAudio {
+  status: CacheStatus;
+  /**
+   * The whole audio; or, for a miss whose engine streams, the audio as it is synthesized
+   * (a stream that errors if the synthesis fails midway, and ends once the audio is stored).
+   */
+  audio: Buffer | ReadableStream<Uint8Array>;
+  cacheKey: string;
+  /** Known when the audio is whole (a streamed miss learns it only at the end). */
+  durationSeconds: number | undefined;
+}
+
+/** Audio that is whole, as identical requests waiting for one synthesis share it. */
+export type WholeAudio = AuditionAudio & { audio: Buffer };
+
+/** Synthesized audio, before it is stored. */
+export interface SynthesizedAudition {
+  audio: Buffer;
+  durationSeconds: number | undefined;
+}
+
+/** One tenant's entry being looked up or stored. */
+export interface CacheSlot {
+  tenantId: string;
+  cacheKey: string;
+  log: Logger;
+  timings: Timings;
+}
+
+export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };
+
+export interface AudioCacheDeps {
+  index: AudioCacheIndex;
+  blobStore: BlobStore;
+  /** Plays are counted here and written to the index in batches. */
+  hits: HitRecorder;
+  /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
+  memory?: MemoryAudioTier;
+  ttlDays: number;
+  /** Recorded in each entry's voice_settings (part of the key already). */
+  engine: { provider: string; outputFormat: string };
+  now?: Clock;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The cache's tiers as the audition use case sees them: memory, then the index and Blob
+ * Storage. It fails open: an index or blob fault is a `bypass` (an uncached answer) and a
+ * warning, never an error. It owns the blob layout and the order of writes (blob, then row).
+ */
+export class AudioCache {
+  readonly #deps: AudioCacheDeps;
+  readonly #now: Clock;
+
+  constructor(deps: AudioCacheDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? systemClock;
+  }
+
+  /** The tenant's audio if this instance holds it in memory (a play, counted). */
+  fromMemory(slot: CacheSlot): WholeAudio | undefined {
+    const lookupStarted = performance.now();
+    const hot = this.#deps.memory?.get(slot.cacheKey);
+    slot.timings.add('lookup', performance.now() - lookupStarted);
+    // The key holds the tenant id; the check is a second lock on the same door.
+    if (!hot || !sameTenant(hot.tenantId, slot.tenantId)) return undefined;
+    slot.timings.tier = 'memory';
+    this.recordPlay(slot.cacheKey);
+    return { status: 'HIT-L2', audio: hot.audio, cacheKey: slot.cacheKey, durationSeconds: hot.durationSeconds };
+  }
+
+  /** A usable stored entry's audio (a play, counted, and kept in memory), or why there is none. */
+  async lookUp(slot: CacheSlot): Promise<Lookup> {
+    const { index, blobStore, memory } = this.#deps;
+    let entry: CacheEntry | null;
+    try {
+      entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
+    } catch (error) {
+      slot.log.warn(`audition cache: index lookup failed, answering uncached: ${describeError(error)}`);
+      return { kind: 'bypass' };
+    }
+    if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
+
+    let audio: Buffer;
+    try {
+      audio = await slot.timings.time('blob', async () => buffer((await blobStore.get(entry.audioBlobPath)).stream));
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) {
+        // Its blob is gone: a miss that overwrites the entry ("heals" it).
+        slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
+        return { kind: 'miss' };
+      }
+      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
+      return { kind: 'bypass' };
+    }
+    const durationSeconds = entry.audioDurationSeconds ?? undefined;
+    memory?.set(slot.cacheKey, { tenantId: slot.tenantId, audio, durationSeconds, expiresAt: entry.expiresAt });
+    this.recordPlay(slot.cacheKey);
+    slot.timings.tier = 'l2';
+    return { kind: 'hit', audio: { status: 'HIT-L2', audio, cacheKey: slot.cacheKey, durationSeconds } };
+  }
+
+  /**
+   * Whether the index holds a live entry of the tenant under this key, without reading its
+   * audio or counting a play (a prewarm). Throws `unavailable` when the index cannot be read.
+   */
+  async holds(slot: Pick<CacheSlot, 'tenantId' | 'cacheKey'>): Promise<boolean> {
+    let entry: CacheEntry | null;
+    try {
+      entry = await this.#deps.index.find(slot.cacheKey);
+    } catch (error) {
+      throw new AppError('unavailable', 'The cache index could not be read; try again shortly', { retryAfterSeconds: 5, cause: error });
+    }
+    return this.#isLive(entry, slot.tenantId);
+  }
+
+  /** Keeps synthesized audio in this instance before it is stored (dropped if storing fails). */
+  remember(slot: CacheSlot, { audio, durationSeconds }: SynthesizedAudition): void {
+    this.#deps.memory?.set(slot.cacheKey, { tenantId: slot.tenantId, audio, durationSeconds, expiresAt: this.#expiry(this.#now()) });
+  }
+
+  /** Blob first, then the row. Any fault: the audio, uncached (BYPASS), and out of memory. */
+  async store(slot: CacheSlot, audition: Audition, ssml: string, { audio, durationSeconds }: SynthesizedAudition): Promise<WholeAudio> {
+    const now = this.#now();
+    const { blobStore, index, memory, engine } = this.#deps;
+    const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
+    const uncached = (what: string, error: unknown): WholeAudio => {
+      slot.log.warn(`audition cache: ${what} failed, audio not cached: ${describeError(error)}`);
+      memory?.delete(slot.cacheKey);
+      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+    };
+    try {
+      // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
+      // pointing at nothing.
+      await blobStore.put(blobPath, audio, 'audio/mpeg');
+    } catch (error) {
+      return uncached('blob upload', error);
+    }
+    const entry = {
+      tenantId: slot.tenantId,
+      cacheKey: slot.cacheKey,
+      text: audition.text,
+      ssml,
+      voiceId: audition.voice,
+      voiceSettings: {
+        style: audition.style ?? 'none',
+        styledegree: audition.styleDegree,
+        rate_pct: audition.ratePct,
+        pitch_pct: audition.pitchPct,
+        provider: engine.provider,
+        output_format: engine.outputFormat,
+      },
+      audioBlobPath: blobPath,
+      audioUrl: blobStore.urlOf(blobPath),
+      audioDurationSeconds: durationSeconds ?? null,
+      audioFileSizeBytes: audio.length,
+      createdAt: now,
+      expiresAt: this.#expiry(now),
+    };
+    try {
+      // A conflict means the key has a row already: one another instance stored meanwhile
+      // (same key, same audio: keep it and its counts), or the expired one being healed.
+      // A row whose blob was missing points at the path just re-uploaded, so it stands.
+      const inserted = await index.insert(entry);
+      if (!inserted) {
+        const existing = await index.find(slot.cacheKey);
+        if (existing?.expiresAt && existing.expiresAt.getTime() <= now.getTime()) await index.replace(entry);
+      }
+    } catch (error) {
+      return uncached('index write', error);
+    }
+    return { status: 'MISS', audio, cacheKey: slot.cacheKey, durationSeconds };
+  }
+
+  /** A play served from this instance (memory, or a request joining one being filled). */
+  recordPlay(cacheKey: string): void {
+    this.#deps.hits.record(cacheKey, this.#now());
+  }
+
+  /** Stops serving the tenant's audio from this instance's memory (after a purge). */
+  forgetTenant(tenantId: string): void {
+    this.#deps.memory?.deleteTenant(tenantId);
+  }
+
+  #isLive(entry: CacheEntry | null, tenantId: string): entry is CacheEntry {
+    if (!entry || !sameTenant(entry.tenantId, tenantId)) return false;
+    return !(entry.expiresAt && entry.expiresAt.getTime() <= this.#now().getTime());
+  }
+
+  #expiry(from: Date): Date {
+    return new Date(from.getTime() + this.#deps.ttlDays * DAY_MS);
+  }
+}
+
+function sameTenant(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { AppError, type FieldError } from '../errors.ts';
+import { defaultAuditionLine } from '../audition/default-audition-line.ts';
+import { MAX_VOICE_LENGTH, voiceLocale, type Audition } from '../domain/audition.ts';
+
+export const MAX_TEXT_LENGTH = 5_000;
+
+const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
+const NO_STYLE = new Set(['', 'none', 'general', 'default']);
+// Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF): SSML holding
+// them is rejected by the speech service, so they are refused here, before any synthesis.
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** `null` means absent for every optional field (the web client sends nulls). */
+const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((value) => value ?? undefined);
+const finite = (message: string) => z.number({ error: message }).finite({ error: message });
+
+const settingsShape = {
+  text: optional(z.string({ error: 'must be a string' })),
+  style: optional(z.string({ error: 'must be a string' })),
+  // The guide's spelling, and the shipped web app's (its voices/{voiceId}/audition route).
+  styledegree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
+  style_degree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
+  rate_pct: optional(finite('must be a number from -100 to 200').min(-100).max(200)),
+  pitch_pct: optional(finite('must be a number from -50 to 50').min(-50).max(50)),
+};
+const voiceSchema = z.union(
+  [
+    z.string({ error: 'must be a voice name or a voice object' }),
+    z.looseObject({ id: z.string({ error: 'must be a voice name' }) }),
+  ],
+  { error: 'must be a voice name (string) or a voice object with an id' },
+);
+/** The guide's body (and khipu-web's older one): the voice in the body, `text` required. */
+const bodySchema = z.looseObject({ voice: voiceSchema, ...settingsShape, text: z.string({ error: 'is required and must be a string' }) });
+/** A prewarm item: the voice in the item, `text` optional (the voice's default line). */
+const itemSchema = z.looseObject({ voice: voiceSchema, ...settingsShape });
+/** The live route's body (all optional; the casting page sends `{}`): the voice is in the path. */
+const voiceRouteSchema = z.looseObject(settingsShape);
+
+type Settings = Partial<z.infer<typeof voiceRouteSchema>>;
+
+/**
+ * Validates an audition request body, in either shape the callers send (voice as a name, or
+ * as the khipu-web voice object), into an Audition. Throws a 400 AppError naming each field.
+ */
+export function parseAuditionBody(body: unknown): Audition {
+  const input = parseObject(bodySchema, body);
+  return toAudition(input.voice, input, { textRequired: true });
+}
+
+/** A prewarm item: the guide's body, or the live route's body with its `voice`; text optional (or blank). */
+export function parsePrewarmItem(item: unknown): Audition {
+  const input = parseObject(itemSchema, item);
+  return toAudition(input.voice, input, { textRequired: false });
+}
+
+/**
+ * The live route, `POST /projects/{projectId}/voices/{voiceId}/audition`: the voice from the
+ * path (validated like a body's), the body optional (`undefined`: none was sent). Without a
+ * text, or with a blank one, the voice's default audition line is spoken
+ * (default-audition-lines.json).
+ */
+export function parseVoiceAudition(voiceId: string, body: unknown): Audition {
+  const input = body === undefined ? {} : parseObject(voiceRouteSchema, body);
+  return toAudition(voiceId, input, { textRequired: false, voiceField: 'voiceId' });
+}
+
+function parseObject<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid([{ field: '(body)', message: 'must be a JSON object' }]);
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  throw invalid(
+    parsed.error.issues.map((issue) => ({
+      field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+      message: rangeMessage(issue),
+    })),
+  );
+}
+
+function toAudition(
+  voiceInput: string | { id: string },
+  input: Settings,
+  { textRequired, voiceField }: { textRequired: boolean; voiceField?: string },
+): Audition {
+  const errors: FieldError[] = [];
+  const field = voiceField ?? (typeof voiceInput === 'string' ? 'voice' : 'voice.id');
+  const voice = (typeof voiceInput === 'string' ? voiceInput : voiceInput.id).trim();
+  const voiceLocaleFound = voiceLocale(voice);
+  if (!voiceLocaleFound) {
+    errors.push({ field, message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)` });
+  }
+
+  // Where the text is optional, none (or only blanks: a character without a description)
+  // means the voice's own line, chosen below once the voice is known to be valid.
+  let text: string | undefined = normalizeText(input.text ?? '');
+  if (text === '' && !textRequired) {
+    text = undefined;
+  } else {
+    const problem = textProblem(text);
+    if (problem) errors.push({ field: 'text', message: problem });
+  }
+
+  const rawStyle = (input.style ?? '').trim().toLowerCase();
+  const style = NO_STYLE.has(rawStyle) ? null : rawStyle;
+  if (style !== null && !STYLE_NAME.test(style)) {
+    errors.push({ field: 'style', message: 'must be a speaking style name such as cheerful' });
+  }
+  if (input.styledegree !== undefined && input.style_degree !== undefined && input.styledegree !== input.style_degree) {
+    errors.push({ field: 'style_degree', message: 'differs from styledegree: send one of the two' });
+  }
+  if (errors.length > 0) throw invalid(errors);
+
+  const locale = voiceLocaleFound!;
+  return {
+    voice,
+    locale,
+    text: text ?? defaultAuditionLine(voice, locale),
+    style,
+    styleDegree: style === null ? 1 : (input.styledegree ?? input.style_degree ?? 1),
+    // `+ 0` turns -0 into 0: the same audition must give the same cache key.
+    ratePct: (input.rate_pct ?? 0) + 0,
+    pitchPct: (input.pitch_pct ?? 0) + 0,
+  };
+}
+
+/** Why a (normalised) text cannot be spoken, or undefined when it can. */
+export function textProblem(text: string): string | undefined {
+  if (text.length === 0) return 'must not be empty';
+  if (text.length > MAX_TEXT_LENGTH) return `must be at most ${MAX_TEXT_LENGTH} characters`;
+  if (NOT_XML_CHAR.test(text)) return 'contains characters that cannot be spoken (control characters or broken Unicode)';
+  return undefined;
+}
+
+export function normalizeText(text: string): string {
+  return text.normalize('NFC').replace(/\s+/gu, ' ').trim();
+}
+
+function rangeMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'too_small' || issue.code === 'too_big') {
+    const field = String(issue.path[0]);
+    const ranges: Record<string, string> = {
+      styledegree: 'must be a number from 0.01 to 2',
+      style_degree: 'must be a number from 0.01 to 2',
+      rate_pct: 'must be a number from -100 to 200',
+      pitch_pct: 'must be a number from -50 to 50',
+    };
+    return ranges[field] ?? issue.message;
+  }
+  return issue.message;
+}
+
+function invalid(errors: FieldError[]): AppError {
+  const fields = [...new Set(errors.map((e) => e.field))].join(', ');
+  return new AppError('invalid-request', `Invalid audition request: ${fields}`, { errors });
+}

@@ -1,0 +1,45 @@
+/** Plays and syntheses in a recent window (from the hourly usage table). */
+export interface UsageWindow {
+  /** Entries stored in the window that are still cached. */
+  entriesCreated: number;
+  /** Plays served from the cache (memory or Blob Storage). */
+  hits: number;
+  /** Syntheses (auditions and prewarms that were not cached). */
+  misses: number;
+  /** hits ÷ (hits + misses); null when there was neither. */
+  hitRatio: number | null;
+  /** Characters of the lines played from the cache instead of synthesized. */
+  charactersSaved: number;
+  dollarsSaved: number;
+}
+
+export interface TopEntry {
+  voice: string;
+  /** The first 40 characters of the line. */
+  text: string;
+  hits: number;
+  sizeBytes: number;
+}
+
+export interface CacheStats {
+  entries: number;
+  totalMb: number;
+  totalHits: number;
+  avgHitsPerEntry: number;
+  last24h: UsageWindow;
+  last7d: UsageWindow;
+  /** Over the last 7 days (hits and syntheses are counted per hour, not kept forever). */
+  hitRatio: number | null;
+  /** The 10 most played entries. */
+  topEntries: TopEntry[];
+  /** Every play of the cached entries so far, priced at `pricePerMillionChars`. */
+  savings: { characters: number; dollars: number; pricePerMillionChars: number };
+}
+
+/**
+ * The cache's figures (this service's entries only), for one tenant or for all: the stats
+ * endpoint's answer and the cleanup's log lines.
+ */
+export interface CacheStatsReader {
+  read(query: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats>;
+}

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
+import { AzureSpeechSynthesizer } from '../../src/adapters/azure-speech-synthesizer.ts';
+import { SynthesisError } from '../../src/ports/synthesizer.ts';
+import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
+
+const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
+const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
+
+describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', () => {
+  let standIn: SpeechStandIn;
+  let tone: Buffer;
+  beforeAll(async () => {
+    tone = await encodeToneMp3(1);
+    standIn = await startSpeechStandIn(tone);
+  });
+  afterAll(() => standIn.stop());
+
+  const synthesizer = (timeoutMs = 2_000) => new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs });
+  const failureOf = async (behaviour: StandInBehaviour, timeoutMs?: number) => {
+    standIn.behave(behaviour);
+    const error = await synthesizer(timeoutMs).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    standIn.behave({ kind: 'audio' });
+    expect(error).toBeInstanceOf(SynthesisError);
+    return (error as SynthesisError).failure;
+  };
+
+  it('returns the MP3 bytes the service sent, asking for 24 kHz 48 kbps mono MP3 with the given key', async () => {
+    standIn.behave({ kind: 'audio' });
+    const result = await synthesizer().synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'project-key' } });
+    expect(result.audio.equals(tone)).toBe(true);
+    expect(standIn.received.at(-1)).toMatchObject({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
+  });
+
+  it('hands over each piece of audio as it arrives, before the whole (for streamed misses)', async () => {
+    const long = await encodeToneMp3(3);
+    standIn.behave({ kind: 'audio', audio: long, chunkIntervalMs: 60 });
+    try {
+      const chunks: { bytes: Buffer; at: number }[] = [];
+      const result = await synthesizer().synthesize({
+        ssml: SSML,
+        audition: AUDITION,
+        credentials: { key: 'k' },
+        onAudio: (bytes) => chunks.push({ bytes, at: performance.now() }),
+      });
+      const done = performance.now();
+      expect(chunks.length).toBe(Math.ceil(long.length / 4096));
+      expect(Buffer.concat(chunks.map((c) => c.bytes)).equals(long)).toBe(true);
+      expect(result.audio.equals(long)).toBe(true);
+      // The first piece came a whole turn of chunks before the end.
+      expect(done - chunks[0]!.at).toBeGreaterThan((chunks.length - 1) * 60 * 0.8);
+    } finally {
+      standIn.behave({ kind: 'audio' });
+    }
+  });
+
+  it.each([
+    [{ kind: 'reject-upgrade', status: 401 }, 'credentials-rejected'],
+    [{ kind: 'reject-upgrade', status: 403 }, 'credentials-rejected'],
+    [{ kind: 'reject-upgrade', status: 429 }, 'throttled'],
+    [{ kind: 'close', code: 4429, reason: 'exceeded the concurrent request limit' }, 'throttled'],
+    [{ kind: 'close', code: 1007, reason: 'Throttled due to too many requests' }, 'throttled'],
+    [{ kind: 'close', code: 1007, reason: 'Invalid SSML: voice not found' }, 'rejected-request'],
+    [{ kind: 'close', code: 1008, reason: 'Quota exceeded' }, 'failed'],
+    [{ kind: 'close', code: 1011, reason: 'Internal error' }, 'failed'],
+    [{ kind: 'no-audio' }, 'failed'],
+  ] as [StandInBehaviour, string][])('classifies %j as %s', async (behaviour, failure) => {
+    expect(await failureOf(behaviour)).toBe(failure);
+  });
+
+  it.each([
+    [{ kind: 'hang' }],
+    [{ kind: 'close-mid-turn' }],
+  ] as [StandInBehaviour][])('gives up with a timeout when the service %j', async (behaviour) => {
+    expect(await failureOf(behaviour, 500)).toBe('timeout');
+  });
+
+  it('reports a connection failure when nothing listens', async () => {
+    const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
+    const error = await dead.synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    // The refusal itself, not a timeout (Node ≥ 22's built-in WebSocket reports neither).
+    expect(error).toMatchObject({ failure: 'failed', message: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('answers a slow service within its timeout', async () => {
+    standIn.behave({ kind: 'audio', delayMs: 300 });
+    const result = await synthesizer(3_000).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } });
+    expect(result.audio.length).toBe(tone.length);
+  });
+});

@@ -1,0 +1,37 @@
+import { parseBuffer } from 'music-metadata';
+import { describe, expect, it } from 'vitest';
+import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
+import { buildSsml } from '../../src/audition/ssml.ts';
+import { LocalSpeechSynthesizer } from '../../src/adapters/local-speech-synthesizer.ts';
+
+const durationOf = async (audio: Buffer) =>
+  (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
+
+describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () => {
+  const synthesizer = new LocalSpeechSynthesizer();
+  const speak = (body: Record<string, unknown>) => {
+    const audition = parseAuditionBody({ voice: 'es-AR-ElenaNeural', ...body });
+    return synthesizer.synthesize({ ssml: buildSsml(audition), audition });
+  };
+
+  it('speaks the line as a real MP3, with no credentials', async () => {
+    expect(synthesizer.requiresCredentials).toBe(false);
+    const { audio } = await speak({ text: 'Hola, este es un test del cache' });
+    const { format } = await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true });
+    expect(format.container).toMatch(/MPEG/);
+    expect(format.numberOfChannels).toBe(1);
+    expect(format.duration).toBeGreaterThan(1);
+  });
+
+  it('speaks faster with a higher rate, and handles markup-like text as text', async () => {
+    const normal = await durationOf((await speak({ text: 'Uno, dos, tres, cuatro, cinco, seis, siete.' })).audio);
+    const fast = await durationOf((await speak({ text: 'Uno, dos, tres, cuatro, cinco, seis, siete.', rate_pct: 100 })).audio);
+    expect(fast).toBeLessThan(normal * 0.8);
+    expect(await durationOf((await speak({ text: 'Tom & Jerry </voice> <b>' })).audio)).toBeGreaterThan(0.5);
+  });
+
+  it('falls back to a voice it has for a locale it does not know', async () => {
+    const { audio } = await speak({ voice: 'xh-ZA-ThandoNeural', text: 'Molo' });
+    expect(await durationOf(audio)).toBeGreaterThan(0.2);
+  });
+});

@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
+import { withPgClient } from '../../tools/local-services/postgres-server.ts';
+import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { seedEntry } from '../support/cache-entries.ts';
+import { DATABASE_SHAPES } from '../support/khipu-database.ts';
+import { createTestServices, type TestServices } from '../support/test-services.ts';
+
+const README = path.resolve(__dirname, '../../README.md');
+
+/** The first SQL block after `marker` in the README, one statement per entry. */
+async function sqlStatementsAfter(marker: string): Promise<string[]> {
+  const readme = await readFile(README, 'utf8');
+  expect(readme).toContain(marker);
+  const section = readme.slice(readme.indexOf(marker));
+  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  return block
+    .split(/;\s*\n/)
+    .map((statement) => statement.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}
+const monitoringStatements = () => sqlStatementsAfter('**SQL** (the guide');
+
+describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape) => {
+  let services: TestServices;
+  let account: TestAccount;
+  beforeAll(async () => {
+    services = await createTestServices({}, shape);
+    account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000);
+    await seedEntry(services, account.tenantId, {
+      text: 'Hola', size: 51_200, hits: 3, lastAccessedAt: eightDaysAgo, expiresAt: new Date(Date.now() + 86_400_000), blob: false,
+    });
+    // A book's narration, stored by the Khipu Cloud API in the same table, as old.
+    await seedEntry(services, account.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 1024, hits: 0, lastAccessedAt: eightDaysAgo, blob: false });
+    await services.prisma.audioCacheUsage.create({ data: { tenantId: account.tenantId, hour: new Date(), hits: 3, misses: 1 } });
+  });
+  afterAll(() => services.dispose());
+
+  it('has the guide’s three queries, our hit-ratio query and the guide’s manual cleanup', async () => {
+    const statements = await monitoringStatements();
+    expect(statements).toHaveLength(5);
+    expect(statements.filter((s) => /FROM audio_cache\b/.test(s))).toHaveLength(4);
+  });
+
+  it('runs every monitoring statement, with the results the guide expects; the manual cleanup deletes only ours', async () => {
+    const statements = await monitoringStatements();
+    const results = await withPgClient(services.database.url, async (client) => {
+      const rows: Record<string, unknown>[][] = [];
+      let deleted: number | null = null;
+      await client.query('BEGIN');
+      try {
+        for (const statement of statements) {
+          const result = await client.query(statement);
+          rows.push(result.rows);
+          deleted = result.rowCount;
+        }
+        return { rows, deleted };
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    });
+    const { rows, deleted } = results;
+    // The guide's statistics count every row of the table (ours and the API's).
+    expect(rows[0]).toEqual([expect.objectContaining({ total_entries: '2', total_hits: '3' })]);
+    expect(rows[1]).toEqual([expect.objectContaining({ entries: '2', hits: '3' })]);
+    expect(rows[2]![0]).toEqual(expect.objectContaining({ voice_id: 'es-AR-ElenaNeural', text: 'Hola', hit_count: 3, size_kb: '50' }));
+    expect(rows[3]).toEqual([expect.objectContaining({ hits: '3', syntheses: '1', hit_ratio: '0.750' })]);
+    expect(deleted).toBe(1); // ours, last played 8 days ago, not the narration (rolled back)
+  });
+
+  it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {
+    const [statement, ...rest] = await sqlStatementsAfter('There, give a project its key');
+    expect(rest).toEqual([]);
+    await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
+      WHERE id = ${account.projectId}::uuid`;
+    const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
+    await withPgClient(services.database.url, (client) => client.query(sql!.replace('YOUR_PROJECT_ID', account.projectId)));
+    const [project] = await services.prisma.$queryRaw<{ settings: unknown }[]>`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
+    expect(projectSpeechKey(project!.settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
+    expect(project!.settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });
+  });
+});
