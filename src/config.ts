@@ -4,10 +4,7 @@ import { z } from 'zod';
 // local.settings.json under `func start`). Nothing else in the code reads process.env.
 
 /** Azure app settings that are present but blank mean "not set". */
-const optionalText = z.preprocess(
-  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-  z.string().trim().optional(),
-);
+const optionalText = z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.string().trim().optional());
 const requiredText = optionalText.pipe(z.string({ error: 'is required' }));
 
 const numberWithDefault = (fallback: number, options: { integer?: boolean; zeroAllowed?: boolean } = {}) =>
@@ -35,46 +32,36 @@ const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 
 const settingsSchema = z.object({
-  DATABASE_URL: requiredText.pipe(
-    z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL'),
-  ),
+  DATABASE_URL: requiredText.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')),
   AZURE_STORAGE_CONNECTION_STRING: optionalText,
   AZURE_STORAGE_ACCOUNT_NAME: optionalText.pipe(
-    z.string().regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits').optional(),
-  ),
-  AZURE_STORAGE_CONTAINER_NAME: optionalText.pipe(
     z
       .string()
-      .regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')
-      .default('audio-cache'),
+      .regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits')
+      .optional(),
+  ),
+  AZURE_STORAGE_CONTAINER_NAME: optionalText.pipe(
+    z.string().regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens').default('audio-cache'),
   ),
   AZURE_SPEECH_KEY: optionalText,
   AZURE_SPEECH_REGION: optionalText.pipe(
-    z.string().regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus').optional(),
-  ),
-  AZURE_SPEECH_HOST: optionalText.pipe(
     z
-      .url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' })
+      .string()
+      .regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus')
       .optional(),
   ),
+  AZURE_SPEECH_HOST: optionalText.pipe(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }).optional()),
   JWT_SECRET_KEY: requiredText,
-  JWT_ALGORITHM: optionalText.pipe(
-    z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }).default('HS256'),
-  ),
+  JWT_ALGORITHM: optionalText.pipe(z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }).default('HS256')),
   CACHE_TTL_DAYS: numberWithDefault(30),
   CACHE_MAX_ENTRIES_PER_TENANT: numberWithDefault(10_000, { integer: true }),
   CACHE_CLEANUP_SCHEDULE: optionalText.pipe(
-    z
-      .string()
-      .regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')
-      .default('0 0 * * * *'),
+    z.string().regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"').default('0 0 * * * *'),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
   TTS_MAX_CONCURRENCY: numberWithDefault(20, { integer: true }),
   TTS_QUEUE_WAIT_SECONDS: numberWithDefault(10),
-  TTS_PROVIDER: optionalText.pipe(
-    z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure'),
-  ),
+  TTS_PROVIDER: optionalText.pipe(z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure')),
   MEMORY_CACHE_MB: numberWithDefault(64, { zeroAllowed: true }),
   MEMORY_CACHE_TTL_SECONDS: numberWithDefault(120),
   AUTH_CACHE_SECONDS: numberWithDefault(30, { zeroAllowed: true }),
@@ -82,9 +69,7 @@ const settingsSchema = z.object({
   TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
   PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
-  PORT: numberWithDefault(7071, { integer: true }).pipe(
-    z.number().max(65_535, 'must be a TCP port (1-65535)'),
-  ),
+  PORT: numberWithDefault(7071, { integer: true }).pipe(z.number().max(65_535, 'must be a TCP port (1-65535)')),
 });
 
 /** Every setting the app reads: local.settings.example.json and the README list each one. */
@@ -145,10 +130,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems = result.success ? [] : describeIssues(result.error);
   const isSet = (name: string) => (env[name] ?? '').trim() !== '';
   if (!isSet('AZURE_STORAGE_CONNECTION_STRING') && !isSet('AZURE_STORAGE_ACCOUNT_NAME')) {
-    problems.push(
-      'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required ' +
-        '(UseDevelopmentStorage=true for Azurite)',
-    );
+    problems.push('AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required ' + '(UseDevelopmentStorage=true for Azurite)');
   }
   const settings = result.data;
   if (!settings || problems.length > 0) throw new ConfigError(problems);

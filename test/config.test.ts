@@ -22,7 +22,15 @@ describe('parseConfig', () => {
     expect(parseConfig(minimal)).toEqual({
       databaseUrl: minimal.DATABASE_URL,
       blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
-      speech: { defaultKey: undefined, defaultRegion: undefined, host: undefined, timeoutMs: 20_000, provider: 'azure', maxConcurrency: 20, queueWaitMs: 10_000 },
+      speech: {
+        defaultKey: undefined,
+        defaultRegion: undefined,
+        host: undefined,
+        timeoutMs: 20_000,
+        provider: 'azure',
+        maxConcurrency: 20,
+        queueWaitMs: 10_000,
+      },
       jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
       cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
       memoryCache: { maxBytes: 64 * 1024 * 1024, ttlMs: 120_000 },
@@ -64,7 +72,15 @@ describe('parseConfig', () => {
     expect(config.authCacheMs).toBe(0);
     expect(config.hitFlushMs).toBe(250);
     expect(config.blobStorage.containerName).toBe('auditions-2');
-    expect(config.speech).toEqual({ defaultKey: 'speech-key', defaultRegion: 'eastus', host: 'ws://localhost:5000', timeoutMs: 2_500, provider: 'local', maxConcurrency: 20, queueWaitMs: 10_000 });
+    expect(config.speech).toEqual({
+      defaultKey: 'speech-key',
+      defaultRegion: 'eastus',
+      host: 'ws://localhost:5000',
+      timeoutMs: 2_500,
+      provider: 'local',
+      maxConcurrency: 20,
+      queueWaitMs: 10_000,
+    });
     expect(config.jwt.algorithm).toBe('HS512');
     expect(config.cache).toEqual({ ttlDays: 7.5, maxEntriesPerTenant: 5000, cleanupSchedule: '0 */15 * * * *' });
     expect(config.port).toBe(8080);
@@ -140,11 +156,30 @@ describe('parseConfig', () => {
 
   it('knows the fixed setting names operators rely on', () => {
     expect([...SETTING_NAMES].sort()).toEqual([
-      'APPLICATIONINSIGHTS_CONNECTION_STRING', 'AUTH_CACHE_SECONDS', 'AZURE_SPEECH_HOST', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_REGION', 'AZURE_STORAGE_ACCOUNT_NAME',
-      'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_CONTAINER_NAME', 'CACHE_CLEANUP_SCHEDULE',
-      'CACHE_MAX_ENTRIES_PER_TENANT', 'CACHE_TTL_DAYS', 'DATABASE_URL', 'HIT_FLUSH_SECONDS',
-      'JWT_ALGORITHM', 'JWT_SECRET_KEY', 'MEMORY_CACHE_MB', 'MEMORY_CACHE_TTL_SECONDS', 'PORT',
-      'PREWARM_CONCURRENCY', 'TTS_MAX_CONCURRENCY', 'TTS_PRICE_PER_MILLION_CHARS', 'TTS_PROVIDER', 'TTS_QUEUE_WAIT_SECONDS', 'TTS_TIMEOUT_SECONDS',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'AUTH_CACHE_SECONDS',
+      'AZURE_SPEECH_HOST',
+      'AZURE_SPEECH_KEY',
+      'AZURE_SPEECH_REGION',
+      'AZURE_STORAGE_ACCOUNT_NAME',
+      'AZURE_STORAGE_CONNECTION_STRING',
+      'AZURE_STORAGE_CONTAINER_NAME',
+      'CACHE_CLEANUP_SCHEDULE',
+      'CACHE_MAX_ENTRIES_PER_TENANT',
+      'CACHE_TTL_DAYS',
+      'DATABASE_URL',
+      'HIT_FLUSH_SECONDS',
+      'JWT_ALGORITHM',
+      'JWT_SECRET_KEY',
+      'MEMORY_CACHE_MB',
+      'MEMORY_CACHE_TTL_SECONDS',
+      'PORT',
+      'PREWARM_CONCURRENCY',
+      'TTS_MAX_CONCURRENCY',
+      'TTS_PRICE_PER_MILLION_CHARS',
+      'TTS_PROVIDER',
+      'TTS_QUEUE_WAIT_SECONDS',
+      'TTS_TIMEOUT_SECONDS',
     ]);
   });
 });

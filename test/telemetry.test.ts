@@ -37,12 +37,15 @@ describe('metrics (what Application Insights receives through the Azure Monitor 
   });
 
   async function audition(body: object, token?: string) {
-    const { response } = await invokeHttp(createAuditionHandler(() => services), {
-      url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
-      headers: { authorization: `Bearer ${token ?? (await account.token())}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      params: { projectId: account.projectId },
-    });
+    const { response } = await invokeHttp(
+      createAuditionHandler(() => services),
+      {
+        url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
+        headers: { authorization: `Bearer ${token ?? (await account.token())}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        params: { projectId: account.projectId },
+      },
+    );
     await response.arrayBuffer(); // a streamed miss reports its bytes when it ends
     await services.auditions.drain();
     return response;

@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     say(applied.length > 0 ? `applied migrations: ${applied.join(', ')}` : 'database schema up to date');
     await createDemoAccount(config.databaseUrl).catch((error: unknown) => {
       // A Khipu Cloud API database has more required columns than the demo rows fill in.
-      say(`could not create the demo account (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); use a project of yours and \`npm run token -- --user <id>\``);
+      say(
+        `could not create the demo account (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); use a project of yours and \`npm run token -- --user <id>\``,
+      );
     });
     if (config.speech.provider === 'local') {
       say('No Azure key or AZURE_SPEECH_HOST: using the OFFLINE development voice (TTS_PROVIDER=local, eSpeak NG).');
@@ -106,11 +108,7 @@ async function main(): Promise<void> {
     await waitForListening(host);
     const baseUrl = `http://localhost:${config.port}/api`;
     const token = await signAccessToken(config.jwt, { userId: DEMO.userId, email: 'demo@khipu.local', hours: 8 });
-    await writeFile(
-      path.join(localDir, 'dev-session.json'),
-      `${JSON.stringify({ baseUrl, token, projectId: DEMO.projectId }, null, 2)}\n`,
-      { mode: 0o600 },
-    );
+    await writeFile(path.join(localDir, 'dev-session.json'), `${JSON.stringify({ baseUrl, token, projectId: DEMO.projectId }, null, 2)}\n`, { mode: 0o600 });
     console.log(`
 Khipu audition cache is running.
 
@@ -173,9 +171,10 @@ async function useDatabaseAt(url: string, fromFile: boolean): Promise<void> {
       throw new Error(
         `No PostgreSQL answers at ${where.host} (DATABASE_URL${fromFile ? ' in local.settings.json' : ''}): start it, ` +
           `or remove DATABASE_URL${fromFile ? ' from local.settings.json' : ''} and npm start runs its own embedded PostgreSQL.`,
+        { cause: error },
       );
     }
-    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${describeError(error)}`);
+    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${describeError(error)}`, { cause: error });
   }
   say(`PostgreSQL: DATABASE_URL (${where.host}/${name})`);
 }

@@ -1,11 +1,5 @@
 import { DefaultAzureCredential } from '@azure/identity';
-import {
-  BlobServiceClient,
-  RestError,
-  type ContainerClient,
-  type StoragePipelineOptions,
-  type StorageRetryOptions,
-} from '@azure/storage-blob';
+import { BlobServiceClient, RestError, type ContainerClient, type StoragePipelineOptions, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
@@ -178,11 +172,8 @@ const WRITTEN_HERE = { [WRITER_KEY]: 'khipu-audition-cache' };
 const MAX_BATCH = 256;
 const BATCHES_IN_FLIGHT = 4;
 
-
 function isNotFound(error: unknown): boolean {
   return (
-    error instanceof RestError &&
-    error.statusCode === 404 &&
-    (error.code === 'BlobNotFound' || error.code === 'ContainerNotFound' || error.code === undefined)
+    error instanceof RestError && error.statusCode === 404 && (error.code === 'BlobNotFound' || error.code === 'ContainerNotFound' || error.code === undefined)
   );
 }

@@ -138,10 +138,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     return new Promise<SynthesizedAudio>((resolve, reject) => {
       // The SDK never answers at all when the service hangs, closes cleanly mid-turn or
       // leaves out its `response` message: this timeout is the only way out.
-      const timer = setTimeout(
-        () => reject(new SynthesisError('timeout', `No audio within ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new SynthesisError('timeout', `No audio within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
       synthesizer.speakSsmlAsync(
         ssml,
         (result) => {

@@ -42,7 +42,10 @@ export class LocalSpeechSynthesizer implements Synthesizer {
   async #voiceFor(audition: Audition): Promise<string> {
     this.#voices ??= listVoices();
     const voices = await this.#voices;
-    const [language = 'en', region = ''] = audition.locale.toLowerCase().split('-').filter((part) => part.length !== 4);
+    const [language = 'en', region = ''] = audition.locale
+      .toLowerCase()
+      .split('-')
+      .filter((part) => part.length !== 4);
     const candidates = [`${language}-${region}`, language === 'es' && region !== 'es' ? 'es-419' : '', language, 'en'];
     return candidates.find((candidate) => candidate && voices.has(candidate)) ?? 'en';
   }

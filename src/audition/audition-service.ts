@@ -174,11 +174,13 @@ export class AuditionService {
   async #synthesizeAndStore(job: AuditionJob, onSynthesized: (audio: WholeAudio) => void): Promise<Fill> {
     const ssml = buildSsml(job.audition);
     const stream = new AudioStream();
-    const synthesis = this.#synthesis.synthesize(job, ssml, (chunk) => stream.push(chunk)).then((audio) => {
-      this.#cache.remember(job, audio);
-      onSynthesized({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
-      return audio;
-    });
+    const synthesis = this.#synthesis
+      .synthesize(job, ssml, (chunk) => stream.push(chunk))
+      .then((audio) => {
+        this.#cache.remember(job, audio);
+        onSynthesized({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
+        return audio;
+      });
     // Whichever comes first: the first chunk (stream it), or the whole audio (engines that
     // do not stream), or a failure (the caller gets its status).
     const streaming = await Promise.race([stream.started.then(() => true), synthesis.then(() => false)]);

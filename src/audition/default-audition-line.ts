@@ -21,6 +21,9 @@ export function defaultAuditionLine(voice: string, locale: string): string {
 export function voiceName(voice: string, locale: string): string {
   const rest = voice.slice(locale.length + 1).split(':')[0] ?? '';
   const last = rest.split('-').at(-1) ?? rest;
-  const name = last.replace(/Neural$/, '').replace(/V\d+$/, '').replace(/Multilingual$/, '');
+  const name = last
+    .replace(/Neural$/, '')
+    .replace(/V\d+$/, '')
+    .replace(/Multilingual$/, '');
   return name || last;
 }

@@ -112,7 +112,10 @@ export class SpeechSynthesis {
       );
     }
     if (!credentials.region && !host) {
-      throw new AppError('no-tts-credentials', 'This project has an Azure TTS key but no region (settings.creds.tts.azure.region, or settings.azure_tts_region)');
+      throw new AppError(
+        'no-tts-credentials',
+        'This project has an Azure TTS key but no region (settings.creds.tts.azure.region, or settings.azure_tts_region)',
+      );
     }
     return credentials;
   }

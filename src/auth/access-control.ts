@@ -56,7 +56,12 @@ export class AccessControl {
     if (!token) throw unauthorized('A Bearer access token is required');
     const userId = await this.#verify(token);
 
-    const caller = await remembered(this.#users, userId, () => this.accounts.findActiveUser(userId), 'Could not verify the caller right now; try again shortly');
+    const caller = await remembered(
+      this.#users,
+      userId,
+      () => this.accounts.findActiveUser(userId),
+      'Could not verify the caller right now; try again shortly',
+    );
     if (!caller) throw unauthorized('The user is unknown or inactive');
     return caller;
   }

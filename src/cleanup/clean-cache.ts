@@ -94,9 +94,7 @@ export async function cleanCache(
     const tenants = await timed('databaseMs', () => maintenance.tenantsOverCap(options.maxEntriesPerTenant));
     for (const { tenantId } of tenants) {
       for (;;) {
-        const paths = await timed('databaseMs', () =>
-          maintenance.deleteLeastRecentlyUsed(tenantId, options.maxEntriesPerTenant, batchSize),
-        );
+        const paths = await timed('databaseMs', () => maintenance.deleteLeastRecentlyUsed(tenantId, options.maxEntriesPerTenant, batchSize));
         report.evicted += paths.length;
         await deleteBlobs(paths);
         if (paths.length < batchSize) break;
@@ -135,19 +133,17 @@ export async function cleanCache(
   return report;
 
   /** Blobs under audio-cache/ that no entry refers to and that are past the grace period. */
-  async function sweepOrphans(
-    { maintenance: m, blobStore: store }: typeof deps,
-    opts: CleanupOptions,
-    now: Date,
-    time: typeof timed,
-  ): Promise<number> {
+  async function sweepOrphans({ maintenance: m, blobStore: store }: typeof deps, opts: CleanupOptions, now: Date, time: typeof timed): Promise<number> {
     const limit = opts.orphanLimit ?? DEFAULTS.orphanLimit;
     const cutoff = now.getTime() - (opts.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
     let deleted = 0;
     let candidates: { path: string; cacheKey: string }[] = [];
     const flush = async () => {
       const referenced = await time('databaseMs', () => m.findReferencedBlobs(candidates));
-      const orphans = candidates.filter((c) => !referenced.has(c.path)).map((c) => c.path).slice(0, limit - deleted);
+      const orphans = candidates
+        .filter((c) => !referenced.has(c.path))
+        .map((c) => c.path)
+        .slice(0, limit - deleted);
       candidates = [];
       if (orphans.length === 0) return;
       const before = report.blobs.deleted;

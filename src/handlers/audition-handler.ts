@@ -47,8 +47,14 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
       const bytes = Buffer.isBuffer(result.audio) ? result.audio.length : undefined;
       const labels = { cacheStatus: result.status, tier: timings.tier, status: 200 };
       logRequest(context, {
-        function: functionName, status: 200, cache: result.status, tier: timings.tier, ms: timings.elapsedMs(),
-        tenant, key: result.cacheKey.slice(0, 12), bytes,
+        function: functionName,
+        status: 200,
+        cache: result.status,
+        tier: timings.tier,
+        ms: timings.elapsedMs(),
+        tenant,
+        key: result.cacheKey.slice(0, 12),
+        bytes,
       });
       metrics.audition(labels, bytes);
       const headers: Record<string, string> = {

@@ -25,10 +25,7 @@ const settingsShape = {
   pitch_pct: optional(finite('must be a number from -50 to 50').min(-50).max(50)),
 };
 const voiceSchema = z.union(
-  [
-    z.string({ error: 'must be a voice name or a voice object' }),
-    z.looseObject({ id: z.string({ error: 'must be a voice name' }) }),
-  ],
+  [z.string({ error: 'must be a voice name or a voice object' }), z.looseObject({ id: z.string({ error: 'must be a voice name' }) })],
   { error: 'must be a voice name (string) or a voice object with an id' },
 );
 /** The guide's body (and khipu-web's older one): the voice in the body, `text` required. */

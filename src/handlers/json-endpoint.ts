@@ -16,11 +16,7 @@ export interface JsonEndpointCall {
  * An HTTP function answering JSON: the work's result with `Cache-Control: no-store`, or a
  * problem response for anything thrown (the one error table); one log line either way.
  */
-export function jsonEndpoint(
-  name: string,
-  services: () => Services,
-  work: (call: JsonEndpointCall) => Promise<{ status: number; body: unknown }>,
-) {
+export function jsonEndpoint(name: string, services: () => Services, work: (call: JsonEndpointCall) => Promise<{ status: number; body: unknown }>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const started = performance.now();
     const log: Partial<RequestLogFields> = {};

@@ -3,8 +3,8 @@ import { describeError, toAppError, type ErrorCode } from '../errors.ts';
 
 /** The one table from error code to HTTP status (RFC 9457 problem details). */
 const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
-  'unauthorized': { status: 401, title: 'Unauthorized' },
-  'forbidden': { status: 403, title: 'Forbidden' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not Found' },
   'invalid-request': { status: 400, title: 'Invalid request' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
@@ -15,8 +15,8 @@ const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   'tts-rejected-request': { status: 400, title: 'Azure TTS rejected the request' },
   'tts-timeout': { status: 504, title: 'Azure TTS did not answer in time' },
   'tts-failed': { status: 502, title: 'Azure TTS failed' },
-  'unavailable': { status: 503, title: 'Service unavailable' },
-  'internal': { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  internal: { status: 500, title: 'Internal error' },
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -51,9 +51,7 @@ describe('AzureBlobStore container', () => {
 
   it('lets several instances start on a missing container at once', async () => {
     const containerName = uniqueContainer();
-    const stores = Array.from({ length: 4 }, () =>
-      AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
-    );
+    const stores = Array.from({ length: 4 }, () => AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }));
     await Promise.all(stores.map((store, i) => store.put(`p/${i}.mp3`, Buffer.from([i]), 'audio/mpeg')));
     const listed = [];
     for await (const info of stores[0]!.list('p/')) listed.push(info.path);

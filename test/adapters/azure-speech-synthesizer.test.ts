@@ -4,6 +4,7 @@ import { AzureSpeechSynthesizer } from '../../src/adapters/azure-speech-synthesi
 import { SynthesisError } from '../../src/ports/synthesizer.ts';
 import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
+import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
 
 const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
 const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
@@ -20,7 +21,9 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
   const synthesizer = (timeoutMs = 2_000) => new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs });
   const failureOf = async (behaviour: StandInBehaviour, timeoutMs?: number) => {
     standIn.behave(behaviour);
-    const error = await synthesizer(timeoutMs).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    const error = await synthesizer(timeoutMs)
+      .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } })
+      .catch((e: unknown) => e);
     standIn.behave({ kind: 'audio' });
     expect(error).toBeInstanceOf(SynthesisError);
     return (error as SynthesisError).failure;
@@ -69,10 +72,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     expect(await failureOf(behaviour)).toBe(failure);
   });
 
-  it.each([
-    [{ kind: 'hang' }],
-    [{ kind: 'close-mid-turn' }],
-  ] as [StandInBehaviour][])('gives up with a timeout when the service %j', async (behaviour) => {
+  it.each([[{ kind: 'hang' }], [{ kind: 'close-mid-turn' }]] as [StandInBehaviour][])('gives up with a timeout when the service %j', async (behaviour) => {
     expect(await failureOf(behaviour, 500)).toBe('timeout');
   });
 
@@ -87,5 +87,26 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     standIn.behave({ kind: 'audio', delayMs: 300 });
     const result = await synthesizer(3_000).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } });
     expect(result.audio.length).toBe(tone.length);
+  });
+});
+
+describe('AzureSpeechSynthesizer against the Synthesizer contract', () => {
+  let standIn: SpeechStandIn;
+  beforeAll(async () => {
+    standIn = await startSpeechStandIn(await encodeToneMp3(1));
+  });
+  afterAll(() => standIn.stop());
+
+  // The stand-in keeps a behaviour until told otherwise: each test's harness starts it answering.
+  describeSynthesizerContract('AzureSpeechSynthesizer on the speech stand-in', async () => {
+    standIn.behave({ kind: 'audio' });
+    const from = standIn.received.length;
+    return {
+      synthesizer: new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs: 5_000 }),
+      credentials: { key: 'contract-key' },
+      received: () => standIn.received.slice(from).map(({ ssml, key }) => ({ ssml, key })),
+      refuseCredentialsNext: () => standIn.behave({ kind: 'reject-upgrade', status: 401 }),
+      throttleNext: () => standIn.behave({ kind: 'reject-upgrade', status: 429 }),
+    };
   });
 });

@@ -4,8 +4,7 @@ import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
 import { buildSsml } from '../../src/audition/ssml.ts';
 import { LocalSpeechSynthesizer } from '../../src/adapters/local-speech-synthesizer.ts';
 
-const durationOf = async (audio: Buffer) =>
-  (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
+const durationOf = async (audio: Buffer) => (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
 
 describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () => {
   const synthesizer = new LocalSpeechSynthesizer();

@@ -12,7 +12,20 @@ describe('computeCacheKey', () => {
   it('is the sha256 of the documented v1 tuple (changing it orphans every stored entry)', () => {
     expect(keyOf(GUIDE)).toBe(
       createHash('sha256')
-        .update(JSON.stringify(['v1', TENANT, 'azure', 'es-AR-ElenaNeural', 'audio-24khz-48kbitrate-mono-mp3', 'Hola, este es un test del cache', 'cheerful', 1, 0, 0]))
+        .update(
+          JSON.stringify([
+            'v1',
+            TENANT,
+            'azure',
+            'es-AR-ElenaNeural',
+            'audio-24khz-48kbitrate-mono-mp3',
+            'Hola, este es un test del cache',
+            'cheerful',
+            1,
+            0,
+            0,
+          ]),
+        )
         .digest('hex'),
     );
   });
@@ -21,7 +34,11 @@ describe('computeCacheKey', () => {
     const web = {
       voice: { id: 'es-AR-ElenaNeural', engine: 'azure', locale: 'es-AR', styles: ['cheerful'] },
       text: ' Hola,  este es un test del cache\n',
-      style: 'cheerful', styledegree: null, rate_pct: null, pitch_pct: null, page: 'casting',
+      style: 'cheerful',
+      styledegree: null,
+      rate_pct: null,
+      pitch_pct: null,
+      page: 'casting',
     };
     expect(keyOf(web)).toBe(keyOf(GUIDE));
   });

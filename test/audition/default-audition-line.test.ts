@@ -9,7 +9,38 @@ describe('the default audition lines (src/audition/default-audition-lines.json)'
   it('cover at least the 30 most spoken languages among Azure’s neural voices', () => {
     const languages = new Set(entries.map(([key]) => key.split('-')[0]));
     expect(languages.size).toBeGreaterThanOrEqual(30);
-    for (const language of ['zh', 'es', 'en', 'hi', 'ar', 'bn', 'pt', 'ru', 'ja', 'pa', 'de', 'jv', 'ko', 'fr', 'te', 'mr', 'tr', 'ta', 'vi', 'ur', 'it', 'th', 'gu', 'fa', 'pl', 'uk', 'kn', 'ml', 'id', 'nl']) {
+    for (const language of [
+      'zh',
+      'es',
+      'en',
+      'hi',
+      'ar',
+      'bn',
+      'pt',
+      'ru',
+      'ja',
+      'pa',
+      'de',
+      'jv',
+      'ko',
+      'fr',
+      'te',
+      'mr',
+      'tr',
+      'ta',
+      'vi',
+      'ur',
+      'it',
+      'th',
+      'gu',
+      'fa',
+      'pl',
+      'uk',
+      'kn',
+      'ml',
+      'id',
+      'nl',
+    ]) {
       expect(languages, language).toContain(language);
     }
   });

@@ -28,9 +28,18 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
     const createdAt = at(-60_000);
     for (const cacheKey of keys) {
       await index.insert({
-        tenantId: account.tenantId, cacheKey, text: cacheKey, ssml: '<speak/>', voiceId: 'v', voiceSettings: {},
-        audioBlobPath: `audio-cache/${account.tenantId}/${cacheKey}.mp3`, audioUrl: 'u', audioDurationSeconds: 1,
-        audioFileSizeBytes: 1, createdAt, expiresAt: at(86_400_000),
+        tenantId: account.tenantId,
+        cacheKey,
+        text: cacheKey,
+        ssml: '<speak/>',
+        voiceId: 'v',
+        voiceSettings: {},
+        audioBlobPath: `audio-cache/${account.tenantId}/${cacheKey}.mp3`,
+        audioUrl: 'u',
+        audioDurationSeconds: 1,
+        audioFileSizeBytes: 1,
+        createdAt,
+        expiresAt: at(86_400_000),
       });
     }
     return keys;
@@ -108,8 +117,18 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
     await recorder.flush(); // neither has a row yet
     expect(recorder.pendingHits).toBe(2);
     await index.insert({
-      tenantId: account.tenantId, cacheKey: late, text: late, ssml: '<speak/>', voiceId: 'v', voiceSettings: {},
-      audioBlobPath: 'p', audioUrl: 'u', audioDurationSeconds: 1, audioFileSizeBytes: 1, createdAt: at(0), expiresAt: at(86_400_000),
+      tenantId: account.tenantId,
+      cacheKey: late,
+      text: late,
+      ssml: '<speak/>',
+      voiceId: 'v',
+      voiceSettings: {},
+      audioBlobPath: 'p',
+      audioUrl: 'u',
+      audioDurationSeconds: 1,
+      audioFileSizeBytes: 1,
+      createdAt: at(0),
+      expiresAt: at(86_400_000),
     });
     await recorder.flush(); // `late` is stored now; `gone` never will be
     expect(recorder.pendingHits).toBe(0);

@@ -46,7 +46,10 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     return new Date(newest);
   }
   const run = (options: Partial<CleanupOptions> = {}) =>
-    cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log }, { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW, ...options });
+    cleanCache(
+      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log },
+      { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW, ...options },
+    );
 
   it('deletes expired entries, rows and blobs, keeps live ones, and logs the guide’s lines', async () => {
     const tenant = randomUUID();
@@ -85,7 +88,12 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const report = await run({ maxEntriesPerTenant: 5, batchSize: 2 });
 
     expect(report.evicted).toBe(3);
-    expect(await keysOf(big)).toEqual(entries.slice(0, 5).map((e) => e.cacheKey).sort());
+    expect(await keysOf(big)).toEqual(
+      entries
+        .slice(0, 5)
+        .map((e) => e.cacheKey)
+        .sort(),
+    );
     expect(await keysOf(small)).toEqual(others.map((e) => e.cacheKey).sort());
     for (const e of entries.slice(5)) expect(await blobExists(e.path)).toBe(false);
     for (const e of [...entries.slice(0, 5), ...others]) expect(await blobExists(e.path)).toBe(true);
@@ -158,7 +166,9 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     // The API's narration and old auditions: expired long ago, never played, far over the cap.
     const theirs = [];
     for (let i = 0; i < 4; i++) {
-      theirs.push(await seed(tenant, { writer: 'khipu-api', expiresAt: new Date(NOW.getTime() - 500 * HOUR), lastAccessedAt: new Date(NOW.getTime() - 900 * HOUR) }));
+      theirs.push(
+        await seed(tenant, { writer: 'khipu-api', expiresAt: new Date(NOW.getTime() - 500 * HOUR), lastAccessedAt: new Date(NOW.getTime() - 900 * HOUR) }),
+      );
     }
     for (let i = 0; i < 4; i++) theirs.push(await seed(tenant, { writer: 'khipu-api', expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 800 * HOUR) }));
     // A blob of theirs with no row at all (a segment's audio whose row the API removed).
@@ -194,7 +204,8 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const removed = await Promise.all([1, 2, 3].map(() => seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - HOUR) })));
     // The Khipu Cloud API's own cleanup deletes rows of ours (say, expired by its clock).
     await services.prisma.$executeRaw`DELETE FROM audio_cache WHERE cache_key = ANY(${removed.map((e) => e.cacheKey)}::text[])`;
-    const notes = () => services.prisma.audioCacheAudition.findMany({ where: { tenantId: tenant }, select: { cacheKey: true } }).then((r) => r.map((n) => n.cacheKey).sort());
+    const notes = () =>
+      services.prisma.audioCacheAudition.findMany({ where: { tenantId: tenant }, select: { cacheKey: true } }).then((r) => r.map((n) => n.cacheKey).sort());
 
     // A cap of 1: four notes, one live entry. The pass ranks rows, so the live one stays.
     const first = await run({ maxEntriesPerTenant: 1 });
@@ -229,10 +240,10 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
         INSERT INTO audio_segment_metadata (id, project_id, chapter_id, segment_id, raw_audio_cache_key)
         VALUES (gen_random_uuid(), ${projectId}::uuid, 'ch01', 'seg-1', ${segmentKey})`;
     }
-    const referenced = await services.maintenance.findReferencedBlobs([theirs, ours, segmentKey, nothing].map((e) => blob(typeof e === 'string' ? e : e.cacheKey)));
-    expect([...referenced].sort()).toEqual(
-      [theirs.path, ours.path, ...(shape === 'khipu' ? [blob(segmentKey).path] : [])].sort(),
+    const referenced = await services.maintenance.findReferencedBlobs(
+      [theirs, ours, segmentKey, nothing].map((e) => blob(typeof e === 'string' ? e : e.cacheKey)),
     );
+    expect([...referenced].sort()).toEqual([theirs.path, ours.path, ...(shape === 'khipu' ? [blob(segmentKey).path] : [])].sort());
   });
 
   it('counts and logs blob deletions that fail, still finishes the pass, and the next pass sweeps what is left', async () => {

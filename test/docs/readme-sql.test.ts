@@ -31,7 +31,12 @@ describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape)
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000);
     await seedEntry(services, account.tenantId, {
-      text: 'Hola', size: 51_200, hits: 3, lastAccessedAt: eightDaysAgo, expiresAt: new Date(Date.now() + 86_400_000), blob: false,
+      text: 'Hola',
+      size: 51_200,
+      hits: 3,
+      lastAccessedAt: eightDaysAgo,
+      expiresAt: new Date(Date.now() + 86_400_000),
+      blob: false,
     });
     // A book's narration, stored by the Khipu Cloud API in the same table, as old.
     await seedEntry(services, account.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 1024, hits: 0, lastAccessedAt: eightDaysAgo, blob: false });
@@ -77,7 +82,7 @@ describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape)
     await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
       WHERE id = ${account.projectId}::uuid`;
     const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
-    await withPgClient(services.database.url, (client) => client.query(sql!.replace('YOUR_PROJECT_ID', account.projectId)));
+    await withPgClient(services.database.url, (client) => client.query(sql.replace('YOUR_PROJECT_ID', account.projectId)));
     const [project] = await services.prisma.$queryRaw<{ settings: unknown }[]>`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
     expect(projectSpeechKey(project!.settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
     expect(project!.settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });

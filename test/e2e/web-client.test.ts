@@ -22,9 +22,20 @@ const WEB_ORIGIN_PORT = 3000;
 
 // One voice per language the casting page offers most, all `engine: "azure"` as in the web app.
 const VOICES = [
-  'es-PE-CamilaNeural', 'es-AR-ElenaNeural', 'es-ES-ElviraNeural', 'en-US-AvaMultilingualNeural', 'pt-BR-FranciscaNeural',
-  'fr-FR-DeniseNeural', 'de-DE-KatjaNeural', 'it-IT-ElsaNeural', 'ja-JP-NanamiNeural', 'zh-CN-XiaoxiaoNeural',
-  'hi-IN-SwaraNeural', 'ar-SA-ZariyahNeural', 'ru-RU-SvetlanaNeural', 'ko-KR-SunHiNeural',
+  'es-PE-CamilaNeural',
+  'es-AR-ElenaNeural',
+  'es-ES-ElviraNeural',
+  'en-US-AvaMultilingualNeural',
+  'pt-BR-FranciscaNeural',
+  'fr-FR-DeniseNeural',
+  'de-DE-KatjaNeural',
+  'it-IT-ElsaNeural',
+  'ja-JP-NanamiNeural',
+  'zh-CN-XiaoxiaoNeural',
+  'hi-IN-SwaraNeural',
+  'ar-SA-ZariyahNeural',
+  'ru-RU-SvetlanaNeural',
+  'ko-KR-SunHiNeural',
 ];
 
 /**
@@ -41,7 +52,8 @@ const AUDITION_IN_PAGE = async ({ baseUrl, token, projectId, voice }: { baseUrl:
   const blob = await response.blob();
   const url = URL.createObjectURL(blob);
   // (This runs in the page; the test's TypeScript has no DOM types, hence the cast.)
-  const AudioElement = (globalThis as unknown as { Audio: new () => { duration: number; src: string; onloadedmetadata: () => void; onerror: () => void } }).Audio;
+  const AudioElement = (globalThis as unknown as { Audio: new () => { duration: number; src: string; onloadedmetadata: () => void; onerror: () => void } })
+    .Audio;
   const duration = await new Promise<number>((resolve, reject) => {
     const audio = new AudioElement();
     audio.onloadedmetadata = () => resolve(audio.duration);
@@ -105,7 +117,15 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 90_000);
 
@@ -123,8 +143,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
     const token = await account.token();
     const before = standIn.received.length;
-    const run = () =>
-      Promise.all(VOICES.map((voice) => tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId: account.projectId, voice })));
+    const run = () => Promise.all(VOICES.map((voice) => tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId: account.projectId, voice })));
 
     const first = await run();
     for (const [i, result] of first.entries()) {

@@ -20,12 +20,15 @@ import { signAccessToken } from '../../tools/dev/access-token.ts';
 const line = () => ({ voice: 'es-AR-ElenaNeural', text: `Falla ${randomBytes(4).toString('hex')}` });
 
 async function call(services: Services, account: TestAccount, body: object) {
-  const { response, logs } = await invokeHttp(createAuditionHandler(() => services), {
-    url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
-    headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    params: { projectId: account.projectId },
-  });
+  const { response, logs } = await invokeHttp(
+    createAuditionHandler(() => services),
+    {
+      url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
+      headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      params: { projectId: account.projectId },
+    },
+  );
   await response.arrayBuffer(); // as a client does
   await services.auditions.drain(); // and, before the next step, a streamed miss is stored
   return { status: response.status, cache: response.headers.get('x-cache-status'), retryAfter: response.headers.get('retry-after'), logs };

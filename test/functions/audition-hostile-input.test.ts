@@ -48,11 +48,36 @@ const body = fc.record(
 );
 // Valid requests whose every string is markup-laden: these do reach the speech service.
 const speakable = fc
-  .array(fc.oneof(fc.constantFrom('<', '>', '&', '"', "'", '</voice>', '<voice name="x">', '<![CDATA[', ']]>', '<?xml?>', '&amp;', '<!--', '</speak><speak>', 'Hola ', 'ñandú '), fc.string({ minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 10 })
+  .array(
+    fc.oneof(
+      fc.constantFrom(
+        '<',
+        '>',
+        '&',
+        '"',
+        "'",
+        '</voice>',
+        '<voice name="x">',
+        '<![CDATA[',
+        ']]>',
+        '<?xml?>',
+        '&amp;',
+        '<!--',
+        '</speak><speak>',
+        'Hola ',
+        'ñandú ',
+      ),
+      fc.string({ minLength: 1, maxLength: 8 }),
+    ),
+    { minLength: 1, maxLength: 10 },
+  )
   .map((parts) => parts.join(''))
   .filter((text) => text.trim().length > 0 && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]/.test(text));
 const validHostileBody = fc.record({
-  voice: fc.oneof(fc.constantFrom(...VOICES), fc.constantFrom(...VOICES).map((id) => ({ id, styles: ['<x>'], description: '</voice>' }))),
+  voice: fc.oneof(
+    fc.constantFrom(...VOICES),
+    fc.constantFrom(...VOICES).map((id) => ({ id, styles: ['<x>'], description: '</voice>' })),
+  ),
   text: speakable,
   style: fc.constantFrom(undefined, null, '', 'cheerful', 'narration-professional'),
   styledegree: fc.option(fc.double({ min: 0.01, max: 2, noNaN: true }), { nil: undefined }),
@@ -93,7 +118,10 @@ describe('the audition function under hostile input', () => {
         rawBody,
         fc.oneof(
           { weight: 8, arbitrary: fc.constant('application/json') },
-          { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', '', 'application/x-www-form-urlencoded', 'application/ld+json') },
+          {
+            weight: 1,
+            arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', '', 'application/x-www-form-urlencoded', 'application/ld+json'),
+          },
           { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
         ),
         fc.oneof(
@@ -101,11 +129,7 @@ describe('the audition function under hostile input', () => {
           { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
           { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((s) => `Bearer ${s}`) },
         ),
-        fc.oneof(
-          { weight: 8, arbitrary: fc.constant(account.projectId) },
-          { weight: 1, arbitrary: fc.uuid() },
-          { weight: 1, arbitrary: hostileString },
-        ),
+        fc.oneof({ weight: 8, arbitrary: fc.constant(account.projectId) }, { weight: 1, arbitrary: fc.uuid() }, { weight: 1, arbitrary: hostileString }),
         async (payload, contentType, authorization, projectId) => {
           // A lone surrogate has no URL form (no request can carry it): not a case.
           fc.pre(!/[\ud800-\udfff]/.test(projectId.replace(/[\ud800-\udbff][\udc00-\udfff]/g, '')));
@@ -124,7 +148,7 @@ describe('the audition function under hostile input', () => {
           expect(response.status).toBeLessThan(500);
           if (response.status >= 400) {
             expect(response.headers.get('content-type')).toBe('application/problem+json');
-            const problem = await response.json() as { status: number; title: string };
+            const problem = (await response.json()) as { status: number; title: string };
             expect(problem.status).toBe(response.status);
           } else {
             expect(response.headers.get('content-type')).toBe('audio/mpeg');

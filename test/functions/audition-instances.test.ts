@@ -14,7 +14,6 @@ import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-servic
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
-
 /** One `npm run serve`, as another Functions instance on the same stores. */
 async function startInstance(env: NodeJS.ProcessEnv, cwd: string): Promise<{ process: ChildProcess; base: string }> {
   const port = await findFreePort();
@@ -109,12 +108,15 @@ describe('several instances on one Postgres and one Blob Storage', () => {
     try {
       const text = `Se demora ${Date.now()}`;
       const call = async (s: typeof first) => {
-        const { response } = await invokeHttp(createAuditionHandler(() => s), {
-          url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
-          headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
-          params: { projectId: account.projectId },
-        });
+        const { response } = await invokeHttp(
+          createAuditionHandler(() => s),
+          {
+            url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
+            headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
+            params: { projectId: account.projectId },
+          },
+        );
         return response.status;
       };
       standIn.behave({ kind: 'hang' });

@@ -19,11 +19,21 @@ import { createTestServices, testSettings, type TestServices } from '../support/
 const GUIDE_BODY = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
 const WEB_BODY = {
   voice: {
-    id: 'es-AR-ElenaNeural', engine: 'azure', locale: 'es-AR', gender: 'F', age_hint: 'adult',
-    accent_tags: ['rioplatense'], styles: ['cheerful', 'sad'], description: 'Voz cálida',
+    id: 'es-AR-ElenaNeural',
+    engine: 'azure',
+    locale: 'es-AR',
+    gender: 'F',
+    age_hint: 'adult',
+    accent_tags: ['rioplatense'],
+    styles: ['cheerful', 'sad'],
+    description: 'Voz cálida',
   },
   text: '  Hola,   este es un test\ndel cache ',
-  style: 'cheerful', styledegree: null, rate_pct: null, pitch_pct: 0, page: 'casting',
+  style: 'cheerful',
+  styledegree: null,
+  rate_pct: null,
+  pitch_pct: 0,
+  page: 'casting',
 };
 
 describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/audition, database shape: %s', (shape) => {
@@ -50,11 +60,7 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   const handlerFor = (s: Services) => createAuditionHandler(() => s);
   /** The app's services with some settings changed: same database, same token secret. */
   const servicesWith = (overrides: NodeJS.ProcessEnv, databaseUrl = services.database.url) =>
-    createServices(
-      parseConfig(
-        testSettings(databaseUrl, { AZURE_SPEECH_HOST: standIn.host, JWT_SECRET_KEY: services.config.jwt.secretKey, ...overrides }),
-      ),
-    );
+    createServices(parseConfig(testSettings(databaseUrl, { AZURE_SPEECH_HOST: standIn.host, JWT_SECRET_KEY: services.config.jwt.secretKey, ...overrides })));
   async function audition(
     body: unknown,
     options: { account?: TestAccount; token?: string | null; projectId?: string; services?: Services; headers?: Record<string, string> } = {},
@@ -78,8 +84,7 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     const isProblem = response.headers.get('content-type') === 'application/problem+json';
     return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
   }
-  const rowsOf = (tenantId: string) =>
-    services.prisma.audioCache.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
+  const rowsOf = (tenantId: string) => services.prisma.audioCache.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
   const uniqueText = () => `Línea ${randomBytes(4).toString('hex')}`;
 
   it('is registered as an anonymous POST on the guide’s route (the token is checked by the handler)', () => {
@@ -91,23 +96,22 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   });
 
   /** The web app's live route, as its pages call it (axios: JSON, its Accept header). */
-  async function voiceAudition(
-    voiceId: string,
-    body: unknown,
-    options: { account?: TestAccount; headers?: Record<string, string> } = {},
-  ) {
+  async function voiceAudition(voiceId: string, body: unknown, options: { account?: TestAccount; headers?: Record<string, string> } = {}) {
     const who = options.account ?? webAccount;
-    const { response, logs } = await invokeHttp(createAuditionHandler(() => services, 'voices'), {
-      url: `http://localhost:7071/api/v1/projects/${who.projectId}/voices/${encodeURIComponent(voiceId)}/audition`,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        accept: 'application/json, text/plain, */*',
-        authorization: `Bearer ${await who.token()}`,
-        ...options.headers,
+    const { response, logs } = await invokeHttp(
+      createAuditionHandler(() => services, 'voices'),
+      {
+        url: `http://localhost:7071/api/v1/projects/${who.projectId}/voices/${encodeURIComponent(voiceId)}/audition`,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          accept: 'application/json, text/plain, */*',
+          authorization: `Bearer ${await who.token()}`,
+          ...options.headers,
+        },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        params: { projectId: who.projectId, voiceId },
       },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      params: { projectId: who.projectId, voiceId },
-    });
+    );
     const bytes = Buffer.from(await response.arrayBuffer());
     await services.auditions.drain();
     const isProblem = response.headers.get('content-type') === 'application/problem+json';
@@ -150,7 +154,10 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
 
     it('is one cache entry with the guide’s route for the same audition (style_degree = styledegree)', async () => {
       const text = uniqueText();
-      const guide = await audition({ voice: 'es-AR-ElenaNeural', text, style: 'cheerful', styledegree: 0.8, rate_pct: -10, pitch_pct: 5 }, { account: webAccount });
+      const guide = await audition(
+        { voice: 'es-AR-ElenaNeural', text, style: 'cheerful', styledegree: 0.8, rate_pct: -10, pitch_pct: 5 },
+        { account: webAccount },
+      );
       expect(guide.response.headers.get('x-cache-status')).toBe('MISS');
       const live = await voiceAudition('es-AR-ElenaNeural', { text, style: 'cheerful', style_degree: 0.8, rate_pct: -10, pitch_pct: 5 });
       expect(live.status).toBe(200);
@@ -161,8 +168,14 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(await services.prisma.audioCache.count({ where: { text } })).toBe(1);
       // The other way round too, with the fields the characters page sends as null.
       const text2 = uniqueText();
-      expect((await voiceAudition('es-AR-ElenaNeural', { text: text2, style: null, style_degree: null, rate_pct: null, pitch_pct: null })).response.headers.get('x-cache-status')).toBe('MISS');
-      expect((await audition({ voice: { id: 'es-AR-ElenaNeural', engine: 'azure' }, text: text2 }, { account: webAccount })).response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(
+        (await voiceAudition('es-AR-ElenaNeural', { text: text2, style: null, style_degree: null, rate_pct: null, pitch_pct: null })).response.headers.get(
+          'x-cache-status',
+        ),
+      ).toBe('MISS');
+      expect(
+        (await audition({ voice: { id: 'es-AR-ElenaNeural', engine: 'azure' }, text: text2 }, { account: webAccount })).response.headers.get('x-cache-status'),
+      ).toBe('HIT-L2');
     });
 
     it.each([
@@ -259,11 +272,10 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
 
     it('test 4: the blob is at audio-cache/{tenant_id}/{cache_key}.mp3, audio/mpeg, in a private container', async () => {
       const cacheKey = first.response.headers.get('etag')!.slice(1, -1);
-      const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient(
-        services.config.blobStorage.containerName,
-      );
+      const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient(services.config.blobStorage.containerName);
       const names = [];
-      for await (const blob of container.listBlobsFlat()) names.push({ name: blob.name, size: blob.properties.contentLength, type: blob.properties.contentType });
+      for await (const blob of container.listBlobsFlat())
+        names.push({ name: blob.name, size: blob.properties.contentLength, type: blob.properties.contentType });
       expect(names).toContainEqual({ name: `audio-cache/${account.tenantId}/${cacheKey}.mp3`, size: tone.length, type: 'audio/mpeg' });
       expect((await container.getAccessPolicy()).blobPublicAccess).toBeUndefined();
     });
@@ -518,7 +530,8 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       // Both places filled in (the UI's newer value, the guide's older one): the UI's wins.
       const both = await createTestProject(withDefault.prisma, ui, {
         creds: { tts: { azure: { key: 'ui-key-2', region: 'westeurope' } }, storage: { azure: { account: 'x' } } },
-        azure_tts_key: 'stale-flat-key', azure_tts_region: 'eastus',
+        azure_tts_key: 'stale-flat-key',
+        azure_tts_region: 'eastus',
       });
       const keyUsed = async (account: TestAccount, projectId = account.projectId) => {
         const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account, projectId, services: withDefault });

@@ -36,42 +36,54 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
   const account = (options: { role?: string } = {}) => createTestAccount(services.prisma, services.config.jwt.secretKey, options);
 
   async function audition(who: TestAccount, body: object) {
-    const { response } = await invokeHttp(createAuditionHandler(() => services), {
-      url: `http://localhost/api/v1/projects/${who.projectId}/characters/audition`,
-      headers: { authorization: `Bearer ${await who.token()}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      params: { projectId: who.projectId },
-    });
+    const { response } = await invokeHttp(
+      createAuditionHandler(() => services),
+      {
+        url: `http://localhost/api/v1/projects/${who.projectId}/characters/audition`,
+        headers: { authorization: `Bearer ${await who.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        params: { projectId: who.projectId },
+      },
+    );
     const bytes = Buffer.from(await response.arrayBuffer());
     await services.auditions.drain();
     return { status: response.status, cache: response.headers.get('x-cache-status'), etag: response.headers.get('etag'), bytes };
   }
 
   async function stats(who: TestAccount | null) {
-    const { response, logs } = await invokeHttp(createStatsHandler(() => services), {
-      method: 'GET',
-      url: 'http://localhost/api/v1/audio-cache/stats',
-      headers: who ? { authorization: `Bearer ${await who.token()}` } : {},
-    });
+    const { response, logs } = await invokeHttp(
+      createStatsHandler(() => services),
+      {
+        method: 'GET',
+        url: 'http://localhost/api/v1/audio-cache/stats',
+        headers: who ? { authorization: `Bearer ${await who.token()}` } : {},
+      },
+    );
     return { status: response.status, body: (await response.json()) as Record<string, any>, logs, headers: response.headers };
   }
 
   async function purge(who: TestAccount, query = '') {
-    const { response, logs } = await invokeHttp(createPurgeHandler(() => services), {
-      method: 'DELETE',
-      url: `http://localhost/api/v1/audio-cache${query}`,
-      headers: { authorization: `Bearer ${await who.token()}` },
-    });
+    const { response, logs } = await invokeHttp(
+      createPurgeHandler(() => services),
+      {
+        method: 'DELETE',
+        url: `http://localhost/api/v1/audio-cache${query}`,
+        headers: { authorization: `Bearer ${await who.token()}` },
+      },
+    );
     return { status: response.status, body: (await response.json()) as Record<string, any>, logs };
   }
 
   async function prewarm(who: TestAccount, body: unknown, projectId = who.projectId) {
-    const { response, logs } = await invokeHttp(createPrewarmHandler(() => services), {
-      url: `http://localhost/api/v1/projects/${projectId}/characters/auditions/prewarm`,
-      headers: { authorization: `Bearer ${await who.token()}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      params: { projectId },
-    });
+    const { response, logs } = await invokeHttp(
+      createPrewarmHandler(() => services),
+      {
+        url: `http://localhost/api/v1/projects/${projectId}/characters/auditions/prewarm`,
+        headers: { authorization: `Bearer ${await who.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        params: { projectId },
+      },
+    );
     return { status: response.status, body: (await response.json()) as Record<string, any>, logs };
   }
 
@@ -93,7 +105,12 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       expect(result.status).toBe(200);
       expect(result.headers.get('cache-control')).toBe('no-store');
       expect(result.body).toMatchObject({
-        entries: 0, totalMb: 0, totalHits: 0, avgHitsPerEntry: 0, hitRatio: null, topEntries: [],
+        entries: 0,
+        totalMb: 0,
+        totalHits: 0,
+        avgHitsPerEntry: 0,
+        hitRatio: null,
+        topEntries: [],
         last24h: { entriesCreated: 0, hits: 0, misses: 0, hitRatio: null, charactersSaved: 0, dollarsSaved: 0 },
         savings: { characters: 0, dollars: 0, pricePerMillionChars: 16 },
       });
@@ -141,11 +158,24 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     it('puts older activity in the 7-day window only', async () => {
       const carol = await account();
       const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000);
-      await seedEntry(services, carol.tenantId, { text: 'Hola', size: 1000, hits: 5, createdAt: threeDaysAgo, expiresAt: new Date(Date.now() + 86_400_000), blob: false });
+      await seedEntry(services, carol.tenantId, {
+        text: 'Hola',
+        size: 1000,
+        hits: 5,
+        createdAt: threeDaysAgo,
+        expiresAt: new Date(Date.now() + 86_400_000),
+        blob: false,
+      });
       // The tenant's narration, stored by the Khipu Cloud API in the same table: not ours to count.
       await seedEntry(services, carol.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 900_000, hits: 40, blob: false });
       await services.prisma.audioCacheUsage.create({
-        data: { tenantId: carol.tenantId, hour: new Date(Math.floor(threeDaysAgo.getTime() / 3_600_000) * 3_600_000), hits: 5, misses: 1, charactersSaved: 20n },
+        data: {
+          tenantId: carol.tenantId,
+          hour: new Date(Math.floor(threeDaysAgo.getTime() / 3_600_000) * 3_600_000),
+          hits: 5,
+          misses: 1,
+          charactersSaved: 20n,
+        },
       });
       // Older than a week: in no window.
       await services.prisma.audioCacheUsage.create({
@@ -176,12 +206,19 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       for (const body of [...elena, camila]) expect((await audition(admin, body)).cache).toBe('MISS');
       await audition(other, elena[0]!);
       const paths = async (tenantId: string) =>
-        (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { audioBlobPath: true, voiceId: true } }));
+        await services.prisma.audioCache.findMany({ where: { tenantId }, select: { audioBlobPath: true, voiceId: true } });
       const elenaPaths = (await paths(admin.tenantId)).filter((r) => r.voiceId === 'es-AR-ElenaNeural').map((r) => r.audioBlobPath);
 
       const byVoice = await purge(admin, '?voice=es-AR-ElenaNeural');
       expect(byVoice.status).toBe(200);
-      expect(byVoice.body).toEqual({ tenantId: admin.tenantId, voice: 'es-AR-ElenaNeural', entriesDeleted: 2, blobsDeleted: 2, blobsMissing: 0, blobsFailed: 0 });
+      expect(byVoice.body).toEqual({
+        tenantId: admin.tenantId,
+        voice: 'es-AR-ElenaNeural',
+        entriesDeleted: 2,
+        blobsDeleted: 2,
+        blobsMissing: 0,
+        blobsFailed: 0,
+      });
       for (const path of elenaPaths) await expect(services.blobStore.get(path)).rejects.toBeInstanceOf(BlobNotFoundError);
       expect((await paths(admin.tenantId)).map((r) => r.voiceId)).toEqual(['es-PE-CamilaNeural']);
       expect(byVoice.logs.join('\n')).toMatch(/"function":"cachePurge","status":200/);
@@ -229,7 +266,14 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       expect(run1.body.items).toEqual([
         { index: 0, key: expect.stringMatching(/^[0-9a-f]{64}$/), status: 'created' },
         { index: 1, key: expect.stringMatching(/^[0-9a-f]{64}$/), status: 'created' },
-        { index: 2, key: null, status: 'failed', reason: 'invalid-request', detail: expect.any(String), errors: expect.arrayContaining([expect.objectContaining({ field: 'voice' })]) },
+        {
+          index: 2,
+          key: null,
+          status: 'failed',
+          reason: 'invalid-request',
+          detail: expect.any(String),
+          errors: expect.arrayContaining([expect.objectContaining({ field: 'voice' })]),
+        },
       ]);
       expect(standIn.received.length - before).toBe(2);
       // Stored, rows and blobs, and no play counted.
@@ -255,16 +299,20 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       const result = await prewarm(ivy, { auditions: items });
       expect(result.body).toMatchObject({ created: 2, failed: 0 });
       // The casting page's `{}` and the characters page's settings are now hits under those keys.
-      const { response } = await invokeHttp(createAuditionHandler(() => services, 'voices'), {
-        url: `http://localhost/api/v1/projects/${ivy.projectId}/voices/es-PE-CamilaNeural/audition`,
-        headers: { authorization: `Bearer ${await ivy.token()}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ style: 'cheerful', style_degree: 0.6, rate_pct: -5 }),
-        params: { projectId: ivy.projectId, voiceId: 'es-PE-CamilaNeural' },
-      });
+      const { response } = await invokeHttp(
+        createAuditionHandler(() => services, 'voices'),
+        {
+          url: `http://localhost/api/v1/projects/${ivy.projectId}/voices/es-PE-CamilaNeural/audition`,
+          headers: { authorization: `Bearer ${await ivy.token()}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ style: 'cheerful', style_degree: 0.6, rate_pct: -5 }),
+          params: { projectId: ivy.projectId, voiceId: 'es-PE-CamilaNeural' },
+        },
+      );
       expect(response.headers.get('x-cache-status')).toBe('HIT-L2');
       expect(response.headers.get('etag')).toBe(`"${result.body.items[1].key}"`);
-      expect((await audition(ivy, { voice: 'es-PE-CamilaNeural', text: 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.' })).etag)
-        .toBe(`"${result.body.items[0].key}"`);
+      expect((await audition(ivy, { voice: 'es-PE-CamilaNeural', text: 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.' })).etag).toBe(
+        `"${result.body.items[0].key}"`,
+      );
     });
 
     it('runs at most PREWARM_CONCURRENCY syntheses at once', async () => {

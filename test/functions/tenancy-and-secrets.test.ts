@@ -29,14 +29,22 @@ describe('tenancy and secrets', () => {
 
   async function audition(who: TestAccount, body: object, options: { projectId?: string; headers?: Record<string, string>; token?: string } = {}) {
     const projectId = options.projectId ?? who.projectId;
-    const { response, logs: lines } = await invokeHttp(createAuditionHandler(() => services), {
-      url: `http://localhost/api/v1/projects/${projectId}/characters/audition`,
-      headers: { authorization: `Bearer ${options.token ?? (await who.token())}`, 'content-type': 'application/json', ...options.headers },
-      body: JSON.stringify(body),
-      params: { projectId },
-    });
+    const { response, logs: lines } = await invokeHttp(
+      createAuditionHandler(() => services),
+      {
+        url: `http://localhost/api/v1/projects/${projectId}/characters/audition`,
+        headers: { authorization: `Bearer ${options.token ?? (await who.token())}`, 'content-type': 'application/json', ...options.headers },
+        body: JSON.stringify(body),
+        params: { projectId },
+      },
+    );
     logs.push(...lines);
-    return { status: response.status, cache: response.headers.get('x-cache-status'), etag: response.headers.get('etag'), body: Buffer.from(await response.arrayBuffer()) };
+    return {
+      status: response.status,
+      cache: response.headers.get('x-cache-status'),
+      etag: response.headers.get('etag'),
+      body: Buffer.from(await response.arrayBuffer()),
+    };
   }
 
   it('never gives one tenant’s audio, or spends its key, for another tenant, by any path', async () => {
@@ -75,18 +83,16 @@ describe('tenancy and secrets', () => {
     await audition(bob, { voice: 'nope', text }, { token: tokens[1] }); // invalid
     await audition(bob, { voice: 'es-AR-ElenaNeural', text }, { token: 'x.y.z' }); // unauthorized
     const log = (...args: unknown[]) => logs.push(args.join(' '));
-    await cleanCache({ maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info: log, warn: log, error: log } }, { maxEntriesPerTenant: 1, pricePerMillionChars: 16, now: () => new Date() });
+    await cleanCache(
+      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info: log, warn: log, error: log } },
+      { maxEntriesPerTenant: 1, pricePerMillionChars: 16, now: () => new Date() },
+    );
 
     const all = logs.join('\n');
     expect(all).toMatch(/"function":"audition","status":200,"cache":"MISS"/);
     expect(all).toMatch(/"function":"audition","status":200,"cache":"HIT-L2"/);
     expect(all).toMatch(/Running audio cache cleanup/);
-    const secrets = [
-      services.config.jwt.secretKey,
-      SERVICE_KEY,
-      ...tokens,
-      ...standIn.received.map((r) => r.key!).filter(Boolean),
-    ];
+    const secrets = [services.config.jwt.secretKey, SERVICE_KEY, ...tokens, ...standIn.received.map((r) => r.key!).filter(Boolean)];
     for (const secret of secrets) expect(all).not.toContain(secret);
     expect(all).not.toContain(text); // the user's text is not logged either
   });

@@ -123,7 +123,14 @@ describe('infra/*.bicep', () => {
     expect(main).toMatch(/'azd-env-name': environmentName/);
     for (const name of ['environmentName', 'location', 'principalId']) expect(params(main).has(name), name).toBe(true);
     expect(main).toMatch(/uniqueString\(subscription\(\)\.id, environmentName, location\)/);
-    for (const output of ['AZURE_LOCATION', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME', 'SERVICE_API_ENDPOINTS', 'AZURE_KEY_VAULT_NAME', 'POSTGRES_HOST']) {
+    for (const output of [
+      'AZURE_LOCATION',
+      'AZURE_RESOURCE_GROUP',
+      'AZURE_FUNCTION_APP_NAME',
+      'SERVICE_API_ENDPOINTS',
+      'AZURE_KEY_VAULT_NAME',
+      'POSTGRES_HOST',
+    ]) {
       expect(main, output).toMatch(new RegExp(`^output ${output} `, 'm'));
     }
     expect(main, 'no secret output').not.toMatch(/^output DATABASE_URL /m);
@@ -148,11 +155,22 @@ describe('infra/*.bicep', () => {
   it('gives the app the settings it needs, secrets as Key Vault references, and no storage connection string', () => {
     // The var is what the site applies.
     expect(functionApp).toMatch(/appSettings: \[for setting in items\(appSettings\)/);
-    for (const name of ['DATABASE_URL', 'JWT_SECRET_KEY', 'AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_STORAGE_CONTAINER_NAME', 'AZURE_CLIENT_ID', 'APPLICATIONINSIGHTS_CONNECTION_STRING']) {
+    for (const name of [
+      'DATABASE_URL',
+      'JWT_SECRET_KEY',
+      'AZURE_STORAGE_ACCOUNT_NAME',
+      'AZURE_STORAGE_CONTAINER_NAME',
+      'AZURE_CLIENT_ID',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+    ]) {
       expect([...appSettings.keys()], name).toContain(name);
     }
     expect([...appSettings.keys()]).not.toContain('AZURE_STORAGE_CONNECTION_STRING');
-    expect(bicepFiles(infraDir).map((f) => withoutComments(readFileSync(f, 'utf8'))).join('\n')).not.toMatch(/AZURE_STORAGE_CONNECTION_STRING|listKeys\(|AccountKey=/);
+    expect(
+      bicepFiles(infraDir)
+        .map((f) => withoutComments(readFileSync(f, 'utf8')))
+        .join('\n'),
+    ).not.toMatch(/AZURE_STORAGE_CONNECTION_STRING|listKeys\(|AccountKey=/);
     expect(appSettings.get('DATABASE_URL')).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)'$/);
     expect(appSettings.get('JWT_SECRET_KEY')).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)'$/);
     expect(appSettings.get('AzureWebJobsStorage__credential')).toBe("'managedidentity'");

@@ -66,10 +66,7 @@ export async function createTestAccount(prisma: PrismaClient, secret: string, op
     userId,
     projectId,
     token: (claims = {}, tokenOptions = {}) =>
-      signAccessToken(
-        { secretKey: tokenOptions.secret ?? secret, algorithm: 'HS256' },
-        { userId, email, expiresIn: tokenOptions.expiresIn ?? '30m', claims },
-      ),
+      signAccessToken({ secretKey: tokenOptions.secret ?? secret, algorithm: 'HS256' }, { userId, email, expiresIn: tokenOptions.expiresIn ?? '30m', claims }),
   };
 }
 
@@ -107,8 +104,9 @@ export function isKhipuShape(prisma: PrismaClient): Promise<boolean> {
   if (!known) {
     known = prisma.$queryRaw<{ khipu: boolean }[]>`
       SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                      WHERE table_schema = current_schema() AND table_name = 'projects' AND column_name = 'language') AS khipu`
-      .then(([row]) => row?.khipu ?? false);
+                      WHERE table_schema = current_schema() AND table_name = 'projects' AND column_name = 'language') AS khipu`.then(
+      ([row]) => row?.khipu ?? false,
+    );
     shapes.set(prisma, known);
   }
   return known;

@@ -12,7 +12,11 @@ export interface TableSnapshot {
  */
 export async function snapshotSchema(client: pg.Client, { exclude = [] as string[] } = {}): Promise<Record<string, TableSnapshot>> {
   const { rows: columns } = await client.query<{
-    table: string; name: string; type: string; nullable: boolean; default: string | null;
+    table: string;
+    name: string;
+    type: string;
+    nullable: boolean;
+    default: string | null;
   }>(`
     SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS default

@@ -21,7 +21,7 @@ export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string): Promise<
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
     const onExit = (code: number | null) => reject(new Error(`serve exited (${code}):\n${output}`));
     child.once('exit', onExit);
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
       readline.createInterface({ input: stream }).on('line', (line) => {
         output += `${line}\n`;
         if (line.includes('Listening on')) {

@@ -34,9 +34,6 @@ export async function createTestDatabase(kind: 'migrated' | 'khipu' | 'empty' = 
   return {
     name,
     url: inject('postgresUrlTemplate').replace('__database__', name),
-    drop: () =>
-      withPgClient(adminUrl, (client) =>
-        client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
-      ).then(() => undefined),
+    drop: () => withPgClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
   };
 }

@@ -27,7 +27,10 @@ describe('npm run cleanup', () => {
         JWT_SECRET_KEY: services.config.jwt.secretKey,
       },
     }); // rejects on a non-zero exit
-    const messages = stdout.trim().split('\n').map((line) => line.replace(/^\[[^\]]+\] /, ''));
+    const messages = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^\[[^\]]+\] /, ''));
     expect(messages).toEqual([
       'info: Running audio cache cleanup...',
       'info: Deleted 1 expired cache entries',

@@ -56,7 +56,9 @@ describe('openapi.yaml against the running service', () => {
     // Application Insights' ingestion endpoint, locally (the exporter only speaks HTTPS).
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-openapi-'));
     const tls = await selfsigned.generate([{ name: 'commonName', value: '127.0.0.1' }], {
-      notAfterDate: new Date(Date.now() + 86_400_000), keySize: 2048, extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+      notAfterDate: new Date(Date.now() + 86_400_000),
+      keySize: 2048,
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
     });
     await writeFile(path.join(workDir, 'ca.pem'), tls.cert);
     ingestion = https.createServer({ key: tls.private, cert: tls.cert }, (req, res) => {
@@ -68,7 +70,9 @@ describe('openapi.yaml against the running service', () => {
           if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
           const envelopes = JSON.parse(body.toString()) as Json[];
           telemetry.push(...envelopes);
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ itemsReceived: envelopes.length, itemsAccepted: envelopes.length, errors: [] }));
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ itemsReceived: envelopes.length, itemsAccepted: envelopes.length, errors: [] }));
         } else {
           res.writeHead(404).end();
         }
@@ -178,7 +182,10 @@ describe('openapi.yaml against the running service', () => {
     expect((await call('POST', audition, { body })).status).toBe(401);
     expect((await call('POST', `/v1/projects/${admin.projectId}/characters/audition`, { token, body })).status).toBe(404);
     expect((await call('POST', audition, { token, rawBody: JSON.stringify({ ...body, text: 'x'.repeat(70_000) }) })).status).toBe(413);
-    const noKey = await call('POST', `/v1/projects/${keyless.projectId}/characters/audition`, { token: await keyless.token(), body: { ...body, text: 'Sin clave' } });
+    const noKey = await call('POST', `/v1/projects/${keyless.projectId}/characters/audition`, {
+      token: await keyless.token(),
+      body: { ...body, text: 'Sin clave' },
+    });
     expect(noKey.status).toBe(422);
     standIn.behave({ kind: 'reject-upgrade', status: 401 });
     try {
@@ -193,7 +200,11 @@ describe('openapi.yaml against the running service', () => {
     const route = `/v1/projects/${admin.projectId}/voices/es-PE-CamilaNeural/audition`;
     const web = { token, headers: { accept: 'application/json, text/plain, */*' } };
     const miss = await call('POST', route, { ...web, body: {} });
-    expect([miss.status, miss.headers.get('x-cache-status'), miss.headers.get('content-disposition')]).toEqual([200, 'MISS', 'inline; filename="es-PE-CamilaNeural-audition.mp3"']);
+    expect([miss.status, miss.headers.get('x-cache-status'), miss.headers.get('content-disposition')]).toEqual([
+      200,
+      'MISS',
+      'inline; filename="es-PE-CamilaNeural-audition.mp3"',
+    ]);
     const hit = await call('POST', route, { ...web, body: {} });
     expect([hit.status, hit.headers.get('x-cache-status'), hit.headers.get('etag')]).toEqual([200, 'HIT-L2', miss.headers.get('etag')]);
     expect((await call('POST', `/v1/projects/${admin.projectId}/voices/nope/audition`, { ...web, body: {} })).status).toBe(400);
@@ -204,7 +215,15 @@ describe('openapi.yaml against the running service', () => {
   it('describes prewarm, stats and purge as they answer', async () => {
     const token = await account.token();
     const prewarm = `/v1/projects/${account.projectId}/characters/auditions/prewarm`;
-    const warmed = await call('POST', prewarm, { token, body: { auditions: [{ voice: 'es-AR-ElenaNeural', text: 'Precalentada' }, { voice: 'x', text: 'y' }] } });
+    const warmed = await call('POST', prewarm, {
+      token,
+      body: {
+        auditions: [
+          { voice: 'es-AR-ElenaNeural', text: 'Precalentada' },
+          { voice: 'x', text: 'y' },
+        ],
+      },
+    });
     expect(warmed.json).toMatchObject({ created: 1, failed: 1 });
     expect((await call('POST', prewarm, { token, body: { auditions: [] } })).status).toBe(400);
     expect((await call('POST', prewarm, { body: { auditions: [] } })).status).toBe(401);
@@ -222,7 +241,10 @@ describe('openapi.yaml against the running service', () => {
 
   it('exercises every operation the document lists', () => {
     const documented = Object.entries(doc.paths as Json).flatMap(([template, item]) =>
-      Object.keys(item).filter((key) => ['get', 'post', 'put', 'patch', 'delete'].includes(key)).map((method) => `${method.toUpperCase()} ${template}`));
+      Object.keys(item)
+        .filter((key) => ['get', 'post', 'put', 'patch', 'delete'].includes(key))
+        .map((method) => `${method.toUpperCase()} ${template}`),
+    );
     expect([...exercised].sort()).toEqual(documented.sort());
   });
 
@@ -234,8 +256,7 @@ describe('openapi.yaml against the running service', () => {
       .filter((envelope) => envelope.data?.baseType === 'MetricData')
       .flatMap((envelope) => (envelope.data.baseData.metrics as Json[]).map((m): Json => ({ ...m, properties: envelope.data.baseData.properties ?? {} })));
     const requests = metrics.filter((m) => m.name === 'audition_requests');
-    const count = (cacheStatus: string) =>
-      requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
+    const count = (cacheStatus: string) => requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
     expect(count('MISS')).toBe(2);
     expect(count('HIT-L2')).toBe(2);
     expect(count('ERROR')).toBeGreaterThanOrEqual(6);

@@ -26,7 +26,15 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
     const port = await findFreePort();
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), KHIPU_LOCAL_DIR: localDir };
-    for (const name of ['DATABASE_URL', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_HOST', 'TTS_PROVIDER', 'JWT_SECRET_KEY']) {
+    for (const name of [
+      'DATABASE_URL',
+      'AZURE_STORAGE_CONNECTION_STRING',
+      'AZURE_STORAGE_ACCOUNT_NAME',
+      'AZURE_SPEECH_KEY',
+      'AZURE_SPEECH_HOST',
+      'TTS_PROVIDER',
+      'JWT_SECRET_KEY',
+    ]) {
       delete env[name];
     }
     // What `npm start` runs after its build (npm test has built already). Its own process
@@ -36,7 +44,12 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     start.stderr!.on('data', (chunk) => (output += chunk));
     const sessionFile = path.join(localDir, 'dev-session.json');
     const deadline = Date.now() + 90_000;
-    while (!(await stat(sessionFile).then(() => true, () => false))) {
+    while (
+      !(await stat(sessionFile).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       if (start.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -88,7 +101,12 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     // khipu-web's axios call from the casting page.
     const audition = await fetch(url, {
       method: 'POST',
-      headers: { Origin: 'http://localhost:3000', Accept: 'application/json, text/plain, */*', 'Content-Type': 'application/json', Authorization: `Bearer ${session.token}` },
+      headers: {
+        Origin: 'http://localhost:3000',
+        Accept: 'application/json, text/plain, */*',
+        'Content-Type': 'application/json',
+        Authorization: `Bearer ${session.token}`,
+      },
       body: '{}',
     });
     expect(audition.status).toBe(200);
@@ -108,7 +126,10 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     expect(await exited).toBe(0);
     await expect.poll(() => processesInGroup(start.pid!), { timeout: 15_000 }).toEqual([]);
     // The data stays for the next run (under .local, or where .local says when run as root).
-    const moved = await readFile(path.join(localDir, 'postgres-location.txt'), 'utf8').then((p) => p.trim(), () => undefined);
+    const moved = await readFile(path.join(localDir, 'postgres-location.txt'), 'utf8').then(
+      (p) => p.trim(),
+      () => undefined,
+    );
     expect((await stat(path.join(moved ?? path.join(localDir, 'postgres'), 'PG_VERSION'))).isFile()).toBe(true);
     if (moved) await rm(path.dirname(moved), { recursive: true, force: true });
   });
@@ -121,15 +142,17 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await findFreePort()), KHIPU_LOCAL_DIR: localDir, ...settings };
     for (const name of ['AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_HOST', 'TTS_PROVIDER', 'JWT_SECRET_KEY']) delete env[name];
     const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
     let output = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await new Promise<void>((resolve) => {
-      const check = (chunk: Buffer) => {
+      const check = (chunk: string) => {
         output += chunk;
         if (until.test(output)) resolve();
       };
-      child.stdout!.on('data', check);
-      child.stderr!.on('data', check);
+      child.stdout.on('data', check);
+      child.stderr.on('data', check);
       void exited.then(() => resolve());
     });
     return {
@@ -165,7 +188,9 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
     const run = await runStart({ DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:9/khipu_cloud' }, /No PostgreSQL answers/);
     try {
       expect(await run.exited).toBe(1);
-      expect(run.output()).toContain('No PostgreSQL answers at 127.0.0.1:9 (DATABASE_URL): start it, or remove DATABASE_URL and npm start runs its own embedded PostgreSQL.');
+      expect(run.output()).toContain(
+        'No PostgreSQL answers at 127.0.0.1:9 (DATABASE_URL): start it, or remove DATABASE_URL and npm start runs its own embedded PostgreSQL.',
+      );
     } finally {
       await run.stop();
     }

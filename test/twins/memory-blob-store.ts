@@ -12,10 +12,13 @@ interface Entry {
 /** An in-memory BlobStore: the twin of AzureBlobStore for tests that need no Azurite. */
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Entry>();
+  /** Set to make every call fail with it (storage unreachable), until set back to null. */
+  failing: Error | null = null;
 
   constructor(private readonly now: Clock = systemClock) {}
 
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
+    if (this.failing) throw this.failing;
     // Copy: the caller may reuse its buffer, and a real store keeps its own bytes.
     this.#blobs.set(path, { data: Buffer.from(data), contentType, lastModified: this.now(), writtenHere: true });
   }
@@ -26,6 +29,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async get(path: string): Promise<StoredBlob> {
+    if (this.failing) throw this.failing;
     const entry = this.#blobs.get(path);
     if (!entry) throw new BlobNotFoundError(path);
     return { stream: Readable.from([entry.data]), contentType: entry.contentType, size: entry.data.length };

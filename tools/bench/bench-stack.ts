@@ -84,7 +84,7 @@ export async function startBenchStack(options: { toneSeconds: number; durable: b
         hosts.push(child);
         await new Promise<void>((resolve, reject) => {
           child.once('exit', (code) => reject(new Error(`host exited (${code})`)));
-          readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+          readline.createInterface({ input: child.stdout }).on('line', (line) => {
             onLine(line);
             if (line.includes('Listening on')) resolve();
           });

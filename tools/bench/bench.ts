@@ -58,7 +58,11 @@ async function main() {
       JSON.stringify({
         voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE', gender: 'F', styles: ['cheerful', 'sad'] },
         text: `Línea de prueba número ${i}, con algo de texto para que suene a audición.`,
-        style: 'cheerful', styledegree: 1.5, rate_pct: -10, pitch_pct: 5, page: 'casting',
+        style: 'cheerful',
+        styledegree: 1.5,
+        rate_pct: -10,
+        pitch_pct: 5,
+        page: 'casting',
       });
 
     // Misses first (each a real synthesis through the stand-in): overhead and first byte.
@@ -122,10 +126,13 @@ async function main() {
     };
     const seed = (rows: number) =>
       withPgClient(pg.adminUrl, async (client) => {
-        await client.query(`
+        await client.query(
+          `
           INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, audio_blob_path, expires_at)
           SELECT $1::uuid, md5(g || ':' || $2) || md5($2 || ':' || g), 'x', 'v', 'audio-cache/x/' || g || '.mp3', now() + interval '30 days'
-            FROM generate_series(1, ${rows}) g`, [stack.tenantId, String(rows)]);
+            FROM generate_series(1, ${rows}) g`,
+          [stack.tenantId, String(rows)],
+        );
         await client.query('ANALYZE audio_cache');
       });
     await seed(10_000 - WARM_ENTRIES);

@@ -43,31 +43,37 @@ async function main() {
         finish = resolve;
         fail = reject;
       });
-      const instance = autocannon({
-        url,
-        connections: CONNECTIONS,
-        amount,
-        requests: [
-          {
-            setupRequest: (request) => {
-              const n = sequence++;
-              const roll = n % 10; // 70 % hits, 10 % misses, 10 % invalid, 10 % unauthorized
-              const kind: Kind = roll < 7 ? 'hit' : roll === 7 ? 'miss' : roll === 8 ? 'invalid' : 'unauthorized';
-              kinds.push(kind);
-              return {
-                ...request,
-                method: 'POST',
-                headers: kind === 'unauthorized' ? { 'content-type': 'application/json', authorization: 'Bearer not-a-token' } : headers,
-                body:
-                  kind === 'hit' ? hitBody(n % WARM_LINES)
-                  : kind === 'miss' ? JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea nueva ${n}` })
-                  : kind === 'invalid' ? JSON.stringify({ voice: 'Elena', text: '' })
-                  : hitBody(0),
-              };
+      const instance = autocannon(
+        {
+          url,
+          connections: CONNECTIONS,
+          amount,
+          requests: [
+            {
+              setupRequest: (request) => {
+                const n = sequence++;
+                const roll = n % 10; // 70 % hits, 10 % misses, 10 % invalid, 10 % unauthorized
+                const kind: Kind = roll < 7 ? 'hit' : roll === 7 ? 'miss' : roll === 8 ? 'invalid' : 'unauthorized';
+                kinds.push(kind);
+                return {
+                  ...request,
+                  method: 'POST',
+                  headers: kind === 'unauthorized' ? { 'content-type': 'application/json', authorization: 'Bearer not-a-token' } : headers,
+                  body:
+                    kind === 'hit'
+                      ? hitBody(n % WARM_LINES)
+                      : kind === 'miss'
+                        ? JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea nueva ${n}` })
+                        : kind === 'invalid'
+                          ? JSON.stringify({ voice: 'Elena', text: '' })
+                          : hitBody(0),
+                };
+              },
             },
-          },
-        ],
-      }, (error, result) => (error ? fail(error) : finish(result)));
+          ],
+        },
+        (error, result) => (error ? fail(error) : finish(result)),
+      );
       return { instance, done };
     };
 
@@ -99,7 +105,7 @@ async function main() {
     await saveResult('soak-latest', {
       requests: responses,
       connections: CONNECTIONS,
-      seconds: +(result.duration).toFixed(1),
+      seconds: +result.duration.toFixed(1),
       requests_per_second: Math.round(result.requests.average),
       latency_p50_ms: result.latency.p50,
       latency_p99_ms: result.latency.p99,

@@ -12,6 +12,8 @@ import pg from 'pg';
 // WebAssembly and published on npm. Driving it through the `pg` driver adapter gives the
 // very SQL and `_prisma_migrations` bookkeeping that `prisma migrate deploy` produces.
 
+// typescript-eslint's parser does not resolve an import type with `resolution-mode` (tsc does).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
 type WasmBindings = typeof import('@prisma/schema-engine-wasm', { with: { 'resolution-mode': 'import' } });
 type WasmExports = Record<string, unknown>;
 

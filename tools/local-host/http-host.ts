@@ -30,9 +30,7 @@ const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request li
  */
 export function createLocalHost(options: LocalHostOptions): http.Server {
   const routes = options.functions.filter((f): f is HttpFunctionDefinition => f.trigger === 'http').map(toRoute);
-  const timers = new Map(
-    options.functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer').map((f) => [f.name.toLowerCase(), f]),
-  );
+  const timers = new Map(options.functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer').map((f) => [f.name.toLowerCase(), f]));
   return http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       options.log(`error: local host: ${describeError(error, { stack: true })}`);
@@ -68,7 +66,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       await readBody(req);
       res.writeHead(202);
       res.end();
-      runTimer(timer, options.log);
+      void runTimer(timer, options.log); // it logs its own failure; the caller got its 202
       return;
     }
 
@@ -166,9 +164,7 @@ export function runTimer(definition: TimerFunctionDefinition, log: (line: string
   });
   log(`info: Executing '${name}'`);
   const started = performance.now();
-  return Promise.resolve(
-    definition.options.handler({ isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never, context),
-  ).then(
+  return Promise.resolve(definition.options.handler({ isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never, context)).then(
     () => log(`info: Executed '${name}' (Succeeded, ${Math.round(performance.now() - started)} ms)`),
     (error: unknown) => log(`error: Executed '${name}' (Failed): ${describeError(error, { stack: true })}`),
   );

@@ -11,14 +11,14 @@ export interface LocalSettings {
 export async function readLocalSettings(file: string): Promise<LocalSettings> {
   let parsed: { Values?: Record<string, unknown>; Host?: { CORS?: string; CORSCredentials?: boolean } };
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    parsed = JSON.parse(await readFile(file, 'utf8')) as typeof parsed;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { values: {}, corsOrigins: [], corsCredentials: false };
-    throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
+    throw new Error(`Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   const values: Record<string, string> = {};
   for (const [name, value] of Object.entries(parsed.Values ?? {})) {
-    if (value !== null && value !== undefined) values[name] = String(value);
+    if (value !== null && value !== undefined) values[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   return {
     values,

@@ -16,11 +16,13 @@ export function scheduleTimers(timers: TimerFunctionDefinition[], log: (line: st
     const arm = () => {
       if (stopped) return;
       const at = next();
-      const handle = setTimeout(async () => {
-        handles.delete(handle);
-        await runTimer(timer, log);
-        arm();
-      }, Math.max(0, at.getTime() - Date.now()));
+      const handle = setTimeout(
+        () => {
+          handles.delete(handle);
+          void runTimer(timer, log).then(arm); // runTimer logs its own failure and never rejects
+        },
+        Math.max(0, at.getTime() - Date.now()),
+      );
       handle.unref();
       handles.add(handle);
     };

@@ -24,8 +24,7 @@ export interface RunningAzurite {
 
 // Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
 const ACCOUNT = 'devstoreaccount1';
-const ACCOUNT_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /**
  * Starts Azurite's Blob service as a child process (its own binary, not an `npx` wrapper, so
@@ -38,8 +37,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const log = options.onLog ?? (() => {});
   const args = [
     main,
-    '--blobHost', '127.0.0.1',
-    '--blobPort', String(options.port ?? 0),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(options.port ?? 0),
     '--skipApiVersionCheck',
     '--disableTelemetry',
     '--loose',
@@ -63,8 +64,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const stopOnExit = () => child.kill('SIGTERM');
   process.once('exit', stopOnExit);
   child.once('exit', () => process.removeListener('exit', stopOnExit));
-  readline.createInterface({ input: child.stderr! }).on('line', (line) => log(`[stderr] ${line}`));
-  const lines = readline.createInterface({ input: child.stdout! });
+  readline.createInterface({ input: child.stderr }).on('line', (line) => log(`[stderr] ${line}`));
+  const lines = readline.createInterface({ input: child.stdout });
 
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -89,9 +90,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   return {
     port,
     blobEndpoint,
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};` +
-      `BlobEndpoint=${blobEndpoint};`,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};` + `BlobEndpoint=${blobEndpoint};`,
     pid: child.pid!,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

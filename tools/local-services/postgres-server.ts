@@ -17,10 +17,7 @@ export interface PostgresServer {
  * The server named by `databaseUrl` when there is one (its own database is left alone; the
  * caller creates and drops others beside it), else a throw-away embedded PostgreSQL.
  */
-export async function openPostgresServer(
-  databaseUrl: string | undefined,
-  options: { onLog?: (line: string) => void } = {},
-): Promise<PostgresServer> {
+export async function openPostgresServer(databaseUrl: string | undefined, options: { onLog?: (line: string) => void } = {}): Promise<PostgresServer> {
   if (databaseUrl) {
     const urlFor = (database: string) => {
       const url = new URL(databaseUrl);
@@ -40,7 +37,7 @@ export async function openPostgresServer(
     });
     return {
       adminUrl: server.adminUrl,
-      urlFor: server.urlFor,
+      urlFor: (database: string) => server.urlFor(database),
       async stop() {
         await server.stop();
         await rm(root, { recursive: true, force: true });
@@ -93,7 +90,7 @@ export function quoteIdentifier(name: string): string {
  */
 export async function ensureDatabaseExists(url: string): Promise<boolean> {
   try {
-    await withPgClient(url, async () => undefined);
+    await withPgClient(url, () => Promise.resolve(undefined));
     return false;
   } catch (error) {
     if ((error as { code?: string }).code !== '3D000') throw error; // 3D000: no such database

@@ -63,8 +63,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       return;
     }
     const key =
-      new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ??
-      (req.headers['ocp-apim-subscription-key'] as string | undefined);
+      new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ?? (req.headers['ocp-apim-subscription-key'] as string | undefined);
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, key));
   });
 
@@ -72,11 +71,13 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     let outputFormat: string | undefined;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const { headers, body } = parseTextMessage(data.toString());
+      const { headers, body } = parseTextMessage(
+        Buffer.isBuffer(data) ? data.toString() : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString(),
+      );
       const requestId = headers['x-requestid'] ?? '';
       const path = (headers.path ?? '').toLowerCase();
       if (path === 'synthesis.context') {
-        outputFormat = JSON.parse(body)?.synthesis?.audio?.outputFormat;
+        outputFormat = (JSON.parse(body) as { synthesis?: { audio?: { outputFormat?: string } } } | null)?.synthesis?.audio?.outputFormat;
       } else if (path === 'ssml') {
         const synthesis: ReceivedSynthesis = { key, ssml: body, outputFormat, receivedAt: performance.now() };
         received.push(synthesis);
@@ -86,8 +87,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   }
 
   async function respond(ws: WebSocket, requestId: string, how: StandInBehaviour, synthesis: ReceivedSynthesis) {
-    const text = (path: string, body: string) =>
-      ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
+    const text = (path: string, body: string) => ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
     const streamId = '1';
     switch (how.kind) {
       case 'hang':

@@ -9,6 +9,8 @@ import type { MissLocks } from '../../ports/miss-locks.ts';
  */
 export class PgMissLocks implements MissLocks {
   #pool: pg.Pool | undefined;
+  /** The unlock of every lock held now: close() lets them go (the pool's end() would wait for them). */
+  readonly #held = new Set<() => Promise<void>>();
 
   constructor(
     private readonly databaseUrl: string,
@@ -43,9 +45,10 @@ export class PgMissLocks implements MissLocks {
       throw error;
     }
     let released = false;
-    return async () => {
+    const unlock = async () => {
       if (released) return;
       released = true;
+      this.#held.delete(unlock);
       try {
         await client.query('COMMIT');
         giveBack();
@@ -53,11 +56,15 @@ export class PgMissLocks implements MissLocks {
         giveBack(error as Error); // a broken connection is discarded, and its lock with it
       }
     };
+    this.#held.add(unlock);
+    return unlock;
   }
 
   async close(): Promise<void> {
-    await this.#pool?.end();
+    const pool = this.#pool;
     this.#pool = undefined;
+    await Promise.all([...this.#held].map((unlock) => unlock()));
+    await pool?.end();
   }
 
   #createPool(): pg.Pool {

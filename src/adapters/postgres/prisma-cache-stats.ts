@@ -32,7 +32,14 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
                count(*) FILTER (WHERE created_at >= ${week}) AS created_week
           FROM audio_cache AS c WHERE ${ofTenant} AND ${isOurEntry}`,
       this.prisma.$queryRaw<
-        { hits_day: bigint | null; misses_day: bigint | null; chars_day: bigint | null; hits_week: bigint | null; misses_week: bigint | null; chars_week: bigint | null }[]
+        {
+          hits_day: bigint | null;
+          misses_day: bigint | null;
+          chars_day: bigint | null;
+          hits_week: bigint | null;
+          misses_week: bigint | null;
+          chars_week: bigint | null;
+        }[]
       >`
         SELECT sum(hits) FILTER (WHERE hour >= ${hourOf(day)}) AS hits_day,
                sum(misses) FILTER (WHERE hour >= ${hourOf(day)}) AS misses_day,
@@ -47,11 +54,23 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
     ]);
 
     const dollars = (characters: number) => round((characters / 1_000_000) * pricePerMillionChars, 4);
-    const window = (entriesCreated: bigint | undefined, hits: bigint | null | undefined, misses: bigint | null | undefined, characters: bigint | null | undefined): UsageWindow => {
+    const window = (
+      entriesCreated: bigint | undefined,
+      hits: bigint | null | undefined,
+      misses: bigint | null | undefined,
+      characters: bigint | null | undefined,
+    ): UsageWindow => {
       const h = Number(hits ?? 0);
       const m = Number(misses ?? 0);
       const c = Number(characters ?? 0);
-      return { entriesCreated: Number(entriesCreated ?? 0), hits: h, misses: m, hitRatio: h + m > 0 ? round(h / (h + m), 4) : null, charactersSaved: c, dollarsSaved: dollars(c) };
+      return {
+        entriesCreated: Number(entriesCreated ?? 0),
+        hits: h,
+        misses: m,
+        hitRatio: h + m > 0 ? round(h / (h + m), 4) : null,
+        charactersSaved: c,
+        dollarsSaved: dollars(c),
+      };
     };
     const entries = Number(totals?.entries ?? 0);
     const totalHits = Number(totals?.hits ?? 0);

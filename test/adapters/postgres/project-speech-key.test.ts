@@ -3,8 +3,10 @@ import { projectSpeechKey } from '../../../src/adapters/postgres/prisma-account-
 
 describe('projectSpeechKey: where a project keeps its Azure Speech key', () => {
   it('reads settings.creds.tts.azure (the web UI’s project settings page) first, with its own region', () => {
-    expect(projectSpeechKey({ creds: { tts: { azure: { key: ' k1 ', region: 'brazilsouth' } } }, azure_tts_key: 'k2', azure_tts_region: 'eastus' }))
-      .toEqual({ ttsKey: 'k1', ttsRegion: 'brazilsouth' });
+    expect(projectSpeechKey({ creds: { tts: { azure: { key: ' k1 ', region: 'brazilsouth' } } }, azure_tts_key: 'k2', azure_tts_region: 'eastus' })).toEqual({
+      ttsKey: 'k1',
+      ttsRegion: 'brazilsouth',
+    });
   });
 
   it('keeps a key and its region together: no region beside the UI key means no region (the service default then)', () => {

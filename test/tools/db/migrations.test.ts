@@ -71,7 +71,15 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
     const schema = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client)));
-    expect(Object.keys(schema).sort()).toEqual(['_prisma_migrations', 'audio_cache', 'audio_cache_auditions', 'audio_cache_usage', 'projects', 'tenants', 'users']);
+    expect(Object.keys(schema).sort()).toEqual([
+      '_prisma_migrations',
+      'audio_cache',
+      'audio_cache_auditions',
+      'audio_cache_usage',
+      'projects',
+      'tenants',
+      'users',
+    ]);
     expect(schema.audio_cache).toEqual(GUIDE_AUDIO_CACHE);
     expect(schema.projects!.columns.find((c) => c.name === 'settings')?.type).toBe('jsonb');
     expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({ type: 'text', default: "'creator'::text" });
@@ -81,10 +89,15 @@ describe('applyMigrations (npm run db:migrate)', () => {
     const db = await emptyDatabase();
     await applyMigrations(db.url);
     await withPgClient(db.url, async (client) => {
-      const { rows: [tenant] } = await client.query(`INSERT INTO tenants (name, subdomain) VALUES ('Acme', 'acme') RETURNING *`);
-      const { rows: [user] } = await client.query(`INSERT INTO users (tenant_id, email) VALUES ($1, 'a@acme.test') RETURNING *`, [tenant.id]);
-      const { rows: [project] } = await client.query(
-        `INSERT INTO projects (tenant_id, owner_id, title) VALUES ($1, $2, 'Book') RETURNING *`, [tenant.id, user.id]);
+      const {
+        rows: [tenant],
+      } = await client.query(`INSERT INTO tenants (name, subdomain) VALUES ('Acme', 'acme') RETURNING *`);
+      const {
+        rows: [user],
+      } = await client.query(`INSERT INTO users (tenant_id, email) VALUES ($1, 'a@acme.test') RETURNING *`, [tenant.id]);
+      const {
+        rows: [project],
+      } = await client.query(`INSERT INTO projects (tenant_id, owner_id, title) VALUES ($1, $2, 'Book') RETURNING *`, [tenant.id, user.id]);
       expect(tenant).toMatchObject({ is_active: true });
       expect(user).toMatchObject({ role: 'creator', is_active: true });
       expect(project).toMatchObject({ settings: null });
@@ -130,14 +143,18 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
     // Theirs untouched; ours (the usage and ownership tables) added beside them.
-    const { audio_cache_usage: usage, audio_cache_auditions: ownership, ...after } = await withPgClient(db.url, (client) =>
-      snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
+    const {
+      audio_cache_usage: usage,
+      audio_cache_auditions: ownership,
+      ...after
+    } = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
-      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'));
+      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'),
+    );
     expect(rows).toEqual(ALL.map((name) => ({ migration_name: name, finished_at: expect.any(Date), rolled_back_at: null })));
     expect(await applyMigrations(db.url)).toEqual([]);
   });
@@ -149,9 +166,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
 
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
-    const after = sortIndexes(
-      await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })),
-    );
+    const after = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })));
     const { audio_cache: audioCache, audio_cache_usage: usage, audio_cache_auditions: ownership, ...khipuTables } = after;
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
@@ -172,8 +187,12 @@ describe('applyMigrations (npm run db:migrate)', () => {
         audition,
         cacheKey: computeCacheKey({ tenantId: tenant, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition }),
         settings: {
-          style: audition.style ?? 'none', styledegree: audition.styleDegree, rate_pct: audition.ratePct, pitch_pct: audition.pitchPct,
-          provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3',
+          style: audition.style ?? 'none',
+          styledegree: audition.styleDegree,
+          rate_pct: audition.ratePct,
+          pitch_pct: audition.pitchPct,
+          provider: 'azure',
+          output_format: 'audio-24khz-48kbitrate-mono-mp3',
         },
       };
     });
@@ -210,7 +229,9 @@ describe('applyMigrations (npm run db:migrate)', () => {
       const index = new PrismaAudioCacheIndex(prisma);
       const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
       await withPgClient(db.url, (client) =>
-        client.query(`INSERT INTO tenants (id, name, subdomain${kind === 'khipu' ? ', plan' : ''}) VALUES ($1, 'T', 't'${kind === 'khipu' ? ", 'pro'" : ''})`, [tenantId]),
+        client.query(`INSERT INTO tenants (id, name, subdomain${kind === 'khipu' ? ', plan' : ''}) VALUES ($1, 'T', 't'${kind === 'khipu' ? ", 'pro'" : ''})`, [
+          tenantId,
+        ]),
       );
       const keys = [];
       for (const body of [
@@ -222,13 +243,31 @@ describe('applyMigrations (npm run db:migrate)', () => {
         const cacheKey = computeCacheKey({ tenantId, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition });
         keys.push(cacheKey);
         await index.insert({
-          tenantId, cacheKey, text: audition.text, ssml: '<speak/>', voiceId: audition.voice,
-          voiceSettings: { style: audition.style ?? 'none', styledegree: audition.styleDegree, rate_pct: audition.ratePct, pitch_pct: audition.pitchPct, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' },
-          audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`, audioUrl: 'u', audioDurationSeconds: 1, audioFileSizeBytes: 1,
-          createdAt: new Date('2026-11-01T00:00:00Z'), expiresAt: new Date('2026-12-01T00:00:00Z'),
+          tenantId,
+          cacheKey,
+          text: audition.text,
+          ssml: '<speak/>',
+          voiceId: audition.voice,
+          voiceSettings: {
+            style: audition.style ?? 'none',
+            styledegree: audition.styleDegree,
+            rate_pct: audition.ratePct,
+            pitch_pct: audition.pitchPct,
+            provider: 'azure',
+            output_format: 'audio-24khz-48kbitrate-mono-mp3',
+          },
+          audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
+          audioUrl: 'u',
+          audioDurationSeconds: 1,
+          audioFileSizeBytes: 1,
+          createdAt: new Date('2026-11-01T00:00:00Z'),
+          expiresAt: new Date('2026-12-01T00:00:00Z'),
         });
       }
-      const noted = () => withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY 1')).then((r) => r.rows.map((row) => row.cache_key));
+      const noted = () =>
+        withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY 1')).then((r) =>
+          r.rows.map((row) => row.cache_key),
+        );
       expect(await noted()).toEqual([...keys].sort());
       // As if they had been written before the notes existed: the migration's own SQL finds them again.
       const sql = await readFile(path.join(MIGRATIONS_DIR, OWNERSHIP, 'migration.sql'), 'utf8');
@@ -248,19 +287,18 @@ describe('applyMigrations (npm run db:migrate)', () => {
     const fromPrisma = await emptyDatabase();
     await applyMigrations(fromMigrations.url);
     const schema = { path: SCHEMA_PATH, content: await readFile(SCHEMA_PATH, 'utf8') };
-    const { stdout } = await withSchemaEngine(fromPrisma.url, schema, (engine) =>
+    const { stdout } = (await withSchemaEngine(fromPrisma.url, schema, (engine) =>
       engine.diff({
         from: { tag: 'empty' },
         to: { tag: 'schemaDatamodel', files: [schema] },
         script: true,
         exitCode: null,
         filters: { externalTables: [], externalEnums: [] },
-      } as Parameters<typeof engine.diff>[0]),
-    ) as { stdout: string };
+      }),
+    )) as { stdout: string };
     await withPgClient(fromPrisma.url, (client) => client.query(stdout));
 
-    const snapshot = (url: string) =>
-      withPgClient(url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })).then(sortIndexes);
+    const snapshot = (url: string) => withPgClient(url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })).then(sortIndexes);
     expect(await snapshot(fromMigrations.url)).toEqual(await snapshot(fromPrisma.url));
   });
 });

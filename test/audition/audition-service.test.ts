@@ -1,0 +1,333 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuditionService, type AuditionAudio } from '../../src/audition/audition-service.ts';
+import { computeCacheKey } from '../../src/audition/cache-key.ts';
+import { HitRecorder } from '../../src/cache/hit-recorder.ts';
+import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
+import type { Audition } from '../../src/domain/audition.ts';
+import { audioBlobPath } from '../../src/domain/blob-layout.ts';
+import { AppError } from '../../src/errors.ts';
+import type { Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
+import { Timings } from '../../src/timing.ts';
+import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
+import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
+import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
+import { MemoryLockTable, MemoryMissLocks } from '../twins/memory-miss-locks.ts';
+import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
+
+// The audition use case on in-memory twins of every port (each proven against its real
+// backend by its contract suite in test/ports/). The same behaviour through HTTP, Postgres,
+// Azurite and the Speech SDK is tested in test/functions/.
+
+const TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0001';
+const OTHER_TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0002';
+const DAY_MS = 86_400_000;
+const line = (text = 'Hola, soy Elena.'): Audition => ({
+  voice: 'es-AR-ElenaNeural',
+  locale: 'es-AR',
+  text,
+  style: null,
+  styleDegree: 1,
+  ratePct: 0,
+  pitchPct: 0,
+});
+const callerOf = (tenantId: string): Caller => ({ userId: '0b6f0c1e-0000-4000-8000-000000000001', tenantId, role: 'user' });
+const projectOf = (tenantId: string, key: string | null = 'project-key'): ProjectAccess => ({
+  id: '0b6f0c1e-0000-4000-8000-0000000000aa',
+  tenantId,
+  ...(key ? { ttsKey: key, ttsRegion: 'eastus' } : {}),
+});
+
+interface Shared {
+  clock: { now: Date };
+  database: MemoryCacheDatabase;
+  blobStore: MemoryBlobStore;
+  locks: MemoryLockTable;
+}
+
+const open: HitRecorder[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((hits) => hits.close()));
+});
+
+/** Shared storage (one database, one container, one lock table), as every instance sees it. */
+function sharedStorage(): Shared {
+  const clock = { now: new Date('2031-03-01T10:00:00Z') };
+  const now = () => clock.now;
+  return { clock, database: new MemoryCacheDatabase(now), blobStore: new MemoryBlobStore(now), locks: new MemoryLockTable() };
+}
+
+/** One instance of the service over the shared storage, with its own memory, synthesizer and locks. */
+function instance(shared: Shared, options: { defaultKey?: string; maxConcurrency?: number; queueWaitMs?: number; memory?: boolean } = {}) {
+  const now = () => shared.clock.now;
+  const warnings: string[] = [];
+  const log = { info() {}, warn: (line: string) => warnings.push(line), error: (line: string) => warnings.push(line) };
+  const index = new MemoryAudioCacheIndex(shared.database);
+  const hits = new HitRecorder(index, log, 60_000);
+  open.push(hits);
+  const synthesizer = new MemorySynthesizer();
+  const missLocks = new MemoryMissLocks(shared.locks);
+  const service = new AuditionService({
+    index,
+    blobStore: shared.blobStore,
+    synthesizer,
+    hits,
+    memory: options.memory === false ? undefined : new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now }),
+    missLocks,
+    cache: { ttlDays: 30 },
+    speech: {
+      defaultKey: options.defaultKey,
+      defaultRegion: 'eastus',
+      host: undefined,
+      maxConcurrency: options.maxConcurrency ?? 4,
+      queueWaitMs: options.queueWaitMs ?? 1_000,
+      timeoutMs: 5_000,
+    },
+    now,
+  });
+  const play = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) => {
+    const timings = new Timings();
+    return service.getAudio({ caller: callerOf(tenantId), project, audition, log, timings }).then((audio) => ({ ...audio, tier: timings.tier }));
+  };
+  const prewarm = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) =>
+    service.prewarm({ caller: callerOf(tenantId), project, audition, log });
+  return { service, synthesizer, hits, missLocks, warnings, play, prewarm, index };
+}
+
+const keyOf = (tenantId: string, audition: Audition) =>
+  computeCacheKey({ tenantId, provider: 'memory', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition });
+
+async function bytes(result: AuditionAudio): Promise<Buffer> {
+  return Buffer.isBuffer(result.audio) ? result.audio : Buffer.from(await new Response(result.audio).arrayBuffer());
+}
+
+describe('AuditionService (on the ports’ in-memory twins)', () => {
+  it('synthesizes a miss once, streams it, and stores the blob under the guide’s path and a row of ours', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer, service } = instance(shared);
+    const result = await play();
+    expect(result).toMatchObject({ status: 'MISS', tier: 'synthesis' });
+    const audio = await bytes(result);
+    await service.drain();
+    expect(audio.equals(await synthesizer.audio())).toBe(true);
+    expect(synthesizer.calls).toBe(1);
+    expect(synthesizer.received[0]!.credentials).toEqual({ key: 'project-key', region: 'eastus' });
+
+    const key = keyOf(TENANT, line());
+    expect(result.cacheKey).toBe(key);
+    const row = shared.database.row(key)!;
+    expect(row).toMatchObject({ tenantId: TENANT, audioBlobPath: audioBlobPath(TENANT, key), voiceId: 'es-AR-ElenaNeural', audioFileSizeBytes: audio.length });
+    expect(row.expiresAt).toEqual(new Date(shared.clock.now.getTime() + 30 * DAY_MS));
+    expect(shared.database.isOurs(key)).toBe(true);
+    const blob = await shared.blobStore.get(audioBlobPath(TENANT, key));
+    expect(blob).toMatchObject({ contentType: 'audio/mpeg', size: audio.length });
+  });
+
+  it('serves the next play from memory, and another instance from the index and the blob', async () => {
+    const shared = sharedStorage();
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+    await expect(first.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'memory' });
+
+    const second = instance(shared);
+    const hit = await second.play();
+    expect(hit).toMatchObject({ status: 'HIT-L2', tier: 'l2' });
+    expect((await bytes(hit)).equals(stored)).toBe(true);
+    expect(second.synthesizer.calls).toBe(0);
+    // Both plays are counted once written.
+    await Promise.all([first.hits.flush(), second.hits.flush()]);
+    expect(shared.database.row(keyOf(TENANT, line()))!.hitCount).toBe(2);
+  });
+
+  it('synthesizes identical concurrent misses once and gives every caller the same audio', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer } = instance(shared);
+    synthesizer.hold();
+    const results = Array.from({ length: 5 }, () => play());
+    await synthesizer.waitForCalls(1);
+    synthesizer.release();
+    const audios = await Promise.all((await Promise.all(results)).map(bytes));
+    expect(synthesizer.calls).toBe(1);
+    for (const audio of audios) expect(audio.equals(audios[0]!)).toBe(true);
+  });
+
+  it('synthesizes the same line once across instances: the lock holder stores it, the other waits and reads it', async () => {
+    const shared = sharedStorage();
+    const a = instance(shared);
+    const b = instance(shared);
+    a.synthesizer.hold();
+    const fromA = a.play();
+    await a.synthesizer.waitForCalls(1);
+    const fromB = b.play();
+    await new Promise((resolve) => setTimeout(resolve, 250)); // b has looked, found the lock held, and waits
+    expect(b.synthesizer.calls).toBe(0);
+    a.synthesizer.release();
+    const [resultA, resultB] = await Promise.all([fromA, fromB]);
+    expect(resultA.status).toBe('MISS');
+    expect(resultB.status).toBe('HIT-L2');
+    expect((await bytes(resultB)).equals(await bytes(resultA))).toBe(true);
+    expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
+  });
+
+  it('stops waiting for a holder that never finishes once the injected clock passes the deadline, and synthesizes itself', async () => {
+    const shared = sharedStorage();
+    const stuck = new MemoryMissLocks(shared.locks);
+    await stuck.tryLock(keyOf(TENANT, line())); // a holder that hangs and never lets go
+    // A deadline far beyond the test's own timeout: only the injected clock can end the wait.
+    const { play, synthesizer, warnings } = instance(shared, { queueWaitMs: 120_000 });
+    const result = play();
+    await new Promise((resolve) => setTimeout(resolve, 250)); // a few polls, nothing found
+    expect(synthesizer.calls).toBe(0);
+    shared.clock.now = new Date(shared.clock.now.getTime() + 10 * 60_000); // past queue wait + timeout + grace
+    await expect(result).resolves.toMatchObject({ status: 'MISS' });
+    expect(synthesizer.calls).toBe(1);
+    expect(warnings.some((w) => w.startsWith('audition cache: gave up waiting for another instance'))).toBe(true);
+  });
+
+  it('synthesizes alone when the locks cannot be reached (fails open), and still stores the audio', async () => {
+    const shared = sharedStorage();
+    const { play, missLocks, warnings, service } = instance(shared);
+    missLocks.failing = new Error('connection refused');
+    const result = await play();
+    expect(result.status).toBe('MISS');
+    await bytes(result);
+    await service.drain();
+    expect(shared.database.row(keyOf(TENANT, line()))).toBeDefined();
+    expect(warnings).toContain('audition cache: could not coordinate the miss with other instances: connection refused');
+  });
+
+  it('never serves one tenant’s audio to another: the same line is another key and another synthesis', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer } = instance(shared);
+    await play(line(), TENANT);
+    const other = await play(line(), OTHER_TENANT);
+    expect(other.status).toBe('MISS');
+    expect(other.cacheKey).not.toBe(keyOf(TENANT, line()));
+    expect(synthesizer.calls).toBe(2);
+    expect(synthesizer.received[1]!.credentials?.key).toBe('project-key');
+  });
+
+  it('answers uncached (BYPASS) when the index cannot be read, storing nothing', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer, warnings } = instance(shared);
+    shared.database.failing = new Error('index down');
+    const result = await play();
+    expect(result.status).toBe('BYPASS');
+    expect((await bytes(result)).length).toBeGreaterThan(0);
+    expect(synthesizer.calls).toBe(1);
+    shared.database.failing = null;
+    expect(shared.database.rows.size).toBe(0);
+    expect(warnings).toContain('audition cache: index lookup failed, answering uncached: index down');
+  });
+
+  it('answers uncached when the blob cannot be written, and does not serve that audio from memory afterwards', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer, warnings, service } = instance(shared);
+    shared.blobStore.failing = new Error('storage down');
+    await bytes(await play());
+    await service.drain(); // a streamed miss is answered before it is stored; storing fails behind it
+    expect(shared.database.rows.size).toBe(0);
+    expect(warnings).toContain('audition cache: blob upload failed, audio not cached: storage down');
+    shared.blobStore.failing = null;
+    await expect(play()).resolves.toMatchObject({ status: 'MISS' });
+    expect(synthesizer.calls).toBe(2);
+  });
+
+  it('heals an expired entry: synthesizes again and renews the row’s expiry', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer, service } = instance(shared, { memory: false });
+    await bytes(await play());
+    await service.drain();
+    const key = keyOf(TENANT, line());
+    shared.clock.now = new Date(shared.clock.now.getTime() + 31 * DAY_MS);
+    await bytes(await play());
+    await service.drain();
+    expect(synthesizer.calls).toBe(2);
+    expect(shared.database.row(key)!.expiresAt).toEqual(new Date(shared.clock.now.getTime() + 30 * DAY_MS));
+    await expect(play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' });
+  });
+
+  it('heals an entry whose blob is gone', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer, warnings, service } = instance(shared, { memory: false });
+    await bytes(await play());
+    await service.drain();
+    const key = keyOf(TENANT, line());
+    await shared.blobStore.delete(audioBlobPath(TENANT, key));
+    await bytes(await play());
+    await service.drain();
+    expect(synthesizer.calls).toBe(2);
+    expect(warnings).toContain(`audition cache: blob missing for ${key.slice(0, 12)}…, healing`);
+    await expect(play()).resolves.toMatchObject({ status: 'HIT-L2' });
+  });
+
+  it('uses the service’s default key for a project without one, and refuses (422) when there is neither', async () => {
+    const shared = sharedStorage();
+    const withDefault = instance(shared, { defaultKey: 'operator-key' });
+    await withDefault.play(line(), TENANT, projectOf(TENANT, null));
+    expect(withDefault.synthesizer.received[0]!.credentials).toEqual({ key: 'operator-key', region: 'eastus' });
+
+    const without = instance(shared);
+    const refused = without.play(line('Otra línea.'), TENANT, projectOf(TENANT, null));
+    await expect(refused).rejects.toMatchObject({ code: 'no-tts-credentials' });
+    expect(without.synthesizer.calls).toBe(0);
+  });
+
+  it('maps the speech service’s failures to the caller’s errors, and caches nothing', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer } = instance(shared);
+    synthesizer.failNext('throttled');
+    const throttled = await play().catch((error: unknown) => error);
+    expect(throttled).toBeInstanceOf(AppError);
+    expect(throttled).toMatchObject({ code: 'tts-throttled', extra: { retryAfterSeconds: 10 } });
+    synthesizer.failNext('credentials-rejected');
+    await expect(play()).rejects.toMatchObject({ code: 'tts-credentials-rejected' });
+    expect(shared.database.rows.size).toBe(0);
+    await expect(play()).resolves.toMatchObject({ status: 'MISS' });
+  });
+
+  it('answers 503 tts-busy when every synthesis slot stays taken past the queue wait', async () => {
+    const shared = sharedStorage();
+    const { play, synthesizer } = instance(shared, { maxConcurrency: 1, queueWaitMs: 50 });
+    synthesizer.hold();
+    const first = play(line('Primera.'));
+    await synthesizer.waitForCalls(1);
+    await expect(play(line('Segunda.'))).rejects.toMatchObject({ code: 'tts-busy', extra: { retryAfterSeconds: 2 } });
+    synthesizer.release();
+    await expect(first).resolves.toMatchObject({ status: 'MISS' });
+  });
+
+  it('prewarms: created once, cached after, without counting a play', async () => {
+    const shared = sharedStorage();
+    const { prewarm, synthesizer, hits } = instance(shared);
+    const key = keyOf(TENANT, line());
+    await expect(prewarm()).resolves.toEqual({ cacheKey: key, status: 'created' });
+    await expect(prewarm()).resolves.toEqual({ cacheKey: key, status: 'cached' });
+    expect(synthesizer.calls).toBe(1);
+    await hits.flush();
+    expect(shared.database.row(key)!.hitCount).toBe(0);
+  });
+
+  it('refuses a prewarm (503 unavailable) when the index or the blob store cannot be used, rather than paying for audio it cannot keep', async () => {
+    const shared = sharedStorage();
+    const { prewarm, synthesizer } = instance(shared);
+    shared.database.failNext(new Error('index down'));
+    await expect(prewarm()).rejects.toMatchObject({ code: 'unavailable', extra: { retryAfterSeconds: 5 } });
+    expect(synthesizer.calls).toBe(0);
+    shared.blobStore.failing = new Error('storage down');
+    await expect(prewarm()).rejects.toMatchObject({ code: 'unavailable' });
+    expect(shared.database.rows.size).toBe(0);
+  });
+
+  it('stops serving a purged tenant from memory (forgetTenant), leaving other tenants’ audio', async () => {
+    const shared = sharedStorage();
+    const { play, service } = instance(shared);
+    await bytes(await play(line(), TENANT));
+    await bytes(await play(line(), OTHER_TENANT));
+    await service.drain();
+    service.forgetTenant(TENANT);
+    shared.database.rows.clear(); // as a purge does to the tenant's rows (and here, everyone's)
+    await expect(play(line(), OTHER_TENANT)).resolves.toMatchObject({ status: 'HIT-L2', tier: 'memory' });
+    await expect(play(line(), TENANT)).resolves.toMatchObject({ status: 'MISS' });
+  });
+});

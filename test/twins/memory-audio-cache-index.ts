@@ -1,0 +1,80 @@
+import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../src/ports/audio-cache-index.ts';
+import { characterCount, hourOf, MemoryCacheDatabase, type CacheRow } from './memory-cache-database.ts';
+
+/**
+ * An in-memory AudioCacheIndex: the twin of PrismaAudioCacheIndex, over a MemoryCacheDatabase
+ * (pass the one a MemoryCacheMaintenance uses to share the tables).
+ */
+export class MemoryAudioCacheIndex implements AudioCacheIndex {
+  constructor(readonly database: MemoryCacheDatabase = new MemoryCacheDatabase()) {}
+
+  find(cacheKey: string): Promise<CacheEntry | null> {
+    return this.database.run(() => {
+      const row = this.database.rows.get(cacheKey);
+      if (!row) return null;
+      const { id, tenantId, audioBlobPath, audioDurationSeconds, expiresAt } = row;
+      return { id, tenantId, cacheKey, audioBlobPath, audioDurationSeconds, expiresAt: expiresAt && new Date(expiresAt) };
+    });
+  }
+
+  recordHits(batch: HitBatch): Promise<string[]> {
+    return this.database.run(() => {
+      const unmatched: string[] = [];
+      for (const { cacheKey, hits, lastAccessedAt } of batch) {
+        const row = this.database.rows.get(cacheKey);
+        if (!row) {
+          unmatched.push(cacheKey);
+          continue;
+        }
+        row.hitCount += hits;
+        if (lastAccessedAt > row.lastAccessedAt) row.lastAccessedAt = new Date(lastAccessedAt);
+        this.database.addUsage(row.tenantId, hourOf(lastAccessedAt), { hits, charactersSaved: hits * characterCount(row.text) });
+      }
+      return unmatched;
+    });
+  }
+
+  recordMisses(batch: MissBatch): Promise<void> {
+    return this.database.run(() => {
+      for (const { tenantId, hour, misses } of batch) this.database.addUsage(tenantId, hour, { misses });
+    });
+  }
+
+  insert(entry: NewCacheEntry): Promise<boolean> {
+    return this.database.run(() => {
+      // A row under the key, of whichever writer, wins: never claimed, never noted.
+      if (this.database.rows.has(entry.cacheKey)) return false;
+      this.database.putOurRow(columnsOf(entry));
+      return true;
+    });
+  }
+
+  replace(entry: NewCacheEntry): Promise<void> {
+    return this.database.run(() => {
+      const row = this.database.rows.get(entry.cacheKey);
+      // Only a row of ours is overwritten; its id (and its ownership note) stay.
+      if (!row || !this.database.isOurs(entry.cacheKey)) return;
+      Object.assign(row, columnsOf(entry));
+    });
+  }
+}
+
+/** The columns insert and replace write (hit_count 0, last access at creation). */
+function columnsOf(entry: NewCacheEntry): Omit<CacheRow, 'id'> {
+  return {
+    tenantId: entry.tenantId,
+    cacheKey: entry.cacheKey,
+    text: entry.text,
+    ssml: entry.ssml,
+    voiceId: entry.voiceId,
+    voiceSettings: structuredClone(entry.voiceSettings),
+    audioBlobPath: entry.audioBlobPath,
+    audioUrl: entry.audioUrl,
+    audioDurationSeconds: entry.audioDurationSeconds,
+    audioFileSizeBytes: entry.audioFileSizeBytes,
+    hitCount: 0,
+    lastAccessedAt: new Date(entry.createdAt),
+    createdAt: new Date(entry.createdAt),
+    expiresAt: new Date(entry.expiresAt),
+  };
+}

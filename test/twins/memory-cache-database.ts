@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../../src/clock.ts';
+
+const HOUR_MS = 3_600_000;
+
+/** A row of audio_cache, with the columns the cache's ports read and write. */
+export interface CacheRow {
+  id: string;
+  tenantId: string;
+  cacheKey: string;
+  text: string;
+  ssml: string | null;
+  voiceId: string;
+  voiceSettings: unknown;
+  audioBlobPath: string;
+  audioUrl: string | null;
+  audioDurationSeconds: number | null;
+  audioFileSizeBytes: number | null;
+  hitCount: number;
+  lastAccessedAt: Date;
+  createdAt: Date;
+  expiresAt: Date | null;
+}
+
+/** A row as a test stores it: tenant and key, the rest defaulted. */
+export type RowToStore = Pick<CacheRow, 'tenantId' | 'cacheKey'> & Partial<Omit<CacheRow, 'tenantId' | 'cacheKey'>>;
+
+/** A tenant's figures for one hour (audio_cache_usage). */
+export interface UsageHour {
+  hour: Date;
+  hits: number;
+  misses: number;
+  charactersSaved: number;
+}
+
+/**
+ * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex and
+ * MemoryCacheMaintenance as audio_cache, audio_cache_auditions, audio_cache_usage and the
+ * Khipu Cloud API's audio_segment_metadata are shared by the Prisma adapters. A row is ours
+ * iff its key has an ownership note (as `isOurEntry` reads it); rows of other writers have
+ * none. Tests reach in through the helpers below to play the other writer or read figures.
+ */
+export class MemoryCacheDatabase {
+  /** audio_cache, by cache key (unique). */
+  readonly rows = new Map<string, CacheRow>();
+  /** audio_cache_auditions: the keys of the rows this service wrote, and their tenant. */
+  readonly notes = new Map<string, { tenantId: string; createdAt: Date }>();
+  /** audio_cache_usage: tenant → hour's start (ms, UTC) → figures. */
+  readonly #usage = new Map<string, Map<number, Omit<UsageHour, 'hour'>>>();
+  /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
+  readonly segmentReferences = new Set<string>();
+  /** The cluster-wide cleanup lock (pg_try_advisory_lock on Postgres). */
+  cleanupLockHeld = false;
+
+  /** Every call of either twin fails with this until it is set back to null. */
+  failing: Error | null = null;
+  #failNext: Error[] = [];
+
+  constructor(readonly now: Clock = systemClock) {}
+
+  /** The next call of either twin fails with this error (once; queued calls fail in turn). */
+  failNext(error: Error = new Error('memory cache database: injected fault')): void {
+    this.#failNext.push(error);
+  }
+
+  /**
+   * Runs one statement of a twin: after a turn of the event loop's microtasks (a database is
+   * never synchronous), failing with the injected fault, if any, before anything is read or
+   * changed.
+   */
+  run<T>(statement: () => T): Promise<T> {
+    return Promise.resolve().then(() => {
+      this.throwIfFailing();
+      return statement();
+    });
+  }
+
+  /** Throws the injected fault, if any. */
+  throwIfFailing(): void {
+    const next = this.#failNext.shift();
+    if (next) throw next;
+    if (this.failing) throw this.failing;
+  }
+
+  /** Whether the row under this key is one this service wrote (`isOurEntry`). */
+  isOurs(cacheKey: string): boolean {
+    return this.notes.has(cacheKey);
+  }
+
+  /** A row as this service stores it: the row and its ownership note. */
+  putOurRow(row: RowToStore): CacheRow {
+    const stored = this.#put(row);
+    if (!this.notes.has(stored.cacheKey)) this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt) });
+    return { ...stored };
+  }
+
+  /** A row another writer (the Khipu Cloud API) stored: no ownership note. */
+  putForeignRow(row: RowToStore): CacheRow {
+    return { ...this.#put(row) };
+  }
+
+  /** Another writer deletes the row (its own cleanup, a tenant's cascade): an ownership note stays. */
+  deleteRowAsAnotherWriter(cacheKey: string): void {
+    this.rows.delete(cacheKey);
+  }
+
+  /** A segment of the Khipu Cloud API's narration pointing at this raw audio key. */
+  addSegmentReference(cacheKey: string): void {
+    this.segmentReferences.add(cacheKey);
+  }
+
+  /** A copy of the row under this key, or undefined. */
+  row(cacheKey: string): CacheRow | undefined {
+    const row = this.rows.get(cacheKey);
+    return row && copyRow(row);
+  }
+
+  /** The tenant's hourly figures, in hour order. */
+  usage(tenantId: string): UsageHour[] {
+    const hours = this.#usage.get(tenantId) ?? new Map<number, Omit<UsageHour, 'hour'>>();
+    return [...hours].sort(([a], [b]) => a - b).map(([hour, figures]) => ({ hour: new Date(hour), ...figures }));
+  }
+
+  /** Every tenant's hourly figures, by tenant id and hour. */
+  allUsage(): (UsageHour & { tenantId: string })[] {
+    return [...this.#usage.keys()].sort().flatMap((tenantId) => this.usage(tenantId).map((hour) => ({ tenantId, ...hour })));
+  }
+
+  /** Adds to the tenant's figures for the hour starting at `hour` (an upsert, as the SQL does). */
+  addUsage(tenantId: string, hour: Date, add: Partial<Omit<UsageHour, 'hour'>>): void {
+    let hours = this.#usage.get(tenantId);
+    if (!hours) this.#usage.set(tenantId, (hours = new Map<number, Omit<UsageHour, 'hour'>>()));
+    const figures = hours.get(hour.getTime()) ?? { hits: 0, misses: 0, charactersSaved: 0 };
+    hours.set(hour.getTime(), {
+      hits: figures.hits + (add.hits ?? 0),
+      misses: figures.misses + (add.misses ?? 0),
+      charactersSaved: figures.charactersSaved + (add.charactersSaved ?? 0),
+    });
+  }
+
+  /** Deletes the hours before `before`, of every tenant; returns how many. */
+  deleteUsageBefore(before: Date): number {
+    let removed = 0;
+    for (const hours of this.#usage.values()) {
+      for (const hour of [...hours.keys()]) {
+        if (hour < before.getTime()) {
+          hours.delete(hour);
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  #put(row: RowToStore): CacheRow {
+    if (this.rows.has(row.cacheKey)) throw new Error(`memory cache database: a row under ${row.cacheKey} exists already`);
+    const createdAt = row.createdAt ?? this.now();
+    const stored = copyRow({
+      id: randomUUID(),
+      text: 'x',
+      ssml: null,
+      voiceId: 'es-AR-ElenaNeural',
+      voiceSettings: null,
+      audioBlobPath: `audio-cache/${row.tenantId}/${row.cacheKey}.mp3`,
+      audioUrl: null,
+      audioDurationSeconds: null,
+      audioFileSizeBytes: 1024,
+      hitCount: 0,
+      lastAccessedAt: createdAt,
+      createdAt,
+      expiresAt: new Date(createdAt.getTime() + 30 * 86_400_000),
+      ...row,
+    });
+    this.rows.set(stored.cacheKey, stored);
+    return stored;
+  }
+}
+
+/** The start of the UTC hour holding `at` (`date_trunc('hour', at, 'UTC')`). */
+export function hourOf(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
+}
+
+/** Characters as Postgres' char_length counts them: code points, not UTF-16 units. */
+export function characterCount(text: string): number {
+  return [...text].length;
+}
+
+/** A copy sharing no Date or settings object with the original (a database keeps its own values). */
+export function copyRow(row: CacheRow): CacheRow {
+  return {
+    ...row,
+    voiceSettings: row.voiceSettings === undefined ? null : structuredClone(row.voiceSettings),
+    lastAccessedAt: new Date(row.lastAccessedAt),
+    createdAt: new Date(row.createdAt),
+    expiresAt: row.expiresAt && new Date(row.expiresAt),
+  };
+}
