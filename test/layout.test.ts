@@ -50,4 +50,17 @@ describe('Functions app layout', () => {
     expect(ci).toMatch(/^npm ci$/m);
     expect(ci).toMatch(/^npm test$/m);
   });
+
+  it('names every src/ folder in the README’s code layout, and no folder that is gone', () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('## Code layout'), readme.indexOf('## Dependencies, and why each'));
+    const block = section.slice(section.indexOf('```'), section.indexOf('```', section.indexOf('```') + 3));
+    const srcBlock = block.slice(block.indexOf('src/'), block.indexOf('\nprisma/'));
+    const named = [...srcBlock.matchAll(/^ {2}([a-z-]+)\/ /gm)].map((m) => m[1]).sort();
+    const folders = readdirSync(path.join(root, 'src'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
+    expect(named).toEqual(folders);
+  });
 });

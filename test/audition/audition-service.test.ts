@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuditionService, type AuditionAudio } from '../../src/audition/audition-service.ts';
 import { computeCacheKey } from '../../src/audition/cache-key.ts';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
@@ -159,7 +159,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const fromA = a.play();
     await a.synthesizer.waitForCalls(1);
     const fromB = b.play();
-    await new Promise((resolve) => setTimeout(resolve, 250)); // b has looked, found the lock held, and waits
+    await vi.waitFor(() => expect(b.missLocks.attempts).toBeGreaterThanOrEqual(1), { timeout: 10_000 }); // b found the lock held
     expect(b.synthesizer.calls).toBe(0);
     a.synthesizer.release();
     const [resultA, resultB] = await Promise.all([fromA, fromB]);
@@ -174,9 +174,10 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const stuck = new MemoryMissLocks(shared.locks);
     await stuck.tryLock(keyOf(TENANT, line())); // a holder that hangs and never lets go
     // A deadline far beyond the test's own timeout: only the injected clock can end the wait.
-    const { play, synthesizer, warnings } = instance(shared, { queueWaitMs: 120_000 });
+    const { play, synthesizer, warnings, missLocks } = instance(shared, { queueWaitMs: 120_000 });
     const result = play();
-    await new Promise((resolve) => setTimeout(resolve, 250)); // a few polls, nothing found
+    // Refused twice: it is waiting, its deadline taken from the clock before the move below.
+    await vi.waitFor(() => expect(missLocks.attempts).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
     expect(synthesizer.calls).toBe(0);
     shared.clock.now = new Date(shared.clock.now.getTime() + 10 * 60_000); // past queue wait + timeout + grace
     await expect(result).resolves.toMatchObject({ status: 'MISS' });
