@@ -33,6 +33,7 @@ const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 
 const settingsSchema = z.object({
   DATABASE_URL: requiredText.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')),
+  DATABASE_POOL_MAX: numberWithDefault(5, { integer: true }).pipe(z.number().min(2, 'must be at least 2 (one connection for queries, one for locks)')),
   AZURE_STORAGE_CONNECTION_STRING: optionalText,
   AZURE_STORAGE_ACCOUNT_NAME: optionalText.pipe(
     z
@@ -82,6 +83,11 @@ export type BlobStorageConfig =
 
 export interface Config {
   databaseUrl: string;
+  /**
+   * Every connection this instance opens to the database: one for its locks (the miss locks
+   * and the cleanup's), the rest for Prisma's pool.
+   */
+  databasePoolMax: number;
   blobStorage: BlobStorageConfig;
   speech: {
     /** Used when a project has no key of its own. */
@@ -138,6 +144,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const containerName = settings.AZURE_STORAGE_CONTAINER_NAME;
   return {
     databaseUrl: settings.DATABASE_URL,
+    databasePoolMax: settings.DATABASE_POOL_MAX,
     // The guide's Step 1 sets both; the connection string then wins.
     blobStorage: settings.AZURE_STORAGE_CONNECTION_STRING
       ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }

@@ -21,6 +21,7 @@ describe('parseConfig', () => {
   it('applies the documented defaults', () => {
     expect(parseConfig(minimal)).toEqual({
       databaseUrl: minimal.DATABASE_URL,
+      databasePoolMax: 5,
       blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
       speech: {
         defaultKey: undefined,
@@ -117,6 +118,8 @@ describe('parseConfig', () => {
 
   it.each([
     ['DATABASE_URL', 'mysql://db/x', /^DATABASE_URL must be a postgresql:\/\/ connection URL$/],
+    ['DATABASE_POOL_MAX', '1', /^DATABASE_POOL_MAX must be at least 2 \(one connection for queries, one for locks\)$/],
+    ['DATABASE_POOL_MAX', '2.5', /^DATABASE_POOL_MAX must be/],
     ['AZURE_STORAGE_ACCOUNT_NAME', 'Khipu_Studio', /^AZURE_STORAGE_ACCOUNT_NAME must be/],
     ['AZURE_STORAGE_CONTAINER_NAME', 'Audio_Cache', /^AZURE_STORAGE_CONTAINER_NAME must be/],
     ['AZURE_STORAGE_CONTAINER_NAME', 'ab', /^AZURE_STORAGE_CONTAINER_NAME must be/],
@@ -167,6 +170,7 @@ describe('parseConfig', () => {
       'CACHE_CLEANUP_SCHEDULE',
       'CACHE_MAX_ENTRIES_PER_TENANT',
       'CACHE_TTL_DAYS',
+      'DATABASE_POOL_MAX',
       'DATABASE_URL',
       'HIT_FLUSH_SECONDS',
       'JWT_ALGORITHM',

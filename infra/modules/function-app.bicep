@@ -59,6 +59,8 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential picks the user-assigned identity
   DATABASE_URL: '@Microsoft.KeyVault(SecretUri=${databaseUrlSecretUri})'
+  // The instance's connection budget (README: instances × DATABASE_POOL_MAX + headroom ≤ the server's connections).
+  DATABASE_POOL_MAX: '5'
   JWT_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${jwtSecretUri})'
   JWT_ALGORITHM: jwtAlgorithm
   AZURE_STORAGE_ACCOUNT_NAME: storageAccountName

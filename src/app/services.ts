@@ -1,6 +1,7 @@
 import { AzureBlobStore } from '../adapters/azure-blob-store.ts';
 import { AzureSpeechSynthesizer } from '../adapters/azure-speech-synthesizer.ts';
 import { LocalSpeechSynthesizer } from '../adapters/local-speech-synthesizer.ts';
+import { PgLockSession } from '../adapters/postgres/pg-lock-session.ts';
 import { PgMissLocks } from '../adapters/postgres/pg-miss-locks.ts';
 import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-directory.ts';
 import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
@@ -63,10 +64,12 @@ export interface ServiceOverrides {
 export function createServices(config: Config, overrides: ServiceOverrides = {}): BuiltServices {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
-  const prisma = createPrismaClient(config.databaseUrl);
+  // The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
+  // this instance, the rest are Prisma's pool. Nothing else here opens a connection.
+  const locks = new PgLockSession(config.databaseUrl);
+  const prisma = createPrismaClient(config.databaseUrl, { maxConnections: config.databasePoolMax - 1 });
   const now = overrides.now ?? systemClock;
-  const pgMissLocks = overrides.missLocks ? undefined : new PgMissLocks(config.databaseUrl, config.speech.maxConcurrency * 2);
-  const missLocks = overrides.missLocks ?? pgMissLocks!;
+  const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
   const blobStore = overrides.blobStore ?? AzureBlobStore.fromConfig(config.blobStorage);
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
@@ -94,7 +97,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
-    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, config.databaseUrl),
+    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, locks),
     stats: overrides.stats ?? new PrismaCacheStatsReader(prisma),
     async pingDatabase() {
       await prisma.$queryRaw`SELECT 1`;
@@ -105,7 +108,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
-      await Promise.all([prisma.$disconnect(), missLocks.close()]);
+      await missLocks.close();
+      await Promise.all([prisma.$disconnect(), locks.close()]);
     },
   };
 }

@@ -1,80 +1,41 @@
-import pg from 'pg';
 import type { MissLocks } from '../../ports/miss-locks.ts';
+import { PgLockSession, type Unlock } from './pg-lock-session.ts';
 
 /**
- * MissLocks as Postgres transaction-level advisory locks, each held on a connection of its
- * own for as long as its synthesis runs. A holder that crashes or loses its connection lets
- * go at once (Postgres ends its transaction); one that hangs lets go when its synthesis times
- * out. The pool is separate from Prisma's, so holders never starve the request path.
+ * MissLocks as Postgres session-level advisory locks, all on this instance's one lock
+ * connection (PgLockSession). A holder that crashes, or whose instance loses that connection,
+ * lets go at once (Postgres releases a session's locks when it ends); one that hangs lets go
+ * when its synthesis times out. Waiters hold no connection: they poll the index.
  */
 export class PgMissLocks implements MissLocks {
-  #pool: pg.Pool | undefined;
-  /** The unlock of every lock held now: close() lets them go (the pool's end() would wait for them). */
-  readonly #held = new Set<() => Promise<void>>();
+  readonly #session: PgLockSession;
+  /** Whether close() ends the session (it was made here, not shared with the cleanup's lock). */
+  readonly #ownsSession: boolean;
+  readonly #held = new Set<Unlock>();
 
-  constructor(
-    private readonly databaseUrl: string,
-    private readonly maxHolders: number,
-  ) {}
+  /** On a session shared with the rest of the instance, or (a URL) on a session of its own. */
+  constructor(session: PgLockSession | string) {
+    this.#ownsSession = typeof session === 'string';
+    this.#session = typeof session === 'string' ? new PgLockSession(session) : session;
+  }
 
   async tryLock(cacheKey: string): Promise<(() => Promise<void>) | undefined> {
-    this.#pool ??= this.#createPool();
-    const client = await this.#pool.connect();
-    // A connection lost while held (server restart, failover) fails its next query, which is
-    // handled below; its 'error' event must not become an uncaught exception.
-    const ignore = () => {};
-    client.on('error', ignore);
-    const giveBack = (error?: Error) => {
-      client.removeListener('error', ignore);
-      client.release(error);
-    };
-    try {
-      // One round trip: BEGIN and the lock in one simple query. The key is inlined, so it must
-      // be what the service makes (sha256 hex); anything else is refused, not quoted.
-      if (!/^[0-9a-f]{64}$/.test(cacheKey)) throw new Error('A miss lock key must be a sha256 hex digest');
-      const results = (await client.query(
-        `BEGIN; SELECT pg_try_advisory_xact_lock(hashtextextended('khipu:audition:${cacheKey}', 0)) AS locked`,
-      )) as unknown as pg.QueryResult<{ locked: boolean }>[];
-      if (!results[1]?.rows[0]?.locked) {
-        await client.query('ROLLBACK');
-        giveBack();
-        return undefined;
-      }
-    } catch (error) {
-      giveBack(error as Error);
-      throw error;
-    }
-    let released = false;
-    const unlock = async () => {
-      if (released) return;
-      released = true;
-      this.#held.delete(unlock);
-      try {
-        await client.query('COMMIT');
-        giveBack();
-      } catch (error) {
-        giveBack(error as Error); // a broken connection is discarded, and its lock with it
-      }
-    };
+    // The key is what the service makes (sha256 hex); anything else is a caller's bug.
+    if (!/^[0-9a-f]{64}$/.test(cacheKey)) throw new Error('A miss lock key must be a sha256 hex digest');
+    const unlock = await this.#session.tryLock(`khipu:audition:${cacheKey}`);
+    if (!unlock) return undefined;
     this.#held.add(unlock);
-    return unlock;
+    return async () => {
+      this.#held.delete(unlock);
+      await unlock();
+    };
   }
 
+  /** Releases every lock taken through this object (and ends its own session, if it has one). */
   async close(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = undefined;
-    await Promise.all([...this.#held].map((unlock) => unlock()));
-    await pool?.end();
-  }
-
-  #createPool(): pg.Pool {
-    const pool = new pg.Pool({
-      connectionString: this.databaseUrl,
-      max: this.maxHolders,
-      idleTimeoutMillis: 10_000,
-      connectionTimeoutMillis: 5_000,
-    });
-    pool.on('error', () => {}); // an idle connection dropped by the server is not a crash
-    return pool;
+    const held = [...this.#held];
+    this.#held.clear();
+    await Promise.all(held.map((unlock) => unlock()));
+    if (this.#ownsSession) await this.#session.close();
   }
 }

@@ -1,5 +1,5 @@
-import pg from 'pg';
 import { isOurEntry } from './ownership-sql.ts';
+import { PgLockSession } from './pg-lock-session.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { CacheMaintenance } from '../../ports/cache-maintenance.ts';
@@ -19,27 +19,30 @@ const ourRowsOf = (tenantId: string) => Prisma.sql`
  * and the caller never holds more than one batch of paths.
  */
 export class PrismaCacheMaintenance implements CacheMaintenance {
+  /** This instance's lock session; or, given a URL, a session opened (and ended) per pass. */
+  readonly #locks: PgLockSession | string;
+
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly databaseUrl: string,
-  ) {}
+    locks: PgLockSession | string,
+  ) {
+    this.#locks = locks;
+  }
 
   async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-    // A session-level advisory lock on a connection of its own: Prisma's pool would hand the
-    // unlock to another session. If this process dies, the connection and the lock go with it.
-    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5_000 });
-    client.on('error', () => {}); // a dropped lock connection must not crash the process
-    await client.connect();
+    // A session-level advisory lock on the lock connection (Prisma's pool would hand the unlock
+    // to another session). If this process dies, the connection and the lock go with it.
+    const session = typeof this.#locks === 'string' ? new PgLockSession(this.#locks) : this.#locks;
     try {
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_NAME]);
-      if (!rows[0]?.locked) return { ran: false };
+      const unlock = await session.tryLock(LOCK_NAME);
+      if (!unlock) return { ran: false };
       try {
         return { ran: true, value: await work() };
       } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_NAME]).catch(() => {});
+        await unlock();
       }
     } finally {
-      await client.end().catch(() => {});
+      if (session !== this.#locks) await session.close();
     }
   }
 

@@ -11,15 +11,15 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
-// Two instances, each with its own pool, as two app instances on one database.
+// Two instances, each with its own lock connection, as two app instances on one database.
 describeMissLocksContract('PgMissLocks on Postgres', async () => ({
-  first: new PgMissLocks(database.url, 12),
-  second: new PgMissLocks(database.url, 12),
+  first: new PgMissLocks(database.url),
+  second: new PgMissLocks(database.url),
 }));
 
 describe('PgMissLocks when a holder loses its connection', () => {
   it('lets go of the lock at once, and its unlock afterwards does not throw', async () => {
-    const [first, second] = [new PgMissLocks(database.url, 2), new PgMissLocks(database.url, 2)];
+    const [first, second] = [new PgMissLocks(database.url), new PgMissLocks(database.url)];
     try {
       const key = randomBytes(32).toString('hex');
       const unlock = await first.tryLock(key);
@@ -41,6 +41,10 @@ describe('PgMissLocks when a holder loses its connection', () => {
       expect(theirs).toBeTypeOf('function');
       await unlock!();
       await theirs!();
+      // The instance whose lock connection died opens a new one for its next lock.
+      const next = await first.tryLock(randomBytes(32).toString('hex'));
+      expect(next).toBeTypeOf('function');
+      await next!();
     } finally {
       await Promise.all([first.close(), second.close()]);
     }
