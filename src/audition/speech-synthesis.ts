@@ -42,10 +42,6 @@ export class SpeechSynthesis {
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 
-  get synthesizer(): Synthesizer {
-    return this.#deps.synthesizer;
-  }
-
   /** Lets the engine connect ahead (a synthesis is very likely); never throws. */
   prepare(project: ProjectAccess): void {
     const { synthesizer } = this.#deps;

@@ -1,6 +1,6 @@
 import { buffer } from 'node:stream/consumers';
 import { systemClock, type Clock } from '../clock.ts';
-import type { Audition } from '../domain/audition.ts';
+import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -157,14 +157,7 @@ export class AudioCache {
       text: audition.text,
       ssml,
       voiceId: audition.voice,
-      voiceSettings: {
-        style: audition.style ?? 'none',
-        styledegree: audition.styleDegree,
-        rate_pct: audition.ratePct,
-        pitch_pct: audition.pitchPct,
-        provider: engine.provider,
-        output_format: engine.outputFormat,
-      },
+      voiceSettings: voiceSettingsOf(audition, engine),
       audioBlobPath: blobPath,
       audioUrl: blobStore.urlOf(blobPath),
       audioDurationSeconds: durationSeconds ?? null,

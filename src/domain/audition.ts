@@ -29,3 +29,18 @@ export function isVoiceName(voice: string): boolean {
 export function voiceLocale(voice: string): string | undefined {
   return voice.length <= MAX_VOICE_LENGTH ? VOICE_NAME.exec(voice)?.[1] : undefined;
 }
+
+/**
+ * The audition's `voice_settings` as a row stores them (the guide's names). The cache key's
+ * backfill migration recomputes keys from exactly these fields, so they change together.
+ */
+export function voiceSettingsOf(audition: Audition, engine: { provider: string; outputFormat: string }): Record<string, string | number> {
+  return {
+    style: audition.style ?? 'none',
+    styledegree: audition.styleDegree,
+    rate_pct: audition.ratePct,
+    pitch_pct: audition.pitchPct,
+    provider: engine.provider,
+    output_format: engine.outputFormat,
+  };
+}

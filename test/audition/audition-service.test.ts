@@ -8,6 +8,7 @@ import { audioBlobPath } from '../../src/domain/blob-layout.ts';
 import { AppError } from '../../src/errors.ts';
 import type { Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
 import { Timings } from '../../src/timing.ts';
+import { testAudition } from '../support/auditions.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
@@ -21,15 +22,7 @@ import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 const TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0001';
 const OTHER_TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0002';
 const DAY_MS = 86_400_000;
-const line = (text = 'Hola, soy Elena.'): Audition => ({
-  voice: 'es-AR-ElenaNeural',
-  locale: 'es-AR',
-  text,
-  style: null,
-  styleDegree: 1,
-  ratePct: 0,
-  pitchPct: 0,
-});
+const line = testAudition;
 const callerOf = (tenantId: string): Caller => ({ userId: '0b6f0c1e-0000-4000-8000-000000000001', tenantId, role: 'user' });
 const projectOf = (tenantId: string, key: string | null = 'project-key'): ProjectAccess => ({
   id: '0b6f0c1e-0000-4000-8000-0000000000aa',

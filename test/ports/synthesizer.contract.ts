@@ -1,8 +1,8 @@
 import { parseBuffer } from 'music-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildSsml } from '../../src/audition/ssml.ts';
-import type { Audition } from '../../src/domain/audition.ts';
 import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type Synthesizer } from '../../src/ports/synthesizer.ts';
+import { testAudition } from '../support/auditions.ts';
 
 export interface SynthesizerUnderTest {
   synthesizer: Synthesizer;
@@ -16,15 +16,7 @@ export interface SynthesizerUnderTest {
   throttleNext(): void;
 }
 
-const audition = (text: string): Audition => ({
-  voice: 'es-AR-ElenaNeural',
-  locale: 'es-AR',
-  text,
-  style: null,
-  styleDegree: 1,
-  ratePct: 0,
-  pitchPct: 0,
-});
+const audition = testAudition;
 
 /** MPEG audio starts with an ID3 tag or a frame sync (11 set bits). */
 const looksLikeMp3 = (audio: Buffer) => audio.subarray(0, 3).toString('latin1') === 'ID3' || (audio[0] === 0xff && ((audio[1] ?? 0) & 0xe0) === 0xe0);

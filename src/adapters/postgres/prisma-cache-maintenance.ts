@@ -1,5 +1,5 @@
 import { isOurEntry } from './ownership-sql.ts';
-import { PgLockSession } from './pg-lock-session.ts';
+import type { PgLockSession } from './pg-lock-session.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { CacheMaintenance } from '../../ports/cache-maintenance.ts';
@@ -19,30 +19,21 @@ const ourRowsOf = (tenantId: string) => Prisma.sql`
  * and the caller never holds more than one batch of paths.
  */
 export class PrismaCacheMaintenance implements CacheMaintenance {
-  /** This instance's lock session; or, given a URL, a session opened (and ended) per pass. */
-  readonly #locks: PgLockSession | string;
-
+  /** `locks`: the instance's lock session (its one lock connection, shared with the miss locks). */
   constructor(
     private readonly prisma: PrismaClient,
-    locks: PgLockSession | string,
-  ) {
-    this.#locks = locks;
-  }
+    private readonly locks: PgLockSession,
+  ) {}
 
   async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
     // A session-level advisory lock on the lock connection (Prisma's pool would hand the unlock
     // to another session). If this process dies, the connection and the lock go with it.
-    const session = typeof this.#locks === 'string' ? new PgLockSession(this.#locks) : this.#locks;
+    const unlock = await this.locks.tryLock(LOCK_NAME);
+    if (!unlock) return { ran: false };
     try {
-      const unlock = await session.tryLock(LOCK_NAME);
-      if (!unlock) return { ran: false };
-      try {
-        return { ran: true, value: await work() };
-      } finally {
-        await unlock();
-      }
+      return { ran: true, value: await work() };
     } finally {
-      if (session !== this.#locks) await session.close();
+      await unlock();
     }
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PgLockSession } from '../../../src/adapters/postgres/pg-lock-session.ts';
 import { PgMissLocks } from '../../../src/adapters/postgres/pg-miss-locks.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
 import { describeMissLocksContract } from '../../ports/miss-locks.contract.ts';
@@ -11,15 +12,24 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
+/** Each instance's one lock connection, ended after each test (after the locks' own close). */
+const sessions: PgLockSession[] = [];
+const instance = () => {
+  const session = new PgLockSession(database.url);
+  sessions.push(session);
+  return new PgMissLocks(session);
+};
+afterEach(() => Promise.all(sessions.splice(0).map((session) => session.close())));
+
 // Two instances, each with its own lock connection, as two app instances on one database.
 describeMissLocksContract('PgMissLocks on Postgres', async () => ({
-  first: new PgMissLocks(database.url),
-  second: new PgMissLocks(database.url),
+  first: instance(),
+  second: instance(),
 }));
 
 describe('PgMissLocks when a holder loses its connection', () => {
   it('lets go of the lock at once, and its unlock afterwards does not throw', async () => {
-    const [first, second] = [new PgMissLocks(database.url), new PgMissLocks(database.url)];
+    const [first, second] = [instance(), instance()];
     try {
       const key = randomBytes(32).toString('hex');
       const unlock = await first.tryLock(key);

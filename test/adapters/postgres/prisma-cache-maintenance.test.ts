@@ -4,6 +4,7 @@ import { seedEntry } from '../../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
 import { createTestServices } from '../../support/test-services.ts';
 import { describeCacheMaintenanceContract } from '../../ports/cache-maintenance.contract.ts';
+import { PgLockSession } from '../../../src/adapters/postgres/pg-lock-session.ts';
 
 // The same contract as the in-memory twin, on a database of each shape the service runs on.
 // Only the Khipu Cloud API's has audio_segment_metadata (the narration's references to audio).
@@ -13,10 +14,16 @@ for (const shape of DATABASE_SHAPES) {
     async () => {
       const services = await createTestServices({}, shape);
       const { prisma } = services;
+      // Another instance: its own lock connection, as a second app instance has.
+      const sessions: PgLockSession[] = [];
       let projectId: Promise<string> | undefined;
       return {
         maintenance: services.maintenance,
-        anotherInstance: () => new PrismaCacheMaintenance(prisma, services.database.url),
+        anotherInstance: () => {
+          const session = new PgLockSession(services.database.url);
+          sessions.push(session);
+          return new PrismaCacheMaintenance(prisma, session);
+        },
         seed: async ({ writer, tenantId, cacheKey, voiceId, createdAt, lastAccessedAt, expiresAt, path }) => {
           const seeded = await seedEntry(services, tenantId, {
             writer,
@@ -54,7 +61,10 @@ for (const shape of DATABASE_SHAPES) {
             await prisma.$queryRaw<{ tenant_id: string; hour: Date }[]>`
           SELECT tenant_id::text, hour FROM audio_cache_usage ORDER BY tenant_id, hour`
           ).map(({ tenant_id, hour }) => ({ tenantId: tenant_id, hour })),
-        dispose: () => services.dispose(),
+        dispose: async () => {
+          await Promise.all(sessions.splice(0).map((session) => session.close()));
+          await services.dispose();
+        },
       };
     },
     { segments: shape === 'khipu' },

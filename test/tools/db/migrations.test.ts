@@ -12,6 +12,10 @@ import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
 import { KHIPU_HEAD_SCHEMA } from '../../support/khipu-database.ts';
 import { snapshotSchema } from '../../support/schema-snapshot.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
+import { voiceSettingsOf } from '../../../src/domain/audition.ts';
+
+/** The engine the deployed service caches under (part of every key and of voice_settings). */
+const AZURE_ENGINE = { provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3' };
 
 const INIT = '20261123000000_init';
 const USAGE = '20261124000000_usage';
@@ -185,15 +189,8 @@ describe('applyMigrations (npm run db:migrate)', () => {
       const audition = parseAuditionBody(body);
       return {
         audition,
-        cacheKey: computeCacheKey({ tenantId: tenant, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition }),
-        settings: {
-          style: audition.style ?? 'none',
-          styledegree: audition.styleDegree,
-          rate_pct: audition.ratePct,
-          pitch_pct: audition.pitchPct,
-          provider: 'azure',
-          output_format: 'audio-24khz-48kbitrate-mono-mp3',
-        },
+        cacheKey: computeCacheKey({ tenantId: tenant, ...AZURE_ENGINE, audition }),
+        settings: voiceSettingsOf(audition, AZURE_ENGINE),
       };
     });
     await withPgClient(db.url, async (client) => {
@@ -240,7 +237,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
         { voice: 'zh-CN-XiaoxiaoNeural', text: '你好，世界 🎧', rate_pct: -0.1 },
       ]) {
         const audition = parseAuditionBody(body);
-        const cacheKey = computeCacheKey({ tenantId, provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition });
+        const cacheKey = computeCacheKey({ tenantId, ...AZURE_ENGINE, audition });
         keys.push(cacheKey);
         await index.insert({
           tenantId,
@@ -248,14 +245,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
           text: audition.text,
           ssml: '<speak/>',
           voiceId: audition.voice,
-          voiceSettings: {
-            style: audition.style ?? 'none',
-            styledegree: audition.styleDegree,
-            rate_pct: audition.ratePct,
-            pitch_pct: audition.pitchPct,
-            provider: 'azure',
-            output_format: 'audio-24khz-48kbitrate-mono-mp3',
-          },
+          voiceSettings: voiceSettingsOf(audition, AZURE_ENGINE),
           audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
           audioUrl: 'u',
           audioDurationSeconds: 1,
