@@ -42,8 +42,17 @@ param postgresAdminLogin string = 'khipuadmin'
 param postgresAdminPassword string
 
 param postgresDatabaseName string = 'khipu_cloud'
-param postgresSkuName string = 'Standard_B1ms'
-param postgresSkuTier string = 'Burstable'
+
+@description('PostgreSQL compute (a key of postgresSkus below; its tier follows). It must admit maximumInstanceCount × databasePoolMax + postgresConnectionHeadroom connections: the deployment fails otherwise.')
+param postgresSkuName string = 'Standard_B2s'
+
+@minValue(2)
+@description('DATABASE_POOL_MAX: every connection one Function App instance opens (Prisma\'s pool + the one carrying its advisory locks).')
+param databasePoolMax int = 5
+
+@minValue(0)
+@description('Connections of the server kept for everyone but this app\'s instances: the Khipu Cloud API on the same database, migrations, the cleanup CLI, operators.')
+param postgresConnectionHeadroom int = 50
 
 @description('Public IP of the machine running azd, allowed through the PostgreSQL firewall so the migration hook can connect (azd env set DEPLOYER_IP_ADDRESS ...). Empty: no rule.')
 param deployerIpAddress string = ''
@@ -72,6 +81,31 @@ param azureSpeechKey string = ''
 
 @description('Region of that key, e.g. eastus (required with a key).')
 param azureSpeechRegion string = ''
+
+// The connection budget (README: "Scale-out and the database's connections"). Default
+// max_connections of Azure Database for PostgreSQL flexible server per compute size
+// (learn.microsoft.com/azure/postgresql/flexible-server/concepts-limits), of which Azure keeps 15
+// for replication and monitoring. A size not listed here fails the deployment: add it with its value.
+var postgresSkus = {
+  Standard_B1ms: { tier: 'Burstable', maxConnections: 50 }
+  Standard_B2s: { tier: 'Burstable', maxConnections: 429 }
+  Standard_B2ms: { tier: 'Burstable', maxConnections: 859 }
+  Standard_B4ms: { tier: 'Burstable', maxConnections: 1718 }
+  Standard_D2ds_v5: { tier: 'GeneralPurpose', maxConnections: 859 }
+  Standard_D4ds_v5: { tier: 'GeneralPurpose', maxConnections: 1718 }
+  Standard_D8ds_v5: { tier: 'GeneralPurpose', maxConnections: 3437 }
+  Standard_E2ds_v5: { tier: 'MemoryOptimized', maxConnections: 1718 }
+  Standard_E4ds_v5: { tier: 'MemoryOptimized', maxConnections: 3437 }
+}
+var postgresAzureReservedConnections = 15
+var postgresSku = postgresSkus[?postgresSkuName] ?? fail('postgresSkuName ${postgresSkuName} is not in postgresSkus (infra/main.bicep): add it with its default max_connections.')
+var postgresUsableConnections = postgresSku.maxConnections - postgresAzureReservedConnections
+var connectionBudget = maximumInstanceCount * databasePoolMax + postgresConnectionHeadroom
+// Fails the deployment (at validation, before anything is created) when the app could open more
+// connections than the server admits: at the first busy hour, authorization would fail closed.
+var connectionBudgetCheck = connectionBudget <= postgresUsableConnections
+  ? '${maximumInstanceCount} instances × ${databasePoolMax} + ${postgresConnectionHeadroom} headroom = ${connectionBudget} of ${postgresUsableConnections} connections (${postgresSkuName})'
+  : fail('Connection budget exceeded: maximumInstanceCount ${maximumInstanceCount} × databasePoolMax ${databasePoolMax} + postgresConnectionHeadroom ${postgresConnectionHeadroom} = ${connectionBudget}, but ${postgresSkuName} admits ${postgresUsableConnections} (max_connections ${postgresSku.maxConnections} − ${postgresAzureReservedConnections} reserved by Azure). Lower maximumInstanceCount or databasePoolMax, or choose a larger postgresSkuName.')
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -130,7 +164,7 @@ module postgres 'modules/postgres.bicep' = {
     administratorLoginPassword: postgresAdminPassword
     databaseName: postgresDatabaseName
     skuName: postgresSkuName
-    skuTier: postgresSkuTier
+    skuTier: postgresSku.tier
     deployerIpAddress: deployerIpAddress
   }
 }
@@ -185,6 +219,7 @@ module api 'modules/function-app.bicep' = {
     jwtAlgorithm: jwtAlgorithm
     cacheTtlDays: cacheTtlDays
     maximumInstanceCount: maximumInstanceCount
+    databasePoolMax: databasePoolMax
     corsAllowedOrigin: corsAllowedOrigin
   }
   // The app's first start needs its roles: storage for the host, Key Vault for its references.
@@ -223,6 +258,7 @@ output AZURE_STORAGE_CONTAINER_NAME string = containerName
 output POSTGRES_HOST string = postgres.outputs.fqdn
 output POSTGRES_ADMIN_LOGIN string = postgresAdminLogin
 output POSTGRES_DATABASE string = postgres.outputs.databaseName
+output DATABASE_CONNECTION_BUDGET string = connectionBudgetCheck
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
 // With cloudApiHostName: the web app's VITE_API_BASE_URL (both services behind one host).
 output KHIPU_WEB_API_BASE_URL string = empty(cloudApiHostName) ? '' : frontDoor!.outputs.url

@@ -34,6 +34,7 @@ const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 const settingsSchema = z.object({
   DATABASE_URL: requiredText.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')),
   DATABASE_POOL_MAX: numberWithDefault(5, { integer: true }).pipe(z.number().min(2, 'must be at least 2 (one connection for queries, one for locks)')),
+  DATABASE_RECONNECT_SECONDS: numberWithDefault(3, { zeroAllowed: true }).pipe(z.number().max(60, 'must be at most 60')),
   AZURE_STORAGE_CONNECTION_STRING: optionalText,
   AZURE_STORAGE_ACCOUNT_NAME: optionalText.pipe(
     z
@@ -88,6 +89,8 @@ export interface Config {
    * and the cleanup's), the rest for Prisma's pool.
    */
   databasePoolMax: number;
+  /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
+  databaseReconnectMs: number;
   blobStorage: BlobStorageConfig;
   speech: {
     /** Used when a project has no key of its own. */
@@ -145,6 +148,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: settings.DATABASE_URL,
     databasePoolMax: settings.DATABASE_POOL_MAX,
+    databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,
     // The guide's Step 1 sets both; the connection string then wins.
     blobStorage: settings.AZURE_STORAGE_CONNECTION_STRING
       ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }

@@ -22,6 +22,7 @@ describe('parseConfig', () => {
     expect(parseConfig(minimal)).toEqual({
       databaseUrl: minimal.DATABASE_URL,
       databasePoolMax: 5,
+      databaseReconnectMs: 3_000,
       blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
       speech: {
         defaultKey: undefined,
@@ -120,6 +121,8 @@ describe('parseConfig', () => {
     ['DATABASE_URL', 'mysql://db/x', /^DATABASE_URL must be a postgresql:\/\/ connection URL$/],
     ['DATABASE_POOL_MAX', '1', /^DATABASE_POOL_MAX must be at least 2 \(one connection for queries, one for locks\)$/],
     ['DATABASE_POOL_MAX', '2.5', /^DATABASE_POOL_MAX must be/],
+    ['DATABASE_RECONNECT_SECONDS', '61', /^DATABASE_RECONNECT_SECONDS must be at most 60$/],
+    ['DATABASE_RECONNECT_SECONDS', '-1', /^DATABASE_RECONNECT_SECONDS must be/],
     ['AZURE_STORAGE_ACCOUNT_NAME', 'Khipu_Studio', /^AZURE_STORAGE_ACCOUNT_NAME must be/],
     ['AZURE_STORAGE_CONTAINER_NAME', 'Audio_Cache', /^AZURE_STORAGE_CONTAINER_NAME must be/],
     ['AZURE_STORAGE_CONTAINER_NAME', 'ab', /^AZURE_STORAGE_CONTAINER_NAME must be/],
@@ -171,6 +174,7 @@ describe('parseConfig', () => {
       'CACHE_MAX_ENTRIES_PER_TENANT',
       'CACHE_TTL_DAYS',
       'DATABASE_POOL_MAX',
+      'DATABASE_RECONNECT_SECONDS',
       'DATABASE_URL',
       'HIT_FLUSH_SECONDS',
       'JWT_ALGORITHM',

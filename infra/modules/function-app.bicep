@@ -32,6 +32,8 @@ param azureSpeechRegion string = ''
 param jwtAlgorithm string = 'HS256'
 param cacheTtlDays int
 param maximumInstanceCount int
+@description('DATABASE_POOL_MAX: connections per instance (main.bicep checks instances × this against the server).')
+param databasePoolMax int
 param corsAllowedOrigin string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -60,7 +62,8 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential picks the user-assigned identity
   DATABASE_URL: '@Microsoft.KeyVault(SecretUri=${databaseUrlSecretUri})'
   // The instance's connection budget (README: instances × DATABASE_POOL_MAX + headroom ≤ the server's connections).
-  DATABASE_POOL_MAX: '5'
+  DATABASE_POOL_MAX: string(databasePoolMax)
+  DATABASE_RECONNECT_SECONDS: '3'
   JWT_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${jwtSecretUri})'
   JWT_ALGORITHM: jwtAlgorithm
   AZURE_STORAGE_ACCOUNT_NAME: storageAccountName

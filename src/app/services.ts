@@ -1,6 +1,7 @@
 import { AzureBlobStore } from '../adapters/azure-blob-store.ts';
 import { AzureSpeechSynthesizer } from '../adapters/azure-speech-synthesizer.ts';
 import { LocalSpeechSynthesizer } from '../adapters/local-speech-synthesizer.ts';
+import { ConnectRetry } from '../adapters/postgres/connect-retry.ts';
 import { PgLockSession } from '../adapters/postgres/pg-lock-session.ts';
 import { PgMissLocks } from '../adapters/postgres/pg-miss-locks.ts';
 import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-directory.ts';
@@ -66,8 +67,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const metrics = new CacheMetrics();
   // The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
   // this instance, the rest are Prisma's pool. Nothing else here opens a connection.
-  const locks = new PgLockSession(config.databaseUrl);
-  const prisma = createPrismaClient(config.databaseUrl, { maxConnections: config.databasePoolMax - 1 });
+  // One outage state for both: a restart seen by one is known to the other.
+  const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
+  const locks = new PgLockSession(config.databaseUrl, { connectRetry });
+  const prisma = createPrismaClient(config.databaseUrl, { maxConnections: config.databasePoolMax - 1, connectRetry });
   const now = overrides.now ?? systemClock;
   const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
   const blobStore = overrides.blobStore ?? AzureBlobStore.fromConfig(config.blobStorage);

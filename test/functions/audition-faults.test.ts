@@ -95,6 +95,38 @@ describe('Postgres going away and coming back', () => {
     }
   });
 
+  it('waits out a restart shorter than DATABASE_RECONNECT_SECONDS: every audition answered and cached, one synthesis per line', async () => {
+    const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
+    if (!running) await start();
+    await applyMigrations(url);
+    // Every request asks the database (no authorization cache), and the window is wide enough
+    // for a restart on a busy machine.
+    const services = createServices(
+      parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0', MEMORY_CACHE_MB: '0', DATABASE_RECONNECT_SECONDS: '30' })),
+    );
+    try {
+      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const known = line();
+      expect((await call(services, account, known)).cache).toBe('MISS');
+      const before = standIn.received.length;
+
+      // The server restarts (every connection cut, new ones refused until it is up) while
+      // auditions arrive: a known line, and new lines asked for twice each.
+      const restarted = postgres!.restart();
+      const fresh = [line(), line(), line()];
+      const answers = await Promise.all([known, ...fresh, ...fresh].map((body) => call(services, account, body)));
+      await restarted;
+
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+      expect(answers[0]!.cache).toBe('HIT-L2');
+      expect(answers.filter((a) => a.cache === 'BYPASS')).toEqual([]);
+      expect(standIn.received.length - before).toBe(fresh.length);
+      expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(1 + fresh.length);
+    } finally {
+      await services.close();
+    }
+  });
+
   it('keeps serving a caller authorized moments ago (AUTH_CACHE_SECONDS) while it is down, uncached', async () => {
     const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
     if (!running) await start();

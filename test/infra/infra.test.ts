@@ -218,7 +218,7 @@ describe('infra/*.bicep', () => {
     expect(postgres).toMatch(/startIpAddress: '0\.0\.0\.0'\s*endIpAddress: '0\.0\.0\.0'/);
     expect(postgres).toMatch(/= if \(!empty\(deployerIpAddress\)\)/);
     expect(main).toMatch(/param postgresDatabaseName string = 'khipu_cloud'/);
-    expect(main).toMatch(/param postgresSkuName string = 'Standard_B1ms'/);
+    expect(main).toMatch(/param postgresSkuName string = 'Standard_B2s'/);
     expect(withoutComments(read('infra/modules/keyvault.bicep'))).toMatch(/'postgresql:\/\/[^']*\?sslmode=require'/);
   });
 
@@ -255,6 +255,68 @@ describe('infra/*.bicep', () => {
     expect(vault).toMatch(/name: 'jwt-secret-key'/);
     expect(vault).toMatch(/name: 'database-url'/);
     expect(vault).toMatch(/name: 'azure-speech-key'/);
+  });
+});
+
+describe('the connection budget in infra/main.bicep', () => {
+  const skus = new Map(
+    [...block(main, /var postgresSkus\s*=\s*\{/).matchAll(/^\s*(\w+): \{ tier: '(\w+)', maxConnections: (\d+) \}/gm)].map((m) => [
+      m[1]!,
+      { tier: m[2]!, maxConnections: Number(m[3]) },
+    ]),
+  );
+  const declared = params(read('infra/main.bicep'));
+  const defaultOf = (name: string) => declared.get(name)?.defaultValue ?? '';
+  const reserved = Number(/var postgresAzureReservedConnections = (\d+)/.exec(main)?.[1]);
+  /** The formula main.bicep applies at deployment, evaluated here for given parameters. */
+  const fits = (p: { instances: number; poolMax: number; headroom: number; sku: string }) =>
+    p.instances * p.poolMax + p.headroom <= skus.get(p.sku)!.maxConnections - reserved;
+  const defaults = {
+    instances: Number(defaultOf('maximumInstanceCount')),
+    poolMax: Number(defaultOf('databasePoolMax')),
+    headroom: Number(defaultOf('postgresConnectionHeadroom')),
+    sku: defaultOf('postgresSkuName').replace(/'/g, ''),
+  };
+
+  it("lists each compute size with its tier and default max_connections (Azure's limits page), and the 15 Azure keeps", () => {
+    expect(skus.get('Standard_B1ms')).toEqual({ tier: 'Burstable', maxConnections: 50 });
+    expect(skus.get('Standard_B2s')).toEqual({ tier: 'Burstable', maxConnections: 429 });
+    expect(skus.get('Standard_D2ds_v5')).toEqual({ tier: 'GeneralPurpose', maxConnections: 859 });
+    expect(skus.size).toBeGreaterThanOrEqual(8);
+    for (const [name, sku] of skus)
+      expect(name.startsWith({ Burstable: 'Standard_B', GeneralPurpose: 'Standard_D', MemoryOptimized: 'Standard_E' }[sku.tier]!), name).toBe(true);
+    expect(reserved).toBe(15);
+    // The tier is the SKU's, not a second parameter that could disagree with it.
+    expect(main).toMatch(/skuTier: postgresSku\.tier/);
+    expect(declared.has('postgresSkuTier')).toBe(false);
+  });
+
+  it('fails the deployment when instances × DATABASE_POOL_MAX + headroom exceed the server, and says why', () => {
+    expect(main).toMatch(/var postgresSku = postgresSkus\[\?postgresSkuName\] \?\? fail\('/);
+    expect(main).toMatch(/var connectionBudget = maximumInstanceCount \* databasePoolMax \+ postgresConnectionHeadroom/);
+    expect(main).toMatch(/var postgresUsableConnections = postgresSku\.maxConnections - postgresAzureReservedConnections/);
+    expect(main).toMatch(/var connectionBudgetCheck = connectionBudget <= postgresUsableConnections\s*\?[^:]+:\s*fail\('Connection budget exceeded: /);
+    // Used by an output, so the deployment evaluates it.
+    expect(main).toMatch(/output DATABASE_CONNECTION_BUDGET string = connectionBudgetCheck/);
+  });
+
+  it('holds for the defaults, and would stop the old default server (B1ms) at deployment', () => {
+    expect(defaults).toEqual({ instances: 40, poolMax: 5, headroom: 50, sku: 'Standard_B2s' });
+    expect(fits(defaults)).toBe(true); // 250 of 414
+    expect(fits({ ...defaults, sku: 'Standard_B1ms' })).toBe(false); // 250 of 35
+    expect(fits({ ...defaults, instances: 73 })).toBe(false); // 415 of 414
+  });
+
+  it('gives the app the same DATABASE_POOL_MAX the check counts', () => {
+    expect(appSettings.get('DATABASE_POOL_MAX')).toBe('string(databasePoolMax)');
+    expect(block(main, /module api 'modules\/function-app\.bicep' = \{/)).toMatch(/databasePoolMax: databasePoolMax/);
+    expect(declared.get('databasePoolMax')).toBeDefined();
+  });
+
+  it('is the table the README sizes the server by', () => {
+    const readme = read('README.md');
+    for (const [name, sku] of skus)
+      expect(readme, name).toMatch(new RegExp(`\\| \`${name}\` \\| ${sku.tier} \\| ${sku.maxConnections.toLocaleString('en-US')} \\|`));
   });
 });
 

@@ -26,15 +26,23 @@ export interface BenchStack {
   tenantId: string;
   projectId: string;
   token: string;
-  /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs). */
+  /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs); `extraEnv` wins over the stack's settings. */
   startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ child: ChildProcess; port: number }>;
   stop(): Promise<void>;
 }
 
-export async function startBenchStack(options: { toneSeconds: number; durable: boolean }): Promise<BenchStack> {
-  const root = projectRoot();
+export interface BenchStackOptions {
+  toneSeconds: number;
+  durable: boolean;
+  /** Checkout whose `dist/tools/serve.js` the hosts run (default: this one), to compare another version on the same stack. */
+  hostRoot?: string;
+  onPostgresLog?: (line: string) => void;
+}
+
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
+  const root = options.hostRoot ?? projectRoot();
   const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: options.durable });
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: options.durable, onLog: options.onPostgresLog });
   const azurite = await startAzurite();
   const audio = await encodeToneMp3(options.toneSeconds);
   const standIn = await startSpeechStandIn(audio);

@@ -25,6 +25,8 @@ export interface RunningPostgres {
   adminUrl: string;
   port: number;
   urlFor(database: string): string;
+  /** Stops the server as an operator's restart would (every connection is cut) and starts it again on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,24 +68,41 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     'unix_socket_directories=',
     ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
-  const server = spawn(path.join(binDir, 'bin', 'postgres'), args, {
-    ...runAs,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
-  });
+  let server!: ChildProcess;
+  let exited!: Promise<void>;
   // If this process ends without stopping the server (a crash, process.exit), ask the
   // server to shut down rather than leave it running. SIGINT is PostgreSQL's fast shutdown.
   const stopOnExit = () => server.kill('SIGINT');
-  process.once('exit', stopOnExit);
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-
-  try {
-    await waitUntilReady(server, log);
-  } catch (error) {
-    server.kill('SIGKILL');
+  const launch = async () => {
+    server = spawn(path.join(binDir, 'bin', 'postgres'), args, {
+      ...runAs,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
+    });
+    const child = server;
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await waitUntilReady(child, log);
+    } catch (error) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  /** Fast shutdown: every session is terminated, the data is kept (a checkpoint is written). */
+  const shutDown = async () => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    server.kill('SIGINT');
+    const timer = setTimeout(() => server.kill('SIGKILL'), 15_000);
     await exited;
+    clearTimeout(timer);
+  };
+  process.once('exit', stopOnExit);
+  try {
+    await launch();
+  } catch (error) {
     process.removeListener('exit', stopOnExit);
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`, { cause: error });
+    throw error;
   }
 
   const urlFor = (database: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
@@ -91,14 +110,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     adminUrl: urlFor('postgres'),
     port,
     urlFor,
+    async restart() {
+      await shutDown();
+      await launch();
+    },
     async stop() {
       process.removeListener('exit', stopOnExit);
-      if (server.exitCode === null && server.signalCode === null) {
-        server.kill('SIGINT');
-        const timer = setTimeout(() => server.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await shutDown();
       if (!options.persistent) await rm(dataDir, { recursive: true, force: true });
       if (binDir.startsWith(workDir + path.sep)) await rm(binDir, { recursive: true, force: true });
     },

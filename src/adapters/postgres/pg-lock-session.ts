@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ConnectRetry, retryIfConnectionLost } from './connect-retry.ts';
 
 /** Released by the caller when its work is done; safe to call more than once. */
 export type Unlock = () => Promise<void>;
@@ -19,16 +20,20 @@ export type Unlock = () => Promise<void>;
 export class PgLockSession {
   readonly #databaseUrl: string;
   readonly #queryTimeoutMs: number;
+  readonly #connectRetry: ConnectRetry;
   #client: Promise<pg.Client> | undefined;
   /** Bumped whenever the connection is replaced: locks of an older one are gone already. */
   #generation = 0;
   /** Names held (or being taken) in this instance. */
   readonly #held = new Map<string, Unlock>();
   #closed = false;
+  /** The last statement sent: one connection runs one statement at a time, so each waits for the one before. */
+  #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(databaseUrl: string, options: { queryTimeoutMs?: number } = {}) {
+  constructor(databaseUrl: string, options: { queryTimeoutMs?: number; connectRetry?: ConnectRetry } = {}) {
     this.#databaseUrl = databaseUrl;
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5_000;
+    this.#connectRetry = options.connectRetry ?? new ConnectRetry();
   }
 
   /** The lock named `name` if nobody (here or in any instance) holds it; else undefined. */
@@ -37,27 +42,27 @@ export class PgLockSession {
     if (this.#held.has(name)) return undefined;
     const reserved: Unlock = () => Promise.resolve();
     this.#held.set(name, reserved); // before any await: a concurrent tryLock here is refused
-    let client: pg.Client;
-    let generation: number;
+    let taken: { locked: boolean; client: pg.Client; generation: number };
     try {
-      ({ client, generation } = await this.#connection());
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [name]);
-      if (!rows[0]?.locked) {
-        this.#held.delete(name);
-        return undefined;
-      }
+      // A connection that died under the statement (a restart) took any lock with it: once
+      // more, on a new connection (which waits out the restart, within ConnectRetry's bound).
+      taken = await retryIfConnectionLost(() => this.#tryOnce(name));
     } catch (error) {
       this.#held.delete(name);
-      this.#drop(); // whatever failed, the next call starts on a fresh connection
       throw error;
     }
+    if (!taken.locked) {
+      this.#held.delete(name);
+      return undefined;
+    }
+    const { client, generation } = taken;
     let released = false;
     const unlock: Unlock = async () => {
       if (released) return;
       released = true;
       if (this.#held.get(name) === unlock) this.#held.delete(name);
       if (generation !== this.#generation) return; // that connection and its locks are gone
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => this.#drop());
+      await this.#query(client, 'SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => this.#drop(generation));
     };
     this.#held.set(name, unlock);
     return unlock;
@@ -74,9 +79,31 @@ export class PgLockSession {
     await client?.then((c) => c.end()).catch(() => {});
   }
 
+  async #tryOnce(name: string): Promise<{ locked: boolean; client: pg.Client; generation: number }> {
+    const { client, generation } = await this.#connection();
+    try {
+      const { rows } = await this.#query<{ locked: boolean }>(client, 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [name]);
+      return { locked: rows[0]?.locked === true, client, generation };
+    } catch (error) {
+      this.#drop(generation); // whatever failed, the next statement starts on a fresh connection
+      throw error;
+    }
+  }
+
+  /** Sends a statement once the previous one is answered (node-postgres's own queueing is deprecated). */
+  #query<R extends pg.QueryResultRow>(client: pg.Client, sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const result = this.#tail.then(() => client.query<R>(sql, values));
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
   #connection(): Promise<{ client: pg.Client; generation: number }> {
-    this.#client ??= this.#open();
     const generation = this.#generation;
+    if (!this.#client) {
+      const opening = this.#connectRetry.connect(() => this.#open());
+      this.#client = opening;
+      opening.catch(() => this.#drop(generation));
+    }
     return this.#client.then((client) => ({ client, generation }));
   }
 
@@ -89,9 +116,7 @@ export class PgLockSession {
     });
     const generation = this.#generation;
     // A dropped connection must not crash the process; its locks are released by the server.
-    const lost = () => {
-      if (generation === this.#generation) this.#drop();
-    };
+    const lost = () => this.#drop(generation);
     client.on('error', lost);
     client.on('end', lost);
     try {
@@ -103,7 +128,9 @@ export class PgLockSession {
     return client;
   }
 
-  #drop(): void {
+  /** Forgets the connection of `generation` (if it is still the current one): the next statement opens a new one. */
+  #drop(generation: number): void {
+    if (generation !== this.#generation) return;
     const client = this.#client;
     this.#client = undefined;
     this.#generation++;

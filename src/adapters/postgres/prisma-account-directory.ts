@@ -1,22 +1,28 @@
+import { retryIfConnectionLost } from './connect-retry.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
 
+/** Reads only: each is retried once when its connection dies under it (a restart). */
 export class PrismaAccountDirectory implements AccountDirectory {
   constructor(private readonly prisma: PrismaClient) {}
 
   async findActiveUser(userId: string): Promise<Caller | null> {
-    const user = await this.prisma.user.findFirst({
-      where: { id: userId, isActive: true, tenant: { isActive: true } },
-      select: { id: true, tenantId: true, role: true },
-    });
+    const user = await retryIfConnectionLost(() =>
+      this.prisma.user.findFirst({
+        where: { id: userId, isActive: true, tenant: { isActive: true } },
+        select: { id: true, tenantId: true, role: true },
+      }),
+    );
     return user && { userId: user.id, tenantId: user.tenantId, role: user.role };
   }
 
   async findProject(projectId: string): Promise<ProjectAccess | null> {
-    const project = await this.prisma.project.findUnique({
-      where: { id: projectId },
-      select: { id: true, tenantId: true, settings: true },
-    });
+    const project = await retryIfConnectionLost(() =>
+      this.prisma.project.findUnique({
+        where: { id: projectId },
+        select: { id: true, tenantId: true, settings: true },
+      }),
+    );
     if (!project) return null;
     return { id: project.id, tenantId: project.tenantId, ...projectSpeechKey(project.settings) };
   }

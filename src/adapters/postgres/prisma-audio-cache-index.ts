@@ -1,19 +1,27 @@
 import type { PrismaClient } from './prisma-client.ts';
+import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
 
 /** Keys per UPDATE when hit counts are written (one round trip each). */
 const HIT_BATCH_SIZE = 1_000;
 
-/** AudioCacheIndex over the `audio_cache` table through Prisma. */
+/**
+ * AudioCacheIndex over the `audio_cache` table through Prisma. `find`, `insert` and `replace`
+ * are idempotent, so each is retried once when its connection dies under it (a restart):
+ * a lookup in flight then still answers, and synthesized audio is still stored. Hit and miss
+ * counts are not retried (they add; a lost batch of counts is the lesser harm).
+ */
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
   constructor(private readonly prisma: PrismaClient) {}
 
   find(cacheKey: string): Promise<CacheEntry | null> {
-    return this.prisma.audioCache.findUnique({
-      where: { cacheKey },
-      select: { id: true, tenantId: true, cacheKey: true, audioBlobPath: true, audioDurationSeconds: true, expiresAt: true },
-    });
+    return retryIfConnectionLost(() =>
+      this.prisma.audioCache.findUnique({
+        where: { cacheKey },
+        select: { id: true, tenantId: true, cacheKey: true, audioBlobPath: true, audioDurationSeconds: true, expiresAt: true },
+      }),
+    );
   }
 
   async recordHits(batch: HitBatch): Promise<string[]> {
@@ -63,7 +71,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // audio); a row under the key that is not ours is never claimed. Every column is given:
     // the Khipu database's audio_cache has no hit_count default, and voice_settings there is
     // json, not jsonb (the untyped parameter takes the column's type).
-    const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
+    // Retried once if the connection dies: had the first attempt committed, the second finds
+    // the key taken and answers false, which the caller handles as "stored already".
+    const rows = await retryIfConnectionLost(
+      () => this.prisma.$queryRaw<{ cache_key: string }[]>`
       WITH stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings, audio_blob_path, audio_url,
                                  audio_duration_seconds, audio_file_size_bytes, hit_count, last_accessed_at, created_at, expires_at)
@@ -77,19 +88,22 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         SELECT cache_key, tenant_id, created_at FROM stored
         ON CONFLICT (cache_key) DO NOTHING
       )
-      SELECT cache_key FROM stored`;
+      SELECT cache_key FROM stored`,
+    );
     return rows.length === 1;
   }
 
   async replace(entry: NewCacheEntry): Promise<void> {
     // Only a row of ours is overwritten (an expired one, or one whose blob was lost).
-    await this.prisma.$executeRaw`
+    await retryIfConnectionLost(
+      () => this.prisma.$executeRaw`
       UPDATE audio_cache AS c
          SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml}, voice_id = ${entry.voiceId},
              voice_settings = ${JSON.stringify(entry.voiceSettings)}, audio_blob_path = ${entry.audioBlobPath},
              audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
              audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
              last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
-       WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}`;
+       WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}`,
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
+import { ConnectRetry, RetryingPool } from './connect-retry.ts';
 
 export type { PrismaClient };
 
@@ -7,12 +8,19 @@ export type { PrismaClient };
  * A Prisma client over node-postgres (Prisma 7's driver adapter: no query-engine binary).
  * Build one per process and share it; `$disconnect()` ends its pool.
  */
-export function createPrismaClient(databaseUrl: string, options: { maxConnections?: number } = {}): PrismaClient {
-  const adapter = new PrismaPg({
-    connectionString: databaseUrl,
-    max: options.maxConnections ?? 10,
-    // Fail fast when the database is unreachable instead of waiting on the OS's TCP timeout.
-    connectionTimeoutMillis: 5_000,
-  });
-  return new PrismaClient({ adapter });
+export function createPrismaClient(databaseUrl: string, options: { maxConnections?: number; connectRetry?: ConnectRetry } = {}): PrismaClient {
+  const pool = new RetryingPool(
+    {
+      connectionString: databaseUrl,
+      max: options.maxConnections ?? 10,
+      // Fail fast when the database is unreachable instead of waiting on the OS's TCP timeout;
+      // also the longest a request waits for a connection of a busy pool.
+      connectionTimeoutMillis: 5_000,
+    },
+    options.connectRetry ?? new ConnectRetry(),
+  );
+  // An idle connection the server ends (a restart) is an 'error' event on the pool, which
+  // drops that connection; the next request opens a new one.
+  pool.on('error', () => {});
+  return new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
 }

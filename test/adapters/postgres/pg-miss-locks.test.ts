@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PgLockSession } from '../../../src/adapters/postgres/pg-lock-session.ts';
 import { PgMissLocks } from '../../../src/adapters/postgres/pg-miss-locks.ts';
@@ -57,6 +58,49 @@ describe('PgMissLocks when a holder loses its connection', () => {
       await next!();
     } finally {
       await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('takes many locks at once right after its connection is ended: each is retried on one new connection and really held', async () => {
+    const [first, second] = [instance(), instance()];
+    const key = randomBytes(32).toString('hex');
+    const held = await first.tryLock(key);
+    expect(held).toBeTypeOf('function');
+    // The server ends the session while the instance asks for more locks: they are sent on
+    // the dying connection and fail there, or go to the new one.
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const { rows: holder } = await admin.query<{ pid: number }>(
+      `SELECT pid FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
+      [`khipu:audition:${key}`],
+    );
+    const terminated = admin.query('SELECT pg_terminate_backend($1)', [holder[0]!.pid]).finally(() => admin.end());
+    const keys = Array.from({ length: 20 }, () => randomBytes(32).toString('hex'));
+    const unlocks = await Promise.all(keys.map((k) => first.tryLock(k)));
+    await terminated;
+    expect(unlocks.every((unlock) => typeof unlock === 'function')).toBe(true);
+    // Each is held: a failure that arrived late never dropped the connection they are on.
+    for (const k of keys) expect(await second.tryLock(k)).toBeUndefined();
+    // Exactly one connection of the instance is open for them.
+    const { rows } = await withPgClient(database.url, (client) =>
+      client.query<{ sessions: number }>(
+        `SELECT count(DISTINCT pid)::int AS sessions FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND objsubid = 1
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND ((classid::bigint << 32) | objid::bigint) = ANY (SELECT hashtextextended('khipu:audition:' || k, 0) FROM unnest($1::text[]) AS k)`,
+        [keys],
+      ),
+    );
+    expect(rows).toEqual([{ sessions: 1 }]);
+    await Promise.all(unlocks.map((unlock) => unlock!()));
+    await held!();
+    for (const k of keys) {
+      const theirs = await second.tryLock(k);
+      expect(theirs).toBeTypeOf('function');
+      await theirs!();
     }
   });
 });
