@@ -91,6 +91,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     speech: config.speech,
     missLocks,
     metrics,
+    prewarmConcurrency: config.prewarmConcurrency,
     now,
   });
   return {

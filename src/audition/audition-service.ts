@@ -16,6 +16,7 @@ import type { CacheMetrics } from '../telemetry.ts';
 import { Timings } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
 import { computeCacheKey } from './cache-key.ts';
+import { TenantLimiter } from './tenant-limiter.ts';
 import { SpeechSynthesis, type SynthesisJob } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
 
@@ -45,6 +46,8 @@ export interface AuditionServiceDeps {
   missLocks?: MissLocks;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: CacheMetrics;
+  /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
+  prewarmConcurrency?: number;
   now?: Clock;
 }
 
@@ -65,11 +68,14 @@ export class AuditionService {
   readonly #cache: AudioCache;
   readonly #misses: MissFiller;
   readonly #synthesis: SpeechSynthesis;
+  /** Bounds a tenant's prewarm (several tabs, a script) so it cannot take every synthesis slot. */
+  readonly #prewarms: TenantLimiter;
 
   constructor(deps: AuditionServiceDeps) {
     const now = deps.now ?? systemClock;
     const { synthesizer, speech, hits } = deps;
     this.#synthesizer = synthesizer;
+    this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
     this.#cache = new AudioCache({
       index: deps.index,
       blobStore: deps.blobStore,
@@ -114,9 +120,14 @@ export class AuditionService {
    * being filled here stores it), `created` when it was synthesized and stored now.
    * Throws an AppError when it could not be (the synthesis's own failure, or `unavailable`
    * when the index or Blob Storage could not be used: unlike a play, a prewarm has no
-   * reason to synthesize what it cannot store).
+   * reason to synthesize what it cannot store). At most `prewarmConcurrency` of a tenant's
+   * prewarms run at once in this instance; the rest wait their turn.
    */
-  async prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
+  prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
+    return this.#prewarms.run(request.caller.tenantId, () => this.#prewarmOne(request));
+  }
+
+  async #prewarmOne(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
     const job = this.#job(request);
     const { cacheKey } = job;
     const stored = async (whole: Promise<WholeAudio>, status: 'cached' | 'created') => {

@@ -64,7 +64,7 @@ export class SpeechSynthesis {
     job.timings.tier = 'synthesis';
     const started = performance.now();
     let firstAudioMs: number | undefined;
-    const release = await this.#slots.acquire();
+    const release = await this.#slots.acquire(job.tenantId);
     let result;
     try {
       result = await synthesizer.synthesize({

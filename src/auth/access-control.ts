@@ -49,9 +49,11 @@ export class AccessControl {
   /**
    * The caller behind `Authorization: Bearer <JWT>`: an access token issued by the Khipu
    * Cloud API (signed with its JWT_SECRET_KEY, `type: "access"`, unexpired) whose `sub` is an
-   * active user of an active tenant.
+   * active user of an active tenant. `fresh`: the user (active? which role?) is read from the
+   * database now, not remembered, as a destructive operation needs; what it reads replaces
+   * what is remembered.
    */
-  async authenticate(authorization: string | null): Promise<Caller> {
+  async authenticate(authorization: string | null, options: { fresh?: boolean } = {}): Promise<Caller> {
     const token = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(authorization?.trim() ?? '')?.[1];
     if (!token) throw unauthorized('A Bearer access token is required');
     const userId = await this.#verify(token);
@@ -61,6 +63,7 @@ export class AccessControl {
       userId,
       () => this.accounts.findActiveUser(userId),
       'Could not verify the caller right now; try again shortly',
+      options.fresh === true,
     );
     if (!caller) throw unauthorized('The user is unknown or inactive');
     return caller;
@@ -106,16 +109,17 @@ export class AccessControl {
 }
 
 /**
- * What the cache remembers of `id`, else what `lookUp` finds (remembered when found). A lookup
- * that fails is 503 with Retry-After: the check fails closed.
+ * What the cache remembers of `id` (unless `fresh`), else what `lookUp` finds: remembered when
+ * found, forgotten when not. A lookup that fails is 503 with Retry-After: the check fails closed.
  */
 async function remembered<T extends object>(
   cache: LRUCache<string, T> | undefined,
   id: string,
   lookUp: () => Promise<T | null>,
   unavailable: string,
+  fresh = false,
 ): Promise<T | null> {
-  const known = cache?.get(id);
+  const known = fresh ? undefined : cache?.get(id);
   if (known) return known;
   let found: T | null;
   try {
@@ -124,6 +128,7 @@ async function remembered<T extends object>(
     throw new AppError('unavailable', unavailable, { retryAfterSeconds: 5, cause: error });
   }
   if (found) cache?.set(id, found);
+  else cache?.delete(id);
   return found;
 }
 

@@ -10,11 +10,14 @@ export const ADMIN_ROLE = 'admin';
 /**
  * DELETE /api/v1/audio-cache[?voice=es-AR-ElenaNeural] → removes the caller's tenant's cached
  * auditions (rows and blobs), all or one voice's, and answers the counts. Admins only (403
- * for anyone else); never touches another tenant's entries.
+ * for anyone else), checked against the database on every call; never touches another
+ * tenant's entries.
  */
 export function createPurgeHandler(services: () => Services) {
   return jsonEndpoint('cachePurge', services, async ({ request, services: { access, maintenance, blobStore, auditions }, log }) => {
-    const caller = await access.authenticate(request.headers.get('authorization'));
+    // Authorized against the database on every call (not AUTH_CACHE_SECONDS): a revoked admin
+    // cannot purge a moment later, and a new one can at once.
+    const caller = await access.authenticate(request.headers.get('authorization'), { fresh: true });
     log.tenant = caller.tenantId;
     if (caller.role !== ADMIN_ROLE) throw new AppError('forbidden', `Only users with the ${ADMIN_ROLE} role may purge the audio cache`);
     const voice = request.query.get('voice')?.trim() || undefined;

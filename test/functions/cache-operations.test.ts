@@ -235,6 +235,28 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       await expect(services.blobStore.get(kept[0]!.audioBlobPath)).resolves.toBeDefined();
     });
 
+    it('checks the caller against the database on every call, not the authorization cache: a revoked admin is refused at once, a new one allowed at once', async () => {
+      const setRole = (who: TestAccount, role: string) => services.prisma.$executeRaw`UPDATE users SET role = ${role} WHERE id = ${who.userId}::uuid`;
+      // Each caller is first seen by an audition, which remembers them for AUTH_CACHE_SECONDS (30 s here).
+      const admin = await account({ role: 'admin' });
+      expect((await audition(admin, { voice: 'es-AR-ElenaNeural', text: line('Admin') })).status).toBe(200);
+      expect((await purge(admin)).status).toBe(200);
+      await setRole(admin, 'creator');
+      expect((await purge(admin)).status).toBe(403);
+
+      const creator = await account();
+      expect((await audition(creator, { voice: 'es-AR-ElenaNeural', text: line('Creator') })).status).toBe(200);
+      expect((await purge(creator)).status).toBe(403);
+      await setRole(creator, 'admin');
+      const promoted = await purge(creator);
+      expect(promoted.status).toBe(200);
+      expect(promoted.body.entriesDeleted).toBe(1);
+
+      // Deactivated: not a caller any more (401), for the purge at once.
+      await services.prisma.$executeRaw`UPDATE users SET is_active = false WHERE id = ${creator.userId}::uuid`;
+      expect((await purge(creator)).status).toBe(401);
+    });
+
     it('answers 400 for a voice filter that is not a voice name', async () => {
       const admin = await account({ role: 'admin' });
       const result = await purge(admin, `?voice=${encodeURIComponent("x' OR 1=1 --")}`);
@@ -315,13 +337,17 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       );
     });
 
-    it('runs at most PREWARM_CONCURRENCY syntheses at once', async () => {
+    it('runs at most PREWARM_CONCURRENCY syntheses at once per tenant, however many prewarm requests it sends', async () => {
       const erin = await account();
       standIn.behave({ kind: 'audio', delayMs: 60 });
       standIn.resetStats();
       try {
-        const result = await prewarm(erin, { auditions: Array.from({ length: 6 }, (_, i) => ({ voice: 'es-AR-ElenaNeural', text: line(`Lote ${i}`) })) });
-        expect(result.body).toMatchObject({ created: 6, failed: 0 });
+        // Three tabs prewarm at once.
+        const batch = (tab: number) => ({
+          auditions: Array.from({ length: 4 }, (_, i) => ({ voice: 'es-AR-ElenaNeural', text: line(`Pestaña ${tab} lote ${i}`) })),
+        });
+        const results = await Promise.all([1, 2, 3].map((tab) => prewarm(erin, batch(tab))));
+        for (const result of results) expect(result.body).toMatchObject({ created: 4, failed: 0 });
         expect(standIn.maxConcurrent).toBe(2);
       } finally {
         standIn.behave({ kind: 'audio' });
