@@ -63,6 +63,7 @@ const settingsSchema = z.object({
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
   TTS_MAX_CONCURRENCY: numberWithDefault(20, { integer: true }),
   TTS_QUEUE_WAIT_SECONDS: numberWithDefault(10),
+  DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: numberWithDefault(100_000, { integer: true, zeroAllowed: true }),
   TTS_PROVIDER: optionalText.pipe(z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure')),
   MEMORY_CACHE_MB: numberWithDefault(64, { zeroAllowed: true }),
   MEMORY_CACHE_TTL_SECONDS: numberWithDefault(120),
@@ -105,6 +106,8 @@ export interface Config {
     /** Syntheses at once per instance, and how long a request waits for a turn. */
     maxConcurrency: number;
     queueWaitMs: number;
+    /** Characters a tenant may synthesize per UTC day on `defaultKey` (0: no limit). */
+    defaultKeyCharsPerTenantPerDay: number;
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
@@ -165,6 +168,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       provider: settings.TTS_PROVIDER,
       maxConcurrency: settings.TTS_MAX_CONCURRENCY,
       queueWaitMs: settings.TTS_QUEUE_WAIT_SECONDS * 1000,
+      defaultKeyCharsPerTenantPerDay: settings.DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY,
     },
     jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
     cache: {

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'tts-credentials-rejected'
   | 'tts-throttled'
   | 'tts-busy'
+  | 'tts-budget-exceeded'
   | 'tts-rejected-request'
   | 'tts-timeout'
   | 'tts-failed'

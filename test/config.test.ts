@@ -32,6 +32,7 @@ describe('parseConfig', () => {
         provider: 'azure',
         maxConcurrency: 20,
         queueWaitMs: 10_000,
+        defaultKeyCharsPerTenantPerDay: 100_000,
       },
       jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
       cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
@@ -82,6 +83,7 @@ describe('parseConfig', () => {
       provider: 'local',
       maxConcurrency: 20,
       queueWaitMs: 10_000,
+      defaultKeyCharsPerTenantPerDay: 100_000,
     });
     expect(config.jwt.algorithm).toBe('HS512');
     expect(config.cache).toEqual({ ttlDays: 7.5, maxEntriesPerTenant: 5000, cleanupSchedule: '0 */15 * * * *' });
@@ -176,6 +178,7 @@ describe('parseConfig', () => {
       'DATABASE_POOL_MAX',
       'DATABASE_RECONNECT_SECONDS',
       'DATABASE_URL',
+      'DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY',
       'HIT_FLUSH_SECONDS',
       'JWT_ALGORITHM',
       'JWT_SECRET_KEY',

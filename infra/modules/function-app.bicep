@@ -64,6 +64,7 @@ var appSettings = {
   // The instance's connection budget (README: instances × DATABASE_POOL_MAX + headroom ≤ the server's connections).
   DATABASE_POOL_MAX: string(databasePoolMax)
   DATABASE_RECONNECT_SECONDS: '3'
+  DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: '100000'
   JWT_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${jwtSecretUri})'
   JWT_ALGORITHM: jwtAlgorithm
   AZURE_STORAGE_ACCOUNT_NAME: storageAccountName

@@ -9,6 +9,7 @@ import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-i
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
 import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
+import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
 import { AuditionService } from '../audition/audition-service.ts';
 import { AccessControl } from '../auth/access-control.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
@@ -21,6 +22,7 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
 import type { CacheStatsReader } from '../ports/cache-stats.ts';
 import type { MissLocks } from '../ports/miss-locks.ts';
+import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
@@ -35,6 +37,8 @@ export interface Services {
   maintenance: CacheMaintenance;
   /** The stats endpoint's and the cleanup log's figures. */
   stats: CacheStatsReader;
+  /** Each tenant's characters per UTC day on the service's default key. */
+  speechBudget: SpeechBudget;
   /** Resolves when the database answers a trivial query (the health check). */
   pingDatabase(): Promise<void>;
   /** Metrics for Application Insights (no-ops without APPLICATIONINSIGHTS_CONNECTION_STRING). */
@@ -59,6 +63,7 @@ export interface ServiceOverrides {
   accounts?: AccountDirectory;
   maintenance?: CacheMaintenance;
   stats?: CacheStatsReader;
+  speechBudget?: SpeechBudget;
   now?: Clock;
 }
 
@@ -81,6 +86,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     (config.speech.provider === 'local'
       ? new LocalSpeechSynthesizer()
       : new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs }));
+  const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
   const auditions = new AuditionService({
     index,
     blobStore,
@@ -92,6 +98,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     missLocks,
     metrics,
     prewarmConcurrency: config.prewarmConcurrency,
+    budget: speechBudget,
     now,
   });
   return {
@@ -103,6 +110,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     auditions,
     maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, locks),
     stats: overrides.stats ?? new PrismaCacheStatsReader(prisma),
+    speechBudget,
     async pingDatabase() {
       await prisma.$queryRaw`SELECT 1`;
     },

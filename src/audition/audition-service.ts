@@ -11,6 +11,7 @@ import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MissLocks } from '../ports/miss-locks.ts';
+import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
 import { Timings } from '../timing.ts';
@@ -37,7 +38,9 @@ export interface AuditionServiceDeps {
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'timeoutMs'>;
+  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'timeoutMs' | 'defaultKeyCharsPerTenantPerDay'>;
+  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); without it, no limit. */
+  budget?: SpeechBudget;
   /** Plays and syntheses are counted here and written to the index in batches. */
   hits: HitRecorder;
   /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
@@ -95,6 +98,8 @@ export class AuditionService {
       synthesizer,
       speech,
       metrics: deps.metrics,
+      budget: deps.budget,
+      now,
       onSynthesized: (tenantId) => hits.recordMiss(tenantId, now()),
     });
   }

@@ -2,8 +2,11 @@ import { readMp3Duration } from '../audio/mp3-duration.ts';
 import type { SynthesizedAudition } from '../cache/audio-cache.ts';
 import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
-import { AppError } from '../errors.ts';
+import { AppError, describeError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
+import type { SpeechBudget } from '../ports/speech-budget.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
 import type { Timings } from '../timing.ts';
@@ -12,7 +15,10 @@ import { SynthesisSlots } from './synthesis-slots.ts';
 export interface SpeechSynthesisDeps {
   synthesizer: Synthesizer;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs'>;
+  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'defaultKeyCharsPerTenantPerDay'>;
+  /** Characters per tenant and day on the default key; without it the default key has no limit. */
+  budget?: SpeechBudget;
+  now?: Clock;
   /** Told of every synthesis paid for (a miss in the tenant's hit ratio). */
   onSynthesized: (tenantId: string) => void;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
@@ -26,6 +32,7 @@ export interface SynthesisJob {
   /** Its TTS credentials are looked at only when something must be synthesized. */
   project: ProjectAccess;
   timings: Timings;
+  log: Logger;
 }
 
 /**
@@ -36,9 +43,11 @@ export interface SynthesisJob {
 export class SpeechSynthesis {
   readonly #deps: SpeechSynthesisDeps;
   readonly #slots: SynthesisSlots;
+  readonly #now: Clock;
 
   constructor(deps: SpeechSynthesisDeps) {
     this.#deps = deps;
+    this.#now = deps.now ?? systemClock;
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 
@@ -55,16 +64,24 @@ export class SpeechSynthesis {
 
   /**
    * Synthesizes the SSML, calling `onAudio` with each piece as it arrives when the engine
-   * streams. Throws an AppError: no credentials (422 before any work), no free slot, or the
-   * speech service's failure.
+   * streams. Throws an AppError: no credentials (422 before any work), the tenant's budget on
+   * the default key used up (429, before any work), no free slot, or the speech service's
+   * failure.
    */
   async synthesize(job: SynthesisJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
     const { synthesizer, metrics } = this.#deps;
     const credentials = synthesizer.requiresCredentials ? this.credentialsFor(job.project) : undefined;
     job.timings.tier = 'synthesis';
+    const refund = credentials && !job.project.ttsKey ? await this.#reserveOnDefaultKey(job) : undefined;
     const started = performance.now();
     let firstAudioMs: number | undefined;
-    const release = await this.#slots.acquire(job.tenantId);
+    let release: () => void;
+    try {
+      release = await this.#slots.acquire(job.tenantId);
+    } catch (error) {
+      await refund?.();
+      throw error;
+    }
     let result;
     try {
       result = await synthesizer.synthesize({
@@ -82,6 +99,7 @@ export class SpeechSynthesis {
     } catch (error) {
       const appError = toSynthesisAppError(error);
       metrics?.synthesisFailed(appError.code);
+      await refund?.();
       throw appError;
     } finally {
       release();
@@ -91,6 +109,42 @@ export class SpeechSynthesis {
     this.#deps.onSynthesized(job.tenantId);
     const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
     return { audio: result.audio, durationSeconds };
+  }
+
+  /**
+   * Counts the audition's characters against the tenant's budget on the service's key for
+   * today (UTC), before it is synthesized; a 429 when they do not fit. Answers how to give them
+   * back if the synthesis does not happen. When the count cannot be reached (database
+   * trouble) the synthesis goes ahead uncounted: the budget bounds spending, it is not
+   * authorization, and an outage must not silence every tenant on the default key.
+   */
+  async #reserveOnDefaultKey(job: SynthesisJob): Promise<(() => Promise<void>) | undefined> {
+    const { budget, speech } = this.#deps;
+    const limit = speech.defaultKeyCharsPerTenantPerDay;
+    if (!budget || limit <= 0) return undefined;
+    const now = this.#now();
+    const day = now.toISOString().slice(0, 10);
+    const characters = [...job.audition.text].length;
+    let reserved: boolean;
+    try {
+      reserved = await budget.reserve(job.tenantId, day, characters, limit);
+    } catch (error) {
+      job.log.warn(`speech budget: could not count ${characters} characters on the default key, synthesizing uncounted: ${describeError(error)}`);
+      return undefined;
+    }
+    if (!reserved) {
+      const nextDay = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+      throw new AppError(
+        'tts-budget-exceeded',
+        `This project has no Azure Speech key of its own, and its organization has used today's ${limit.toLocaleString('en-US')} characters on the service's key. ` +
+          'Add your own Azure Speech key and region in the project settings to keep auditioning now, or try again after midnight UTC. Cached auditions still play.',
+        { retryAfterSeconds: Math.max(1, Math.ceil((nextDay - now.getTime()) / 1000)) },
+      );
+    }
+    return () =>
+      budget
+        .release(job.tenantId, day, characters)
+        .catch((error: unknown) => job.log.warn(`speech budget: could not give back ${characters} characters: ${describeError(error)}`));
   }
 
   /** The project's own key, else the service's default; a 422 when there is none to use. */

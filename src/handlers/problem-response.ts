@@ -12,6 +12,7 @@ const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   'tts-credentials-rejected': { status: 502, title: 'Azure TTS credentials rejected' },
   'tts-throttled': { status: 503, title: 'Azure TTS is throttling requests' },
   'tts-busy': { status: 503, title: 'Too many syntheses in progress' },
+  'tts-budget-exceeded': { status: 429, title: "Today's budget on the service's Azure key is used up" },
   'tts-rejected-request': { status: 400, title: 'Azure TTS rejected the request' },
   'tts-timeout': { status: 504, title: 'Azure TTS did not answer in time' },
   'tts-failed': { status: 502, title: 'Azure TTS failed' },

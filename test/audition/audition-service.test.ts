@@ -13,6 +13,7 @@ import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
 import { MemoryLockTable, MemoryMissLocks } from '../twins/memory-miss-locks.ts';
+import { MemorySpeechBudget } from '../twins/memory-speech-budget.ts';
 import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 
 // The audition use case on in-memory twins of every port (each proven against its real
@@ -50,7 +51,10 @@ function sharedStorage(): Shared {
 }
 
 /** One instance of the service over the shared storage, with its own memory, synthesizer and locks. */
-function instance(shared: Shared, options: { defaultKey?: string; maxConcurrency?: number; queueWaitMs?: number; memory?: boolean } = {}) {
+function instance(
+  shared: Shared,
+  options: { defaultKey?: string; maxConcurrency?: number; queueWaitMs?: number; memory?: boolean; budget?: MemorySpeechBudget; budgetChars?: number } = {},
+) {
   const now = () => shared.clock.now;
   const warnings: string[] = [];
   const log = { info() {}, warn: (line: string) => warnings.push(line), error: (line: string) => warnings.push(line) };
@@ -74,7 +78,9 @@ function instance(shared: Shared, options: { defaultKey?: string; maxConcurrency
       maxConcurrency: options.maxConcurrency ?? 4,
       queueWaitMs: options.queueWaitMs ?? 1_000,
       timeoutMs: 5_000,
+      defaultKeyCharsPerTenantPerDay: options.budgetChars ?? 0,
     },
+    budget: options.budget,
     now,
   });
   const play = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) => {
@@ -265,6 +271,46 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const refused = without.play(line('Otra línea.'), TENANT, projectOf(TENANT, null));
     await expect(refused).rejects.toMatchObject({ code: 'no-tts-credentials' });
     expect(without.synthesizer.calls).toBe(0);
+  });
+
+  it('counts each tenant’s characters on the default key per UTC day, and answers 429 until midnight UTC once they are used up', async () => {
+    const shared = sharedStorage(); // 2031-03-01T10:00:00Z
+    const budget = new MemorySpeechBudget();
+    const { play, synthesizer, service } = instance(shared, { defaultKey: 'operator-key', budget, budgetChars: 30 });
+    const noKey = projectOf(TENANT, null);
+    const first = line('Quince letras..'); // 15 characters
+    await expect(play(first, TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
+    await expect(play(line('Otras quince...'), TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
+    expect(await budget.used(TENANT, '2031-03-01')).toBe(30);
+    await service.drain(); // both stored
+
+    const refused = await play(line('Una más.'), TENANT, noKey).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'tts-budget-exceeded', extra: { retryAfterSeconds: 14 * 3600 } });
+    expect((refused as AppError).message).toMatch(/own Azure Speech key/);
+    expect(synthesizer.calls).toBe(2);
+    // What is cached still plays; a project with its own key and another tenant are not limited.
+    await expect(play(first, TENANT, noKey)).resolves.toMatchObject({ status: 'HIT-L2' });
+    await expect(play(line('Con su propia clave.'), TENANT, projectOf(TENANT))).resolves.toMatchObject({ status: 'MISS' });
+    await expect(play(line('Otro inquilino.'), OTHER_TENANT, projectOf(OTHER_TENANT, null))).resolves.toMatchObject({ status: 'MISS' });
+    // The next UTC day starts a new count.
+    shared.clock.now = new Date('2031-03-02T00:00:00Z');
+    await expect(play(line('Una más.'), TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
+    expect(await budget.used(TENANT, '2031-03-02')).toBe(8);
+  });
+
+  it('gives the characters back when the synthesis fails, and synthesizes uncounted (with a warning) when the count cannot be reached', async () => {
+    const shared = sharedStorage();
+    const budget = new MemorySpeechBudget();
+    const { play, synthesizer, warnings } = instance(shared, { defaultKey: 'operator-key', budget, budgetChars: 100 });
+    const noKey = projectOf(TENANT, null);
+    synthesizer.failNext('failed');
+    await expect(play(line('Falla y devuelve.'), TENANT, noKey)).rejects.toMatchObject({ code: 'tts-failed' });
+    expect(await budget.used(TENANT, '2031-03-01')).toBe(0);
+
+    budget.failing = new Error('database unreachable');
+    await expect(play(line('Sin cuenta.'), TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
+    expect(warnings.some((w) => w.includes('synthesizing uncounted'))).toBe(true);
   });
 
   it('maps the speech service’s failures to the caller’s errors, and caches nothing', async () => {

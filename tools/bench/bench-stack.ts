@@ -26,6 +26,8 @@ export interface BenchStack {
   tenantId: string;
   projectId: string;
   token: string;
+  /** Another tenant with a user, a project (with its own key) and an access token. */
+  addTenant(name: string): Promise<{ tenantId: string; projectId: string; token: string }>;
   /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs); `extraEnv` wins over the stack's settings. */
   startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ child: ChildProcess; port: number }>;
   stop(): Promise<void>;
@@ -56,14 +58,22 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   };
   try {
     await applyMigrations(pg.adminUrl);
-    const prisma = createPrismaClient(pg.adminUrl);
-    const tenant = await prisma.tenant.create({ data: { name: 'Bench', subdomain: 'bench' } });
-    const user = await prisma.user.create({ data: { tenantId: tenant.id, email: 'bench@khipu.local' } });
-    const project = await prisma.project.create({
-      data: { tenantId: tenant.id, ownerId: user.id, title: 'Bench', settings: { azure_tts_key: 'bench-key', azure_tts_region: 'eastus' } },
-    });
-    await prisma.$disconnect();
-    const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
+    const addTenant = async (name: string) => {
+      const prisma = createPrismaClient(pg.adminUrl);
+      try {
+        const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+        const tenant = await prisma.tenant.create({ data: { name, subdomain: slug } });
+        const user = await prisma.user.create({ data: { tenantId: tenant.id, email: `${slug}@khipu.local` } });
+        const project = await prisma.project.create({
+          data: { tenantId: tenant.id, ownerId: user.id, title: name, settings: { azure_tts_key: `${slug}-key`, azure_tts_region: 'eastus' } },
+        });
+        const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
+        return { tenantId: tenant.id, projectId: project.id, token };
+      } finally {
+        await prisma.$disconnect();
+      }
+    };
+    const { tenantId, projectId, token } = await addTenant('Bench');
     const env = {
       DATABASE_URL: pg.adminUrl,
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
@@ -77,9 +87,10 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       azurite,
       standIn,
       audio,
-      tenantId: tenant.id,
-      projectId: project.id,
+      tenantId,
+      projectId,
       token,
+      addTenant,
       async startHost(extraEnv = {}, onLine = () => {}) {
         const port = await findFreePort();
         // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the host under load.

@@ -6,7 +6,8 @@
 // blob); Azurite serving the same blob directly (SAS GET) and a bare Node server answering
 // the same bytes, in the same run, as ceilings; miss overhead (total − the stand-in's
 // latency) and time to the first audio byte of a miss; index lookup latency at 10,000 and at
-// 1,000,000 rows. Writes bench/results/latest.json and prints a table.
+// 1,000,000 rows; and fairness between tenants: tenant B's one audition behind tenant A's 200
+// simultaneous misses (speech latency 1 s), against B alone. Writes bench/results/latest.json.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
@@ -23,6 +24,8 @@ const WARM_ENTRIES = 50;
 /** The stand-in sends its first 4 KB chunk this long after the SSML, then one every CHUNK_INTERVAL_MS. */
 const FIRST_CHUNK_MS = 150;
 const CHUNK_INTERVAL_MS = 25;
+/** The speech service's latency in the fairness measurement (the issue's scenario). */
+const FAIRNESS_SPEECH_MS = 1_000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
@@ -101,6 +104,31 @@ async function main() {
     const coldHit = await load({ url: coldUrl, requests: hitRequests });
     await stopHost(cold.child);
 
+    // Fairness between tenants: tenant A sends 200 distinct misses at once, tenant B one miss
+    // 1 s later, with a speech service answering in 1 s (the same run's baseline: B alone).
+    standIn.behave({ kind: 'audio', delayMs: FAIRNESS_SPEECH_MS });
+    const fair = await stack.startHost();
+    const tenantB = await stack.addTenant('Bench B');
+    const fairAudition = async (projectId: string, token: string, text: string) => {
+      const started = performance.now();
+      const response = await fetch(`http://127.0.0.1:${fair.port}/api/v1/projects/${projectId}/characters/audition`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
+      });
+      await response.arrayBuffer();
+      return { status: response.status, ms: performance.now() - started };
+    };
+    await fairAudition(tenantB.projectId, tenantB.token, 'B calienta'); // both callers known to the host
+    await fairAudition(stack.projectId, stack.token, 'A calienta');
+    const bAlone = await fairAudition(tenantB.projectId, tenantB.token, 'B sola');
+    const burst = Array.from({ length: 200 }, (_, i) => fairAudition(stack.projectId, stack.token, `Ráfaga de A ${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const bBehindA = await fairAudition(tenantB.projectId, tenantB.token, 'B detrás de la ráfaga');
+    const aAnswers = await Promise.all(burst);
+    await stopHost(fair.child);
+    standIn.behave({ kind: 'audio', delayMs: FIRST_CHUNK_MS, chunkIntervalMs: CHUNK_INTERVAL_MS });
+
     // Ceilings, same run: Azurite serving one of those blobs directly, and a bare Node server.
     const entry = await prisma.audioCache.findFirstOrThrow({ where: { tenantId: stack.tenantId } });
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('audio-cache');
@@ -161,6 +189,13 @@ async function main() {
       stand_in_latency_ms: standInLatencyMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       miss_first_byte_after_stand_in_ms: +median(firstBytesAfterStandIn).toFixed(1),
+      fairness_speech_ms: FAIRNESS_SPEECH_MS,
+      fairness_b_alone_ms: Math.round(bAlone.ms),
+      fairness_b_behind_200_of_a_ms: Math.round(bBehindA.ms),
+      fairness_b_status: bBehindA.status,
+      fairness_b_vs_alone: +(bBehindA.ms / bAlone.ms).toFixed(2),
+      fairness_a_200: aAnswers.filter((a) => a.status === 200).length,
+      fairness_a_503: aAnswers.filter((a) => a.status === 503).length,
       runs: RUNS,
       seconds_per_run: SECONDS,
     };

@@ -20,9 +20,10 @@ const AZURE_ENGINE = { provider: 'azure', outputFormat: 'audio-24khz-48kbitrate-
 const INIT = '20261123000000_init';
 const USAGE = '20261124000000_usage';
 const OWNERSHIP = '20261201000000_audition_entries';
-const ALL = [INIT, USAGE, OWNERSHIP];
+const BUDGET = '20261202000000_default_key_budget';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET];
 /** The tables our migrations add beside any Khipu database. */
-const OURS = ['_prisma_migrations', 'audio_cache_usage', 'audio_cache_auditions'];
+const OURS = ['_prisma_migrations', 'audio_cache_usage', 'audio_cache_auditions', 'audio_cache_default_key_usage'];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
 const GUIDE_AUDIO_CACHE = {
@@ -79,6 +80,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       '_prisma_migrations',
       'audio_cache',
       'audio_cache_auditions',
+      'audio_cache_default_key_usage',
       'audio_cache_usage',
       'projects',
       'tenants',
@@ -150,11 +152,13 @@ describe('applyMigrations (npm run db:migrate)', () => {
     const {
       audio_cache_usage: usage,
       audio_cache_auditions: ownership,
+      audio_cache_default_key_usage: budget,
       ...after
     } = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
+    expect(budget).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
       client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'),
@@ -171,9 +175,16 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
     const after = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })));
-    const { audio_cache: audioCache, audio_cache_usage: usage, audio_cache_auditions: ownership, ...khipuTables } = after;
+    const {
+      audio_cache: audioCache,
+      audio_cache_usage: usage,
+      audio_cache_auditions: ownership,
+      audio_cache_default_key_usage: budget,
+      ...khipuTables
+    } = after;
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
+    expect(budget).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
   });
