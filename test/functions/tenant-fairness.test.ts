@@ -63,21 +63,35 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
       body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
     });
     await response.arrayBuffer();
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), ms: performance.now() - started };
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      ms: performance.now() - started,
+      timing: response.headers.get('server-timing'),
+    };
   };
 
   it('answers B’s single audition within the speech latency + 1 s while A’s 200 misses queue; A’s get audio or 503 + Retry-After', async () => {
     // Both callers are known to the host before the burst (their first check reads Postgres).
     await Promise.all([audition(tenantA, 'Calentamiento A'), audition(tenantB, 'Calentamiento B')]);
+    // The speech latency as a caller sees it through this host on this machine now (the stand-in's
+    // 1 s plus the Speech SDK and the host): B alone, the median of three. Under a busy test run
+    // the machine adds hundreds of milliseconds to every synthesis; the bound is on the wait.
+    const alone: number[] = [];
+    for (let i = 0; i < 3; i++) alone.push((await audition(tenantB, `B sola ${i}`)).ms);
+    const latency = [...alone].sort((x, y) => x - y)[1]!;
 
     const burst = Array.from({ length: 200 }, (_, i) => audition(tenantA, `Ráfaga del inquilino A, línea ${i}`));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const b = await audition(tenantB, 'La única audición del inquilino B');
     const a = await Promise.all(burst);
 
-    console.log(`B answered in ${Math.round(b.ms)} ms (speech latency ${SPEECH_LATENCY_MS} ms); A: ${JSON.stringify(statusCounts(a))}`);
+    console.log(
+      `B answered in ${Math.round(b.ms)} ms behind A's burst, ${Math.round(latency)} ms alone (stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); A: ${JSON.stringify(statusCounts(a))}`,
+    );
+    expect(latency).toBeGreaterThanOrEqual(SPEECH_LATENCY_MS);
     expect(b.status).toBe(200);
-    expect(b.ms).toBeLessThanOrEqual(SPEECH_LATENCY_MS + 1_000);
+    expect(b.ms).toBeLessThanOrEqual(latency + 1_000);
     for (const answer of a) {
       if (answer.status === 200) continue;
       expect(answer).toMatchObject({ status: 503, retryAfter: '2' });
