@@ -13,9 +13,12 @@ import { projectRoot } from './project-root.ts';
 import { describeError } from '../src/errors.ts';
 
 async function main(): Promise<void> {
+  // performance.now() counts from the process's start: what loading the modules took so far.
+  const modulesLoadedMs = performance.now();
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
   applyLocalSettings(settings.values);
   const config = parseConfig(); // fail now, naming what is missing, not on the first request
+  const configuredMs = performance.now();
   if (config.speech.provider === 'local') {
     console.log('TTS_PROVIDER=local: auditions use the OFFLINE development voice (eSpeak NG), not Azure.');
   }
@@ -62,7 +65,12 @@ async function main(): Promise<void> {
       console.log(`\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST http://localhost:${config.port}/admin/functions/${fn.name})`);
     }
   }
-  console.log(`\nListening on ${base} (Ctrl-C to stop)`);
+  const listeningMs = performance.now();
+  console.log(
+    `\nStarted in ${listeningMs.toFixed(0)} ms: modules ${modulesLoadedMs.toFixed(0)} ms, configuration ${(configuredMs - modulesLoadedMs).toFixed(0)} ms, ` +
+      `functions and listening ${(listeningMs - configuredMs).toFixed(0)} ms`,
+  );
+  console.log(`Listening on ${base} (Ctrl-C to stop)`);
 
   const stopTimers = scheduleTimers(
     functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer'),
