@@ -1,4 +1,4 @@
-import { DefaultAzureCredential } from '@azure/identity';
+import { createRequire } from 'node:module';
 import { BlobServiceClient, RestError, type ContainerClient, type StoragePipelineOptions, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
@@ -36,7 +36,7 @@ export class AzureBlobStore implements BlobStore {
     const service =
       config.kind === 'connection-string'
         ? BlobServiceClient.fromConnectionString(config.connectionString, pipeline)
-        : new BlobServiceClient(config.accountUrl, new DefaultAzureCredential(), pipeline);
+        : new BlobServiceClient(config.accountUrl, new (loadIdentity().DefaultAzureCredential)(), pipeline);
     return new AzureBlobStore(service.getContainerClient(config.containerName), options);
   }
 
@@ -176,4 +176,13 @@ function isNotFound(error: unknown): boolean {
   return (
     error instanceof RestError && error.statusCode === 404 && (error.code === 'BlobNotFound' || error.code === 'ContainerNotFound' || error.code === undefined)
   );
+}
+
+/**
+ * @azure/identity, loaded only where a managed identity is used (no connection string): it
+ * takes ~0.2 s to load, which a cold start with a connection string (Azurite, local
+ * development) should not pay.
+ */
+function loadIdentity(): typeof import('@azure/identity') {
+  return createRequire(__filename)('@azure/identity') as typeof import('@azure/identity');
 }

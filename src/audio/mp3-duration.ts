@@ -1,9 +1,13 @@
-import { parseBuffer } from 'music-metadata';
+import { createRequire } from 'node:module';
+
+/** music-metadata, loaded at the first synthesis: a start or a hit does not need it (~90 ms to load). */
+let parser: typeof import('music-metadata') | undefined;
 
 /** Duration in seconds read from MP3 bytes; undefined when they cannot be parsed. */
 export async function readMp3Duration(audio: Uint8Array): Promise<number | undefined> {
   try {
-    const { format } = await parseBuffer(audio, { mimeType: 'audio/mpeg', size: audio.length }, { duration: true });
+    parser ??= createRequire(__filename)('music-metadata') as typeof import('music-metadata');
+    const { format } = await parser.parseBuffer(audio, { mimeType: 'audio/mpeg', size: audio.length }, { duration: true });
     return format.duration !== undefined && Number.isFinite(format.duration) ? format.duration : undefined;
   } catch {
     return undefined;
