@@ -5,7 +5,7 @@ import type { Audition } from '../domain/audition.ts';
 import { AppError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
-import type { SpeechBudget } from '../ports/speech-budget.ts';
+import { budgetDay, type SpeechBudget } from '../ports/speech-budget.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
@@ -123,7 +123,7 @@ export class SpeechSynthesis {
     const limit = speech.defaultKeyCharsPerTenantPerDay;
     if (!budget || limit <= 0) return undefined;
     const now = this.#now();
-    const day = now.toISOString().slice(0, 10);
+    const day = budgetDay(now);
     const characters = [...job.audition.text].length;
     let reserved: boolean;
     try {

@@ -1,5 +1,6 @@
 import type { Services } from '../app/services.ts';
 import { AppError } from '../errors.ts';
+import { budgetDay } from '../ports/speech-budget.ts';
 import { jsonEndpoint } from './json-endpoint.ts';
 
 /**
@@ -14,7 +15,7 @@ export function createStatsHandler(services: () => Services) {
     const limit = config.speech.defaultKeyCharsPerTenantPerDay;
     const [figures, usedToday] = await Promise.all([
       stats.read({ tenantId: caller.tenantId, now: at, pricePerMillionChars: config.ttsPricePerMillionChars }),
-      speechBudget.used(caller.tenantId, at.toISOString().slice(0, 10)),
+      speechBudget.used(caller.tenantId, budgetDay(at)),
     ]).catch((error: unknown) => {
       throw new AppError('unavailable', 'The cache figures could not be read right now; try again shortly', { retryAfterSeconds: 5, cause: error });
     });

@@ -15,3 +15,8 @@ export interface SpeechBudget {
   /** The tenant's count for `day` (0 when nothing was reserved). */
   used(tenantId: string, day: string): Promise<number>;
 }
+
+/** The budget's day of an instant: its UTC date, `YYYY-MM-DD`. */
+export function budgetDay(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}
