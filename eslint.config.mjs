@@ -7,7 +7,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'src/generated/', 'node_modules/', '.local/', 'coverage/'] },
+  { ignores: ['dist/', 'src/generated/', 'node_modules/', '.local/', 'coverage/', '.deploy/'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

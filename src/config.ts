@@ -121,7 +121,7 @@ export interface Config {
   ttsPricePerMillionChars: number;
   /** Syntheses one prewarm request runs at once. */
   prewarmConcurrency: number;
-  /** Application Insights, when set: metrics through the Azure Monitor OpenTelemetry distro. */
+  /** Application Insights, when set: metrics through OpenTelemetry's metrics SDK and Azure Monitor's exporter. */
   applicationInsightsConnectionString?: string;
   port: number;
 }

@@ -9,13 +9,13 @@ import { createTestAccount, type TestAccount } from './support/accounts.ts';
 import { invokeHttp } from './support/invoke-http.ts';
 import { createTestServices, type TestServices } from './support/test-services.ts';
 
-/** Reads what the app's meters recorded, on demand (what the distro's exporter would send). */
+/** Reads what the app's meters recorded, on demand (what the Azure Monitor exporter would send). */
 class CollectingReader extends MetricReader {
   protected async onShutdown(): Promise<void> {}
   protected async onForceFlush(): Promise<void> {}
 }
 
-describe('metrics (what Application Insights receives through the Azure Monitor distro)', () => {
+describe('metrics (what Application Insights receives through the Azure Monitor exporter)', () => {
   const reader = new CollectingReader();
   let standIn: SpeechStandIn;
   let services: TestServices;
@@ -23,7 +23,7 @@ describe('metrics (what Application Insights receives through the Azure Monitor 
   let audio: Buffer;
 
   beforeAll(async () => {
-    // The distro registers the global meter provider; here a provider we can read stands in.
+    // startTelemetry registers the global meter provider; here a provider we can read stands in.
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     audio = await encodeToneMp3(0.4);
     standIn = await startSpeechStandIn(audio);

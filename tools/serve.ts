@@ -1,35 +1,44 @@
 // npm run serve: the HTTP functions on http://localhost:$PORT/api, without Azure Functions Core
 // Tools (which cannot be installed where only the npm registry is reachable). It reads the
 // environment and, like Core Tools, the Values of ./local.settings.json (the environment wins).
+//
+// `--app <file>` serves the deployment package's bundle (`npm run package`:
+// .deploy/app/dist/main.js) instead of the compiled sources, so the tests that start a host
+// test what is deployed.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { isFunctionDefinition, type FunctionDefinition, type TimerFunctionDefinition } from '../src/app/function-definition.ts';
-import { closeWorkerServices } from '../src/app/services.ts';
-import { parseConfig } from '../src/config.ts';
+import type { parseConfig as ParseConfig } from '../src/config.ts';
+import { describeError } from '../src/errors.ts';
 import { createLocalHost } from './local-host/http-host.ts';
 import { applyLocalSettings, corsOriginsFor, readLocalSettings } from './local-host/local-settings.ts';
 import { scheduleTimers } from './local-host/timer-scheduler.ts';
 import { projectRoot } from './project-root.ts';
-import { describeError } from '../src/errors.ts';
 
-async function main(): Promise<void> {
-  // performance.now() counts from the process's start: what loading the modules took so far.
-  const modulesLoadedMs = performance.now();
-  const settings = await readLocalSettings(path.resolve('local.settings.json'));
-  applyLocalSettings(settings.values);
-  const config = parseConfig(); // fail now, naming what is missing, not on the first request
-  const configuredMs = performance.now();
-  if (config.speech.provider === 'local') {
-    console.log('TTS_PROVIDER=local: auditions use the OFFLINE development voice (eSpeak NG), not Azure.');
-  }
+/** What the host takes from the app: its functions, and the two calls around them. */
+interface LoadedApp {
+  functions: FunctionDefinition[];
+  parseConfig: typeof ParseConfig;
+  closeWorkerServices: () => Promise<void>;
+  /** The folder with the app's host.json. */
+  root: string;
+}
 
-  const root = projectRoot();
-  const host = JSON.parse(await readFile(path.join(root, 'host.json'), 'utf8')) as {
-    extensions?: { http?: { routePrefix?: string } };
+/** The deployment bundle: one module exporting every definition and the two calls. */
+function loadBundle(file: string): LoadedApp {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const exported = require(path.resolve(file)) as Record<string, unknown> & Pick<LoadedApp, 'parseConfig' | 'closeWorkerServices'>;
+  return {
+    functions: Object.values(exported).filter(isFunctionDefinition),
+    parseConfig: exported.parseConfig,
+    closeWorkerServices: exported.closeWorkerServices,
+    root: projectRoot(path.dirname(path.resolve(file))),
   };
-  const routePrefix = host.extensions?.http?.routePrefix ?? 'api';
+}
 
-  // The same files `func start` loads (package.json main: every module in src/functions).
+/** The compiled sources: the same files `func start` loads (package.json main: every module in src/functions). */
+async function loadSources(): Promise<LoadedApp> {
   const functionsDir = path.join(__dirname, '../src/functions');
   const extension = path.extname(__filename);
   const functions: FunctionDefinition[] = [];
@@ -37,6 +46,28 @@ async function main(): Promise<void> {
     const exported = (await import(path.join(functionsDir, file))) as Record<string, unknown>;
     functions.push(...Object.values(exported).filter(isFunctionDefinition));
   }
+  const [{ parseConfig }, { closeWorkerServices }] = await Promise.all([import('../src/config.ts'), import('../src/app/services.ts')]);
+  return { functions, parseConfig, closeWorkerServices, root: projectRoot() };
+}
+
+async function main(): Promise<void> {
+  // performance.now() counts from the process's start: the phases are read off it below.
+  const { values: args } = parseArgs({ options: { app: { type: 'string' } } });
+  const settings = await readLocalSettings(path.resolve('local.settings.json'));
+  applyLocalSettings(settings.values);
+  const settingsReadMs = performance.now();
+  const { functions, parseConfig, closeWorkerServices, root } = args.app ? loadBundle(args.app) : await loadSources();
+  const appLoadedMs = performance.now();
+  const config = parseConfig(); // fail now, naming what is missing, not on the first request
+  const configuredMs = performance.now();
+  if (config.speech.provider === 'local') {
+    console.log('TTS_PROVIDER=local: auditions use the OFFLINE development voice (eSpeak NG), not Azure.');
+  }
+
+  const host = JSON.parse(await readFile(path.join(root, 'host.json'), 'utf8')) as {
+    extensions?: { http?: { routePrefix?: string } };
+  };
+  const routePrefix = host.extensions?.http?.routePrefix ?? 'api';
 
   // One write per turn of the event loop, not one per line: under load, a synchronous write
   // per request line was a sixth of the host's CPU.
@@ -66,9 +97,10 @@ async function main(): Promise<void> {
     }
   }
   const listeningMs = performance.now();
+  const ms = (from: number, to: number) => `${(to - from).toFixed(0)} ms`;
   console.log(
-    `\nStarted in ${listeningMs.toFixed(0)} ms: modules ${modulesLoadedMs.toFixed(0)} ms, configuration ${(configuredMs - modulesLoadedMs).toFixed(0)} ms, ` +
-      `functions and listening ${(listeningMs - configuredMs).toFixed(0)} ms`,
+    `\nStarted in ${listeningMs.toFixed(0)} ms: host ${ms(0, settingsReadMs)}, app modules ${ms(settingsReadMs, appLoadedMs)}, ` +
+      `configuration ${ms(appLoadedMs, configuredMs)}, listening ${ms(configuredMs, listeningMs)}${args.app ? ` (${args.app})` : ''}`,
   );
   console.log(`Listening on ${base} (Ctrl-C to stop)`);
 

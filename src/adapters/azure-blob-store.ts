@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { BlobServiceClient, RestError, type ContainerClient, type StoragePipelineOptions, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
@@ -151,6 +150,10 @@ export class AzureBlobStore implements BlobStore {
    * Creates the container (private: no public access level) the first time it is needed.
    * A failed attempt is forgotten so that the next call tries again.
    */
+  async warmUp(): Promise<void> {
+    await this.#ensureContainer().catch(() => undefined);
+  }
+
   #ensureContainer(): Promise<void> {
     this.#ready ??= this.container.createIfNotExists().then(
       () => undefined,
@@ -184,5 +187,7 @@ function isNotFound(error: unknown): boolean {
  * development) should not pay.
  */
 function loadIdentity(): typeof import('@azure/identity') {
-  return createRequire(__filename)('@azure/identity') as typeof import('@azure/identity');
+  // A require() the deployment bundle keeps lazy (an import would be evaluated at start).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@azure/identity') as typeof import('@azure/identity');
 }

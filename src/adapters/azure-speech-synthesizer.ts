@@ -1,16 +1,24 @@
-import {
-  CancellationDetails,
-  Connection,
-  CancellationErrorCode,
-  ResultReason,
-  SpeechConfig,
-  SpeechSynthesisOutputFormat,
-  SpeechSynthesizer,
-  type SpeechSynthesisResult,
-} from 'microsoft-cognitiveservices-speech-sdk';
-// The SDK has no public switch for its websocket transport; this class is where it chooses.
-import { WebsocketMessageAdapter } from 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';
+import type * as SpeechSdk from 'microsoft-cognitiveservices-speech-sdk';
+import type { CancellationErrorCode, SpeechConfig, SpeechSynthesisResult, SpeechSynthesizer } from 'microsoft-cognitiveservices-speech-sdk';
 import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from '../ports/synthesizer.ts';
+
+let loaded: typeof SpeechSdk | undefined;
+
+/**
+ * The Speech SDK, loaded at the first synthesis (or connection opened ahead), not when the
+ * app starts: an instance's start and its hits do not need its ~250 modules. The transport
+ * is fixed as it loads (useNodeWebSocketTransport).
+ */
+function speechSdk(): typeof SpeechSdk {
+  if (!loaded) {
+    // require(), which the deployment bundle keeps lazy (an import would be evaluated at start).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require('microsoft-cognitiveservices-speech-sdk') as typeof SpeechSdk;
+    useNodeWebSocketTransport();
+    loaded = sdk;
+  }
+  return loaded;
+}
 
 /** How long a connection opened ahead waits for its synthesis before it is closed. */
 const PREPARED_LIFETIME_MS = 5_000;
@@ -28,6 +36,11 @@ const PREPARED_LIFETIME_MS = 5_000;
  * the SDK uses behind a proxy.) The flag is a static of the SDK's, read on every connect.
  */
 export function useNodeWebSocketTransport(): void {
+  // The SDK has no public switch for its websocket transport; this class is where it chooses.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { WebsocketMessageAdapter } = require('microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js') as {
+    WebsocketMessageAdapter: { forceNpmWebSocket?: unknown };
+  };
   if (typeof WebsocketMessageAdapter?.forceNpmWebSocket !== 'boolean') {
     // Fail loudly rather than misreport every speech failure after an SDK upgrade.
     throw new Error('microsoft-cognitiveservices-speech-sdk no longer has WebsocketMessageAdapter.forceNpmWebSocket: re-check its transport choice');
@@ -58,9 +71,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
   readonly #prepared = new Map<string, { synthesizer: SpeechSynthesizer; timer: NodeJS.Timeout }[]>();
 
-  constructor(private readonly options: AzureSpeechOptions) {
-    useNodeWebSocketTransport();
-  }
+  constructor(private readonly options: AzureSpeechOptions) {}
 
   /**
    * Opens a connection for these credentials now, while the caller still checks whether it
@@ -70,7 +81,9 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   prepare(credentials: SpeechCredentials): void {
     const synthesizer = this.#create(credentials);
     if (!synthesizer) return;
-    Connection.fromSynthesizer(synthesizer).openConnection(undefined, () => {});
+    speechSdk()
+      .Connection.fromSynthesizer(synthesizer)
+      .openConnection(undefined, () => {});
     const id = credentialsId(credentials);
     const list = this.#prepared.get(id) ?? [];
     const item = {
@@ -107,6 +120,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   }
 
   #create(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
+    const { SpeechConfig, SpeechSynthesisOutputFormat, SpeechSynthesizer } = speechSdk();
     let config: SpeechConfig;
     if (this.options.host) {
       config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
@@ -162,6 +176,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
 }
 
 function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
+  const { CancellationDetails, ResultReason } = speechSdk();
   if (result.reason === ResultReason.SynthesizingAudioCompleted) {
     if (!result.audioData || result.audioData.byteLength === 0) {
       throw new SynthesisError('failed', 'The speech service returned no audio');
@@ -184,6 +199,7 @@ function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
  * text is read as well as the code, throttling first.
  */
 export function classifyCancellation(code: CancellationErrorCode, details: string) {
+  const { CancellationErrorCode } = speechSdk();
   if (/\b(429|4429)\b|throttl|too many requests|concurrent request limit/i.test(details)) return 'throttled';
   if (/\b(401|403)\b/.test(details) && !/websocket error code/i.test(details)) return 'credentials-rejected';
   if (code === CancellationErrorCode.AuthenticationFailure || code === CancellationErrorCode.Forbidden) {

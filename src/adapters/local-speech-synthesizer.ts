@@ -55,7 +55,14 @@ let factory: Promise<ESpeakFactory> | undefined;
 function loadESpeak(): Promise<ESpeakFactory> {
   // A name in a variable: the package ships no types, and it must stay an optional import.
   const name = 'espeak-ng';
-  factory ??= (import(name) as Promise<{ default: ESpeakFactory }>).then((module) => module.default);
+  factory ??= (import(name) as Promise<{ default: ESpeakFactory }>).then(
+    (module) => module.default,
+    (error: unknown) => {
+      factory = undefined;
+      // The deployment package (npm run package) carries no development dependency.
+      throw new SynthesisError('failed', `TTS_PROVIDER=local needs the development dependency espeak-ng (npm ci; not deployed): ${String(error)}`);
+    },
+  );
   return factory;
 }
 

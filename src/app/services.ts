@@ -45,6 +45,12 @@ export interface Services {
   metrics: CacheMetrics;
   /** The clock every expiry and age decision reads (injected by tests). */
   now: Clock;
+  /**
+   * Starts, without waiting, what every first request needs: Prisma's query compiler and a
+   * database connection, the Blob container check. A new instance's first request then finds
+   * them under way while its token is verified. Failures are left to the requests.
+   */
+  warmUp(): void;
   /** Writes the hit counts still in memory, then ends every connection these services opened. */
   close(): Promise<void>;
 }
@@ -116,6 +122,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     },
     metrics,
     now,
+    warmUp() {
+      void Promise.allSettled([prisma.$connect(), blobStore.warmUp?.()]);
+    },
     async close() {
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
@@ -134,7 +143,10 @@ let workerServices: Services | undefined;
  * lives). A configuration error is thrown on every call until the settings are fixed.
  */
 export function getWorkerServices(): Services {
-  workerServices ??= createServices(parseConfig());
+  if (!workerServices) {
+    workerServices = createServices(parseConfig());
+    workerServices.warmUp();
+  }
   return workerServices;
 }
 

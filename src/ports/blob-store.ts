@@ -25,6 +25,12 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobInfo>;
   /** Where the blob lives, without any credential (no SAS): for the record, not for reading. */
   urlOf(path: string): string;
+  /**
+   * Does now what the first read or write would do first (open a connection, make sure the
+   * container exists), so that a new instance's first request does not wait for it. Never
+   * throws: what fails here fails again, and is reported, on the request that needs it.
+   */
+  warmUp?(): Promise<void>;
 }
 
 export interface StoredBlob {

@@ -10,12 +10,17 @@ export interface ServeProcess {
 
 const root = path.resolve(__dirname, '../..');
 
+/** The deployment package's bundle, as `npm run package` (run by `npm test` first) writes it. */
+export const PACKAGED_APP = path.join(root, '.deploy/app/dist/main.js');
+
 /**
- * What `npm run serve` runs after its build (`npm test` builds first), as a child process,
- * resolved once it listens. `env` is its whole environment.
+ * The local host (`dist/tools/serve.js`) as a child process, resolved once it listens, serving
+ * what is deployed: the package's bundle (`app`, by default), or the compiled sources (`null`,
+ * what `npm run serve` runs). `env` is its whole environment.
  */
-export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string, app: string | null = PACKAGED_APP): Promise<ServeProcess> {
+  const args = [path.join(root, 'dist/tools/serve.js'), ...(app ? ['--app', app] : [])];
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);

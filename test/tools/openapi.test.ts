@@ -248,7 +248,7 @@ describe('openapi.yaml against the running service', () => {
     expect([...exercised].sort()).toEqual(documented.sort());
   });
 
-  it('sends its metrics to Application Insights when it stops (Azure Monitor OpenTelemetry distro)', async () => {
+  it('sends its metrics to Application Insights when it stops (Azure Monitor metric exporter)', async () => {
     const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
     host.kill('SIGINT');
     expect(await exited).toBe(0);

@@ -50,7 +50,11 @@ describe('npm run serve (the local host)', () => {
     );
     const { DATABASE_URL: _, ...env } = process.env;
     // Hit counts are flushed every minute here: the last test checks the flush on SIGINT.
-    const started = await startServeProcess({ ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port), HIT_FLUSH_SECONDS: '60' }, workDir);
+    const started = await startServeProcess(
+      { ...env, JWT_SECRET_KEY: services.config.jwt.secretKey, PORT: String(port), HIT_FLUSH_SECONDS: '60' },
+      workDir,
+      null,
+    ); // what npm run serve runs: the compiled sources
     host = started.process;
     output = started.output;
   });

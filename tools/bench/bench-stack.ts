@@ -29,7 +29,7 @@ export interface BenchStack {
   /** Another tenant with a user, a project (with its own key) and an access token. */
   addTenant(name: string): Promise<{ tenantId: string; projectId: string; token: string }>;
   /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs); `extraEnv` wins over the stack's settings. */
-  startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ child: ChildProcess; port: number }>;
+  startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void, hostArgs?: string[]): Promise<{ child: ChildProcess; port: number }>;
   stop(): Promise<void>;
 }
 
@@ -91,11 +91,11 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       projectId,
       token,
       addTenant,
-      async startHost(extraEnv = {}, onLine = () => {}) {
+      async startHost(extraEnv = {}, onLine = () => {}, hostArgs = []) {
         const port = await findFreePort();
         // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the host under load.
         const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-        const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/tools/serve.js')], {
+        const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/tools/serve.js'), ...hostArgs], {
           cwd: work, // no local.settings.json here: the environment is the whole configuration
           env: { ...process.env, ...env, ...extraEnv, PORT: String(port) },
           stdio: ['ignore', 'pipe', 'inherit'],

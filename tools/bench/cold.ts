@@ -1,25 +1,24 @@
 // npm run bench:cold — what a new instance costs its first caller (not part of npm test).
 //
 // With PostgreSQL, Azurite and the speech stand-in already running (one cached audition
-// stored beforehand), each run starts a fresh host process (`node dist/tools/serve.js`, as
-// `npm run serve`) and measures: process start → listening (split as the host reports it:
-// modules, configuration, functions), → its first answered HIT (Server-Timing: auth = the
-// first database connection and queries, blob = the first blob read), then → the first audio
-// byte of its first MISS (less the stand-in's first-chunk time: the first speech connection
-// and the miss path); the instance's peak RSS (VmHWM) once listening, before any request. In the same run, the floor:
-// a Node process whose HTTP server answers a constant, start → first answer. Medians of
-// COLD_RUNS (5). Also the production package: `npm ci --omit=dev` of this package.json and
-// lock in a scratch folder, its bytes and package count (COLD_PACKAGE=0 skips it).
+// stored beforehand), each run starts a fresh host process (`node dist/tools/serve.js`) on the
+// deployment package's bundle (`--app .deploy/app/dist/main.js`, what is deployed) and, in
+// the same round, on the compiled sources (what `npm run serve` runs), and measures: process
+// start → listening (split as the host reports it: its own modules, the app's modules,
+// configuration, functions and listening), → its first answered HIT (Server-Timing: auth =
+// the first database connection and queries, blob = the first blob read), then → the first
+// audio byte of its first MISS, in another fresh process whose first request it is (less the
+// stand-in's first-chunk time: the first speech connection and the miss path); the instance's peak RSS (VmHWM) once listening, before any
+// request. In the same round, the floor: a Node process whose HTTP server answers a constant,
+// start → first answer. Medians of COLD_RUNS (5). Also the package's size (zip, unpacked).
 // Writes bench/results/cold-latest.json.
-import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { promisify } from 'node:util';
 import { findFreePort } from '../local-services/free-port.ts';
-import { projectRoot } from '../project-root.ts';
+import { packageApp } from '../package.ts';
 import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 5);
@@ -65,28 +64,46 @@ async function peakRssMb(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-async function coldRun(stack: BenchStack, run: number) {
+async function startTimed(stack: BenchStack, hostArgs: string[]) {
   let startup = '';
   const spawned = performance.now();
-  const host = await stack.startHost({}, (line) => {
-    if (line.startsWith('Started in')) startup = line;
-  });
-  const listeningMs = performance.now() - spawned;
-  const idleRss = await peakRssMb(host.child.pid!); // listening, no request served yet
-  const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
-  const hit = await post(url, stack.token, { voice: 'es-AR-ElenaNeural', text: 'La línea que ya está en la caché.' });
-  const hitMs = performance.now() - spawned;
-  const miss = await post(url, stack.token, { voice: 'es-AR-ElenaNeural', text: `Una línea nueva, arranque en frío ${run}.` });
-  const missFirstByteMs = hitMs + miss.firstByteMs;
-  const secondHit = await post(url, stack.token, { voice: 'es-AR-ElenaNeural', text: 'La línea que ya está en la caché.' });
-  await stopHost(host.child);
+  const host = await stack.startHost(
+    {},
+    (line) => {
+      if (line.startsWith('Started in')) startup = line;
+    },
+    hostArgs,
+  );
+  return { host, spawned, listeningMs: performance.now() - spawned, startup: () => startup };
+}
+
+/**
+ * Two fresh instances: one whose first request is a HIT (then a second HIT), one whose first
+ * request is a MISS, each timed from its process's start.
+ */
+async function coldRun(stack: BenchStack, run: number, hostArgs: string[]) {
+  const cached = { voice: 'es-AR-ElenaNeural', text: 'La línea que ya está en la caché.' };
+  const urlOf = (port: number) => `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
+
+  const first = await startTimed(stack, hostArgs);
+  const idleRss = await peakRssMb(first.host.child.pid!); // listening, no request served yet
+  const hit = await post(urlOf(first.host.port), stack.token, cached);
+  const hitMs = performance.now() - first.spawned;
+  const secondHit = await post(urlOf(first.host.port), stack.token, cached);
+  await stopHost(first.host.child);
+
+  const second = await startTimed(stack, hostArgs);
+  const miss = await post(urlOf(second.host.port), stack.token, { voice: 'es-AR-ElenaNeural', text: `Una línea nueva, arranque en frío ${run}.` });
+  const missFirstByteMs = second.listeningMs + miss.firstByteMs;
+  await stopHost(second.host.child);
   if (hit.status !== 200 || miss.status !== 200) throw new Error(`cold run answered ${hit.status} / ${miss.status}`);
-  const split = /modules (\d+) ms, configuration (\d+) ms, functions and listening (\d+) ms/.exec(startup);
+  const split = /host (\d+) ms, app modules (\d+) ms, configuration (\d+) ms, listening (\d+) ms/.exec(first.startup());
   return {
-    listeningMs,
-    modulesMs: Number(split?.[1] ?? NaN),
-    configurationMs: Number(split?.[2] ?? NaN),
-    functionsMs: Number(split?.[3] ?? NaN),
+    listeningMs: first.listeningMs,
+    hostModulesMs: Number(split?.[1] ?? NaN),
+    appModulesMs: Number(split?.[2] ?? NaN),
+    configurationMs: Number(split?.[3] ?? NaN),
+    functionsMs: Number(split?.[4] ?? NaN),
     firstHitMs: hitMs,
     firstHitRequestMs: hit.totalMs,
     firstHitAuthMs: hit.timing.auth ?? NaN,
@@ -117,30 +134,34 @@ async function floorRun(): Promise<number> {
   return ms;
 }
 
-async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await folderBytes(full);
-    else if (entry.isFile()) total += (await stat(full)).size;
-  }
-  return total;
-}
+type ColdRun = Awaited<ReturnType<typeof coldRun>>;
 
-/** `npm ci --omit=dev` of this package in a scratch folder: bytes on disk and packages. */
-async function productionPackage(): Promise<{ bytes: number; packages: number }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'khipu-package-'));
-  try {
-    for (const file of ['package.json', 'package-lock.json']) await copyFile(path.join(projectRoot(), file), path.join(dir, file));
-    await promisify(execFile)('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
-    const lock = JSON.parse(await readFile(path.join(dir, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
-    return { bytes: await folderBytes(path.join(dir, 'node_modules')), packages: Object.keys(lock.packages).length };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function summary(runs: ColdRun[], floorMs: number) {
+  const m = (key: keyof ColdRun) => round(median(runs.map((r) => r[key])));
+  return {
+    listening_ms: m('listeningMs'),
+    host_modules_ms: m('hostModulesMs'),
+    app_modules_ms: m('appModulesMs'),
+    configuration_ms: m('configurationMs'),
+    functions_and_listen_ms: m('functionsMs'),
+    first_hit_ms: m('firstHitMs'),
+    first_hit_over_floor_ms: round(m('firstHitMs') - floorMs),
+    first_hit_request_ms: m('firstHitRequestMs'),
+    first_hit_auth_ms: m('firstHitAuthMs'),
+    first_hit_blob_ms: m('firstHitBlobMs'),
+    second_hit_ms: m('secondHitMs'),
+    first_miss_first_byte_ms: m('firstMissFirstByteMs'),
+    first_miss_over_floor_and_stand_in_ms: round(m('firstMissFirstByteMs') - floorMs - FIRST_CHUNK_MS),
+    first_miss_request_first_byte_ms: m('firstMissRequestFirstByteMs'),
+    first_miss_over_stand_in_ms: m('firstMissOverStandInMs'),
+    idle_peak_rss_mb: m('idleRssMb'),
+  };
 }
 
 async function main() {
+  // What is deployed: the bundle `npm run package` wrote (npm run bench:cold builds it first).
+  const pkg = await packageApp();
+  const bundle = path.join(pkg.dir, 'dist/main.js');
   const stack = await startBenchStack({ toneSeconds: 1, durable: false });
   stack.standIn.behave({ kind: 'audio', delayMs: FIRST_CHUNK_MS });
   try {
@@ -154,35 +175,29 @@ async function main() {
     await stopHost(warm.child);
     if (seeded.status !== 200) throw new Error(`seeding answered ${seeded.status}`);
 
-    const runs: Awaited<ReturnType<typeof coldRun>>[] = [];
+    // Interleaved, so both variants and the floor see the same machine.
+    const packaged: ColdRun[] = [];
+    const sources: ColdRun[] = [];
     const floors: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       floors.push(await floorRun());
-      runs.push(await coldRun(stack, run));
+      packaged.push(await coldRun(stack, 2 * run, ['--app', bundle]));
+      sources.push(await coldRun(stack, 2 * run + 1, []));
     }
-    const m = (key: keyof Awaited<ReturnType<typeof coldRun>>) => round(median(runs.map((r) => r[key])));
     const floorMs = round(median(floors));
-    const pkg = process.env.COLD_PACKAGE === '0' ? undefined : await productionPackage();
+    const deployed = summary(packaged, floorMs);
     await saveResult('cold-latest', {
       runs: RUNS,
       floor_first_answer_ms: floorMs,
-      listening_ms: m('listeningMs'),
-      modules_ms: m('modulesMs'),
-      configuration_ms: m('configurationMs'),
-      functions_and_listen_ms: m('functionsMs'),
-      first_hit_ms: m('firstHitMs'),
-      first_hit_over_floor_ms: round(m('firstHitMs') - floorMs),
-      first_hit_request_ms: m('firstHitRequestMs'),
-      first_hit_auth_ms: m('firstHitAuthMs'),
-      first_hit_blob_ms: m('firstHitBlobMs'),
-      second_hit_ms: m('secondHitMs'),
-      first_miss_first_byte_ms: m('firstMissFirstByteMs'),
-      first_miss_request_first_byte_ms: m('firstMissRequestFirstByteMs'),
-      first_miss_over_stand_in_ms: m('firstMissOverStandInMs'),
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
-      idle_peak_rss_mb: m('idleRssMb'),
-      production_package_mb: pkg ? round(pkg.bytes / 1024 / 1024) : 'skipped',
-      production_packages: pkg ? pkg.packages : 'skipped',
+      // The issue's targets: both ≤ 400 ms.
+      target_first_hit_over_floor_ms: deployed.first_hit_over_floor_ms,
+      target_first_miss_over_floor_and_stand_in_ms: deployed.first_miss_over_floor_and_stand_in_ms,
+      deployment_package: deployed,
+      compiled_sources: summary(sources, floorMs),
+      package_zip_mb: round(pkg.zipBytes / 1e6),
+      package_unpacked_mb: round(pkg.unpackedBytes / 1e6),
+      package_files: pkg.files.length,
     });
   } finally {
     await stack.stop();

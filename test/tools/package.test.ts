@@ -1,0 +1,156 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { unzipSync } from 'fflate';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
+import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
+import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { startServeProcess } from '../support/serve-process.ts';
+import { createTestServices, type TestServices } from '../support/test-services.ts';
+
+const root = path.resolve(__dirname, '../..');
+const MB = 1e6;
+
+/**
+ * `npm run package` (which `npm test` runs first) writes what is deployed: .deploy/app/ and the
+ * same files as .deploy/app.zip. Here the zip is unpacked into an empty temporary folder, with
+ * no node_modules anywhere above it, and served: if the bundle needed anything it does not
+ * carry, it would fail to load or to answer.
+ */
+describe('the deployment package (npm run package)', () => {
+  let unpacked: string;
+  let files: Map<string, Uint8Array>;
+
+  beforeAll(async () => {
+    files = new Map(Object.entries(unzipSync(await readFile(path.join(root, '.deploy/app.zip')))));
+    unpacked = await mkdtemp(path.join(os.tmpdir(), 'khipu-package-'));
+    for (const [name, bytes] of files) {
+      if (name.endsWith('/')) continue;
+      await mkdir(path.dirname(path.join(unpacked, name)), { recursive: true });
+      await writeFile(path.join(unpacked, name), bytes);
+    }
+  });
+  afterAll(async () => {
+    await rm(unpacked, { recursive: true, force: true });
+  });
+
+  it('holds host.json, a package.json whose main is the bundle, the bundle and its lazy chunks, and nothing else', async () => {
+    const names = [...files.keys()].sort();
+    expect(names).toContain('host.json');
+    expect(names).toContain('package.json');
+    const pkg = JSON.parse(Buffer.from(files.get('package.json')!).toString()) as Record<string, unknown>;
+    expect(pkg.main).toBe('dist/main.js');
+    expect(pkg.dependencies).toBeUndefined(); // nothing for the host to install
+    expect(names).toContain('dist/main.js');
+    expect(names.filter((n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n))).toEqual([]);
+    expect(names.some((n) => n.includes('node_modules'))).toBe(false);
+    expect(Buffer.from(files.get('host.json')!).toString()).toBe(await readFile(path.join(root, 'host.json'), 'utf8'));
+    // The zip is the staged folder, file for file.
+    const staged = await listFiles(path.join(root, '.deploy/app'));
+    expect(staged.sort()).toEqual(names);
+    for (const name of names) expect(Buffer.compare(Buffer.from(files.get(name)!), await readFile(path.join(root, '.deploy/app', name))), name).toBe(0);
+  });
+
+  it('unpacks to at most 120 MB', () => {
+    const unpackedBytes = [...files.values()].reduce((n, bytes) => n + bytes.length, 0);
+    expect(unpackedBytes).toBeLessThanOrEqual(120 * MB);
+  });
+
+  it('carries no development-only package: everything bundled is a production dependency (package-lock.json)', async () => {
+    const bundled = JSON.parse(await readFile(path.join(root, '.deploy/packages.json'), 'utf8')) as Record<string, number>;
+    const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const installed = Object.keys(bundled).map((p) => p.slice(p.indexOf('node_modules/')));
+    expect(installed).toContain('node_modules/@prisma/client');
+    expect(installed).toContain('node_modules/microsoft-cognitiveservices-speech-sdk');
+    expect(installed.filter((p) => !lock.packages[p] || lock.packages[p].dev)).toEqual([]);
+  });
+
+  it('is what azd deploys (azure.yaml builds it with npm run package and uploads .deploy/app)', async () => {
+    type Hook = { posix?: { run?: string }; windows?: { run?: string } };
+    const azure = parse(await readFile(path.join(root, 'azure.yaml'), 'utf8')) as { services: { api: { dist?: string; hooks?: { prepackage?: Hook } } } };
+    expect(azure.services.api.dist).toBe('.deploy/app');
+    expect(azure.services.api.hooks?.prepackage?.posix?.run).toMatch(/^npm run package$/m);
+    expect(azure.services.api.hooks?.prepackage?.windows?.run).toMatch(/^npm run package$/m);
+  });
+
+  describe('served from the unpacked zip, on real services', () => {
+    let standIn: SpeechStandIn;
+    let services: TestServices;
+    let account: TestAccount;
+    let host: ChildProcess;
+    let base: string;
+
+    beforeAll(async () => {
+      standIn = await startSpeechStandIn(await encodeToneMp3(0.5));
+      services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host });
+      account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const port = await findFreePort();
+      base = `http://127.0.0.1:${port}/api`;
+      const { DATABASE_URL: _, ...env } = process.env;
+      const started = await startServeProcess(
+        {
+          ...env,
+          DATABASE_URL: services.database.url,
+          AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+          AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+          AZURE_SPEECH_HOST: standIn.host,
+          JWT_SECRET_KEY: services.config.jwt.secretKey,
+          PORT: String(port),
+        },
+        unpacked,
+        path.join(unpacked, 'dist/main.js'),
+      );
+      host = started.process;
+      expect(started.output()).toContain(`(${path.join(unpacked, 'dist/main.js')})`);
+    });
+    afterAll(async () => {
+      if (host && host.exitCode === null) host.kill('SIGKILL');
+      await services.dispose();
+      await standIn.stop();
+    });
+
+    it('answers a MISS (Speech SDK, Prisma, Blob SDK all from the bundle), then a HIT-L2 with the same bytes', async () => {
+      const body = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Desde el paquete ${randomBytes(4).toString('hex')}` });
+      const send = async () =>
+        fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
+          body,
+        });
+      const miss = await send();
+      expect(miss.status).toBe(200);
+      expect(miss.headers.get('x-cache-status')).toBe('MISS');
+      const missAudio = Buffer.from(await miss.arrayBuffer());
+      expect(missAudio.length).toBeGreaterThan(0);
+      let hit = await send();
+      for (let i = 0; i < 20 && hit.headers.get('x-cache-status') !== 'HIT-L2'; i++) {
+        await hit.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 100)); // stored just after the miss's answer
+        hit = await send();
+      }
+      expect(hit.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(Buffer.compare(Buffer.from(await hit.arrayBuffer()), missAudio)).toBe(0);
+      expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(1);
+    });
+
+    it('answers its health check (the database and Blob Storage reached from the bundle)', async () => {
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(200);
+    });
+  });
+});
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(path.join(dir, prefix), { withFileTypes: true })) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, relative)));
+    else if ((await stat(path.join(dir, relative))).isFile()) out.push(relative);
+  }
+  return out;
+}

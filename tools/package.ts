@@ -1,0 +1,185 @@
+// npm run package: exactly what is deployed, as .deploy/app/ and .deploy/app.zip.
+//
+// The functions and everything they import (the Speech SDK, Prisma's client with its query
+// compiler, the Blob SDK, pg, …) bundled into one file by esbuild, beside host.json and a
+// package.json whose `main` names it. No node_modules: the package does not depend on an
+// install step, npm's peer-dependency rules or what the build machine had (the `prisma` CLI
+// alone, a peer of @prisma/client, was ~200 MB of the old deployment). The Functions host
+// loads it as it is; `npm run serve -- --app .deploy/app/dist/main.js` serves the same file
+// locally, and the tests that start a host start it on this bundle.
+import { readdir, readFile, rm, mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { zipSync, type Zippable } from 'fflate';
+import { projectRoot } from './project-root.ts';
+
+/** Provided by the Functions host's Node worker at run time; never installed. */
+const HOST_PROVIDED = ['@azure/functions-core'];
+/**
+ * Development only: the offline voice (TTS_PROVIDER=local, `npm start` without a key) and its
+ * encoder. A deployment uses Azure Speech; asked for the local voice, it says what is missing.
+ */
+const DEVELOPMENT_ONLY = ['espeak-ng', '@breezystack/lamejs'];
+/** Loaded inside try/catch by a dependency (debug's terminal colours): left out, it is skipped. */
+const OPTIONAL = ['supports-color'];
+
+/**
+ * Code an instance needs only for some requests, each in its own file (`dist/lazy/<name>.js`)
+ * that is read and compiled when the app first requires it, not as the instance starts: V8
+ * compiles the whole of a file it loads, and in one 5.8 MB file that was ~300 ms of every
+ * cold start. `specifiers` are the imports the main bundle resolves to the chunk.
+ */
+const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
+  {
+    // A miss's synthesis. The adapter's deep import must be the SDK's own class, so it comes
+    // from the same chunk.
+    name: 'speech-sdk',
+    specifiers: ['microsoft-cognitiveservices-speech-sdk', 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js'],
+    entry: [
+      "export * from 'microsoft-cognitiveservices-speech-sdk';",
+      "export { WebsocketMessageAdapter } from 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';",
+    ].join('\n'),
+  },
+  {
+    // Prisma's query compiler (WebAssembly, as base64): needed at the first query, which
+    // comes after the instance listens.
+    name: 'query-compiler',
+    specifiers: ['@prisma/client/runtime/query_compiler_small_bg.postgresql.wasm-base64.js'],
+    entry: "export { wasm } from '@prisma/client/runtime/query_compiler_small_bg.postgresql.wasm-base64.js';",
+  },
+  // The duration of a synthesized MP3.
+  { name: 'music-metadata', specifiers: ['music-metadata'], entry: "export * from 'music-metadata';" },
+  // Blob Storage through a managed identity (none with a connection string).
+  { name: 'identity', specifiers: ['@azure/identity'], entry: "export * from '@azure/identity';" },
+  // The Blob SDK's Arrow listing format, which this app never asks for.
+  { name: 'apache-arrow', specifiers: ['apache-arrow'], entry: "export * from 'apache-arrow';" },
+  {
+    // Application Insights metrics, when configured.
+    name: 'telemetry',
+    specifiers: ['@azure/monitor-opentelemetry-exporter', '@opentelemetry/sdk-metrics', '@opentelemetry/resources'],
+    entry: [
+      "export { AzureMonitorMetricExporter } from '@azure/monitor-opentelemetry-exporter';",
+      "export { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';",
+      "export { resourceFromAttributes } from '@opentelemetry/resources';",
+    ].join('\n'),
+  },
+];
+
+export interface PackageResult {
+  dir: string;
+  zip: string;
+  files: { path: string; bytes: number }[];
+  /** Every installed package the bundle and its chunks hold (node_modules paths), with its bytes there. */
+  packages: Record<string, number>;
+  unpackedBytes: number;
+  zipBytes: number;
+}
+
+export async function packageApp(root: string = projectRoot()): Promise<PackageResult> {
+  const outDir = path.join(root, '.deploy');
+  const appDir = path.join(outDir, 'app');
+  await rm(appDir, { recursive: true, force: true });
+  await mkdir(path.join(appDir, 'dist'), { recursive: true });
+
+  // One module that loads every trigger file (each registers its function) and hands the
+  // local host what it needs: the definitions, closing the services, the settings' parser.
+  const triggers = (await readdir(path.join(root, 'src/functions'))).filter((f) => f.endsWith('.ts')).sort();
+  const entry = [
+    ...triggers.map((file) => `export * from './src/functions/${file}';`),
+    "export { closeWorkerServices } from './src/app/services.ts';",
+    "export { parseConfig } from './src/config.ts';",
+  ].join('\n');
+  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string; engines?: unknown };
+  const common = {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: [...HOST_PROVIDED, ...DEVELOPMENT_ONLY, ...OPTIONAL],
+    // Smaller to read and parse on every cold start; names kept for stack traces in the logs.
+    minify: true,
+    keepNames: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+    metafile: true,
+    // import() as require(): a chunk loaded through Node's ESM loader was scanned again by its
+    // CommonJS lexer (~30 ms for the query compiler's 2.3 MB).
+    supported: { 'dynamic-import': false },
+  } satisfies BuildOptions;
+  const chunkOf = new Map(LAZY_CHUNKS.flatMap((chunk) => chunk.specifiers.map((specifier) => [specifier, chunk.name])));
+  const lazyChunks: Plugin = {
+    name: 'lazy-chunks',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, ({ path: specifier, kind }) => {
+        const chunk = chunkOf.get(specifier);
+        if (!chunk || kind === 'entry-point') return undefined;
+        return { path: `./lazy/${chunk}.js`, external: true };
+      });
+    },
+  };
+  const packages: Record<string, number> = {};
+  const count = ({ metafile }: { metafile: Metafile }) => {
+    for (const output of Object.values(metafile.outputs)) {
+      for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+        const installed = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1];
+        if (installed) packages[installed] = (packages[installed] ?? 0) + bytesInOutput;
+      }
+    }
+  };
+  count(
+    await build({
+      ...common,
+      stdin: { contents: entry, resolveDir: root, sourcefile: 'app.ts', loader: 'ts' },
+      outfile: path.join(appDir, 'dist/main.js'),
+      plugins: [lazyChunks],
+    }),
+  );
+  for (const chunk of LAZY_CHUNKS) {
+    count(
+      await build({
+        ...common,
+        stdin: { contents: chunk.entry, resolveDir: root, sourcefile: `${chunk.name}.ts`, loader: 'ts' },
+        outfile: path.join(appDir, `dist/lazy/${chunk.name}.js`),
+      }),
+    );
+  }
+  // Beside the package, not in it: what each installed package weighs in the deployment.
+  await writeFile(path.join(outDir, 'packages.json'), `${JSON.stringify(packages, null, 2)}\n`);
+  await writeFile(
+    path.join(appDir, 'package.json'),
+    `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, description: 'Deployment package (npm run package): the bundled functions.', main: 'dist/main.js', engines: pkg.engines }, null, 2)}\n`,
+  );
+  await writeFile(path.join(appDir, 'host.json'), await readFile(path.join(root, 'host.json')));
+
+  const files = await listFiles(appDir);
+  const zippable: Zippable = {};
+  for (const file of files) zippable[file.path] = await readFile(path.join(appDir, file.path));
+  const zip = path.join(outDir, 'app.zip');
+  // mtime fixed: the same commit gives the same zip.
+  await writeFile(zip, zipSync(zippable, { level: 9, mtime: new Date('2026-01-01T00:00:00Z') }));
+  return { dir: appDir, zip, files, packages, unpackedBytes: files.reduce((n, f) => n + f.bytes, 0), zipBytes: (await stat(zip)).size };
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<{ path: string; bytes: number }[]> {
+  const out: { path: string; bytes: number }[] = [];
+  for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, relative)));
+    else out.push({ path: relative, bytes: (await stat(path.join(dir, relative))).size });
+  }
+  return out;
+}
+
+if (require.main === module) {
+  packageApp().then(
+    (result) => {
+      const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+      for (const file of result.files) console.log(`  ${file.path.padEnd(28)} ${mb(file.bytes)}`);
+      console.log(`${path.relative(process.cwd(), result.zip)}: ${mb(result.zipBytes)} (${mb(result.unpackedBytes)} unpacked, ${result.files.length} files)`);
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exit(1);
+    },
+  );
+}
