@@ -146,14 +146,15 @@ export class AzureBlobStore implements BlobStore {
     return url.toString();
   }
 
-  /**
-   * Creates the container (private: no public access level) the first time it is needed.
-   * A failed attempt is forgotten so that the next call tries again.
-   */
+  /** BlobStore.warmUp: the container check of the first read or write, done ahead. */
   async warmUp(): Promise<void> {
     await this.#ensureContainer().catch(() => undefined);
   }
 
+  /**
+   * Creates the container (private: no public access level) the first time it is needed.
+   * A failed attempt is forgotten so that the next call tries again.
+   */
   #ensureContainer(): Promise<void> {
     this.#ready ??= this.container.createIfNotExists().then(
       () => undefined,
