@@ -1,29 +1,37 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import type { $ZodIssue } from 'zod/v4/core';
 
 // Every setting the app reads, parsed once from the environment (Azure app settings, or
 // local.settings.json under `func start`). Nothing else in the code reads process.env.
+//
+// zod/mini rather than zod's chained API: the same checks, but a bundle keeps only the parts
+// used (25 KB instead of 470 KB); loading the full API was ~100 ms of every cold start.
 
 /** Azure app settings that are present but blank mean "not set". */
-const optionalText = z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.string().trim().optional());
-const requiredText = optionalText.pipe(z.string({ error: 'is required' }));
+const optionalText = z.pipe(
+  z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value)),
+  z.optional(z.string().check(z.trim())),
+);
+const requiredText = z.pipe(optionalText, z.string({ error: 'is required' }));
 
 const numberWithDefault = (fallback: number, options: { integer?: boolean; zeroAllowed?: boolean } = {}) =>
-  optionalText.pipe(
-    z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        if (value === undefined) return fallback;
-        const parsed = Number(value);
-        const tooSmall = options.zeroAllowed ? parsed < 0 : parsed <= 0;
-        if (!Number.isFinite(parsed) || tooSmall || (options.integer && !Number.isInteger(parsed))) {
-          const kind = `${options.zeroAllowed ? 'non-negative' : 'positive'} ${options.integer ? 'integer' : 'number'}`;
-          ctx.addIssue({ code: 'custom', message: `must be a ${kind} (got "${value}")` });
-          return z.NEVER;
-        }
-        return parsed;
-      }),
+  z.pipe(
+    optionalText,
+    z.transform((value: string | undefined, ctx) => {
+      if (value === undefined) return fallback;
+      const parsed = Number(value);
+      const tooSmall = options.zeroAllowed ? parsed < 0 : parsed <= 0;
+      if (!Number.isFinite(parsed) || tooSmall || (options.integer && !Number.isInteger(parsed))) {
+        const kind = `${options.zeroAllowed ? 'non-negative' : 'positive'} ${options.integer ? 'integer' : 'number'}`;
+        ctx.issues.push({ code: 'custom', message: `must be a ${kind} (got "${value}")`, input: value });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   );
+
+/** `schema`, checked after the blank-means-unset step. */
+const text = <T extends z.ZodMiniType<unknown, string | undefined>>(schema: T) => z.pipe(optionalText, schema);
 
 // Blob container names: 3-63 characters, lowercase letters, digits and single hyphens, starting
 // and ending with a letter or digit.
@@ -32,39 +40,32 @@ const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 
 const settingsSchema = z.object({
-  DATABASE_URL: requiredText.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')),
-  DATABASE_POOL_MAX: numberWithDefault(5, { integer: true }).pipe(z.number().min(2, 'must be at least 2 (one connection for queries, one for locks)')),
-  DATABASE_RECONNECT_SECONDS: numberWithDefault(3, { zeroAllowed: true }).pipe(z.number().max(60, 'must be at most 60')),
-  AZURE_STORAGE_CONNECTION_STRING: optionalText,
-  AZURE_STORAGE_ACCOUNT_NAME: optionalText.pipe(
-    z
-      .string()
-      .regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits')
-      .optional(),
+  DATABASE_URL: z.pipe(requiredText, z.string().check(z.regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL'))),
+  DATABASE_POOL_MAX: z.pipe(
+    numberWithDefault(5, { integer: true }),
+    z.number().check(z.minimum(2, 'must be at least 2 (one connection for queries, one for locks)')),
   ),
-  AZURE_STORAGE_CONTAINER_NAME: optionalText.pipe(
-    z.string().regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens').default('audio-cache'),
+  DATABASE_RECONNECT_SECONDS: z.pipe(numberWithDefault(3, { zeroAllowed: true }), z.number().check(z.maximum(60, 'must be at most 60'))),
+  AZURE_STORAGE_CONNECTION_STRING: optionalText,
+  AZURE_STORAGE_ACCOUNT_NAME: text(z.optional(z.string().check(z.regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits')))),
+  AZURE_STORAGE_CONTAINER_NAME: text(
+    z._default(z.string().check(z.regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')), 'audio-cache'),
   ),
   AZURE_SPEECH_KEY: optionalText,
-  AZURE_SPEECH_REGION: optionalText.pipe(
-    z
-      .string()
-      .regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus')
-      .optional(),
-  ),
-  AZURE_SPEECH_HOST: optionalText.pipe(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }).optional()),
+  AZURE_SPEECH_REGION: text(z.optional(z.string().check(z.regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus')))),
+  AZURE_SPEECH_HOST: text(z.optional(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }))),
   JWT_SECRET_KEY: requiredText,
-  JWT_ALGORITHM: optionalText.pipe(z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }).default('HS256')),
+  JWT_ALGORITHM: text(z._default(z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }), 'HS256')),
   CACHE_TTL_DAYS: numberWithDefault(30),
   CACHE_MAX_ENTRIES_PER_TENANT: numberWithDefault(10_000, { integer: true }),
-  CACHE_CLEANUP_SCHEDULE: optionalText.pipe(
-    z.string().regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"').default('0 0 * * * *'),
+  CACHE_CLEANUP_SCHEDULE: text(
+    z._default(z.string().check(z.regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')), '0 0 * * * *'),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
   TTS_MAX_CONCURRENCY: numberWithDefault(20, { integer: true }),
   TTS_QUEUE_WAIT_SECONDS: numberWithDefault(10),
   DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: numberWithDefault(100_000, { integer: true, zeroAllowed: true }),
-  TTS_PROVIDER: optionalText.pipe(z.enum(['azure', 'local'], { error: 'must be azure or local' }).default('azure')),
+  TTS_PROVIDER: text(z._default(z.enum(['azure', 'local'], { error: 'must be azure or local' }), 'azure')),
   MEMORY_CACHE_MB: numberWithDefault(64, { zeroAllowed: true }),
   MEMORY_CACHE_TTL_SECONDS: numberWithDefault(120),
   AUTH_CACHE_SECONDS: numberWithDefault(30, { zeroAllowed: true }),
@@ -72,7 +73,7 @@ const settingsSchema = z.object({
   TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
   PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
-  PORT: numberWithDefault(7071, { integer: true }).pipe(z.number().max(65_535, 'must be a TCP port (1-65535)')),
+  PORT: z.pipe(numberWithDefault(7071, { integer: true }), z.number().check(z.maximum(65_535, 'must be a TCP port (1-65535)'))),
 });
 
 /** Every setting the app reads: local.settings.example.json and the README list each one. */
@@ -201,7 +202,7 @@ function parseSome<const K extends SettingName>(names: readonly K[], env: NodeJS
   return settings;
 }
 
-function describeIssues(error: z.ZodError): string[] {
+function describeIssues(error: { issues: readonly $ZodIssue[] }): string[] {
   return error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
 }
 

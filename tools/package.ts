@@ -65,6 +65,24 @@ const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
   },
 ];
 
+/** How every bundle of the package is built (and the cold-start bench's floor app, alike). */
+export const BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: [...HOST_PROVIDED, ...DEVELOPMENT_ONLY, ...OPTIONAL],
+  // Smaller to read and parse on every cold start; names kept for stack traces in the logs.
+  minify: true,
+  keepNames: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+  metafile: true,
+  // import() as require(): a chunk loaded through Node's ESM loader was scanned again by its
+  // CommonJS lexer (~30 ms for the query compiler's 2.3 MB).
+  supported: { 'dynamic-import': false },
+} satisfies BuildOptions;
+
 export interface PackageResult {
   dir: string;
   zip: string;
@@ -90,22 +108,6 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
     "export { parseConfig } from './src/config.ts';",
   ].join('\n');
   const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string; engines?: unknown };
-  const common = {
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: [...HOST_PROVIDED, ...DEVELOPMENT_ONLY, ...OPTIONAL],
-    // Smaller to read and parse on every cold start; names kept for stack traces in the logs.
-    minify: true,
-    keepNames: true,
-    legalComments: 'linked',
-    logLevel: 'warning',
-    metafile: true,
-    // import() as require(): a chunk loaded through Node's ESM loader was scanned again by its
-    // CommonJS lexer (~30 ms for the query compiler's 2.3 MB).
-    supported: { 'dynamic-import': false },
-  } satisfies BuildOptions;
   const chunkOf = new Map(LAZY_CHUNKS.flatMap((chunk) => chunk.specifiers.map((specifier) => [specifier, chunk.name])));
   const lazyChunks: Plugin = {
     name: 'lazy-chunks',
@@ -128,7 +130,7 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
   };
   count(
     await build({
-      ...common,
+      ...BUNDLE_OPTIONS,
       stdin: { contents: entry, resolveDir: root, sourcefile: 'app.ts', loader: 'ts' },
       outfile: path.join(appDir, 'dist/main.js'),
       plugins: [lazyChunks],
@@ -137,7 +139,7 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
   for (const chunk of LAZY_CHUNKS) {
     count(
       await build({
-        ...common,
+        ...BUNDLE_OPTIONS,
         stdin: { contents: chunk.entry, resolveDir: root, sourcefile: `${chunk.name}.ts`, loader: 'ts' },
         outfile: path.join(appDir, `dist/lazy/${chunk.name}.js`),
       }),

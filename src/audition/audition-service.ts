@@ -112,7 +112,8 @@ export class AuditionService {
     const joined = this.#misses.join(job);
     if (joined) return joined;
 
-    const found = await this.#cache.lookUp(job);
+    // A stored entry streams to this caller from its first chunk on.
+    const found = await this.#cache.lookUpStreaming(job);
     if (found.kind === 'hit') return found.audio;
     if (found.kind === 'bypass') return this.#synthesizeUncached(job);
     // Another identical request may have started filling it during our lookup.

@@ -1,4 +1,3 @@
-import { buffer } from 'node:stream/consumers';
 import { systemClock, type Clock } from '../clock.ts';
 import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
@@ -15,13 +14,16 @@ export type CacheStatus = 'MISS' | 'HIT-L2' | 'BYPASS';
 export interface AuditionAudio {
   status: CacheStatus;
   /**
-   * The whole audio; or, for a miss whose engine streams, the audio as it is synthesized
-   * (a stream that errors if the synthesis fails midway, and ends once the audio is stored).
+   * The whole audio; or a stream: a miss whose engine streams, as it is synthesized (it
+   * errors if the synthesis fails midway, and ends once the audio is stored), or a stored
+   * entry's audio as it arrives from Blob Storage (it errors if the read breaks off midway).
    */
   audio: Buffer | ReadableStream<Uint8Array>;
   cacheKey: string;
-  /** Known when the audio is whole (a streamed miss learns it only at the end). */
+  /** Known when the audio is whole or stored (a streamed miss learns it only at the end). */
   durationSeconds: number | undefined;
+  /** The stream's length when it is known beforehand (a stored entry's blob); a Buffer has its own. */
+  sizeBytes?: number;
 }
 
 /** Audio that is whole, as identical requests waiting for one synthesis share it. */
@@ -42,6 +44,9 @@ export interface CacheSlot {
 }
 
 export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };
+
+/** A lookup whose hit is streamed from its first chunk on. */
+export type StreamedLookup = { kind: 'hit'; audio: AuditionAudio } | { kind: 'miss' } | { kind: 'bypass' };
 
 export interface AudioCacheDeps {
   index: AudioCacheIndex;
@@ -84,35 +89,30 @@ export class AudioCache {
     return { status: 'HIT-L2', audio: hot.audio, cacheKey: slot.cacheKey, durationSeconds: hot.durationSeconds };
   }
 
-  /** A usable stored entry's audio (a play, counted, and kept in memory), or why there is none. */
+  /**
+   * A usable stored entry's whole audio (a play, counted, and kept in memory), or why there
+   * is none: for a request that shares it with others (a miss found stored meanwhile).
+   */
   async lookUp(slot: CacheSlot): Promise<Lookup> {
-    const { index, blobStore, memory } = this.#deps;
-    let entry: CacheEntry | null;
-    try {
-      entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
-    } catch (error) {
-      slot.log.warn(`audition cache: index lookup failed, answering uncached: ${describeError(error)}`);
-      return { kind: 'bypass' };
-    }
-    if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
+    const opened = await this.#open(slot);
+    return opened.kind === 'open' ? this.#readWhole(slot, opened) : opened;
+  }
 
-    let audio: Buffer;
-    try {
-      audio = await slot.timings.time('blob', async () => buffer((await blobStore.get(entry.audioBlobPath)).stream));
-    } catch (error) {
-      if (error instanceof BlobNotFoundError) {
-        // Its blob is gone: a miss that overwrites the entry ("heals" it).
-        slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
-        return { kind: 'miss' };
-      }
-      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
-      return { kind: 'bypass' };
-    }
-    const durationSeconds = entry.audioDurationSeconds ?? undefined;
-    memory?.set(slot.cacheKey, { tenantId: slot.tenantId, audio, durationSeconds, expiresAt: entry.expiresAt });
-    this.recordPlay(slot.cacheKey);
-    slot.timings.tier = 'l2';
-    return { kind: 'hit', audio: { status: 'HIT-L2', audio, cacheKey: slot.cacheKey, durationSeconds } };
+  /**
+   * A usable stored entry's audio as it arrives from Blob Storage, from its first chunk on,
+   * with its length (a play, counted; kept in memory once it has all passed), or why there is
+   * none. A fault before the first chunk is a `bypass`; one after it breaks the stream off.
+   */
+  async lookUpStreaming(slot: CacheSlot): Promise<StreamedLookup> {
+    const opened = await this.#open(slot);
+    if (opened.kind !== 'open') return opened;
+    const { entry, blob, first, size } = opened;
+    // All of it came in the first chunk (a short line): read its end, answer it whole.
+    if (first.done || first.value.length >= size) return this.#readWhole(slot, opened);
+    const hit = this.#played(slot, entry, undefined);
+    const keep = (audio: Buffer) => this.#keep(slot, entry, audio);
+    const broken = (error: unknown) => slot.log.warn(`audition cache: blob read broke off after streaming began, response cut off: ${describeError(error)}`);
+    return { kind: 'hit', audio: { ...hit, audio: continueStream(first.value, blob, size, keep, broken), sizeBytes: size } };
   }
 
   /**
@@ -190,6 +190,67 @@ export class AudioCache {
     this.#deps.memory?.deleteTenant(tenantId);
   }
 
+  /** The live entry's blob, opened up to its first chunk, or why there is none. */
+  async #open(slot: CacheSlot): Promise<OpenedEntry | { kind: 'miss' } | { kind: 'bypass' }> {
+    const { index, blobStore } = this.#deps;
+    let entry: CacheEntry | null;
+    try {
+      entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
+    } catch (error) {
+      slot.log.warn(`audition cache: index lookup failed, answering uncached: ${describeError(error)}`);
+      return { kind: 'bypass' };
+    }
+    if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
+    const live = entry;
+    try {
+      return await slot.timings.time('blob', async () => {
+        const stored = await blobStore.get(live.audioBlobPath);
+        const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
+        return { kind: 'open' as const, entry: live, blob, first: await blob.next(), size: stored.size };
+      });
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) {
+        // Its blob is gone: a miss that overwrites the entry ("heals" it).
+        slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
+        return { kind: 'miss' };
+      }
+      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
+      return { kind: 'bypass' };
+    }
+  }
+
+  /** The opened blob read to its end: the hit, or a `bypass` when the read fails. */
+  async #readWhole(slot: CacheSlot, { entry, first, blob }: OpenedEntry): Promise<Lookup> {
+    let audio: Buffer;
+    try {
+      audio = await slot.timings.time('blob', () => readRest(first, blob));
+    } catch (error) {
+      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
+      return { kind: 'bypass' };
+    }
+    return { kind: 'hit', audio: this.#played(slot, entry, audio) };
+  }
+
+  /** A play of a stored entry: counted, kept in memory when whole, served from L2. */
+  #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer): WholeAudio;
+  #played(slot: CacheSlot, entry: CacheEntry, audio: undefined): Omit<AuditionAudio, 'audio'>;
+  #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer | undefined): WholeAudio | Omit<AuditionAudio, 'audio'> {
+    if (audio) this.#keep(slot, entry, audio);
+    this.recordPlay(slot.cacheKey);
+    slot.timings.tier = 'l2';
+    const found = { status: 'HIT-L2' as const, cacheKey: slot.cacheKey, durationSeconds: entry.audioDurationSeconds ?? undefined };
+    return audio ? { ...found, audio } : found;
+  }
+
+  #keep(slot: CacheSlot, entry: CacheEntry, audio: Buffer): void {
+    this.#deps.memory?.set(slot.cacheKey, {
+      tenantId: slot.tenantId,
+      audio,
+      durationSeconds: entry.audioDurationSeconds ?? undefined,
+      expiresAt: entry.expiresAt,
+    });
+  }
+
   #isLive(entry: CacheEntry | null, tenantId: string): entry is CacheEntry {
     if (!entry || !sameTenant(entry.tenantId, tenantId)) return false;
     return !(entry.expiresAt && entry.expiresAt.getTime() <= this.#now().getTime());
@@ -198,6 +259,72 @@ export class AudioCache {
   #expiry(from: Date): Date {
     return new Date(from.getTime() + this.#deps.ttlDays * DAY_MS);
   }
+}
+
+interface OpenedEntry {
+  kind: 'open';
+  entry: CacheEntry;
+  /** The blob's chunks after the first. */
+  blob: AsyncIterator<Buffer, unknown>;
+  first: IteratorResult<Buffer, unknown>;
+  /** The blob's length, as Blob Storage reported it. */
+  size: number;
+}
+
+/** The first chunk and all that follow it, as one buffer. */
+async function readRest(first: IteratorResult<Buffer, unknown>, rest: AsyncIterator<Buffer, unknown>): Promise<Buffer> {
+  if (first.done) return Buffer.alloc(0);
+  const chunks = [first.value];
+  for (let next = await rest.next(); !next.done; next = await rest.next()) chunks.push(next.value);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The blob's audio from its first chunk on, as a web stream pulled by the response: `whole`
+ * gets all of it once it has passed (and is exactly `size` bytes); `broken` hears of a read
+ * that fails or ends short (the response is then cut off, never passed off as complete).
+ */
+function continueStream(
+  first: Buffer,
+  rest: AsyncIterator<Buffer, unknown>,
+  size: number,
+  whole: (audio: Buffer) => void,
+  broken: (error: unknown) => void,
+): ReadableStream<Uint8Array> {
+  const chunks: Buffer[] = [first];
+  let received = first.length;
+  let sentFirst = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (!sentFirst) {
+          sentFirst = true;
+          controller.enqueue(first);
+          return;
+        }
+        try {
+          const next = await rest.next();
+          if (next.done) {
+            if (received !== size) throw new Error(`the blob ended after ${received} of its ${size} bytes`);
+            controller.close();
+            whole(Buffer.concat(chunks, received));
+            return;
+          }
+          chunks.push(next.value);
+          received += next.value.length;
+          controller.enqueue(next.value);
+        } catch (error) {
+          broken(error);
+          controller.error(error);
+        }
+      },
+      async cancel() {
+        // The caller went away: stop reading (nothing is kept in memory).
+        await rest.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function sameTenant(a: string, b: string): boolean {

@@ -44,7 +44,8 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
       const project = await timings.time('auth', () => access.authorizeProject(caller, request.params.projectId ?? ''));
       const result = await auditions.getAudio({ caller, project, audition, log: context, timings });
 
-      const bytes = Buffer.isBuffer(result.audio) ? result.audio.length : undefined;
+      // A stored entry's stream has its length from the blob; a streamed miss learns it at its end.
+      const bytes = Buffer.isBuffer(result.audio) ? result.audio.length : result.sizeBytes;
       const labels = { cacheStatus: result.status, tier: timings.tier, status: 200 };
       logRequest(context, {
         function: functionName,
@@ -56,7 +57,8 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
         key: result.cacheKey.slice(0, 12),
         bytes,
       });
-      metrics.audition(labels, bytes);
+      // A stream's bytes are counted as they go out.
+      metrics.audition(labels, Buffer.isBuffer(result.audio) ? bytes : undefined);
       const headers: Record<string, string> = {
         'Content-Type': 'audio/mpeg',
         'X-Cache-Status': result.status,
@@ -68,6 +70,7 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
         'Server-Timing': timings.toHeader(),
       };
       // A streamed miss has neither yet: its length and duration are known only at its end.
+      // A stored entry streamed from Blob Storage has both (the blob's length, the row's duration).
       if (bytes !== undefined) headers['Content-Length'] = String(bytes);
       if (result.durationSeconds !== undefined) headers['X-Audio-Duration'] = result.durationSeconds.toFixed(3);
       return { status: 200, headers, body: Buffer.isBuffer(result.audio) ? result.audio : countBytes(result.audio, (n) => metrics!.bytesServed(labels, n)) };

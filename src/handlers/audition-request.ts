@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { AppError, type FieldError } from '../errors.ts';
 import { defaultAuditionLine } from '../audition/default-audition-line.ts';
 import { MAX_VOICE_LENGTH, voiceLocale, type Audition } from '../domain/audition.ts';
@@ -11,18 +11,28 @@ const NO_STYLE = new Set(['', 'none', 'general', 'default']);
 // them is rejected by the speech service, so they are refused here, before any synthesis.
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
+// zod/mini, as in config.ts: a bundle keeps only what is used.
+
 /** `null` means absent for every optional field (the web client sends nulls). */
-const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((value) => value ?? undefined);
-const finite = (message: string) => z.number({ error: message }).finite({ error: message });
+const optional = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.nullish(schema),
+    z.transform((value: z.output<T> | null | undefined) => value ?? undefined),
+  );
+/** A finite number (NaN and ±Infinity are refused) from `min` to `max`. */
+const between = (min: number, max: number) => {
+  const message = `must be a number from ${min} to ${max}`;
+  return z.number({ error: message }).check(z.minimum(min, message), z.maximum(max, message));
+};
 
 const settingsShape = {
   text: optional(z.string({ error: 'must be a string' })),
   style: optional(z.string({ error: 'must be a string' })),
   // The guide's spelling, and the shipped web app's (its voices/{voiceId}/audition route).
-  styledegree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
-  style_degree: optional(finite('must be a number from 0.01 to 2').min(0.01).max(2)),
-  rate_pct: optional(finite('must be a number from -100 to 200').min(-100).max(200)),
-  pitch_pct: optional(finite('must be a number from -50 to 50').min(-50).max(50)),
+  styledegree: optional(between(0.01, 2)),
+  style_degree: optional(between(0.01, 2)),
+  rate_pct: optional(between(-100, 200)),
+  pitch_pct: optional(between(-50, 50)),
 };
 const voiceSchema = z.union(
   [z.string({ error: 'must be a voice name or a voice object' }), z.looseObject({ id: z.string({ error: 'must be a voice name' }) })],
@@ -63,7 +73,7 @@ export function parseVoiceAudition(voiceId: string, body: unknown): Audition {
   return toAudition(voiceId, input, { textRequired: false, voiceField: 'voiceId' });
 }
 
-function parseObject<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+function parseObject<T extends z.ZodMiniType>(schema: T, body: unknown): z.infer<T> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid([{ field: '(body)', message: 'must be a JSON object' }]);
   }
@@ -72,7 +82,7 @@ function parseObject<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> 
   throw invalid(
     parsed.error.issues.map((issue) => ({
       field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-      message: rangeMessage(issue),
+      message: issue.message,
     })),
   );
 }
@@ -133,20 +143,6 @@ export function textProblem(text: string): string | undefined {
 
 export function normalizeText(text: string): string {
   return text.normalize('NFC').replace(/\s+/gu, ' ').trim();
-}
-
-function rangeMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'too_small' || issue.code === 'too_big') {
-    const field = String(issue.path[0]);
-    const ranges: Record<string, string> = {
-      styledegree: 'must be a number from 0.01 to 2',
-      style_degree: 'must be a number from 0.01 to 2',
-      rate_pct: 'must be a number from -100 to 200',
-      pitch_pct: 'must be a number from -50 to 50',
-    };
-    return ranges[field] ?? issue.message;
-  }
-  return issue.message;
 }
 
 function invalid(errors: FieldError[]): AppError {

@@ -40,10 +40,13 @@ function requireJsonContentType(request: HttpRequest): void {
   }
 }
 
+/** One decoder for every request (building one per request was a visible cost under load). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeJson(bytes: Uint8Array): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch {
     throw invalidJson('the body is not valid UTF-8');
   }

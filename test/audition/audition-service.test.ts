@@ -44,10 +44,10 @@ afterEach(async () => {
 });
 
 /** Shared storage (one database, one container, one lock table), as every instance sees it. */
-function sharedStorage(): Shared {
+function sharedStorage(options: { blobChunkBytes?: number } = {}): Shared {
   const clock = { now: new Date('2031-03-01T10:00:00Z') };
   const now = () => clock.now;
-  return { clock, database: new MemoryCacheDatabase(now), blobStore: new MemoryBlobStore(now), locks: new MemoryLockTable() };
+  return { clock, database: new MemoryCacheDatabase(now), blobStore: new MemoryBlobStore(now, options.blobChunkBytes), locks: new MemoryLockTable() };
 }
 
 /** One instance of the service over the shared storage, with its own memory, synthesizer and locks. */
@@ -136,6 +136,68 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     // Both plays are counted once written.
     await Promise.all([first.hits.flush(), second.hits.flush()]);
     expect(shared.database.row(keyOf(TENANT, line()))!.hitCount).toBe(2);
+  });
+
+  it('streams a stored entry from its first chunk, with its length and duration, and keeps it in memory once it has passed', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+    expect(stored.length).toBeGreaterThan(2 * 512);
+    const row = shared.database.row(keyOf(TENANT, line()))!;
+
+    const second = instance(shared);
+    const hit = await second.play();
+    expect(hit).toMatchObject({ status: 'HIT-L2', tier: 'l2', sizeBytes: stored.length, durationSeconds: row.audioDurationSeconds });
+    expect(Buffer.isBuffer(hit.audio)).toBe(false);
+    // Not in memory until all of it has passed: a play meanwhile reads the blob again.
+    const meanwhile = await second.play();
+    expect(meanwhile.tier).toBe('l2');
+    expect((await bytes(hit)).equals(stored)).toBe(true);
+    await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'memory' });
+    expect((await bytes(meanwhile)).equals(stored)).toBe(true);
+    expect(second.synthesizer.calls).toBe(0);
+  });
+
+  it('answers a stored entry that fits in its first chunk whole', async () => {
+    const shared = sharedStorage(); // 16 KiB pieces: the whole line in one
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+    const hit = await instance(shared).play();
+    expect(hit).toMatchObject({ status: 'HIT-L2', tier: 'l2' });
+    expect(Buffer.isBuffer(hit.audio) && hit.audio.equals(stored)).toBe(true);
+  });
+
+  it('breaks the stream off when the blob read fails after its first chunk, and keeps nothing in memory', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    await bytes(await first.play());
+    await first.service.drain();
+
+    const second = instance(shared);
+    shared.blobStore.breakingMidway = new Error('connection reset by peer');
+    const hit = await second.play();
+    expect(hit.status).toBe('HIT-L2'); // the headers were promised before the failure
+    await expect(bytes(hit)).rejects.toThrow('connection reset by peer');
+    expect(second.warnings).toContainEqual(expect.stringMatching(/blob read broke off after streaming began, response cut off: .*connection reset/));
+
+    shared.blobStore.breakingMidway = null;
+    await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' });
+  });
+
+  it('answers uncached (BYPASS) when the blob read fails before its first chunk', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+
+    const second = instance(shared);
+    shared.blobStore.failing = new Error('storage unreachable');
+    const result = await second.play();
+    expect(result.status).toBe('BYPASS');
+    expect((await bytes(result)).equals(stored)).toBe(true);
+    expect(second.warnings).toContainEqual(expect.stringMatching(/blob read failed, answering uncached: .*storage unreachable/));
   });
 
   it('synthesizes identical concurrent misses once and gives every caller the same audio', async () => {

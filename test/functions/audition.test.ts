@@ -576,6 +576,42 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     }
   });
 
+  it('streams a long stored line from Blob Storage as it arrives: length, ETag and duration from the entry, memory filled as it passes', async () => {
+    const long = await encodeToneMp3(30);
+    const longStandIn = await startSpeechStandIn(long);
+    // Two instances on one container: one stores the line, the other (empty memory) plays it from L2.
+    const container = `test-${randomBytes(6).toString('hex')}`;
+    const writer = servicesWith({ AZURE_SPEECH_HOST: longStandIn.host, AZURE_STORAGE_CONTAINER_NAME: container });
+    const reader = servicesWith({ AZURE_SPEECH_HOST: longStandIn.host, AZURE_STORAGE_CONTAINER_NAME: container });
+    try {
+      const body = { ...GUIDE_BODY, text: uniqueText() };
+      const miss = await audition(body, { services: writer });
+      expect(miss.response.headers.get('x-cache-status')).toBe('MISS');
+      await writer.close(); // stored
+      const [row] = await services.prisma.audioCache.findMany({ where: { text: body.text } });
+      // Azurite hands this blob over in more than one piece, so the hit below is streamed.
+      const pieces = [];
+      for await (const piece of (await reader.blobStore.get(row!.audioBlobPath)).stream) pieces.push(piece);
+      expect(pieces.length).toBeGreaterThan(1);
+
+      const streamed = await audition(body, { services: reader });
+      expect(streamed.status).toBe(200);
+      expect(streamed.response.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(streamed.response.headers.get('server-timing')).toMatch(/^tier;desc=l2, /);
+      expect(streamed.response.headers.get('content-length')).toBe(String(long.length));
+      expect(streamed.response.headers.get('etag')).toBe(miss.response.headers.get('etag'));
+      expect(Number(streamed.response.headers.get('x-audio-duration'))).toBeCloseTo(row!.audioDurationSeconds!, 3);
+      expect(streamed.bytes.equals(long)).toBe(true);
+      // All of it passed: the next play is served from this instance's memory.
+      const again = await audition(body, { services: reader });
+      expect(again.response.headers.get('server-timing')).toMatch(/^tier;desc=memory, /);
+      expect(again.bytes.equals(long)).toBe(true);
+    } finally {
+      await reader.close();
+      await longStandIn.stop();
+    }
+  });
+
   it('shares one synthesis among 20 concurrent identical misses', async () => {
     standIn.behave({ kind: 'audio', delayMs: 200 });
     const before = standIn.received.length;

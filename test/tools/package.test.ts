@@ -86,7 +86,8 @@ describe('the deployment package (npm run package)', () => {
     let base: string;
 
     beforeAll(async () => {
-      standIn = await startSpeechStandIn(await encodeToneMp3(0.5));
+      // A long line (~190 KB), which Blob Storage hands over in several pieces: the hit below is streamed.
+      standIn = await startSpeechStandIn(await encodeToneMp3(30));
       services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host });
       account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
       const port = await findFreePort();
@@ -101,6 +102,7 @@ describe('the deployment package (npm run package)', () => {
           AZURE_SPEECH_HOST: standIn.host,
           JWT_SECRET_KEY: services.config.jwt.secretKey,
           PORT: String(port),
+          MEMORY_CACHE_MB: '0', // every hit from Blob Storage
         },
         unpacked,
         path.join(unpacked, 'dist/main.js'),
@@ -114,7 +116,7 @@ describe('the deployment package (npm run package)', () => {
       await standIn.stop();
     });
 
-    it('answers a MISS (Speech SDK, Prisma, Blob SDK all from the bundle), then a HIT-L2 with the same bytes', async () => {
+    it('answers a MISS (Speech SDK, Prisma, Blob SDK all from the bundle), then a HIT-L2 streamed from Blob Storage with the same bytes', async () => {
       const body = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Desde el paquete ${randomBytes(4).toString('hex')}` });
       const send = async () =>
         fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
@@ -128,12 +130,18 @@ describe('the deployment package (npm run package)', () => {
       const missAudio = Buffer.from(await miss.arrayBuffer());
       expect(missAudio.length).toBeGreaterThan(0);
       let hit = await send();
-      for (let i = 0; i < 20 && hit.headers.get('x-cache-status') !== 'HIT-L2'; i++) {
+      // Until it is stored (just after the miss's answer, a request joins the miss being stored).
+      for (let i = 0; i < 20 && !hit.headers.get('server-timing')?.startsWith('tier;desc=l2,'); i++) {
         await hit.arrayBuffer();
-        await new Promise((resolve) => setTimeout(resolve, 100)); // stored just after the miss's answer
+        await new Promise((resolve) => setTimeout(resolve, 100));
         hit = await send();
       }
       expect(hit.headers.get('x-cache-status')).toBe('HIT-L2');
+      expect(hit.headers.get('server-timing')).toMatch(/^tier;desc=l2, /);
+      // Streamed, with the stored entry's length and duration up front.
+      expect(hit.headers.get('content-length')).toBe(String(missAudio.length));
+      expect(hit.headers.get('transfer-encoding')).toBeNull();
+      expect(Number(hit.headers.get('x-audio-duration'))).toBeCloseTo(30, 0);
       expect(Buffer.compare(Buffer.from(await hit.arrayBuffer()), missAudio)).toBe(0);
       expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(1);
     });

@@ -14,8 +14,14 @@ export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Entry>();
   /** Set to make every call fail with it (storage unreachable), until set back to null. */
   failing: Error | null = null;
+  /** Set to make each read break off with it after its first chunk (a connection lost midway). */
+  breakingMidway: Error | null = null;
 
-  constructor(private readonly now: Clock = systemClock) {}
+  /** `chunkBytes`: a read's pieces, as a socket hands them over. */
+  constructor(
+    private readonly now: Clock = systemClock,
+    private readonly chunkBytes = 16_384,
+  ) {}
 
   async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
     if (this.failing) throw this.failing;
@@ -32,7 +38,19 @@ export class MemoryBlobStore implements BlobStore {
     if (this.failing) throw this.failing;
     const entry = this.#blobs.get(path);
     if (!entry) throw new BlobNotFoundError(path);
-    return { stream: Readable.from([entry.data]), contentType: entry.contentType, size: entry.data.length };
+    const chunks: Buffer[] = [];
+    for (let offset = 0; offset < entry.data.length; offset += this.chunkBytes) chunks.push(entry.data.subarray(offset, offset + this.chunkBytes));
+    const breaking = this.breakingMidway;
+    async function* pieces() {
+      for (const [i, chunk] of chunks.entries()) {
+        if (i > 0) {
+          await new Promise((resolve) => setImmediate(resolve)); // pieces arrive apart
+          if (breaking) throw breaking;
+        }
+        yield chunk;
+      }
+    }
+    return { stream: Readable.from(pieces()), contentType: entry.contentType, size: entry.data.length };
   }
 
   async delete(path: string): Promise<boolean> {

@@ -3,23 +3,31 @@
 // Starts PostgreSQL, Azurite, the speech stand-in (fixed latency) and the local host, then
 // measures, each over several runs (medians): HIT throughput and latency at 32 connections
 // with the web client's body; the same with MEMORY_CACHE_MB=0 (the cold path: database +
-// blob); Azurite serving the same blob directly (SAS GET) and a bare Node server answering
-// the same bytes, in the same run, as ceilings; miss overhead (total − the stand-in's
+// blob) against its ceiling, a process doing only one `pg` lookup and one Blob SDK GET per
+// request (ceiling-server.ts); Azurite serving the same blob directly (SAS GET) and a bare
+// Node server answering the same bytes, in the same run, as further references; miss overhead (total − the stand-in's
 // latency) and time to the first audio byte of a miss; index lookup latency at 10,000 and at
 // 1,000,000 rows; and fairness between tenants: tenant B's one audition behind tenant A's 200
 // simultaneous misses (speech latency 1 s), against B alone. Writes bench/results/latest.json.
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { findFreePort } from '../local-services/free-port.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
-import { saveResult, startBenchStack, stopHost } from './bench-stack.ts';
+import { buildBenchApp } from './bench-app.ts';
+import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 32;
+/** Before the cold hit and its ceiling are measured, each serves this long unmeasured. */
+const WARM_UP_SECONDS = 3;
 const WARM_ENTRIES = 50;
 /** The stand-in sends its first 4 KB chunk this long after the SSML, then one every CHUNK_INTERVAL_MS. */
 const FIRST_CHUNK_MS = 150;
@@ -30,18 +38,60 @@ const FAIRNESS_SPEECH_MS = 1_000;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
-async function load(options: autocannon.Options): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
-    runs.push({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors });
-  }
+type Load = { rps: number; p50: number; p99: number; non2xx: number };
+
+async function loadOnce(options: autocannon.Options, seconds = SECONDS): Promise<Load> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: seconds, ...options });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+}
+
+function medianOf(runs: Load[]): Load {
   return {
     rps: Math.round(median(runs.map((r) => r.rps))),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
   };
+}
+
+async function load(options: autocannon.Options): Promise<Load> {
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await loadOnce(options));
+  return medianOf(runs);
+}
+
+/**
+ * Servers compared: each first serves WARM_UP_SECONDS unmeasured (the JIT compiles its path;
+ * programs of different sizes warm up differently), then their runs alternate, so that all
+ * see the same machine (it is shared and noisy).
+ */
+async function loadInterleaved<const T extends readonly autocannon.Options[]>(servers: T): Promise<{ [K in keyof T]: Load }> {
+  for (const options of servers) await loadOnce(options, WARM_UP_SECONDS);
+  const runs: Load[][] = servers.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [n, options] of servers.entries()) runs[n]!.push(await loadOnce(options));
+  }
+  return runs.map(medianOf) as { [K in keyof T]: Load };
+}
+
+/** The cold hit's ceiling (ceiling-server.ts) in its own process, on the stack's database and Azurite. */
+async function startCeilingServer(stack: BenchStack, keys: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const port = await findFreePort();
+  const child = spawn(process.execPath, [path.join(__dirname, 'ceiling-server.js')], {
+    env: {
+      ...process.env,
+      DATABASE_URL: stack.pg.adminUrl,
+      AZURE_STORAGE_CONNECTION_STRING: stack.azurite.connectionString,
+      PORT: String(port),
+      CEILING_KEYS: keys.join(','),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`ceiling server exited (${code})`)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening on') && resolve());
+  });
+  return { child, port };
 }
 
 async function main() {
@@ -99,10 +149,22 @@ async function main() {
     const hit = await load({ url, requests: hitRequests });
     await stopHost(host.child);
 
+    // The cold path (no memory tier: the index and a blob read per hit) against its ceiling,
+    // in alternation: a process doing only one pg lookup and one Blob SDK GET per request; and
+    // the same work as one function under the same host (what the Functions model costs).
     const cold = await stack.startHost({ MEMORY_CACHE_MB: '0' });
     const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${stack.projectId}/characters/audition`;
-    const coldHit = await load({ url: coldUrl, requests: hitRequests });
-    await stopHost(cold.child);
+    const warmKeys = (await prisma.audioCache.findMany({ where: { tenantId: stack.tenantId }, select: { cacheKey: true } })).map((row) => row.cacheKey);
+    const ceilingServer = await startCeilingServer(stack, warmKeys);
+    const ceilingApp = await buildBenchApp('ceiling-app');
+    const ceilingFunction = await stack.startHost({ CEILING_KEYS: warmKeys.join(',') }, undefined, ['--app', ceilingApp.bundle]);
+    const [coldHit, ceiling, ceilingAsFunction] = await loadInterleaved([
+      { url: coldUrl, requests: hitRequests },
+      { url: `http://127.0.0.1:${ceilingServer.port}/`, requests: hitRequests },
+      { url: `http://127.0.0.1:${ceilingFunction.port}/api/v1/projects/${stack.projectId}/characters/audition`, requests: hitRequests },
+    ]);
+    for (const child of [cold.child, ceilingServer.child, ceilingFunction.child]) await stopHost(child);
+    await ceilingApp.dispose();
 
     // Fairness between tenants: tenant A sends 200 distinct misses at once, tenant B one miss
     // 1 s later, with a speech service answering in 1 s (the same run's baseline: B alone).
@@ -181,11 +243,20 @@ async function main() {
       hit_vs_baseline: +(hit.rps / staticBaseline.rps).toFixed(3),
       blob_direct_rps: blobDirect.rps,
       cold_hit_vs_blob: +(coldHit.rps / blobDirect.rps).toFixed(3),
+      ceiling_rps: ceiling.rps,
+      ceiling_p50_ms: ceiling.p50,
+      ceiling_p99_ms: ceiling.p99,
+      // The issue's target: ≥ 0.8.
+      cold_hit_vs_ceiling: +(coldHit.rps / ceiling.rps).toFixed(3),
+      ceiling_as_function_rps: ceilingAsFunction.rps,
+      ceiling_as_function_p50_ms: ceilingAsFunction.p50,
+      ceiling_as_function_vs_ceiling: +(ceilingAsFunction.rps / ceiling.rps).toFixed(3),
+      cold_hit_vs_ceiling_as_function: +(coldHit.rps / ceilingAsFunction.rps).toFixed(3),
       miss_overhead_p50_ms: +missOverheadP50.toFixed(1),
       miss_first_byte_ms: +median(firstBytes).toFixed(1),
       lookup_p50_ms_10k: lookup10k,
       lookup_p50_ms_1m: lookup1m,
-      non_2xx: hit.non2xx + coldHit.non2xx + blobDirect.non2xx + staticBaseline.non2xx,
+      non_2xx: hit.non2xx + coldHit.non2xx + ceiling.non2xx + ceilingAsFunction.non2xx + blobDirect.non2xx + staticBaseline.non2xx,
       stand_in_latency_ms: standInLatencyMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       miss_first_byte_after_stand_in_ms: +median(firstBytesAfterStandIn).toFixed(1),

@@ -8,9 +8,11 @@
 // configuration, functions and listening), → its first answered HIT (Server-Timing: auth =
 // the first database connection and queries, blob = the first blob read), then → the first
 // audio byte of its first MISS, in another fresh process whose first request it is (less the
-// stand-in's first-chunk time: the first speech connection and the miss path); the instance's peak RSS (VmHWM) once listening, before any
-// request. In the same round, the floor: a Node process whose HTTP server answers a constant,
-// start → first answer. Medians of COLD_RUNS (5). Also the package's size (zip, unpacked).
+// stand-in's first-chunk time: the first speech connection and the miss path); the instance's
+// peak RSS (VmHWM) once listening, before any request. In the same round, the floors, start →
+// first answer: the issue's, a minimal function answering a constant (floor-app.ts, bundled
+// like the package and served by the same host), and below it a bare Node HTTP server
+// answering a constant. Medians of COLD_RUNS (5). Also the package's size (zip, unpacked).
 // Writes bench/results/cold-latest.json.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { findFreePort } from '../local-services/free-port.ts';
 import { packageApp } from '../package.ts';
+import { buildBenchApp } from './bench-app.ts';
 import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 5);
@@ -116,8 +119,18 @@ async function coldRun(stack: BenchStack, run: number, hostArgs: string[]) {
   };
 }
 
-/** The floor: a Node process answering a constant, start → first answer. */
-async function floorRun(): Promise<number> {
+/** The issue's floor: a fresh host serving only a function that answers a constant, start → its first answer. */
+async function functionFloorRun(stack: BenchStack, bundle: string): Promise<number> {
+  const started = await startTimed(stack, ['--app', bundle]);
+  const answer = await post(`http://127.0.0.1:${started.host.port}/api/v1/projects/${stack.projectId}/characters/audition`, stack.token, {});
+  const ms = performance.now() - started.spawned;
+  await stopHost(started.host.child);
+  if (answer.status !== 200) throw new Error(`the floor app answered ${answer.status}`);
+  return ms;
+}
+
+/** Below it: a bare Node process answering a constant, start → first answer. */
+async function nodeFloorRun(): Promise<number> {
   const port = await findFreePort();
   const spawned = performance.now();
   const child = spawn(
@@ -136,7 +149,7 @@ async function floorRun(): Promise<number> {
 
 type ColdRun = Awaited<ReturnType<typeof coldRun>>;
 
-function summary(runs: ColdRun[], floorMs: number) {
+function summary(runs: ColdRun[], floorMs: number, nodeFloorMs: number) {
   const m = (key: keyof ColdRun) => round(median(runs.map((r) => r[key])));
   return {
     listening_ms: m('listeningMs'),
@@ -146,12 +159,14 @@ function summary(runs: ColdRun[], floorMs: number) {
     functions_and_listen_ms: m('functionsMs'),
     first_hit_ms: m('firstHitMs'),
     first_hit_over_floor_ms: round(m('firstHitMs') - floorMs),
+    first_hit_over_node_floor_ms: round(m('firstHitMs') - nodeFloorMs),
     first_hit_request_ms: m('firstHitRequestMs'),
     first_hit_auth_ms: m('firstHitAuthMs'),
     first_hit_blob_ms: m('firstHitBlobMs'),
     second_hit_ms: m('secondHitMs'),
     first_miss_first_byte_ms: m('firstMissFirstByteMs'),
     first_miss_over_floor_and_stand_in_ms: round(m('firstMissFirstByteMs') - floorMs - FIRST_CHUNK_MS),
+    first_miss_over_node_floor_and_stand_in_ms: round(m('firstMissFirstByteMs') - nodeFloorMs - FIRST_CHUNK_MS),
     first_miss_request_first_byte_ms: m('firstMissRequestFirstByteMs'),
     first_miss_over_stand_in_ms: m('firstMissOverStandInMs'),
     idle_peak_rss_mb: m('idleRssMb'),
@@ -162,6 +177,7 @@ async function main() {
   // What is deployed: the bundle `npm run package` wrote (npm run bench:cold builds it first).
   const pkg = await packageApp();
   const bundle = path.join(pkg.dir, 'dist/main.js');
+  const floorApp = await buildBenchApp('floor-app');
   const stack = await startBenchStack({ toneSeconds: 1, durable: false });
   stack.standIn.behave({ kind: 'audio', delayMs: FIRST_CHUNK_MS });
   try {
@@ -175,32 +191,38 @@ async function main() {
     await stopHost(warm.child);
     if (seeded.status !== 200) throw new Error(`seeding answered ${seeded.status}`);
 
-    // Interleaved, so both variants and the floor see the same machine.
+    // Interleaved, so both variants and the floors see the same machine.
     const packaged: ColdRun[] = [];
     const sources: ColdRun[] = [];
     const floors: number[] = [];
+    const nodeFloors: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      floors.push(await floorRun());
+      floors.push(await functionFloorRun(stack, floorApp.bundle));
+      nodeFloors.push(await nodeFloorRun());
       packaged.push(await coldRun(stack, 2 * run, ['--app', bundle]));
       sources.push(await coldRun(stack, 2 * run + 1, []));
     }
     const floorMs = round(median(floors));
-    const deployed = summary(packaged, floorMs);
+    const nodeFloorMs = round(median(nodeFloors));
+    const deployed = summary(packaged, floorMs, nodeFloorMs);
     await saveResult('cold-latest', {
       runs: RUNS,
+      // The issue's floor: a minimal function answering a constant, through the same host.
       floor_first_answer_ms: floorMs,
+      node_floor_first_answer_ms: nodeFloorMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       // The issue's targets: both ≤ 400 ms.
       target_first_hit_over_floor_ms: deployed.first_hit_over_floor_ms,
       target_first_miss_over_floor_and_stand_in_ms: deployed.first_miss_over_floor_and_stand_in_ms,
       deployment_package: deployed,
-      compiled_sources: summary(sources, floorMs),
+      compiled_sources: summary(sources, floorMs, nodeFloorMs),
       package_zip_mb: round(pkg.zipBytes / 1e6),
       package_unpacked_mb: round(pkg.unpackedBytes / 1e6),
       package_files: pkg.files.length,
     });
   } finally {
     await stack.stop();
+    await floorApp.dispose();
   }
 }
 

@@ -110,14 +110,22 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       logHandler: (level, ...args) => options.log(`${level}: [${name}] ${args.map(String).join(' ')}`),
     });
     const init = await found.route.definition.options.handler(request, context);
-    if (init.body instanceof Uint8Array && !(init.headers instanceof Headers) && !Array.isArray(init.headers) && !init.cookies) {
-      // Whole bytes with plain headers (every audio answer): written as they are, without
-      // a fetch Response around them.
+    const plain = !(init.headers instanceof Headers) && !Array.isArray(init.headers) && !init.cookies;
+    if (plain && (init.body instanceof Uint8Array || init.body instanceof ReadableStream)) {
+      // Audio with plain headers (every audio answer): written as it is, without a fetch
+      // Response around it. A stream keeps the Content-Length the handler gave (a stored
+      // entry's) or goes out chunked (a miss being synthesized).
       const outHeaders: Record<string, string | string[]> = { ...cors };
       for (const [key, value] of Object.entries(init.headers ?? {})) outHeaders[key.toLowerCase()] = value;
-      outHeaders['content-length'] = String(init.body.length);
+      if (init.body instanceof Uint8Array) {
+        outHeaders['content-length'] = String(init.body.length);
+        res.writeHead(init.status ?? 200, outHeaders);
+        res.end(init.body);
+        return;
+      }
       res.writeHead(init.status ?? 200, outHeaders);
-      res.end(init.body);
+      res.flushHeaders();
+      await sendStream(init.body as NodeReadableStream<Uint8Array>, res);
       return;
     }
     const response = new HttpResponse(init);
@@ -136,9 +144,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
     // handler produces them; a body that fails midway cuts the connection (no clean end).
     res.writeHead(response.status, outHeaders);
     res.flushHeaders();
-    await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res).catch((error: unknown) => {
-      if (!res.destroyed) res.destroy(error instanceof Error ? error : new Error(String(error)));
-    });
+    await sendStream(response.body as NodeReadableStream<Uint8Array>, res);
   }
 
   function corsHeaders(req: http.IncomingMessage): Record<string, string> | undefined {
@@ -152,6 +158,13 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       Vary: 'Origin',
     };
   }
+}
+
+/** A streamed body's chunks as they come; one that fails midway cuts the connection (no clean end). */
+async function sendStream(body: NodeReadableStream<Uint8Array>, res: http.ServerResponse): Promise<void> {
+  await pipeline(Readable.fromWeb(body), res).catch((error: unknown) => {
+    if (!res.destroyed) res.destroy(error instanceof Error ? error : new Error(String(error)));
+  });
 }
 
 /** Runs a timer function once, as if its schedule fired now. */

@@ -1,0 +1,52 @@
+// The cold hit's ceiling as a function, for `npm run bench`: ceiling-server.ts's work (one
+// indexed lookup with `pg`, one blob GET with the Blob SDK, the bytes out), done by one HTTP
+// function under the same local host and Functions library as the app. Beside the bare
+// ceiling, it shows how much of the gap is the Functions programming model (the library's
+// request and response objects, the host's routing) and how much is the app's own work.
+// Bundled like the deployment package (bench-app.ts) and served with `--app`; it reads the
+// same settings as ceiling-server.ts (CEILING_KEYS, DATABASE_URL, AZURE_STORAGE_CONNECTION_STRING).
+import { Readable } from 'node:stream';
+import { app, type HttpResponseInit } from '@azure/functions';
+import { BlobServiceClient } from '@azure/storage-blob';
+import pg from 'pg';
+import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
+
+const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.CEILING_POOL_MAX ?? 4) });
+const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
+  process.env.AZURE_STORAGE_CONTAINER ?? 'audio-cache',
+);
+let next = 0;
+
+export const ceilingFunction: HttpFunctionDefinition = {
+  trigger: 'http',
+  name: 'ceiling',
+  options: {
+    methods: ['POST'],
+    route: 'v1/projects/{projectId}/characters/audition',
+    authLevel: 'anonymous',
+    handler: async (request): Promise<HttpResponseInit> => {
+      const key = keys[next++ % keys.length]!;
+      await request.arrayBuffer(); // the body, read as the app reads it
+      const { rows } = await pool.query<{ audio_blob_path: string }>('SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1', [key]);
+      const download = await container.getBlobClient(rows[0]!.audio_blob_path).download();
+      return {
+        status: 200,
+        headers: { 'Content-Type': 'audio/mpeg', 'Content-Length': String(download.contentLength) },
+        body: Readable.toWeb(download.readableStreamBody as Readable) as ReadableStream<Uint8Array>,
+      };
+    },
+  },
+};
+
+app.setup({ enableHttpStream: true });
+app.http(ceilingFunction.name, ceilingFunction.options);
+
+/** What the local host reads of an app's configuration: its port and its voice. */
+export function parseConfig(): { port: number; speech: { provider: 'azure' } } {
+  return { port: Number(process.env.PORT ?? 7071), speech: { provider: 'azure' } };
+}
+
+export async function closeWorkerServices(): Promise<void> {
+  await pool.end();
+}
