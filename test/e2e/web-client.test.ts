@@ -5,12 +5,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { startServeProcess } from '../support/serve-process.ts';
+import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 // A real browser, as the Khipu web app runs in one: headless Chromium (Debian's package, which
@@ -92,19 +92,13 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-web-'));
     const port = await findFreePort();
     baseUrl = `http://127.0.0.1:${port}/api`;
-    const { DATABASE_URL: _, ...env } = process.env;
     host = (
       await startServeProcess(
-        {
-          ...env,
-          DATABASE_URL: services.database.url,
-          AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-          AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+        hostEnvironment(services, {
           AZURE_SPEECH_HOST: standIn.host,
-          JWT_SECRET_KEY: services.config.jwt.secretKey,
           LOCAL_HOST_CORS: 'http://localhost:3000,http://localhost:5173',
           PORT: String(port),
-        },
+        }),
         workDir,
       )
     ).process;

@@ -2,14 +2,14 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
-import { startServeProcess } from '../support/serve-process.ts';
+import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
@@ -17,7 +17,7 @@ import { createTestServices, testSettings, type TestServices } from '../support/
 /** One `npm run serve`, as another Functions instance on the same stores. */
 async function startInstance(env: NodeJS.ProcessEnv, cwd: string): Promise<{ process: ChildProcess; base: string }> {
   const port = await findFreePort();
-  const { process: child } = await startServeProcess({ ...process.env, ...env, PORT: String(port) }, cwd);
+  const { process: child } = await startServeProcess({ ...env, PORT: String(port) }, cwd);
   return { process: child, base: `http://127.0.0.1:${port}/api` };
 }
 
@@ -34,14 +34,7 @@ describe('several instances on one Postgres and one Blob Storage', () => {
     services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host });
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-instances-'));
-    env = {
-      DATABASE_URL: services.database.url,
-      AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-      AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
-      AZURE_SPEECH_HOST: standIn.host,
-      JWT_SECRET_KEY: services.config.jwt.secretKey,
-      TTS_TIMEOUT_SECONDS: '30',
-    };
+    env = hostEnvironment(services, { AZURE_SPEECH_HOST: standIn.host, TTS_TIMEOUT_SECONDS: '30' });
   });
   afterAll(async () => {
     for (const child of instances) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -2,12 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { startServeProcess } from '../support/serve-process.ts';
+import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 /** What the speech service takes for every synthesis here. */
@@ -30,18 +30,7 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
     tenantB = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-fairness-'));
     const port = await findFreePort();
-    ({ process: host } = await startServeProcess(
-      {
-        ...process.env,
-        PORT: String(port),
-        DATABASE_URL: services.database.url,
-        AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-        AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
-        AZURE_SPEECH_HOST: standIn.host,
-        JWT_SECRET_KEY: services.config.jwt.secretKey,
-      },
-      workDir,
-    ));
+    ({ process: host } = await startServeProcess(hostEnvironment(services, { PORT: String(port), AZURE_SPEECH_HOST: standIn.host }), workDir));
     base = `http://127.0.0.1:${port}/api`;
   });
   afterAll(async () => {

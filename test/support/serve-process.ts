@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { inject } from 'vitest';
+import type { TestServices } from './test-services.ts';
 
 export interface ServeProcess {
   process: ChildProcess;
@@ -37,4 +39,21 @@ export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string, app: stri
       });
     }
   });
+}
+
+/**
+ * A host's environment on a test's services: this process's environment (without its own
+ * DATABASE_URL), then the services' database, Blob container (on the suite's Azurite) and
+ * token secret, then `extra`, which wins.
+ */
+export function hostEnvironment(services: Pick<TestServices, 'database' | 'config'>, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _, ...env } = process.env;
+  return {
+    ...env,
+    DATABASE_URL: services.database.url,
+    AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+    AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+    JWT_SECRET_KEY: services.config.jwt.secretKey,
+    ...extra,
+  };
 }

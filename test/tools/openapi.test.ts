@@ -9,13 +9,13 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import selfsigned from 'selfsigned';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { startServeProcess } from '../support/serve-process.ts';
+import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const root = path.resolve(__dirname, '../..');
@@ -83,19 +83,13 @@ describe('openapi.yaml against the running service', () => {
 
     const port = await findFreePort();
     base = `http://127.0.0.1:${port}/api`;
-    const { DATABASE_URL: _, ...env } = process.env;
     const started = await startServeProcess(
-      {
-        ...env,
+      hostEnvironment(services, {
         NODE_EXTRA_CA_CERTS: path.join(workDir, 'ca.pem'),
-        DATABASE_URL: services.database.url,
-        AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-        AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
         AZURE_SPEECH_HOST: standIn.host,
-        JWT_SECRET_KEY: services.config.jwt.secretKey,
         APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=${ingestionUrl}`,
         PORT: String(port),
-      },
+      }),
       workDir,
     );
     host = started.process;

@@ -2,15 +2,16 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
 import { parse } from 'yaml';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { startServeProcess } from '../support/serve-process.ts';
+import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
 const root = path.resolve(__dirname, '../..');
@@ -39,7 +40,7 @@ describe('the deployment package (npm run package)', () => {
     await rm(unpacked, { recursive: true, force: true });
   });
 
-  it('holds host.json, a package.json whose main is the bundle, the bundle and its lazy chunks, and nothing else', async () => {
+  it('holds host.json, a package.json whose main is the bundle, the bundle, its lazy chunks and Prisma’s WebAssembly, and nothing else', async () => {
     const names = [...files.keys()].sort();
     expect(names).toContain('host.json');
     expect(names).toContain('package.json');
@@ -47,7 +48,16 @@ describe('the deployment package (npm run package)', () => {
     expect(pkg.main).toBe('dist/main.js');
     expect(pkg.dependencies).toBeUndefined(); // nothing for the host to install
     expect(names).toContain('dist/main.js');
-    expect(names.filter((n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n))).toEqual([]);
+    expect(names.filter((n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n))).toEqual([
+      'dist/lazy/query-compiler.wasm',
+    ]);
+    // Prisma's query compiler, as a binary: the same bytes as the generated client's base64.
+    const wasm = Buffer.from(files.get('dist/lazy/query-compiler.wasm')!);
+    expect(wasm.subarray(0, 4).toString('latin1')).toBe('\0asm');
+    const { wasm: base64 } = createRequire(path.join(root, 'package.json'))('@prisma/client/runtime/query_compiler_small_bg.postgresql.wasm-base64.js') as {
+      wasm: string;
+    };
+    expect(wasm.equals(Buffer.from(base64, 'base64'))).toBe(true);
     expect(names.some((n) => n.includes('node_modules'))).toBe(false);
     expect(Buffer.from(files.get('host.json')!).toString()).toBe(await readFile(path.join(root, 'host.json'), 'utf8'));
     // The zip is the staged folder, file for file.
@@ -92,18 +102,12 @@ describe('the deployment package (npm run package)', () => {
       account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
       const port = await findFreePort();
       base = `http://127.0.0.1:${port}/api`;
-      const { DATABASE_URL: _, ...env } = process.env;
       const started = await startServeProcess(
-        {
-          ...env,
-          DATABASE_URL: services.database.url,
-          AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-          AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+        hostEnvironment(services, {
           AZURE_SPEECH_HOST: standIn.host,
-          JWT_SECRET_KEY: services.config.jwt.secretKey,
           PORT: String(port),
           MEMORY_CACHE_MB: '0', // every hit from Blob Storage
-        },
+        }),
         unpacked,
         path.join(unpacked, 'dist/main.js'),
       );

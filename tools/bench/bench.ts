@@ -150,20 +150,24 @@ async function main() {
     await stopHost(host.child);
 
     // The cold path (no memory tier: the index and a blob read per hit) against its ceiling,
-    // in alternation: a process doing only one pg lookup and one Blob SDK GET per request; and
-    // the same work as one function under the same host (what the Functions model costs).
+    // in alternation: a process doing only one pg lookup and one Blob SDK GET per request; the
+    // same work as one function under the same host (what the Functions model costs); and that
+    // function with the lookup through Prisma, as the app does it (what Prisma costs).
     const cold = await stack.startHost({ MEMORY_CACHE_MB: '0' });
     const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${stack.projectId}/characters/audition`;
     const warmKeys = (await prisma.audioCache.findMany({ where: { tenantId: stack.tenantId }, select: { cacheKey: true } })).map((row) => row.cacheKey);
     const ceilingServer = await startCeilingServer(stack, warmKeys);
     const ceilingApp = await buildBenchApp('ceiling-app');
     const ceilingFunction = await stack.startHost({ CEILING_KEYS: warmKeys.join(',') }, undefined, ['--app', ceilingApp.bundle]);
-    const [coldHit, ceiling, ceilingAsFunction] = await loadInterleaved([
+    const ceilingWithPrisma = await stack.startHost({ CEILING_KEYS: warmKeys.join(','), CEILING_LOOKUP: 'prisma' }, undefined, ['--app', ceilingApp.bundle]);
+    const functionUrl = (port: number) => `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
+    const [coldHit, ceiling, ceilingAsFunction, ceilingAsFunctionWithPrisma] = await loadInterleaved([
       { url: coldUrl, requests: hitRequests },
       { url: `http://127.0.0.1:${ceilingServer.port}/`, requests: hitRequests },
-      { url: `http://127.0.0.1:${ceilingFunction.port}/api/v1/projects/${stack.projectId}/characters/audition`, requests: hitRequests },
+      { url: functionUrl(ceilingFunction.port), requests: hitRequests },
+      { url: functionUrl(ceilingWithPrisma.port), requests: hitRequests },
     ]);
-    for (const child of [cold.child, ceilingServer.child, ceilingFunction.child]) await stopHost(child);
+    for (const child of [cold.child, ceilingServer.child, ceilingFunction.child, ceilingWithPrisma.child]) await stopHost(child);
     await ceilingApp.dispose();
 
     // Fairness between tenants: tenant A sends 200 distinct misses at once, tenant B one miss
@@ -252,11 +256,20 @@ async function main() {
       ceiling_as_function_p50_ms: ceilingAsFunction.p50,
       ceiling_as_function_vs_ceiling: +(ceilingAsFunction.rps / ceiling.rps).toFixed(3),
       cold_hit_vs_ceiling_as_function: +(coldHit.rps / ceilingAsFunction.rps).toFixed(3),
+      ceiling_as_function_with_prisma_rps: ceilingAsFunctionWithPrisma.rps,
+      ceiling_as_function_with_prisma_vs_ceiling: +(ceilingAsFunctionWithPrisma.rps / ceiling.rps).toFixed(3),
       miss_overhead_p50_ms: +missOverheadP50.toFixed(1),
       miss_first_byte_ms: +median(firstBytes).toFixed(1),
       lookup_p50_ms_10k: lookup10k,
       lookup_p50_ms_1m: lookup1m,
-      non_2xx: hit.non2xx + coldHit.non2xx + ceiling.non2xx + ceilingAsFunction.non2xx + blobDirect.non2xx + staticBaseline.non2xx,
+      non_2xx:
+        hit.non2xx +
+        coldHit.non2xx +
+        ceiling.non2xx +
+        ceilingAsFunction.non2xx +
+        ceilingAsFunctionWithPrisma.non2xx +
+        blobDirect.non2xx +
+        staticBaseline.non2xx,
       stand_in_latency_ms: standInLatencyMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       miss_first_byte_after_stand_in_ms: +median(firstBytesAfterStandIn).toFixed(1),

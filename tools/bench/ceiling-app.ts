@@ -5,14 +5,28 @@
 // request and response objects, the host's routing) and how much is the app's own work.
 // Bundled like the deployment package (bench-app.ts) and served with `--app`; it reads the
 // same settings as ceiling-server.ts (CEILING_KEYS, DATABASE_URL, AZURE_STORAGE_CONNECTION_STRING).
+// CEILING_LOOKUP=prisma does the lookup as the app does, through Prisma (PrismaAudioCacheIndex),
+// instead of plain `pg`: what Prisma costs, in the same run.
 import { Readable } from 'node:stream';
 import { app, type HttpResponseInit } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
+import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
 
 const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.CEILING_POOL_MAX ?? 4) });
+const connections = Number(process.env.CEILING_POOL_MAX ?? 4);
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: connections });
+const prisma = process.env.CEILING_LOOKUP === 'prisma' ? createPrismaClient(process.env.DATABASE_URL ?? '', { maxConnections: connections }) : undefined;
+const index = prisma && new PrismaAudioCacheIndex(prisma);
+
+/** The entry's blob path: one indexed lookup. */
+async function blobPathOf(key: string): Promise<string> {
+  if (index) return (await index.find(key))!.audioBlobPath;
+  const { rows } = await pool.query<{ audio_blob_path: string }>('SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1', [key]);
+  return rows[0]!.audio_blob_path;
+}
 const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
   process.env.AZURE_STORAGE_CONTAINER ?? 'audio-cache',
 );
@@ -28,8 +42,7 @@ export const ceilingFunction: HttpFunctionDefinition = {
     handler: async (request): Promise<HttpResponseInit> => {
       const key = keys[next++ % keys.length]!;
       await request.arrayBuffer(); // the body, read as the app reads it
-      const { rows } = await pool.query<{ audio_blob_path: string }>('SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1', [key]);
-      const download = await container.getBlobClient(rows[0]!.audio_blob_path).download();
+      const download = await container.getBlobClient(await blobPathOf(key)).download();
       return {
         status: 200,
         headers: { 'Content-Type': 'audio/mpeg', 'Content-Length': String(download.contentLength) },
@@ -48,5 +61,5 @@ export function parseConfig(): { port: number; speech: { provider: 'azure' } } {
 }
 
 export async function closeWorkerServices(): Promise<void> {
-  await pool.end();
+  await Promise.all([pool.end(), prisma?.$disconnect()]);
 }

@@ -210,6 +210,9 @@ async function main() {
       // The floor: a minimal function answering a constant, through the same host.
       floor_first_answer_ms: floorMs,
       node_floor_first_answer_ms: nodeFloorMs,
+      // Each round's, in order: the machine is shared, and a median hides how much it moved.
+      floor_runs_ms: floors.map(round),
+      node_floor_runs_ms: nodeFloors.map(round),
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       // The targets: both ≤ 400 ms.
       target_first_hit_over_floor_ms: deployed.first_hit_over_floor_ms,
