@@ -1,7 +1,11 @@
 /** Where an audition's audio came from, as Server-Timing names it. */
 export type Tier = 'memory' | 'l2' | 'synthesis' | 'bypass' | 'none';
 
-/** The phases a request spends time in; every response names all of them. */
+/**
+ * The phases a request spends time in; every response names all of them. `blob` is the blob
+ * read; for a hit streamed from Blob Storage, until its first chunk (the header goes out
+ * before the rest of the body).
+ */
 export type Phase = 'auth' | 'lookup' | 'blob' | 'synthesis';
 
 const PHASES: readonly Phase[] = ['auth', 'lookup', 'blob', 'synthesis'];

@@ -8,6 +8,7 @@
 // loads it as it is; `npm run serve -- --app .deploy/app/dist/main.js` serves the same file
 // locally, and the tests that start a host start it on this bundle.
 import { readdir, readFile, rm, mkdir, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { zipSync, type Zippable } from 'fflate';
@@ -153,8 +154,9 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
       }),
     );
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const queryCompiler = Buffer.from((require(QUERY_COMPILER_BASE64) as { wasm: string }).wasm, 'base64');
+  // From the same installation esbuild bundled the client from.
+  const fromRoot = createRequire(path.join(root, 'package.json'));
+  const queryCompiler = Buffer.from((fromRoot(QUERY_COMPILER_BASE64) as { wasm: string }).wasm, 'base64');
   await writeFile(path.join(appDir, 'dist/lazy', QUERY_COMPILER_WASM), queryCompiler);
   packages['node_modules/@prisma/client'] = (packages['node_modules/@prisma/client'] ?? 0) + queryCompiler.length;
   // Beside the package, not in it: what each installed package weighs in the deployment.

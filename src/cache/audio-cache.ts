@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.ts';
 import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
@@ -71,6 +72,8 @@ const DAY_MS = 86_400_000;
 export class AudioCache {
   readonly #deps: AudioCacheDeps;
   readonly #now: Clock;
+  /** Purges from memory per tenant: a stream that began before one does not refill it. */
+  readonly #purges = new Map<string, number>();
 
   constructor(deps: AudioCacheDeps) {
     this.#deps = deps;
@@ -106,13 +109,20 @@ export class AudioCache {
   async lookUpStreaming(slot: CacheSlot): Promise<StreamedLookup> {
     const opened = await this.#open(slot);
     if (opened.kind !== 'open') return opened;
-    const { entry, blob, first, size } = opened;
+    const { entry, first, size } = opened;
     // All of it came in the first chunk (a short line): read its end, answer it whole.
     if (first.done || first.value.length >= size) return this.#readWhole(slot, opened);
     const hit = this.#played(slot, entry, undefined);
-    const keep = (audio: Buffer) => this.#keep(slot, entry, audio);
+    // Kept in memory once all of it has passed, if this instance keeps audio of that size,
+    // and unless the tenant's audio was purged from memory meanwhile.
+    const purges = this.#purgesOf(slot.tenantId);
+    const keep = this.#deps.memory?.fits(size)
+      ? (audio: Buffer) => {
+          if (this.#purgesOf(slot.tenantId) === purges) this.#keep(slot, entry, audio);
+        }
+      : undefined;
     const broken = (error: unknown) => slot.log.warn(`audition cache: blob read broke off after streaming began, response cut off: ${describeError(error)}`);
-    return { kind: 'hit', audio: { ...hit, audio: continueStream(first.value, blob, size, keep, broken), sizeBytes: size } };
+    return { kind: 'hit', audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size } };
   }
 
   /**
@@ -187,7 +197,14 @@ export class AudioCache {
 
   /** Stops serving the tenant's audio from this instance's memory (after a purge). */
   forgetTenant(tenantId: string): void {
+    const tenant = tenantId.toLowerCase();
+    this.#purges.set(tenant, (this.#purges.get(tenant) ?? 0) + 1);
     this.#deps.memory?.deleteTenant(tenantId);
+  }
+
+  /** How many times the tenant's audio was purged from this instance's memory. */
+  #purgesOf(tenantId: string): number {
+    return this.#purges.get(tenantId.toLowerCase()) ?? 0;
   }
 
   /** The live entry's blob, opened up to its first chunk, or why there is none. */
@@ -206,7 +223,7 @@ export class AudioCache {
       return await slot.timings.time('blob', async () => {
         const stored = await blobStore.get(live.audioBlobPath);
         const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
-        return { kind: 'open' as const, entry: live, blob, first: await blob.next(), size: stored.size };
+        return { kind: 'open' as const, entry: live, stream: stored.stream, blob, first: await blob.next(), size: stored.size };
       });
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
@@ -219,11 +236,13 @@ export class AudioCache {
     }
   }
 
-  /** The opened blob read to its end: the hit, or a `bypass` when the read fails. */
-  async #readWhole(slot: CacheSlot, { entry, first, blob }: OpenedEntry): Promise<Lookup> {
+  /** The opened blob read to its end: the hit, or a `bypass` when the read fails or gives other than its length. */
+  async #readWhole(slot: CacheSlot, { entry, first, blob, size }: OpenedEntry): Promise<Lookup> {
     let audio: Buffer;
     try {
       audio = await slot.timings.time('blob', () => readRest(first, blob));
+      // A length of 0 is a store that did not say (it is never a stored audition's).
+      if (size > 0 && audio.length !== size) throw new Error(`the blob gave ${audio.length} bytes, not its ${size}`);
     } catch (error) {
       slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
       return { kind: 'bypass' };
@@ -264,6 +283,8 @@ export class AudioCache {
 interface OpenedEntry {
   kind: 'open';
   entry: CacheEntry;
+  /** The blob's body, to destroy when the caller goes away. */
+  stream: Readable;
   /** The blob's chunks after the first. */
   blob: AsyncIterator<Buffer, unknown>;
   first: IteratorResult<Buffer, unknown>;
@@ -280,20 +301,22 @@ async function readRest(first: IteratorResult<Buffer, unknown>, rest: AsyncItera
 }
 
 /**
- * The blob's audio from its first chunk on, as a web stream pulled by the response: `whole`
- * gets all of it once it has passed (and is exactly `size` bytes); `broken` hears of a read
- * that fails or ends short (the response is then cut off, never passed off as complete).
+ * The blob's audio from its first chunk on, as a web stream pulled by the response. `keep`
+ * (when given) gets all of it once it has passed, exactly `size` bytes; `broken` hears of a
+ * read that fails, ends short or runs past `size` (the response is then cut off before any
+ * byte beyond its Content-Length, never passed off as complete). A caller that goes away
+ * destroys the blob's body at once (its connection is not held until the next chunk).
  */
 function continueStream(
   first: Buffer,
-  rest: AsyncIterator<Buffer, unknown>,
-  size: number,
-  whole: (audio: Buffer) => void,
+  { stream, blob, size }: Pick<OpenedEntry, 'stream' | 'blob' | 'size'>,
+  keep: ((audio: Buffer) => void) | undefined,
   broken: (error: unknown) => void,
 ): ReadableStream<Uint8Array> {
-  const chunks: Buffer[] = [first];
+  const chunks: Buffer[] | undefined = keep ? [first] : undefined;
   let received = first.length;
   let sentFirst = false;
+  let cancelled = false;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -303,24 +326,28 @@ function continueStream(
           return;
         }
         try {
-          const next = await rest.next();
+          const next = await blob.next();
+          if (cancelled) return;
           if (next.done) {
             if (received !== size) throw new Error(`the blob ended after ${received} of its ${size} bytes`);
             controller.close();
-            whole(Buffer.concat(chunks, received));
+            keep?.(Buffer.concat(chunks!, received));
             return;
           }
-          chunks.push(next.value);
           received += next.value.length;
+          if (received > size) throw new Error(`the blob is longer than its ${size} bytes`);
+          chunks?.push(next.value);
           controller.enqueue(next.value);
         } catch (error) {
+          if (cancelled) return; // the read ended because the caller went away: nothing broke
           broken(error);
           controller.error(error);
         }
       },
-      async cancel() {
-        // The caller went away: stop reading (nothing is kept in memory).
-        await rest.return?.();
+      cancel() {
+        // The caller went away: stop reading now (nothing is kept in memory).
+        cancelled = true;
+        stream.destroy();
       },
     },
     { highWaterMark: 0 },

@@ -12,6 +12,8 @@ export interface MemoryAudio {
 
 /** Per-entry bookkeeping of the LRU itself, counted against the byte budget. */
 const ENTRY_OVERHEAD_BYTES = 256;
+/** A cache key: sha256 in hex. */
+const CACHE_KEY_CHARS = 64;
 
 /**
  * The in-process tier of hot audio, in front of the index and Blob Storage: bounded by bytes
@@ -21,9 +23,11 @@ const ENTRY_OVERHEAD_BYTES = 256;
 export class MemoryAudioTier {
   readonly #lru: LRUCache<string, MemoryAudio>;
   readonly #now: Clock;
+  readonly #maxBytes: number;
 
   constructor(options: { maxBytes: number; ttlMs: number; now?: Clock }) {
     this.#now = options.now ?? systemClock;
+    this.#maxBytes = options.maxBytes;
     this.#lru = new LRUCache<string, MemoryAudio>({
       ...lruClock(this.#now),
       maxSize: options.maxBytes,
@@ -46,6 +50,11 @@ export class MemoryAudioTier {
   /** Keeps the audio unless it is larger than the whole tier (then it is simply not kept). */
   set(cacheKey: string, value: MemoryAudio): void {
     this.#lru.set(cacheKey, value);
+  }
+
+  /** Whether audio of this many bytes (under a cache key) would be kept at all. */
+  fits(audioBytes: number): boolean {
+    return audioBytes + CACHE_KEY_CHARS + ENTRY_OVERHEAD_BYTES <= this.#maxBytes;
   }
 
   delete(cacheKey: string): void {

@@ -186,6 +186,86 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' });
   });
 
+  it('stops reading the blob as soon as the caller goes away, without a warning, and keeps nothing', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    await bytes(await first.play());
+    await first.service.drain();
+
+    const second = instance(shared);
+    shared.blobStore.stallingMidway = true; // the next chunk would never come
+    const hit = await second.play();
+    const reader = (hit.audio as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).value!.length).toBe(512);
+    const pending = reader.read(); // waiting on the stalled blob
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(shared.blobStore.openReads).toBe(1);
+    await reader.cancel();
+    await expect(pending).resolves.toMatchObject({ done: true });
+    await vi.waitFor(() => expect(shared.blobStore.openReads).toBe(0));
+    expect(second.warnings).toEqual([]);
+
+    shared.blobStore.stallingMidway = false;
+    await expect(second.play()).resolves.toMatchObject({ tier: 'l2' }); // nothing was kept
+  });
+
+  it('never sends more or fewer bytes than the blob’s recorded length, and keeps neither', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+    const second = instance(shared);
+
+    // The store says more than the body holds: the stream ends short, and errors.
+    shared.blobStore.misreportingSizeBy = 100;
+    const short = await second.play();
+    expect(short.sizeBytes).toBe(stored.length + 100);
+    await expect(bytes(short)).rejects.toThrow(`the blob ended after ${stored.length} of its ${stored.length + 100} bytes`);
+
+    // Less than it holds: the stream errors before a byte past that length is sent.
+    shared.blobStore.misreportingSizeBy = -600;
+    const long = await second.play();
+    const received: Uint8Array[] = [];
+    const reader = (long.audio as ReadableStream<Uint8Array>).getReader();
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received.push(value);
+        }
+      })(),
+    ).rejects.toThrow(`the blob is longer than its ${stored.length - 600} bytes`);
+    expect(Buffer.concat(received).length).toBeLessThanOrEqual(stored.length - 600);
+    expect(second.warnings.filter((w) => w.includes('broke off after streaming began'))).toHaveLength(2);
+
+    // A length within the first chunk: read whole, and since the body disagrees with it, not
+    // served from the cache (BYPASS: synthesized, the right audio).
+    shared.blobStore.misreportingSizeBy = 400 - stored.length;
+    const whole = await second.play();
+    expect(whole.status).toBe('BYPASS');
+    expect((await bytes(whole)).equals(stored)).toBe(true);
+    expect(second.warnings).toContainEqual(expect.stringMatching(`blob read failed, answering uncached: .*the blob gave ${stored.length} bytes, not its 400`));
+
+    shared.blobStore.misreportingSizeBy = 0;
+    await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' }); // nothing was kept
+  });
+
+  it('does not refill memory from a stream that began before the tenant’s purge', async () => {
+    const shared = sharedStorage({ blobChunkBytes: 512 });
+    const first = instance(shared);
+    const stored = await bytes(await first.play());
+    await first.service.drain();
+
+    const second = instance(shared);
+    const hit = await second.play();
+    second.service.forgetTenant(TENANT); // a purge while the audio streams
+    expect((await bytes(hit)).equals(stored)).toBe(true);
+    await expect(second.play()).resolves.toMatchObject({ tier: 'l2' });
+    await bytes(await second.play());
+    await expect(second.play()).resolves.toMatchObject({ tier: 'memory' }); // after it, as usual
+  });
+
   it('answers uncached (BYPASS) when the blob read fails before its first chunk', async () => {
     const shared = sharedStorage({ blobChunkBytes: 512 });
     const first = instance(shared);

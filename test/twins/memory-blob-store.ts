@@ -16,6 +16,12 @@ export class MemoryBlobStore implements BlobStore {
   failing: Error | null = null;
   /** Set to make each read break off with it after its first chunk (a connection lost midway). */
   breakingMidway: Error | null = null;
+  /** Set to make each read stall after its first chunk (a connection that goes quiet). */
+  stallingMidway = false;
+  /** Added to the length each read reports (a store whose length and body disagree). */
+  misreportingSizeBy = 0;
+  /** Reads whose body is still open (not ended or destroyed). */
+  openReads = 0;
 
   /** `chunkBytes`: a read's pieces, as a socket hands them over. */
   constructor(
@@ -41,16 +47,30 @@ export class MemoryBlobStore implements BlobStore {
     const chunks: Buffer[] = [];
     for (let offset = 0; offset < entry.data.length; offset += this.chunkBytes) chunks.push(entry.data.subarray(offset, offset + this.chunkBytes));
     const breaking = this.breakingMidway;
-    async function* pieces() {
-      for (const [i, chunk] of chunks.entries()) {
-        if (i > 0) {
-          await new Promise((resolve) => setImmediate(resolve)); // pieces arrive apart
-          if (breaking) throw breaking;
+    const stalling = this.stallingMidway;
+    let next = 0;
+    const stream = new Readable({
+      read() {
+        if (next >= chunks.length) {
+          this.push(null);
+          return;
         }
-        yield chunk;
-      }
-    }
-    return { stream: Readable.from(pieces()), contentType: entry.contentType, size: entry.data.length };
+        const chunk = chunks[next++]!;
+        if (next === 1) {
+          this.push(chunk);
+          return;
+        }
+        // Later pieces arrive apart, as from a socket; a broken or quiet one never does.
+        setImmediate(() => {
+          if (this.destroyed) return;
+          if (breaking) this.destroy(breaking);
+          else if (!stalling) this.push(chunk);
+        });
+      },
+    });
+    this.openReads++;
+    stream.once('close', () => this.openReads--);
+    return { stream, contentType: entry.contentType, size: entry.data.length + this.misreportingSizeBy };
   }
 
   async delete(path: string): Promise<boolean> {

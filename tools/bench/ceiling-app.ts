@@ -28,7 +28,7 @@ async function blobPathOf(key: string): Promise<string> {
   return rows[0]!.audio_blob_path;
 }
 const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
-  process.env.AZURE_STORAGE_CONTAINER ?? 'audio-cache',
+  process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache',
 );
 let next = 0;
 

@@ -16,7 +16,7 @@ const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
 if (keys.length === 0) throw new Error('CEILING_KEYS: the cache keys to answer, comma-separated');
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.CEILING_POOL_MAX ?? 4) });
 const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
-  process.env.AZURE_STORAGE_CONTAINER ?? 'audio-cache',
+  process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache',
 );
 
 let next = 0;
