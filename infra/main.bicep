@@ -82,6 +82,27 @@ param azureSpeechKey string = ''
 @description('Region of that key, e.g. eastus (required with a key).')
 param azureSpeechRegion string = ''
 
+@description('Provision the scheduled query alerts (README, Monitoring; queries in infra/monitoring/alerts/).')
+param enableAlerts bool = true
+
+@description('E-mail address the alerts are sent to (an action group); empty: they fire in the portal only.')
+param alertEmail string = ''
+
+@description('Alert when failed syntheses ÷ all syntheses over 15 minutes exceed this (a decimal, as text).')
+param alertTtsFailureRate string = '0.2'
+
+@description('Alert when the cache, as the hourly cleanup counts it, exceeds this many MB.')
+param alertCacheSizeMb int = 5000
+
+@description('Alert when the day\'s hit ratio (at least 50 auditions) falls below this (a decimal, as text).')
+param alertHitRatio string = '0.3'
+
+@description('Provision the operators\' workbook (infra/monitoring/workbook.json), listed in the Function App\'s Workbooks blade.')
+param enableWorkbook bool = true
+
+@description('The TTS price the workbook prices saved characters at, $ per million characters (TTS_PRICE_PER_MILLION_CHARS).')
+param ttsPricePerMillionChars string = '16'
+
 // The connection budget (README: "Scale-out and the database's connections"). Default
 // max_connections of Azure Database for PostgreSQL flexible server per compute size
 // (learn.microsoft.com/azure/postgresql/flexible-server/concepts-limits), of which Azure keeps 15
@@ -236,6 +257,33 @@ module frontDoor 'modules/front-door.bicep' = if (!empty(cloudApiHostName)) {
     tags: tags
     cloudApiHostName: cloudApiHostName
     functionAppHostName: api.outputs.defaultHostName
+  }
+}
+
+module workbook 'modules/workbook.bicep' = if (enableWorkbook) {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    functionAppId: api.outputs.id
+    applicationInsightsId: monitoring.outputs.id
+    ttsPricePerMillionChars: ttsPricePerMillionChars
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (enableAlerts) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.id
+    resourceToken: resourceToken
+    alertEmail: alertEmail
+    ttsFailureRateThreshold: alertTtsFailureRate
+    cacheSizeMbThreshold: alertCacheSizeMb
+    hitRatioThreshold: alertHitRatio
   }
 }
 

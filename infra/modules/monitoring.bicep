@@ -34,3 +34,4 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 
 output name string = appInsights.name
 output connectionString string = appInsights.properties.ConnectionString
+output id string = appInsights.id

@@ -56,6 +56,8 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
         tenant,
         key: result.cacheKey.slice(0, 12),
         bytes,
+        // Its length, never the text: what a hit saved in synthesis (the workbook prices it).
+        chars: audition.text.length,
       });
       // A stream's bytes are counted as they go out.
       metrics.audition(labels, Buffer.isBuffer(result.audio) ? bytes : undefined);

@@ -1,0 +1,59 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+// Every KQL query this repository ships, where it lives: the README's ```kql blocks, the alert
+// queries (infra/monitoring/alerts/*.kql, one file per alert of infra/modules/alerts.bicep) and
+// the workbook's (infra/monitoring/workbook.json).
+
+export const root = path.resolve(__dirname, '../..');
+
+export function filesUnder(dir: string, extension: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return filesUnder(full, extension);
+    return entry.name.endsWith(extension) ? [full] : [];
+  });
+}
+
+export interface ShippedQuery {
+  /** Where it lives, e.g. `README.md #2`, `infra/monitoring/alerts/hit-ratio.kql`, `workbook: tenants`. */
+  source: string;
+  query: string;
+}
+
+export function readmeQueries(): ShippedQuery[] {
+  const markdown = readFileSync(path.join(root, 'README.md'), 'utf8');
+  return [...markdown.matchAll(/```kql\n([\s\S]*?)```/g)].map((m, i) => ({ source: `README.md #${i + 1}`, query: m[1]! }));
+}
+
+export function alertQueries(): ShippedQuery[] {
+  return filesUnder(path.join(root, 'infra/monitoring/alerts'), '.kql').map((file) => ({
+    source: path.relative(root, file),
+    query: readFileSync(file, 'utf8'),
+  }));
+}
+
+/** The workbook's queries, its parameters given sample values (the portal substitutes them before running). */
+export function workbookQueries(): ShippedQuery[] {
+  const workbook = JSON.parse(readFileSync(path.join(root, 'infra/monitoring/workbook.json'), 'utf8')) as {
+    items: { type: number; name: string; content: { query?: string } }[];
+  };
+  return workbook.items
+    .filter((item) => item.type === 3)
+    .map((item) => ({ source: `workbook: ${item.name}`, query: item.content.query!.replaceAll('{PricePerMillionChars}', '16') }));
+}
+
+export function shippedQueries(): ShippedQuery[] {
+  return [...readmeQueries(), ...alertQueries(), ...workbookQueries()];
+}
+
+/** Each alert of infra/modules/alerts.bicep: its name, the query file it loads, the column its rule measures. */
+export function alertDefinitions(): { name: string; file: string; column: string }[] {
+  const text = readFileSync(path.join(root, 'infra/modules/alerts.bicep'), 'utf8');
+  const alerts = text.slice(text.indexOf('var alerts = ['), text.indexOf('resource rules'));
+  return [...alerts.matchAll(/name: '([\w-]+)'[\s\S]*?query: loadTextContent\('\.\.\/monitoring\/alerts\/([\w-]+\.kql)'\)\s*column: '(\w+)'/g)].map((m) => ({
+    name: m[1]!,
+    file: `infra/monitoring/alerts/${m[2]}`,
+    column: m[3]!,
+  }));
+}
