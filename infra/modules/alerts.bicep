@@ -142,7 +142,7 @@ resource rules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
       autoMitigate: true
       actions: {
         actionGroups: empty(alertEmail) ? [] : [
-          actionGroup.id
+          actionGroup!.id
         ]
       }
     }

@@ -117,6 +117,24 @@ describe('infra/*.bicep', () => {
     }
   });
 
+  it('passes each module only parameters it declares, and every one it requires', () => {
+    const calls = [...main.matchAll(/^module\s+(\w+)\s+'([^']+)'/gm)];
+    expect(calls.length).toBeGreaterThan(8);
+    for (const [, name, target] of calls) {
+      const declared = params(withoutComments(readFileSync(path.join(infraDir, target!), 'utf8')));
+      const passed = [...topLevelEntries(block(main.slice(main.indexOf(`module ${name} `)), /params:\s*\{/)).keys()];
+      expect(
+        passed.filter((param) => !declared.has(param)),
+        `${name} (${target}) is passed parameters it does not declare`,
+      ).toEqual([]);
+      const required = [...declared].filter(([, p]) => p.defaultValue === undefined).map(([param]) => param);
+      expect(
+        required.filter((param) => !passed.includes(param)),
+        `${name} (${target}) misses parameters it requires`,
+      ).toEqual([]);
+    }
+  });
+
   it('creates the resource group and tags of azd', () => {
     expect(main).toMatch(/^targetScope = 'subscription'$/m);
     expect(main).toMatch(/name: 'rg-\$\{environmentName\}'/);
