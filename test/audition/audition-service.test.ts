@@ -99,6 +99,15 @@ async function bytes(result: AuditionAudio): Promise<Buffer> {
   return Buffer.isBuffer(result.audio) ? result.audio : Buffer.from(await new Response(result.audio).arrayBuffer());
 }
 
+/** The default line stored by one instance on storage whose blob reads come in 512-byte pieces (a streamed hit elsewhere). */
+async function storedInPieces() {
+  const shared = sharedStorage({ blobChunkBytes: 512 });
+  const first = instance(shared);
+  const stored = await bytes(await first.play());
+  await first.service.drain();
+  return { shared, stored };
+}
+
 describe('AuditionService (on the ports’ in-memory twins)', () => {
   it('synthesizes a miss once, streams it, and stores the blob under the guide’s path and a row of ours', async () => {
     const shared = sharedStorage();
@@ -139,10 +148,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('streams a stored entry from its first chunk, with its length and duration, and keeps it in memory once it has passed', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    const stored = await bytes(await first.play());
-    await first.service.drain();
+    const { shared, stored } = await storedInPieces();
     expect(stored.length).toBeGreaterThan(2 * 512);
     const row = shared.database.row(keyOf(TENANT, line()))!;
 
@@ -170,10 +176,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('breaks the stream off when the blob read fails after its first chunk, and keeps nothing in memory', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    await bytes(await first.play());
-    await first.service.drain();
+    const { shared } = await storedInPieces();
 
     const second = instance(shared);
     shared.blobStore.breakingMidway = new Error('connection reset by peer');
@@ -187,10 +190,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('stops reading the blob as soon as the caller goes away, without a warning, and keeps nothing', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    await bytes(await first.play());
-    await first.service.drain();
+    const { shared } = await storedInPieces();
 
     const second = instance(shared);
     shared.blobStore.stallingMidway = true; // the next chunk would never come
@@ -210,10 +210,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('never sends more or fewer bytes than the blob’s recorded length, and keeps neither', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    const stored = await bytes(await first.play());
-    await first.service.drain();
+    const { shared, stored } = await storedInPieces();
     const second = instance(shared);
 
     // The store says more than the body holds: the stream ends short, and errors.
@@ -252,10 +249,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('does not refill memory from a stream that began before the tenant’s purge', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    const stored = await bytes(await first.play());
-    await first.service.drain();
+    const { shared, stored } = await storedInPieces();
 
     const second = instance(shared);
     const hit = await second.play();
@@ -267,10 +261,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   });
 
   it('answers uncached (BYPASS) when the blob read fails before its first chunk', async () => {
-    const shared = sharedStorage({ blobChunkBytes: 512 });
-    const first = instance(shared);
-    const stored = await bytes(await first.play());
-    await first.service.drain();
+    const { shared, stored } = await storedInPieces();
 
     const second = instance(shared);
     shared.blobStore.failing = new Error('storage unreachable');

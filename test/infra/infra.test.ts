@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SETTING_NAMES } from '../../src/config.ts';
+import { filesUnder } from '../support/shipped-queries.ts';
 
 // Offline checks of the azd project (azure.yaml, infra/). Bicep cannot be compiled here (no Bicep
 // CLI), so these read the files as text: they catch a wrong name, a missing module, a stray key or
@@ -12,13 +13,7 @@ const root = path.resolve(__dirname, '../..');
 const infraDir = path.join(root, 'infra');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 
-function bicepFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return bicepFiles(full);
-    return entry.name.endsWith('.bicep') ? [full] : [];
-  });
-}
+const bicepFiles = (dir: string) => filesUnder(dir, '.bicep');
 
 /** Bicep text without `//` line comments (a `//` inside 'https://...' is kept: it follows a colon). */
 const withoutComments = (text: string) => text.replace(/(^|[\s,{[(])\/\/.*$/gm, '$1');
