@@ -97,6 +97,9 @@ param alertCacheSizeMb int = 5000
 @description('Alert when the day\'s hit ratio (at least 50 auditions) falls below this (a decimal, as text).')
 param alertHitRatio string = '0.3'
 
+@description('Alert when auditions answered BYPASS ÷ all answered over 15 minutes (at least 20) exceed this (a decimal, as text).')
+param alertBypassRatio string = '0.2'
+
 @description('Provision the operators\' workbook (infra/monitoring/workbook.json), listed in the Function App\'s Workbooks blade.')
 param enableWorkbook bool = true
 
@@ -284,6 +287,7 @@ module alerts 'modules/alerts.bicep' = if (enableAlerts) {
     ttsFailureRateThreshold: alertTtsFailureRate
     cacheSizeMbThreshold: alertCacheSizeMb
     hitRatioThreshold: alertHitRatio
+    bypassRatioThreshold: alertBypassRatio
   }
 }
 

@@ -46,11 +46,14 @@ const settingsSchema = z.object({
     z.number().check(z.minimum(2, 'must be at least 2 (one connection for queries, one for locks)')),
   ),
   DATABASE_RECONNECT_SECONDS: z.pipe(numberWithDefault(3, { zeroAllowed: true }), z.number().check(z.maximum(60, 'must be at most 60'))),
+  DATABASE_TIMEOUT_SECONDS: numberWithDefault(5),
   AZURE_STORAGE_CONNECTION_STRING: optionalText,
   AZURE_STORAGE_ACCOUNT_NAME: text(z.optional(z.string().check(z.regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits')))),
   AZURE_STORAGE_CONTAINER_NAME: text(
     z._default(z.string().check(z.regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')), 'audio-cache'),
   ),
+  BLOB_READ_TIMEOUT_SECONDS: numberWithDefault(3),
+  BLOB_WRITE_TIMEOUT_SECONDS: numberWithDefault(10),
   AZURE_SPEECH_KEY: optionalText,
   AZURE_SPEECH_REGION: text(z.optional(z.string().check(z.regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus')))),
   AZURE_SPEECH_HOST: text(z.optional(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }))),
@@ -62,6 +65,9 @@ const settingsSchema = z.object({
     z._default(z.string().check(z.regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')), '0 0 * * * *'),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
+  TTS_CONNECT_TIMEOUT_SECONDS: numberWithDefault(5),
+  TTS_FIRST_AUDIO_TIMEOUT_SECONDS: numberWithDefault(10),
+  TTS_CHUNK_TIMEOUT_SECONDS: numberWithDefault(5),
   TTS_MAX_CONCURRENCY: numberWithDefault(20, { integer: true }),
   TTS_QUEUE_WAIT_SECONDS: numberWithDefault(10),
   DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: numberWithDefault(100_000, { integer: true, zeroAllowed: true }),
@@ -93,7 +99,17 @@ export interface Config {
   databasePoolMax: number;
   /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
   databaseReconnectMs: number;
+  /**
+   * The deadline of one database statement (from when it is sent), of opening a connection, and
+   * of the wait for a free one: past it the statement fails as if the database refused it.
+   */
+  databaseTimeoutMs: number;
   blobStorage: BlobStorageConfig;
+  /**
+   * Blob Storage deadlines: a read's first chunk and each next one (`readMs`); an upload, a
+   * delete, a page of a listing (`writeMs`).
+   */
+  blobTimeouts: { readMs: number; writeMs: number };
   speech: {
     /** Used when a project has no key of its own. */
     defaultKey?: string;
@@ -102,6 +118,10 @@ export interface Config {
     host?: string;
     /** Longest wait for one synthesis before it is abandoned. */
     timeoutMs: number;
+    /** The speech service's deadlines: the connection opened, the first audio, each next chunk. */
+    connectTimeoutMs: number;
+    firstAudioTimeoutMs: number;
+    chunkTimeoutMs: number;
     /** `azure`, or `local`: an offline voice for development (eSpeak NG, never deployed). */
     provider: 'azure' | 'local';
     /** Syntheses at once per instance, and how long a request waits for a turn. */
@@ -153,6 +173,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: settings.DATABASE_URL,
     databasePoolMax: settings.DATABASE_POOL_MAX,
     databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,
+    databaseTimeoutMs: settings.DATABASE_TIMEOUT_SECONDS * 1000,
     // The guide's Step 1 sets both; the connection string then wins.
     blobStorage: settings.AZURE_STORAGE_CONNECTION_STRING
       ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }
@@ -161,11 +182,15 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
           accountUrl: `https://${settings.AZURE_STORAGE_ACCOUNT_NAME}.blob.core.windows.net`,
           containerName,
         },
+    blobTimeouts: { readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000, writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000 },
     speech: {
       defaultKey: settings.AZURE_SPEECH_KEY,
       defaultRegion: settings.AZURE_SPEECH_REGION,
       host: settings.AZURE_SPEECH_HOST,
       timeoutMs: settings.TTS_TIMEOUT_SECONDS * 1000,
+      connectTimeoutMs: settings.TTS_CONNECT_TIMEOUT_SECONDS * 1000,
+      firstAudioTimeoutMs: settings.TTS_FIRST_AUDIO_TIMEOUT_SECONDS * 1000,
+      chunkTimeoutMs: settings.TTS_CHUNK_TIMEOUT_SECONDS * 1000,
       provider: settings.TTS_PROVIDER,
       maxConcurrency: settings.TTS_MAX_CONCURRENCY,
       queueWaitMs: settings.TTS_QUEUE_WAIT_SECONDS * 1000,

@@ -14,6 +14,8 @@ param ttsFailureRateThreshold string = '0.2'
 param cacheSizeMbThreshold int = 5000
 @description('Hit ratio over a day (at least 50 auditions) below which to alert.')
 param hitRatioThreshold string = '0.3'
+@description('Auditions answered BYPASS ÷ all answered, over 15 minutes (at least 20), above which to alert.')
+param bypassRatioThreshold string = '0.2'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
   name: 'ag-${resourceToken}'
@@ -68,6 +70,18 @@ var alerts = [
     operator: 'GreaterThan'
     threshold: 0
     window: 'PT5M'
+    frequency: 'PT5M'
+    periods: 1
+  }
+  {
+    name: 'cache-bypass'
+    description: 'Auditions answered uncached (BYPASS) above the threshold: the database or Blob Storage is failing or hanging.'
+    severity: 2
+    query: loadTextContent('../monitoring/alerts/cache-bypass.kql')
+    column: 'bypass_ratio'
+    operator: 'GreaterThan'
+    threshold: json(bypassRatioThreshold)
+    window: 'PT15M'
     frequency: 'PT5M'
     periods: 1
   }

@@ -1,13 +1,29 @@
+import { Readable } from 'node:stream';
 import { BlobServiceClient, RestError, type ContainerClient, type StoragePipelineOptions, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
+import { DeadlineExceededError, withDeadline } from '../deadline.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
+import { StallGuard } from './stall-guard.ts';
 
 export interface AzureBlobStoreOptions {
   /** Blobs asked for per list request (the service's maximum is 5,000). */
   listPageSize?: number;
   retry?: StorageRetryOptions;
+  /**
+   * A read's deadline (BLOB_READ_TIMEOUT_SECONDS): for its first chunk of audio, counted from
+   * the call, and then for each next chunk, counted from when the reader asks for it.
+   */
+  readTimeoutMs?: number;
+  /** Every other request's deadline (BLOB_WRITE_TIMEOUT_SECONDS): an upload, a delete, a page of a listing. */
+  writeTimeoutMs?: number;
+  /** Told of deadlines passed and answers received; fails calls at once while the store hangs. */
+  stallGuard?: StallGuard;
 }
+
+const DEPENDENCY = 'Blob Storage';
+export const DEFAULT_READ_TIMEOUT_MS = 3_000;
+export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
 
 // The SDK's default retries back off for up to a minute. The cache sits on a user's request
 // path and fails open, so a storage fault should surface within seconds, not after a minute.
@@ -18,16 +34,29 @@ const DEFAULT_RETRY: StorageRetryOptions = {
   tryTimeoutInMs: 30_000,
 };
 
-/** The BlobStore over Azure Blob Storage (and Azurite, which speaks the same REST API). */
+/**
+ * The BlobStore over Azure Blob Storage (and Azurite, which speaks the same REST API).
+ *
+ * Every request has a deadline (the SDK's own timeout covers only the wait for response headers,
+ * and its retries multiply it): past it the request is aborted, which closes its connection, and
+ * the call fails with a DeadlineExceededError, as a refused connection fails. After one deadline
+ * the StallGuard fails the next calls at once until a probe gets an answer.
+ */
 export class AzureBlobStore implements BlobStore {
   #ready: Promise<void> | undefined;
   readonly #listPageSize: number;
+  readonly #readTimeoutMs: number;
+  readonly #writeTimeoutMs: number;
+  readonly #guard: StallGuard;
 
   constructor(
     private readonly container: ContainerClient,
     options: AzureBlobStoreOptions = {},
   ) {
     this.#listPageSize = options.listPageSize ?? 5_000;
+    this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+    this.#guard = options.stallGuard ?? new StallGuard(DEPENDENCY);
   }
 
   static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions = {}): AzureBlobStore {
@@ -39,50 +68,74 @@ export class AzureBlobStore implements BlobStore {
     return new AzureBlobStore(service.getContainerClient(config.containerName), options);
   }
 
-  async put(path: string, data: Uint8Array, contentType: string): Promise<void> {
-    await this.#ensureContainer();
-    const upload = () =>
-      this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType }, metadata: WRITTEN_HERE });
-    try {
-      await upload();
-    } catch (error) {
-      // The container was deleted after this store created it (by hand, or a fresh emulator):
-      // create it again rather than fail every write until the process restarts.
-      if (!(error instanceof RestError && error.code === 'ContainerNotFound')) throw error;
-      this.#ready = undefined;
+  put(path: string, data: Uint8Array, contentType: string): Promise<void> {
+    return this.#call('finish an upload', this.#writeTimeoutMs, async (abortSignal) => {
       await this.#ensureContainer();
-      await upload();
-    }
+      const upload = () =>
+        this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType }, metadata: WRITTEN_HERE, abortSignal });
+      try {
+        await upload();
+      } catch (error) {
+        // The container was deleted after this store created it (by hand, or a fresh emulator):
+        // create it again rather than fail every write until the process restarts.
+        if (!(error instanceof RestError && error.code === 'ContainerNotFound')) throw error;
+        this.#ready = undefined;
+        await this.#ensureContainer();
+        await upload();
+      }
+    });
   }
 
+  /**
+   * Resolves once the blob's first chunk is here (all of a short one), within the read
+   * deadline; each later chunk has the same deadline from when the reader asks for it (a reader
+   * that pauses, a slow client, is not a stalled store).
+   */
   async get(path: string): Promise<StoredBlob> {
-    await this.#ensureContainer();
-    try {
-      // download() + its stream is one request; downloadToBuffer() adds a properties call.
-      const response = await this.container.getBlobClient(path).download();
-      if (!response.readableStreamBody) throw new Error('Blob download returned no body stream');
-      return {
-        stream: response.readableStreamBody as StoredBlob['stream'],
-        contentType: response.contentType ?? 'application/octet-stream',
-        size: response.contentLength ?? 0,
-      };
-    } catch (error) {
-      if (isNotFound(error)) throw new BlobNotFoundError(path);
-      throw error;
-    }
+    const download = new AbortController();
+    const opened = await this.#call(
+      'send the first bytes of a blob',
+      this.#readTimeoutMs,
+      async (abortSignal) => {
+        await this.#ensureContainer();
+        try {
+          // download() + its stream is one request; downloadToBuffer() adds a properties call.
+          const response = await this.container.getBlobClient(path).download(0, undefined, { abortSignal });
+          if (!response.readableStreamBody) throw new Error('Blob download returned no body stream');
+          const body = response.readableStreamBody as Readable;
+          const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
+          return { response, body, chunks, first: await chunks.next() };
+        } catch (error) {
+          if (isNotFound(error)) throw new BlobNotFoundError(path);
+          throw error;
+        }
+      },
+      download,
+    );
+    const { response, body, chunks, first } = opened;
+    return {
+      stream: this.#withChunkDeadlines(first, chunks, () => {
+        download.abort(); // closes the connection
+        body.destroy();
+      }),
+      contentType: response.contentType ?? 'application/octet-stream',
+      size: response.contentLength ?? 0,
+    };
   }
 
-  async delete(path: string): Promise<boolean> {
-    await this.#ensureContainer();
-    const response = await this.container.getBlobClient(path).deleteIfExists({ deleteSnapshots: 'include' });
-    return response.succeeded;
+  delete(path: string): Promise<boolean> {
+    return this.#call('answer a delete', this.#writeTimeoutMs, async (abortSignal) => {
+      await this.#ensureContainer();
+      const response = await this.container.getBlobClient(path).deleteIfExists({ deleteSnapshots: 'include', abortSignal });
+      return response.succeeded;
+    });
   }
 
   async deleteMany(paths: readonly string[]): Promise<DeleteManyResult> {
     const result: DeleteManyResult = { deleted: 0, missing: 0, failed: 0 };
     if (paths.length === 0) return result;
     try {
-      await this.#ensureContainer();
+      await this.#call('answer a container check', this.#writeTimeoutMs, () => this.#ensureContainer());
     } catch (error) {
       return { ...result, failed: paths.length, firstError: describeError(error) };
     }
@@ -96,10 +149,12 @@ export class AzureBlobStore implements BlobStore {
           try {
             // URLs and the container's credential rather than a BlobClient per path: a client
             // carries its own pipeline, and a cleanup deletes blobs by the hundred thousand.
-            const response = await batchClient.deleteBlobs(
-              batch.map((path) => this.#blobUrl(path)),
-              this.container.credential,
-              { deleteSnapshots: 'include' },
+            const response = await this.#call('answer a batch of deletes', this.#writeTimeoutMs, (abortSignal) =>
+              batchClient.deleteBlobs(
+                batch.map((path) => this.#blobUrl(path)),
+                this.container.credential,
+                { deleteSnapshots: 'include', abortSignal },
+              ),
             );
             for (const sub of response.subResponses) {
               if (sub.status >= 200 && sub.status < 300) result.deleted++;
@@ -120,17 +175,20 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
-    await this.#ensureContainer();
-    const pages = this.container.listBlobsFlat({ prefix, includeMetadata: true }).byPage({ maxPageSize: this.#listPageSize });
-    for await (const page of pages) {
-      for (const item of page.segment.blobItems) {
-        yield {
-          path: item.name,
-          size: item.properties.contentLength ?? 0,
-          lastModified: item.properties.lastModified,
-          writtenHere: item.metadata?.[WRITER_KEY] === WRITTEN_HERE[WRITER_KEY],
-        };
+    const listing = new AbortController();
+    try {
+      await this.#call('answer a container check', this.#writeTimeoutMs, () => this.#ensureContainer());
+      const pages = this.container
+        .listBlobsFlat({ prefix, includeMetadata: true, abortSignal: listing.signal })
+        .byPage({ maxPageSize: this.#listPageSize })
+        [Symbol.asyncIterator]();
+      for (;;) {
+        const next = await this.#call('send a page of a listing', this.#writeTimeoutMs, () => pages.next(), listing);
+        if (next.done) return;
+        yield* toBlobInfos(next.value.segment.blobItems);
       }
+    } finally {
+      listing.abort(); // a caller that stops early: no request left open
     }
   }
 
@@ -152,11 +210,57 @@ export class AzureBlobStore implements BlobStore {
   }
 
   /**
+   * One call to the store within `ms`: refused at once while the store is known to hang (unless
+   * it is the probe), aborted (`abort`, its connection closed) when the deadline passes.
+   */
+  async #call<T>(what: string, ms: number, work: (signal: AbortSignal) => Promise<T>, abort = new AbortController()): Promise<T> {
+    this.#guard.admit();
+    try {
+      const result = await withDeadline(work(abort.signal), ms, () => {
+        abort.abort();
+        return new DeadlineExceededError(DEPENDENCY, what, ms);
+      });
+      this.#guard.answered();
+      return result;
+    } catch (error) {
+      if (error instanceof DeadlineExceededError) this.#guard.timedOut();
+      else if (error instanceof BlobNotFoundError || (error instanceof RestError && error.statusCode !== undefined)) this.#guard.answered();
+      throw error;
+    }
+  }
+
+  /** The blob's chunks from `first` on, each next one within the read deadline of being asked for. */
+  #withChunkDeadlines(first: IteratorResult<Buffer, unknown>, chunks: AsyncIterator<Buffer, unknown>, stop: () => void): Readable {
+    const ms = this.#readTimeoutMs;
+    const guard = this.#guard;
+    async function* read(): AsyncGenerator<Buffer> {
+      try {
+        if (first.done) return;
+        yield first.value;
+        for (;;) {
+          const next = await withDeadline(chunks.next(), ms, () => {
+            guard.timedOut();
+            stop();
+            return new DeadlineExceededError(DEPENDENCY, 'send the next chunk of a blob', ms);
+          });
+          if (next.done) return;
+          yield next.value;
+        }
+      } finally {
+        stop(); // a reader that went away (or is done) leaves no connection behind
+      }
+    }
+    // objectMode off: a byte stream, read on demand (the generator runs only when asked).
+    return Readable.from(read(), { objectMode: false, highWaterMark: 0 });
+  }
+
+  /**
    * Creates the container (private: no public access level) the first time it is needed.
    * A failed attempt is forgotten so that the next call tries again.
    */
   #ensureContainer(): Promise<void> {
-    this.#ready ??= this.container.createIfNotExists().then(
+    // Its own deadline: callers share this one request, each with its own deadline on top.
+    this.#ready ??= this.container.createIfNotExists({ abortSignal: AbortSignal.timeout(this.#writeTimeoutMs) }).then(
       () => undefined,
       (error: unknown) => {
         this.#ready = undefined;
@@ -175,6 +279,17 @@ const WRITTEN_HERE = { [WRITER_KEY]: 'khipu-audition-cache' };
 // The Blob Batch API takes at most 256 sub-requests per batch.
 const MAX_BATCH = 256;
 const BATCHES_IN_FLIGHT = 4;
+
+function* toBlobInfos(items: { name: string; properties: { contentLength?: number; lastModified: Date }; metadata?: Record<string, string> }[]) {
+  for (const item of items) {
+    yield {
+      path: item.name,
+      size: item.properties.contentLength ?? 0,
+      lastModified: item.properties.lastModified,
+      writtenHere: item.metadata?.[WRITER_KEY] === WRITTEN_HERE[WRITER_KEY],
+    } satisfies BlobInfo;
+  }
+}
 
 function isNotFound(error: unknown): boolean {
   return (

@@ -55,13 +55,33 @@ function credentialsId({ key, region }: SpeechCredentials): string {
 export interface AzureSpeechOptions {
   /** `ws://host:port` of a Speech container (or a stand-in) instead of the regional service. */
   host?: string;
+  /** The whole synthesis (TTS_TIMEOUT_SECONDS). */
   timeoutMs: number;
+  /** The websocket open, from the call (TTS_CONNECT_TIMEOUT_SECONDS). */
+  connectTimeoutMs?: number;
+  /** The first audio, from the call (TTS_FIRST_AUDIO_TIMEOUT_SECONDS). */
+  firstAudioTimeoutMs?: number;
+  /** Each next chunk of audio, from the one before (TTS_CHUNK_TIMEOUT_SECONDS). */
+  chunkTimeoutMs?: number;
+}
+
+/** A synthesizer and whether its websocket is open (one opened ahead may be already). */
+interface Session {
+  synthesizer: SpeechSynthesizer;
+  connected: boolean;
+  /** Told when the websocket opens. */
+  onConnected?: () => void;
 }
 
 /**
  * Synthesizer over the Azure Speech SDK. One SpeechSynthesizer per request: it is cheap
  * (~2 ms on a warm connection pool), requests on a shared one are serialised, and each
  * project may bring its own key.
+ *
+ * The SDK never answers at all when the service accepts the connection and then goes quiet
+ * (no upgrade, no audio, a turn that stops midway): its own timeouts are for reconnecting, not
+ * for a caller. So every synthesis has deadlines of its own, and past any of them the
+ * synthesizer is closed (its websocket with it) and the synthesis fails as `timeout`.
  */
 export class AzureSpeechSynthesizer implements Synthesizer {
   readonly provider = 'azure';
@@ -69,7 +89,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
 
   /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
-  readonly #prepared = new Map<string, { synthesizer: SpeechSynthesizer; timer: NodeJS.Timeout }[]>();
+  readonly #prepared = new Map<string, { session: Session; timer: NodeJS.Timeout }[]>();
 
   constructor(private readonly options: AzureSpeechOptions) {}
 
@@ -79,20 +99,20 @@ export class AzureSpeechSynthesizer implements Synthesizer {
    * websocket. Unused, it is closed after a few seconds. Opening costs nothing billable.
    */
   prepare(credentials: SpeechCredentials): void {
-    const synthesizer = this.#create(credentials);
-    if (!synthesizer) return;
+    const session = this.#create(credentials);
+    if (!session) return;
     speechSdk()
-      .Connection.fromSynthesizer(synthesizer)
+      .Connection.fromSynthesizer(session.synthesizer)
       .openConnection(undefined, () => {});
     const id = credentialsId(credentials);
     const list = this.#prepared.get(id) ?? [];
     const item = {
-      synthesizer,
+      session,
       timer: setTimeout(() => {
         const remaining = (this.#prepared.get(id) ?? []).filter((other) => other !== item);
         if (remaining.length > 0) this.#prepared.set(id, remaining);
         else this.#prepared.delete(id);
-        synthesizer.close();
+        session.synthesizer.close();
       }, PREPARED_LIFETIME_MS).unref(),
     };
     list.push(item);
@@ -101,26 +121,26 @@ export class AzureSpeechSynthesizer implements Synthesizer {
 
   close(): void {
     for (const list of this.#prepared.values()) {
-      for (const { synthesizer, timer } of list) {
+      for (const { session, timer } of list) {
         clearTimeout(timer);
-        synthesizer.close();
+        session.synthesizer.close();
       }
     }
     this.#prepared.clear();
   }
 
-  #takePrepared(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
+  #takePrepared(credentials: SpeechCredentials): Session | undefined {
     const id = credentialsId(credentials);
     const list = this.#prepared.get(id);
     const item = list?.shift();
     if (list && list.length === 0) this.#prepared.delete(id);
     if (!item) return undefined;
     clearTimeout(item.timer);
-    return item.synthesizer;
+    return item.session;
   }
 
-  #create(credentials: SpeechCredentials): SpeechSynthesizer | undefined {
-    const { SpeechConfig, SpeechSynthesisOutputFormat, SpeechSynthesizer } = speechSdk();
+  #create(credentials: SpeechCredentials): Session | undefined {
+    const { Connection, SpeechConfig, SpeechSynthesisOutputFormat, SpeechSynthesizer } = speechSdk();
     let config: SpeechConfig;
     if (this.options.host) {
       config = SpeechConfig.fromHost(new URL(this.options.host), credentials.key);
@@ -130,46 +150,74 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       return undefined;
     }
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
-    return new SpeechSynthesizer(config, null); // null audio config: in memory, no speaker
+    const session: Session = { synthesizer: new SpeechSynthesizer(config, null), connected: false }; // null audio config: in memory
+    Connection.fromSynthesizer(session.synthesizer).connected = () => {
+      session.connected = true;
+      session.onConnected?.();
+    };
+    return session;
   }
 
   synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
     if (!credentials) {
       return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
     }
-    const synthesizer = this.#takePrepared(credentials) ?? this.#create(credentials);
-    if (!synthesizer) {
+    const session = this.#takePrepared(credentials) ?? this.#create(credentials);
+    if (!session) {
       return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
     }
-    if (onAudio) {
-      // Each audio frame as it arrives from the service; the result then carries all of them.
-      synthesizer.synthesizing = (_sender, event) => {
-        const chunk = event.result.audioData;
-        if (chunk && chunk.byteLength > 0) onAudio(Buffer.from(chunk));
-      };
-    }
+    const { synthesizer } = session;
+    const { timeoutMs, connectTimeoutMs = timeoutMs, firstAudioTimeoutMs = timeoutMs, chunkTimeoutMs = timeoutMs } = this.options;
 
     return new Promise<SynthesizedAudio>((resolve, reject) => {
-      // The SDK never answers at all when the service hangs, closes cleanly mid-turn or
-      // leaves out its `response` message: this timeout is the only way out.
-      const timer = setTimeout(() => reject(new SynthesisError('timeout', `No audio within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      let settled = false;
+      const timers = new Set<NodeJS.Timeout>();
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        settle();
+      };
+      const deadline = (ms: number, message: string) => {
+        const timer = setTimeout(() => finish(() => reject(new SynthesisError('timeout', message))), ms);
+        timers.add(timer);
+        return timer;
+      };
+      deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
+      if (!session.connected) {
+        const connecting = deadline(connectTimeoutMs, `Could not connect to the speech service within ${connectTimeoutMs} ms`);
+        session.onConnected = () => {
+          clearTimeout(connecting);
+          timers.delete(connecting);
+        };
+      }
+      // Until the first audio, then from each chunk to the next: a turn that stops midway.
+      let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
+      synthesizer.synthesizing = (_sender, event) => {
+        if (settled) return;
+        clearTimeout(quiet);
+        timers.delete(quiet);
+        quiet = deadline(chunkTimeoutMs, `The speech service stopped sending audio for ${chunkTimeoutMs} ms midway`);
+        // Each audio frame as it arrives from the service; the result then carries all of them.
+        const chunk = event.result.audioData;
+        if (onAudio && chunk && chunk.byteLength > 0) onAudio(Buffer.from(chunk));
+      };
       synthesizer.speakSsmlAsync(
         ssml,
-        (result) => {
-          clearTimeout(timer);
-          try {
-            resolve(readResult(result));
-          } catch (error) {
-            reject(error);
-          }
-        },
-        (message) => {
-          clearTimeout(timer);
-          reject(new SynthesisError('failed', `Speech SDK error: ${message}`));
-        },
+        (result) =>
+          finish(() => {
+            try {
+              resolve(readResult(result));
+            } catch (error) {
+              reject(error);
+            }
+          }),
+        (message) => finish(() => reject(new SynthesisError('failed', `Speech SDK error: ${message}`))),
       );
     }).finally(() => {
-      // Without close() the SDK's websocket keeps the process alive.
+      // Without close() the SDK's websocket keeps the process alive; after a deadline it is
+      // also what lets go of a connection the service holds open.
       synthesizer.close();
     });
   }

@@ -10,6 +10,7 @@ import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-mainte
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
 import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
+import { StallGuard } from '../adapters/stall-guard.ts';
 import { AuditionService } from '../audition/audition-service.ts';
 import { AccessControl } from '../auth/access-control.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
@@ -79,19 +80,35 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   // The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
   // this instance, the rest are Prisma's pool. Nothing else here opens a connection.
   // One outage state for both: a restart seen by one is known to the other.
+  // Likewise one stall state: a database that stopped answering one statement is not asked by
+  // the next ones until it answers a probe.
   const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
-  const locks = new PgLockSession(config.databaseUrl, { connectRetry });
-  const prisma = createPrismaClient(config.databaseUrl, { maxConnections: config.databasePoolMax - 1, connectRetry });
+  const databaseStall = new StallGuard('the database');
+  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs });
+  const prisma = createPrismaClient(config.databaseUrl, {
+    maxConnections: config.databasePoolMax - 1,
+    connectRetry,
+    timeoutMs: config.databaseTimeoutMs,
+    stallGuard: databaseStall,
+  });
   const now = overrides.now ?? systemClock;
   const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
-  const blobStore = overrides.blobStore ?? AzureBlobStore.fromConfig(config.blobStorage);
+  const blobStore =
+    overrides.blobStore ??
+    AzureBlobStore.fromConfig(config.blobStorage, { readTimeoutMs: config.blobTimeouts.readMs, writeTimeoutMs: config.blobTimeouts.writeMs });
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer: Synthesizer =
     overrides.synthesizer ??
     (config.speech.provider === 'local'
       ? new LocalSpeechSynthesizer()
-      : new AzureSpeechSynthesizer({ host: config.speech.host, timeoutMs: config.speech.timeoutMs }));
+      : new AzureSpeechSynthesizer({
+          host: config.speech.host,
+          timeoutMs: config.speech.timeoutMs,
+          connectTimeoutMs: config.speech.connectTimeoutMs,
+          firstAudioTimeoutMs: config.speech.firstAudioTimeoutMs,
+          chunkTimeoutMs: config.speech.chunkTimeoutMs,
+        }));
   const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
   const auditions = new AuditionService({
     index,

@@ -5,8 +5,9 @@ import { MissFiller, wholeFill, type Fill } from '../cache/miss-filler.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
-import { AppError, describeError } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { createOutages, type Outages } from '../outage-log.ts';
 import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
@@ -52,6 +53,8 @@ export interface AuditionServiceDeps {
   /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
   prewarmConcurrency?: number;
   now?: Clock;
+  /** Where failures of the database and Blob Storage are logged, once per outage. */
+  outages?: Outages;
 }
 
 /** One audition on its way: the cache's slot for it and what a synthesis needs. */
@@ -73,9 +76,12 @@ export class AuditionService {
   readonly #synthesis: SpeechSynthesis;
   /** Bounds a tenant's prewarm (several tabs, a script) so it cannot take every synthesis slot. */
   readonly #prewarms: TenantLimiter;
+  readonly #outages: Outages;
 
   constructor(deps: AuditionServiceDeps) {
     const now = deps.now ?? systemClock;
+    const outages = deps.outages ?? createOutages();
+    this.#outages = outages;
     const { synthesizer, speech, hits } = deps;
     this.#synthesizer = synthesizer;
     this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
@@ -87,6 +93,7 @@ export class AuditionService {
       ttlDays: deps.cache.ttlDays,
       engine: { provider: synthesizer.provider, outputFormat: synthesizer.outputFormat },
       now,
+      outages,
     });
     this.#misses = new MissFiller({
       cache: this.#cache,
@@ -100,6 +107,7 @@ export class AuditionService {
       metrics: deps.metrics,
       budget: deps.budget,
       now,
+      databaseOutage: outages.database,
       onSynthesized: (tenantId) => hits.recordMiss(tenantId, now()),
     });
   }
@@ -194,6 +202,7 @@ export class AuditionService {
     const synthesis = this.#synthesis
       .synthesize(job, ssml, (chunk) => stream.push(chunk))
       .then((audio) => {
+        this.#outages.speech.succeeded(job.log);
         this.#cache.remember(job, audio);
         onSynthesized({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
         return audio;
@@ -208,7 +217,8 @@ export class AuditionService {
         return this.#cache.store(job, job.audition, ssml, audio);
       },
       (error: unknown) => {
-        job.log.warn(`audition: synthesis failed after streaming began, response cut off: ${describeError(error)}`);
+        const reason = error instanceof AppError && error.cause !== undefined ? error.cause : error;
+        this.#outages.speech.failed(job.log, 'audition: synthesis failed after streaming began, response cut off', reason);
         stream.fail(error);
         throw error;
       },

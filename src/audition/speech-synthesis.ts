@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import { AppError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { OutageLog } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
 import { budgetDay, type SpeechBudget } from '../ports/speech-budget.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -23,6 +24,8 @@ export interface SpeechSynthesisDeps {
   onSynthesized: (tenantId: string) => void;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
+  /** Where a budget that cannot be reached is logged, once per database outage. */
+  databaseOutage?: OutageLog;
 }
 
 /** One synthesis to run for a tenant's project. */
@@ -44,10 +47,12 @@ export class SpeechSynthesis {
   readonly #deps: SpeechSynthesisDeps;
   readonly #slots: SynthesisSlots;
   readonly #now: Clock;
+  readonly #databaseOutage: OutageLog;
 
   constructor(deps: SpeechSynthesisDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
+    this.#databaseOutage = deps.databaseOutage ?? new OutageLog('the database');
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 
@@ -128,8 +133,9 @@ export class SpeechSynthesis {
     let reserved: boolean;
     try {
       reserved = await budget.reserve(job.tenantId, day, characters, limit);
+      this.#databaseOutage.succeeded(job.log);
     } catch (error) {
-      job.log.warn(`speech budget: could not count ${characters} characters on the default key, synthesizing uncounted: ${describeError(error)}`);
+      this.#databaseOutage.failed(job.log, `speech budget: could not count ${characters} characters on the default key, synthesizing uncounted`, error);
       return undefined;
     }
     if (!reserved) {
@@ -174,18 +180,22 @@ export class SpeechSynthesis {
 /** The speech service's failure as the error the caller sees (one status per reason). */
 export function toSynthesisAppError(error: unknown): AppError {
   if (!(error instanceof SynthesisError)) {
-    return new AppError('tts-failed', 'Speech synthesis failed', { cause: error });
+    return new AppError('tts-failed', 'Speech synthesis failed; try again shortly', { cause: error, retryAfterSeconds: 5 });
   }
+  // The SDK's own words stay with the error (for the log), never in the caller's answer.
+  const cause = error;
   switch (error.failure) {
     case 'credentials-rejected':
-      return new AppError('tts-credentials-rejected', 'The Azure TTS credentials were rejected by the speech service');
+      return new AppError('tts-credentials-rejected', 'The Azure TTS credentials were rejected by the speech service', { cause });
     case 'throttled':
-      return new AppError('tts-throttled', 'The speech service is throttling requests; try again shortly', { retryAfterSeconds: 10 });
+      return new AppError('tts-throttled', 'The speech service is throttling requests; try again shortly', { retryAfterSeconds: 10, cause });
     case 'rejected-request':
-      return new AppError('tts-rejected-request', 'The speech service rejected the request (check the voice and style)');
+      return new AppError('tts-rejected-request', 'The speech service rejected the request (check the voice and style)', { cause });
+    // Both are worth one more try after a moment (a connection that failed, a service that
+    // stalled); a client should not retry in a loop.
     case 'timeout':
-      return new AppError('tts-timeout', 'The speech service did not answer in time');
+      return new AppError('tts-timeout', 'The speech service did not answer in time; try again shortly', { retryAfterSeconds: 5, cause });
     case 'failed':
-      return new AppError('tts-failed', 'The speech service failed to synthesize the audition');
+      return new AppError('tts-failed', 'The speech service failed to synthesize the audition; try again shortly', { retryAfterSeconds: 5, cause });
   }
 }

@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.ts';
 import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
-import { AppError, describeError } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { createOutages, type Outages } from '../outage-log.ts';
 import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 import type { Timings } from '../timing.ts';
@@ -60,6 +61,8 @@ export interface AudioCacheDeps {
   /** Recorded in each entry's voice_settings (part of the key already). */
   engine: { provider: string; outputFormat: string };
   now?: Clock;
+  /** Where failures of the index and Blob Storage are logged, once per outage. */
+  outages?: Outages;
 }
 
 const DAY_MS = 86_400_000;
@@ -72,12 +75,14 @@ const DAY_MS = 86_400_000;
 export class AudioCache {
   readonly #deps: AudioCacheDeps;
   readonly #now: Clock;
+  readonly #outages: Outages;
   /** Purges from memory per tenant: a stream that began before one does not refill it. */
   readonly #purges = new Map<string, number>();
 
   constructor(deps: AudioCacheDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
+    this.#outages = deps.outages ?? createOutages();
   }
 
   /** The tenant's audio if this instance holds it in memory (a play, counted). */
@@ -121,7 +126,8 @@ export class AudioCache {
           if (this.#purgesOf(slot.tenantId) === purges) this.#keep(slot, entry, audio);
         }
       : undefined;
-    const broken = (error: unknown) => slot.log.warn(`audition cache: blob read broke off after streaming began, response cut off: ${describeError(error)}`);
+    const broken = (error: unknown) =>
+      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read broke off after streaming began, response cut off', error);
     return { kind: 'hit', audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size } };
   }
 
@@ -149,8 +155,9 @@ export class AudioCache {
     const now = this.#now();
     const { blobStore, index, memory, engine } = this.#deps;
     const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
-    const uncached = (what: string, error: unknown): WholeAudio => {
-      slot.log.warn(`audition cache: ${what} failed, audio not cached: ${describeError(error)}`);
+    const uncached = (what: 'blob upload' | 'index write', error: unknown): WholeAudio => {
+      const outage = what === 'blob upload' ? this.#outages.blobStorage : this.#outages.database;
+      outage.failed(slot.log, `audition cache: ${what} failed, audio not cached`, error);
       memory?.delete(slot.cacheKey);
       return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
     };
@@ -158,6 +165,7 @@ export class AudioCache {
       // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
       // pointing at nothing.
       await blobStore.put(blobPath, audio, 'audio/mpeg');
+      this.#outages.blobStorage.succeeded(slot.log);
     } catch (error) {
       return uncached('blob upload', error);
     }
@@ -184,6 +192,7 @@ export class AudioCache {
         const existing = await index.find(slot.cacheKey);
         if (existing?.expiresAt && existing.expiresAt.getTime() <= now.getTime()) await index.replace(entry);
       }
+      this.#outages.database.succeeded(slot.log);
     } catch (error) {
       return uncached('index write', error);
     }
@@ -213,25 +222,29 @@ export class AudioCache {
     let entry: CacheEntry | null;
     try {
       entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
+      this.#outages.database.succeeded(slot.log);
     } catch (error) {
-      slot.log.warn(`audition cache: index lookup failed, answering uncached: ${describeError(error)}`);
+      this.#outages.database.failed(slot.log, 'audition cache: index lookup failed, answering uncached', error);
       return { kind: 'bypass' };
     }
     if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
     const live = entry;
     try {
-      return await slot.timings.time('blob', async () => {
+      const opened = await slot.timings.time('blob', async () => {
         const stored = await blobStore.get(live.audioBlobPath);
         const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
         return { kind: 'open' as const, entry: live, stream: stored.stream, blob, first: await blob.next(), size: stored.size };
       });
+      this.#outages.blobStorage.succeeded(slot.log);
+      return opened;
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
         // Its blob is gone: a miss that overwrites the entry ("heals" it).
+        this.#outages.blobStorage.succeeded(slot.log);
         slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
         return { kind: 'miss' };
       }
-      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
+      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
   }
@@ -244,7 +257,7 @@ export class AudioCache {
       // A length of 0 is a store that did not say (it is never a stored audition's).
       if (size > 0 && audio.length !== size) throw new Error(`the blob gave ${audio.length} bytes, not its ${size}`);
     } catch (error) {
-      slot.log.warn(`audition cache: blob read failed, answering uncached: ${describeError(error)}`);
+      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
     return { kind: 'hit', audio: this.#played(slot, entry, audio) };

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { text } from 'node:stream/consumers';
-import { describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { AzureBlobStore } from '../../src/adapters/azure-blob-store.ts';
+import { DependencyStalledError } from '../../src/deadline.ts';
 import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
+import { startStallProxy, type StallProxy } from '../../tools/local-services/stall-proxy.ts';
 import { describeBlobStoreContract } from '../ports/blob-store.contract.ts';
 
 const connectionString = inject('azuriteConnectionString');
@@ -88,5 +90,91 @@ describe('AzureBlobStore container', () => {
     } finally {
       await azurite.stop();
     }
+  });
+});
+
+describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding)', () => {
+  const proxies: StallProxy[] = [];
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  });
+
+  /** A store whose every request goes through a proxy that can hang, and a store beside it that goes direct. */
+  async function storeBehindProxy(options: { readTimeoutMs: number; writeTimeoutMs: number }) {
+    const proxy = await startStallProxy({ port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]) });
+    proxies.push(proxy);
+    const containerName = uniqueContainer();
+    const proxied = connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);
+    return {
+      proxy,
+      store: AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString: proxied, containerName }, options),
+      direct: AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
+    };
+  }
+  const failureOf = (work: Promise<unknown>) =>
+    work.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+  it('fails a read that gets no answer with a DeadlineExceededError, fails the next at once, and answers again after a probe', async () => {
+    const { proxy, store } = await storeBehindProxy({ readTimeoutMs: 300, writeTimeoutMs: 1_000 });
+    await store.put('a/x.mp3', Buffer.from('audio'), 'audio/mpeg');
+    proxy.pause();
+    expect(await failureOf(store.get('a/x.mp3'))).toMatchObject({
+      name: 'DeadlineExceededError',
+      message: 'Blob Storage did not send the first bytes of a blob within 300 ms',
+    });
+    expect(await failureOf(store.get('a/x.mp3'))).toBeInstanceOf(DependencyStalledError);
+    expect(await failureOf(store.put('a/y.mp3', Buffer.from('y'), 'audio/mpeg'))).toBeInstanceOf(DependencyStalledError);
+    proxy.resume();
+    // One probe a second goes through; the first that is answered ends the stall.
+    await vi.waitFor(async () => expect(await text((await store.get('a/x.mp3')).stream)).toBe('audio'), { timeout: 10_000, interval: 100 });
+  });
+
+  it('fails an upload that gets no answer within the write deadline', async () => {
+    const { proxy, store } = await storeBehindProxy({ readTimeoutMs: 300, writeTimeoutMs: 500 });
+    await store.put('a/first.mp3', Buffer.from('container made'), 'audio/mpeg');
+    proxy.pause();
+    expect(await failureOf(store.put('a/x.mp3', randomBytes(64_000), 'audio/mpeg'))).toMatchObject({
+      name: 'DeadlineExceededError',
+      message: 'Blob Storage did not finish an upload within 500 ms',
+    });
+    // (What was sent may still land once storage wakes up, as on a real network: a blob no row
+    // refers to, which the cleanup's orphan pass removes.)
+  });
+
+  it('breaks off a read that stops midway, within the deadline of the chunk it waits for', async () => {
+    const { proxy, store } = await storeBehindProxy({ readTimeoutMs: 300, writeTimeoutMs: 10_000 });
+    // Larger than every buffer between Azurite and the reader, so that some of it is still to
+    // come when the proxy stops forwarding.
+    const big = randomBytes(32 * 1024 * 1024);
+    await store.put('a/big.mp3', big, 'audio/mpeg');
+    const blob = await store.get('a/big.mp3');
+    const chunks = blob.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let received = (await chunks.next()).value!.length;
+    proxy.pause();
+    const error = await (async () => {
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) return undefined;
+        received += next.value.length;
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'DeadlineExceededError', message: 'Blob Storage did not send the next chunk of a blob within 300 ms' });
+    expect(received).toBeLessThan(big.length);
+  });
+
+  it('does not count a reader that pauses as a store that hangs', async () => {
+    const { store } = await storeBehindProxy({ readTimeoutMs: 200, writeTimeoutMs: 10_000 });
+    const audio = randomBytes(4 * 1024 * 1024);
+    await store.put('a/slow-reader.mp3', audio, 'audio/mpeg');
+    const blob = await store.get('a/slow-reader.mp3');
+    const chunks = blob.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first = (await chunks.next()).value!;
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // five deadlines, with nothing asked for
+    const rest: Buffer[] = [first];
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) rest.push(next.value);
+    expect(Buffer.concat(rest).equals(audio)).toBe(true);
   });
 });

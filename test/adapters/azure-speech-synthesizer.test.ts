@@ -76,6 +76,53 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     expect(await failureOf(behaviour, 500)).toBe('timeout');
   });
 
+  describe('deadlines, each ending the synthesis with its own reason while the whole is far off', () => {
+    // The whole synthesis may take 30 s, and the deadlines not under test are generous: only
+    // the one under test can end these (a busy machine's slow connect does not count).
+    const generous = { timeoutMs: 30_000, connectTimeoutMs: 5_000, firstAudioTimeoutMs: 5_000, chunkTimeoutMs: 5_000 };
+    const stalled = async (behaviour: StandInBehaviour, deadlines: Partial<typeof generous>) => {
+      standIn.behave(behaviour);
+      const chunks: Buffer[] = [];
+      const error = await new AzureSpeechSynthesizer({ host: standIn.host, ...generous, ...deadlines })
+        .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' }, onAudio: (chunk) => chunks.push(chunk) })
+        .catch((e: unknown) => e);
+      standIn.behave({ kind: 'audio' });
+      expect(error).toBeInstanceOf(SynthesisError);
+      return { error: error as SynthesisError, chunks };
+    };
+
+    it('the connection: a service that takes the connection and never answers the upgrade', async () => {
+      const { error, chunks } = await stalled({ kind: 'stall-upgrade' }, { connectTimeoutMs: 400 });
+      expect(error).toMatchObject({ failure: 'timeout', message: 'Could not connect to the speech service within 400 ms' });
+      expect(chunks).toEqual([]);
+    });
+
+    it('the first audio: a service that takes the SSML and sends nothing', async () => {
+      const { error } = await stalled({ kind: 'hang' }, { firstAudioTimeoutMs: 1_500 });
+      expect(error).toMatchObject({ failure: 'timeout', message: 'No audio within 1500 ms' });
+    });
+
+    it('each next chunk: a service that stops midway, after its first chunk', async () => {
+      const { error, chunks } = await stalled({ kind: 'audio', audio: await encodeToneMp3(3), stallAfterChunks: 1 }, { chunkTimeoutMs: 300 });
+      expect(error).toMatchObject({ failure: 'timeout', message: 'The speech service stopped sending audio for 300 ms midway' });
+      expect(chunks).toHaveLength(1);
+    });
+
+    it('none of them for a service that is slow but keeps sending: the chunk deadline is per chunk, not for the whole', async () => {
+      const long = await encodeToneMp3(10); // ~15 chunks, 100 ms apart: longer in all than one chunk deadline
+      standIn.behave({ kind: 'audio', audio: long, delayMs: 200, chunkIntervalMs: 100 });
+      const started = performance.now();
+      const result = await new AzureSpeechSynthesizer({ host: standIn.host, ...generous, chunkTimeoutMs: 1_000 }).synthesize({
+        ssml: SSML,
+        audition: AUDITION,
+        credentials: { key: 'k' },
+      });
+      standIn.behave({ kind: 'audio' });
+      expect(result.audio.equals(long)).toBe(true);
+      expect(performance.now() - started).toBeGreaterThan(1_000);
+    });
+  });
+
   it('reports a connection failure when nothing listens', async () => {
     const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
     const error = await dead.synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);

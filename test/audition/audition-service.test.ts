@@ -57,7 +57,8 @@ function instance(
 ) {
   const now = () => shared.clock.now;
   const warnings: string[] = [];
-  const log = { info() {}, warn: (line: string) => warnings.push(line), error: (line: string) => warnings.push(line) };
+  const infos: string[] = [];
+  const log = { info: (line: string) => infos.push(line), warn: (line: string) => warnings.push(line), error: (line: string) => warnings.push(line) };
   const index = new MemoryAudioCacheIndex(shared.database);
   const hits = new HitRecorder(index, log, 60_000);
   open.push(hits);
@@ -89,7 +90,7 @@ function instance(
   };
   const prewarm = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) =>
     service.prewarm({ caller: callerOf(tenantId), project, audition, log });
-  return { service, synthesizer, hits, missLocks, warnings, play, prewarm, index };
+  return { service, synthesizer, hits, missLocks, warnings, infos, play, prewarm, index };
 }
 
 const keyOf = (tenantId: string, audition: Audition) =>
@@ -350,7 +351,24 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(synthesizer.calls).toBe(1);
     shared.database.failing = null;
     expect(shared.database.rows.size).toBe(0);
-    expect(warnings).toContain('audition cache: index lookup failed, answering uncached: index down');
+    expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: index lookup failed, answering uncached: index down/));
+  });
+
+  it('logs a failing dependency once per outage, however many requests it fails, and says when it answers again', async () => {
+    const shared = sharedStorage();
+    const { play, warnings, infos, service } = instance(shared);
+    shared.database.failing = new Error('index down');
+    for (let i = 0; i < 5; i++) expect((await play(line(`Línea ${i}`))).status).toBe('BYPASS');
+    expect(warnings.filter((w) => w.includes('index lookup failed'))).toHaveLength(1);
+    expect(infos).toEqual([]);
+    shared.database.failing = null;
+    expect((await play(line('Otra'))).status).toBe('MISS');
+    await service.drain();
+    expect(infos).toEqual([expect.stringMatching(/^the database answers again after \d+\.\d s of failures \(5 failed call\(s\)\)$/)]);
+    // A new outage is a new warning.
+    shared.database.failing = new Error('index down again');
+    expect((await play(line('Tercera'))).status).toBe('BYPASS');
+    expect(warnings.filter((w) => w.includes('index lookup failed'))).toHaveLength(2);
   });
 
   it('answers uncached when the blob cannot be written, and does not serve that audio from memory afterwards', async () => {
@@ -360,7 +378,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     await bytes(await play());
     await service.drain(); // a streamed miss is answered before it is stored; storing fails behind it
     expect(shared.database.rows.size).toBe(0);
-    expect(warnings).toContain('audition cache: blob upload failed, audio not cached: storage down');
+    expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: blob upload failed, audio not cached: storage down/));
     shared.blobStore.failing = null;
     await expect(play()).resolves.toMatchObject({ status: 'MISS' });
     expect(synthesizer.calls).toBe(2);

@@ -113,10 +113,12 @@ describe('several instances on one Postgres and one Blob Storage', () => {
         return response.status;
       };
       standIn.behave({ kind: 'hang' });
+      const before = standIn.received.length;
       const holder = call(first);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The holder's turn is hanging (the stand-in reads its behaviour as each SSML arrives):
+      // only then does the waiter come, and the service answer normally again.
+      await expect.poll(() => standIn.received.length, { timeout: 10_000 }).toBe(before + 1);
       const waiter = call(second);
-      await new Promise((resolve) => setTimeout(resolve, 300));
       standIn.behave({ kind: 'audio' });
       expect(await holder).toBe(504);
       expect(await waiter).toBe(200);

@@ -639,17 +639,20 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(hitWithoutBlob.logs.join('\n')).toMatch(/warning: audition cache: blob read failed/);
 
       // A new line is synthesized and streamed (so labelled MISS before the upload at its
-      // end fails); nothing is cached, and the failure is logged.
+      // end fails); nothing is cached. The same outage is not logged twice.
       const newLine = { ...GUIDE_BODY, text: uniqueText() };
       const missWithoutBlob = await audition(newLine, { services: flaky });
       expect(missWithoutBlob.status).toBe(200);
       expect(missWithoutBlob.bytes.equals(tone)).toBe(true);
-      expect(missWithoutBlob.logs.join('\n')).toMatch(/warning: audition cache: blob upload failed, audio not cached/);
+      expect(missWithoutBlob.logs.join('\n')).not.toMatch(/warning: audition cache/);
       expect(await services.prisma.audioCache.count({ where: { text: newLine.text } })).toBe(0);
 
-      // Storage is back (empty: it kept its blobs in memory): the row whose blob is gone heals.
+      // Storage is back (empty: it kept its blobs in memory): the row whose blob is gone heals,
+      // and the end of the outage is logged once.
       restarted = await startAzurite({ port: azurite.port });
-      expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('MISS');
+      const healed = await audition(cached, { services: flaky });
+      expect(healed.response.headers.get('x-cache-status')).toBe('MISS');
+      expect(healed.logs.join('\n')).toMatch(/information: Blob Storage answers again after [\d.]+ s of failures \(2 failed call\(s\)\)/);
       expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('HIT-L2');
     } finally {
       await restarted?.stop();

@@ -3,6 +3,8 @@ import { InvocationContext } from '@azure/functions';
 import { metrics } from '@opentelemetry/api';
 import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServices } from '../../src/app/services.ts';
+import { parseConfig } from '../../src/config.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createCleanupHandler } from '../../src/handlers/cleanup-handler.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
@@ -10,7 +12,7 @@ import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
 import { shippedQueries } from '../support/shipped-queries.ts';
-import { createTestServices, type TestServices } from '../support/test-services.ts';
+import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
 // The shipped KQL (README, alerts, workbook) reads what the app really writes. Fed the log lines
 // and metrics of real requests (Postgres, Azurite, the Speech SDK against the stand-in: misses,
@@ -70,6 +72,29 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
     standIn.behave({ kind: 'close', code: 4429, reason: 'Throttled due to too many requests' });
     await call('characters', { text: `${text} throttled` }); // 503 tts-throttled
     standIn.behave({ kind: 'audio' });
+    // BYPASS: a stored line, by an instance whose Blob Storage does not answer (nothing listens).
+    const blind = createServices(
+      parseConfig(
+        testSettings(services.database.url, {
+          AZURE_SPEECH_HOST: standIn.host,
+          JWT_SECRET_KEY: services.config.jwt.secretKey,
+          AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;`,
+          AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
+        }),
+      ),
+    );
+    const { response, logs } = await invokeHttp(
+      createAuditionHandler(() => blind),
+      {
+        url: `http://localhost/api/v1/projects/${account.projectId}/characters/audition`,
+        headers: { authorization: `Bearer ${await account.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `${text} characters` }),
+        params: { projectId: account.projectId },
+      },
+    );
+    await response.arrayBuffer();
+    await blind.close();
+    keep(logs);
 
     const context = new InvocationContext({ functionName: 'cleanup', logHandler: (_level, ...args) => lines.push(args.join(' ')) });
     await createCleanupHandler(() => services)({ isPastDue: false } as never, context);
@@ -86,9 +111,10 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
     metrics.disable();
   });
 
-  it('produced the lines the checks below read: requests of both routes, a throttled one, the cleanup’s', () => {
+  it('produced the lines the checks below read: requests of both routes, a throttled one, a BYPASS, the cleanup’s', () => {
     expect(new Set(requestLines.map((r) => r.function))).toEqual(new Set(['audition', 'voiceAudition']));
     expect(requestLines.map((r) => r.error)).toContain('tts-throttled');
+    expect(requestLines.map((r) => r.cache)).toContain('BYPASS');
     expect(lines.some((line) => line.startsWith('Cache stats: '))).toBe(true);
   });
 

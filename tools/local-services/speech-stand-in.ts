@@ -11,10 +11,14 @@ export type StandInBehaviour =
   /**
    * Answer with audio: the first chunk `delayMs` after the SSML arrives, then a 4 KB chunk
    * every `chunkIntervalMs` (all at once without it), as the real service streams a turn.
+   * With `stallAfterChunks`, it goes quiet after that many chunks, the turn never ending and
+   * the connection left open (a service that hangs midway).
    */
-  | { kind: 'audio'; audio?: Buffer; delayMs?: number; chunkIntervalMs?: number }
+  | { kind: 'audio'; audio?: Buffer; delayMs?: number; chunkIntervalMs?: number; stallAfterChunks?: number }
   /** Refuse the websocket upgrade with this HTTP status (401, 403, 429). */
   | { kind: 'reject-upgrade'; status: number }
+  /** Take the connection and never answer the websocket upgrade. */
+  | { kind: 'stall-upgrade' }
   /** Close the socket after receiving the SSML. */
   | { kind: 'close'; code: number; reason: string }
   /** Close with 1000 after the turn started and some audio went out. */
@@ -62,6 +66,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       socket.end(`HTTP/1.1 ${behaviour.status} ${http.STATUS_CODES[behaviour.status]}\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
+    if (behaviour.kind === 'stall-upgrade') return; // the socket stays open, unanswered
     const key =
       new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ?? (req.headers['ocp-apim-subscription-key'] as string | undefined);
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, key));
@@ -114,7 +119,8 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
           text('turn.start', '{"context":{"serviceTag":"stand-in"}}');
           text('response', JSON.stringify({ audio: { streamId } }));
           if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
-          for (let offset = 0; offset < bytes.length; offset += 4096) {
+          for (let offset = 0, sent = 0; offset < bytes.length; offset += 4096, sent++) {
+            if (sent === how.stallAfterChunks) return; // quiet from here on, the socket left open
             if (offset > 0 && how.chunkIntervalMs) await new Promise((resolve) => setTimeout(resolve, how.chunkIntervalMs));
             ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
             synthesis.firstAudioAt ??= performance.now();

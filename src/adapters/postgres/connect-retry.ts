@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { StallGuard } from '../stall-guard.ts';
 
 /** How long, from the first refused connection of an outage, new connections are retried. */
 export const CONNECT_RETRY_WINDOW_MS = 3_000;
@@ -102,20 +103,41 @@ export class ConnectRetry {
 type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: Error | boolean) => void) => void;
 
 /**
- * A node-postgres pool whose new connections go through a ConnectRetry. Both ways the pool is
- * used go through `connect()`: Prisma's transactions call it, and `pool.query()` calls it
- * with a callback.
+ * Whether node-postgres gave up on the database for want of an answer (not for a refusal or an
+ * error answer): a statement past its `query_timeout`, or a connection not ready within
+ * `connectionTimeoutMillis`. (The pool's "timeout exceeded when trying to connect" is a wait
+ * for one of our own busy connections, which says nothing of the database.)
+ */
+export function isDatabaseDeadline(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : undefined;
+  return message === 'Query read timeout' || message === 'Connection terminated due to connection timeout';
+}
+
+/**
+ * A node-postgres pool whose new connections go through a ConnectRetry, and which knows when
+ * the database hangs (StallGuard): after a statement or a connection passes its deadline, the
+ * next statements fail at once until a probe gets an answer. Both ways the pool is used go
+ * through `connect()`: Prisma's transactions call it, and `pool.query()` calls it with a
+ * callback.
  */
 export class RetryingPool extends pg.Pool {
   readonly #retry: ConnectRetry;
+  readonly #guard: StallGuard;
 
-  constructor(config: pg.PoolConfig, retry: ConnectRetry) {
+  constructor(config: pg.PoolConfig, retry: ConnectRetry, guard = new StallGuard('the database')) {
     super(config);
     this.#retry = retry;
+    this.#guard = guard;
     // A connection the server ends while it is checked out but between statements (a restart
     // just after it was handed over) emits 'error' with nobody listening, which would end the
     // process. The statement that next uses it fails instead, and it is then discarded.
     this.on('connect', (client) => client.on('error', ignore));
+    // Every statement's outcome passes here (pool.query releases its connection with the
+    // statement's error, if any).
+    this.on('release', (error: Error | undefined) => {
+      if (!error || error instanceof pg.DatabaseError) this.#guard.answered();
+      else if (isDatabaseDeadline(error)) this.#guard.timedOut();
+    });
   }
 
   override connect(): Promise<pg.PoolClient>;
@@ -123,6 +145,12 @@ export class RetryingPool extends pg.Pool {
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
     if (!callback) {
       return new Promise((resolve, reject) => this.connect((error, client) => (error ? reject(error) : resolve(client!))));
+    }
+    try {
+      this.#guard.admit();
+    } catch (error) {
+      callback(error as Error, undefined, ignore);
+      return;
     }
     // The client is handed over inside the pool's own callback, as the pool does (the caller
     // attaches its listeners before any other event can arrive), not a promise turn later.
@@ -137,7 +165,10 @@ export class RetryingPool extends pg.Pool {
             }),
           ),
       )
-      .catch((error: Error) => callback(error, undefined, ignore));
+      .catch((error: Error) => {
+        if (isDatabaseDeadline(error)) this.#guard.timedOut();
+        callback(error, undefined, ignore);
+      });
   }
 }
 

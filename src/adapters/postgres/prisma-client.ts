@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
+import type { StallGuard } from '../stall-guard.ts';
 import { ConnectRetry, RetryingPool } from './connect-retry.ts';
 
 export type { PrismaClient };
@@ -8,16 +9,24 @@ export type { PrismaClient };
  * A Prisma client over node-postgres (Prisma 7's driver adapter: no query-engine binary).
  * Build one per process and share it; `$disconnect()` ends its pool.
  */
-export function createPrismaClient(databaseUrl: string, options: { maxConnections?: number; connectRetry?: ConnectRetry } = {}): PrismaClient {
+export function createPrismaClient(
+  databaseUrl: string,
+  options: { maxConnections?: number; connectRetry?: ConnectRetry; timeoutMs?: number; stallGuard?: StallGuard } = {},
+): PrismaClient {
+  const timeoutMs = options.timeoutMs ?? 5_000;
   const pool = new RetryingPool(
     {
       connectionString: databaseUrl,
       max: options.maxConnections ?? 10,
-      // Fail fast when the database is unreachable instead of waiting on the OS's TCP timeout;
-      // also the longest a request waits for a connection of a busy pool.
-      connectionTimeoutMillis: 5_000,
+      // DATABASE_TIMEOUT_SECONDS, three ways: a connection not ready in time (a database that
+      // accepts the connection and never answers, not only one that is unreachable), the
+      // longest a request waits for a connection of a busy pool, and a statement sent that gets
+      // no answer. node-postgres then fails the statement and the pool discards its connection.
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
     },
     options.connectRetry ?? new ConnectRetry(),
+    options.stallGuard,
   );
   // An idle connection the server ends (a restart) is an 'error' event on the pool, which
   // drops that connection; the next request opens a new one.

@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConnectRetry, isConnectionLost, isTransientConnectError, retryIfConnectionLost } from '../../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { describeError } from '../../../src/errors.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
+import { startStallProxy, type StallProxy } from '../../../tools/local-services/stall-proxy.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
@@ -152,5 +154,44 @@ describe('a statement whose connection dies under it', () => {
     expect(isConnectionLost(new Error('Connection terminated'))).toBe(true);
     expect(isConnectionLost(new Error('Connection terminated due to connection timeout'))).toBe(false);
     expect(isConnectionLost(wrongPassword())).toBe(false);
+  });
+});
+
+describe('a database that hangs (Postgres behind a proxy that stops forwarding)', () => {
+  let database: TestDatabase;
+  let proxy: StallProxy;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    proxy = await startStallProxy({ port: Number(new URL(database.url.replace(/^postgres(ql)?:/, 'http:')).port) });
+  });
+  afterAll(async () => {
+    proxy.resume();
+    await proxy.close();
+    await database.drop();
+  });
+
+  it('fails a statement at its deadline and the next ones at once, lets go of the connections, and answers again after a probe', async () => {
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const prisma = createPrismaClient(url.toString(), { maxConnections: 2, timeoutMs: 500 });
+    try {
+      await prisma.$queryRaw`SELECT 1`;
+      const before = proxy.connections;
+      proxy.pause();
+      const first = await prisma.$queryRaw`SELECT 1`.catch((e: unknown) => e);
+      expect(describeError(first)).toMatch(/Query read timeout/);
+      // Known to hang: not asked again (no new deadline, no new connection) until a probe.
+      const next = await prisma.$queryRaw`SELECT 1`.catch((e: unknown) => e);
+      expect(describeError(next)).toMatch(/the database has not answered for \d+ ms/);
+      // No new connection was tried for it (each would be one more connect deadline).
+      expect(proxy.connections).toBeLessThanOrEqual(before);
+      proxy.resume();
+      await vi.waitFor(async () => expect(await prisma.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]), {
+        timeout: 10_000,
+        interval: 100,
+      });
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 });
