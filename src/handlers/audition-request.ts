@@ -7,9 +7,13 @@ export const MAX_TEXT_LENGTH = 5_000;
 
 const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
 const NO_STYLE = new Set(['', 'none', 'general', 'default']);
-// Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF): SSML holding
-// them is rejected by the speech service, so they are refused here, before any synthesis.
-const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+// Characters no text means to speak, refused before any synthesis: control characters
+// (category Cc: C0, DEL and the C1 controls, which in a text are most often Windows-1252 read
+// as Latin-1: U+0085 for "…", U+0092 for "’"), lone surrogates (Cs: broken UTF-16, which XML
+// cannot carry, so the speech service would reject the SSML) and noncharacters (U+FDD0–U+FDEF,
+// U+xFFFE/U+xFFFF). Tabs, line breaks and other whitespace are collapsed to spaces before this
+// check (normalizeText); NEL is a control here, as JavaScript's \s leaves it out.
+const UNSPEAKABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
 
 // zod/mini, as in config.ts: a bundle keeps only what is used.
 
@@ -137,7 +141,11 @@ function toAudition(
 export function textProblem(text: string): string | undefined {
   if (text.length === 0) return 'must not be empty';
   if (text.length > MAX_TEXT_LENGTH) return `must be at most ${MAX_TEXT_LENGTH} characters`;
-  if (NOT_XML_CHAR.test(text)) return 'contains characters that cannot be spoken (control characters or broken Unicode)';
+  const unspeakable = UNSPEAKABLE.exec(text)?.[0];
+  if (unspeakable !== undefined) {
+    const codePoint = `U+${unspeakable.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    return `contains ${codePoint}, which cannot be spoken (control characters, broken Unicode and noncharacters are refused)`;
+  }
   return undefined;
 }
 

@@ -1,16 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
-import { AppError } from '../../src/errors.ts';
+import { parseAuditionBody, parsePrewarmItem, parseVoiceAudition } from '../../src/handlers/audition-request.ts';
+import { AppError, type FieldError } from '../../src/errors.ts';
+import { defaultAuditionLine } from '../../src/audition/default-audition-line.ts';
 
-const fieldsOf = (body: unknown) => {
+const errorsOf = (parse: () => unknown): FieldError[] => {
   try {
-    parseAuditionBody(body);
+    parse();
   } catch (error) {
     expect(error).toBeInstanceOf(AppError);
-    return (error as AppError).extra.errors!.map((e) => e.field);
+    expect((error as AppError).code).toBe('invalid-request');
+    return (error as AppError).extra.errors!;
   }
   throw new Error('expected a 400');
 };
+const fieldsOf = (body: unknown) => errorsOf(() => parseAuditionBody(body)).map((e) => e.field);
 
 describe('parseAuditionBody', () => {
   it.each([
@@ -65,5 +68,46 @@ describe('parseAuditionBody', () => {
     [{ voice: { name: 'es-AR-ElenaNeural' }, text: 'x' }, 'voice'],
   ])('refuses %j naming %s', (body, field) => {
     expect(fieldsOf(body)).toContain(field);
+  });
+});
+
+describe('the text rules', () => {
+  const voice = 'es-AR-ElenaNeural';
+
+  it.each([
+    ['DEL', 'a\u007fb', 'U+007F'],
+    ['NEL (a C1 control, not whitespace)', 'Y entonces\u0085 se fue', 'U+0085'],
+    ['the first C1 control', 'a\u0080b', 'U+0080'],
+    ['the last C1 control', 'a\u009fb', 'U+009F'],
+    ['NUL', 'a\u0000b', 'U+0000'],
+    ['ESC', 'a\u001b[31mb', 'U+001B'],
+    ['a lone high surrogate', 'a\ud800b', 'U+D800'],
+    ['a lone low surrogate', 'a\udfffb', 'U+DFFF'],
+    ['the noncharacter U+FFFE', 'a\ufffeb', 'U+FFFE'],
+    ['the noncharacter U+FDD0', 'a\ufdd0b', 'U+FDD0'],
+    ['the noncharacter U+10FFFF', 'a\u{10ffff}b', 'U+10FFFF'],
+  ])('refuses %s on both routes and in prewarm items, naming the text and the character', (_name, text, codePoint) => {
+    for (const parse of [() => parseAuditionBody({ voice, text }), () => parseVoiceAudition(voice, { text }), () => parsePrewarmItem({ voice, text })]) {
+      const errors = errorsOf(parse);
+      expect(errors.map((e) => e.field)).toEqual(['text']);
+      expect(errors[0]!.message).toContain(`contains ${codePoint}, which cannot be spoken`);
+    }
+  });
+
+  it('collapses whitespace of every kind (tabs, line breaks, VT, FF, NBSP, U+2028/2029, ideographic space) into single spaces', () => {
+    const text = '\tUno\r\ndos\u000b\u000ctres\u00a0cuatro\u2028cinco\u2029seis\u3000siete ';
+    expect(parseAuditionBody({ voice, text }).text).toBe('Uno dos tres cuatro cinco seis siete');
+  });
+
+  it('speaks the rest of Unicode as it is: format characters, emoji sequences, astral and private-use characters', () => {
+    for (const text of ['👩\u200d👩\u200d👧 ñandú', 'שלום\u200f!', 'co\u00adoperar', '𝄞 clave de sol', 'ﬁn', '\ue000']) {
+      expect(parseAuditionBody({ voice, text }).text).toBe(text.normalize('NFC'));
+    }
+  });
+
+  it('on the voices route, an empty or blank text is the voice’s default line; on the characters route it is a 400', () => {
+    const line = defaultAuditionLine(voice, 'es-AR');
+    for (const text of ['', '   ', '\n\t', null, undefined]) expect(parseVoiceAudition(voice, { text }).text).toBe(line);
+    for (const text of ['', '   ']) expect(errorsOf(() => parseAuditionBody({ voice, text }))).toEqual([{ field: 'text', message: 'must not be empty' }]);
   });
 });

@@ -129,6 +129,12 @@ describe('openapi.yaml against the running service', () => {
     const bytes = Buffer.from(await response.arrayBuffer());
 
     const { template, operation } = operationFor(method, url);
+    if (response.ok && init.body !== undefined && operation.requestBody?.content?.['application/json']?.schema) {
+      // What the service takes, the document must take too.
+      const pointer = ['paths', template, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema'];
+      const validate = ajv.compile({ $ref: `openapi#/${pointer.map((key) => encodeURIComponent(key.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/')}` });
+      expect(validate(init.body), `${method} ${template}: the body it took, ${JSON.stringify(init.body)}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    }
     const documented = operation.responses[String(response.status)];
     expect(documented, `${method} ${template} answered ${response.status}, which openapi.yaml does not list`).toBeDefined();
     const spec = resolve(documented);
@@ -172,6 +178,8 @@ describe('openapi.yaml against the running service', () => {
     const hit = await call('POST', audition, { token, body });
     expect([hit.headers.get('x-cache-status'), hit.headers.get('content-length')]).toEqual(['HIT-L2', String(miss.bytes.length)]);
     expect((await call('POST', audition, { token, body: { voice: 'nope', text: '' } })).status).toBe(400);
+    expect((await call('POST', audition, { token, body: { ...body, text: '   ' } })).status).toBe(400);
+    expect((await call('POST', audition, { token, body: { ...body, text: 'Y entonces\u0085 se fue' } })).status).toBe(400);
     expect((await call('POST', audition, { token, rawBody: 'not json' })).status).toBe(400);
     expect((await call('POST', audition, { body })).status).toBe(401);
     expect((await call('POST', `/v1/projects/${admin.projectId}/characters/audition`, { token, body })).status).toBe(404);
@@ -201,6 +209,11 @@ describe('openapi.yaml against the running service', () => {
     ]);
     const hit = await call('POST', route, { ...web, body: {} });
     expect([hit.status, hit.headers.get('x-cache-status'), hit.headers.get('etag')]).toEqual([200, 'HIT-L2', miss.headers.get('etag')]);
+    // An empty or blank text is the same default line (the characters page may send one).
+    for (const text of ['', ' ']) {
+      const blank = await call('POST', route, { ...web, body: { text } });
+      expect([blank.status, blank.headers.get('etag')]).toEqual([200, miss.headers.get('etag')]);
+    }
     expect((await call('POST', `/v1/projects/${admin.projectId}/voices/nope/audition`, { ...web, body: {} })).status).toBe(400);
     expect((await call('POST', route, { body: {} })).status).toBe(401);
     expect((await call('POST', `/v1/projects/${keyless.projectId}/voices/es-PE-CamilaNeural/audition`, { ...web, body: {} })).status).toBe(404);
@@ -252,7 +265,7 @@ describe('openapi.yaml against the running service', () => {
     const requests = metrics.filter((m) => m.name === 'audition_requests');
     const count = (cacheStatus: string) => requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
     expect(count('MISS')).toBe(2);
-    expect(count('HIT-L2')).toBe(2);
+    expect(count('HIT-L2')).toBe(4); // two of them the voices route's blank texts
     expect(count('ERROR')).toBeGreaterThanOrEqual(6);
     expect(metrics.some((m) => m.name === 'audition_bytes_served' && m.value > 0)).toBe(true);
     expect(metrics.some((m) => m.name === 'tts_synthesis_duration')).toBe(true);

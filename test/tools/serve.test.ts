@@ -133,8 +133,10 @@ describe('npm run serve (the local host)', () => {
     const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, { method: 'POST', body: GUIDE_BODY });
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get('content-type')).toBe('application/problem+json');
-    expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
-    expect((await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`)).status).toBe(405);
+    const nowhere = await fetch(`${base}/nothing-here`);
+    expect([nowhere.status, nowhere.headers.get('content-type')]).toEqual([404, 'application/problem+json']);
+    const wrongMethod = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`);
+    expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
   });
 
   it('allows the web client’s origin (Host.CORS), preflight included', async () => {

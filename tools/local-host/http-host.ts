@@ -1,10 +1,12 @@
 import http from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from '../../src/app/function-definition.ts';
-import { describeError } from '../../src/errors.ts';
+import { AppError, describeError } from '../../src/errors.ts';
+import { problemResponse } from '../../src/handlers/problem-response.ts';
+import { decodeRouteParam, readRequestTarget } from './request-target.ts';
 
 export interface LocalHostOptions {
   functions: FunctionDefinition[];
@@ -27,22 +29,78 @@ const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request li
 /**
  * Serves HTTP functions the way the Functions host does (route templates under the route
  * prefix, the library's real HttpRequest/InvocationContext), for machines without Core Tools.
+ *
+ * Whatever a caller sends, the host itself answers 4xx or lets a function answer: a request
+ * it cannot read (bad Host, credentials in the URL, an undecodable path parameter, a request
+ * Node's HTTP parser refuses) is a 400 problem+json from the app's own table, and only a bug
+ * is a 500 (problem+json too, logged with its stack).
  */
 export function createLocalHost(options: LocalHostOptions): http.Server {
   const routes = options.functions.filter((f): f is HttpFunctionDefinition => f.trigger === 'http').map(toRoute);
   const timers = new Map(options.functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer').map((f) => [f.name.toLowerCase(), f]));
-  return http.createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      options.log(`error: local host: ${describeError(error, { stack: true })}`);
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end('Internal error');
-    });
+  const allMethods = [...new Set(['OPTIONS', ...routes.flatMap((route) => route.methods)])].join(', ');
+  // The host's own problems go through the same table and logging as a function's.
+  const hostContext = new InvocationContext({
+    invocationId: 'local-host',
+    functionName: 'local-host',
+    logHandler: (level, ...args) => options.log(`${level}: [local-host] ${args.map(String).join(' ')}`),
   });
+  /** Responses in progress per connection: a parse error must not be written into one already begun. */
+  const responding = new WeakMap<Duplex, Set<http.ServerResponse>>();
+
+  // A missing Host is answered by readRequestTarget, as problem+json like every other 400.
+  const server = http.createServer({ requireHostHeader: false }, onRequest);
+  // Like Kestrel under the Functions host: an expectation other than 100-continue is ignored (Node would answer 417).
+  server.on('checkExpectation', onRequest);
+  server.on('clientError', onClientError);
+  // CONNECT never reaches 'request'; without a listener Node drops the connection unanswered.
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy()); // handed over without Node's own error listener
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${allMethods}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  });
+  return server;
+
+  function onRequest(req: http.IncomingMessage, res: http.ServerResponse) {
+    const inProgress = responding.get(req.socket) ?? new Set();
+    responding.set(req.socket, inProgress.add(res));
+    res.once('close', () => inProgress.delete(res));
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent && !res.destroyed) {
+        send(res, problemResponse(error, hostContext), corsHeaders(req)).catch(() => res.destroy());
+        return;
+      }
+      // The answer had begun: all that is left is to cut the connection, not to finish a body
+      // that is not whole.
+      res.destroy();
+      options.log(`error: local host: ${describeError(error, { stack: true })}`);
+    });
+  }
+
+  /**
+   * A request Node's HTTP parser refused (bad method or version, malformed or oversized
+   * headers, broken chunked body): 400 problem+json, as for any other unreadable request.
+   */
+  function onClientError(error: Error & { code?: string; reason?: string }, socket: Duplex) {
+    const begun = [...(responding.get(socket) ?? [])].some((res) => res.headersSent);
+    if (socket.writable && error.code !== 'ECONNRESET' && !begun) {
+      // A request that never finished arriving: Node's own answer (nobody reads a body there).
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+      else socket.write(rawResponse(problemResponse(unreadable(error), hostContext)));
+    }
+    socket.destroy();
+  }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     const method = (req.method ?? 'GET').toUpperCase();
     const cors = corsHeaders(req);
+    const target = readRequestTarget(req);
+    if (target.kind === 'asterisk') {
+      // OPTIONS *: what the server as a whole allows.
+      res.writeHead(204, { Allow: allMethods });
+      res.end();
+      return;
+    }
+    const { url } = target;
     if (method === 'OPTIONS' && req.headers['access-control-request-method'] && cors) {
       res.writeHead(204, {
         ...cors,
@@ -57,13 +115,14 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
     // Like Core Tools: POST /admin/functions/{name} runs a non-HTTP function now (202).
     const admin = /^\/admin\/functions\/([^/]+)\/?$/.exec(url.pathname);
     if (admin) {
-      const timer = timers.get(decodeURIComponent(admin[1]!).toLowerCase());
-      if (!timer || method !== 'POST') {
-        res.writeHead(timer ? 405 : 404);
+      const timer = timers.get(decodeRouteParam('name', admin[1]!).toLowerCase());
+      if (!timer) throw new AppError('not-found', 'No timer function by that name');
+      if (method !== 'POST') {
+        res.writeHead(405, { Allow: 'POST' });
         res.end();
         return;
       }
-      await readBody(req);
+      if ((await readBody(req)) === undefined) return;
       res.writeHead(202);
       res.end();
       void runTimer(timer, options.log); // it logs its own failure; the caller got its 202
@@ -75,22 +134,19 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
     const matches = path === undefined ? [] : routes.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
     const found = matches.find(({ route }) => route.methods.includes(method));
     if (!found) {
-      res.writeHead(matches.length > 0 ? 405 : 404, cors ?? {});
+      if (matches.length === 0) throw new AppError('not-found', 'No function at this path');
+      res.writeHead(405, { ...cors, Allow: [...new Set(matches.flatMap(({ route }) => route.methods))].join(', ') });
       res.end();
       return;
     }
 
-    const body = await readBody(req);
-    if (body === undefined) {
-      res.writeHead(413, cors ?? {});
-      res.end();
-      return;
-    }
     const params: Record<string, string> = {};
     found.route.params.forEach((name, i) => {
       const value = found.match![i + 1];
-      if (value !== undefined) params[name] = decodeURIComponent(value);
+      if (value !== undefined) params[name] = decodeRouteParam(name, value);
     });
+    const body = await readBody(req);
+    if (body === undefined) return;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -109,14 +165,18 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       functionName: name,
       logHandler: (level, ...args) => options.log(`${level}: [${name}] ${args.map(String).join(' ')}`),
     });
-    const init = await found.route.definition.options.handler(request, context);
+    await send(res, await found.route.definition.options.handler(request, context), cors);
+  }
+
+  /** A function's (or the host's) answer, written out. */
+  async function send(res: http.ServerResponse, init: HttpResponseInit, cors: Record<string, string> | undefined) {
     const plain = !(init.headers instanceof Headers) && !Array.isArray(init.headers) && !init.cookies;
     if (plain && (init.body instanceof Uint8Array || init.body instanceof ReadableStream)) {
       // Audio with plain headers (every audio answer): written as it is, without a fetch
       // Response around it. A stream keeps the Content-Length the handler gave (a stored
       // entry's) or goes out chunked (a miss being synthesized).
       const outHeaders: Record<string, string | string[]> = { ...cors };
-      for (const [key, value] of Object.entries(init.headers ?? {})) outHeaders[key.toLowerCase()] = value;
+      for (const [key, value] of Object.entries((init.headers as Record<string, string> | undefined) ?? {})) outHeaders[key.toLowerCase()] = value;
       if (init.body instanceof Uint8Array) {
         outHeaders['content-length'] = String(init.body.length);
         res.writeHead(init.status ?? 200, outHeaders);
@@ -206,13 +266,40 @@ function isWhole(body: unknown): boolean {
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer;
 }
 
+/** The body, whole, or undefined once there is no one to answer (the request broke off midway); 413 past the host's limit. */
 async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) throw new AppError('payload-too-large', 'The request body is over 100 MB (the Functions host limit)');
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    // Aborted mid-body (closed, or a chunked body Node's parser refused: clientError answered it).
+    return undefined;
   }
   return Buffer.concat(chunks);
+}
+
+/** Why Node's parser refused a request, as the app's problem (RFC 9457). */
+function unreadable(error: Error & { code?: string; reason?: string }): AppError {
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return new AppError('invalid-request', `The request headers are over ${http.maxHeaderSize / 1024} KB`, {
+      errors: [{ field: '(headers)', message: `are over ${http.maxHeaderSize / 1024} KB in all` }],
+    });
+  }
+  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return new AppError('payload-too-large', 'The chunk extensions are too large');
+  return new AppError('invalid-request', `The request is not valid HTTP/1.1: ${error.reason ?? error.code ?? error.message}`);
+}
+
+/** A whole response, for a socket Node's HTTP server has given up on (no ServerResponse there). */
+function rawResponse(init: HttpResponseInit): string {
+  const status = init.status ?? 200;
+  const body = typeof init.body === 'string' ? init.body : '';
+  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n`;
+  new Headers(init.headers).forEach((value, key) => (head += `${key}: ${value}\r\n`));
+  return `${head}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

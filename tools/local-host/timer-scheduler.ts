@@ -1,7 +1,31 @@
 import type { TimerFunctionDefinition } from '../../src/app/function-definition.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import { describeError } from '../../src/errors.ts';
 import { runTimer } from './http-host.ts';
 
 const ARM_AFTER_MS = 1_000;
+
+/**
+ * The longest delay a Node timer holds (2³¹ − 1 ms, 24.8 days). A longer one fires after 1 ms
+ * with a TimeoutOverflowWarning: a yearly schedule then ran its function in a tight loop.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** What the scheduler waits with: the system's clock and timers, or a test's. */
+export interface SchedulerTime {
+  now: Clock;
+  /** Calls `callback` after `ms` (never more than MAX_TIMER_DELAY_MS); returns its cancel. */
+  setTimer(callback: () => void, ms: number): () => void;
+}
+
+export const systemTime: SchedulerTime = {
+  now: systemClock,
+  setTimer(callback, ms) {
+    const handle = setTimeout(callback, ms);
+    handle.unref();
+    return () => clearTimeout(handle);
+  },
+};
 
 function loadCronParser(): typeof import('cron-parser').CronExpressionParser {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -15,35 +39,45 @@ function loadCronParser(): typeof import('cron-parser').CronExpressionParser {
  *
  * The schedules are armed a moment after the host starts listening, and the cron parser
  * (with its date library, ~40 ms) loads then: a new instance's first request comes first.
+ * A next run further away than a Node timer can wait is waited for in steps, each ending with
+ * a fresh look at the clock.
  */
-export function scheduleTimers(timers: TimerFunctionDefinition[], log: (line: string) => void): () => void {
-  const handles = new Set<NodeJS.Timeout>();
+export function scheduleTimers(timers: TimerFunctionDefinition[], log: (line: string) => void, time: SchedulerTime = systemTime): () => void {
+  const cancels = new Set<() => void>();
   let stopped = false;
+  const after = (ms: number, then: () => void) => {
+    const cancel = time.setTimer(() => {
+      cancels.delete(cancel);
+      if (!stopped) then();
+    }, ms);
+    cancels.add(cancel);
+  };
   for (const timer of timers) {
     const schedule = String(timer.options.schedule);
-    const next = () => loadCronParser().parse(schedule, { currentDate: new Date(), tz: 'UTC' }).next().toDate();
+    const waitUntil = (at: number) => {
+      const remaining = at - time.now().getTime();
+      if (remaining > 0) {
+        after(Math.min(remaining, MAX_TIMER_DELAY_MS), () => waitUntil(at));
+        return;
+      }
+      void runTimer(timer, log).then(arm); // runTimer logs its own failure and never rejects
+    };
     const arm = () => {
       if (stopped) return;
-      const at = next();
-      const handle = setTimeout(
-        () => {
-          handles.delete(handle);
-          void runTimer(timer, log).then(arm); // runTimer logs its own failure and never rejects
-        },
-        Math.max(0, at.getTime() - Date.now()),
-      );
-      handle.unref();
-      handles.add(handle);
+      let next: number;
+      try {
+        next = loadCronParser().parse(schedule, { currentDate: time.now(), tz: 'UTC' }).next().getTime();
+      } catch (error) {
+        // A schedule with no date at all (`0 0 0 30 2 *`): said once, and the host keeps serving.
+        log(`error: timer '${timer.name}' is not scheduled: ${describeError(error)} (${schedule})`);
+        return;
+      }
+      waitUntil(next);
     };
-    const first = setTimeout(() => {
-      handles.delete(first);
-      arm();
-    }, ARM_AFTER_MS);
-    first.unref();
-    handles.add(first);
+    after(ARM_AFTER_MS, arm);
   }
   return () => {
     stopped = true;
-    for (const handle of handles) clearTimeout(handle);
+    for (const cancel of cancels) cancel();
   };
 }
