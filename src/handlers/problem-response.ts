@@ -1,4 +1,5 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
+import { DependencyStalledError } from '../deadline.ts';
 import { describeError, toAppError, type ErrorCode } from '../errors.ts';
 
 /** The one table from error code to HTTP status (RFC 9457 problem details). */
@@ -31,7 +32,10 @@ export function statusOf(code: ErrorCode): number {
 export function problemResponse(error: unknown, context: InvocationContext, instance?: string): HttpResponseInit {
   const appError = toAppError(error);
   const { status, title } = PROBLEMS[appError.code];
-  if (appError.code === 'internal' || (appError.code === 'unavailable' && appError.cause instanceof Error)) {
+  // A call failed at once because its dependency is known to hang says nothing new: the
+  // deadline that started the stall was logged (and each probe that fails is).
+  const known = appError.cause instanceof DependencyStalledError;
+  if (appError.code === 'internal' || (appError.code === 'unavailable' && appError.cause instanceof Error && !known)) {
     const cause = describeError(appError.cause, { stack: true });
     context.error(`${appError.code === 'internal' ? 'Unhandled error' : appError.message}: ${cause}`);
   }

@@ -60,38 +60,34 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
     };
   };
 
-  it('answers B’s single audition within the speech latency + 1 s while A’s 200 misses queue; A’s get audio or 503 + Retry-After', async () => {
+  it('gives B’s single audition the next free synthesis slot while A’s 200 misses queue; A’s get audio or 503 + Retry-After', async () => {
     // Both callers are known to the host before the burst (their first check reads Postgres).
     await Promise.all([audition(tenantA, 'Calentamiento A'), audition(tenantB, 'Calentamiento B')]);
-    // The speech latency as a caller sees it through this host on this machine now (the stand-in's
-    // 1 s plus the Speech SDK and the host): B alone, the median of three. Under a busy test run
-    // the machine adds hundreds of milliseconds to every synthesis; the bound is on the wait.
-    const alone: number[] = [];
-    for (let i = 0; i < 3; i++) alone.push((await audition(tenantB, `B sola ${i}`)).ms);
-    const latency = [...alone].sort((x, y) => x - y)[1]!;
+    const alone = await audition(tenantB, 'B sola');
 
-    // The measurement, up to twice (fresh lines each time): one round on a machine loaded by
-    // other test files can miss by a few hundred milliseconds; first come, first served misses
-    // by ten seconds every time.
-    const rounds: number[] = [];
-    for (let round = 1; round <= 2; round++) {
-      const burst = Array.from({ length: 200 }, (_, i) => audition(tenantA, `Ráfaga ${round} del inquilino A, línea ${i}`));
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const b = await audition(tenantB, `La única audición del inquilino B, ronda ${round}`);
-      const a = await Promise.all(burst);
-      console.log(
-        `round ${round}: B answered in ${Math.round(b.ms)} ms behind A's burst, ${Math.round(latency)} ms alone (stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); A: ${JSON.stringify(statusCounts(a))}`,
-      );
-      expect(b.status).toBe(200);
-      for (const answer of a) {
-        if (answer.status === 200) continue;
-        expect(answer).toMatchObject({ status: 503, retryAfter: '2' });
-      }
-      rounds.push(b.ms);
-      if (b.ms <= latency + 1_000) break;
+    // A fills every slot (TTS_MAX_CONCURRENCY = 20) and queues 180 more; then B asks once.
+    // What fairness means is an order, which a busy machine cannot change: once B waits, the
+    // next slot that frees is B's. So between B's request and B's synthesis, the speech service
+    // starts at most the syntheses of A that were granted before B was in the queue (one round
+    // of slots, 20, and those being granted as B arrives); first come, first served would start
+    // all of A's queue (~180) first. Timings are printed, not asserted.
+    const burst = Array.from({ length: 200 }, (_, i) => audition(tenantA, `Ráfaga del inquilino A, línea ${i}`));
+    await expect.poll(() => standIn.received.filter((r) => r.ssml.includes('Ráfaga')).length, { timeout: 30_000 }).toBe(20);
+    const sentAt = standIn.received.length;
+    const b = await audition(tenantB, 'La única audición del inquilino B');
+    const a = await Promise.all(burst);
+    const startedBefore = standIn.received.slice(sentAt).findIndex((r) => r.ssml.includes('La única audición del inquilino B'));
+    console.log(
+      `B answered in ${Math.round(b.ms)} ms behind A's burst (${Math.round(alone.ms)} ms alone; stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); ` +
+        `${startedBefore} of A's syntheses started between B's request and B's synthesis; A: ${JSON.stringify(statusCounts(a))}`,
+    );
+    expect(b.status).toBe(200);
+    expect(startedBefore).toBeGreaterThanOrEqual(0); // B's SSML reached the speech service after B asked
+    expect(startedBefore).toBeLessThanOrEqual(25);
+    for (const answer of a) {
+      if (answer.status === 200) continue;
+      expect(answer).toMatchObject({ status: 503, retryAfter: '2' });
     }
-    expect(latency).toBeGreaterThanOrEqual(SPEECH_LATENCY_MS);
-    expect(Math.min(...rounds)).toBeLessThanOrEqual(latency + 1_000);
   }, 90_000);
 });
 
