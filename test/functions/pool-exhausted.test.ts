@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createStatsHandler } from '../../src/handlers/stats-handler.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
@@ -53,10 +53,23 @@ describe('every database connection of the instance taken (pool exhausted)', () 
     expect(await audition(known, 'Una línea que ya se escuchó.')).toMatchObject({ status: 200, cache: 'MISS' });
     await services.auditions.drain();
 
-    // Something holds the only query connection longer than a request may wait for it (5 s).
+    // Something holds the only query connection longer than a request may wait for it (5 s):
+    // a transaction kept open (no statement runs on it, so no statement deadline ends it).
     let hogDone = false;
-    const hog = services.prisma.$executeRaw`SELECT pg_sleep(12)`.then(() => (hogDone = true));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    let holding = false;
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const hog = services.prisma
+      .$transaction(
+        async (tx) => {
+          await tx.$executeRaw`SELECT 1`;
+          holding = true;
+          await held;
+        },
+        { timeout: 60_000 },
+      )
+      .then(() => (hogDone = true));
+    await vi.waitFor(() => expect(holding).toBe(true), { timeout: 10_000 });
 
     const [hot, fresh, refused, figures] = await Promise.all([
       audition(known, 'Una línea que ya se escuchó.'),
@@ -70,6 +83,7 @@ describe('every database connection of the instance taken (pool exhausted)', () 
     expect(refused).toMatchObject({ status: 503, retryAfter: '5' }); // authorization fails closed
     expect(figures).toMatchObject({ status: 503, retryAfter: '5' });
 
+    letGo();
     await hog;
     // Nothing restarted: the pool gives the connection back and everything works again.
     expect(await audition(stranger, 'Alguien que nunca preguntó.')).toMatchObject({ status: 200, cache: 'MISS' });
