@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../clock.ts';
 import { describeError } from '../errors.ts';
-import type { MissLocks } from '../ports/miss-locks.ts';
+import type { MissLock, MissLocks } from '../ports/miss-locks.ts';
 import type { AudioCache, AuditionAudio, CacheSlot, WholeAudio } from './audio-cache.ts';
 
 /** A miss being filled, seen from the request that started it and from those that join it. */
@@ -103,37 +103,47 @@ export class MissFiller {
   }
 
   /**
-   * One synthesis per key across instances: the instance that gets the key's lock
-   * synthesizes (holding the lock until the audio is stored); the others poll the index for
-   * its entry, for at most `maxWaitMs`. A failure to coordinate (database trouble) or a wait
-   * that runs out falls back to synthesizing here: the cache fails open, and a caller is
-   * never left hanging.
+   * One synthesis per key across instances: the instance that gets the key's lock, and still
+   * holds it when it is about to synthesize, synthesizes (holding the lock until the audio is
+   * stored); the others poll the index for its entry, for at most `maxWaitMs`. A failure to
+   * coordinate (database trouble) or a wait that runs out falls back to synthesizing here:
+   * the cache fails open, and a caller is never left hanging.
    */
   async #coordinate(slot: CacheSlot, synthesizeAndStore: () => Promise<Fill>, synthesizeUncached: () => Promise<WholeAudio>): Promise<Fill> {
     const { missLocks, cache } = this.#deps;
     if (!missLocks) return synthesizeAndStore();
     const deadline = this.#now().getTime() + this.#deps.maxWaitMs;
     for (;;) {
-      let unlock: (() => Promise<void>) | undefined;
+      let lock: MissLock | undefined;
       try {
-        unlock = await missLocks.tryLock(slot.cacheKey);
+        lock = await missLocks.tryLock(slot.cacheKey);
       } catch (error) {
         slot.log.warn(`audition cache: could not coordinate the miss with other instances: ${describeError(error)}`);
         return synthesizeAndStore();
       }
-      if (unlock) {
-        const release = unlock;
-        let fill: Fill;
+      if (lock) {
+        const held = lock;
+        let fill: Fill | undefined;
         try {
           // The previous holder may have stored it between our lookup and our lock.
           const stored = await cache.lookUp(slot);
-          fill = stored.kind === 'hit' ? wholeFill(stored.audio) : await synthesizeAndStore();
+          // A synthesis is paid for: the lock is proven here, not believed. Its session may
+          // have ended since it was granted (a restart, a failover) and another instance taken
+          // the key meanwhile, and be synthesizing it.
+          if (stored.kind === 'hit') fill = wholeFill(stored.audio);
+          else if (await held.stillHeld()) fill = await synthesizeAndStore();
         } catch (error) {
-          await release();
+          await held.release();
           throw error;
         }
-        void fill.whole.catch(() => {}).finally(release);
-        return fill;
+        if (fill) {
+          void fill.whole.catch(() => {}).finally(() => held.release());
+          return fill;
+        }
+        await held.release();
+        slot.log.warn(
+          `audition cache: lost the miss lock of ${slot.cacheKey.slice(0, 12)}… before synthesizing (its database session ended); waiting for the other instance's synthesis`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, this.#deps.pollMs ?? POLL_MS));
       const stored = await cache.lookUp(slot);

@@ -302,6 +302,32 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
   });
 
+  it('does not synthesize under a lock it lost before synthesizing: it waits for the instance that took the key, and says so once', async () => {
+    const shared = sharedStorage();
+    const a = instance(shared);
+    const b = instance(shared);
+    // a takes the key's lock, finds no entry, and stops where it proves the lock before paying...
+    let open!: () => void;
+    a.missLocks.proofGate = new Promise((resolve) => (open = resolve));
+    const fromA = a.play();
+    await vi.waitFor(() => expect(a.missLocks.proofs).toBe(1), { timeout: 10_000 });
+    // ... where its lock session ends, and b takes the key and synthesizes the line.
+    const hear = a.missLocks.endSession();
+    b.synthesizer.hold();
+    const fromB = b.play();
+    await b.synthesizer.waitForCalls(1);
+    hear();
+    open();
+    b.synthesizer.release();
+
+    const [resultA, resultB] = await Promise.all([fromA, fromB]);
+    expect(resultB.status).toBe('MISS');
+    expect(resultA.status).toBe('HIT-L2'); // b's entry, found by a's polling
+    expect((await bytes(resultA)).equals(await bytes(resultB))).toBe(true);
+    expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
+    expect(a.warnings).toEqual([expect.stringMatching(/^audition cache: lost the miss lock of [0-9a-f]{12}… before synthesizing/)]);
+  });
+
   it('stops waiting for a holder that never finishes once the injected clock passes the deadline, and synthesizes itself', async () => {
     const shared = sharedStorage();
     const stuck = new MemoryMissLocks(shared.locks);

@@ -27,13 +27,17 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
 
   async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
     // A session-level advisory lock on the lock connection (Prisma's pool would hand the unlock
-    // to another session). If this process dies, the connection and the lock go with it.
-    const unlock = await this.locks.tryLock(LOCK_NAME);
-    if (!unlock) return { ran: false };
+    // to another session). If this process dies, the connection and the lock go with it; if
+    // the connection alone dies, the session takes the lock back at once. Should another pass
+    // take it first, this one goes on regardless (the session logs the loss): each of its
+    // steps is one bounded statement or blob batch that is safe beside another pass's (rows
+    // before blobs, a row deleted twice is deleted once), so the lock saves work, not data.
+    const lock = await this.locks.tryLock(LOCK_NAME);
+    if (!lock) return { ran: false };
     try {
       return { ran: true, value: await work() };
     } finally {
-      await unlock();
+      await lock.release();
     }
   }
 
