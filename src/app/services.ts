@@ -84,7 +84,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   // the next ones until it answers a probe.
   const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
   const databaseStall = new StallGuard('the database');
-  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs });
+  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs, stallGuard: databaseStall });
   const prisma = createPrismaClient(config.databaseUrl, {
     maxConnections: config.databasePoolMax - 1,
     connectRetry,

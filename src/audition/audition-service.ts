@@ -100,6 +100,7 @@ export class AuditionService {
       missLocks: deps.missLocks,
       maxWaitMs: speech.queueWaitMs + speech.timeoutMs + HOLDER_GRACE_MS,
       now,
+      databaseOutage: outages.database,
     });
     this.#synthesis = new SpeechSynthesis({
       synthesizer,

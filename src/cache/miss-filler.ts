@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.ts';
-import { describeError } from '../errors.ts';
+import { OutageLog } from '../outage-log.ts';
 import type { MissLock, MissLocks } from '../ports/miss-locks.ts';
 import type { AudioCache, AuditionAudio, CacheSlot, WholeAudio } from './audio-cache.ts';
 
@@ -28,6 +28,8 @@ export interface MissFillerDeps {
   now?: Clock;
   /** How often a waiting instance looks for the other's entry. */
   pollMs?: number;
+  /** Where locks that cannot be reached are logged, once per database outage. */
+  databaseOutage?: OutageLog;
 }
 
 /** A miss being filled in this instance, as identical requests find it. */
@@ -51,6 +53,7 @@ export function wholeFill(audio: WholeAudio): Fill {
  */
 export class MissFiller {
   readonly #deps: MissFillerDeps;
+  readonly #databaseOutage: OutageLog;
   readonly #now: Clock;
   /** Misses being filled in this instance, by cache key. */
   readonly #pending = new Map<string, PendingFill>();
@@ -58,6 +61,7 @@ export class MissFiller {
   constructor(deps: MissFillerDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
+    this.#databaseOutage = deps.databaseOutage ?? new OutageLog('the database');
   }
 
   /**
@@ -118,7 +122,7 @@ export class MissFiller {
       try {
         lock = await missLocks.tryLock(slot.cacheKey);
       } catch (error) {
-        slot.log.warn(`audition cache: could not coordinate the miss with other instances: ${describeError(error)}`);
+        this.#databaseOutage.failed(slot.log, 'audition cache: could not coordinate the miss with other instances', error);
         return synthesizeAndStore();
       }
       if (lock) {

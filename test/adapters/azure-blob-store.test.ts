@@ -7,7 +7,7 @@ import { DependencyStalledError } from '../../src/deadline.ts';
 import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
-import { startStallProxy, type StallProxy } from '../../tools/local-services/stall-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../../tools/local-services/tcp-proxy.ts';
 import { describeBlobStoreContract } from '../ports/blob-store.contract.ts';
 
 const connectionString = inject('azuriteConnectionString');
@@ -94,14 +94,14 @@ describe('AzureBlobStore container', () => {
 });
 
 describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding)', () => {
-  const proxies: StallProxy[] = [];
+  const proxies: TcpProxy[] = [];
   afterEach(async () => {
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });
 
   /** A store whose every request goes through a proxy that can hang, and a store beside it that goes direct. */
   async function storeBehindProxy(options: { readTimeoutMs: number; writeTimeoutMs: number }) {
-    const proxy = await startStallProxy({ port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]) });
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]) });
     proxies.push(proxy);
     const containerName = uniqueContainer();
     const proxied = connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);

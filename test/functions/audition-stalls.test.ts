@@ -11,7 +11,7 @@ import { createHealthHandler } from '../../src/handlers/health-handler.ts';
 import { signAccessToken } from '../../tools/dev/access-token.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
-import { startStallProxy, type StallProxy } from '../../tools/local-services/stall-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../../tools/local-services/tcp-proxy.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
@@ -27,12 +27,12 @@ import { testSettings } from '../support/test-services.ts';
 const line = (text = `Se cuelga ${randomBytes(4).toString('hex')}`) => ({ voice: 'es-AR-ElenaNeural', text });
 
 /** The suite's Azurite, reached through `proxy`. */
-function blobsThrough(proxy: StallProxy): string {
+function blobsThrough(proxy: TcpProxy): string {
   return inject('azuriteConnectionString').replace(/BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\//, `BlobEndpoint=http://127.0.0.1:${proxy.port}/`);
 }
 
 /** The test database, reached through `proxy`. */
-function databaseThrough(database: TestDatabase, proxy: StallProxy): string {
+function databaseThrough(database: TestDatabase, proxy: TcpProxy): string {
   const url = new URL(database.url);
   url.host = `127.0.0.1:${proxy.port}`;
   return url.toString();
@@ -78,7 +78,7 @@ async function health(services: BuiltServices) {
 let standIn: SpeechStandIn;
 let tone: Buffer;
 let database: TestDatabase;
-const proxies: StallProxy[] = [];
+const proxies: TcpProxy[] = [];
 const open: BuiltServices[] = [];
 beforeAll(async () => {
   tone = await encodeToneMp3(3); // several 4 KB chunks
@@ -96,8 +96,8 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function proxy(port: number): Promise<StallProxy> {
-  const started = await startStallProxy({ port });
+async function proxy(port: number): Promise<TcpProxy> {
+  const started = await startTcpProxy({ host: '127.0.0.1', port });
   proxies.push(started);
   return started;
 }

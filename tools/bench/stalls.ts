@@ -10,7 +10,7 @@
 // HIT-L2 came. HOST_ROOT=<checkout> runs another version's hosts on the same stack (its
 // `dist/` built), for a before/after in one run.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startStallProxy } from '../local-services/stall-proxy.ts';
+import { startTcpProxy } from '../local-services/tcp-proxy.ts';
 import { saveResult, startBenchStack, stopHost } from './bench-stack.ts';
 
 const STALL_SECONDS = Number(process.env.STALL_SECONDS ?? 100);
@@ -38,8 +38,8 @@ async function main() {
   const stack = await startBenchStack({ toneSeconds: 1, durable: false, hostRoot: process.env.HOST_ROOT });
   const azuritePort = stack.azurite.port;
   const pgPort = Number(new URL(stack.pg.adminUrl.replace(/^postgres(ql)?:/, 'http:')).port);
-  const blobs = await startStallProxy({ port: azuritePort });
-  const database = await startStallProxy({ port: pgPort });
+  const blobs = await startTcpProxy({ host: '127.0.0.1', port: azuritePort });
+  const database = await startTcpProxy({ host: '127.0.0.1', port: pgPort });
   const hostLines: string[] = [];
   const hosts: Awaited<ReturnType<typeof stack.startHost>>[] = [];
   try {

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import { ConnectRetry, isConnectionLost } from './connect-retry.ts';
+import { StallGuard } from '../stall-guard.ts';
+import { ConnectRetry, isConnectionLost, isDatabaseDeadline } from './connect-retry.ts';
 
 /** A lock taken through the session, as its holder sees it. */
 export interface SessionLock {
@@ -57,6 +58,7 @@ export class PgLockSession {
   readonly #queryTimeoutMs: number;
   readonly #connectRetry: ConnectRetry;
   readonly #log: Pick<Logger, 'warn'>;
+  readonly #stall: StallGuard;
   #client: Promise<Connection> | undefined;
   /** Bumped whenever the connection is replaced: locks of an older one are gone already. */
   #generation = 0;
@@ -68,11 +70,20 @@ export class PgLockSession {
   /** A proof (see stillHeld) queued and not sent yet: every stillHeld asked meanwhile shares it. */
   #nextProof: Promise<number> | undefined;
 
-  constructor(databaseUrl: string, options: { queryTimeoutMs?: number; connectRetry?: ConnectRetry; log?: Pick<Logger, 'warn'> } = {}) {
+  /**
+   * `queryTimeoutMs` (DATABASE_TIMEOUT_SECONDS) bounds each statement and each connection
+   * opened; `stallGuard` is the database's, shared with the query pool: a database that stopped
+   * answering either is not waited for by the other.
+   */
+  constructor(
+    databaseUrl: string,
+    options: { queryTimeoutMs?: number; connectRetry?: ConnectRetry; log?: Pick<Logger, 'warn'>; stallGuard?: StallGuard } = {},
+  ) {
     this.#databaseUrl = databaseUrl;
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5_000;
     this.#connectRetry = options.connectRetry ?? new ConnectRetry();
     this.#log = options.log ?? console;
+    this.#stall = options.stallGuard ?? new StallGuard('the database');
   }
 
   /** The lock named `name` if nobody (here or in any instance) holds it; else undefined. */
@@ -190,10 +201,19 @@ export class PgLockSession {
    */
   #run<T>(statement: (connection: Connection) => Promise<T>): Promise<T> {
     const result = this.#tail.then(async () => {
-      const connection = await this.#connection();
+      // Refused at once while the database is known to hang: nothing sent, nothing dropped.
+      this.#stall.admit();
+      const connection = await this.#connection().catch((error: unknown) => {
+        if (isDatabaseDeadline(error)) this.#stall.timedOut();
+        throw error;
+      });
       try {
-        return await statement(connection);
+        const answer = await statement(connection);
+        this.#stall.answered();
+        return answer;
       } catch (error) {
+        if (isDatabaseDeadline(error)) this.#stall.timedOut();
+        else if (error instanceof pg.DatabaseError) this.#stall.answered();
         this.#drop(connection.generation);
         throw error;
       }
@@ -223,7 +243,7 @@ export class PgLockSession {
   async #open(generation: number): Promise<pg.Client> {
     const client = new pg.Client({
       connectionString: this.#databaseUrl,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: this.#queryTimeoutMs,
       query_timeout: this.#queryTimeoutMs,
       application_name: 'khipu-audition-cache locks',
     });

@@ -3,7 +3,7 @@ import { ConnectRetry, isConnectionLost, isTransientConnectError, retryIfConnect
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
 import { describeError } from '../../../src/errors.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
-import { startStallProxy, type StallProxy } from '../../../tools/local-services/stall-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../../../tools/local-services/tcp-proxy.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
@@ -159,10 +159,10 @@ describe('a statement whose connection dies under it', () => {
 
 describe('a database that hangs (Postgres behind a proxy that stops forwarding)', () => {
   let database: TestDatabase;
-  let proxy: StallProxy;
+  let proxy: TcpProxy;
   beforeAll(async () => {
     database = await createTestDatabase();
-    proxy = await startStallProxy({ port: Number(new URL(database.url.replace(/^postgres(ql)?:/, 'http:')).port) });
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(database.url.replace(/^postgres(ql)?:/, 'http:')).port) });
   });
   afterAll(async () => {
     proxy.resume();
@@ -176,7 +176,7 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
     const prisma = createPrismaClient(url.toString(), { maxConnections: 2, timeoutMs: 500 });
     try {
       await prisma.$queryRaw`SELECT 1`;
-      const before = proxy.connections;
+      const before = proxy.connections.length;
       proxy.pause();
       const first = await prisma.$queryRaw`SELECT 1`.catch((e: unknown) => e);
       expect(describeError(first)).toMatch(/Query read timeout/);
@@ -184,7 +184,7 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
       const next = await prisma.$queryRaw`SELECT 1`.catch((e: unknown) => e);
       expect(describeError(next)).toMatch(/the database has not answered for \d+ ms/);
       // No new connection was tried for it (each would be one more connect deadline).
-      expect(proxy.connections).toBeLessThanOrEqual(before);
+      expect(proxy.connections.length).toBeLessThanOrEqual(before);
       proxy.resume();
       await vi.waitFor(async () => expect(await prisma.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]), {
         timeout: 10_000,
