@@ -39,11 +39,11 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
   const blobExists = (path: string) => blobIn(services, path);
   const keysOf = async (tenantId: string) =>
     (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey).sort();
-  /** The newest Last-Modified under the prefix, as storage reports it. */
-  async function lastUploadOf(prefix: string): Promise<Date> {
-    let newest = 0;
-    for await (const blob of services.blobStore.list(prefix)) newest = Math.max(newest, blob.lastModified.getTime());
-    return new Date(newest);
+  /** The oldest and newest Last-Modified under the prefix, as storage reports them (whole seconds). */
+  async function uploadsOf(prefix: string): Promise<{ first: Date; last: Date }> {
+    const times: number[] = [];
+    for await (const blob of services.blobStore.list(prefix)) times.push(blob.lastModified.getTime());
+    return { first: new Date(Math.min(...times)), last: new Date(Math.max(...times)) };
   }
   const run = (options: Partial<CleanupOptions> = {}) =>
     cleanCache(
@@ -114,15 +114,16 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const orphans = Array.from({ length: 3 }, () => `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`);
     for (const path of orphans) await services.blobStore.put(path, Buffer.from('orphan'), 'audio/mpeg');
     await services.blobStore.put('audio-cache/readme.txt', Buffer.from('not ours'), 'text/plain');
-    // A blob's age is storage's word (its Last-Modified), so the pass's clock is set from it.
-    const uploaded = await lastUploadOf(`audio-cache/${tenant}/`);
-    const kept = await seed(tenant, { expiresAt: new Date(uploaded.getTime() + 24 * HOUR) });
+    // A blob's age is storage's word (its Last-Modified, in whole seconds), so the pass's clock is
+    // set from it. The three uploads may straddle a second: the grace is counted from the first.
+    const uploaded = await uploadsOf(`audio-cache/${tenant}/`);
+    const kept = await seed(tenant, { expiresAt: new Date(uploaded.last.getTime() + 24 * HOUR) });
 
     // Just uploaded: within the grace period (a miss may be about to write its row).
-    expect((await run({ now: () => uploaded })).orphans).toBe(0);
-    expect((await run({ now: () => new Date(uploaded.getTime() + HOUR - 1_000) })).orphans).toBe(0);
+    expect((await run({ now: () => uploaded.last })).orphans).toBe(0);
+    expect((await run({ now: () => new Date(uploaded.first.getTime() + HOUR - 1_000) })).orphans).toBe(0);
 
-    const later = () => new Date(uploaded.getTime() + 2 * HOUR);
+    const later = () => new Date(uploaded.last.getTime() + 2 * HOUR);
     expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(2);
     expect((await run({ now: later, orphanLimit: 2 })).orphans).toBe(1);
     for (const path of orphans) expect(await blobExists(path)).toBe(false);
@@ -181,7 +182,7 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const ourOrphan = `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`;
     await services.blobStore.put(ourOrphan, Buffer.from('orphan'), 'audio/mpeg');
     // Past the orphans' grace period by storage's clock, and past every expiry above.
-    const later = new Date(Math.max((await lastUploadOf(`audio-cache/${tenant}/`)).getTime(), NOW.getTime()) + 2 * HOUR);
+    const later = new Date(Math.max((await uploadsOf(`audio-cache/${tenant}/`)).last.getTime(), NOW.getTime()) + 2 * HOUR);
 
     const report = await run({ maxEntriesPerTenant: 1, now: () => later });
 
@@ -264,7 +265,7 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
 
       // Rows went first, so nothing points at the blobs left behind; once storage is back and
       // they are past the grace period, the next pass finishes the job.
-      const uploaded = await lastUploadOf(`audio-cache/${tenant}/`);
+      const uploaded = (await uploadsOf(`audio-cache/${tenant}/`)).last;
       const later = await run({ now: () => new Date(uploaded.getTime() + 2 * HOUR) });
       expect(later).toMatchObject({ expired: 0, orphans: 3 });
     } finally {
