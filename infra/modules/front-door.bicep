@@ -22,7 +22,7 @@ param cloudApiHostName string
 @description('Default host name of the audition cache Function App.')
 param functionAppHostName string
 
-resource profile 'Microsoft.Cdn/profiles@2024-02-01' = {
+resource profile 'Microsoft.Cdn/profiles@2026-07-01' = {
   name: 'afd-${resourceToken}'
   location: 'global'
   tags: tags
@@ -31,7 +31,7 @@ resource profile 'Microsoft.Cdn/profiles@2024-02-01' = {
   }
 }
 
-resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2024-02-01' = {
+resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2026-07-01' = {
   parent: profile
   name: 'khipu-${resourceToken}'
   location: 'global'
@@ -48,7 +48,7 @@ var healthProbe = {
   probeIntervalInSeconds: 120
 }
 
-resource cloudApiGroup 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
+resource cloudApiGroup 'Microsoft.Cdn/profiles/originGroups@2026-07-01' = {
   parent: profile
   name: 'khipu-cloud-api'
   properties: {
@@ -61,7 +61,7 @@ resource cloudApiGroup 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
   }
 }
 
-resource cloudApiOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01' = {
+resource cloudApiOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2026-07-01' = {
   parent: cloudApiGroup
   name: 'cloud-api'
   properties: {
@@ -76,7 +76,7 @@ resource cloudApiOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01'
   }
 }
 
-resource auditionGroup 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
+resource auditionGroup 'Microsoft.Cdn/profiles/originGroups@2026-07-01' = {
   parent: profile
   name: 'audition-cache'
   properties: {
@@ -89,7 +89,7 @@ resource auditionGroup 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
   }
 }
 
-resource auditionOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01' = {
+resource auditionOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2026-07-01' = {
   parent: auditionGroup
   name: 'function-app'
   properties: {
@@ -104,12 +104,12 @@ resource auditionOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01'
   }
 }
 
-resource auditionRules 'Microsoft.Cdn/profiles/ruleSets@2024-02-01' = {
+resource auditionRules 'Microsoft.Cdn/profiles/ruleSets@2026-07-01' = {
   parent: profile
   name: 'auditioncache'
 }
 
-resource auditionRoutesRule 'Microsoft.Cdn/profiles/ruleSets/rules@2024-02-01' = {
+resource auditionRoutesRule 'Microsoft.Cdn/profiles/ruleSets/rules@2026-07-01' = {
   parent: auditionRules
   name: 'auditionRoutes'
   properties: {
@@ -148,7 +148,7 @@ resource auditionRoutesRule 'Microsoft.Cdn/profiles/ruleSets/rules@2024-02-01' =
 }
 
 // Everything not matched below goes to the Cloud API; the rule above re-targets the audition routes.
-resource defaultRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
+resource defaultRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2026-07-01' = {
   parent: endpoint
   name: 'cloud-api'
   dependsOn: [
@@ -176,7 +176,7 @@ resource defaultRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = 
   }
 }
 
-resource cacheOperationsRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
+resource cacheOperationsRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2026-07-01' = {
   parent: endpoint
   name: 'audio-cache-operations'
   dependsOn: [

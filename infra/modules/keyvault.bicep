@@ -20,7 +20,7 @@ param postgresDatabaseName string
 @description('Optional service-wide Azure Speech key. Empty: no secret, projects bring their own key.')
 param azureSpeechKey string = ''
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
   name: name
   location: location
   tags: tags
@@ -37,7 +37,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource jwtSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource jwtSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   parent: vault
   name: 'jwt-secret-key'
   properties: {
@@ -46,7 +46,7 @@ resource jwtSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 }
 
 // require_secure_transport is on, hence sslmode=require. Login and password are URL-encoded.
-resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   parent: vault
   name: 'database-url'
   properties: {
@@ -54,7 +54,7 @@ resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource speechKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(azureSpeechKey)) {
+resource speechKeySecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = if (!empty(azureSpeechKey)) {
   parent: vault
   name: 'azure-speech-key'
   properties: {
@@ -67,4 +67,4 @@ output uri string = vault.properties.vaultUri
 // Unversioned URIs: the app picks up a rotated secret without a redeploy.
 output jwtSecretUri string = jwtSecret.properties.secretUri
 output databaseUrlSecretUri string = databaseUrlSecret.properties.secretUri
-output speechKeySecretUri string = empty(azureSpeechKey) ? '' : speechKeySecret.properties.secretUri
+output speechKeySecretUri string = speechKeySecret.?properties.secretUri ?? ''

@@ -21,21 +21,21 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// Blob Data Contributor: the cache's audio (AZURE_STORAGE_ACCOUNT_NAME + DefaultAzureCredential).
-// Blob Data Owner, Queue and Table Data Contributor: the host's AzureWebJobsStorage connection
-// (timer leases, host keys) and the Flex Consumption deployment container.
+// Blob Data Owner: the host's AzureWebJobsStorage connection (timer leases, host keys), the Flex
+// Consumption deployment container, and the cache's audio (AZURE_STORAGE_ACCOUNT_NAME +
+// DefaultAzureCredential), which Owner covers: a Blob Data Contributor assignment besides it would
+// grant nothing more. Queue and Table Data Contributor: the rest of the host's storage.
 var appStorageRoles = [
-  roles.storageBlobDataContributor
   roles.storageBlobDataOwner
   roles.storageQueueDataContributor
   roles.storageTableDataContributor
 ]
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2026-05-15' existing = {
   name: keyVaultName
 }
 

@@ -14,7 +14,7 @@ param deploymentContainerName string
 @description('CACHE_TTL_DAYS: the lifecycle rule deletes audio blobs 7 days after that.')
 param cacheTtlDays int
 
-resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource account 'Microsoft.Storage/storageAccounts@2026-09-01' = {
   name: name
   location: location
   tags: tags
@@ -37,12 +37,12 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01' = {
   parent: account
   name: 'default'
 }
 
-resource audioContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource audioContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: containerName
   properties: {
@@ -50,7 +50,7 @@ resource audioContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -61,7 +61,7 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 // Backstop behind the hourly cleanup timer: audio lives at
 // {container}/audio-cache/{tenant_id}/{cache_key}.mp3 and its row expires CACHE_TTL_DAYS after it
 // was written (hits do not extend it), so a blob untouched for TTL + 7 days is one the timer missed.
-resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2026-09-01' = {
   parent: account
   name: 'default'
   properties: {

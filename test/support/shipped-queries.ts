@@ -46,14 +46,3 @@ export function workbookQueries(): ShippedQuery[] {
 export function shippedQueries(): ShippedQuery[] {
   return [...readmeQueries(), ...alertQueries(), ...workbookQueries()];
 }
-
-/** Each alert of infra/modules/alerts.bicep: its name, the query file it loads, the column its rule measures. */
-export function alertDefinitions(): { name: string; file: string; column: string }[] {
-  const text = readFileSync(path.join(root, 'infra/modules/alerts.bicep'), 'utf8');
-  const alerts = text.slice(text.indexOf('var alerts = ['), text.indexOf('resource rules'));
-  return [...alerts.matchAll(/name: '([\w-]+)'[\s\S]*?query: loadTextContent\('\.\.\/monitoring\/alerts\/([\w-]+\.kql)'\)\s*column: '(\w+)'/g)].map((m) => ({
-    name: m[1]!,
-    file: `infra/monitoring/alerts/${m[2]}`,
-    column: m[3]!,
-  }));
-}

@@ -88,6 +88,19 @@ describe('the deployment package (npm run package)', () => {
     expect(azure.services.api.hooks?.prepackage?.windows?.run).toMatch(/^npm run package$/m);
   });
 
+  it('carries a host.json that needs no extension bundle (HTTP and timer triggers only), with the api prefix and the app’s log levels', async () => {
+    const host = JSON.parse(Buffer.from(files.get('host.json')!).toString()) as Record<string, unknown>;
+    expect(host).toMatchObject({ version: '2.0', extensions: { http: { routePrefix: 'api' } }, functionTimeout: '00:05:00' });
+    expect(host).not.toHaveProperty('extensionBundle');
+    expect(host).toMatchObject({ logging: { logLevel: { default: 'Information', Function: 'Information' } } });
+    // Built into the host: no extension bundle is needed as long as the app registers nothing else.
+    const sources = await Promise.all((await readdir(path.join(root, 'src/functions'))).map((f) => readFile(path.join(root, 'src/functions', f), 'utf8')));
+    const kinds = new Set(sources.flatMap((text) => [...text.matchAll(/\bapp\.(\w+)\(/g)].map((m) => m[1]!)));
+    expect([...kinds].sort()).toEqual(['http', 'timer']);
+    // Streamed responses are the app's own switch (app.setup), which the bundle carries.
+    expect(Buffer.from(files.get('dist/main.js')!).toString()).toMatch(/enableHttpStream:(!0|true)/);
+  });
+
   describe('served from the unpacked zip, on real services', () => {
     let standIn: SpeechStandIn;
     let services: TestServices;

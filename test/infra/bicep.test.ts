@@ -1,0 +1,446 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ConfigError, parseConfig, SETTING_NAMES } from '../../src/config.ts';
+import { bicepCli } from '../../tools/infra/bicep.ts';
+import { acceptedWarnings, checkInfra, checkParameterFile, DATE_DEPENDENT_RULE, type ArmTemplate, type InfraCheck } from '../../tools/infra/check.ts';
+import { moduleOf, moduleOutput, outputOf, parameterName, resourceOf, resourcesOf } from '../support/arm-template.ts';
+import { alertQueries, root, workbookQueries } from '../support/shipped-queries.ts';
+
+// infra/ compiled and linted by the real Bicep CLI (restored from NuGet by tools/infra/bicep.ts),
+// then the compiled ARM JSON checked for what a Flex Consumption Function App needs. Without a
+// .NET SDK this is skipped with one line, except under CI=true, where it must run.
+
+const cli = bicepCli();
+const requiredHere = process.env.CI === 'true';
+if (!cli.available) console.log(`test/infra/bicep.test.ts: skipped: ${cli.reason}`);
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+
+describe('the Bicep CLI', () => {
+  it.runIf(requiredHere)('is restored from NuGet under CI=true (a missing compiler fails the run)', () => {
+    expect(cli).toMatchObject({ available: true });
+  });
+});
+
+describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', () => {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'khipu-bicep-'));
+  let check: InfraCheck;
+  let main: ArmTemplate;
+  beforeAll(() => {
+    if (!cli.available) return;
+    check = checkInfra({ cli, outFile: path.join(scratch, 'main.json') });
+    main = check.template;
+    if (check.review.length > 0) console.log(`infra: ${check.review.length} ${DATE_DEPENDENT_RULE} warnings to review (npm run infra:check lists them)`);
+  }, 180_000);
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('compiles every file and lints it with no error, and no warning but those infra/README.md accepts (and why)', () => {
+    expect(check.problems).toEqual([]);
+    expect(check.diagnostics.filter((d) => d.level === 'error')).toEqual([]);
+    // Each accepted warning has its reason in the table.
+    for (const row of acceptedWarnings(read('infra/README.md'))) expect(row.code).toMatch(/\S/);
+    expect(main.resources.length).toBeGreaterThan(5);
+  });
+
+  it('catches what it is here for: a misspelt property in a module, a parameter of the wrong type', () => {
+    if (!cli.available) return;
+    const copy = path.join(scratch, 'broken');
+    cpSync(path.join(root, 'infra'), copy, { recursive: true });
+    const edit = (file: string, from: string, to: string) => {
+      const text = readFileSync(path.join(copy, file), 'utf8');
+      expect(text, file).toContain(from);
+      writeFileSync(path.join(copy, file), text.replace(from, to));
+    };
+    edit('modules/storage.bicep', 'allowSharedKeyAccess: false', 'allowSharedKeyAcess: false');
+    edit('main.bicep', 'cacheTtlDays: cacheTtlDays', "cacheTtlDays: '30'");
+    const broken = checkInfra({ cli, infraDir: copy, outFile: path.join(scratch, 'broken.json') });
+    expect(broken.problems.join('\n')).toMatch(/modules\/storage\.bicep:\d+ warning BCP\d+: The property "allowSharedKeyAcess" is not allowed/);
+    expect(broken.problems.join('\n')).toMatch(/main\.bicep:\d+ error BCP\d+: The property "cacheTtlDays" expected a value of type "int"/);
+  }, 180_000);
+
+  describe('infra/main.parameters.json (azd fills it from the environment)', () => {
+    it('names only parameters main.bicep declares and supplies every one without a default (checked with the template)', () => {
+      const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> };
+      const declared = Object.keys(main.parameters);
+      for (const name of Object.keys(file.parameters)) expect(declared, name).toContain(name);
+      const withoutDefault = declared.filter((name) => main.parameters[name]!.defaultValue === undefined);
+      expect(withoutDefault.sort()).toEqual(['environmentName', 'jwtSecretKey', 'location', 'postgresAdminPassword']);
+      for (const name of withoutDefault) expect(file.parameters[name]?.value, name).toMatch(/^\$\{[A-Z][A-Z0-9_]*\}$/);
+    });
+
+    it('would catch a name the template lacks, a required parameter not supplied, a default of the wrong type', () => {
+      const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> };
+      const { jwtSecretKey: _dropped, ...rest } = file.parameters;
+      const problems = checkParameterFile(
+        { parameters: { ...rest, maximumInstanceCount: { value: '${MAX_INSTANCES=forty}' }, cacheTtlDay: { value: '${CACHE_TTL_DAYS}' } } },
+        main,
+      );
+      expect(problems).toEqual([
+        'main.parameters.json: maximumInstanceCount\'s default "forty" is not of its type, int',
+        'main.parameters.json sets cacheTtlDay, which main.bicep does not declare',
+        'main.bicep requires jwtSecretKey, which main.parameters.json does not supply',
+      ]);
+    });
+
+    it('takes each secret from an azd environment variable, as a secure parameter with no default but empty', () => {
+      const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> };
+      const secure = Object.entries(main.parameters).filter(([, p]) => p.type === 'securestring');
+      expect(secure.map(([name]) => name).sort()).toEqual(['azureSpeechKey', 'jwtSecretKey', 'postgresAdminPassword']);
+      for (const [name, p] of secure) {
+        expect(file.parameters[name]?.value, name).toMatch(/^\$\{[A-Z][A-Z0-9_]*\}$/);
+        expect([undefined, ''], name).toContain(p.defaultValue);
+      }
+    });
+  });
+
+  describe('the Function App (module api)', () => {
+    const api = () => moduleOf(main, 'api');
+    const site = () => resourceOf(api().template, 'Microsoft.Web/sites');
+    const appSettings = () => api().template.variables!.appSettings as Record<string, string>;
+    /** The value main.bicep gives an app setting written `[parameters('x')]` or `[string(parameters('x'))]` in the module, with its defaults. */
+    const defaultOfSetting = (value: string): string | undefined => {
+      const inner = /^\[(?:string\()?parameters\('(\w+)'\)\)?\]$/.exec(value)?.[1];
+      if (!inner) return /^\[/.test(value) ? undefined : value;
+      const fromMain = parameterName(api().parameters[inner]);
+      const fallback = fromMain ? main.parameters[fromMain]?.defaultValue : api().template.parameters[inner]?.defaultValue;
+      return typeof fallback === 'string' || typeof fallback === 'number' || typeof fallback === 'boolean' ? String(fallback) : undefined;
+    };
+
+    it('runs on Flex Consumption (FC1, Linux), Node 24, 2048 MB instances, at most maximumInstanceCount (40) of them, as the README says', () => {
+      const plan = resourceOf(api().template, 'Microsoft.Web/serverfarms');
+      expect(plan).toMatchObject({ kind: 'functionapp', sku: { name: 'FC1', tier: 'FlexConsumption' }, properties: { reserved: true } });
+      expect(site()).toMatchObject({ kind: 'functionapp,linux', properties: { httpsOnly: true, siteConfig: { minTlsVersion: '1.2', ftpsState: 'Disabled' } } });
+      const config = (site().properties as { functionAppConfig: Record<string, Record<string, unknown>> }).functionAppConfig;
+      expect(config.runtime).toEqual({ name: 'node', version: '24' });
+      expect(config.scaleAndConcurrency).toEqual({ instanceMemoryMB: 2048, maximumInstanceCount: "[parameters('maximumInstanceCount')]" });
+      expect(api().parameters.maximumInstanceCount).toBe("[parameters('maximumInstanceCount')]");
+      expect(main.parameters.maximumInstanceCount?.defaultValue).toBe(40);
+      expect(read('infra/README.md')).toContain('Node 24, 2048 MB instances, at most `maximumInstanceCount` (40) instances');
+      expect(site().tags).toMatch(/'azd-service-name', 'api'/);
+    });
+
+    it('applies the module’s appSettings and none that Flex Consumption refuses', () => {
+      const copy = (site().properties as { siteConfig: { copy: { name: string; count: string }[] } }).siteConfig.copy;
+      expect(copy).toEqual([expect.objectContaining({ name: 'appSettings', count: "[length(items(variables('appSettings')))]" })]);
+      // Flex Consumption sets these itself from functionAppConfig, or has no use for them.
+      const refused = [
+        'FUNCTIONS_EXTENSION_VERSION',
+        'FUNCTIONS_WORKER_RUNTIME',
+        'FUNCTIONS_WORKER_RUNTIME_VERSION',
+        'FUNCTIONS_MAX_HTTP_CONCURRENCY',
+        'FUNCTIONS_WORKER_PROCESS_COUNT',
+        'FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED',
+        'SCALE_CONTROLLER_SCALING_ENABLED',
+        'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+        'WEBSITE_CONTENTOVERVNET',
+        'WEBSITE_CONTENTSHARE',
+        'WEBSITE_DNS_SERVER',
+        'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT',
+        'WEBSITE_NODE_DEFAULT_VERSION',
+        'WEBSITE_RUN_FROM_PACKAGE',
+        'WEBSITE_SKIP_CONTENTSHARE_VALIDATION',
+        'WEBSITE_VNET_ROUTE_ALL',
+      ];
+      expect(Object.keys(appSettings()).filter((name) => refused.includes(name))).toEqual([]);
+      // The host reaches its storage with the identity: no connection string, no key.
+      expect(appSettings()).toMatchObject({ AzureWebJobsStorage__credential: 'managedidentity' });
+      expect(Object.keys(appSettings())).not.toContain('AzureWebJobsStorage');
+      expect(JSON.stringify(main)).not.toMatch(/listKeys|AccountKey=|AZURE_STORAGE_CONNECTION_STRING/);
+    });
+
+    it('sets every setting src/config.ts requires, secrets as Key Vault references to secrets the template creates', () => {
+      let problems: string[] = [];
+      try {
+        parseConfig({});
+      } catch (error) {
+        problems = (error as ConfigError).problems;
+      }
+      const required = problems.map((p) => p.split(' is required')[0]!);
+      expect(required).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME']);
+      expect(appSettings().AZURE_STORAGE_ACCOUNT_NAME).toBe("[parameters('storageAccountName')]");
+      expect(moduleOutput(api().parameters.storageAccountName)).toEqual({ module: 'storage', output: 'name' });
+
+      const vault = moduleOf(main, 'keyvault').template;
+      for (const [setting, secret] of [
+        ['DATABASE_URL', 'database-url'],
+        ['JWT_SECRET_KEY', 'jwt-secret-key'],
+      ] as const) {
+        const reference = /^\[format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', parameters\('(\w+)'\)\)\]$/.exec(appSettings()[setting]!);
+        expect(reference, setting).not.toBeNull();
+        const source = moduleOutput(api().parameters[reference![1]!]);
+        expect(source?.module, setting).toBe('keyvault');
+        expect(outputOf(vault, source!.output), setting).toContain(`'Microsoft.KeyVault/vaults/secrets', parameters('name'), '${secret}'`);
+        const created = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) => r.name.includes(`'${secret}'`));
+        expect(created?.condition, `${secret} is always created`).toBeUndefined();
+      }
+      // Resolved as the identity the app runs as.
+      expect((site().properties as Record<string, unknown>).keyVaultReferenceIdentity).toBe("[parameters('identityId')]");
+    });
+
+    it('sets only settings src/config.ts reads (besides the host’s own), with values it accepts', () => {
+      const platform = /^(AzureWebJobs|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)|^AZURE_CLIENT_ID$/;
+      const own = Object.keys(appSettings()).filter((name) => !platform.test(name));
+      expect(own.filter((name) => !(SETTING_NAMES as readonly string[]).includes(name))).toEqual([]);
+      // What the deployed app reads with the template's defaults: literal values and parameters
+      // at their defaults; what only a deployment knows (names, Key Vault values) as samples.
+      const env: Record<string, string> = {
+        DATABASE_URL: 'postgresql://khipuadmin:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
+        JWT_SECRET_KEY: 'the-khipu-cloud-api-secret',
+        AZURE_STORAGE_ACCOUNT_NAME: 'stabc123',
+      };
+      for (const name of own) {
+        const value = defaultOfSetting(appSettings()[name]!);
+        if (value !== undefined) env[name] = value;
+      }
+      expect(Object.keys(env).length).toBeGreaterThan(15);
+      const config = parseConfig(env);
+      expect(config).toMatchObject({ databasePoolMax: 5, cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' } });
+      expect(config.blobStorage).toEqual({ kind: 'identity', accountUrl: 'https://stabc123.blob.core.windows.net', containerName: 'audio-cache' });
+    });
+
+    it('is the README’s: every setting it sets is documented in the main README', () => {
+      const readme = read('README.md');
+      const platform = /^(AzureWebJobs|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)|^AZURE_CLIENT_ID$/;
+      expect(Object.keys(appSettings()).filter((name) => !platform.test(name) && !readme.includes(`\`${name}\``))).toEqual([]);
+    });
+
+    it('deploys its package from a container the storage module creates, reached as the identity the app runs as', () => {
+      const deployment = (site().properties as { functionAppConfig: { deployment: { storage: Record<string, unknown> } } }).functionAppConfig.deployment
+        .storage;
+      expect(deployment).toEqual({
+        type: 'blobContainer',
+        value: "[format('{0}{1}', parameters('storageBlobEndpoint'), parameters('deploymentContainerName'))]",
+        authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: "[parameters('identityId')]" },
+      });
+      expect(moduleOutput(api().parameters.storageBlobEndpoint)).toEqual({ module: 'storage', output: 'blobEndpoint' });
+      const storage = moduleOf(main, 'storage');
+      expect(storage.parameters.deploymentContainerName).toBe(api().parameters.deploymentContainerName);
+      const containers = resourcesOf(storage.template, 'Microsoft.Storage/storageAccounts/blobServices/containers');
+      expect(containers.map((c) => c.name)).toContain("[format('{0}/{1}/{2}', parameters('name'), 'default', parameters('deploymentContainerName'))]");
+      for (const c of containers) expect(c.properties).toMatchObject({ publicAccess: 'None' });
+      // The site runs as the identity module's identity, the one the role assignments name.
+      expect(moduleOutput(api().parameters.identityId)).toEqual({ module: 'identity', output: 'id' });
+      expect(Object.keys((site().identity as { userAssignedIdentities: object }).userAssignedIdentities)).toEqual([
+        "[format('{0}', parameters('identityId'))]",
+      ]);
+      expect(moduleOutput(moduleOf(main, 'rbac').parameters.principalId)).toEqual({ module: 'identity', output: 'principalId' });
+    });
+  });
+
+  describe('storage, Key Vault and PostgreSQL', () => {
+    it('stores blobs without shared keys or public access, and expires audio cacheTtlDays + 7 days after its last write', () => {
+      const storage = moduleOf(main, 'storage');
+      expect(resourceOf(storage.template, 'Microsoft.Storage/storageAccounts').properties).toMatchObject({
+        allowSharedKeyAccess: false,
+        allowBlobPublicAccess: false,
+        minimumTlsVersion: 'TLS1_2',
+        supportsHttpsTrafficOnly: true,
+      });
+      const [rule, ...more] = (
+        resourceOf(storage.template, 'Microsoft.Storage/storageAccounts/managementPolicies').properties as { policy: { rules: unknown[] } }
+      ).policy.rules;
+      expect(more).toEqual([]);
+      // {container}/ + the blob layout's audio-cache/{tenant_id}/{cache_key}.mp3
+      expect(rule).toMatchObject({
+        definition: {
+          filters: { blobTypes: ['blockBlob'], prefixMatch: ["[format('{0}/audio-cache/', parameters('containerName'))]"] },
+          actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: "[add(parameters('cacheTtlDays'), 7)]" } } },
+        },
+      });
+      expect(storage.parameters).toMatchObject({ containerName: "[parameters('containerName')]", cacheTtlDays: "[parameters('cacheTtlDays')]" });
+      expect(main.parameters.containerName?.defaultValue).toBe('audio-cache');
+      expect(main.parameters.cacheTtlDays?.defaultValue).toBe(30);
+      expect(read('README.md')).toContain('audio-cache/{tenant_id}/{cache_key}.mp3');
+    });
+
+    it('keeps Key Vault on RBAC with soft delete; its database-url secret requires TLS', () => {
+      const vault = moduleOf(main, 'keyvault').template;
+      expect(resourceOf(vault, 'Microsoft.KeyVault/vaults').properties).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
+      const databaseUrl = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) => r.name.includes("'database-url'"));
+      expect((databaseUrl?.properties as { value: string }).value).toMatch(/^\[format\('postgresql:\/\/.*\?sslmode=require'/);
+    });
+
+    it('keeps PostgreSQL 16 on TLS, reachable from Azure and, when given, from the deployer', () => {
+      const postgres = moduleOf(main, 'postgres');
+      const server = resourceOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers');
+      expect(server.properties).toMatchObject({ version: '16' });
+      expect(JSON.stringify(postgres.template)).not.toMatch(/require_secure_transport/);
+      const rules = resourcesOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules');
+      expect(rules.map((r) => [r.properties, r.condition ?? null])).toEqual([
+        [{ startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }, null],
+        [
+          { startIpAddress: "[parameters('deployerIpAddress')]", endIpAddress: "[parameters('deployerIpAddress')]" },
+          "[not(empty(parameters('deployerIpAddress')))]",
+        ],
+      ]);
+      expect(main.parameters.postgresDatabaseName?.defaultValue).toBe('khipu_cloud');
+    });
+  });
+
+  describe('role assignments (module rbac)', () => {
+    const BUILT_IN: Record<string, string> = {
+      'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
+      'ba92f5b4-2d11-453d-a403-e96b0029c9fe': 'Storage Blob Data Contributor',
+      '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
+      '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3': 'Storage Table Data Contributor',
+      '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
+      'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
+      '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
+    };
+    /** Each assignment as (who, role name, scope), loops unrolled. */
+    function assignments() {
+      const rbac = moduleOf(main, 'rbac').template;
+      const variables = rbac.variables as { roles: Record<string, string>; [name: string]: unknown };
+      const roleIds = (expression: string): string[] => {
+        const looped = /variables\('(\w+)'\)\[copyIndex\(\)\]/.exec(expression);
+        if (looped) return (variables[looped[1]!] as string[]).flatMap(roleIds);
+        const named = /variables\('roles'\)\.(\w+)/.exec(expression);
+        return named ? [variables.roles[named[1]!]!] : [];
+      };
+      return resourcesOf(rbac, 'Microsoft.Authorization/roleAssignments').flatMap((r) => {
+        const props = r.properties as { roleDefinitionId: string; principalId: string };
+        return roleIds(props.roleDefinitionId).map((id) => ({
+          who: parameterName(props.principalId),
+          role: BUILT_IN[id] ?? id,
+          scope: /^\[resourceId\('([\w./]+)'/.exec(r.scope ?? '')?.[1] ?? r.scope ?? 'the resource group',
+        }));
+      });
+    }
+
+    it('gives the app’s identity each role it needs, each on the one resource it is for', () => {
+      expect(assignments().filter((a) => a.who === 'principalId')).toEqual([
+        { who: 'principalId', role: 'Storage Blob Data Owner', scope: 'Microsoft.Storage/storageAccounts' },
+        { who: 'principalId', role: 'Storage Queue Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
+        { who: 'principalId', role: 'Storage Table Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
+        { who: 'principalId', role: 'Key Vault Secrets User', scope: 'Microsoft.KeyVault/vaults' },
+        { who: 'principalId', role: 'Monitoring Metrics Publisher', scope: 'Microsoft.Insights/components' },
+      ]);
+      // Application Insights is reached with Entra ID (hence the publisher role), as the identity.
+      const settings = moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>;
+      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe("[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]");
+    });
+
+    it('gives the deployer only what azd needs, and assigns nothing at the group or subscription', () => {
+      expect(assignments().filter((a) => a.who !== 'principalId')).toEqual([
+        { who: 'deployerPrincipalId', role: 'Key Vault Secrets Officer', scope: 'Microsoft.KeyVault/vaults' },
+        { who: 'deployerPrincipalId', role: 'Storage Blob Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
+      ]);
+      expect(resourcesOf(main, 'Microsoft.Authorization/roleAssignments')).toEqual([]);
+    });
+  });
+
+  describe('PostgreSQL, sized by instances × DATABASE_POOL_MAX + headroom', () => {
+    const variables = () => main.variables as { postgresSkus: Record<string, { tier: string; maxConnections: number }>; [name: string]: unknown };
+    const defaults = () => ({
+      instances: main.parameters.maximumInstanceCount!.defaultValue as number,
+      poolMax: main.parameters.databasePoolMax!.defaultValue as number,
+      headroom: main.parameters.postgresConnectionHeadroom!.defaultValue as number,
+      sku: main.parameters.postgresSkuName!.defaultValue as string,
+    });
+    /** The formula the template evaluates at deployment, for given parameters. */
+    const fits = (p: ReturnType<typeof defaults>) =>
+      p.instances * p.poolMax + p.headroom <= variables().postgresSkus[p.sku]!.maxConnections - (variables().postgresAzureReservedConnections as number);
+
+    it('evaluates the README’s formula at deployment and fails it, saying why, when it does not hold', () => {
+      expect(variables().connectionBudget).toBe(
+        "[add(mul(parameters('maximumInstanceCount'), parameters('databasePoolMax')), parameters('postgresConnectionHeadroom'))]",
+      );
+      expect(variables().postgresUsableConnections).toBe("[sub(variables('postgresSku').maxConnections, variables('postgresAzureReservedConnections'))]");
+      expect(variables().connectionBudgetCheck).toMatch(
+        /^\[if\(lessOrEquals\(variables\('connectionBudget'\), variables\('postgresUsableConnections'\)\), .*fail\(.*Connection budget exceeded/,
+      );
+      expect(variables().postgresSku).toMatch(/fail\(/);
+      expect(outputOf(main, 'DATABASE_CONNECTION_BUDGET')).toBe("[variables('connectionBudgetCheck')]");
+      expect(variables().postgresAzureReservedConnections).toBe(15);
+    });
+
+    it('holds for the defaults, and would stop the old default server (B1ms) at deployment', () => {
+      expect(defaults()).toEqual({ instances: 40, poolMax: 5, headroom: 50, sku: 'Standard_B2s' });
+      expect(fits(defaults())).toBe(true); // 250 of 414
+      expect(fits({ ...defaults(), sku: 'Standard_B1ms' })).toBe(false); // 250 of 35
+      expect(fits({ ...defaults(), instances: 73 })).toBe(false); // 415 of 414
+    });
+
+    it('gives the server the SKU’s tier, and the app the DATABASE_POOL_MAX the check counts', () => {
+      const postgres = moduleOf(main, 'postgres');
+      const server = resourceOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers');
+      expect(server.properties).toMatchObject({ version: '16' });
+      expect(JSON.stringify(postgres.parameters)).toContain("variables('postgresSku').tier");
+      expect(moduleOf(main, 'api').parameters.databasePoolMax).toBe("[parameters('databasePoolMax')]");
+      expect((moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>).DATABASE_POOL_MAX).toBe(
+        "[string(parameters('databasePoolMax'))]",
+      );
+    });
+
+    it('is the table the README sizes the server by', () => {
+      const readme = read('README.md');
+      const skus = Object.entries(variables().postgresSkus);
+      expect(skus.length).toBeGreaterThanOrEqual(8);
+      for (const [name, sku] of skus) {
+        expect(name.startsWith({ Burstable: 'Standard_B', GeneralPurpose: 'Standard_D', MemoryOptimized: 'Standard_E' }[sku.tier]!), name).toBe(true);
+        expect(readme, name).toMatch(new RegExp(`\\| \`${name}\` \\| ${sku.tier} \\| ${sku.maxConnections.toLocaleString('en-US')} \\|`));
+      }
+    });
+  });
+
+  describe('monitoring (modules alerts and workbook)', () => {
+    it('provisions one alert per query file, each with its file’s query as compiled, measuring a column that query outputs', () => {
+      const alerts = moduleOf(main, 'alerts').template;
+      const variables = alerts.variables as Record<string, unknown> & { alerts: { name: string; query: string; column: string }[] };
+      const compiled = variables.alerts.map((a) => ({
+        name: a.name,
+        column: a.column,
+        query: variables[/^\[variables\('(.+)'\)\]$/.exec(a.query)![1]!] as string,
+      }));
+      const files = alertQueries();
+      expect(compiled.map((a) => `infra/monitoring/alerts/${a.name}.kql`).sort()).toEqual(files.map((f) => f.source).sort());
+      for (const alert of compiled) {
+        expect(alert.query, alert.name).toBe(files.find((f) => f.source.endsWith(`/${alert.name}.kql`))!.query);
+        expect(alert.query, alert.name).toMatch(new RegExp(`\\b${alert.column}\\s*=`));
+      }
+      const rule = resourceOf(alerts, 'Microsoft.Insights/scheduledQueryRules');
+      expect(rule.copy).toMatchObject({ count: "[length(variables('alerts'))]" });
+    });
+
+    it('provisions the workbook from valid JSON whose queries are the ones the KQL check reads', () => {
+      const workbook = moduleOf(main, 'workbook').template;
+      const variables = workbook.variables as Record<string, string>;
+      expect(variables.serialized).toMatch(/variables\('\$fxv#0'\)/);
+      const text = variables['$fxv#0']!;
+      expect(text).toBe(read('infra/monitoring/workbook.json'));
+      const parsed = JSON.parse(text) as { items: { type: number; name: string; content: { query?: string } }[] };
+      const queries = parsed.items.filter((i) => i.type === 3).map((i) => `workbook: ${i.name}`);
+      expect(queries).toEqual(workbookQueries().map((q) => q.source));
+      expect(queries.length).toBeGreaterThan(3);
+      expect(resourceOf(workbook, 'Microsoft.Insights/workbooks').properties).toMatchObject({ serializedData: "[variables('serialized')]" });
+    });
+  });
+
+  describe('outputs azd reads', () => {
+    it('names the resource group, the app and its endpoint, the vault and the database host, and no secret', () => {
+      for (const name of [
+        'AZURE_LOCATION',
+        'AZURE_RESOURCE_GROUP',
+        'AZURE_FUNCTION_APP_NAME',
+        'SERVICE_API_ENDPOINTS',
+        'AZURE_KEY_VAULT_NAME',
+        'POSTGRES_HOST',
+      ]) {
+        expect(main.outputs, name).toHaveProperty(name);
+      }
+      expect(resourceOf(main, 'Microsoft.Resources/resourceGroups').name).toBe("[format('rg-{0}', parameters('environmentName'))]");
+      expect(JSON.stringify(main.outputs)).not.toMatch(/jwtSecretKey|postgresAdminPassword|azureSpeechKey|DATABASE_URL/);
+    });
+
+    it('gives the migration hook in azure.yaml every variable it reads, but the two the deployer sets', () => {
+      const { predeploy } = (parse(read('azure.yaml')) as { hooks: Record<string, { posix: { run: string }; windows: { run: string } }> }).hooks;
+      const hook = `${predeploy!.posix.run}\n${predeploy!.windows.run}`;
+      const read_ = new Set([...hook.matchAll(/(?:\$env:|\be\.|\$)(POSTGRES_[A-Z_]+|DEPLOYER_[A-Z_]+)/g)].map((m) => m[1]!));
+      expect([...read_].sort()).toEqual(['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_LOGIN', 'POSTGRES_ADMIN_PASSWORD', 'POSTGRES_DATABASE', 'POSTGRES_HOST']);
+      const fromDeployer = ['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_PASSWORD'];
+      for (const name of [...read_].filter((n) => !fromDeployer.includes(n))) expect(main.outputs, name).toHaveProperty(name);
+    });
+  });
+});
