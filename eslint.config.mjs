@@ -1,6 +1,7 @@
 // @ts-check
 // Flat config: typescript-eslint type-checked rules for the TypeScript sources, plain JS rules for
 // .mjs/.js, Prettier last so that no stylistic rule fights the formatter.
+import { readFileSync } from 'node:fs';
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import { defineConfig } from 'eslint/config';
@@ -78,34 +79,21 @@ export default defineConfig(
       },
     },
   },
-  // Dependencies run one way: triggers → handlers → use cases → ports ← adapters (README, "Code
-  // layout"). app/services.ts, the composition root, is the one module that knows the adapters.
-  ...layers({
-    'src/**': { forbidden: ['test', 'tools'], why: 'deployed code never reaches into tests or tools' },
-    'src/{ports,domain}/**': {
-      forbidden: ['adapters', 'app', 'handlers', 'functions', 'audition', 'cache', 'cleanup', 'purge', 'health', 'auth'],
-      why: 'ports and shared types depend on nothing above them',
-    },
-    'src/adapters/**': {
-      forbidden: ['app', 'handlers', 'functions', 'audition', 'cache', 'cleanup', 'purge', 'health', 'auth'],
-      why: 'an adapter implements a port; it knows no use case',
-    },
-    'src/{audition,cleanup,purge,health,auth}/**': {
-      forbidden: ['adapters', 'app', 'handlers', 'functions'],
-      why: 'a use case talks to ports, never to an adapter or the edge',
-    },
-    'src/cache/**': { forbidden: ['adapters', 'app', 'handlers', 'functions', 'audition'], why: 'the cache mechanics serve the audition use case' },
-    'src/handlers/**': { forbidden: ['adapters', 'functions'], why: 'handlers receive the services built by app/' },
-  }),
+  // Dependencies run one way: triggers → handlers → use cases → ports ← adapters. The one layer map,
+  // layers.json, says what each folder of src/ may import (docs/architecture.md, "Code layout", is
+  // generated from it); app/services.ts, the composition root, is the one module that knows the adapters.
+  ...layers(JSON.parse(readFileSync(new URL('./layers.json', import.meta.url), 'utf8'))),
   prettier,
 );
 
 /**
- * One `no-restricted-imports` block per folder: its files may not import from the named
- * top-level folders (src/<name>/, or test/ and tools/ at the root).
+ * One `no-restricted-imports` block for all of src/ (never test/ or tools/), then one per folder of
+ * layers.json whose `mayImport` is a list: its files may not import from the other folders of the
+ * map, except the shared ones (src/<name>/), nor from test/ and tools/ at the root.
  */
-function layers(rules) {
-  return Object.entries(rules).map(([files, { forbidden, why }]) => ({
+function layers(map) {
+  const shared = map.layers.filter((layer) => layer.shared).map((layer) => layer.folder);
+  const block = (files, forbidden, why) => ({
     files: [files],
     rules: {
       'no-restricted-imports': [
@@ -122,5 +110,15 @@ function layers(rules) {
         },
       ],
     },
-  }));
+  });
+  return [
+    block('src/**', [], 'deployed code never reaches into tests or tools'),
+    ...map.layers
+      .filter((layer) => Array.isArray(layer.mayImport))
+      .map((layer) => {
+        const allowed = new Set([layer.folder, ...shared, ...layer.mayImport]);
+        const forbidden = map.layers.map((other) => other.folder).filter((folder) => !allowed.has(folder));
+        return block(`src/${layer.folder}/**`, forbidden, layer.why);
+      }),
+  ];
 }
