@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, SETTING_NAMES } from '../src/config.ts';
+import { allDocs, readDoc } from './support/docs.ts';
 
 // What `func start` and Azure need to find the app, and what operators and newcomers read.
 const root = path.resolve(__dirname, '..');
@@ -10,7 +11,18 @@ const json = (file: string) => JSON.parse(read(file));
 
 describe('Functions app layout', () => {
   it('has the top-level files the design card fixes', () => {
-    for (const entry of ['package.json', 'host.json', 'local.settings.example.json', 'tsconfig.json', 'src', 'prisma', 'test', 'README.md']) {
+    for (const entry of [
+      'package.json',
+      'host.json',
+      'local.settings.example.json',
+      'tsconfig.json',
+      'src',
+      'prisma',
+      'test',
+      'README.md',
+      'docs',
+      'layers.json',
+    ]) {
       expect(existsSync(path.join(root, entry)), entry).toBe(true);
     }
   });
@@ -40,9 +52,10 @@ describe('Functions app layout', () => {
     expect(() => parseConfig(Values)).not.toThrow();
   });
 
-  it('documents every setting and the fresh-machine commands in the README, which .ci/run runs', () => {
-    const readme = read('README.md');
-    for (const name of SETTING_NAMES) expect(readme, name).toContain(`\`${name}\``);
+  it('documents every setting in the docs, and the fresh-machine commands in the README, which .ci/run runs', () => {
+    const docs = allDocs();
+    for (const name of SETTING_NAMES) expect(docs, name).toContain(`\`${name}\``);
+    const readme = readDoc('README.md');
     expect(readme).toContain('npm ci');
     expect(readme).toContain('npm test');
     const ci = read('.ci/run');
@@ -51,12 +64,10 @@ describe('Functions app layout', () => {
     expect(ci).toMatch(/^npm test$/m);
   });
 
-  it('names every src/ folder in the README’s code layout, and no folder that is gone', () => {
-    const readme = read('README.md');
-    const section = readme.slice(readme.indexOf('## Code layout'), readme.indexOf('## Dependencies, and why each'));
-    const block = section.slice(section.indexOf('```'), section.indexOf('```', section.indexOf('```') + 3));
-    const srcBlock = block.slice(block.indexOf('src/'), block.indexOf('\nprisma/'));
-    const named = [...srcBlock.matchAll(/^ {2}([a-z-]+)\/ /gm)].map((m) => m[1]).sort();
+  it('names every src/ folder in the code layout of docs/architecture.md, and no folder that is gone', () => {
+    const doc = readDoc('docs/architecture.md');
+    const section = doc.slice(doc.indexOf('## Code layout'), doc.indexOf('<!-- /layer-map -->'));
+    const named = [...section.matchAll(/^\| `([a-z-]+)\/` \|/gm)].map((m) => m[1]).sort();
     const folders = readdirSync(path.join(root, 'src'), { withFileTypes: true })
       .filter((entry) => entry.isDirectory())
       .map((entry) => entry.name)

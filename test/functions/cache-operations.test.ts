@@ -87,7 +87,7 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     return { status: response.status, body: (await response.json()) as Record<string, any>, logs };
   }
 
-  it('registers the three routes the README and openapi.yaml name', () => {
+  it('registers the three routes docs/endpoints.md and openapi.yaml name', () => {
     expect(cacheStatsFunction.options).toMatchObject({ methods: ['GET'], route: 'v1/audio-cache/stats', authLevel: 'anonymous' });
     expect(cachePurgeFunction.options).toMatchObject({ methods: ['DELETE'], route: 'v1/audio-cache', authLevel: 'anonymous' });
     expect(prewarmFunction.options).toMatchObject({ methods: ['POST'], route: 'v1/projects/{projectId}/characters/auditions/prewarm', authLevel: 'anonymous' });

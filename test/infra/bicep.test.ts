@@ -7,6 +7,7 @@ import { ConfigError, parseConfig, SETTING_NAMES } from '../../src/config.ts';
 import { bicepCli } from '../../tools/infra/bicep.ts';
 import { checkInfra, checkParameterFile, DATE_DEPENDENT_RULE, type ArmTemplate, type InfraCheck } from '../../tools/infra/check.ts';
 import { moduleOf, moduleOutput, outputOf, parameterName, resourceOf, resourcesOf } from '../support/arm-template.ts';
+import { allDocs } from '../support/docs.ts';
 import { alertQueries, root, workbookQueries } from '../support/shipped-queries.ts';
 
 // infra/ compiled and linted by the real Bicep CLI (restored from NuGet by tools/infra/bicep.ts),
@@ -106,7 +107,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       return typeof fallback === 'string' || typeof fallback === 'number' || typeof fallback === 'boolean' ? String(fallback) : undefined;
     };
 
-    it('runs on Flex Consumption (FC1, Linux), Node 24, 2048 MB instances, at most maximumInstanceCount (40) of them, as the README says', () => {
+    it('runs on Flex Consumption (FC1, Linux), Node 24, 2048 MB instances, at most maximumInstanceCount (40) of them, as infra/README.md says', () => {
       const plan = resourceOf(api().template, 'Microsoft.Web/serverfarms');
       expect(plan).toMatchObject({ kind: 'functionapp', sku: { name: 'FC1', tier: 'FlexConsumption' }, properties: { reserved: true } });
       expect(site()).toMatchObject({ kind: 'functionapp,linux', properties: { httpsOnly: true, siteConfig: { minTlsVersion: '1.2', ftpsState: 'Disabled' } } });
@@ -198,8 +199,8 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       expect(config.blobStorage).toEqual({ kind: 'identity', accountUrl: 'https://stabc123.blob.core.windows.net', containerName: 'audio-cache' });
     });
 
-    it('is the README’s: every setting it sets is documented in the main README', () => {
-      const readme = read('README.md');
+    it('is the docs’: every setting it sets is documented in README.md or docs/', () => {
+      const readme = allDocs();
       const platform = /^(AzureWebJobs|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)|^AZURE_CLIENT_ID$/;
       expect(Object.keys(appSettings()).filter((name) => !platform.test(name) && !readme.includes(`\`${name}\``))).toEqual([]);
     });
@@ -250,7 +251,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       expect(storage.parameters).toMatchObject({ containerName: "[parameters('containerName')]", cacheTtlDays: "[parameters('cacheTtlDays')]" });
       expect(main.parameters.containerName?.defaultValue).toBe('audio-cache');
       expect(main.parameters.cacheTtlDays?.defaultValue).toBe(30);
-      expect(read('README.md')).toContain('audio-cache/{tenant_id}/{cache_key}.mp3');
+      expect(allDocs()).toContain('audio-cache/{tenant_id}/{cache_key}.mp3');
     });
 
     it('keeps Key Vault on RBAC with soft delete; its database-url secret requires TLS', () => {
@@ -341,7 +342,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     const fits = (p: ReturnType<typeof defaults>) =>
       p.instances * p.poolMax + p.headroom <= variables().postgresSkus[p.sku]!.maxConnections - (variables().postgresAzureReservedConnections as number);
 
-    it('evaluates the README’s formula at deployment and fails it, saying why, when it does not hold', () => {
+    it('evaluates the docs’ formula at deployment and fails it, saying why, when it does not hold', () => {
       expect(variables().connectionBudget).toBe(
         "[add(mul(parameters('maximumInstanceCount'), parameters('databasePoolMax')), parameters('postgresConnectionHeadroom'))]",
       );
@@ -372,8 +373,8 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       );
     });
 
-    it('is the table the README sizes the server by', () => {
-      const readme = read('README.md');
+    it('is the table the docs size the server by', () => {
+      const readme = allDocs();
       const skus = Object.entries(variables().postgresSkus);
       expect(skus.length).toBeGreaterThanOrEqual(8);
       for (const [name, sku] of skus) {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { kqlDiagnostics } from '../support/kql.ts';
-import { alertQueries, readmeQueries, workbookQueries } from '../support/shipped-queries.ts';
+import { alertQueries, docsQueries, workbookQueries } from '../support/shipped-queries.ts';
 
-// Every KQL query this repository ships (the README's, and infra/monitoring's) parsed by Kusto's
+// Every KQL query this repository ships (the documentation's, and infra/monitoring's) parsed by Kusto's
 // language service against the Application Insights tables it reads. What this cannot catch: a
 // query that is valid but reads the wrong thing (test/infra/monitoring.test.ts feeds them the
 // app's real lines). That the alerts and the workbook deploy these very queries is checked on the
@@ -18,7 +18,7 @@ describe('KQL, checked by Kusto’s language service', () => {
     expect(errorsOf("traces | where message startswith 'x' | take 1")).toEqual([]);
   });
 
-  it.each(readmeQueries().map(({ source, query }) => [source, query] as const))('%s parses, naming only known tables and columns', (_source, query) => {
+  it.each(docsQueries().map(({ source, query }) => [source, query] as const))('%s parses, naming only known tables and columns', (_source, query) => {
     expect(errorsOf(query)).toEqual([]);
   });
 });

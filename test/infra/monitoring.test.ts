@@ -14,7 +14,7 @@ import { invokeHttp } from '../support/invoke-http.ts';
 import { shippedQueries } from '../support/shipped-queries.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 
-// The shipped KQL (README, alerts, workbook) reads what the app really writes. Fed the log lines
+// The shipped KQL (README and docs/, alerts, workbook) reads what the app really writes. Fed the log lines
 // and metrics of real requests (Postgres, Azurite, the Speech SDK against the stand-in: misses,
 // hits, both routes, errors, throttling) and of a real cleanup pass, every field, value, message
 // prefix, parse pattern, metric name and dimension the queries name is found in them, and

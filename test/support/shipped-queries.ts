@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { docFiles, readDoc } from './docs.ts';
 
-// Every KQL query this repository ships, where it lives: the README's ```kql blocks, the alert
+// Every KQL query this repository ships, where it lives: the ```kql blocks of the documentation
+// (README.md and docs/*.md), the alert
 // queries (infra/monitoring/alerts/*.kql, one file per alert of infra/modules/alerts.bicep) and
 // the workbook's (infra/monitoring/workbook.json).
 
@@ -16,14 +18,14 @@ export function filesUnder(dir: string, extension: string): string[] {
 }
 
 export interface ShippedQuery {
-  /** Where it lives, e.g. `README.md #2`, `infra/monitoring/alerts/hit-ratio.kql`, `workbook: tenants`. */
+  /** Where it lives, e.g. `docs/operations.md #2`, `infra/monitoring/alerts/hit-ratio.kql`, `workbook: tenants`. */
   source: string;
   query: string;
 }
 
-export function readmeQueries(): ShippedQuery[] {
-  const markdown = readFileSync(path.join(root, 'README.md'), 'utf8');
-  return [...markdown.matchAll(/```kql\n([\s\S]*?)```/g)].map((m, i) => ({ source: `README.md #${i + 1}`, query: m[1]! }));
+/** The ```kql blocks of README.md and docs/*.md. */
+export function docsQueries(): ShippedQuery[] {
+  return docFiles().flatMap((file) => [...readDoc(file).matchAll(/```kql\n([\s\S]*?)```/g)].map((m, i) => ({ source: `${file} #${i + 1}`, query: m[1]! })));
 }
 
 export function alertQueries(): ShippedQuery[] {
@@ -44,5 +46,5 @@ export function workbookQueries(): ShippedQuery[] {
 }
 
 export function shippedQueries(): ShippedQuery[] {
-  return [...readmeQueries(), ...alertQueries(), ...workbookQueries()];
+  return [...docsQueries(), ...alertQueries(), ...workbookQueries()];
 }

@@ -1,20 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { docContaining } from '../support/docs.ts';
 import { seedEntry } from '../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
-const README = path.resolve(__dirname, '../../README.md');
-
-/** The first SQL block after `marker` in the README, one statement per entry. */
-async function sqlStatementsAfter(marker: string): Promise<string[]> {
-  const readme = await readFile(README, 'utf8');
-  expect(readme).toContain(marker);
-  const section = readme.slice(readme.indexOf(marker));
+/** The first SQL block after `marker` in the one document (README.md, docs/*.md) that has it, one statement per entry. */
+function sqlStatementsAfter(marker: string): string[] {
+  const { text } = docContaining(marker);
+  const section = text.slice(text.indexOf(marker));
   const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
   return block
     .split(/;\s*\n/)
@@ -23,7 +19,7 @@ async function sqlStatementsAfter(marker: string): Promise<string[]> {
 }
 const monitoringStatements = () => sqlStatementsAfter('**SQL** (the guide');
 
-describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape) => {
+describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', (shape) => {
   let services: TestServices;
   let account: TestAccount;
   beforeAll(async () => {
@@ -45,13 +41,13 @@ describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape)
   afterAll(() => services.dispose());
 
   it('has the guide’s three queries, our hit-ratio query and the guide’s manual cleanup', async () => {
-    const statements = await monitoringStatements();
+    const statements = monitoringStatements();
     expect(statements).toHaveLength(5);
     expect(statements.filter((s) => /FROM audio_cache\b/.test(s))).toHaveLength(4);
   });
 
   it('runs every monitoring statement, with the results the guide expects; the manual cleanup deletes only ours', async () => {
-    const statements = await monitoringStatements();
+    const statements = monitoringStatements();
     const results = await withPgClient(services.database.url, async (client) => {
       const rows: Record<string, unknown>[][] = [];
       let deleted: number | null = null;
@@ -77,7 +73,7 @@ describe.each(DATABASE_SHAPES)('the README’s SQL, database shape: %s', (shape)
   });
 
   it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {
-    const [statement, ...rest] = await sqlStatementsAfter('There, give a project its key');
+    const [statement, ...rest] = sqlStatementsAfter('There, give a project its key');
     expect(rest).toEqual([]);
     await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
       WHERE id = ${account.projectId}::uuid`;
