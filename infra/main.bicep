@@ -82,7 +82,7 @@ param azureSpeechKey string = ''
 @description('Region of that key, e.g. eastus (required with a key).')
 param azureSpeechRegion string = ''
 
-@description('Provision the scheduled query alerts (README, Monitoring; queries in infra/monitoring/alerts/).')
+@description('Provision the scheduled query alerts (docs/operations.md, Monitoring; queries in infra/monitoring/alerts/).')
 param enableAlerts bool = true
 
 @description('E-mail address the alerts are sent to (an action group); empty: they fire in the portal only.')
@@ -106,7 +106,7 @@ param enableWorkbook bool = true
 @description('The TTS price the workbook prices saved characters at, $ per million characters (TTS_PRICE_PER_MILLION_CHARS).')
 param ttsPricePerMillionChars string = '16'
 
-// The connection budget (README: "Scale-out and the database's connections"). Default
+// The connection budget (docs/deployment.md: "Scale-out and the database's connections"). Default
 // max_connections of Azure Database for PostgreSQL flexible server per compute size
 // (learn.microsoft.com/azure/postgresql/flexible-server/concepts-limits), of which Azure keeps 15
 // for replication and monitoring. A size not listed here fails the deployment: add it with its value.

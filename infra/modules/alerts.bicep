@@ -1,6 +1,6 @@
 // Scheduled query alerts on the Application Insights component, and one action group that
 // e-mails them. Each alert's query lives in infra/monitoring/alerts/<name>.kql (checked offline
-// by the test suite); the README lists them with what to do when each fires.
+// by the test suite); docs/operations.md lists them with what to do when each fires.
 
 param location string
 param tags object = {}

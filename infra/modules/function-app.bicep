@@ -50,7 +50,7 @@ resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   }
 }
 
-// Names are the ones src/config.ts reads (README, "Settings"). Flex Consumption sets the worker
+// Names are the ones src/config.ts reads (docs/configuration.md, "Settings"). Flex Consumption sets the worker
 // runtime from functionAppConfig, so FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not
 // set. AZURE_STORAGE_CONNECTION_STRING is deliberately absent: blobs go through the identity.
 var appSettings = {
@@ -61,7 +61,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential picks the user-assigned identity
   DATABASE_URL: '@Microsoft.KeyVault(SecretUri=${databaseUrlSecretUri})'
-  // The instance's connection budget (README: instances × DATABASE_POOL_MAX + headroom ≤ the server's connections).
+  // The instance's connection budget (docs/deployment.md: instances × DATABASE_POOL_MAX + headroom ≤ the server's connections).
   DATABASE_POOL_MAX: string(databasePoolMax)
   DATABASE_RECONNECT_SECONDS: '3'
   DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: '100000'

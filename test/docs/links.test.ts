@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { anchors, docFiles, readDoc, repoPath } from '../support/docs.ts';
 
 // The README is a front door: short, and every document in docs/ reachable from it. Every
-// relative link in the documentation leads to a file that exists, and a #fragment to a heading
+// relative link in the documentation (and infra/README.md) leads to a file that exists, and a #fragment to a heading
 // of that file (GitHub's anchors).
 
 /** The Markdown links `[text](target)` of a document, outside code blocks and code spans. */
@@ -27,7 +27,7 @@ describe('the documentation', () => {
     expect(docs.filter((file) => !targets.has(path.normalize(file)))).toEqual([]);
   });
 
-  it.each(docFiles())('%s: every relative link resolves to a file, and every #anchor to a heading', (file) => {
+  it.each([...docFiles(), 'infra/README.md'])('%s: every relative link resolves to a file, and every #anchor to a heading', (file) => {
     const broken: string[] = [];
     for (const target of links(readDoc(file)).filter(relative)) {
       const [targetPath, fragment] = target.split('#') as [string, string | undefined];
