@@ -167,15 +167,22 @@ describe('parseConfig', () => {
   });
 
   it('never repeats a secret or a connection URL in its error message', () => {
-    const error = (() => {
+    const parse = () => parseConfig({ ...minimal, DATABASE_URL: 'mysql://root:hunter2@db/x', JWT_ALGORITHM: 'none' });
+    expect(parse).toThrow(ConfigError);
+    const { message } = (() => {
       try {
-        return parseConfig({ ...minimal, DATABASE_URL: 'mysql://root:hunter2@db/x', JWT_ALGORITHM: 'none' });
+        parse();
       } catch (e) {
-        return e as Error;
+        return e as ConfigError;
       }
-    })() as Error;
-    expect(error.message).not.toContain('hunter2');
-    expect(error.message).not.toContain(minimal.JWT_SECRET_KEY);
+      throw new Error('expected parseConfig to fail');
+    })();
+    // It names both settings it refuses, and repeats neither the URL's password nor the secret.
+    expect(message).toMatch(/DATABASE_URL must be a postgresql:\/\/ connection URL/);
+    expect(message).toMatch(/JWT_ALGORITHM must be HS256, HS384 or HS512/);
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('mysql://');
+    expect(message).not.toContain(minimal.JWT_SECRET_KEY);
   });
 
   it('knows the fixed setting names operators rely on', () => {

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, SETTING_NAMES } from '../src/config.ts';
 import { allDocs, readDoc } from './support/docs.ts';
+import { root } from './support/repo.ts';
 
 // What `func start` and Azure need to find the app, and what operators and newcomers read.
-const root = path.resolve(__dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 const json = (file: string) => JSON.parse(read(file));
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
 import { buildSsml } from '../../src/audition/ssml.ts';
 import { LocalSpeechSynthesizer } from '../../src/adapters/local-speech-synthesizer.ts';
+import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
 
 const durationOf = async (audio: Buffer) => (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
 
@@ -34,3 +35,18 @@ describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () =
     expect(await durationOf(audio)).toBeGreaterThan(0.2);
   });
 });
+
+// eSpeak NG runs in this process: it is given the audition (it does not speak SSML), takes no
+// key, has no quota, and answers with the whole MP3 at once.
+describeSynthesizerContract(
+  'LocalSpeechSynthesizer (eSpeak NG)',
+  () =>
+    Promise.resolve({
+      synthesizer: new LocalSpeechSynthesizer(),
+      credentials: { key: 'unused' },
+      received: null,
+      refuseCredentialsNext: null,
+      throttleNext: null,
+    }),
+  { speaksSsml: false, streams: false, takesKeys: false, throttles: false },
+);

@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuditionService, type AuditionAudio } from '../../src/audition/audition-service.ts';
-import { computeCacheKey } from '../../src/audition/cache-key.ts';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
-import type { Audition } from '../../src/domain/audition.ts';
 import { audioBlobPath } from '../../src/domain/blob-layout.ts';
 import { AppError } from '../../src/errors.ts';
 import type { Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
 import { Timings } from '../../src/timing.ts';
 import { testAudition } from '../support/auditions.ts';
+import { auditionKeyOf } from '../support/cache-keys.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
@@ -93,9 +92,6 @@ function instance(
   return { service, synthesizer, hits, missLocks, warnings, infos, play, prewarm, index };
 }
 
-const keyOf = (tenantId: string, audition: Audition) =>
-  computeCacheKey({ tenantId, provider: 'memory', outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition });
-
 async function bytes(result: AuditionAudio): Promise<Buffer> {
   return Buffer.isBuffer(result.audio) ? result.audio : Buffer.from(await new Response(result.audio).arrayBuffer());
 }
@@ -121,7 +117,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(synthesizer.calls).toBe(1);
     expect(synthesizer.received[0]!.credentials).toEqual({ key: 'project-key', region: 'eastus' });
 
-    const key = keyOf(TENANT, line());
+    const key = auditionKeyOf(TENANT, line(), 'memory');
     expect(result.cacheKey).toBe(key);
     const row = shared.database.row(key)!;
     expect(row).toMatchObject({ tenantId: TENANT, audioBlobPath: audioBlobPath(TENANT, key), voiceId: 'es-AR-ElenaNeural', audioFileSizeBytes: audio.length });
@@ -145,13 +141,13 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(second.synthesizer.calls).toBe(0);
     // Both plays are counted once written.
     await Promise.all([first.hits.flush(), second.hits.flush()]);
-    expect(shared.database.row(keyOf(TENANT, line()))!.hitCount).toBe(2);
+    expect(shared.database.row(auditionKeyOf(TENANT, line(), 'memory'))!.hitCount).toBe(2);
   });
 
   it('streams a stored entry from its first chunk, with its length and duration, and keeps it in memory once it has passed', async () => {
     const { shared, stored } = await storedInPieces();
     expect(stored.length).toBeGreaterThan(2 * 512);
-    const row = shared.database.row(keyOf(TENANT, line()))!;
+    const row = shared.database.row(auditionKeyOf(TENANT, line(), 'memory'))!;
 
     const second = instance(shared);
     const hit = await second.play();
@@ -331,7 +327,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   it('stops waiting for a holder that never finishes once the injected clock passes the deadline, and synthesizes itself', async () => {
     const shared = sharedStorage();
     const stuck = new MemoryMissLocks(shared.locks);
-    await stuck.tryLock(keyOf(TENANT, line())); // a holder that hangs and never lets go
+    await stuck.tryLock(auditionKeyOf(TENANT, line(), 'memory')); // a holder that hangs and never lets go
     // A deadline far beyond the test's own timeout: only the injected clock can end the wait.
     const { play, synthesizer, warnings, missLocks } = instance(shared, { queueWaitMs: 120_000 });
     const result = play();
@@ -352,7 +348,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(result.status).toBe('MISS');
     await bytes(result);
     await service.drain();
-    expect(shared.database.row(keyOf(TENANT, line()))).toBeDefined();
+    expect(shared.database.row(auditionKeyOf(TENANT, line(), 'memory'))).toBeDefined();
     expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: could not coordinate the miss with other instances: connection refused/));
   });
 
@@ -362,7 +358,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     await play(line(), TENANT);
     const other = await play(line(), OTHER_TENANT);
     expect(other.status).toBe('MISS');
-    expect(other.cacheKey).not.toBe(keyOf(TENANT, line()));
+    expect(other.cacheKey).not.toBe(auditionKeyOf(TENANT, line(), 'memory'));
     expect(synthesizer.calls).toBe(2);
     expect(synthesizer.received[1]!.credentials?.key).toBe('project-key');
   });
@@ -415,7 +411,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const { play, synthesizer, service } = instance(shared, { memory: false });
     await bytes(await play());
     await service.drain();
-    const key = keyOf(TENANT, line());
+    const key = auditionKeyOf(TENANT, line(), 'memory');
     shared.clock.now = new Date(shared.clock.now.getTime() + 31 * DAY_MS);
     await bytes(await play());
     await service.drain();
@@ -429,7 +425,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const { play, synthesizer, warnings, service } = instance(shared, { memory: false });
     await bytes(await play());
     await service.drain();
-    const key = keyOf(TENANT, line());
+    const key = auditionKeyOf(TENANT, line(), 'memory');
     await shared.blobStore.delete(audioBlobPath(TENANT, key));
     await bytes(await play());
     await service.drain();
@@ -517,7 +513,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
   it('prewarms: created once, cached after, without counting a play', async () => {
     const shared = sharedStorage();
     const { prewarm, synthesizer, hits } = instance(shared);
-    const key = keyOf(TENANT, line());
+    const key = auditionKeyOf(TENANT, line(), 'memory');
     await expect(prewarm()).resolves.toEqual({ cacheKey: key, status: 'created' });
     await expect(prewarm()).resolves.toEqual({ cacheKey: key, status: 'cached' });
     expect(synthesizer.calls).toBe(1);

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
-import { computeCacheKey } from '../../src/audition/cache-key.ts';
+import { GUIDE_BODY } from '../support/auditions.ts';
+import { auditionKeyOf } from '../support/cache-keys.ts';
 
 const TENANT = '5b0f4c1e-8d6a-4a55-9b39-7f1d0f6b2a10';
-const keyOf = (body: Record<string, unknown>, tenantId = TENANT, provider = 'azure') =>
-  computeCacheKey({ tenantId, provider, outputFormat: 'audio-24khz-48kbitrate-mono-mp3', audition: parseAuditionBody(body) });
-const GUIDE = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
+/** The key of a request body's audition, as the handler parses it. */
+const keyOfBody = (body: Record<string, unknown>, tenantId = TENANT, provider = 'azure') => auditionKeyOf(tenantId, parseAuditionBody(body), provider);
 
 describe('computeCacheKey', () => {
   it('is the sha256 of the documented v1 tuple (changing it orphans every stored entry)', () => {
-    expect(keyOf(GUIDE)).toBe(
+    expect(keyOfBody(GUIDE_BODY)).toBe(
       createHash('sha256')
         .update(
           JSON.stringify([
@@ -40,25 +40,25 @@ describe('computeCacheKey', () => {
       pitch_pct: null,
       page: 'casting',
     };
-    expect(keyOf(web)).toBe(keyOf(GUIDE));
+    expect(keyOfBody(web)).toBe(keyOfBody(GUIDE_BODY));
   });
 
   it('differs for another tenant, provider, voice, text, style, degree, rate or pitch', () => {
-    const base = keyOf(GUIDE);
+    const base = keyOfBody(GUIDE_BODY);
     const variants = [
-      keyOf(GUIDE, 'c3a1d8f0-0000-4000-8000-000000000000'),
-      keyOf(GUIDE, TENANT, 'local'),
-      keyOf({ ...GUIDE, voice: 'es-AR-TomasNeural' }),
-      keyOf({ ...GUIDE, text: 'Hola, este es un test del caché' }),
-      keyOf({ ...GUIDE, style: 'sad' }),
-      keyOf({ ...GUIDE, styledegree: 1.5 }),
-      keyOf({ ...GUIDE, rate_pct: 10 }),
-      keyOf({ ...GUIDE, pitch_pct: -5 }),
+      keyOfBody(GUIDE_BODY, 'c3a1d8f0-0000-4000-8000-000000000000'),
+      keyOfBody(GUIDE_BODY, TENANT, 'local'),
+      keyOfBody({ ...GUIDE_BODY, voice: 'es-AR-TomasNeural' }),
+      keyOfBody({ ...GUIDE_BODY, text: 'Hola, este es un test del caché' }),
+      keyOfBody({ ...GUIDE_BODY, style: 'sad' }),
+      keyOfBody({ ...GUIDE_BODY, styledegree: 1.5 }),
+      keyOfBody({ ...GUIDE_BODY, rate_pct: 10 }),
+      keyOfBody({ ...GUIDE_BODY, pitch_pct: -5 }),
     ];
     expect(new Set([base, ...variants]).size).toBe(variants.length + 1);
   });
 
   it('ignores the tenant id’s letter case', () => {
-    expect(keyOf(GUIDE, TENANT.toUpperCase())).toBe(keyOf(GUIDE));
+    expect(keyOfBody(GUIDE_BODY, TENANT.toUpperCase())).toBe(keyOfBody(GUIDE_BODY));
   });
 });

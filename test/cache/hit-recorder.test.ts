@@ -4,11 +4,10 @@ import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
+// Plays are stamped with the tests' clock (`at`), never the machine's: the counts are what is checked.
+import { at } from '../support/time.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
-/** Plays are stamped with this clock, never the machine's: the counts are what is checked. */
-const T0 = new Date('2026-11-23T16:00:00Z').getTime();
-const at = (ms: number) => new Date(T0 + ms);
 /** One turn of the event loop: a flush started before it is now waiting on Postgres. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

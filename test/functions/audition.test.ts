@@ -14,9 +14,9 @@ import { invokeHttp } from '../support/invoke-http.ts';
 import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
+import { GUIDE_BODY } from '../support/auditions.ts';
 
 // The deployment guide's Step 7 body, and the same audition as khipu-web sends it.
-const GUIDE_BODY = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
 const WEB_BODY = {
   voice: {
     id: 'es-AR-ElenaNeural',

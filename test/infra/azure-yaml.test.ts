@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { root } from '../support/repo.ts';
 
 // azure.yaml, the azd project: one Functions service and the migration hook. What the service
 // uploads is checked in test/tools/package.test.ts; the infrastructure in test/infra/bicep.test.ts.
 
-const root = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 
 describe('azure.yaml', () => {

@@ -8,7 +8,8 @@ import { bicepCli } from '../../tools/infra/bicep.ts';
 import { checkInfra, checkParameterFile, DATE_DEPENDENT_RULE, type ArmTemplate, type InfraCheck } from '../../tools/infra/check.ts';
 import { moduleOf, moduleOutput, outputOf, parameterName, resourceOf, resourcesOf } from '../support/arm-template.ts';
 import { allDocs } from '../support/docs.ts';
-import { alertQueries, root, workbookQueries } from '../support/shipped-queries.ts';
+import { alertQueries, workbookQueries } from '../support/shipped-queries.ts';
+import { root } from '../support/repo.ts';
 
 // infra/ compiled and linted by the real Bicep CLI (restored from NuGet by tools/infra/bicep.ts),
 // then the compiled ARM JSON checked for what a Flex Consumption Function App needs. Without a

@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AudioCacheIndex, NewCacheEntry } from '../../src/ports/audio-cache-index.ts';
+import { keyOf } from '../support/cache-keys.ts';
+import { at, DAY, HOUR, T0 } from '../support/time.ts';
 
 /** An audio_cache row as the harness reads it back, with what the port itself does not return. */
 export interface StoredRow {
@@ -45,16 +46,8 @@ export interface AudioCacheIndexUnderTest {
   dispose(): Promise<void>;
 }
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const T0 = new Date('2026-11-23T16:00:00.000Z');
-const at = (ms: number) => new Date(T0.getTime() + ms);
-
 const TENANT = '3b0f5a52-6c1e-4d7a-9f4e-2a8c1d9e7b10';
 const OTHER_TENANT = 'c4e2d1f0-8a7b-4c3d-b2e1-f0a9b8c7d6e5';
-
-/** A cache key as the service makes them (a sha256, 64 hex digits). */
-export const keyOf = (label: string) => createHash('sha256').update(label).digest('hex');
 
 /** "Érase una vez 🎧": 15 characters as Postgres counts them (code points), 16 UTF-16 units. */
 const TEXT = 'Érase una vez 🎧';

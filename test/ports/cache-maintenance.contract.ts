@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CacheMaintenance } from '../../src/ports/cache-maintenance.ts';
-import { keyOf } from './audio-cache-index.contract.ts';
+import { keyOf } from '../support/cache-keys.ts';
+import { at, HOUR, T0 } from '../support/time.ts';
 
 /** An audio_cache row: ours (noted in audio_cache_auditions, as the index stores them) or the Khipu Cloud API's. */
 export interface SeedRow {
@@ -36,9 +37,7 @@ export interface CacheMaintenanceUnderTest {
   dispose(): Promise<void>;
 }
 
-const HOUR = 3_600_000;
-const NOW = new Date('2026-11-23T16:00:00.000Z');
-const at = (ms: number) => new Date(NOW.getTime() + ms);
+const NOW = T0;
 
 // In id order: A < B < C.
 const A = '1a2b3c4d-0000-4000-8000-00000000000a';

@@ -180,9 +180,16 @@ export function describeMissLocksContract(name: string, create: () => Promise<Mi
       await back!.release();
     });
 
-    it('closes with nothing held, and closes twice', async () => {
-      await first.close();
-      await first.close();
+    it('closes with nothing held, and closes twice: each close resolves, and the second lets go of nothing taken since', async () => {
+      await expect(first.close()).resolves.toBeUndefined();
+      const key = newKey();
+      const theirs = await second.tryLock(key);
+      expect(theirs).toBeDefined();
+
+      await expect(first.close()).resolves.toBeUndefined();
+      expect(await theirs!.stillHeld()).toBe(true);
+      expect(await second.tryLock(key)).toBeUndefined();
+      await theirs!.release();
     });
 
     it.each(['not-a-key', 'A'.repeat(64), 'a'.repeat(63), `${'a'.repeat(64)}'); SELECT 1; --`])(

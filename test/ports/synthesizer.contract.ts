@@ -8,12 +8,27 @@ export interface SynthesizerUnderTest {
   synthesizer: Synthesizer;
   /** Credentials the engine accepts: sent with every request when it requires any. */
   credentials: SpeechCredentials;
-  /** What reached the engine since this harness was made, in order: the SSML and its key. */
-  received(): { ssml: string; key: string | undefined }[];
-  /** The next synthesis is refused as a rejected key is (401). */
-  refuseCredentialsNext(): void;
-  /** The next synthesis is refused as throttled (429). */
-  throttleNext(): void;
+  /**
+   * What reached the engine since this harness was made, in order: the SSML and its key. Null
+   * for an engine that is given the audition instead of the SSML (one that does not speak SSML).
+   */
+  received: (() => { ssml: string; key: string | undefined }[]) | null;
+  /** The next synthesis is refused as a rejected key is (401). Null for an engine that takes no key. */
+  refuseCredentialsNext: (() => void) | null;
+  /** The next synthesis is refused as throttled (429). Null for an engine with no quota to exceed (one on this machine). */
+  throttleNext: (() => void) | null;
+}
+
+/** What the engine can do; each defaults to true. */
+export interface SynthesizerCapabilities {
+  /** It is given the SSML (false: the audition, as an engine that does not speak SSML is; `received` is null). */
+  speaksSsml?: boolean;
+  /** It hands over audio in pieces as it produces it (`onAudio`). */
+  streams?: boolean;
+  /** It takes a key, which its service can refuse (false: `refuseCredentialsNext` is null). */
+  takesKeys?: boolean;
+  /** Its service has a quota and throttles (false: `throttleNext` is null). */
+  throttles?: boolean;
 }
 
 const audition = testAudition;
@@ -23,10 +38,16 @@ const looksLikeMp3 = (audio: Buffer) => audio.subarray(0, 3).toString('latin1') 
 
 /**
  * The behaviour the audition service relies on from any Synthesizer, run against every
- * adapter: the same suite proves the in-memory twin and AzureSpeechSynthesizer (the real
- * Speech SDK against the protocol stand-in) agree.
+ * adapter: the same suite proves the in-memory twin, AzureSpeechSynthesizer (the real Speech
+ * SDK against the protocol stand-in) and LocalSpeechSynthesizer (eSpeak NG) agree. What an
+ * engine cannot do (stream, take a key, be throttled, be watched) is stated by its harness, and
+ * the suite then asserts what the port promises of such an engine instead.
  */
-export function describeSynthesizerContract(name: string, create: () => Promise<SynthesizerUnderTest>): void {
+export function describeSynthesizerContract(
+  name: string,
+  create: () => Promise<SynthesizerUnderTest>,
+  { speaksSsml = true, streams = true, takesKeys = true, throttles = true }: SynthesizerCapabilities = {},
+): void {
   describe(`Synthesizer contract: ${name}`, () => {
     let under: SynthesizerUnderTest;
     let synthesizer: Synthesizer;
@@ -74,35 +95,54 @@ export function describeSynthesizerContract(name: string, create: () => Promise<
       expect(format.duration).toBeGreaterThan(0);
     });
 
-    it('sends the engine exactly the SSML it was given, with the key', async () => {
-      const first = request('Tom & Jerry </voice> <b>');
-      const second = request('Año, niño, corazón');
-      await synthesizer.synthesize(first);
-      await synthesizer.synthesize(second);
-      const key = synthesizer.requiresCredentials ? under.credentials.key : undefined;
-      expect(under.received()).toEqual([
-        { ssml: first.ssml, key },
-        { ssml: second.ssml, key },
-      ]);
-    });
+    if (speaksSsml) {
+      it('sends the engine exactly the SSML it was given, with the key', async () => {
+        const first = request('Tom & Jerry </voice> <b>');
+        const second = request('Año, niño, corazón');
+        await synthesizer.synthesize(first);
+        await synthesizer.synthesize(second);
+        const key = synthesizer.requiresCredentials ? under.credentials.key : undefined;
+        expect(under.received!()).toEqual([
+          { ssml: first.ssml, key },
+          { ssml: second.ssml, key },
+        ]);
+      });
+    } else {
+      it('speaks the audition it was given: the SSML beside it changes nothing, another line changes the audio', async () => {
+        const { audio } = await synthesizer.synthesize(request('Año, niño, corazón'));
+        const { audio: again } = await synthesizer.synthesize({ ...request('Año, niño, corazón'), ssml: request('Tom & Jerry').ssml });
+        const { audio: other } = await synthesizer.synthesize(request('Tom & Jerry </voice> <b>'));
+        expect(again.equals(audio)).toBe(true);
+        expect(other.equals(audio)).toBe(false);
+      });
+    }
 
-    it('hands over the audio in pieces, in order, before it resolves: together they are the whole', async () => {
-      const chunks: Buffer[] = [];
-      let settled = false;
-      let lateChunks = 0;
-      const result = await synthesizer
-        .synthesize(
-          request('Hola', (chunk) => {
-            if (settled) lateChunks++;
-            chunks.push(chunk);
-          }),
-        )
-        .finally(() => (settled = true));
-      expect(chunks.length).toBeGreaterThan(0);
-      expect(chunks.every((chunk) => chunk.length > 0)).toBe(true);
-      expect(Buffer.concat(chunks).equals(result.audio)).toBe(true);
-      expect(lateChunks).toBe(0);
-    });
+    if (streams) {
+      it('hands over the audio in pieces, in order, before it resolves: together they are the whole', async () => {
+        const chunks: Buffer[] = [];
+        let settled = false;
+        let lateChunks = 0;
+        const result = await synthesizer
+          .synthesize(
+            request('Hola', (chunk) => {
+              if (settled) lateChunks++;
+              chunks.push(chunk);
+            }),
+          )
+          .finally(() => (settled = true));
+        expect(chunks.length).toBeGreaterThan(0);
+        expect(chunks.every((chunk) => chunk.length > 0)).toBe(true);
+        expect(Buffer.concat(chunks).equals(result.audio)).toBe(true);
+        expect(lateChunks).toBe(0);
+      });
+    } else {
+      it('never calls onAudio (it cannot stream): the whole audio comes with the answer', async () => {
+        const chunks: Buffer[] = [];
+        const result = await synthesizer.synthesize(request('Hola', (chunk) => chunks.push(chunk)));
+        expect(chunks).toEqual([]);
+        expect(looksLikeMp3(result.audio)).toBe(true);
+      });
+    }
 
     it('answers several syntheses at once, each with its own whole audio', async () => {
       const texts = ['Uno', 'Dos', 'Tres'];
@@ -110,24 +150,38 @@ export function describeSynthesizerContract(name: string, create: () => Promise<
       const results = await Promise.all(texts.map((text, i) => synthesizer.synthesize(request(text, (chunk) => chunks[i]!.push(chunk)))));
       for (const [i, result] of results.entries()) {
         expect(looksLikeMp3(result.audio)).toBe(true);
-        expect(Buffer.concat(chunks[i]!).equals(result.audio)).toBe(true);
+        expect(Buffer.concat(chunks[i]!).equals(streams ? result.audio : Buffer.alloc(0))).toBe(true);
+      }
+      if (!speaksSsml) {
+        // Each answer is its own line's audio: the same as that line synthesized alone.
+        for (const [i, text] of texts.entries()) expect(results[i]!.audio.equals((await synthesizer.synthesize(request(text))).audio)).toBe(true);
+        return;
       }
       expect(
-        under
-          .received()
+        under.received!()
           .map(({ ssml }) => ssml)
           .sort(),
       ).toEqual(texts.map((text) => request(text).ssml).sort());
     });
 
-    it('reports a refused key as credentials-rejected', async () => {
-      under.refuseCredentialsNext();
-      expect(await failureOf('Hola')).toBe('credentials-rejected');
-    });
+    if (takesKeys) {
+      it('reports a refused key as credentials-rejected', async () => {
+        under.refuseCredentialsNext!();
+        expect(await failureOf('Hola')).toBe('credentials-rejected');
+      });
+    } else {
+      it('takes no key: it asks for none, and synthesizes with none', async () => {
+        expect(synthesizer.requiresCredentials).toBe(false);
+        expect(looksLikeMp3((await synthesizer.synthesize({ ...request('Hola'), credentials: undefined })).audio)).toBe(true);
+      });
+    }
 
-    it('reports throttling as throttled', async () => {
-      under.throttleNext();
-      expect(await failureOf('Hola')).toBe('throttled');
-    });
+    // An engine with no quota (one on this machine) has nothing that can throttle it.
+    if (throttles) {
+      it('reports throttling as throttled', async () => {
+        under.throttleNext!();
+        expect(await failureOf('Hola')).toBe('throttled');
+      });
+    }
   });
 }

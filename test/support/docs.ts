@@ -4,7 +4,7 @@ import path from 'node:path';
 // The documentation: README.md (the front door) and docs/*.md (everything else). Tests that check
 // what the docs say read it from here, wherever in it the text lives.
 
-const root = path.resolve(__dirname, '../..');
+import { root } from './repo.ts';
 
 /** A path relative to the repository's root, made absolute. */
 export const repoPath = (file: string) => path.join(root, file);

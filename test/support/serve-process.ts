@@ -3,14 +3,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { inject } from 'vitest';
 import type { TestServices } from './test-services.ts';
+import { root } from './repo.ts';
 
 export interface ServeProcess {
   process: ChildProcess;
   /** Everything it printed so far. */
   output(): string;
 }
-
-const root = path.resolve(__dirname, '../..');
 
 /** The deployment package's bundle, as `npm run package` (run by `npm test` first) writes it. */
 export const PACKAGED_APP = path.join(root, '.deploy/app/dist/main.js');

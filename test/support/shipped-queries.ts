@@ -1,13 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { docFiles, readDoc } from './docs.ts';
+import { root } from './repo.ts';
 
 // Every KQL query this repository ships, where it lives: the ```kql blocks of the documentation
 // (README.md and docs/*.md), the alert
 // queries (infra/monitoring/alerts/*.kql, one file per alert of infra/modules/alerts.bicep) and
 // the workbook's (infra/monitoring/workbook.json).
-
-export const root = path.resolve(__dirname, '../..');
 
 export function filesUnder(dir: string, extension: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

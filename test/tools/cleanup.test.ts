@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedEntry } from '../support/cache-entries.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
-
-const root = path.resolve(__dirname, '../..');
+import { root } from '../support/repo.ts';
 
 describe('npm run cleanup', () => {
   let services: TestServices;

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { root } from '../support/repo.ts';
 
 const run = promisify(execFile);
-const root = path.resolve(__dirname, '../..');
 
 /** `npm run db:migrate` exactly as a developer or a deployment step types it. */
 function dbMigrate(databaseUrl: string) {

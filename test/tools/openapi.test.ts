@@ -17,8 +17,9 @@ import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
+import { root } from '../support/repo.ts';
+import { GUIDE_BODY } from '../support/auditions.ts';
 
-const root = path.resolve(__dirname, '../..');
 type Json = Record<string, any>;
 
 /**
@@ -170,7 +171,7 @@ describe('openapi.yaml against the running service', () => {
   });
 
   it('describes the audition function’s real answers: streamed MISS, HIT-L2 and its problems', async () => {
-    const body = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
+    const body = GUIDE_BODY;
     const audition = `/v1/projects/${account.projectId}/characters/audition`;
     const token = await account.token();
     const miss = await call('POST', audition, { token, body });

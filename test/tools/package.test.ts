@@ -13,8 +13,8 @@ import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
+import { root } from '../support/repo.ts';
 
-const root = path.resolve(__dirname, '../..');
 const MB = 1e6;
 
 /**

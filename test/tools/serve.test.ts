@@ -9,8 +9,7 @@ import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-servic
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
-
-const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
+import { GUIDE_BODY } from '../support/auditions.ts';
 
 describe('npm run serve (the local host)', () => {
   let standIn: SpeechStandIn;
@@ -78,7 +77,7 @@ describe('npm run serve (the local host)', () => {
       fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
-        body: GUIDE_BODY,
+        body: JSON.stringify(GUIDE_BODY),
       });
     const first = await send();
     expect(first.status).toBe(200);
@@ -130,7 +129,7 @@ describe('npm run serve (the local host)', () => {
   });
 
   it('answers errors as problem+json and unknown routes with 404', async () => {
-    const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, { method: 'POST', body: GUIDE_BODY });
+    const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, { method: 'POST', body: JSON.stringify(GUIDE_BODY) });
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get('content-type')).toBe('application/problem+json');
     const nowhere = await fetch(`${base}/nothing-here`);
@@ -171,7 +170,7 @@ describe('npm run serve (the local host)', () => {
       const hit = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
-        body: GUIDE_BODY,
+        body: JSON.stringify(GUIDE_BODY),
       });
       expect(hit.headers.get('x-cache-status')).toBe('HIT-L2');
       await hit.arrayBuffer();
@@ -180,7 +179,7 @@ describe('npm run serve (the local host)', () => {
     const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
     host.kill('SIGINT');
     expect(await exited).toBe(0);
-    const row = await services.prisma.audioCache.findFirstOrThrow({ where: { text: 'Hola, este es un test del cache', tenantId: account.tenantId } });
+    const row = await services.prisma.audioCache.findFirstOrThrow({ where: { text: GUIDE_BODY.text, tenantId: account.tenantId } });
     expect(row.hitCount).toBe(hitsServed);
   });
 });

@@ -6,9 +6,8 @@ import { parseBuffer } from 'music-metadata';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
-
-const root = path.resolve(__dirname, '../..');
-const GUIDE_BODY = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 });
+import { root } from '../support/repo.ts';
+import { GUIDE_BODY } from '../support/auditions.ts';
 
 /** Every process still in a process group (a terminal's Ctrl-C goes to the whole group). */
 function processesInGroup(pgid: number): string[] {
@@ -74,7 +73,7 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
       fetch(`${session.baseUrl}/v1/projects/${session.projectId}/characters/audition`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
-        body: GUIDE_BODY,
+        body: JSON.stringify(GUIDE_BODY),
       });
     const first = await send();
     expect(first.status).toBe(200);

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { root } from '../support/repo.ts';
 
-const root = path.resolve(__dirname, '../..');
 const run = (args: string[], env: NodeJS.ProcessEnv) =>
   promisify(execFile)('npm', ['run', '--silent', 'token', '--', ...args], { cwd: root, env: { ...process.env, ...env } }).then(
     ({ stdout }) => ({ code: 0, stdout, stderr: '' }),

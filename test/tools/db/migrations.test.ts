@@ -3,12 +3,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../../src/handlers/audition-request.ts';
-import { computeCacheKey } from '../../../src/audition/cache-key.ts';
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
 import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';
 import { withSchemaEngine } from '../../../tools/db/schema-engine.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
+import { auditionKeyOf } from '../../support/cache-keys.ts';
 import { KHIPU_HEAD_SCHEMA } from '../../support/khipu-database.ts';
 import { snapshotSchema } from '../../support/schema-snapshot.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
@@ -200,7 +200,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       const audition = parseAuditionBody(body);
       return {
         audition,
-        cacheKey: computeCacheKey({ tenantId: tenant, ...AZURE_ENGINE, audition }),
+        cacheKey: auditionKeyOf(tenant, audition),
         settings: voiceSettingsOf(audition, AZURE_ENGINE),
       };
     });
@@ -248,7 +248,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
         { voice: 'zh-CN-XiaoxiaoNeural', text: '你好，世界 🎧', rate_pct: -0.1 },
       ]) {
         const audition = parseAuditionBody(body);
-        const cacheKey = computeCacheKey({ tenantId, ...AZURE_ENGINE, audition });
+        const cacheKey = auditionKeyOf(tenantId, audition);
         keys.push(cacheKey);
         await index.insert({
           tenantId,

@@ -14,8 +14,7 @@ import { encodeToneMp3 } from '../../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../../support/accounts.ts';
 import { hostEnvironment, startServeProcess } from '../../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../../support/test-services.ts';
-
-const root = path.resolve(__dirname, '../../..');
+import { root } from '../../support/repo.ts';
 
 /**
  * The local host's own edges, over raw HTTP (fetch and undici will not send a malformed Host,

@@ -1,0 +1,37 @@
+import { seedEntry } from '../../support/cache-entries.ts';
+import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
+import { createTestServices } from '../../support/test-services.ts';
+import { describeCacheStatsReaderContract } from '../../ports/cache-stats.contract.ts';
+
+// The same contract as the in-memory twin, on a database of each shape the service runs on
+// (beside the Khipu Cloud API, audio_cache also holds every book's narration).
+for (const shape of DATABASE_SHAPES) {
+  describeCacheStatsReaderContract(`PrismaCacheStatsReader on Postgres, database shape: ${shape}`, async () => {
+    const services = await createTestServices({}, shape);
+    const { prisma } = services;
+    return {
+      stats: services.stats,
+      seed: async ({ writer, tenantId, cacheKey, text, voiceId, sizeBytes, hits, createdAt, lastAccessedAt }) => {
+        await seedEntry(services, tenantId, {
+          writer,
+          blob: false,
+          cacheKey,
+          text,
+          voiceId,
+          ...(sizeBytes === null ? {} : { size: sizeBytes }),
+          hits,
+          createdAt,
+          lastAccessedAt,
+          expiresAt: null,
+        });
+        if (sizeBytes === null) await prisma.$executeRaw`UPDATE audio_cache SET audio_file_size_bytes = NULL WHERE cache_key = ${cacheKey}`;
+      },
+      addUsage: async (tenantId, hour, { hits, misses, charactersSaved }) => {
+        await prisma.$executeRaw`
+          INSERT INTO audio_cache_usage (tenant_id, hour, hits, misses, characters_saved)
+          VALUES (${tenantId}::uuid, ${hour}, ${hits}, ${misses}, ${charactersSaved})`;
+      },
+      dispose: () => services.dispose(),
+    };
+  });
+}

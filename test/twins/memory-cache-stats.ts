@@ -1,0 +1,73 @@
+import type { CacheStats, CacheStatsReader, UsageWindow } from '../../src/ports/cache-stats.ts';
+import { characterCount, hourOf, MemoryCacheDatabase, type UsageHour } from './memory-cache-database.ts';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * An in-memory CacheStatsReader: the twin of PrismaCacheStatsReader, over a MemoryCacheDatabase
+ * (pass the one a MemoryAudioCacheIndex uses to read the entries it stored and the plays it
+ * recorded). Like the SQL, it counts rows of ours only (a row with an ownership note), of the
+ * tenant given or of all, and counts characters as Postgres does (code points).
+ */
+export class MemoryCacheStatsReader implements CacheStatsReader {
+  constructor(readonly database: MemoryCacheDatabase = new MemoryCacheDatabase()) {}
+
+  read({ tenantId, now, pricePerMillionChars }: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats> {
+    return this.database.run(() => {
+      const ofTenant = (row: { tenantId: string }) => tenantId === undefined || row.tenantId === tenantId;
+      const rows = [...this.database.rows.values()].filter((row) => ofTenant(row) && this.database.isOurs(row.cacheKey));
+      const day = new Date(now.getTime() - DAY_MS);
+      const week = new Date(now.getTime() - 7 * DAY_MS);
+      // Usage rows are per hour: a window starts at the hour its first moment falls in.
+      const usage = this.database.allUsage().filter((hour) => ofTenant(hour) && hour.hour >= hourOf(week));
+
+      const dollars = (characters: number) => round((characters / 1_000_000) * pricePerMillionChars, 4);
+      const window = (since: Date, hours: UsageHour[]): UsageWindow => {
+        const hits = sum(hours.map((hour) => hour.hits));
+        const misses = sum(hours.map((hour) => hour.misses));
+        const charactersSaved = sum(hours.map((hour) => hour.charactersSaved));
+        return {
+          entriesCreated: rows.filter((row) => row.createdAt >= since).length,
+          hits,
+          misses,
+          hitRatio: hits + misses > 0 ? round(hits / (hits + misses), 4) : null,
+          charactersSaved,
+          dollarsSaved: dollars(charactersSaved),
+        };
+      };
+      const entries = rows.length;
+      const totalHits = sum(rows.map((row) => row.hitCount));
+      const characters = sum(rows.map((row) => row.hitCount * characterCount(row.text)));
+      const last7d = window(week, usage);
+      const top = [...rows].sort((a, b) => b.hitCount - a.hitCount || b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime()).slice(0, 10);
+      return {
+        entries,
+        totalMb: round(sum(rows.map((row) => row.audioFileSizeBytes ?? 0)) / (1024 * 1024), 2),
+        totalHits,
+        avgHitsPerEntry: entries > 0 ? round(totalHits / entries, 2) : 0,
+        last24h: window(
+          day,
+          usage.filter((hour) => hour.hour >= hourOf(day)),
+        ),
+        last7d,
+        hitRatio: last7d.hitRatio,
+        topEntries: top.map((row) => ({
+          voice: row.voiceId,
+          text: [...row.text].slice(0, 40).join(''), // left(text, 40): code points
+          hits: row.hitCount,
+          sizeBytes: row.audioFileSizeBytes ?? 0,
+        })),
+        savings: { characters, dollars: dollars(characters), pricePerMillionChars },
+      };
+    });
+  }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
