@@ -4,6 +4,7 @@ import type { BlobStorageConfig } from '../config.ts';
 import { DeadlineExceededError, withDeadline } from '../deadline.ts';
 import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
+import { withChunkDeadlines } from './chunk-deadlines.ts';
 import { StallGuard } from './stall-guard.ts';
 
 export interface AzureBlobStoreOptions {
@@ -114,9 +115,14 @@ export class AzureBlobStore implements BlobStore {
     );
     const { response, body, chunks, first } = opened;
     return {
-      stream: this.#withChunkDeadlines(first, chunks, () => {
-        download.abort(); // closes the connection
-        body.destroy();
+      stream: withChunkDeadlines(first, chunks, {
+        ms: this.#readTimeoutMs,
+        guard: this.#guard,
+        dependency: DEPENDENCY,
+        stop: () => {
+          download.abort(); // closes the connection
+          body.destroy();
+        },
       }),
       contentType: response.contentType ?? 'application/octet-stream',
       size: response.contentLength ?? 0,
@@ -227,31 +233,6 @@ export class AzureBlobStore implements BlobStore {
       else if (error instanceof BlobNotFoundError || (error instanceof RestError && error.statusCode !== undefined)) this.#guard.answered();
       throw error;
     }
-  }
-
-  /** The blob's chunks from `first` on, each next one within the read deadline of being asked for. */
-  #withChunkDeadlines(first: IteratorResult<Buffer, unknown>, chunks: AsyncIterator<Buffer, unknown>, stop: () => void): Readable {
-    const ms = this.#readTimeoutMs;
-    const guard = this.#guard;
-    async function* read(): AsyncGenerator<Buffer> {
-      try {
-        if (first.done) return;
-        yield first.value;
-        for (;;) {
-          const next = await withDeadline(chunks.next(), ms, () => {
-            guard.timedOut();
-            stop();
-            return new DeadlineExceededError(DEPENDENCY, 'send the next chunk of a blob', ms);
-          });
-          if (next.done) return;
-          yield next.value;
-        }
-      } finally {
-        stop(); // a reader that went away (or is done) leaves no connection behind
-      }
-    }
-    // objectMode off: a byte stream, read on demand (the generator runs only when asked).
-    return Readable.from(read(), { objectMode: false, highWaterMark: 0 });
   }
 
   /**

@@ -77,20 +77,7 @@ export interface ServiceOverrides {
 export function createServices(config: Config, overrides: ServiceOverrides = {}): BuiltServices {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
-  // The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
-  // this instance, the rest are Prisma's pool. Nothing else here opens a connection.
-  // One outage state for both: a restart seen by one is known to the other.
-  // Likewise one stall state: a database that stopped answering one statement is not asked by
-  // the next ones until it answers a probe.
-  const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
-  const databaseStall = new StallGuard('the database');
-  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs, stallGuard: databaseStall });
-  const prisma = createPrismaClient(config.databaseUrl, {
-    maxConnections: config.databasePoolMax - 1,
-    connectRetry,
-    timeoutMs: config.databaseTimeoutMs,
-    stallGuard: databaseStall,
-  });
+  const { locks, prisma } = openDatabase(config);
   const now = overrides.now ?? systemClock;
   const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
   const blobStore =
@@ -98,17 +85,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     AzureBlobStore.fromConfig(config.blobStorage, { readTimeoutMs: config.blobTimeouts.readMs, writeTimeoutMs: config.blobTimeouts.writeMs });
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
-  const synthesizer: Synthesizer =
-    overrides.synthesizer ??
-    (config.speech.provider === 'local'
-      ? new LocalSpeechSynthesizer()
-      : new AzureSpeechSynthesizer({
-          host: config.speech.host,
-          timeoutMs: config.speech.timeoutMs,
-          connectTimeoutMs: config.speech.connectTimeoutMs,
-          firstAudioTimeoutMs: config.speech.firstAudioTimeoutMs,
-          chunkTimeoutMs: config.speech.chunkTimeoutMs,
-        }));
+  const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech);
   const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
   const auditions = new AuditionService({
     index,
@@ -150,6 +127,38 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await Promise.all([prisma.$disconnect(), locks.close()]);
     },
   };
+}
+
+/**
+ * The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
+ * this instance, the rest are Prisma's pool. Nothing else here opens a connection.
+ * One outage state for both: a restart seen by one is known to the other.
+ * Likewise one stall state: a database that stopped answering one statement is not asked by
+ * the next ones until it answers a probe.
+ */
+function openDatabase(config: Config): { locks: PgLockSession; prisma: PrismaClient } {
+  const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
+  const databaseStall = new StallGuard('the database');
+  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs, stallGuard: databaseStall });
+  const prisma = createPrismaClient(config.databaseUrl, {
+    maxConnections: config.databasePoolMax - 1,
+    connectRetry,
+    timeoutMs: config.databaseTimeoutMs,
+    stallGuard: databaseStall,
+  });
+  return { locks, prisma };
+}
+
+/** Azure Speech, or the offline development voice (TTS_PROVIDER=local). */
+function createSynthesizer(speech: Config['speech']): Synthesizer {
+  if (speech.provider === 'local') return new LocalSpeechSynthesizer();
+  return new AzureSpeechSynthesizer({
+    host: speech.host,
+    timeoutMs: speech.timeoutMs,
+    connectTimeoutMs: speech.connectTimeoutMs,
+    firstAudioTimeoutMs: speech.firstAudioTimeoutMs,
+    chunkTimeoutMs: speech.chunkTimeoutMs,
+  });
 }
 
 let workerServices: Services | undefined;

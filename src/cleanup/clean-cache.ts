@@ -34,6 +34,10 @@ export interface CleanupReport {
 
 export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLimit: 10_000 };
 const USAGE_RETENTION_MS = 90 * 86_400_000;
+/** Unreferenced-blob candidates checked against the index in one query. */
+const ORPHAN_CHECK_BATCH = 1_000;
+
+type CleanupDeps = { maintenance: CacheMaintenance; blobStore: BlobStore; stats: CacheStatsReader; log: Logger };
 
 /**
  * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
@@ -42,129 +46,174 @@ const USAGE_RETENTION_MS = 90 * 86_400_000;
  * at worst an unreferenced blob (swept by a later pass), never a row the audition function
  * would serve from a deleted blob. At most one pass runs at a time across all instances.
  */
-export async function cleanCache(
-  deps: { maintenance: CacheMaintenance; blobStore: BlobStore; stats: CacheStatsReader; log: Logger },
-  options: CleanupOptions,
-): Promise<CleanupReport> {
-  const { maintenance, blobStore, log } = deps;
-  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
-  const report: CleanupReport = {
-    ran: false,
-    expired: 0,
-    evicted: 0,
-    orphans: 0,
-    blobs: { deleted: 0, missing: 0, failed: 0 },
-    databaseMs: 0,
-    blobMs: 0,
-  };
-  const timed = async <T>(kind: 'databaseMs' | 'blobMs', work: () => Promise<T>): Promise<T> => {
+export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Promise<CleanupReport> {
+  const { log } = deps;
+  const pass = new CleanupPass(deps, options);
+  const outcome = await deps.maintenance.withExclusiveLock(async () => {
+    log.info('Running audio cache cleanup...');
+    const now = options.now();
+    await forgetUnusedOwnershipNotes(pass, now);
+    const expired = await deleteExpiredEntries(pass, now);
+    log.info(`Deleted ${expired} expired cache entries`);
+    const evicted = await evictOverCap(pass);
+    log.info(`Deleted ${evicted} old cache entries via LRU`);
+    const orphans = await sweepOrphansFailOpen(pass, now);
+    if (pass.blobs.failed > 0) {
+      log.warn(`Could not delete ${pass.blobs.failed} cache blobs (first error: ${pass.blobs.firstError}); a later pass retries them`);
+    }
+    const stats = await readStats(pass, now);
+    return { expired, evicted, orphans, stats };
+  });
+  if (!outcome.ran) log.info('Audio cache cleanup skipped: another cleanup pass is running');
+  const counts = outcome.ran ? outcome.value : { expired: 0, evicted: 0, orphans: 0 };
+  return { ran: outcome.ran, ...counts, blobs: pass.blobs, databaseMs: pass.databaseMs, blobMs: pass.blobMs };
+}
+
+/** What every step of one pass shares: its dependencies and settings, and the time and blob deletes it adds up. */
+class CleanupPass {
+  databaseMs = 0;
+  blobMs = 0;
+  readonly blobs: DeleteManyResult = { deleted: 0, missing: 0, failed: 0 };
+  readonly batchSize: number;
+
+  constructor(
+    readonly deps: CleanupDeps,
+    readonly options: CleanupOptions,
+  ) {
+    this.batchSize = options.batchSize ?? DEFAULTS.batchSize;
+  }
+
+  /** A database statement, its time counted. */
+  database<T>(work: (maintenance: CacheMaintenance) => Promise<T>): Promise<T> {
+    return this.#timed('databaseMs', () => work(this.deps.maintenance));
+  }
+
+  /** A blob request, its time counted. */
+  blobRequest<T>(work: (store: BlobStore) => Promise<T>): Promise<T> {
+    return this.#timed('blobMs', () => work(this.deps.blobStore));
+  }
+
+  /** Deletes these blobs, counted in the pass's totals; answers this call's result. */
+  async deleteBlobs(paths: string[]): Promise<DeleteManyResult> {
+    const result = await this.blobRequest((store) => store.deleteMany(paths));
+    this.blobs.deleted += result.deleted;
+    this.blobs.missing += result.missing;
+    this.blobs.failed += result.failed;
+    this.blobs.firstError ??= result.firstError;
+    return result;
+  }
+
+  async #timed<T>(kind: 'databaseMs' | 'blobMs', work: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       return await work();
     } finally {
-      report[kind] += performance.now() - started;
+      this[kind] += performance.now() - started;
     }
-  };
-  const deleteBlobs = async (paths: string[]) => {
-    const result = await timed('blobMs', () => blobStore.deleteMany(paths));
-    report.blobs.deleted += result.deleted;
-    report.blobs.missing += result.missing;
-    report.blobs.failed += result.failed;
-    report.blobs.firstError ??= result.firstError;
-  };
-
-  const outcome = await maintenance.withExclusiveLock(async () => {
-    log.info('Running audio cache cleanup...');
-    const now = options.now();
-
-    // Forget the ownership notes of entries another writer deleted (the Khipu Cloud API's own
-    // cleanup, a tenant's cascade): one 24th of them per pass, so each hourly pass costs the
-    // same and every note is checked once a day. A note left for a while only makes the cap's
-    // count high; the LRU step ranks actual rows, so it never deletes an entry too many.
-    await timed('databaseMs', () => maintenance.deleteUnusedOwnershipNotes(noteSlice(now)));
-
-    for (;;) {
-      const paths = await timed('databaseMs', () => maintenance.deleteExpired(now, batchSize));
-      report.expired += paths.length;
-      await deleteBlobs(paths);
-      if (paths.length < batchSize) break;
-    }
-    log.info(`Deleted ${report.expired} expired cache entries`);
-
-    const tenants = await timed('databaseMs', () => maintenance.tenantsOverCap(options.maxEntriesPerTenant));
-    for (const { tenantId } of tenants) {
-      for (;;) {
-        const paths = await timed('databaseMs', () => maintenance.deleteLeastRecentlyUsed(tenantId, options.maxEntriesPerTenant, batchSize));
-        report.evicted += paths.length;
-        await deleteBlobs(paths);
-        if (paths.length < batchSize) break;
-      }
-    }
-    log.info(`Deleted ${report.evicted} old cache entries via LRU`);
-
-    try {
-      report.orphans = await sweepOrphans(deps, options, now, timed);
-      log.info(`Deleted ${report.orphans} orphaned cache blobs`);
-    } catch (error) {
-      // Listing blobs failed (storage unreachable): the sweep is only housekeeping, and the
-      // stats below still matter.
-      log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
-    }
-    if (report.blobs.failed > 0) {
-      log.warn(`Could not delete ${report.blobs.failed} cache blobs (first error: ${report.blobs.firstError}); a later pass retries them`);
-    }
-
-    // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
-    await timed('databaseMs', () => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
-    const stats = await timed('databaseMs', () => deps.stats.read({ now, pricePerMillionChars: options.pricePerMillionChars }));
-    report.stats = stats;
-    log.info(
-      `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
-    );
-    // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
-    log.info(describeUsage(stats));
-  });
-
-  if (!outcome.ran) {
-    log.info('Audio cache cleanup skipped: another cleanup pass is running');
-    return report;
   }
-  report.ran = true;
-  return report;
+}
 
-  /** Blobs under audio-cache/ that no entry refers to and that are past the grace period. */
-  async function sweepOrphans({ maintenance: m, blobStore: store }: typeof deps, opts: CleanupOptions, now: Date, time: typeof timed): Promise<number> {
-    const limit = opts.orphanLimit ?? DEFAULTS.orphanLimit;
-    const cutoff = now.getTime() - (opts.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
-    let deleted = 0;
-    let candidates: { path: string; cacheKey: string }[] = [];
-    const flush = async () => {
-      const referenced = await time('databaseMs', () => m.findReferencedBlobs(candidates));
-      const orphans = candidates
-        .filter((c) => !referenced.has(c.path))
-        .map((c) => c.path)
-        .slice(0, limit - deleted);
+/**
+ * Forgets the ownership notes of entries another writer deleted (the Khipu Cloud API's own
+ * cleanup, a tenant's cascade): one 24th of them per pass, so each hourly pass costs the
+ * same and every note is checked once a day. A note left for a while only makes the cap's
+ * count high; the LRU step ranks actual rows, so it never deletes an entry too many.
+ */
+async function forgetUnusedOwnershipNotes(pass: CleanupPass, now: Date): Promise<void> {
+  await pass.database((maintenance) => maintenance.deleteUnusedOwnershipNotes(noteSlice(now)));
+}
+
+/** Deletes `deleteBatch`'s rows, then their blobs, batch after batch until a short one; answers how many rows. */
+async function deleteInBatches(pass: CleanupPass, deleteBatch: (maintenance: CacheMaintenance) => Promise<string[]>): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const paths = await pass.database(deleteBatch);
+    deleted += paths.length;
+    await pass.deleteBlobs(paths);
+    if (paths.length < pass.batchSize) return deleted;
+  }
+}
+
+/** Entries past their expiry, rows then blobs; answers how many. */
+function deleteExpiredEntries(pass: CleanupPass, now: Date): Promise<number> {
+  return deleteInBatches(pass, (maintenance) => maintenance.deleteExpired(now, pass.batchSize));
+}
+
+/** Each tenant's least recently used entries beyond the cap; answers how many. */
+async function evictOverCap(pass: CleanupPass): Promise<number> {
+  const cap = pass.options.maxEntriesPerTenant;
+  const tenants = await pass.database((maintenance) => maintenance.tenantsOverCap(cap));
+  let evicted = 0;
+  for (const { tenantId } of tenants) {
+    evicted += await deleteInBatches(pass, (maintenance) => maintenance.deleteLeastRecentlyUsed(tenantId, cap, pass.batchSize));
+  }
+  return evicted;
+}
+
+/**
+ * The orphan sweep, which is only housekeeping: when listing blobs fails (storage unreachable)
+ * it is logged and counts none, and the pass goes on to the stats, which still matter.
+ */
+async function sweepOrphansFailOpen(pass: CleanupPass, now: Date): Promise<number> {
+  try {
+    const orphans = await sweepOrphans(pass, now);
+    pass.deps.log.info(`Deleted ${orphans} orphaned cache blobs`);
+    return orphans;
+  } catch (error) {
+    pass.deps.log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
+    return 0;
+  }
+}
+
+/** Blobs under audio-cache/ that no entry refers to and that are past the grace period; answers how many were deleted. */
+async function sweepOrphans(pass: CleanupPass, now: Date): Promise<number> {
+  const limit = pass.options.orphanLimit ?? DEFAULTS.orphanLimit;
+  const cutoff = now.getTime() - (pass.options.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
+  let deleted = 0;
+  let candidates: OrphanCandidate[] = [];
+  const listing = pass.deps.blobStore.list(AUDIO_BLOB_PREFIX)[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await pass.blobRequest(() => listing.next());
+    if (next.done) break;
+    // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
+    const cacheKey = parseAudioBlobPath(next.value.path)?.cacheKey;
+    if (!cacheKey || !next.value.writtenHere || next.value.lastModified.getTime() > cutoff) continue;
+    candidates.push({ path: next.value.path, cacheKey });
+    if (candidates.length >= ORPHAN_CHECK_BATCH) {
+      deleted += await deleteUnreferenced(pass, candidates, limit - deleted);
       candidates = [];
-      if (orphans.length === 0) return;
-      const before = report.blobs.deleted;
-      await deleteBlobs(orphans);
-      deleted += report.blobs.deleted - before;
-    };
-    const listing = store.list(AUDIO_BLOB_PREFIX)[Symbol.asyncIterator]();
-    for (;;) {
-      const next = await time('blobMs', () => listing.next());
-      if (next.done) break;
-      // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
-      const cacheKey = parseAudioBlobPath(next.value.path)?.cacheKey;
-      if (!cacheKey || !next.value.writtenHere || next.value.lastModified.getTime() > cutoff) continue;
-      candidates.push({ path: next.value.path, cacheKey });
-      if (candidates.length >= 1_000) await flush();
-      if (deleted >= limit) break;
     }
-    if (candidates.length > 0 && deleted < limit) await flush();
-    await listing.return?.();
-    return deleted;
+    if (deleted >= limit) break;
   }
+  if (candidates.length > 0 && deleted < limit) deleted += await deleteUnreferenced(pass, candidates, limit - deleted);
+  await listing.return?.();
+  return deleted;
+}
+
+type OrphanCandidate = { path: string; cacheKey: string };
+
+/** Deletes up to `limit` of these blobs that no entry refers to; answers how many were deleted. */
+async function deleteUnreferenced(pass: CleanupPass, candidates: OrphanCandidate[], limit: number): Promise<number> {
+  const referenced = await pass.database((maintenance) => maintenance.findReferencedBlobs(candidates));
+  const orphans = candidates
+    .filter((c) => !referenced.has(c.path))
+    .map((c) => c.path)
+    .slice(0, limit);
+  if (orphans.length === 0) return 0;
+  return (await pass.deleteBlobs(orphans)).deleted;
+}
+
+/** Drops usage figures past retention, then reads and logs the stats (the endpoint's figures, for all tenants). */
+async function readStats(pass: CleanupPass, now: Date): Promise<CacheStats> {
+  // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
+  await pass.database((maintenance) => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
+  const stats = await pass.database(() => pass.deps.stats.read({ now, pricePerMillionChars: pass.options.pricePerMillionChars }));
+  pass.deps.log.info(
+    `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
+  );
+  // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
+  pass.deps.log.info(describeUsage(stats));
+  return stats;
 }
 
 /** The slice of the hex key space whose ownership notes the pass at this UTC hour checks. */

@@ -2,11 +2,14 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { Services } from '../app/services.ts';
 import { checkHealth } from '../health/check-health.ts';
 import { describeError } from '../errors.ts';
+import { jsonResponse } from './json-endpoint.ts';
 
 /**
  * GET /api/health: 200 when this instance reaches Postgres and Blob Storage, else 503.
  * Anonymous, for load balancers and Azure's App Service health check; it says which
- * dependency failed but never why (the reason goes to the log).
+ * dependency failed but never why (the reason goes to the log). The shape of every handler
+ * (json-endpoint.ts), answered in its own body rather than a problem, and without a request
+ * log line (probes come every few seconds).
  */
 export function createHealthHandler(services: () => Services) {
   return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
@@ -15,18 +18,11 @@ export function createHealthHandler(services: () => Services) {
       report = await checkHealth(services());
     } catch (error) {
       context.error(`health: service not configured: ${describeError(error)}`);
-      return json(503, { status: 'unavailable', checks: { configuration: 'failed' } });
+      return jsonResponse(503, { status: 'unavailable', checks: { configuration: 'failed' } });
     }
     for (const [check, reason] of Object.entries(report.failures)) {
       context.warn(`health: ${check} check failed: ${describeError(reason)}`);
     }
-    return json(report.healthy ? 200 : 503, {
-      status: report.healthy ? 'ok' : 'unavailable',
-      checks: report.checks,
-    });
+    return jsonResponse(report.healthy ? 200 : 503, { status: report.healthy ? 'ok' : 'unavailable', checks: report.checks });
   };
-}
-
-function json(status: number, body: unknown): HttpResponseInit {
-  return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store' } };
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { StallGuard } from '../stall-guard.ts';
+import { advisoryUnlock, advisoryUnlocks, openLockConnection, tryAdvisoryLock, tryAdvisoryLocks } from './advisory-lock-sql.ts';
 import { ConnectRetry, isConnectionLost, isDatabaseDeadline } from './connect-retry.ts';
 
 /** A lock taken through the session, as its holder sees it. */
@@ -32,9 +33,6 @@ interface Connection {
   client: pg.Client;
   generation: number;
 }
-
-const TRY_LOCK = 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked';
-const UNLOCK = 'SELECT pg_advisory_unlock(hashtextextended($1, 0))';
 
 /**
  * Every Postgres advisory lock of this instance (the miss locks, the cleanup's lock) held as a
@@ -96,10 +94,7 @@ export class PgLockSession {
       for (let attempt = 1; ; attempt++) {
         let grantedOn: number | undefined;
         try {
-          grantedOn = await this.#run(async ({ client, generation }) => {
-            const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK, [name]);
-            return rows[0]?.locked === true ? generation : undefined;
-          });
+          grantedOn = await this.#run(async ({ client, generation }) => ((await tryAdvisoryLock(client, name)) ? generation : undefined));
         } catch (error) {
           // A connection that died under the statement (a restart) took any lock with it: once
           // more, on a new connection (which waits out the restart, within ConnectRetry's bound).
@@ -190,7 +185,7 @@ export class PgLockSession {
     await this.#run(async ({ client, generation }) => {
       // Its connection ended since, and it was not taken back: it went with that session.
       if (entry.generation !== generation) return;
-      await client.query(UNLOCK, [entry.name]);
+      await advisoryUnlock(client, entry.name);
     }).catch(() => {}); // a failed unlock dropped the connection (#run): the server lets go of the lock with it
   }
 
@@ -240,24 +235,8 @@ export class PgLockSession {
     return this.#client;
   }
 
-  async #open(generation: number): Promise<pg.Client> {
-    const client = new pg.Client({
-      connectionString: this.#databaseUrl,
-      connectionTimeoutMillis: this.#queryTimeoutMs,
-      query_timeout: this.#queryTimeoutMs,
-      application_name: 'khipu-audition-cache locks',
-    });
-    // A dropped connection must not crash the process; its locks are released by the server.
-    const lost = () => this.#drop(generation);
-    client.on('error', lost);
-    client.on('end', lost);
-    try {
-      await client.connect();
-    } catch (error) {
-      client.removeListener('end', lost);
-      throw error;
-    }
-    return client;
+  #open(generation: number): Promise<pg.Client> {
+    return openLockConnection(this.#databaseUrl, this.#queryTimeoutMs, () => this.#drop(generation));
   }
 
   /**
@@ -270,11 +249,7 @@ export class PgLockSession {
     const names = this.#heldEntries().map((entry) => entry.name);
     if (names.length === 0) return { client, generation };
     try {
-      const { rows } = await client.query<{ name: string; locked: boolean }>(
-        'SELECT name, pg_try_advisory_lock(hashtextextended(name, 0)) AS locked FROM unnest($1::text[]) AS name',
-        [names],
-      );
-      const granted = new Set(rows.filter((row) => row.locked).map((row) => row.name));
+      const granted = await tryAdvisoryLocks(client, names);
       const unwanted: string[] = [];
       let lost = 0;
       for (const name of names) {
@@ -288,7 +263,7 @@ export class PgLockSession {
           lost++;
         }
       }
-      if (unwanted.length > 0) await client.query('SELECT pg_advisory_unlock(hashtextextended(name, 0)) FROM unnest($1::text[]) AS name', [unwanted]);
+      if (unwanted.length > 0) await advisoryUnlocks(client, unwanted);
       if (lost > 0)
         this.#log.warn(
           `lock session: the lock connection ended; took back ${names.length - lost} lock(s), ${lost} taken meanwhile by another instance, now lost`,

@@ -53,25 +53,9 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
          LIMIT 10`,
     ]);
 
-    const dollars = (characters: number) => round((characters / 1_000_000) * pricePerMillionChars, 4);
-    const window = (
-      entriesCreated: bigint | undefined,
-      hits: bigint | null | undefined,
-      misses: bigint | null | undefined,
-      characters: bigint | null | undefined,
-    ): UsageWindow => {
-      const h = Number(hits ?? 0);
-      const m = Number(misses ?? 0);
-      const c = Number(characters ?? 0);
-      return {
-        entriesCreated: Number(entriesCreated ?? 0),
-        hits: h,
-        misses: m,
-        hitRatio: h + m > 0 ? round(h / (h + m), 4) : null,
-        charactersSaved: c,
-        dollarsSaved: dollars(c),
-      };
-    };
+    const dollars = (characters: number) => dollarsOf(characters, pricePerMillionChars);
+    const window = (entriesCreated: Count, hits: Count, misses: Count, characters: Count) =>
+      usageWindow({ entriesCreated, hits, misses, characters }, pricePerMillionChars);
     const entries = Number(totals?.entries ?? 0);
     const totalHits = Number(totals?.hits ?? 0);
     const last7d = window(totals?.created_week, usage?.hits_week, usage?.misses_week, usage?.chars_week);
@@ -88,6 +72,27 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
       savings: { characters, dollars: dollars(characters), pricePerMillionChars },
     };
   }
+}
+
+/** A count as a query answers it: absent or NULL when no row had one. */
+type Count = bigint | null | undefined;
+
+function dollarsOf(characters: number, pricePerMillionChars: number): number {
+  return round((characters / 1_000_000) * pricePerMillionChars, 4);
+}
+
+function usageWindow(counts: { entriesCreated: Count; hits: Count; misses: Count; characters: Count }, pricePerMillionChars: number): UsageWindow {
+  const hits = Number(counts.hits ?? 0);
+  const misses = Number(counts.misses ?? 0);
+  const characters = Number(counts.characters ?? 0);
+  return {
+    entriesCreated: Number(counts.entriesCreated ?? 0),
+    hits,
+    misses,
+    hitRatio: hits + misses > 0 ? round(hits / (hits + misses), 4) : null,
+    charactersSaved: characters,
+    dollarsSaved: dollarsOf(characters, pricePerMillionChars),
+  };
 }
 
 function round(value: number, digits: number): number {
