@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuditionService, type AuditionAudio } from '../../src/audition/audition-service.ts';
-import { computeCacheKey } from '../../src/audition/cache-key.ts';
+import { computeCacheKey } from '../../src/domain/cache-key.ts';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
 import type { Audition } from '../../src/domain/audition.ts';

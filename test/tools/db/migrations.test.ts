@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../../src/handlers/audition-request.ts';
-import { computeCacheKey } from '../../../src/audition/cache-key.ts';
+import { computeCacheKey } from '../../../src/domain/cache-key.ts';
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
 import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
-import { computeCacheKey } from '../../src/audition/cache-key.ts';
+import { computeCacheKey } from '../../src/domain/cache-key.ts';
 
 const TENANT = '5b0f4c1e-8d6a-4a55-9b39-7f1d0f6b2a10';
 const keyOf = (body: Record<string, unknown>, tenantId = TENANT, provider = 'azure') =>
