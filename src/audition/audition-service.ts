@@ -1,64 +1,33 @@
-import { AudioCache, type AuditionAudio, type CacheSlot, type WholeAudio } from '../cache/audio-cache.ts';
-import type { HitRecorder } from '../cache/hit-recorder.ts';
-import type { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
-import { MissFiller, wholeFill, type Fill } from '../cache/miss-filler.ts';
+import { AudioCache, type CacheSlot } from '../cache/audio-cache.ts';
+import { MissTurns } from '../cache/miss-turns.ts';
+import { SingleFlight, type Flight } from '../cache/single-flight.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
+import type { HitRecorder } from '../cache/hit-recorder.ts';
 import type { Audition } from '../domain/audition.ts';
+import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
-import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
-import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
-import type { MissLocks } from '../ports/miss-locks.ts';
-import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
-import type { CacheMetrics } from '../telemetry.ts';
-import { Timings } from '../timing.ts';
+import { Timings, type Tier } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
-import { computeCacheKey } from './cache-key.ts';
+import { computeCacheKey } from '../domain/cache-key.ts';
 import { TenantLimiter } from './tenant-limiter.ts';
 import { SpeechSynthesis, type SynthesisJob } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
 
-export type { AuditionAudio, CacheStatus, WholeAudio } from '../cache/audio-cache.ts';
+import type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
-export interface AuditionRequest {
-  caller: Caller;
-  project: ProjectAccess;
-  audition: Audition;
-  log: Logger;
-  /** Where the time goes, for Server-Timing. */
-  timings?: Timings;
-}
-
-export interface AuditionServiceDeps {
-  index: AudioCacheIndex;
-  blobStore: BlobStore;
-  synthesizer: Synthesizer;
-  cache: Pick<Config['cache'], 'ttlDays'>;
-  /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'timeoutMs' | 'defaultKeyCharsPerTenantPerDay'>;
-  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); without it, no limit. */
-  budget?: SpeechBudget;
-  /** Plays and syntheses are counted here and written to the index in batches. */
-  hits: HitRecorder;
-  /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
-  memory?: MemoryAudioTier;
-  /** Cross-instance coordination of misses; without it, each instance synthesizes alone. */
-  missLocks?: MissLocks;
-  /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
-  metrics?: CacheMetrics;
-  /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
-  prewarmConcurrency?: number;
-  now?: Clock;
-  /** Where failures of the database and Blob Storage are logged, once per outage. */
-  outages?: Outages;
-}
+export type { AuditionAudio, CacheStatus, WholeAudio } from '../domain/audition-audio.ts';
+export type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
 /** One audition on its way: the cache's slot for it and what a synthesis needs. */
 type AuditionJob = CacheSlot & SynthesisJob;
+
+/** A miss being filled: the starter's answer (a stream from the first chunk on, or whole), and the stored whole. */
+interface Fill {
+  first: AuditionAnswer;
+  whole: Promise<WholeAudio>;
+}
 
 /** Past the slot wait and the synthesis's own timeout, a holder elsewhere is presumed stuck. */
 const HOLDER_GRACE_MS = 5_000;
@@ -72,61 +41,66 @@ const HOLDER_GRACE_MS = 5_000;
 export class AuditionService {
   readonly #synthesizer: Synthesizer;
   readonly #cache: AudioCache;
-  readonly #misses: MissFiller;
+  /** Misses being filled in this instance: identical requests join them. */
+  readonly #flights = new SingleFlight<WholeAudio>();
+  readonly #turns: MissTurns;
   readonly #synthesis: SpeechSynthesis;
+  readonly #hits: HitRecorder;
   /** Bounds a tenant's prewarm (several tabs, a script) so it cannot take every synthesis slot. */
   readonly #prewarms: TenantLimiter;
   readonly #outages: Outages;
+  readonly #now: Clock;
 
   constructor(deps: AuditionServiceDeps) {
-    const now = deps.now ?? systemClock;
-    const outages = deps.outages ?? createOutages();
-    this.#outages = outages;
-    const { synthesizer, speech, hits } = deps;
+    const now = (this.#now = deps.now ?? systemClock);
+    const outages = (this.#outages = deps.outages ?? createOutages());
+    const { synthesizer, speech } = deps;
     this.#synthesizer = synthesizer;
+    this.#hits = deps.hits;
     this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
     this.#cache = new AudioCache({
       index: deps.index,
       blobStore: deps.blobStore,
-      hits,
+      hits: deps.hits,
       memory: deps.memory,
       ttlDays: deps.cache.ttlDays,
       engine: { provider: synthesizer.provider, outputFormat: synthesizer.outputFormat },
       now,
       outages,
     });
-    this.#misses = new MissFiller({
+    this.#turns = new MissTurns({
       cache: this.#cache,
       missLocks: deps.missLocks,
       maxWaitMs: speech.queueWaitMs + speech.timeoutMs + HOLDER_GRACE_MS,
       now,
       databaseOutage: outages.database,
     });
-    this.#synthesis = new SpeechSynthesis({
-      synthesizer,
-      speech,
-      metrics: deps.metrics,
-      budget: deps.budget,
-      now,
-      databaseOutage: outages.database,
-      onSynthesized: (tenantId) => hits.recordMiss(tenantId, now()),
-    });
+    this.#synthesis = new SpeechSynthesis({ synthesizer, speech, metrics: deps.metrics, budget: deps.budget, now, databaseOutage: outages.database });
   }
 
-  async getAudio(request: AuditionRequest): Promise<AuditionAudio> {
+  /**
+   * The read-through pipeline: memory → an identical miss in flight here → the index and Blob
+   * Storage → (a miss) the key's turn across instances → synthesize → store. Each step answers
+   * a value; the first that has the audio answers the caller.
+   */
+  async getAudio(request: AuditionRequest): Promise<AuditionAnswer> {
     const job = this.#job(request);
     const hot = this.#cache.fromMemory(job);
-    if (hot) return hot;
-    // An identical miss is being filled here: its audio, or a wait for it.
-    const joined = this.#misses.join(job);
-    if (joined) return joined;
+    if (hot) return served(job, 'memory', hot);
+
+    const inFlight = this.#flights.find(job.cacheKey);
+    if (inFlight) return this.#join(job, inFlight);
 
     // A stored entry streams to this caller from its first chunk on.
     const found = await this.#cache.lookUpStreaming(job);
-    if (found.kind === 'hit') return found.audio;
-    if (found.kind === 'bypass') return this.#synthesizeUncached(job);
+    if (found.kind === 'hit') return served(job, 'l2', found.audio);
+    if (found.kind === 'bypass') return served(job, 'synthesis', await this.#synthesizeUncached(job));
+
     // Another identical request may have started filling it during our lookup.
-    return this.#misses.join(job) ?? (await this.#startFill(job)).first;
+    const startedMeanwhile = this.#flights.find(job.cacheKey);
+    if (startedMeanwhile) return this.#join(job, startedMeanwhile);
+    const fill = await this.#startFill(job);
+    return fill.first;
   }
 
   /**
@@ -138,28 +112,8 @@ export class AuditionService {
    * reason to synthesize what it cannot store). At most `prewarmConcurrency` of a tenant's
    * prewarms run at once in this instance; the rest wait their turn.
    */
-  prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
+  prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<PrewarmResult> {
     return this.#prewarms.run(request.caller.tenantId, () => this.#prewarmOne(request));
-  }
-
-  async #prewarmOne(request: Omit<AuditionRequest, 'timings'>): Promise<{ cacheKey: string; status: 'cached' | 'created' }> {
-    const job = this.#job(request);
-    const { cacheKey } = job;
-    const stored = async (whole: Promise<WholeAudio>, status: 'cached' | 'created') => {
-      if ((await whole).status === 'BYPASS') {
-        throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', { retryAfterSeconds: 5 });
-      }
-      return { cacheKey, status };
-    };
-    const pending = this.#misses.pendingResult(cacheKey);
-    if (pending) return stored(pending, 'cached');
-    if (await this.#cache.holds(job)) return { cacheKey, status: 'cached' };
-    const started = this.#misses.pendingResult(cacheKey);
-    if (started) return stored(started, 'cached');
-    const fill = await this.#startFill(job);
-    // Nobody listens to a prewarm's audio as it streams: let it go, keep the stored result.
-    if (!Buffer.isBuffer(fill.first.audio)) void fill.first.audio.cancel().catch(() => {});
-    return stored(fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
   }
 
   /** The key this tenant's audition is cached under (its ETag too). */
@@ -174,20 +128,64 @@ export class AuditionService {
 
   /** Waits until every miss being filled here is stored (before the app stops). */
   drain(): Promise<void> {
-    return this.#misses.drain();
+    return this.#flights.drain();
+  }
+
+  async #prewarmOne(request: Omit<AuditionRequest, 'timings'>): Promise<PrewarmResult> {
+    const job = this.#job(request);
+    const { cacheKey } = job;
+    const inFlight = this.#flights.find(cacheKey);
+    if (inFlight) return prewarmed(cacheKey, inFlight.landed, 'cached');
+    if (await this.#cache.holds(job)) return { cacheKey, status: 'cached' };
+    const startedMeanwhile = this.#flights.find(cacheKey);
+    if (startedMeanwhile) return prewarmed(cacheKey, startedMeanwhile.landed, 'cached');
+    const fill = await this.#startFill(job);
+    // Nobody listens to a prewarm's audio as it streams: let it go, keep the stored result.
+    if (!Buffer.isBuffer(fill.first.audio)) void fill.first.audio.cancel().catch(() => {});
+    return prewarmed(cacheKey, fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
   }
 
   #job({ caller, project, audition, log, timings = new Timings() }: AuditionRequest): AuditionJob {
     return { tenantId: caller.tenantId, cacheKey: this.cacheKeyOf(caller.tenantId, audition), audition, project, log, timings };
   }
 
+  /**
+   * An identical miss being filled here: once its audio is synthesized (it may still be being
+   * stored) it is served from this instance, as a hit; before that, the request waits for it.
+   */
+  async #join(job: AuditionJob, flight: Flight<WholeAudio>): Promise<AuditionAnswer> {
+    if (flight.published) {
+      this.#cache.recordPlay(job.cacheKey);
+      return served(job, 'memory', { ...flight.published, status: 'HIT-L2' });
+    }
+    job.timings.tier = 'synthesis';
+    return served(job, 'synthesis', await flight.landed);
+  }
+
+  /** Fills a miss as a flight identical requests here join; it lands once the audio is stored. */
   #startFill(job: AuditionJob): Promise<Fill> {
+    const flight = this.#flights.begin(job.cacheKey);
+    const fill = this.#fill(job, flight);
+    flight.land(fill.then((f) => f.whole));
+    return fill;
+  }
+
+  async #fill(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Fill> {
     // Very likely a synthesis: let the engine connect while the lock and second lookup run.
     this.#synthesis.prepare(job.project);
-    return this.#misses.fill(job, {
-      synthesizeAndStore: (onSynthesized) => this.#synthesizeAndStore(job, onSynthesized),
-      synthesizeUncached: () => this.#synthesizeUncached(job),
-    });
+    const turn = await this.#turns.awaitTurn(job);
+    if (turn.kind === 'stored') return wholeFill(served(job, 'l2', turn.audio));
+    if (turn.kind === 'uncached') return wholeFill(served(job, 'synthesis', await this.#synthesizeUncached(job)));
+    let fill: Fill;
+    try {
+      fill = await this.#synthesizeAndStore(job, flight);
+    } catch (error) {
+      await turn.release();
+      throw error;
+    }
+    // The key's lock is held until the audio is stored (or found uncacheable).
+    void fill.whole.catch(() => {}).finally(turn.release);
+    return fill;
   }
 
   /**
@@ -197,21 +195,14 @@ export class AuditionService {
    * lock, and identical requests waiting, see it through). A failure before the first chunk
    * is an error answer; a failure after it breaks the stream off (nothing is cached).
    */
-  async #synthesizeAndStore(job: AuditionJob, onSynthesized: (audio: WholeAudio) => void): Promise<Fill> {
+  async #synthesizeAndStore(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Fill> {
     const ssml = buildSsml(job.audition);
     const stream = new AudioStream();
-    const synthesis = this.#synthesis
-      .synthesize(job, ssml, (chunk) => stream.push(chunk))
-      .then((audio) => {
-        this.#outages.speech.succeeded(job.log);
-        this.#cache.remember(job, audio);
-        onSynthesized({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
-        return audio;
-      });
+    const synthesis = this.#synthesizeAndKeep(job, ssml, stream, flight);
     // Whichever comes first: the first chunk (stream it), or the whole audio (engines that
     // do not stream), or a failure (the caller gets its status).
     const streaming = await Promise.race([stream.started.then(() => true), synthesis.then(() => false)]);
-    if (!streaming) return wholeFill(await this.#cache.store(job, job.audition, ssml, await synthesis));
+    if (!streaming) return wholeFill(served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis)));
     const whole = synthesis.then(
       (audio) => {
         stream.end();
@@ -224,11 +215,47 @@ export class AuditionService {
         throw error;
       },
     );
-    return { first: { status: 'MISS', audio: stream.readable, cacheKey: job.cacheKey, durationSeconds: undefined }, whole };
+    const first = { status: 'MISS' as const, audio: stream.readable, cacheKey: job.cacheKey, durationSeconds: undefined };
+    return { first: served(job, 'synthesis', first), whole };
+  }
+
+  /** The synthesis of a miss, its audio kept in memory and published to the flight at once. */
+  async #synthesizeAndKeep(job: AuditionJob, ssml: string, stream: AudioStream, flight: Flight<WholeAudio>): Promise<SynthesizedAudition> {
+    const audio = await this.#synthesize(job, ssml, (chunk) => stream.push(chunk));
+    this.#outages.speech.succeeded(job.log);
+    this.#cache.remember(job, audio);
+    flight.publish({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
+    return audio;
   }
 
   async #synthesizeUncached(job: AuditionJob): Promise<WholeAudio> {
-    const audio = await this.#synthesis.synthesize(job, buildSsml(job.audition));
+    const audio = await this.#synthesize(job, buildSsml(job.audition));
     return { status: 'BYPASS', ...audio, cacheKey: job.cacheKey };
   }
+
+  /** A synthesis paid for: a miss in the tenant's hit ratio. */
+  async #synthesize(job: AuditionJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
+    job.timings.tier = 'synthesis';
+    const audio = await this.#synthesis.synthesize(job, ssml, onAudio);
+    this.#hits.recordMiss(job.tenantId, this.#now());
+    return audio;
+  }
+}
+
+/** The answer, with the tier that gave it (also for Server-Timing). */
+function served<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A): A & { tier: Tier } {
+  job.timings.tier = tier;
+  return { ...audio, tier };
+}
+
+function wholeFill(audio: WholeAudio & { tier: Tier }): Fill {
+  return { first: audio, whole: Promise.resolve(audio) };
+}
+
+/** A prewarm's result once the audio is stored; `unavailable` when it could not be. */
+async function prewarmed(cacheKey: string, whole: Promise<WholeAudio>, status: PrewarmResult['status']): Promise<PrewarmResult> {
+  if ((await whole).status === 'BYPASS') {
+    throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', { retryAfterSeconds: 5 });
+  }
+  return { cacheKey, status };
 }

@@ -1,5 +1,5 @@
 import { readMp3Duration } from '../audio/mp3-duration.ts';
-import type { SynthesizedAudition } from '../cache/audio-cache.ts';
+import type { SynthesizedAudition } from '../domain/audition-audio.ts';
 import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import { AppError, describeError } from '../errors.ts';
@@ -20,8 +20,6 @@ export interface SpeechSynthesisDeps {
   /** Characters per tenant and day on the default key; without it the default key has no limit. */
   budget?: SpeechBudget;
   now?: Clock;
-  /** Told of every synthesis paid for (a miss in the tenant's hit ratio). */
-  onSynthesized: (tenantId: string) => void;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
   /** Where a budget that cannot be reached is logged, once per database outage. */
@@ -76,7 +74,6 @@ export class SpeechSynthesis {
   async synthesize(job: SynthesisJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
     const { synthesizer, metrics } = this.#deps;
     const credentials = synthesizer.requiresCredentials ? this.credentialsFor(job.project) : undefined;
-    job.timings.tier = 'synthesis';
     const refund = credentials && !job.project.ttsKey ? await this.#reserveOnDefaultKey(job) : undefined;
     const started = performance.now();
     let firstAudioMs: number | undefined;
@@ -111,7 +108,6 @@ export class SpeechSynthesis {
       job.timings.add('synthesis', firstAudioMs ?? performance.now() - started);
     }
     metrics?.synthesis(performance.now() - started);
-    this.#deps.onSynthesized(job.tenantId);
     const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
     return { audio: result.audio, durationSeconds };
   }

@@ -1,6 +1,6 @@
-import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.ts';
 import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
+import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -9,33 +9,10 @@ import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts'
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 import type { Timings } from '../timing.ts';
 import type { HitRecorder } from './hit-recorder.ts';
+import { continueStream, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
 
-export type CacheStatus = 'MISS' | 'HIT-L2' | 'BYPASS';
-
-export interface AuditionAudio {
-  status: CacheStatus;
-  /**
-   * The whole audio; or a stream: a miss whose engine streams, as it is synthesized (it
-   * errors if the synthesis fails midway, and ends once the audio is stored), or a stored
-   * entry's audio as it arrives from Blob Storage (it errors if the read breaks off midway).
-   */
-  audio: Buffer | ReadableStream<Uint8Array>;
-  cacheKey: string;
-  /** Known when the audio is whole or stored (a streamed miss learns it only at the end). */
-  durationSeconds: number | undefined;
-  /** The stream's length when it is known beforehand (a stored entry's blob); a Buffer has its own. */
-  sizeBytes?: number;
-}
-
-/** Audio that is whole, as identical requests waiting for one synthesis share it. */
-export type WholeAudio = AuditionAudio & { audio: Buffer };
-
-/** Synthesized audio, before it is stored. */
-export interface SynthesizedAudition {
-  audio: Buffer;
-  durationSeconds: number | undefined;
-}
+export type { AuditionAudio, CacheStatus, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 
 /** One tenant's entry being looked up or stored. */
 export interface CacheSlot {
@@ -92,7 +69,6 @@ export class AudioCache {
     slot.timings.add('lookup', performance.now() - lookupStarted);
     // The key holds the tenant id; the check is a second lock on the same door.
     if (!hot || !sameTenant(hot.tenantId, slot.tenantId)) return undefined;
-    slot.timings.tier = 'memory';
     this.recordPlay(slot.cacheKey);
     return { status: 'HIT-L2', audio: hot.audio, cacheKey: slot.cacheKey, durationSeconds: hot.durationSeconds };
   }
@@ -269,7 +245,6 @@ export class AudioCache {
   #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer | undefined): WholeAudio | Omit<AuditionAudio, 'audio'> {
     if (audio) this.#keep(slot, entry, audio);
     this.recordPlay(slot.cacheKey);
-    slot.timings.tier = 'l2';
     const found = { status: 'HIT-L2' as const, cacheKey: slot.cacheKey, durationSeconds: entry.audioDurationSeconds ?? undefined };
     return audio ? { ...found, audio } : found;
   }
@@ -291,80 +266,6 @@ export class AudioCache {
   #expiry(from: Date): Date {
     return new Date(from.getTime() + this.#deps.ttlDays * DAY_MS);
   }
-}
-
-interface OpenedEntry {
-  kind: 'open';
-  entry: CacheEntry;
-  /** The blob's body, to destroy when the caller goes away. */
-  stream: Readable;
-  /** The blob's chunks after the first. */
-  blob: AsyncIterator<Buffer, unknown>;
-  first: IteratorResult<Buffer, unknown>;
-  /** The blob's length, as Blob Storage reported it. */
-  size: number;
-}
-
-/** The first chunk and all that follow it, as one buffer. */
-async function readRest(first: IteratorResult<Buffer, unknown>, rest: AsyncIterator<Buffer, unknown>): Promise<Buffer> {
-  if (first.done) return Buffer.alloc(0);
-  const chunks = [first.value];
-  for (let next = await rest.next(); !next.done; next = await rest.next()) chunks.push(next.value);
-  return Buffer.concat(chunks);
-}
-
-/**
- * The blob's audio from its first chunk on, as a web stream pulled by the response. `keep`
- * (when given) gets all of it once it has passed, exactly `size` bytes; `broken` hears of a
- * read that fails, ends short or runs past `size` (the response is then cut off before any
- * byte beyond its Content-Length, never passed off as complete). A caller that goes away
- * destroys the blob's body at once (its connection is not held until the next chunk).
- */
-function continueStream(
-  first: Buffer,
-  { stream, blob, size }: Pick<OpenedEntry, 'stream' | 'blob' | 'size'>,
-  keep: ((audio: Buffer) => void) | undefined,
-  broken: (error: unknown) => void,
-): ReadableStream<Uint8Array> {
-  const chunks: Buffer[] | undefined = keep ? [first] : undefined;
-  let received = first.length;
-  let sentFirst = false;
-  let cancelled = false;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (!sentFirst) {
-          sentFirst = true;
-          controller.enqueue(first);
-          return;
-        }
-        try {
-          const next = await blob.next();
-          if (cancelled) return;
-          if (next.done) {
-            if (received !== size) throw new Error(`the blob ended after ${received} of its ${size} bytes`);
-            controller.close();
-            keep?.(Buffer.concat(chunks!, received));
-            return;
-          }
-          received += next.value.length;
-          if (received > size) throw new Error(`the blob is longer than its ${size} bytes`);
-          chunks?.push(next.value);
-          controller.enqueue(next.value);
-        } catch (error) {
-          if (cancelled) return; // the read ended because the caller went away: nothing broke
-          broken(error);
-          controller.error(error);
-        }
-      },
-      cancel() {
-        // The caller went away: stop reading now (nothing is kept in memory).
-        cancelled = true;
-        stream.destroy();
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 function sameTenant(a: string, b: string): boolean {

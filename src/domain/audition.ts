@@ -1,3 +1,5 @@
+import { defaultAuditionLine } from './default-audition-line.ts';
+
 /** One audition, normalised: what decides the audio, with every default folded in. */
 export interface Audition {
   /** Azure voice name, e.g. `es-AR-ElenaNeural`. */
@@ -15,6 +17,78 @@ export interface Audition {
 }
 
 export const MAX_VOICE_LENGTH = 100;
+export const MAX_TEXT_LENGTH = 5_000;
+
+const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
+/** Spellings of "no style": the voice's default speaking style, one cache entry. */
+const NO_STYLE = new Set(['', 'none', 'general', 'default']);
+// Characters no text means to speak, refused before any synthesis: control characters
+// (category Cc: C0, DEL and the C1 controls, which in a text are most often Windows-1252 read
+// as Latin-1: U+0085 for "…", U+0092 for "’"), lone surrogates (Cs: broken UTF-16, which XML
+// cannot carry, so the speech service would reject the SSML) and noncharacters (U+FDD0–U+FDEF,
+// U+xFFFE/U+xFFFF). Tabs, line breaks and other whitespace are collapsed to spaces before this
+// check (normalizeText); NEL is a control here, as JavaScript's \s leaves it out.
+const UNSPEAKABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+
+/** What a request asked for, validated, before the defaults are folded in. */
+export interface AuditionChoice {
+  voice: string;
+  locale: string;
+  /** Normalised (normalizeText); undefined: the voice's default audition line. */
+  text: string | undefined;
+  /** Normalised (normalizeStyle). */
+  style: string | null;
+  styleDegree?: number;
+  ratePct?: number;
+  pitchPct?: number;
+}
+
+/**
+ * The audition a choice means, every default folded in, so that every spelling of one
+ * audition is one cache entry: no text is the voice's default line, no style ignores the
+ * style degree, rate and pitch default to 0 (and -0 is 0).
+ */
+export function auditionOf(choice: AuditionChoice): Audition {
+  const { voice, locale, style } = choice;
+  return {
+    voice,
+    locale,
+    text: choice.text ?? defaultAuditionLine(voice, locale),
+    style,
+    styleDegree: style === null ? 1 : (choice.styleDegree ?? 1),
+    // `+ 0` turns -0 into 0: the same audition must give the same cache key.
+    ratePct: (choice.ratePct ?? 0) + 0,
+    pitchPct: (choice.pitchPct ?? 0) + 0,
+  };
+}
+
+/** NFC, trimmed, whitespace runs collapsed to one space: one entry for every spelling. */
+export function normalizeText(text: string): string {
+  return text.normalize('NFC').replace(/\s+/gu, ' ').trim();
+}
+
+/** Why a (normalised) text cannot be spoken, or undefined when it can. */
+export function textProblem(text: string): string | undefined {
+  if (text.length === 0) return 'must not be empty';
+  if (text.length > MAX_TEXT_LENGTH) return `must be at most ${MAX_TEXT_LENGTH} characters`;
+  const unspeakable = UNSPEAKABLE.exec(text)?.[0];
+  if (unspeakable !== undefined) {
+    const codePoint = `U+${unspeakable.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    return `contains ${codePoint}, which cannot be spoken (control characters, broken Unicode and noncharacters are refused)`;
+  }
+  return undefined;
+}
+
+/** A style as the key holds it: lower case; null for the voice's default style. */
+export function normalizeStyle(style: string): string | null {
+  const name = style.trim().toLowerCase();
+  return NO_STYLE.has(name) ? null : name;
+}
+
+/** Why a (normalised) style is not a speaking style name, or undefined when it is. */
+export function styleProblem(style: string | null): string | undefined {
+  return style === null || STYLE_NAME.test(style) ? undefined : 'must be a speaking style name such as cheerful';
+}
 
 // Locale (language, optional script, region) then the voice's name, optionally `:variant`:
 // es-AR-ElenaNeural, zh-CN-henan-YundengNeural, sr-Latn-RS-NicholasNeural,

@@ -1,19 +1,6 @@
 import * as z from 'zod/mini';
 import { AppError, type FieldError } from '../errors.ts';
-import { defaultAuditionLine } from '../audition/default-audition-line.ts';
-import { MAX_VOICE_LENGTH, voiceLocale, type Audition } from '../domain/audition.ts';
-
-export const MAX_TEXT_LENGTH = 5_000;
-
-const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
-const NO_STYLE = new Set(['', 'none', 'general', 'default']);
-// Characters no text means to speak, refused before any synthesis: control characters
-// (category Cc: C0, DEL and the C1 controls, which in a text are most often Windows-1252 read
-// as Latin-1: U+0085 for "…", U+0092 for "’"), lone surrogates (Cs: broken UTF-16, which XML
-// cannot carry, so the speech service would reject the SSML) and noncharacters (U+FDD0–U+FDEF,
-// U+xFFFE/U+xFFFF). Tabs, line breaks and other whitespace are collapsed to spaces before this
-// check (normalizeText); NEL is a control here, as JavaScript's \s leaves it out.
-const UNSPEAKABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+import { auditionOf, MAX_VOICE_LENGTH, normalizeStyle, normalizeText, styleProblem, textProblem, voiceLocale, type Audition } from '../domain/audition.ts';
 
 // zod/mini, as in config.ts: a bundle keeps only what is used.
 
@@ -114,43 +101,23 @@ function toAudition(
     if (problem) errors.push({ field: 'text', message: problem });
   }
 
-  const rawStyle = (input.style ?? '').trim().toLowerCase();
-  const style = NO_STYLE.has(rawStyle) ? null : rawStyle;
-  if (style !== null && !STYLE_NAME.test(style)) {
-    errors.push({ field: 'style', message: 'must be a speaking style name such as cheerful' });
-  }
+  const style = normalizeStyle(input.style ?? '');
+  const badStyle = styleProblem(style);
+  if (badStyle) errors.push({ field: 'style', message: badStyle });
   if (input.styledegree !== undefined && input.style_degree !== undefined && input.styledegree !== input.style_degree) {
     errors.push({ field: 'style_degree', message: 'differs from styledegree: send one of the two' });
   }
   if (errors.length > 0) throw invalid(errors);
 
-  const locale = voiceLocaleFound!;
-  return {
+  return auditionOf({
     voice,
-    locale,
-    text: text ?? defaultAuditionLine(voice, locale),
+    locale: voiceLocaleFound!,
+    text,
     style,
-    styleDegree: style === null ? 1 : (input.styledegree ?? input.style_degree ?? 1),
-    // `+ 0` turns -0 into 0: the same audition must give the same cache key.
-    ratePct: (input.rate_pct ?? 0) + 0,
-    pitchPct: (input.pitch_pct ?? 0) + 0,
-  };
-}
-
-/** Why a (normalised) text cannot be spoken, or undefined when it can. */
-export function textProblem(text: string): string | undefined {
-  if (text.length === 0) return 'must not be empty';
-  if (text.length > MAX_TEXT_LENGTH) return `must be at most ${MAX_TEXT_LENGTH} characters`;
-  const unspeakable = UNSPEAKABLE.exec(text)?.[0];
-  if (unspeakable !== undefined) {
-    const codePoint = `U+${unspeakable.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    return `contains ${codePoint}, which cannot be spoken (control characters, broken Unicode and noncharacters are refused)`;
-  }
-  return undefined;
-}
-
-export function normalizeText(text: string): string {
-  return text.normalize('NFC').replace(/\s+/gu, ' ').trim();
+    styleDegree: input.styledegree ?? input.style_degree,
+    ratePct: input.rate_pct,
+    pitchPct: input.pitch_pct,
+  });
 }
 
 function invalid(errors: FieldError[]): AppError {

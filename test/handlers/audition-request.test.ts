@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAuditionBody, parsePrewarmItem, parseVoiceAudition } from '../../src/handlers/audition-request.ts';
 import { AppError, type FieldError } from '../../src/errors.ts';
-import { defaultAuditionLine } from '../../src/audition/default-audition-line.ts';
+import { defaultAuditionLine } from '../../src/domain/default-audition-line.ts';
 
 const errorsOf = (parse: () => unknown): FieldError[] => {
   try {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { computeCacheKey } from '../../src/audition/cache-key.ts';
+import { computeCacheKey } from '../../src/domain/cache-key.ts';
 import type { Audition } from '../../src/domain/audition.ts';
 
 /** A cache key as the service makes them (a sha256, 64 hex digits), named by a label. */

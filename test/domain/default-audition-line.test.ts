@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseVoiceAudition, textProblem } from '../../src/handlers/audition-request.ts';
-import { defaultAuditionLine, voiceName } from '../../src/audition/default-audition-line.ts';
-import table from '../../src/audition/default-audition-lines.json';
+import { parseVoiceAudition } from '../../src/handlers/audition-request.ts';
+import { textProblem } from '../../src/domain/audition.ts';
+import { defaultAuditionLine, voiceName } from '../../src/domain/default-audition-line.ts';
+import table from '../../src/domain/default-audition-lines.json';
 
 const entries = Object.entries(table.lines as Record<string, string>);
 
-describe('the default audition lines (src/audition/default-audition-lines.json)', () => {
+describe('the default audition lines (src/domain/default-audition-lines.json)', () => {
   it('cover at least the 30 most spoken languages among Azure’s neural voices', () => {
     const languages = new Set(entries.map(([key]) => key.split('-')[0]));
     expect(languages.size).toBeGreaterThanOrEqual(30);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Audition } from '../domain/audition.ts';
+import type { Audition } from './audition.ts';
 
 /** Bump when the tuple below changes meaning: old entries then simply stop matching. */
 export const CACHE_KEY_VERSION = 'v1';
