@@ -40,29 +40,49 @@ const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 
 const settingsSchema = z.object({
-  DATABASE_URL: z.pipe(requiredText, z.string().check(z.regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL'))),
+  DATABASE_URL: z.pipe(
+    requiredText,
+    z.string().check(z.regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection URL')),
+  ),
   DATABASE_POOL_MAX: z.pipe(
     numberWithDefault(5, { integer: true }),
     z.number().check(z.minimum(2, 'must be at least 2 (one connection for queries, one for locks)')),
   ),
-  DATABASE_RECONNECT_SECONDS: z.pipe(numberWithDefault(3, { zeroAllowed: true }), z.number().check(z.maximum(60, 'must be at most 60'))),
+  DATABASE_RECONNECT_SECONDS: z.pipe(
+    numberWithDefault(3, { zeroAllowed: true }),
+    z.number().check(z.maximum(60, 'must be at most 60')),
+  ),
   DATABASE_TIMEOUT_SECONDS: numberWithDefault(5),
   AZURE_STORAGE_CONNECTION_STRING: optionalText,
-  AZURE_STORAGE_ACCOUNT_NAME: text(z.optional(z.string().check(z.regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits')))),
+  AZURE_STORAGE_ACCOUNT_NAME: text(
+    z.optional(z.string().check(z.regex(/^[a-z0-9]{3,24}$/, 'must be 3-24 lowercase letters and digits'))),
+  ),
   AZURE_STORAGE_CONTAINER_NAME: text(
-    z._default(z.string().check(z.regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')), 'audio-cache'),
+    z._default(
+      z.string().check(z.regex(containerName, 'must be 3-63 lowercase letters, digits and single hyphens')),
+      'audio-cache',
+    ),
   ),
   BLOB_READ_TIMEOUT_SECONDS: numberWithDefault(3),
   BLOB_WRITE_TIMEOUT_SECONDS: numberWithDefault(10),
   AZURE_SPEECH_KEY: optionalText,
-  AZURE_SPEECH_REGION: text(z.optional(z.string().check(z.regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus')))),
-  AZURE_SPEECH_HOST: text(z.optional(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }))),
+  AZURE_SPEECH_REGION: text(
+    z.optional(z.string().check(z.regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus'))),
+  ),
+  AZURE_SPEECH_HOST: text(
+    z.optional(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' })),
+  ),
   JWT_SECRET_KEY: requiredText,
-  JWT_ALGORITHM: text(z._default(z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }), 'HS256')),
+  JWT_ALGORITHM: text(
+    z._default(z.enum(['HS256', 'HS384', 'HS512'], { error: 'must be HS256, HS384 or HS512' }), 'HS256'),
+  ),
   CACHE_TTL_DAYS: numberWithDefault(30),
   CACHE_MAX_ENTRIES_PER_TENANT: numberWithDefault(10_000, { integer: true }),
   CACHE_CLEANUP_SCHEDULE: text(
-    z._default(z.string().check(z.regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')), '0 0 * * * *'),
+    z._default(
+      z.string().check(z.regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')),
+      '0 0 * * * *',
+    ),
   ),
   TTS_TIMEOUT_SECONDS: numberWithDefault(20),
   TTS_CONNECT_TIMEOUT_SECONDS: numberWithDefault(5),
@@ -79,7 +99,10 @@ const settingsSchema = z.object({
   TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
   PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
-  PORT: z.pipe(numberWithDefault(7071, { integer: true }), z.number().check(z.maximum(65_535, 'must be a TCP port (1-65535)'))),
+  PORT: z.pipe(
+    numberWithDefault(7071, { integer: true }),
+    z.number().check(z.maximum(65_535, 'must be a TCP port (1-65535)')),
+  ),
 });
 
 /** Every setting the app reads: local.settings.example.json and the README list each one. */
@@ -163,26 +186,24 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems = result.success ? [] : describeIssues(result.error);
   const isSet = (name: string) => (env[name] ?? '').trim() !== '';
   if (!isSet('AZURE_STORAGE_CONNECTION_STRING') && !isSet('AZURE_STORAGE_ACCOUNT_NAME')) {
-    problems.push('AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required ' + '(UseDevelopmentStorage=true for Azurite)');
+    problems.push(
+      'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME is required ' +
+        '(UseDevelopmentStorage=true for Azurite)',
+    );
   }
   const settings = result.data;
   if (!settings || problems.length > 0) throw new ConfigError(problems);
 
-  const containerName = settings.AZURE_STORAGE_CONTAINER_NAME;
   return {
     databaseUrl: settings.DATABASE_URL,
     databasePoolMax: settings.DATABASE_POOL_MAX,
     databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,
     databaseTimeoutMs: settings.DATABASE_TIMEOUT_SECONDS * 1000,
-    // The guide's Step 1 sets both; the connection string then wins.
-    blobStorage: settings.AZURE_STORAGE_CONNECTION_STRING
-      ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }
-      : {
-          kind: 'identity',
-          accountUrl: `https://${settings.AZURE_STORAGE_ACCOUNT_NAME}.blob.core.windows.net`,
-          containerName,
-        },
-    blobTimeouts: { readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000, writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000 },
+    blobStorage: blobStorageOf(settings),
+    blobTimeouts: {
+      readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000,
+      writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000,
+    },
     speech: {
       defaultKey: settings.AZURE_SPEECH_KEY,
       defaultRegion: settings.AZURE_SPEECH_REGION,
@@ -202,7 +223,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEntriesPerTenant: settings.CACHE_MAX_ENTRIES_PER_TENANT,
       cleanupSchedule: settings.CACHE_CLEANUP_SCHEDULE,
     },
-    memoryCache: { maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024), ttlMs: settings.MEMORY_CACHE_TTL_SECONDS * 1000 },
+    memoryCache: {
+      maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024),
+      ttlMs: settings.MEMORY_CACHE_TTL_SECONDS * 1000,
+    },
     authCacheMs: settings.AUTH_CACHE_SECONDS * 1000,
     hitFlushMs: settings.HIT_FLUSH_SECONDS * 1000,
     ttsPricePerMillionChars: settings.TTS_PRICE_PER_MILLION_CHARS,
@@ -210,6 +234,18 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     applicationInsightsConnectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     port: settings.PORT,
   };
+}
+
+/** Where the blobs are: the guide's Step 1 sets both; the connection string then wins. */
+function blobStorageOf(settings: z.infer<typeof settingsSchema>): Config['blobStorage'] {
+  const containerName = settings.AZURE_STORAGE_CONTAINER_NAME;
+  return settings.AZURE_STORAGE_CONNECTION_STRING
+    ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }
+    : {
+        kind: 'identity',
+        accountUrl: `https://${settings.AZURE_STORAGE_ACCOUNT_NAME}.blob.core.windows.net`,
+        containerName,
+      };
 }
 
 type SettingName = keyof typeof settingsSchema.shape;

@@ -25,7 +25,10 @@ export class DependencyStalledError extends Error {
     readonly dependency: string,
     readonly stalledForMs: number,
   ) {
-    super(`${dependency} has not answered for ${Math.round(stalledForMs)} ms; not waiting for it again until it answers a probe`);
+    super(
+      `${dependency} has not answered for ${Math.round(stalledForMs)} ms; ` +
+        'not waiting for it again until it answers a probe',
+    );
     this.name = 'DependencyStalledError';
   }
 }

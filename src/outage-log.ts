@@ -26,7 +26,10 @@ export class OutageLog {
     this.#failures++;
     if (this.#since !== undefined) return;
     this.#since = this.#elapsed();
-    log.warn(`${message}: ${describeError(error)} (until ${this.#dependency} answers again, further failures are counted, not logged)`);
+    log.warn(
+      `${message}: ${describeError(error)} ` +
+        `(until ${this.#dependency} answers again, further failures are counted, not logged)`,
+    );
   }
 
   /** A call succeeded: the end of an outage, if there was one. */
@@ -36,7 +39,9 @@ export class OutageLog {
     const failures = this.#failures;
     this.#since = undefined;
     this.#failures = 0;
-    log.info(`${this.#dependency} answers again after ${seconds.toFixed(1)} s of failures (${failures} failed call(s))`);
+    log.info(
+      `${this.#dependency} answers again after ${seconds.toFixed(1)} s of failures (${failures} failed call(s))`,
+    );
   }
 
   /** Whether the last call failed (an outage is going on, as far as this instance knows). */

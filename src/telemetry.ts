@@ -20,8 +20,10 @@ export function startTelemetry(connectionString: string | undefined): void {
     // Loaded here, not imported: an instance without Application Insights never loads them,
     // and one with it loads them once, off the module-loading path of a cold start.
     /* eslint-disable @typescript-eslint/no-require-imports */
-    const { AzureMonitorMetricExporter } = require('@azure/monitor-opentelemetry-exporter') as typeof import('@azure/monitor-opentelemetry-exporter');
-    const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+    const { AzureMonitorMetricExporter } =
+      require('@azure/monitor-opentelemetry-exporter') as typeof import('@azure/monitor-opentelemetry-exporter');
+    const { MeterProvider, PeriodicExportingMetricReader } =
+      require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
     const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
     /* eslint-enable @typescript-eslint/no-require-imports */
     const provider = new MeterProvider({
@@ -32,7 +34,10 @@ export function startTelemetry(connectionString: string | undefined): void {
         'service.instance.id': process.env.WEBSITE_INSTANCE_ID || os.hostname(),
       }),
       readers: [
-        new PeriodicExportingMetricReader({ exporter: new AzureMonitorMetricExporter({ connectionString }), exportIntervalMillis: EXPORT_INTERVAL_MS }),
+        new PeriodicExportingMetricReader({
+          exporter: new AzureMonitorMetricExporter({ connectionString }),
+          exportIntervalMillis: EXPORT_INTERVAL_MS,
+        }),
       ],
     });
     metrics.setGlobalMeterProvider(provider);
@@ -67,10 +72,20 @@ export class CacheMetrics {
 
   constructor() {
     const meter = metrics.getMeter('khipu-audition-cache');
-    this.#requests = meter.createCounter('audition_requests', { description: 'Audition requests by cache status (HIT-L2, MISS, BYPASS, ERROR) and tier' });
-    this.#bytes = meter.createCounter('audition_bytes_served', { description: 'Audio bytes sent to callers', unit: 'By' });
-    this.#synthesisMs = meter.createHistogram('tts_synthesis_duration', { description: 'Time to synthesize one audition', unit: 'ms' });
-    this.#synthesisFailures = meter.createCounter('tts_synthesis_failures', { description: 'Failed syntheses by reason' });
+    this.#requests = meter.createCounter('audition_requests', {
+      description: 'Audition requests by cache status (HIT-L2, MISS, BYPASS, ERROR) and tier',
+    });
+    this.#bytes = meter.createCounter('audition_bytes_served', {
+      description: 'Audio bytes sent to callers',
+      unit: 'By',
+    });
+    this.#synthesisMs = meter.createHistogram('tts_synthesis_duration', {
+      description: 'Time to synthesize one audition',
+      unit: 'ms',
+    });
+    this.#synthesisFailures = meter.createCounter('tts_synthesis_failures', {
+      description: 'Failed syntheses by reason',
+    });
   }
 
   /** One audition answered; its bytes when known (a streamed miss reports them at its end). */

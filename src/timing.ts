@@ -40,6 +40,10 @@ export class Timings {
   /** `tier;desc=memory, auth;dur=0.21, lookup;dur=0.01, blob;dur=0, synthesis;dur=0, total;dur=0.4` */
   toHeader(): string {
     const metric = (name: string, ms: number) => `${name};dur=${+ms.toFixed(2)}`;
-    return [`tier;desc=${this.tier}`, ...PHASES.map((phase) => metric(phase, this.#spent.get(phase) ?? 0)), metric('total', this.elapsedMs())].join(', ');
+    return [
+      `tier;desc=${this.tier}`,
+      ...PHASES.map((phase) => metric(phase, this.#spent.get(phase) ?? 0)),
+      metric('total', this.elapsedMs()),
+    ].join(', ');
   }
 }

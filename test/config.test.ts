@@ -24,7 +24,11 @@ describe('parseConfig', () => {
       databasePoolMax: 5,
       databaseReconnectMs: 3_000,
       databaseTimeoutMs: 5_000,
-      blobStorage: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true', containerName: 'audio-cache' },
+      blobStorage: {
+        kind: 'connection-string',
+        connectionString: 'UseDevelopmentStorage=true',
+        containerName: 'audio-cache',
+      },
       blobTimeouts: { readMs: 3_000, writeMs: 10_000 },
       speech: {
         defaultKey: undefined,

@@ -43,7 +43,9 @@ describe('Functions app layout', () => {
 
   it('lists every setting in local.settings.example.json with values that work locally and no secret', () => {
     const { Values } = json('local.settings.example.json');
-    expect(Object.keys(Values)).toEqual(expect.arrayContaining([...SETTING_NAMES, 'AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME']));
+    expect(Object.keys(Values)).toEqual(
+      expect.arrayContaining([...SETTING_NAMES, 'AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME']),
+    );
     expect(Values.FUNCTIONS_WORKER_RUNTIME).toBe('node');
     expect(Values.AzureWebJobsStorage).toBe('UseDevelopmentStorage=true');
     expect(Values.AZURE_STORAGE_CONNECTION_STRING).toBe('UseDevelopmentStorage=true');

@@ -4,7 +4,14 @@ import { OutageLog } from '../src/outage-log.ts';
 describe('OutageLog (on an injected clock)', () => {
   const logged = () => {
     const lines: string[] = [];
-    return { lines, log: { info: (line: string) => lines.push(`info: ${line}`), warn: (line: string) => lines.push(`warn: ${line}`), error() {} } };
+    return {
+      lines,
+      log: {
+        info: (line: string) => lines.push(`info: ${line}`),
+        warn: (line: string) => lines.push(`warn: ${line}`),
+        error() {},
+      },
+    };
   };
 
   it('warns at the first failure of an outage, counts the rest, and says once when it is over', () => {
@@ -13,7 +20,8 @@ describe('OutageLog (on an injected clock)', () => {
     const { lines, log } = logged();
     outage.succeeded(log); // nothing to end
     outage.failed(log, 'audition cache: blob read failed, answering uncached', new Error('socket hang up'));
-    for (let i = 0; i < 99; i++) outage.failed(log, 'audition cache: blob upload failed, audio not cached', new Error('again'));
+    for (let i = 0; i < 99; i++)
+      outage.failed(log, 'audition cache: blob upload failed, audio not cached', new Error('again'));
     expect(outage.failing).toBe(true);
     clock.ms = 42_500;
     outage.succeeded(log);

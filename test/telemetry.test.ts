@@ -54,12 +54,18 @@ describe('metrics (what Application Insights receives through the Azure Monitor 
   async function collected() {
     const { resourceMetrics } = await reader.collect();
     const all = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
-    const points = (name: string) => (all.find((m) => m.descriptor.name === name)?.dataPoints ?? []) as DataPoint<number>[];
+    const points = (name: string) =>
+      (all.find((m) => m.descriptor.name === name)?.dataPoints ?? []) as DataPoint<number>[];
     const sum = (name: string, attributes: Record<string, unknown>) =>
       points(name)
         .filter((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v))
         .reduce((total, p) => total + p.value, 0);
-    return { points, sum, histogram: (name: string) => (all.find((m) => m.descriptor.name === name)?.dataPoints ?? []) as DataPoint<Histogram>[] };
+    return {
+      points,
+      sum,
+      histogram: (name: string) =>
+        (all.find((m) => m.descriptor.name === name)?.dataPoints ?? []) as DataPoint<Histogram>[],
+    };
   }
 
   it('counts requests by cache status and tier, bytes served, synthesis time and failures by reason', async () => {

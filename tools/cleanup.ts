@@ -10,7 +10,8 @@ import { parseConfig } from '../src/config.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 import { describeError } from '../src/errors.ts';
 
-const stamp = (level: string, args: unknown[]) => `[${new Date().toISOString()}] ${level}: ${args.map(String).join(' ')}`;
+const stamp = (level: string, args: unknown[]) =>
+  `[${new Date().toISOString()}] ${level}: ${args.map(String).join(' ')}`;
 const log = {
   info: (...args: unknown[]) => console.log(stamp('info', args)),
   warn: (...args: unknown[]) => console.warn(stamp('warning', args)),

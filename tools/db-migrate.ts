@@ -21,7 +21,11 @@ async function databaseSettings(): Promise<NodeJS.ProcessEnv> {
 async function main(): Promise<void> {
   const databaseUrl = parseDatabaseUrl(await databaseSettings());
   const applied = await applyMigrations(databaseUrl);
-  console.log(applied.length > 0 ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'Database schema is up to date: no migration to apply.');
+  console.log(
+    applied.length > 0
+      ? `Applied ${applied.length} migration(s): ${applied.join(', ')}`
+      : 'Database schema is up to date: no migration to apply.',
+  );
 }
 
 main().catch((error: unknown) => {

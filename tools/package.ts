@@ -40,7 +40,10 @@ const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
     // A miss's synthesis. The adapter's deep import must be the SDK's own class, so it comes
     // from the same chunk.
     name: 'speech-sdk',
-    specifiers: ['microsoft-cognitiveservices-speech-sdk', 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js'],
+    specifiers: [
+      'microsoft-cognitiveservices-speech-sdk',
+      'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js',
+    ],
     entry: [
       "export * from 'microsoft-cognitiveservices-speech-sdk';",
       "export { WebsocketMessageAdapter } from 'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';",
@@ -116,7 +119,11 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
     "export { closeWorkerServices } from './src/app/services.ts';",
     "export { parseConfig } from './src/config.ts';",
   ].join('\n');
-  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string; engines?: unknown };
+  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    engines?: unknown;
+  };
   const chunkOf = new Map(LAZY_CHUNKS.flatMap((chunk) => chunk.specifiers.map((specifier) => [specifier, chunk.name])));
   const lazyChunks: Plugin = {
     name: 'lazy-chunks',
@@ -173,12 +180,21 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
   const zip = path.join(outDir, 'app.zip');
   // mtime fixed: the same commit gives the same zip.
   await writeFile(zip, zipSync(zippable, { level: 9, mtime: new Date('2026-01-01T00:00:00Z') }));
-  return { dir: appDir, zip, files, packages, unpackedBytes: files.reduce((n, f) => n + f.bytes, 0), zipBytes: (await stat(zip)).size };
+  return {
+    dir: appDir,
+    zip,
+    files,
+    packages,
+    unpackedBytes: files.reduce((n, f) => n + f.bytes, 0),
+    zipBytes: (await stat(zip)).size,
+  };
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<{ path: string; bytes: number }[]> {
   const out: { path: string; bytes: number }[] = [];
-  for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) out.push(...(await listFiles(dir, relative)));
     else out.push({ path: relative, bytes: (await stat(path.join(dir, relative))).size });
@@ -191,7 +207,9 @@ if (require.main === module) {
     (result) => {
       const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
       for (const file of result.files) console.log(`  ${file.path.padEnd(28)} ${mb(file.bytes)}`);
-      console.log(`${path.relative(process.cwd(), result.zip)}: ${mb(result.zipBytes)} (${mb(result.unpackedBytes)} unpacked, ${result.files.length} files)`);
+      console.log(
+        `${path.relative(process.cwd(), result.zip)}: ${mb(result.zipBytes)} (${mb(result.unpackedBytes)} unpacked, ${result.files.length} files)`,
+      );
     },
     (error: unknown) => {
       console.error(error instanceof Error ? error.message : String(error));

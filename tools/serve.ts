@@ -8,7 +8,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isFunctionDefinition, type FunctionDefinition, type TimerFunctionDefinition } from '../src/app/function-definition.ts';
+import {
+  isFunctionDefinition,
+  type FunctionDefinition,
+  type TimerFunctionDefinition,
+} from '../src/app/function-definition.ts';
 import type { parseConfig as ParseConfig } from '../src/config.ts';
 import { describeError } from '../src/errors.ts';
 import { createLocalHost } from './local-host/http-host.ts';
@@ -28,7 +32,8 @@ interface LoadedApp {
 /** The deployment bundle: one module exporting every definition and the two calls. */
 function loadBundle(file: string): LoadedApp {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const exported = require(path.resolve(file)) as Record<string, unknown> & Pick<LoadedApp, 'parseConfig' | 'closeWorkerServices'>;
+  const exported = require(path.resolve(file)) as Record<string, unknown> &
+    Pick<LoadedApp, 'parseConfig' | 'closeWorkerServices'>;
   return {
     functions: Object.values(exported).filter(isFunctionDefinition),
     parseConfig: exported.parseConfig,
@@ -42,11 +47,16 @@ async function loadSources(): Promise<LoadedApp> {
   const functionsDir = path.join(__dirname, '../src/functions');
   const extension = path.extname(__filename);
   const functions: FunctionDefinition[] = [];
-  for (const file of (await readdir(functionsDir)).filter((f) => f.endsWith(extension) && !f.endsWith(`.d${extension}`)).sort()) {
+  for (const file of (await readdir(functionsDir))
+    .filter((f) => f.endsWith(extension) && !f.endsWith(`.d${extension}`))
+    .sort()) {
     const exported = (await import(path.join(functionsDir, file))) as Record<string, unknown>;
     functions.push(...Object.values(exported).filter(isFunctionDefinition));
   }
-  const [{ parseConfig }, { closeWorkerServices }] = await Promise.all([import('../src/config.ts'), import('../src/app/services.ts')]);
+  const [{ parseConfig }, { closeWorkerServices }] = await Promise.all([
+    import('../src/config.ts'),
+    import('../src/app/services.ts'),
+  ]);
   return { functions, parseConfig, closeWorkerServices, root: projectRoot() };
 }
 
@@ -82,7 +92,13 @@ async function main(): Promise<void> {
     pending.push(`[${new Date().toISOString()}] ${line}\n`);
   };
   process.once('exit', flushLog);
-  const server = createLocalHost({ functions, routePrefix, corsOrigins: corsOriginsFor(settings), corsCredentials: settings.corsCredentials, log });
+  const server = createLocalHost({
+    functions,
+    routePrefix,
+    corsOrigins: corsOriginsFor(settings),
+    corsCredentials: settings.corsCredentials,
+    log,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, resolve);
@@ -91,9 +107,13 @@ async function main(): Promise<void> {
   console.log('\nFunctions:\n');
   for (const fn of functions) {
     if (fn.trigger === 'http') {
-      console.log(`\t${fn.name}: [${(fn.options.methods ?? ['GET', 'POST']).join(',')}] ${base}/${fn.options.route ?? fn.name}`);
+      console.log(
+        `\t${fn.name}: [${(fn.options.methods ?? ['GET', 'POST']).join(',')}] ${base}/${fn.options.route ?? fn.name}`,
+      );
     } else {
-      console.log(`\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST http://localhost:${config.port}/admin/functions/${fn.name})`);
+      console.log(
+        `\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST http://localhost:${config.port}/admin/functions/${fn.name})`,
+      );
     }
   }
   const listeningMs = performance.now();

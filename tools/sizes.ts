@@ -70,7 +70,8 @@ function main(): void {
   }
   const report = (title: string, rows: Sized[]) => {
     console.log(`${title}: ${rows.length}`);
-    for (const row of rows.sort((a, b) => b.lines - a.lines)) console.log(`  ${String(row.lines).padStart(4)}  ${row.name}`);
+    for (const row of rows.sort((a, b) => b.lines - a.lines))
+      console.log(`  ${String(row.lines).padStart(4)}  ${row.name}`);
   };
   report(`units in src/ over ${MAX_UNIT_LINES} lines`, units);
   report(`functions in src/ over ${MAX_FUNCTION_LINES} lines`, functions);

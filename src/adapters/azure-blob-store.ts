@@ -1,9 +1,22 @@
 import { Readable } from 'node:stream';
-import { BlobServiceClient, RestError, type ContainerClient, type StoragePipelineOptions, type StorageRetryOptions } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  RestError,
+  type ContainerClient,
+  type StoragePipelineOptions,
+  type StorageRetryOptions,
+} from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
 import { DeadlineExceededError, withDeadline } from '../deadline.ts';
-import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../ports/blob-store.ts';
+import {
+  BlobNotFoundError,
+  type BlobInfo,
+  type BlobStore,
+  type DeleteManyResult,
+  type StoredBlob,
+} from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
+import { BATCHES_IN_FLIGHT, isNotFound, loadIdentity, MAX_BATCH, toBlobInfos, WRITTEN_HERE } from './azure-blob-sdk.ts';
 import { withChunkDeadlines } from './chunk-deadlines.ts';
 import { StallGuard } from './stall-guard.ts';
 
@@ -73,7 +86,9 @@ export class AzureBlobStore implements BlobStore {
     return this.#call('finish an upload', this.#writeTimeoutMs, async (abortSignal) => {
       await this.#ensureContainer();
       const upload = () =>
-        this.container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType }, metadata: WRITTEN_HERE, abortSignal });
+        this.container
+          .getBlockBlobClient(path)
+          .uploadData(data, { blobHTTPHeaders: { blobContentType: contentType }, metadata: WRITTEN_HERE, abortSignal });
       try {
         await upload();
       } catch (error) {
@@ -132,7 +147,9 @@ export class AzureBlobStore implements BlobStore {
   delete(path: string): Promise<boolean> {
     return this.#call('answer a delete', this.#writeTimeoutMs, async (abortSignal) => {
       await this.#ensureContainer();
-      const response = await this.container.getBlobClient(path).deleteIfExists({ deleteSnapshots: 'include', abortSignal });
+      const response = await this.container
+        .getBlobClient(path)
+        .deleteIfExists({ deleteSnapshots: 'include', abortSignal });
       return response.succeeded;
     });
   }
@@ -200,7 +217,8 @@ export class AzureBlobStore implements BlobStore {
 
   #blobUrl(path: string): string {
     const container = new URL(this.container.url);
-    container.pathname = `${container.pathname.replace(/\/$/, '')}/${path.split('/').map(encodeURIComponent).join('/')}`;
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    container.pathname = `${container.pathname.replace(/\/$/, '')}/${encoded}`;
     return container.toString();
   }
 
@@ -219,7 +237,12 @@ export class AzureBlobStore implements BlobStore {
    * One call to the store within `ms`: refused at once while the store is known to hang (unless
    * it is the probe), aborted (`abort`, its connection closed) when the deadline passes.
    */
-  async #call<T>(what: string, ms: number, work: (signal: AbortSignal) => Promise<T>, abort = new AbortController()): Promise<T> {
+  async #call<T>(
+    what: string,
+    ms: number,
+    work: (signal: AbortSignal) => Promise<T>,
+    abort = new AbortController(),
+  ): Promise<T> {
     this.#guard.admit();
     try {
       const result = await withDeadline(work(abort.signal), ms, () => {
@@ -230,7 +253,8 @@ export class AzureBlobStore implements BlobStore {
       return result;
     } catch (error) {
       if (error instanceof DeadlineExceededError) this.#guard.timedOut();
-      else if (error instanceof BlobNotFoundError || (error instanceof RestError && error.statusCode !== undefined)) this.#guard.answered();
+      else if (error instanceof BlobNotFoundError || (error instanceof RestError && error.statusCode !== undefined))
+        this.#guard.answered();
       throw error;
     }
   }
@@ -250,41 +274,4 @@ export class AzureBlobStore implements BlobStore {
     );
     return this.#ready;
   }
-}
-
-// Blob metadata (x-ms-meta-writer) on every blob this service uploads. Metadata rather than
-// index tags: setting tags needs more than the Storage Blob Data Contributor role.
-const WRITER_KEY = 'writer';
-const WRITTEN_HERE = { [WRITER_KEY]: 'khipu-audition-cache' };
-
-// The Blob Batch API takes at most 256 sub-requests per batch.
-const MAX_BATCH = 256;
-const BATCHES_IN_FLIGHT = 4;
-
-function* toBlobInfos(items: { name: string; properties: { contentLength?: number; lastModified: Date }; metadata?: Record<string, string> }[]) {
-  for (const item of items) {
-    yield {
-      path: item.name,
-      size: item.properties.contentLength ?? 0,
-      lastModified: item.properties.lastModified,
-      writtenHere: item.metadata?.[WRITER_KEY] === WRITTEN_HERE[WRITER_KEY],
-    } satisfies BlobInfo;
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return (
-    error instanceof RestError && error.statusCode === 404 && (error.code === 'BlobNotFound' || error.code === 'ContainerNotFound' || error.code === undefined)
-  );
-}
-
-/**
- * @azure/identity, loaded only where a managed identity is used (no connection string): it
- * takes ~0.2 s to load, which a cold start with a connection string (Azurite, local
- * development) should not pay.
- */
-function loadIdentity(): typeof import('@azure/identity') {
-  // A require() the deployment bundle keeps lazy (an import would be evaluated at start).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('@azure/identity') as typeof import('@azure/identity');
 }

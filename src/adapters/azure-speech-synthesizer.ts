@@ -1,6 +1,17 @@
 import type * as SpeechSdk from 'microsoft-cognitiveservices-speech-sdk';
-import type { CancellationErrorCode, SpeechConfig, SpeechSynthesisResult, SpeechSynthesizer } from 'microsoft-cognitiveservices-speech-sdk';
-import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from '../ports/synthesizer.ts';
+import type {
+  CancellationErrorCode,
+  SpeechConfig,
+  SpeechSynthesisResult,
+  SpeechSynthesizer,
+} from 'microsoft-cognitiveservices-speech-sdk';
+import {
+  SynthesisError,
+  type SpeechCredentials,
+  type SynthesisRequest,
+  type SynthesizedAudio,
+  type Synthesizer,
+} from '../ports/synthesizer.ts';
 
 let loaded: typeof SpeechSdk | undefined;
 
@@ -37,13 +48,18 @@ const PREPARED_LIFETIME_MS = 5_000;
  */
 export function useNodeWebSocketTransport(): void {
   // The SDK has no public switch for its websocket transport; this class is where it chooses.
+  const adapterModule =
+    'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { WebsocketMessageAdapter } = require('microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js') as {
+  const { WebsocketMessageAdapter } = require(adapterModule) as {
     WebsocketMessageAdapter: { forceNpmWebSocket?: unknown };
   };
   if (typeof WebsocketMessageAdapter?.forceNpmWebSocket !== 'boolean') {
     // Fail loudly rather than misreport every speech failure after an SDK upgrade.
-    throw new Error('microsoft-cognitiveservices-speech-sdk no longer has WebsocketMessageAdapter.forceNpmWebSocket: re-check its transport choice');
+    throw new Error(
+      'microsoft-cognitiveservices-speech-sdk no longer has WebsocketMessageAdapter.forceNpmWebSocket: ' +
+        're-check its transport choice',
+    );
   }
   WebsocketMessageAdapter.forceNpmWebSocket = true;
 }
@@ -150,7 +166,8 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       return undefined;
     }
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
-    const session: Session = { synthesizer: new SpeechSynthesizer(config, null), connected: false }; // null audio config: in memory
+    // A null audio config: the audio stays in memory.
+    const session: Session = { synthesizer: new SpeechSynthesizer(config, null), connected: false };
     Connection.fromSynthesizer(session.synthesizer).connected = () => {
       session.connected = true;
       session.onConnected?.();
@@ -167,37 +184,28 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
     }
     const { synthesizer } = session;
-    const { timeoutMs, connectTimeoutMs = timeoutMs, firstAudioTimeoutMs = timeoutMs, chunkTimeoutMs = timeoutMs } = this.options;
+    const {
+      timeoutMs,
+      connectTimeoutMs = timeoutMs,
+      firstAudioTimeoutMs = timeoutMs,
+      chunkTimeoutMs = timeoutMs,
+    } = this.options;
 
     return new Promise<SynthesizedAudio>((resolve, reject) => {
-      let settled = false;
-      const timers = new Set<NodeJS.Timeout>();
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        settle();
-      };
-      const deadline = (ms: number, message: string) => {
-        const timer = setTimeout(() => finish(() => reject(new SynthesisError('timeout', message))), ms);
-        timers.add(timer);
-        return timer;
-      };
+      const { finish, deadline, cancel, isSettled } = settlesOnce(reject);
       deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
       if (!session.connected) {
-        const connecting = deadline(connectTimeoutMs, `Could not connect to the speech service within ${connectTimeoutMs} ms`);
-        session.onConnected = () => {
-          clearTimeout(connecting);
-          timers.delete(connecting);
-        };
+        const connecting = deadline(
+          connectTimeoutMs,
+          `Could not connect to the speech service within ${connectTimeoutMs} ms`,
+        );
+        session.onConnected = () => cancel(connecting);
       }
       // Until the first audio, then from each chunk to the next: a turn that stops midway.
       let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
       synthesizer.synthesizing = (_sender, event) => {
-        if (settled) return;
-        clearTimeout(quiet);
-        timers.delete(quiet);
+        if (isSettled()) return;
+        cancel(quiet);
         quiet = deadline(chunkTimeoutMs, `The speech service stopped sending audio for ${chunkTimeoutMs} ms midway`);
         // Each audio frame as it arrives from the service; the result then carries all of them.
         const chunk = event.result.audioData;
@@ -236,7 +244,10 @@ function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
   }
   if (result.reason === ResultReason.Canceled) {
     const details = CancellationDetails.fromResult(result);
-    throw new SynthesisError(classifyCancellation(details.ErrorCode, details.errorDetails ?? ''), details.errorDetails ?? 'Canceled');
+    throw new SynthesisError(
+      classifyCancellation(details.ErrorCode, details.errorDetails ?? ''),
+      details.errorDetails ?? 'Canceled',
+    );
   }
   throw new SynthesisError('failed', `Unexpected synthesis result (reason ${result.reason})`);
 }
@@ -256,4 +267,30 @@ export function classifyCancellation(code: CancellationErrorCode, details: strin
   if (code === CancellationErrorCode.TooManyRequests) return 'throttled';
   if (code === CancellationErrorCode.BadRequestParameters) return 'rejected-request';
   return 'failed';
+}
+
+/**
+ * Settles a synthesis once: `finish` runs the first settlement and clears every deadline; a
+ * deadline that passes first rejects it as a timeout.
+ */
+function settlesOnce(reject: (error: unknown) => void) {
+  let settled = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const finish = (settle: () => void) => {
+    if (settled) return;
+    settled = true;
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    settle();
+  };
+  const deadline = (ms: number, message: string) => {
+    const timer = setTimeout(() => finish(() => reject(new SynthesisError('timeout', message))), ms);
+    timers.add(timer);
+    return timer;
+  };
+  const cancel = (timer: NodeJS.Timeout) => {
+    clearTimeout(timer);
+    timers.delete(timer);
+  };
+  return { finish, deadline, cancel, isSettled: () => settled };
 }

@@ -1,12 +1,21 @@
 import type { Audition } from '../domain/audition.ts';
-import { SynthesisError, type SynthesisRequest, type SynthesizedAudio, type Synthesizer } from '../ports/synthesizer.ts';
+import {
+  SynthesisError,
+  type SynthesisRequest,
+  type SynthesizedAudio,
+  type Synthesizer,
+} from '../ports/synthesizer.ts';
 
 // A real offline voice for development (TTS_PROVIDER=local): eSpeak NG compiled to WebAssembly
 // speaks the line, lamejs encodes the MP3. Both are development dependencies (eSpeak NG is
 // GPL-3.0): they are loaded only when this provider is selected and are never deployed.
 
 type ESpeakModule = { FS: { readFile(path: string): Uint8Array } };
-type ESpeakFactory = (options: { arguments: string[]; print?: (line: string) => void; printErr?: (line: string) => void }) => Promise<ESpeakModule>;
+type ESpeakFactory = (options: {
+  arguments: string[];
+  print?: (line: string) => void;
+  printErr?: (line: string) => void;
+}) => Promise<ESpeakModule>;
 
 const SPEED_WPM = 165; // eSpeak's default is 175; a little slower reads better as a demo
 
@@ -23,7 +32,18 @@ export class LocalSpeechSynthesizer implements Synthesizer {
     const pitch = Math.max(0, Math.min(99, Math.round(50 + audition.pitchPct)));
     let errors = '';
     const run = await espeak({
-      arguments: ['-v', voice, '-s', String(Math.max(80, Math.min(450, speed))), '-p', String(pitch), '-w', 'out.wav', '--', audition.text],
+      arguments: [
+        '-v',
+        voice,
+        '-s',
+        String(Math.max(80, Math.min(450, speed))),
+        '-p',
+        String(pitch),
+        '-w',
+        'out.wav',
+        '--',
+        audition.text,
+      ],
       print: () => {},
       printErr: (line) => (errors += `${line}\n`),
     });
@@ -60,7 +80,10 @@ function loadESpeak(): Promise<ESpeakFactory> {
     (error: unknown) => {
       factory = undefined;
       // The deployment package (npm run package) carries no development dependency.
-      throw new SynthesisError('failed', `TTS_PROVIDER=local needs the development dependency espeak-ng (npm ci; not deployed): ${String(error)}`);
+      throw new SynthesisError(
+        'failed',
+        `TTS_PROVIDER=local needs the development dependency espeak-ng (npm ci; not deployed): ${String(error)}`,
+      );
     },
   );
   return factory;

@@ -82,7 +82,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
   const blobStore =
     overrides.blobStore ??
-    AzureBlobStore.fromConfig(config.blobStorage, { readTimeoutMs: config.blobTimeouts.readMs, writeTimeoutMs: config.blobTimeouts.writeMs });
+    AzureBlobStore.fromConfig(config.blobStorage, {
+      readTimeoutMs: config.blobTimeouts.readMs,
+      writeTimeoutMs: config.blobTimeouts.writeMs,
+    });
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech);
@@ -105,7 +108,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     prisma,
     blobStore,
-    access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), { cacheMs: config.authCacheMs, now }),
+    access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), {
+      cacheMs: config.authCacheMs,
+      now,
+    }),
     hits,
     auditions,
     maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, locks),
@@ -139,7 +145,11 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
 function openDatabase(config: Config): { locks: PgLockSession; prisma: PrismaClient } {
   const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
   const databaseStall = new StallGuard('the database');
-  const locks = new PgLockSession(config.databaseUrl, { connectRetry, queryTimeoutMs: config.databaseTimeoutMs, stallGuard: databaseStall });
+  const locks = new PgLockSession(config.databaseUrl, {
+    connectRetry,
+    queryTimeoutMs: config.databaseTimeoutMs,
+    stallGuard: databaseStall,
+  });
   const prisma = createPrismaClient(config.databaseUrl, {
     maxConnections: config.databasePoolMax - 1,
     connectRetry,

@@ -7,7 +7,11 @@ export async function readMp3Duration(audio: Uint8Array): Promise<number | undef
     // A require() the deployment bundle keeps lazy (an import would be evaluated at start).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     parser ??= require('music-metadata') as typeof import('music-metadata');
-    const { format } = await parser.parseBuffer(audio, { mimeType: 'audio/mpeg', size: audio.length }, { duration: true });
+    const { format } = await parser.parseBuffer(
+      audio,
+      { mimeType: 'audio/mpeg', size: audio.length },
+      { duration: true },
+    );
     return format.duration !== undefined && Number.isFinite(format.duration) ? format.duration : undefined;
   } catch {
     return undefined;

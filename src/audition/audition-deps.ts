@@ -35,8 +35,17 @@ export interface AuditionServiceDeps {
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'timeoutMs' | 'defaultKeyCharsPerTenantPerDay'>;
-  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); without it, no limit. */
+  speech: Pick<
+    Config['speech'],
+    | 'defaultKey'
+    | 'defaultRegion'
+    | 'host'
+    | 'maxConcurrency'
+    | 'queueWaitMs'
+    | 'timeoutMs'
+    | 'defaultKeyCharsPerTenantPerDay'
+  >;
+  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); none: no limit. */
   budget?: SpeechBudget;
   /** Plays and syntheses are counted here and written to the index in batches. */
   hits: HitRecorder;

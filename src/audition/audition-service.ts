@@ -33,10 +33,9 @@ interface Fill {
 const HOLDER_GRACE_MS = 5_000;
 
 /**
- * The audition use case: the audio for one audition of one tenant, from the cache when it
- * holds it (memory, then the index and Blob Storage), else synthesized once (however many ask
- * for it, here or on other instances) and stored. The cache fails open: an index or blob fault
- * gives an uncached answer (BYPASS) and a warning, never an error.
+ * The audition use case: the audio for one audition of one tenant, from the cache when it holds it (memory, then the
+ * index and Blob Storage), else synthesized once (however many ask for it, here or on other instances) and stored. The
+ * cache fails open: an index or blob fault gives an uncached answer (BYPASS) and a warning, never an error.
  */
 export class AuditionService {
   readonly #synthesizer: Synthesizer;
@@ -75,13 +74,20 @@ export class AuditionService {
       now,
       databaseOutage: outages.database,
     });
-    this.#synthesis = new SpeechSynthesis({ synthesizer, speech, metrics: deps.metrics, budget: deps.budget, now, databaseOutage: outages.database });
+    this.#synthesis = new SpeechSynthesis({
+      synthesizer,
+      speech,
+      metrics: deps.metrics,
+      budget: deps.budget,
+      now,
+      databaseOutage: outages.database,
+    });
   }
 
   /**
-   * The read-through pipeline: memory → an identical miss in flight here → the index and Blob
-   * Storage → (a miss) the key's turn across instances → synthesize → store. Each step answers
-   * a value; the first that has the audio answers the caller.
+   * The read-through pipeline: memory → an identical miss in flight here → the index and Blob Storage → (a miss) the
+   * key's turn across instances → synthesize → store. Each step answers a value; the first that has the audio answers
+   * the caller.
    */
   async getAudio(request: AuditionRequest): Promise<AuditionAnswer> {
     const job = this.#job(request);
@@ -104,13 +110,12 @@ export class AuditionService {
   }
 
   /**
-   * Makes sure an audition is cached, without playing it (no hit is counted, no audio
-   * returned): `cached` when the index already holds a live entry (or an identical miss
-   * being filled here stores it), `created` when it was synthesized and stored now.
-   * Throws an AppError when it could not be (the synthesis's own failure, or `unavailable`
-   * when the index or Blob Storage could not be used: unlike a play, a prewarm has no
-   * reason to synthesize what it cannot store). At most `prewarmConcurrency` of a tenant's
-   * prewarms run at once in this instance; the rest wait their turn.
+   * Makes sure an audition is cached, without playing it (no hit is counted, no audio returned): `cached` when the
+   * index already holds a live entry (or an identical miss being filled here stores it), `created` when it was
+   * synthesized and stored now. Throws an AppError when it could not be (the synthesis's own failure, or `unavailable`
+   * when the index or Blob Storage could not be used: unlike a play, a prewarm has no reason to synthesize what it
+   * cannot store). At most `prewarmConcurrency` of a tenant's prewarms run at once in this instance; the rest wait
+   * their turn.
    */
   prewarm(request: Omit<AuditionRequest, 'timings'>): Promise<PrewarmResult> {
     return this.#prewarms.run(request.caller.tenantId, () => this.#prewarmOne(request));
@@ -118,7 +123,12 @@ export class AuditionService {
 
   /** The key this tenant's audition is cached under (its ETag too). */
   cacheKeyOf(tenantId: string, audition: Audition): string {
-    return computeCacheKey({ tenantId, provider: this.#synthesizer.provider, outputFormat: this.#synthesizer.outputFormat, audition });
+    return computeCacheKey({
+      tenantId,
+      provider: this.#synthesizer.provider,
+      outputFormat: this.#synthesizer.outputFormat,
+      audition,
+    });
   }
 
   /** Stops serving the tenant's audio from this instance's memory (after a purge). */
@@ -146,12 +156,19 @@ export class AuditionService {
   }
 
   #job({ caller, project, audition, log, timings = new Timings() }: AuditionRequest): AuditionJob {
-    return { tenantId: caller.tenantId, cacheKey: this.cacheKeyOf(caller.tenantId, audition), audition, project, log, timings };
+    return {
+      tenantId: caller.tenantId,
+      cacheKey: this.cacheKeyOf(caller.tenantId, audition),
+      audition,
+      project,
+      log,
+      timings,
+    };
   }
 
   /**
-   * An identical miss being filled here: once its audio is synthesized (it may still be being
-   * stored) it is served from this instance, as a hit; before that, the request waits for it.
+   * An identical miss being filled here: once its audio is synthesized (it may still be being stored) it is served from
+   * this instance, as a hit; before that, the request waits for it.
    */
   async #join(job: AuditionJob, flight: Flight<WholeAudio>): Promise<AuditionAnswer> {
     if (flight.published) {
@@ -189,11 +206,10 @@ export class AuditionService {
   }
 
   /**
-   * Synthesizes and stores. When the engine streams, the caller gets the audio as it comes
-   * (from the first chunk on), and its response ends with the last chunk: the audio is then
-   * kept in memory at once (the next request here is a hit) and stored in the background (the
-   * lock, and identical requests waiting, see it through). A failure before the first chunk
-   * is an error answer; a failure after it breaks the stream off (nothing is cached).
+   * Synthesizes and stores. When the engine streams, the caller gets the audio as it comes (from the first chunk on),
+   * and its response ends with the last chunk: the audio is then kept in memory at once (the next request here is a
+   * hit) and stored in the background (the lock, and identical requests waiting, see it through). A failure before the
+   * first chunk is an error answer; a failure after it breaks the stream off (nothing is cached).
    */
   async #synthesizeAndStore(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Fill> {
     const ssml = buildSsml(job.audition);
@@ -202,7 +218,8 @@ export class AuditionService {
     // Whichever comes first: the first chunk (stream it), or the whole audio (engines that
     // do not stream), or a failure (the caller gets its status).
     const streaming = await Promise.race([stream.started.then(() => true), synthesis.then(() => false)]);
-    if (!streaming) return wholeFill(served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis)));
+    if (!streaming)
+      return wholeFill(served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis)));
     const whole = synthesis.then(
       (audio) => {
         stream.end();
@@ -210,17 +227,31 @@ export class AuditionService {
       },
       (error: unknown) => {
         const reason = error instanceof AppError && error.cause !== undefined ? error.cause : error;
-        this.#outages.speech.failed(job.log, 'audition: synthesis failed after streaming began, response cut off', reason);
+        this.#outages.speech.failed(
+          job.log,
+          'audition: synthesis failed after streaming began, response cut off',
+          reason,
+        );
         stream.fail(error);
         throw error;
       },
     );
-    const first = { status: 'MISS' as const, audio: stream.readable, cacheKey: job.cacheKey, durationSeconds: undefined };
+    const first = {
+      status: 'MISS' as const,
+      audio: stream.readable,
+      cacheKey: job.cacheKey,
+      durationSeconds: undefined,
+    };
     return { first: served(job, 'synthesis', first), whole };
   }
 
   /** The synthesis of a miss, its audio kept in memory and published to the flight at once. */
-  async #synthesizeAndKeep(job: AuditionJob, ssml: string, stream: AudioStream, flight: Flight<WholeAudio>): Promise<SynthesizedAudition> {
+  async #synthesizeAndKeep(
+    job: AuditionJob,
+    ssml: string,
+    stream: AudioStream,
+    flight: Flight<WholeAudio>,
+  ): Promise<SynthesizedAudition> {
     const audio = await this.#synthesize(job, ssml, (chunk) => stream.push(chunk));
     this.#outages.speech.succeeded(job.log);
     this.#cache.remember(job, audio);
@@ -253,9 +284,15 @@ function wholeFill(audio: WholeAudio & { tier: Tier }): Fill {
 }
 
 /** A prewarm's result once the audio is stored; `unavailable` when it could not be. */
-async function prewarmed(cacheKey: string, whole: Promise<WholeAudio>, status: PrewarmResult['status']): Promise<PrewarmResult> {
+async function prewarmed(
+  cacheKey: string,
+  whole: Promise<WholeAudio>,
+  status: PrewarmResult['status'],
+): Promise<PrewarmResult> {
   if ((await whole).status === 'BYPASS') {
-    throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', { retryAfterSeconds: 5 });
+    throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', {
+      retryAfterSeconds: 5,
+    });
   }
   return { cacheKey, status };
 }

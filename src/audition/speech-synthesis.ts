@@ -16,7 +16,10 @@ import { SynthesisSlots } from './synthesis-slots.ts';
 export interface SpeechSynthesisDeps {
   synthesizer: Synthesizer;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<Config['speech'], 'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'defaultKeyCharsPerTenantPerDay'>;
+  speech: Pick<
+    Config['speech'],
+    'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'defaultKeyCharsPerTenantPerDay'
+  >;
   /** Characters per tenant and day on the default key; without it the default key has no limit. */
   budget?: SpeechBudget;
   now?: Clock;
@@ -131,22 +134,30 @@ export class SpeechSynthesis {
       reserved = await budget.reserve(job.tenantId, day, characters, limit);
       this.#databaseOutage.succeeded(job.log);
     } catch (error) {
-      this.#databaseOutage.failed(job.log, `speech budget: could not count ${characters} characters on the default key, synthesizing uncounted`, error);
+      this.#databaseOutage.failed(
+        job.log,
+        `speech budget: could not count ${characters} characters on the default key, synthesizing uncounted`,
+        error,
+      );
       return undefined;
     }
     if (!reserved) {
       const nextDay = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
       throw new AppError(
         'tts-budget-exceeded',
-        `This project has no Azure Speech key of its own, and its organization has used today's ${limit.toLocaleString('en-US')} characters on the service's key. ` +
-          'Add your own Azure Speech key and region in the project settings to keep auditioning now, or try again after midnight UTC. Cached auditions still play.',
+        "This project has no Azure Speech key of its own, and its organization has used today's " +
+          `${limit.toLocaleString('en-US')} characters on the service's key. ` +
+          'Add your own Azure Speech key and region in the project settings to keep auditioning now, ' +
+          'or try again after midnight UTC. Cached auditions still play.',
         { retryAfterSeconds: Math.max(1, Math.ceil((nextDay - now.getTime()) / 1000)) },
       );
     }
     return () =>
       budget
         .release(job.tenantId, day, characters)
-        .catch((error: unknown) => job.log.warn(`speech budget: could not give back ${characters} characters: ${describeError(error)}`));
+        .catch((error: unknown) =>
+          job.log.warn(`speech budget: could not give back ${characters} characters: ${describeError(error)}`),
+        );
   }
 
   /** The project's own key, else the service's default; a 422 when there is none to use. */
@@ -160,13 +171,15 @@ export class SpeechSynthesis {
     if (!credentials) {
       throw new AppError(
         'no-tts-credentials',
-        'This project has no Azure TTS credentials (add the Azure key and region in the project settings: settings.creds.tts.azure, or settings.azure_tts_key), and the service has no default key',
+        'This project has no Azure TTS credentials (add the Azure key and region in the project settings: ' +
+          'settings.creds.tts.azure, or settings.azure_tts_key), and the service has no default key',
       );
     }
     if (!credentials.region && !host) {
       throw new AppError(
         'no-tts-credentials',
-        'This project has an Azure TTS key but no region (settings.creds.tts.azure.region, or settings.azure_tts_region)',
+        'This project has an Azure TTS key but no region ' +
+          '(settings.creds.tts.azure.region, or settings.azure_tts_region)',
       );
     }
     return credentials;
@@ -176,22 +189,40 @@ export class SpeechSynthesis {
 /** The speech service's failure as the error the caller sees (one status per reason). */
 export function toSynthesisAppError(error: unknown): AppError {
   if (!(error instanceof SynthesisError)) {
-    return new AppError('tts-failed', 'Speech synthesis failed; try again shortly', { cause: error, retryAfterSeconds: 5 });
+    return new AppError('tts-failed', 'Speech synthesis failed; try again shortly', {
+      cause: error,
+      retryAfterSeconds: 5,
+    });
   }
   // The SDK's own words stay with the error (for the log), never in the caller's answer.
   const cause = error;
   switch (error.failure) {
     case 'credentials-rejected':
-      return new AppError('tts-credentials-rejected', 'The Azure TTS credentials were rejected by the speech service', { cause });
+      return new AppError('tts-credentials-rejected', 'The Azure TTS credentials were rejected by the speech service', {
+        cause,
+      });
     case 'throttled':
-      return new AppError('tts-throttled', 'The speech service is throttling requests; try again shortly', { retryAfterSeconds: 10, cause });
+      return new AppError('tts-throttled', 'The speech service is throttling requests; try again shortly', {
+        retryAfterSeconds: 10,
+        cause,
+      });
     case 'rejected-request':
-      return new AppError('tts-rejected-request', 'The speech service rejected the request (check the voice and style)', { cause });
+      return new AppError(
+        'tts-rejected-request',
+        'The speech service rejected the request (check the voice and style)',
+        { cause },
+      );
     // Both are worth one more try after a moment (a connection that failed, a service that
     // stalled); a client should not retry in a loop.
     case 'timeout':
-      return new AppError('tts-timeout', 'The speech service did not answer in time; try again shortly', { retryAfterSeconds: 5, cause });
+      return new AppError('tts-timeout', 'The speech service did not answer in time; try again shortly', {
+        retryAfterSeconds: 5,
+        cause,
+      });
     case 'failed':
-      return new AppError('tts-failed', 'The speech service failed to synthesize the audition; try again shortly', { retryAfterSeconds: 5, cause });
+      return new AppError('tts-failed', 'The speech service failed to synthesize the audition; try again shortly', {
+        retryAfterSeconds: 5,
+        cause,
+      });
   }
 }

@@ -48,7 +48,11 @@ export class SynthesisSlots {
       };
       const timer = setTimeout(() => {
         this.#leaveQueue(tenantId, waiter);
-        reject(new AppError('tts-busy', 'Too many auditions are being synthesized right now; try again shortly', { retryAfterSeconds: 2 }));
+        reject(
+          new AppError('tts-busy', 'Too many auditions are being synthesized right now; try again shortly', {
+            retryAfterSeconds: 2,
+          }),
+        );
       }, this.maxWaitMs);
       const queue = this.#waiting.get(tenantId);
       if (queue) queue.push(waiter);
@@ -88,7 +92,8 @@ export class SynthesisSlots {
     for (const [tenantId, queue] of this.#waiting) {
       const held = this.heldBy(tenantId);
       const arrival = queue[0]!.arrival;
-      if (!best || held < best.held || (held === best.held && arrival < best.arrival)) best = { tenantId, held, arrival };
+      if (!best || held < best.held || (held === best.held && arrival < best.arrival))
+        best = { tenantId, held, arrival };
     }
     return best?.tenantId;
   }

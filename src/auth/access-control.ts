@@ -78,7 +78,12 @@ export class AccessControl {
     const notFound = () => new AppError('not-found', 'No such project');
     if (!UUID.test(projectId)) throw notFound();
     const id = projectId.toLowerCase();
-    const project = await remembered(this.#projects, id, () => this.accounts.findProject(id), 'Could not check the project right now; try again shortly');
+    const project = await remembered(
+      this.#projects,
+      id,
+      () => this.accounts.findProject(id),
+      'Could not check the project right now; try again shortly',
+    );
     // Checked on every request, remembered or not: the cache holds facts, not decisions.
     if (!project || project.tenantId.toLowerCase() !== caller.tenantId.toLowerCase()) throw notFound();
     return project;
@@ -96,7 +101,8 @@ export class AccessControl {
         currentDate: now,
       });
       if (payload.type !== 'access') throw unauthorized('Only access tokens are accepted');
-      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('The token has no valid subject');
+      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub))
+        throw unauthorized('The token has no valid subject');
       const userId = payload.sub.toLowerCase();
       this.#tokens?.set(token, { userId, expiresAtMs: payload.exp! * 1000 });
       return userId;

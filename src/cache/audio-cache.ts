@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../clock.ts';
 import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
-import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
+import { sameTenant, type AuditionAudio, type SynthesizedAudition, type WholeAudio } from '../domain/audition-audio.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -11,8 +11,6 @@ import type { Timings } from '../timing.ts';
 import type { HitRecorder } from './hit-recorder.ts';
 import { continueStream, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
-
-export type { AuditionAudio, CacheStatus, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 
 /** One tenant's entry being looked up or stored. */
 export interface CacheSlot {
@@ -32,7 +30,7 @@ export interface AudioCacheDeps {
   blobStore: BlobStore;
   /** Plays are counted here and written to the index in batches. */
   hits: HitRecorder;
-  /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
+  /** The in-process tier of hot audio (none: every hit reads the index and the blob). */
   memory?: MemoryAudioTier;
   ttlDays: number;
   /** Recorded in each entry's voice_settings (part of the key already). */
@@ -45,9 +43,9 @@ export interface AudioCacheDeps {
 const DAY_MS = 86_400_000;
 
 /**
- * The cache's tiers as the audition use case sees them: memory, then the index and Blob
- * Storage. It fails open: an index or blob fault is a `bypass` (an uncached answer) and a
- * warning, never an error. It owns the blob layout and the order of writes (blob, then row).
+ * The cache's tiers as the audition use case sees them: memory, then the index and Blob Storage. It fails open: an
+ * index or blob fault is a `bypass` (an uncached answer) and a warning, never an error. It owns the blob layout and the
+ * order of writes (blob, then row).
  */
 export class AudioCache {
   readonly #deps: AudioCacheDeps;
@@ -74,8 +72,8 @@ export class AudioCache {
   }
 
   /**
-   * A usable stored entry's whole audio (a play, counted, and kept in memory), or why there
-   * is none: for a request that shares it with others (a miss found stored meanwhile).
+   * A usable stored entry's whole audio (a play, counted, and kept in memory), or why there is none: for a request that
+   * shares it with others (a miss found stored meanwhile).
    */
   async lookUp(slot: CacheSlot): Promise<Lookup> {
     const opened = await this.#open(slot);
@@ -83,9 +81,9 @@ export class AudioCache {
   }
 
   /**
-   * A usable stored entry's audio as it arrives from Blob Storage, from its first chunk on,
-   * with its length (a play, counted; kept in memory once it has all passed), or why there is
-   * none. A fault before the first chunk is a `bypass`; one after it breaks the stream off.
+   * A usable stored entry's audio as it arrives from Blob Storage, from its first chunk on, with its length (a play,
+   * counted; kept in memory once it has all passed), or why there is none. A fault before the first chunk is a
+   * `bypass`; one after it breaks the stream off.
    */
   async lookUpStreaming(slot: CacheSlot): Promise<StreamedLookup> {
     const opened = await this.#open(slot);
@@ -103,31 +101,51 @@ export class AudioCache {
         }
       : undefined;
     const broken = (error: unknown) =>
-      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read broke off after streaming began, response cut off', error);
-    return { kind: 'hit', audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size } };
+      this.#outages.blobStorage.failed(
+        slot.log,
+        'audition cache: blob read broke off after streaming began, response cut off',
+        error,
+      );
+    return {
+      kind: 'hit',
+      audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size },
+    };
   }
 
   /**
-   * Whether the index holds a live entry of the tenant under this key, without reading its
-   * audio or counting a play (a prewarm). Throws `unavailable` when the index cannot be read.
+   * Whether the index holds a live entry of the tenant under this key, without reading its audio or counting a play (a
+   * prewarm). Throws `unavailable` when the index cannot be read.
    */
   async holds(slot: Pick<CacheSlot, 'tenantId' | 'cacheKey'>): Promise<boolean> {
     let entry: CacheEntry | null;
     try {
       entry = await this.#deps.index.find(slot.cacheKey);
     } catch (error) {
-      throw new AppError('unavailable', 'The cache index could not be read; try again shortly', { retryAfterSeconds: 5, cause: error });
+      throw new AppError('unavailable', 'The cache index could not be read; try again shortly', {
+        retryAfterSeconds: 5,
+        cause: error,
+      });
     }
     return this.#isLive(entry, slot.tenantId);
   }
 
   /** Keeps synthesized audio in this instance before it is stored (dropped if storing fails). */
   remember(slot: CacheSlot, { audio, durationSeconds }: SynthesizedAudition): void {
-    this.#deps.memory?.set(slot.cacheKey, { tenantId: slot.tenantId, audio, durationSeconds, expiresAt: this.#expiry(this.#now()) });
+    this.#deps.memory?.set(slot.cacheKey, {
+      tenantId: slot.tenantId,
+      audio,
+      durationSeconds,
+      expiresAt: this.#expiry(this.#now()),
+    });
   }
 
   /** Blob first, then the row. Any fault: the audio, uncached (BYPASS), and out of memory. */
-  async store(slot: CacheSlot, audition: Audition, ssml: string, { audio, durationSeconds }: SynthesizedAudition): Promise<WholeAudio> {
+  async store(
+    slot: CacheSlot,
+    audition: Audition,
+    ssml: string,
+    { audio, durationSeconds }: SynthesizedAudition,
+  ): Promise<WholeAudio> {
     const now = this.#now();
     const { blobStore, index, memory, engine } = this.#deps;
     const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
@@ -209,7 +227,14 @@ export class AudioCache {
       const opened = await slot.timings.time('blob', async () => {
         const stored = await blobStore.get(live.audioBlobPath);
         const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
-        return { kind: 'open' as const, entry: live, stream: stored.stream, blob, first: await blob.next(), size: stored.size };
+        return {
+          kind: 'open' as const,
+          entry: live,
+          stream: stored.stream,
+          blob,
+          first: await blob.next(),
+          size: stored.size,
+        };
       });
       this.#outages.blobStorage.succeeded(slot.log);
       return opened;
@@ -245,7 +270,11 @@ export class AudioCache {
   #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer | undefined): WholeAudio | Omit<AuditionAudio, 'audio'> {
     if (audio) this.#keep(slot, entry, audio);
     this.recordPlay(slot.cacheKey);
-    const found = { status: 'HIT-L2' as const, cacheKey: slot.cacheKey, durationSeconds: entry.audioDurationSeconds ?? undefined };
+    const found = {
+      status: 'HIT-L2' as const,
+      cacheKey: slot.cacheKey,
+      durationSeconds: entry.audioDurationSeconds ?? undefined,
+    };
     return audio ? { ...found, audio } : found;
   }
 
@@ -266,8 +295,4 @@ export class AudioCache {
   #expiry(from: Date): Date {
     return new Date(from.getTime() + this.#deps.ttlDays * DAY_MS);
   }
-}
-
-function sameTenant(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
 }

@@ -16,7 +16,10 @@ export interface OpenedEntry {
 }
 
 /** The first chunk and all that follow it, as one buffer. */
-export async function readRest(first: IteratorResult<Buffer, unknown>, rest: AsyncIterator<Buffer, unknown>): Promise<Buffer> {
+export async function readRest(
+  first: IteratorResult<Buffer, unknown>,
+  rest: AsyncIterator<Buffer, unknown>,
+): Promise<Buffer> {
   if (first.done) return Buffer.alloc(0);
   const chunks = [first.value];
   for (let next = await rest.next(); !next.done; next = await rest.next()) chunks.push(next.value);

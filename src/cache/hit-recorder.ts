@@ -71,7 +71,11 @@ export class HitRecorder {
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
-    const hits: HitBatch = [...batch].map(([cacheKey, { hits, lastAccessedAt }]) => ({ cacheKey, hits, lastAccessedAt }));
+    const hits: HitBatch = [...batch].map(([cacheKey, { hits, lastAccessedAt }]) => ({
+      cacheKey,
+      hits,
+      lastAccessedAt,
+    }));
     let unmatched: string[];
     try {
       unmatched = await this.index.recordHits(hits);

@@ -65,7 +65,9 @@ export class MemoryAudioTier {
   deleteTenant(tenantId: string): number {
     const tenant = tenantId.toLowerCase();
     // Keys first, deletions after: the LRU is not changed while it is being walked.
-    const keys = [...this.#lru.entries()].filter(([, value]) => value.tenantId.toLowerCase() === tenant).map(([key]) => key);
+    const keys = [...this.#lru.entries()]
+      .filter(([, value]) => value.tenantId.toLowerCase() === tenant)
+      .map(([key]) => key);
     for (const key of keys) this.#lru.delete(key);
     return keys.length;
   }

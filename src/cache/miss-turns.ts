@@ -11,7 +11,8 @@ import type { AudioCache, CacheSlot } from './audio-cache.ts';
  * - `stored`: another instance stored it meanwhile (a play, counted);
  * - `uncached`: the index failed while waiting; synthesize without storing.
  */
-export type Turn = { kind: 'synthesize'; release: () => Promise<void> } | { kind: 'stored'; audio: WholeAudio } | { kind: 'uncached' };
+export type Turn =
+  { kind: 'synthesize'; release: () => Promise<void> } | { kind: 'stored'; audio: WholeAudio } | { kind: 'uncached' };
 
 export interface MissTurnsDeps {
   cache: Pick<AudioCache, 'lookUp'>;
@@ -56,7 +57,11 @@ export class MissTurns {
       try {
         lock = await missLocks.tryLock(slot.cacheKey);
       } catch (error) {
-        this.#databaseOutage.failed(slot.log, 'audition cache: could not coordinate the miss with other instances', error);
+        this.#databaseOutage.failed(
+          slot.log,
+          'audition cache: could not coordinate the miss with other instances',
+          error,
+        );
         return alone;
       }
       if (lock) {
@@ -68,7 +73,9 @@ export class MissTurns {
       if (stored.kind === 'hit') return { kind: 'stored', audio: stored.audio };
       if (stored.kind === 'bypass') return { kind: 'uncached' };
       if (this.#now().getTime() > deadline) {
-        slot.log.warn(`audition cache: gave up waiting for another instance's synthesis of ${slot.cacheKey.slice(0, 12)}…`);
+        slot.log.warn(
+          `audition cache: gave up waiting for another instance's synthesis of ${slot.cacheKey.slice(0, 12)}…`,
+        );
         return alone;
       }
     }
@@ -92,7 +99,8 @@ export class MissTurns {
     await lock.release();
     if (turn) return turn;
     slot.log.warn(
-      `audition cache: lost the miss lock of ${slot.cacheKey.slice(0, 12)}… before synthesizing (its database session ended); waiting for the other instance's synthesis`,
+      `audition cache: lost the miss lock of ${slot.cacheKey.slice(0, 12)}… before synthesizing ` +
+        "(its database session ended); waiting for the other instance's synthesis",
     );
     return undefined;
   }

@@ -59,7 +59,10 @@ export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Pr
     log.info(`Deleted ${evicted} old cache entries via LRU`);
     const orphans = await sweepOrphansFailOpen(pass, now);
     if (pass.blobs.failed > 0) {
-      log.warn(`Could not delete ${pass.blobs.failed} cache blobs (first error: ${pass.blobs.firstError}); a later pass retries them`);
+      log.warn(
+        `Could not delete ${pass.blobs.failed} cache blobs (first error: ${pass.blobs.firstError}); ` +
+          'a later pass retries them',
+      );
     }
     const stats = await readStats(pass, now);
     return { expired, evicted, orphans, stats };
@@ -124,7 +127,10 @@ async function forgetUnusedOwnershipNotes(pass: CleanupPass, now: Date): Promise
 }
 
 /** Deletes `deleteBatch`'s rows, then their blobs, batch after batch until a short one; answers how many rows. */
-async function deleteInBatches(pass: CleanupPass, deleteBatch: (maintenance: CacheMaintenance) => Promise<string[]>): Promise<number> {
+async function deleteInBatches(
+  pass: CleanupPass,
+  deleteBatch: (maintenance: CacheMaintenance) => Promise<string[]>,
+): Promise<number> {
   let deleted = 0;
   for (;;) {
     const paths = await pass.database(deleteBatch);
@@ -145,7 +151,9 @@ async function evictOverCap(pass: CleanupPass): Promise<number> {
   const tenants = await pass.database((maintenance) => maintenance.tenantsOverCap(cap));
   let evicted = 0;
   for (const { tenantId } of tenants) {
-    evicted += await deleteInBatches(pass, (maintenance) => maintenance.deleteLeastRecentlyUsed(tenantId, cap, pass.batchSize));
+    evicted += await deleteInBatches(pass, (maintenance) =>
+      maintenance.deleteLeastRecentlyUsed(tenantId, cap, pass.batchSize),
+    );
   }
   return evicted;
 }
@@ -165,7 +173,10 @@ async function sweepOrphansFailOpen(pass: CleanupPass, now: Date): Promise<numbe
   }
 }
 
-/** Blobs under audio-cache/ that no entry refers to and that are past the grace period; answers how many were deleted. */
+/**
+ * Blobs under audio-cache/ that no entry refers to and that are past the grace period; answers how many were
+ * deleted.
+ */
 async function sweepOrphans(pass: CleanupPass, now: Date): Promise<number> {
   const limit = pass.options.orphanLimit ?? DEFAULTS.orphanLimit;
   const cutoff = now.getTime() - (pass.options.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
@@ -207,9 +218,12 @@ async function deleteUnreferenced(pass: CleanupPass, candidates: OrphanCandidate
 async function readStats(pass: CleanupPass, now: Date): Promise<CacheStats> {
   // Hourly usage figures (the stats endpoint's windows) are kept for 90 days.
   await pass.database((maintenance) => maintenance.deleteUsageBefore(new Date(now.getTime() - USAGE_RETENTION_MS)));
-  const stats = await pass.database(() => pass.deps.stats.read({ now, pricePerMillionChars: pass.options.pricePerMillionChars }));
+  const stats = await pass.database(() =>
+    pass.deps.stats.read({ now, pricePerMillionChars: pass.options.pricePerMillionChars }),
+  );
   pass.deps.log.info(
-    `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
+    `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ` +
+      `${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
   );
   // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
   pass.deps.log.info(describeUsage(stats));
@@ -220,19 +234,24 @@ async function readStats(pass: CleanupPass, now: Date): Promise<CacheStats> {
 export function noteSlice(now: Date): { from: string; to?: string } {
   const hour = now.getUTCHours();
   const hex = (n: number) => n.toString(16).padStart(2, '0');
-  return { from: hex(Math.floor((256 * hour) / 24)), ...(hour < 23 ? { to: hex(Math.floor((256 * (hour + 1)) / 24)) } : {}) };
+  return {
+    from: hex(Math.floor((256 * hour) / 24)),
+    ...(hour < 23 ? { to: hex(Math.floor((256 * (hour + 1)) / 24)) } : {}),
+  };
 }
 
 /** The all-tenant usage figures as one log line. */
 export function describeUsage(stats: CacheStats): string {
   const ratio = (value: number | null) => (value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`);
   const window = (name: string, w: UsageWindow) =>
-    `${name}: ${w.entriesCreated} entries created, ${w.hits} hits, ${w.misses} syntheses, hit ratio ${ratio(w.hitRatio)}, ` +
+    `${name}: ${w.entriesCreated} entries created, ${w.hits} hits, ${w.misses} syntheses, ` +
+    `hit ratio ${ratio(w.hitRatio)}, ` +
     `${w.charactersSaved} characters ($${w.dollarsSaved.toFixed(2)}) saved`;
   const top = stats.topEntries.map((e) => `${e.voice} ${e.hits} hits ${(e.sizeBytes / 1024).toFixed(0)} KB`).join(', ');
   return (
     `Cache usage (all tenants): ${window('last 24 h', stats.last24h)}; ${window('last 7 d', stats.last7d)}; ` +
-    `all cached entries: ${stats.savings.characters} characters ($${stats.savings.dollars.toFixed(2)} at $${stats.savings.pricePerMillionChars}/M) saved; ` +
+    `all cached entries: ${stats.savings.characters} characters ` +
+    `($${stats.savings.dollars.toFixed(2)} at $${stats.savings.pricePerMillionChars}/M) saved; ` +
     `most played: ${top || 'none'}`
   );
 }

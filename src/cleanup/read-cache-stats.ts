@@ -16,13 +16,21 @@ export interface TenantCacheStats extends CacheStats {
  */
 export async function readCacheStats(
   deps: { stats: CacheStatsReader; speechBudget: SpeechBudget },
-  { tenantId, now, pricePerMillionChars, charactersPerDay }: { tenantId: string; now: Date; pricePerMillionChars: number; charactersPerDay: number },
+  {
+    tenantId,
+    now,
+    pricePerMillionChars,
+    charactersPerDay,
+  }: { tenantId: string; now: Date; pricePerMillionChars: number; charactersPerDay: number },
 ): Promise<TenantCacheStats> {
   const [figures, usedToday] = await Promise.all([
     deps.stats.read({ tenantId, now, pricePerMillionChars }),
     deps.speechBudget.used(tenantId, budgetDay(now)),
   ]).catch((error: unknown) => {
-    throw new AppError('unavailable', 'The cache figures could not be read right now; try again shortly', { retryAfterSeconds: 5, cause: error });
+    throw new AppError('unavailable', 'The cache figures could not be read right now; try again shortly', {
+      retryAfterSeconds: 5,
+      cause: error,
+    });
   });
   const limited = charactersPerDay > 0;
   const defaultKey = {

@@ -25,3 +25,8 @@ export interface SynthesizedAudition {
   audio: Buffer;
   durationSeconds: number | undefined;
 }
+
+/** Whether two tenant ids are one tenant (a uuid, in whatever case a row or a token spells it). */
+export function sameTenant(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}

@@ -74,7 +74,10 @@ export function textProblem(text: string): string | undefined {
   const unspeakable = UNSPEAKABLE.exec(text)?.[0];
   if (unspeakable !== undefined) {
     const codePoint = `U+${unspeakable.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    return `contains ${codePoint}, which cannot be spoken (control characters, broken Unicode and noncharacters are refused)`;
+    return (
+      `contains ${codePoint}, which cannot be spoken ` +
+      '(control characters, broken Unicode and noncharacters are refused)'
+    );
   }
   return undefined;
 }
@@ -108,7 +111,10 @@ export function voiceLocale(voice: string): string | undefined {
  * The audition's `voice_settings` as a row stores them (the guide's names). The cache key's
  * backfill migration recomputes keys from exactly these fields, so they change together.
  */
-export function voiceSettingsOf(audition: Audition, engine: { provider: string; outputFormat: string }): Record<string, string | number> {
+export function voiceSettingsOf(
+  audition: Audition,
+  engine: { provider: string; outputFormat: string },
+): Record<string, string | number> {
   return {
     style: audition.style ?? 'none',
     styledegree: audition.styleDegree,

@@ -1,6 +1,15 @@
 import * as z from 'zod/mini';
 import { AppError, type FieldError } from '../errors.ts';
-import { auditionOf, MAX_VOICE_LENGTH, normalizeStyle, normalizeText, styleProblem, textProblem, voiceLocale, type Audition } from '../domain/audition.ts';
+import {
+  auditionOf,
+  MAX_VOICE_LENGTH,
+  normalizeStyle,
+  normalizeText,
+  styleProblem,
+  textProblem,
+  voiceLocale,
+  type Audition,
+} from '../domain/audition.ts';
 
 // zod/mini, as in config.ts: a bundle keeps only what is used.
 
@@ -26,11 +35,18 @@ const settingsShape = {
   pitch_pct: optional(between(-50, 50)),
 };
 const voiceSchema = z.union(
-  [z.string({ error: 'must be a voice name or a voice object' }), z.looseObject({ id: z.string({ error: 'must be a voice name' }) })],
+  [
+    z.string({ error: 'must be a voice name or a voice object' }),
+    z.looseObject({ id: z.string({ error: 'must be a voice name' }) }),
+  ],
   { error: 'must be a voice name (string) or a voice object with an id' },
 );
 /** The guide's body (and khipu-web's older one): the voice in the body, `text` required. */
-const bodySchema = z.looseObject({ voice: voiceSchema, ...settingsShape, text: z.string({ error: 'is required and must be a string' }) });
+const bodySchema = z.looseObject({
+  voice: voiceSchema,
+  ...settingsShape,
+  text: z.string({ error: 'is required and must be a string' }),
+});
 /** A prewarm item: the voice in the item, `text` optional (the voice's default line). */
 const itemSchema = z.looseObject({ voice: voiceSchema, ...settingsShape });
 /** The live route's body (all optional; the casting page sends `{}`): the voice is in the path. */
@@ -88,7 +104,10 @@ function toAudition(
   const voice = (typeof voiceInput === 'string' ? voiceInput : voiceInput.id).trim();
   const voiceLocaleFound = voiceLocale(voice);
   if (!voiceLocaleFound) {
-    errors.push({ field, message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)` });
+    errors.push({
+      field,
+      message: `must be an Azure voice name such as es-AR-ElenaNeural (at most ${MAX_VOICE_LENGTH} characters)`,
+    });
   }
 
   // Where the text is optional, none (or only blanks: a character without a description)

@@ -20,7 +20,11 @@ export interface AuditionExchange {
 }
 
 /** The audio as the caller gets it: MP3, the cache's headers, its request line and metrics. */
-export function audioResponse(answer: AuditionAnswer, audition: Audition, exchange: AuditionExchange): HttpResponseInit {
+export function audioResponse(
+  answer: AuditionAnswer,
+  audition: Audition,
+  exchange: AuditionExchange,
+): HttpResponseInit {
   const { context, timings, metrics } = exchange;
   const whole = Buffer.isBuffer(answer.audio) ? answer.audio : undefined;
   // A stored entry's stream has its length from the blob; a streamed miss learns it at its end.
@@ -72,7 +76,14 @@ export function auditionProblem(error: unknown, exchange: AuditionExchange): Htt
     tenant: exchange.tenant,
   });
   exchange.metrics?.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
-  return { ...response, headers: { ...response.headers, 'Access-Control-Expose-Headers': EXPOSED_HEADERS, 'Server-Timing': timings.toHeader() } };
+  return {
+    ...response,
+    headers: {
+      ...response.headers,
+      'Access-Control-Expose-Headers': EXPOSED_HEADERS,
+      'Server-Timing': timings.toHeader(),
+    },
+  };
 }
 
 /** The stream as it is, telling `done` how many bytes went through once it ends. */

@@ -14,6 +14,10 @@ export function createCleanupHandler(services: () => Services) {
 export function runCleanupPass(services: Services, log: Logger) {
   return cleanCache(
     { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log },
-    { maxEntriesPerTenant: services.config.cache.maxEntriesPerTenant, now: services.now, pricePerMillionChars: services.config.ttsPricePerMillionChars },
+    {
+      maxEntriesPerTenant: services.config.cache.maxEntriesPerTenant,
+      now: services.now,
+      pricePerMillionChars: services.config.ttsPricePerMillionChars,
+    },
   );
 }

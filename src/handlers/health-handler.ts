@@ -23,6 +23,9 @@ export function createHealthHandler(services: () => Services) {
     for (const [check, reason] of Object.entries(report.failures)) {
       context.warn(`health: ${check} check failed: ${describeError(reason)}`);
     }
-    return jsonResponse(report.healthy ? 200 : 503, { status: report.healthy ? 'ok' : 'unavailable', checks: report.checks });
+    return jsonResponse(report.healthy ? 200 : 503, {
+      status: report.healthy ? 'ok' : 'unavailable',
+      checks: report.checks,
+    });
   };
 }

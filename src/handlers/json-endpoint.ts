@@ -35,7 +35,11 @@ export interface JsonAnswer {
  * An HTTP function answering JSON: the work's result with `Cache-Control: no-store`, or a
  * problem response for anything thrown (the one error table); one log line either way.
  */
-export function jsonEndpoint(name: string, services: () => Services, work: (call: JsonEndpointCall) => Promise<JsonAnswer>) {
+export function jsonEndpoint(
+  name: string,
+  services: () => Services,
+  work: (call: JsonEndpointCall) => Promise<JsonAnswer>,
+) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const started = performance.now();
     const log: Partial<RequestLogFields> = {};
@@ -45,7 +49,13 @@ export function jsonEndpoint(name: string, services: () => Services, work: (call
       return jsonResponse(status, body);
     } catch (error) {
       const response = problemResponse(error, context);
-      logRequest(context, { function: name, status: response.status ?? 500, ms: performance.now() - started, ...log, error: toAppError(error).code });
+      logRequest(context, {
+        function: name,
+        status: response.status ?? 500,
+        ms: performance.now() - started,
+        ...log,
+        error: toAppError(error).code,
+      });
       return response;
     }
   };

@@ -14,14 +14,23 @@ import { readJsonBody } from './read-json-body.ts';
  * The shape of every handler: json-endpoint.ts.
  */
 export function createPrewarmHandler(services: () => Services) {
-  return jsonEndpoint('prewarm', services, async ({ request, context, services: { access, auditions, config }, log }) => {
-    const caller = await access.authenticate(request.headers.get('authorization'));
-    log.tenant = caller.tenantId;
-    const items = prewarmBodyItems(await readJsonBody(request, MAX_PREWARM_BODY_BYTES));
-    const project = await access.authorizeProject(caller, request.params.projectId ?? '');
-    const done = await prewarmAuditions(auditions, { caller, project, log: context }, parsePrewarmItems(items), config.prewarmConcurrency);
-    const { counts, items: results } = describePrewarm(done, context);
-    Object.assign(log, counts);
-    return { status: 200, body: { projectId: project.id, ...counts, items: results } };
-  });
+  return jsonEndpoint(
+    'prewarm',
+    services,
+    async ({ request, context, services: { access, auditions, config }, log }) => {
+      const caller = await access.authenticate(request.headers.get('authorization'));
+      log.tenant = caller.tenantId;
+      const items = prewarmBodyItems(await readJsonBody(request, MAX_PREWARM_BODY_BYTES));
+      const project = await access.authorizeProject(caller, request.params.projectId ?? '');
+      const done = await prewarmAuditions(
+        auditions,
+        { caller, project, log: context },
+        parsePrewarmItems(items),
+        config.prewarmConcurrency,
+      );
+      const { counts, items: results } = describePrewarm(done, context);
+      Object.assign(log, counts);
+      return { status: 200, body: { projectId: project.id, ...counts, items: results } };
+    },
+  );
 }

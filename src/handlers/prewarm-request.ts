@@ -49,7 +49,8 @@ export function describePrewarm(done: PrewarmResult[], log: Pick<Logger, 'error'
   const items = done.map((result): PrewarmItemResult => {
     if (result.status !== 'failed') return { index: result.index, key: result.key, status: result.status };
     const problem = toAppError(result.error);
-    if (problem.code === 'internal') log.error(`prewarm: item ${result.index} failed: ${describeError(result.error, { stack: true })}`);
+    if (problem.code === 'internal')
+      log.error(`prewarm: item ${result.index} failed: ${describeError(result.error, { stack: true })}`);
     return {
       index: result.index,
       key: result.key,

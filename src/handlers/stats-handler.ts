@@ -7,18 +7,22 @@ import { jsonEndpoint } from './json-endpoint.ts';
  * tenant; never another tenant's). The shape of every handler: json-endpoint.ts.
  */
 export function createStatsHandler(services: () => Services) {
-  return jsonEndpoint('cacheStats', services, async ({ request, services: { access, stats, speechBudget, config, now }, log }) => {
-    const caller = await access.authenticate(request.headers.get('authorization'));
-    log.tenant = caller.tenantId;
-    const figures = await readCacheStats(
-      { stats, speechBudget },
-      {
-        tenantId: caller.tenantId,
-        now: now(),
-        pricePerMillionChars: config.ttsPricePerMillionChars,
-        charactersPerDay: config.speech.defaultKeyCharsPerTenantPerDay,
-      },
-    );
-    return { status: 200, body: figures };
-  });
+  return jsonEndpoint(
+    'cacheStats',
+    services,
+    async ({ request, services: { access, stats, speechBudget, config, now }, log }) => {
+      const caller = await access.authenticate(request.headers.get('authorization'));
+      log.tenant = caller.tenantId;
+      const figures = await readCacheStats(
+        { stats, speechBudget },
+        {
+          tenantId: caller.tenantId,
+          now: now(),
+          pricePerMillionChars: config.ttsPricePerMillionChars,
+          charactersPerDay: config.speech.defaultKeyCharsPerTenantPerDay,
+        },
+      );
+      return { status: 200, body: figures };
+    },
+  );
 }

@@ -15,7 +15,10 @@ const CHECK_TIMEOUT_MS = 3_000;
 const PROBE_BLOB = 'health/probe-that-does-not-exist';
 
 /** Can this instance reach its database and its blob container right now? */
-export async function checkHealth(services: { pingDatabase(): Promise<void>; blobStore: Pick<BlobStore, 'get'> }): Promise<HealthReport> {
+export async function checkHealth(services: {
+  pingDatabase(): Promise<void>;
+  blobStore: Pick<BlobStore, 'get'>;
+}): Promise<HealthReport> {
   const [database, blobStorage] = await Promise.allSettled([
     withTimeout(services.pingDatabase()),
     withTimeout(

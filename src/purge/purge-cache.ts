@@ -20,10 +20,14 @@ export class PurgeInterruptedError extends AppError {
     readonly progress: PurgeResult,
     cause: unknown,
   ) {
-    super('unavailable', `The purge was interrupted after ${progress.entriesDeleted} entries; call it again to finish`, {
-      retryAfterSeconds: 5,
-      cause,
-    });
+    super(
+      'unavailable',
+      `The purge was interrupted after ${progress.entriesDeleted} entries; call it again to finish`,
+      {
+        retryAfterSeconds: 5,
+        cause,
+      },
+    );
   }
 }
 
@@ -38,7 +42,8 @@ export async function purgeCache(
   deps: { maintenance: CacheMaintenance; blobStore: BlobStore; memory: { forgetTenant(tenantId: string): void } },
   { caller, voice }: { caller: Caller; voice?: string },
 ): Promise<PurgeOutcome> {
-  if (caller.role !== ADMIN_ROLE) throw new AppError('forbidden', `Only users with the ${ADMIN_ROLE} role may purge the audio cache`);
+  if (caller.role !== ADMIN_ROLE)
+    throw new AppError('forbidden', `Only users with the ${ADMIN_ROLE} role may purge the audio cache`);
   if (voice !== undefined && !isVoiceName(voice)) {
     throw new AppError('invalid-request', 'The voice filter is not a voice name', {
       errors: [{ field: 'voice', message: 'must be an Azure voice name such as es-AR-ElenaNeural' }],

@@ -53,7 +53,9 @@ describe('AzureBlobStore container', () => {
 
   it('lets several instances start on a missing container at once', async () => {
     const containerName = uniqueContainer();
-    const stores = Array.from({ length: 4 }, () => AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }));
+    const stores = Array.from({ length: 4 }, () =>
+      AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
+    );
     await Promise.all(stores.map((store, i) => store.put(`p/${i}.mp3`, Buffer.from([i]), 'audio/mpeg')));
     const listed = [];
     for await (const info of stores[0]!.list('p/')) listed.push(info.path);
@@ -101,13 +103,19 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
 
   /** A store whose every request goes through a proxy that can hang, and a store beside it that goes direct. */
   async function storeBehindProxy(options: { readTimeoutMs: number; writeTimeoutMs: number }) {
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]) });
+    const proxy = await startTcpProxy({
+      host: '127.0.0.1',
+      port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]),
+    });
     proxies.push(proxy);
     const containerName = uniqueContainer();
     const proxied = connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);
     return {
       proxy,
-      store: AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString: proxied, containerName }, options),
+      store: AzureBlobStore.fromConfig(
+        { kind: 'connection-string', connectionString: proxied, containerName },
+        options,
+      ),
       direct: AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
     };
   }
@@ -126,10 +134,15 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
       message: 'Blob Storage did not send the first bytes of a blob within 300 ms',
     });
     expect(await failureOf(store.get('a/x.mp3'))).toBeInstanceOf(DependencyStalledError);
-    expect(await failureOf(store.put('a/y.mp3', Buffer.from('y'), 'audio/mpeg'))).toBeInstanceOf(DependencyStalledError);
+    expect(await failureOf(store.put('a/y.mp3', Buffer.from('y'), 'audio/mpeg'))).toBeInstanceOf(
+      DependencyStalledError,
+    );
     proxy.resume();
     // One probe a second goes through; the first that is answered ends the stall.
-    await vi.waitFor(async () => expect(await text((await store.get('a/x.mp3')).stream)).toBe('audio'), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect(await text((await store.get('a/x.mp3')).stream)).toBe('audio'), {
+      timeout: 10_000,
+      interval: 100,
+    });
   });
 
   it('fails an upload that gets no answer within the write deadline', async () => {
@@ -161,7 +174,10 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
         received += next.value.length;
       }
     })().catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'DeadlineExceededError', message: 'Blob Storage did not send the next chunk of a blob within 300 ms' });
+    expect(error).toMatchObject({
+      name: 'DeadlineExceededError',
+      message: 'Blob Storage did not send the next chunk of a blob within 300 ms',
+    });
     expect(received).toBeLessThan(big.length);
   });
 

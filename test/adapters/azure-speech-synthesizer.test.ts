@@ -2,12 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
 import { AzureSpeechSynthesizer } from '../../src/adapters/azure-speech-synthesizer.ts';
 import { SynthesisError } from '../../src/ports/synthesizer.ts';
-import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
+import {
+  startSpeechStandIn,
+  type SpeechStandIn,
+  type StandInBehaviour,
+} from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
 
 const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
-const SSML = '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
+const SSML =
+  '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">Hola</voice></speak>';
 
 describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', () => {
   let standIn: SpeechStandIn;
@@ -31,9 +36,17 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
 
   it('returns the MP3 bytes the service sent, asking for 24 kHz 48 kbps mono MP3 with the given key', async () => {
     standIn.behave({ kind: 'audio' });
-    const result = await synthesizer().synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'project-key' } });
+    const result = await synthesizer().synthesize({
+      ssml: SSML,
+      audition: AUDITION,
+      credentials: { key: 'project-key' },
+    });
     expect(result.audio.equals(tone)).toBe(true);
-    expect(standIn.received.at(-1)).toMatchObject({ key: 'project-key', ssml: SSML, outputFormat: 'audio-24khz-48kbitrate-mono-mp3' });
+    expect(standIn.received.at(-1)).toMatchObject({
+      key: 'project-key',
+      ssml: SSML,
+      outputFormat: 'audio-24khz-48kbitrate-mono-mp3',
+    });
   });
 
   it('hands over each piece of audio as it arrives, before the whole (for streamed misses)', async () => {
@@ -72,9 +85,12 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     expect(await failureOf(behaviour)).toBe(failure);
   });
 
-  it.each([[{ kind: 'hang' }], [{ kind: 'close-mid-turn' }]] as [StandInBehaviour][])('gives up with a timeout when the service %j', async (behaviour) => {
-    expect(await failureOf(behaviour, 500)).toBe('timeout');
-  });
+  it.each([[{ kind: 'hang' }], [{ kind: 'close-mid-turn' }]] as [StandInBehaviour][])(
+    'gives up with a timeout when the service %j',
+    async (behaviour) => {
+      expect(await failureOf(behaviour, 500)).toBe('timeout');
+    },
+  );
 
   describe('deadlines, each ending the synthesis with its own reason while the whole is far off', () => {
     // The whole synthesis may take 30 s, and the deadlines not under test are generous: only
@@ -84,7 +100,12 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       standIn.behave(behaviour);
       const chunks: Buffer[] = [];
       const error = await new AzureSpeechSynthesizer({ host: standIn.host, ...generous, ...deadlines })
-        .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' }, onAudio: (chunk) => chunks.push(chunk) })
+        .synthesize({
+          ssml: SSML,
+          audition: AUDITION,
+          credentials: { key: 'k' },
+          onAudio: (chunk) => chunks.push(chunk),
+        })
         .catch((e: unknown) => e);
       standIn.behave({ kind: 'audio' });
       expect(error).toBeInstanceOf(SynthesisError);
@@ -93,7 +114,10 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
 
     it('the connection: a service that takes the connection and never answers the upgrade', async () => {
       const { error, chunks } = await stalled({ kind: 'stall-upgrade' }, { connectTimeoutMs: 400 });
-      expect(error).toMatchObject({ failure: 'timeout', message: 'Could not connect to the speech service within 400 ms' });
+      expect(error).toMatchObject({
+        failure: 'timeout',
+        message: 'Could not connect to the speech service within 400 ms',
+      });
       expect(chunks).toEqual([]);
     });
 
@@ -103,8 +127,14 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     });
 
     it('each next chunk: a service that stops midway, after its first chunk', async () => {
-      const { error, chunks } = await stalled({ kind: 'audio', audio: await encodeToneMp3(3), stallAfterChunks: 1 }, { chunkTimeoutMs: 300 });
-      expect(error).toMatchObject({ failure: 'timeout', message: 'The speech service stopped sending audio for 300 ms midway' });
+      const { error, chunks } = await stalled(
+        { kind: 'audio', audio: await encodeToneMp3(3), stallAfterChunks: 1 },
+        { chunkTimeoutMs: 300 },
+      );
+      expect(error).toMatchObject({
+        failure: 'timeout',
+        message: 'The speech service stopped sending audio for 300 ms midway',
+      });
       expect(chunks).toHaveLength(1);
     });
 
@@ -112,7 +142,11 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       const long = await encodeToneMp3(10); // ~15 chunks, 100 ms apart: longer in all than one chunk deadline
       standIn.behave({ kind: 'audio', audio: long, delayMs: 200, chunkIntervalMs: 100 });
       const started = performance.now();
-      const result = await new AzureSpeechSynthesizer({ host: standIn.host, ...generous, chunkTimeoutMs: 1_000 }).synthesize({
+      const result = await new AzureSpeechSynthesizer({
+        host: standIn.host,
+        ...generous,
+        chunkTimeoutMs: 1_000,
+      }).synthesize({
         ssml: SSML,
         audition: AUDITION,
         credentials: { key: 'k' },
@@ -125,7 +159,9 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
 
   it('reports a connection failure when nothing listens', async () => {
     const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
-    const error = await dead.synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } }).catch((e: unknown) => e);
+    const error = await dead
+      .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } })
+      .catch((e: unknown) => e);
     // The refusal itself, not a timeout (Node ≥ 22's built-in WebSocket reports neither).
     expect(error).toMatchObject({ failure: 'failed', message: expect.stringContaining('ECONNREFUSED') });
   });

@@ -5,7 +5,8 @@ import { buildSsml } from '../../src/audition/ssml.ts';
 import { LocalSpeechSynthesizer } from '../../src/adapters/local-speech-synthesizer.ts';
 import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
 
-const durationOf = async (audio: Buffer) => (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
+const durationOf = async (audio: Buffer) =>
+  (await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true })).format.duration ?? 0;
 
 describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () => {
   const synthesizer = new LocalSpeechSynthesizer();
@@ -25,7 +26,9 @@ describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () =
 
   it('speaks faster with a higher rate, and handles markup-like text as text', async () => {
     const normal = await durationOf((await speak({ text: 'Uno, dos, tres, cuatro, cinco, seis, siete.' })).audio);
-    const fast = await durationOf((await speak({ text: 'Uno, dos, tres, cuatro, cinco, seis, siete.', rate_pct: 100 })).audio);
+    const fast = await durationOf(
+      (await speak({ text: 'Uno, dos, tres, cuatro, cinco, seis, siete.', rate_pct: 100 })).audio,
+    );
     expect(fast).toBeLessThan(normal * 0.8);
     expect(await durationOf((await speak({ text: 'Tom & Jerry </voice> <b>' })).audio)).toBeGreaterThan(0.5);
   });

@@ -21,7 +21,9 @@ describe('StallGuard (on an injected clock)', () => {
     expect(guard.stalled).toBe(true);
     clock.ms += 400;
     expect(() => guard.admit()).toThrow(DependencyStalledError);
-    expect(() => guard.admit()).toThrow('Blob Storage has not answered for 400 ms; not waiting for it again until it answers a probe');
+    expect(() => guard.admit()).toThrow(
+      'Blob Storage has not answered for 400 ms; not waiting for it again until it answers a probe',
+    );
     clock.ms += 600; // a second after the deadline: one probe
     expect(() => guard.admit()).not.toThrow();
     expect(() => guard.admit()).toThrow(DependencyStalledError); // and only one

@@ -23,7 +23,11 @@ const TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0001';
 const OTHER_TENANT = '6f1c1f2e-1d6a-4c55-9a57-2b1c8a0d0002';
 const DAY_MS = 86_400_000;
 const line = testAudition;
-const callerOf = (tenantId: string): Caller => ({ userId: '0b6f0c1e-0000-4000-8000-000000000001', tenantId, role: 'user' });
+const callerOf = (tenantId: string): Caller => ({
+  userId: '0b6f0c1e-0000-4000-8000-000000000001',
+  tenantId,
+  role: 'user',
+});
 const projectOf = (tenantId: string, key: string | null = 'project-key'): ProjectAccess => ({
   id: '0b6f0c1e-0000-4000-8000-0000000000aa',
   tenantId,
@@ -46,18 +50,34 @@ afterEach(async () => {
 function sharedStorage(options: { blobChunkBytes?: number } = {}): Shared {
   const clock = { now: new Date('2031-03-01T10:00:00Z') };
   const now = () => clock.now;
-  return { clock, database: new MemoryCacheDatabase(now), blobStore: new MemoryBlobStore(now, options.blobChunkBytes), locks: new MemoryLockTable() };
+  return {
+    clock,
+    database: new MemoryCacheDatabase(now),
+    blobStore: new MemoryBlobStore(now, options.blobChunkBytes),
+    locks: new MemoryLockTable(),
+  };
 }
 
 /** One instance of the service over the shared storage, with its own memory, synthesizer and locks. */
 function instance(
   shared: Shared,
-  options: { defaultKey?: string; maxConcurrency?: number; queueWaitMs?: number; memory?: boolean; budget?: MemorySpeechBudget; budgetChars?: number } = {},
+  options: {
+    defaultKey?: string;
+    maxConcurrency?: number;
+    queueWaitMs?: number;
+    memory?: boolean;
+    budget?: MemorySpeechBudget;
+    budgetChars?: number;
+  } = {},
 ) {
   const now = () => shared.clock.now;
   const warnings: string[] = [];
   const infos: string[] = [];
-  const log = { info: (line: string) => infos.push(line), warn: (line: string) => warnings.push(line), error: (line: string) => warnings.push(line) };
+  const log = {
+    info: (line: string) => infos.push(line),
+    warn: (line: string) => warnings.push(line),
+    error: (line: string) => warnings.push(line),
+  };
   const index = new MemoryAudioCacheIndex(shared.database);
   const hits = new HitRecorder(index, log, 60_000);
   open.push(hits);
@@ -85,7 +105,9 @@ function instance(
   });
   const play = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) => {
     const timings = new Timings();
-    return service.getAudio({ caller: callerOf(tenantId), project, audition, log, timings }).then((audio) => ({ ...audio, tier: timings.tier }));
+    return service
+      .getAudio({ caller: callerOf(tenantId), project, audition, log, timings })
+      .then((audio) => ({ ...audio, tier: timings.tier }));
   };
   const prewarm = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) =>
     service.prewarm({ caller: callerOf(tenantId), project, audition, log });
@@ -120,7 +142,12 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const key = auditionKeyOf(TENANT, line(), 'memory');
     expect(result.cacheKey).toBe(key);
     const row = shared.database.row(key)!;
-    expect(row).toMatchObject({ tenantId: TENANT, audioBlobPath: audioBlobPath(TENANT, key), voiceId: 'es-AR-ElenaNeural', audioFileSizeBytes: audio.length });
+    expect(row).toMatchObject({
+      tenantId: TENANT,
+      audioBlobPath: audioBlobPath(TENANT, key),
+      voiceId: 'es-AR-ElenaNeural',
+      audioFileSizeBytes: audio.length,
+    });
     expect(row.expiresAt).toEqual(new Date(shared.clock.now.getTime() + 30 * DAY_MS));
     expect(shared.database.isOurs(key)).toBe(true);
     const blob = await shared.blobStore.get(audioBlobPath(TENANT, key));
@@ -151,7 +178,12 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
 
     const second = instance(shared);
     const hit = await second.play();
-    expect(hit).toMatchObject({ status: 'HIT-L2', tier: 'l2', sizeBytes: stored.length, durationSeconds: row.audioDurationSeconds });
+    expect(hit).toMatchObject({
+      status: 'HIT-L2',
+      tier: 'l2',
+      sizeBytes: stored.length,
+      durationSeconds: row.audioDurationSeconds,
+    });
     expect(Buffer.isBuffer(hit.audio)).toBe(false);
     // Not in memory until all of it has passed: a play meanwhile reads the blob again.
     const meanwhile = await second.play();
@@ -180,7 +212,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const hit = await second.play();
     expect(hit.status).toBe('HIT-L2'); // the headers were promised before the failure
     await expect(bytes(hit)).rejects.toThrow('connection reset by peer');
-    expect(second.warnings).toContainEqual(expect.stringMatching(/blob read broke off after streaming began, response cut off: .*connection reset/));
+    expect(second.warnings).toContainEqual(
+      expect.stringMatching(/blob read broke off after streaming began, response cut off: .*connection reset/),
+    );
 
     shared.blobStore.breakingMidway = null;
     await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' });
@@ -214,7 +248,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     shared.blobStore.misreportingSizeBy = 100;
     const short = await second.play();
     expect(short.sizeBytes).toBe(stored.length + 100);
-    await expect(bytes(short)).rejects.toThrow(`the blob ended after ${stored.length} of its ${stored.length + 100} bytes`);
+    await expect(bytes(short)).rejects.toThrow(
+      `the blob ended after ${stored.length} of its ${stored.length + 100} bytes`,
+    );
 
     // Less than it holds: the stream errors before a byte past that length is sent.
     shared.blobStore.misreportingSizeBy = -600;
@@ -239,7 +275,11 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const whole = await second.play();
     expect(whole.status).toBe('BYPASS');
     expect((await bytes(whole)).equals(stored)).toBe(true);
-    expect(second.warnings).toContainEqual(expect.stringMatching(`blob read failed, answering uncached: .*the blob gave ${stored.length} bytes, not its 400`));
+    expect(second.warnings).toContainEqual(
+      expect.stringMatching(
+        `blob read failed, answering uncached: .*the blob gave ${stored.length} bytes, not its 400`,
+      ),
+    );
 
     shared.blobStore.misreportingSizeBy = 0;
     await expect(second.play()).resolves.toMatchObject({ status: 'HIT-L2', tier: 'l2' }); // nothing was kept
@@ -265,7 +305,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const result = await second.play();
     expect(result.status).toBe('BYPASS');
     expect((await bytes(result)).equals(stored)).toBe(true);
-    expect(second.warnings).toContainEqual(expect.stringMatching(/blob read failed, answering uncached: .*storage unreachable/));
+    expect(second.warnings).toContainEqual(
+      expect.stringMatching(/blob read failed, answering uncached: .*storage unreachable/),
+    );
   });
 
   it('synthesizes identical concurrent misses once and gives every caller the same audio', async () => {
@@ -321,7 +363,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(resultA.status).toBe('HIT-L2'); // b's entry, found by a's polling
     expect((await bytes(resultA)).equals(await bytes(resultB))).toBe(true);
     expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
-    expect(a.warnings).toEqual([expect.stringMatching(/^audition cache: lost the miss lock of [0-9a-f]{12}… before synthesizing/)]);
+    expect(a.warnings).toEqual([
+      expect.stringMatching(/^audition cache: lost the miss lock of [0-9a-f]{12}… before synthesizing/),
+    ]);
   });
 
   it('stops waiting for a holder that never finishes once the injected clock passes the deadline, and synthesizes itself', async () => {
@@ -349,7 +393,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     await bytes(result);
     await service.drain();
     expect(shared.database.row(auditionKeyOf(TENANT, line(), 'memory'))).toBeDefined();
-    expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: could not coordinate the miss with other instances: connection refused/));
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/^audition cache: could not coordinate the miss with other instances: connection refused/),
+    );
   });
 
   it('never serves one tenant’s audio to another: the same line is another key and another synthesis', async () => {
@@ -373,7 +419,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(synthesizer.calls).toBe(1);
     shared.database.failing = null;
     expect(shared.database.rows.size).toBe(0);
-    expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: index lookup failed, answering uncached: index down/));
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/^audition cache: index lookup failed, answering uncached: index down/),
+    );
   });
 
   it('logs a failing dependency once per outage, however many requests it fails, and says when it answers again', async () => {
@@ -386,7 +434,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     shared.database.failing = null;
     expect((await play(line('Otra'))).status).toBe('MISS');
     await service.drain();
-    expect(infos).toEqual([expect.stringMatching(/^the database answers again after \d+\.\d s of failures \(5 failed call\(s\)\)$/)]);
+    expect(infos).toEqual([
+      expect.stringMatching(/^the database answers again after \d+\.\d s of failures \(5 failed call\(s\)\)$/),
+    ]);
     // A new outage is a new warning.
     shared.database.failing = new Error('index down again');
     expect((await play(line('Tercera'))).status).toBe('BYPASS');
@@ -400,7 +450,9 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     await bytes(await play());
     await service.drain(); // a streamed miss is answered before it is stored; storing fails behind it
     expect(shared.database.rows.size).toBe(0);
-    expect(warnings).toContainEqual(expect.stringMatching(/^audition cache: blob upload failed, audio not cached: storage down/));
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/^audition cache: blob upload failed, audio not cached: storage down/),
+    );
     shared.blobStore.failing = null;
     await expect(play()).resolves.toMatchObject({ status: 'MISS' });
     expect(synthesizer.calls).toBe(2);
@@ -464,8 +516,12 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(synthesizer.calls).toBe(2);
     // What is cached still plays; a project with its own key and another tenant are not limited.
     await expect(play(first, TENANT, noKey)).resolves.toMatchObject({ status: 'HIT-L2' });
-    await expect(play(line('Con su propia clave.'), TENANT, projectOf(TENANT))).resolves.toMatchObject({ status: 'MISS' });
-    await expect(play(line('Otro inquilino.'), OTHER_TENANT, projectOf(OTHER_TENANT, null))).resolves.toMatchObject({ status: 'MISS' });
+    await expect(play(line('Con su propia clave.'), TENANT, projectOf(TENANT))).resolves.toMatchObject({
+      status: 'MISS',
+    });
+    await expect(play(line('Otro inquilino.'), OTHER_TENANT, projectOf(OTHER_TENANT, null))).resolves.toMatchObject({
+      status: 'MISS',
+    });
     // The next UTC day starts a new count.
     shared.clock.now = new Date('2031-03-02T00:00:00Z');
     await expect(play(line('Una más.'), TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });

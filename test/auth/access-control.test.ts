@@ -35,8 +35,11 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     return new AccessControl(services.config.jwt, directory, { cacheMs, now: () => new Date(clockMs) });
   };
   const newAccount = () => createTestAccount(services.prisma, services.config.jwt.secretKey);
-  const bearer = async (account: TestAccount, claims?: Record<string, unknown>, options?: { expiresIn?: string | number }) =>
-    `Bearer ${await account.token(claims, options)}`;
+  const bearer = async (
+    account: TestAccount,
+    claims?: Record<string, unknown>,
+    options?: { expiresIn?: string | number },
+  ) => `Bearer ${await account.token(claims, options)}`;
 
   it('asks Postgres once per user and project while the cache lasts', async () => {
     const account = await newAccount();
@@ -45,7 +48,10 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     const before = { users: directory.userLookups, projects: directory.projectLookups };
     for (let i = 0; i < 5; i++) {
       const caller = await access.authenticate(authorization);
-      expect(await access.authorizeProject(caller, account.projectId)).toMatchObject({ id: account.projectId, tenantId: account.tenantId });
+      expect(await access.authorizeProject(caller, account.projectId)).toMatchObject({
+        id: account.projectId,
+        tenantId: account.tenantId,
+      });
     }
     expect(directory.userLookups - before.users).toBe(1);
     expect(directory.projectLookups - before.projects).toBe(1);
@@ -72,10 +78,15 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     await access.authorizeProject(ownerCaller, owner.projectId);
     // The cached project still belongs to its tenant: another tenant gets 404 even from the cache.
     await expect(access.authorizeProject(otherCaller, owner.projectId)).rejects.toMatchObject({ code: 'not-found' });
-    await services.prisma.project.update({ where: { id: owner.projectId }, data: { tenantId: other.tenantId, ownerId: other.userId } });
+    await services.prisma.project.update({
+      where: { id: owner.projectId },
+      data: { tenantId: other.tenantId, ownerId: other.userId },
+    });
     advance(301);
     await expect(access.authorizeProject(ownerCaller, owner.projectId)).rejects.toMatchObject({ code: 'not-found' });
-    await expect(access.authorizeProject(otherCaller, owner.projectId)).resolves.toMatchObject({ tenantId: other.tenantId });
+    await expect(access.authorizeProject(otherCaller, owner.projectId)).resolves.toMatchObject({
+      tenantId: other.tenantId,
+    });
   });
 
   it('never remembers a failure: a user created after a refusal gets in at once', async () => {
@@ -96,7 +107,10 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
     advance(1_000);
     await expect(access.authenticate(authorization)).resolves.toMatchObject({ userId: account.userId });
     advance(1_100);
-    await expect(access.authenticate(authorization)).rejects.toMatchObject({ code: 'unauthorized', message: 'The access token has expired' });
+    await expect(access.authenticate(authorization)).rejects.toMatchObject({
+      code: 'unauthorized',
+      message: 'The access token has expired',
+    });
   });
 
   it('with AUTH_CACHE_SECONDS=0 asks every time', async () => {

@@ -44,7 +44,10 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
     return keys;
   }
   const rows = (keys: string[]) =>
-    services.prisma.audioCache.findMany({ where: { cacheKey: { in: keys } }, select: { cacheKey: true, hitCount: true, lastAccessedAt: true } });
+    services.prisma.audioCache.findMany({
+      where: { cacheKey: { in: keys } },
+      select: { cacheKey: true, hitCount: true, lastAccessedAt: true },
+    });
 
   it('loses and double-counts nothing across periodic flushes, a failing flush, and the shutdown flush', async () => {
     const keys = await entries(5);
@@ -72,7 +75,9 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
     await services.prisma.$executeRawUnsafe(`
       CREATE FUNCTION refuse_hits() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'simulated outage'; END $$`);
-    await services.prisma.$executeRawUnsafe('CREATE TRIGGER refuse_hits BEFORE UPDATE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_hits()');
+    await services.prisma.$executeRawUnsafe(
+      'CREATE TRIGGER refuse_hits BEFORE UPDATE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_hits()',
+    );
     try {
       await play(20);
       await recorder.flush(); // after every flush started so far, and refused too

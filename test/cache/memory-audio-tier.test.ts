@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
 
 const audio = (kb: number) => Buffer.alloc(kb * 1024, 7);
-const entry = (kb: number, expiresAt: Date | null = null) => ({ tenantId: 't', audio: audio(kb), durationSeconds: 1, expiresAt });
+const entry = (kb: number, expiresAt: Date | null = null) => ({
+  tenantId: 't',
+  audio: audio(kb),
+  durationSeconds: 1,
+  expiresAt,
+});
 
 describe('MemoryAudioTier', () => {
   it('is bounded by bytes: the least recently used audio goes first', () => {

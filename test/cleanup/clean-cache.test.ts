@@ -38,7 +38,9 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     });
   const blobExists = (path: string) => blobIn(services, path);
   const keysOf = async (tenantId: string) =>
-    (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey).sort();
+    (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } }))
+      .map((r) => r.cacheKey)
+      .sort();
   /** The oldest and newest Last-Modified under the prefix, as storage reports them (whole seconds). */
   async function uploadsOf(prefix: string): Promise<{ first: Date; last: Date }> {
     const times: number[] = [];
@@ -48,12 +50,19 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
   const run = (options: Partial<CleanupOptions> = {}) =>
     cleanCache(
       { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log },
-      { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW, ...options },
+      {
+        maxEntriesPerTenant: 10_000,
+        pricePerMillionChars: services.config.ttsPricePerMillionChars,
+        now: () => NOW,
+        ...options,
+      },
     );
 
   it('deletes expired entries, rows and blobs, keeps live ones, and logs the guide’s lines', async () => {
     const tenant = randomUUID();
-    const expired = await Promise.all([1, 2, 3].map((h) => seed(tenant, { expiresAt: new Date(NOW.getTime() - h * HOUR) })));
+    const expired = await Promise.all(
+      [1, 2, 3].map((h) => seed(tenant, { expiresAt: new Date(NOW.getTime() - h * HOUR) })),
+    );
     const live = [
       await seed(tenant, { expiresAt: new Date(NOW.getTime() + HOUR), size: 1_048_576, hits: 4 }),
       await seed(tenant, { expiresAt: null, size: 524_288, hits: 1 }),
@@ -62,7 +71,13 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
 
     const report = await run();
 
-    expect(report).toMatchObject({ ran: true, expired: 3, evicted: 0, orphans: 0, blobs: { deleted: 3, missing: 0, failed: 0 } });
+    expect(report).toMatchObject({
+      ran: true,
+      expired: 3,
+      evicted: 0,
+      orphans: 0,
+      blobs: { deleted: 3, missing: 0, failed: 0 },
+    });
     expect(await keysOf(tenant)).toEqual(live.map((e) => e.cacheKey).sort());
     for (const e of expired) expect(await blobExists(e.path)).toBe(false);
     for (const e of live) expect(await blobExists(e.path)).toBe(true);
@@ -82,7 +97,8 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const entries = [];
     for (let i = 0; i < 8; i++) entries.push(await seed(big, { lastAccessedAt: new Date(NOW.getTime() - i * HOUR) }));
     const others = [];
-    for (let i = 0; i < 5; i++) others.push(await seed(small, { lastAccessedAt: new Date(NOW.getTime() - 100 * HOUR) }));
+    for (let i = 0; i < 5; i++)
+      others.push(await seed(small, { lastAccessedAt: new Date(NOW.getTime() - 100 * HOUR) }));
 
     // Batches of 2: the eviction has to take several statements to get there.
     const report = await run({ maxEntriesPerTenant: 5, batchSize: 2 });
@@ -168,10 +184,21 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const theirs = [];
     for (let i = 0; i < 4; i++) {
       theirs.push(
-        await seed(tenant, { writer: 'khipu-api', expiresAt: new Date(NOW.getTime() - 500 * HOUR), lastAccessedAt: new Date(NOW.getTime() - 900 * HOUR) }),
+        await seed(tenant, {
+          writer: 'khipu-api',
+          expiresAt: new Date(NOW.getTime() - 500 * HOUR),
+          lastAccessedAt: new Date(NOW.getTime() - 900 * HOUR),
+        }),
       );
     }
-    for (let i = 0; i < 4; i++) theirs.push(await seed(tenant, { writer: 'khipu-api', expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 800 * HOUR) }));
+    for (let i = 0; i < 4; i++)
+      theirs.push(
+        await seed(tenant, {
+          writer: 'khipu-api',
+          expiresAt: null,
+          lastAccessedAt: new Date(NOW.getTime() - 800 * HOUR),
+        }),
+      );
     // A blob of theirs with no row at all (a segment's audio whose row the API removed).
     const theirOrphan = `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`;
     await uploadAsKhipuApi(services, theirOrphan, Buffer.from('narration'));
@@ -182,7 +209,9 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const ourOrphan = `audio-cache/${tenant}/${randomBytes(32).toString('hex')}.mp3`;
     await services.blobStore.put(ourOrphan, Buffer.from('orphan'), 'audio/mpeg');
     // Past the orphans' grace period by storage's clock, and past every expiry above.
-    const later = new Date(Math.max((await uploadsOf(`audio-cache/${tenant}/`)).last.getTime(), NOW.getTime()) + 2 * HOUR);
+    const later = new Date(
+      Math.max((await uploadsOf(`audio-cache/${tenant}/`)).last.getTime(), NOW.getTime()) + 2 * HOUR,
+    );
 
     const report = await run({ maxEntriesPerTenant: 1, now: () => later });
 
@@ -195,18 +224,27 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     // The figures are ours alone.
     expect(report.stats).toMatchObject({ entries: 1 });
     // A second pass still finds nothing of theirs to do.
-    expect(await run({ maxEntriesPerTenant: 1, now: () => later })).toMatchObject({ expired: 0, evicted: 0, orphans: 0 });
+    expect(await run({ maxEntriesPerTenant: 1, now: () => later })).toMatchObject({
+      expired: 0,
+      evicted: 0,
+      orphans: 0,
+    });
     expect((await keysOf(tenant)).length).toBe(theirs.length + 1);
   });
 
   it('forgets, within a day of passes, the notes of our entries another writer deleted, and never lets them cost an entry', async () => {
     const tenant = randomUUID();
     const kept = await seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - 2 * HOUR) });
-    const removed = await Promise.all([1, 2, 3].map(() => seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - HOUR) })));
+    const removed = await Promise.all(
+      [1, 2, 3].map(() => seed(tenant, { expiresAt: null, lastAccessedAt: new Date(NOW.getTime() - HOUR) })),
+    );
     // The Khipu Cloud API's own cleanup deletes rows of ours (say, expired by its clock).
-    await services.prisma.$executeRaw`DELETE FROM audio_cache WHERE cache_key = ANY(${removed.map((e) => e.cacheKey)}::text[])`;
+    await services.prisma
+      .$executeRaw`DELETE FROM audio_cache WHERE cache_key = ANY(${removed.map((e) => e.cacheKey)}::text[])`;
     const notes = () =>
-      services.prisma.audioCacheAudition.findMany({ where: { tenantId: tenant }, select: { cacheKey: true } }).then((r) => r.map((n) => n.cacheKey).sort());
+      services.prisma.audioCacheAudition
+        .findMany({ where: { tenantId: tenant }, select: { cacheKey: true } })
+        .then((r) => r.map((n) => n.cacheKey).sort());
 
     // A cap of 1: four notes, one live entry. The pass ranks rows, so the live one stays.
     const first = await run({ maxEntriesPerTenant: 1 });
@@ -244,14 +282,18 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     const referenced = await services.maintenance.findReferencedBlobs(
       [theirs, ours, segmentKey, nothing].map((e) => blob(typeof e === 'string' ? e : e.cacheKey)),
     );
-    expect([...referenced].sort()).toEqual([theirs.path, ours.path, ...(shape === 'khipu' ? [blob(segmentKey).path] : [])].sort());
+    expect([...referenced].sort()).toEqual(
+      [theirs.path, ours.path, ...(shape === 'khipu' ? [blob(segmentKey).path] : [])].sort(),
+    );
   });
 
   it('counts and logs blob deletions that fail, still finishes the pass, and the next pass sweeps what is left', async () => {
     const tenant = randomUUID();
     for (let i = 0; i < 3; i++) await seed(tenant, { expiresAt: new Date(NOW.getTime() - HOUR) });
     const nothingListening = inject('azuriteConnectionString').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9');
-    const deadBlob = createServices(parseConfig(testSettings(services.database.url, { AZURE_STORAGE_CONNECTION_STRING: nothingListening })));
+    const deadBlob = createServices(
+      parseConfig(testSettings(services.database.url, { AZURE_STORAGE_CONNECTION_STRING: nothingListening })),
+    );
     try {
       const report = await cleanCache(
         { maintenance: deadBlob.maintenance, blobStore: deadBlob.blobStore, stats: deadBlob.stats, log },
@@ -259,7 +301,9 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
       );
       expect(report).toMatchObject({ ran: true, expired: 3, blobs: { deleted: 0, failed: 3 } });
       expect(await keysOf(tenant)).toEqual([]);
-      expect(lines.some((l) => /^warn: Could not delete 3 cache blobs \(first error: .*ECONNREFUSED/.test(l))).toBe(true);
+      expect(lines.some((l) => /^warn: Could not delete 3 cache blobs \(first error: .*ECONNREFUSED/.test(l))).toBe(
+        true,
+      );
       expect(lines.some((l) => l.startsWith('warn: Orphaned blob sweep failed'))).toBe(true);
       expect(lines.at(-2)).toMatch(/^info: Cache stats: 0 entries/);
 
@@ -283,7 +327,10 @@ describe('the cleanup timer function', () => {
     const services = await createTestServices({ CACHE_MAX_ENTRIES_PER_TENANT: '1' });
     try {
       const logs: string[] = [];
-      const context = new InvocationContext({ functionName: 'cleanup', logHandler: (level, ...args) => logs.push(`${level}: ${args.join(' ')}`) });
+      const context = new InvocationContext({
+        functionName: 'cleanup',
+        logHandler: (level, ...args) => logs.push(`${level}: ${args.join(' ')}`),
+      });
       await createCleanupHandler(() => services)({ isPastDue: false } as never, context);
       expect(logs).toContain('information: Running audio cache cleanup...');
       expect(logs.at(-2)).toBe('information: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');

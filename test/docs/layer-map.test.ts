@@ -1,6 +1,13 @@
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
-import { ARCHITECTURE_DOC, missingFiles, readLayerMap, renderLayerMap, replaceSection, srcFolders } from '../../tools/docs/layer-map.ts';
+import {
+  ARCHITECTURE_DOC,
+  missingFiles,
+  readLayerMap,
+  renderLayerMap,
+  replaceSection,
+  srcFolders,
+} from '../../tools/docs/layer-map.ts';
 import { readDoc, repoPath } from '../support/docs.ts';
 
 // layers.json is the one layer map of src/: the layout table of docs/architecture.md is generated
@@ -41,10 +48,15 @@ describe('the layer map (layers.json)', () => {
       const config = await eslint.calculateConfigForFile(`src/${layer.folder}/any.ts`);
       const [, options] = config.rules['no-restricted-imports'] as [number, { patterns: { group: string[] }[] }];
       const forbidden = new Set(options.patterns.flatMap((pattern) => pattern.group));
-      const allowed = layer.mayImport === '*' ? map.layers.map((l) => l.folder) : [layer.folder, ...shared, ...layer.mayImport];
+      const allowed =
+        layer.mayImport === '*' ? map.layers.map((l) => l.folder) : [layer.folder, ...shared, ...layer.mayImport];
       const expected = map.layers.map((l) => l.folder).filter((folder) => !allowed.includes(folder));
       expect([...forbidden].sort(), layer.folder).toEqual(
-        [...expected.flatMap((folder) => [`**/${folder}/*`, `**/${folder}/**`]), '**/../test/**', '**/../tools/**'].sort(),
+        [
+          ...expected.flatMap((folder) => [`**/${folder}/*`, `**/${folder}/**`]),
+          '**/../test/**',
+          '**/../tools/**',
+        ].sort(),
       );
     }
   });

@@ -9,7 +9,9 @@ import { anchors, docFiles, readDoc, repoPath } from '../support/docs.ts';
 
 /** The Markdown links `[text](target)` of a document, outside code blocks and code spans. */
 function links(markdown: string): string[] {
-  const prose = markdown.replace(/^(```|~~~)[\s\S]*?^\1/gm, '').replace(/`[^`\n]*`/g, (span) => (span.includes('](') ? '' : span));
+  const prose = markdown
+    .replace(/^(```|~~~)[\s\S]*?^\1/gm, '')
+    .replace(/`[^`\n]*`/g, (span) => (span.includes('](') ? '' : span));
   return [...prose.matchAll(/\[[^\]\n]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!);
 }
 
@@ -27,18 +29,22 @@ describe('the documentation', () => {
     expect(docs.filter((file) => !targets.has(path.normalize(file)))).toEqual([]);
   });
 
-  it.each([...docFiles(), 'infra/README.md'])('%s: every relative link resolves to a file, and every #anchor to a heading', (file) => {
-    const broken: string[] = [];
-    for (const target of links(readDoc(file)).filter(relative)) {
-      const [targetPath, fragment] = target.split('#') as [string, string | undefined];
-      const resolved = targetPath === '' ? file : path.join(path.dirname(file), decodeURI(targetPath));
-      if (!existsSync(repoPath(resolved))) {
-        broken.push(`${target}: no file ${resolved}`);
-        continue;
+  it.each([...docFiles(), 'infra/README.md'])(
+    '%s: every relative link resolves to a file, and every #anchor to a heading',
+    (file) => {
+      const broken: string[] = [];
+      for (const target of links(readDoc(file)).filter(relative)) {
+        const [targetPath, fragment] = target.split('#') as [string, string | undefined];
+        const resolved = targetPath === '' ? file : path.join(path.dirname(file), decodeURI(targetPath));
+        if (!existsSync(repoPath(resolved))) {
+          broken.push(`${target}: no file ${resolved}`);
+          continue;
+        }
+        if (fragment === undefined || !resolved.endsWith('.md') || statSync(repoPath(resolved)).isDirectory()) continue;
+        if (!anchors(readDoc(resolved)).has(decodeURIComponent(fragment)))
+          broken.push(`${target}: no heading #${fragment} in ${resolved}`);
       }
-      if (fragment === undefined || !resolved.endsWith('.md') || statSync(repoPath(resolved)).isDirectory()) continue;
-      if (!anchors(readDoc(resolved)).has(decodeURIComponent(fragment))) broken.push(`${target}: no heading #${fragment} in ${resolved}`);
-    }
-    expect(broken).toEqual([]);
-  });
+      expect(broken).toEqual([]);
+    },
+  );
 });

@@ -35,8 +35,17 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
       blob: false,
     });
     // A book's narration, stored by the Khipu Cloud API in the same table, as old.
-    await seedEntry(services, account.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 1024, hits: 0, lastAccessedAt: eightDaysAgo, blob: false });
-    await services.prisma.audioCacheUsage.create({ data: { tenantId: account.tenantId, hour: new Date(), hits: 3, misses: 1 } });
+    await seedEntry(services, account.tenantId, {
+      writer: 'khipu-api',
+      text: 'Capítulo uno',
+      size: 1024,
+      hits: 0,
+      lastAccessedAt: eightDaysAgo,
+      blob: false,
+    });
+    await services.prisma.audioCacheUsage.create({
+      data: { tenantId: account.tenantId, hour: new Date(), hits: 3, misses: 1 },
+    });
   });
   afterAll(() => services.dispose());
 
@@ -67,7 +76,9 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     // The guide's statistics count every row of the table (ours and the API's).
     expect(rows[0]).toEqual([expect.objectContaining({ total_entries: '2', total_hits: '3' })]);
     expect(rows[1]).toEqual([expect.objectContaining({ entries: '2', hits: '3' })]);
-    expect(rows[2]![0]).toEqual(expect.objectContaining({ voice_id: 'es-AR-ElenaNeural', text: 'Hola', hit_count: 3, size_kb: '50' }));
+    expect(rows[2]![0]).toEqual(
+      expect.objectContaining({ voice_id: 'es-AR-ElenaNeural', text: 'Hola', hit_count: 3, size_kb: '50' }),
+    );
     expect(rows[3]).toEqual([expect.objectContaining({ hits: '3', syntheses: '1', hit_ratio: '0.750' })]);
     expect(deleted).toBe(1); // ours, last played 8 days ago, not the narration (rolled back)
   });
@@ -75,11 +86,16 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
   it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {
     const [statement, ...rest] = sqlStatementsAfter('There, give a project its key');
     expect(rest).toEqual([]);
-    await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
+    await services.prisma
+      .$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
       WHERE id = ${account.projectId}::uuid`;
     const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
-    await withPgClient(services.database.url, (client) => client.query(sql.replace('YOUR_PROJECT_ID', account.projectId)));
-    const [project] = await services.prisma.$queryRaw<{ settings: unknown }[]>`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
+    await withPgClient(services.database.url, (client) =>
+      client.query(sql.replace('YOUR_PROJECT_ID', account.projectId)),
+    );
+    const [project] = await services.prisma.$queryRaw<
+      { settings: unknown }[]
+    >`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
     expect(projectSpeechKey(project!.settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
     expect(project!.settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });
   });

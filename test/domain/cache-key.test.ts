@@ -6,7 +6,8 @@ import { auditionKeyOf } from '../support/cache-keys.ts';
 
 const TENANT = '5b0f4c1e-8d6a-4a55-9b39-7f1d0f6b2a10';
 /** The key of a request body's audition, as the handler parses it. */
-const keyOfBody = (body: Record<string, unknown>, tenantId = TENANT, provider = 'azure') => auditionKeyOf(tenantId, parseAuditionBody(body), provider);
+const keyOfBody = (body: Record<string, unknown>, tenantId = TENANT, provider = 'azure') =>
+  auditionKeyOf(tenantId, parseAuditionBody(body), provider);
 
 describe('computeCacheKey', () => {
   it('is the sha256 of the documented v1 tuple (changing it orphans every stored entry)', () => {

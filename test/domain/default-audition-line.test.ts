@@ -46,13 +46,16 @@ describe('the default audition lines (src/domain/default-audition-lines.json)', 
     }
   });
 
-  it.each([...entries, ['default', table.default]])('%s: one {name}, and the line passes the audition text rules', (_key, template) => {
-    expect(template.split('{name}')).toHaveLength(2);
-    const line = template.replace('{name}', 'Camila');
-    expect(line).toBe(line.normalize('NFC').replace(/\s+/gu, ' ').trim());
-    expect(textProblem(line)).toBeUndefined();
-    expect(line.length).toBeLessThanOrEqual(200);
-  });
+  it.each([...entries, ['default', table.default]])(
+    '%s: one {name}, and the line passes the audition text rules',
+    (_key, template) => {
+      expect(template.split('{name}')).toHaveLength(2);
+      const line = template.replace('{name}', 'Camila');
+      expect(line).toBe(line.normalize('NFC').replace(/\s+/gu, ' ').trim());
+      expect(textProblem(line)).toBeUndefined();
+      expect(line.length).toBeLessThanOrEqual(200);
+    },
+  );
 
   it.each([
     ['es-PE-CamilaNeural', 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.'], // locale → language

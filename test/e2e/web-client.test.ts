@@ -15,7 +15,8 @@ import { createTestServices, type TestServices } from '../support/test-services.
 
 // A real browser, as the Khipu web app runs in one: headless Chromium (Debian's package, which
 // `.ci/run` installs; CHROMIUM_PATH elsewhere). Without one this file says so and skips.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((file) => existsSync(file));
+const CHROMIUM =
+  process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((file) => existsSync(file));
 
 /** khipu-web's dev server origin (its Vite config). */
 const WEB_ORIGIN_PORT = 3000;
@@ -43,21 +44,39 @@ const VOICES = [
  * header, the Bearer token, `responseType: 'blob'`), run inside the page: a cross-origin POST
  * with a preflight, then the MP3 decoded by the browser's own audio element.
  */
-const AUDITION_IN_PAGE = async ({ baseUrl, token, projectId, voice }: { baseUrl: string; token: string; projectId: string; voice: string }) => {
+const AUDITION_IN_PAGE = async ({
+  baseUrl,
+  token,
+  projectId,
+  voice,
+}: {
+  baseUrl: string;
+  token: string;
+  projectId: string;
+  voice: string;
+}) => {
   const response = await fetch(`${baseUrl}/v1/projects/${projectId}/voices/${voice}/audition`, {
     method: 'POST',
-    headers: { Accept: 'application/json, text/plain, */*', 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    headers: {
+      Accept: 'application/json, text/plain, */*',
+      'Content-Type': 'application/json',
+      Authorization: `Bearer ${token}`,
+    },
     body: '{}',
   });
   const blob = await response.blob();
   const url = URL.createObjectURL(blob);
   // (This runs in the page; the test's TypeScript has no DOM types, hence the cast.)
-  const AudioElement = (globalThis as unknown as { Audio: new () => { duration: number; src: string; onloadedmetadata: () => void; onerror: () => void } })
-    .Audio;
+  const AudioElement = (
+    globalThis as unknown as {
+      Audio: new () => { duration: number; src: string; onloadedmetadata: () => void; onerror: () => void };
+    }
+  ).Audio;
   const duration = await new Promise<number>((resolve, reject) => {
     const audio = new AudioElement();
     audio.onloadedmetadata = () => resolve(audio.duration);
-    audio.onerror = () => reject(new Error(`the browser could not decode the audio of ${voice} (${blob.type}, ${blob.size} bytes)`));
+    audio.onerror = () =>
+      reject(new Error(`the browser could not decode the audio of ${voice} (${blob.type}, ${blob.size} bytes)`));
     audio.src = url;
   });
   URL.revokeObjectURL(url);
@@ -86,7 +105,10 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     standIn = await startSpeechStandIn(await encodeToneMp3(0.6));
     // The deployment this is for: the Khipu Cloud API's database, the key where its UI puts it.
     services = await createTestServices({}, 'khipu');
-    account = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: 'ui-stored-key', ttsKeyAt: 'creds' });
+    account = await createTestAccount(services.prisma, services.config.jwt.secretKey, {
+      ttsKey: 'ui-stored-key',
+      ttsKeyAt: 'creds',
+    });
 
     // The local host as `npm start` runs it when local.settings.json names no Host.CORS.
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-web-'));
@@ -104,7 +126,9 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     ).process;
 
     // The web app's origin: a page on localhost:3000.
-    page = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>khipu-web</title>'));
+    page = http.createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>khipu-web</title>'),
+    );
     await new Promise<void>((resolve, reject) => {
       page.once('error', reject);
       page.listen(WEB_ORIGIN_PORT, '127.0.0.1', resolve);
@@ -137,11 +161,19 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
     const token = await account.token();
     const before = standIn.received.length;
-    const run = () => Promise.all(VOICES.map((voice) => tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId: account.projectId, voice })));
+    const run = () =>
+      Promise.all(
+        VOICES.map((voice) => tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId: account.projectId, voice })),
+      );
 
     const first = await run();
     for (const [i, result] of first.entries()) {
-      expect(result, VOICES[i]).toMatchObject({ status: 200, type: 'audio/mpeg', cache: 'MISS', disposition: `inline; filename="${VOICES[i]}-audition.mp3"` });
+      expect(result, VOICES[i]).toMatchObject({
+        status: 200,
+        type: 'audio/mpeg',
+        cache: 'MISS',
+        disposition: `inline; filename="${VOICES[i]}-audition.mp3"`,
+      });
       expect(result.duration, VOICES[i]).toBeGreaterThan(0.4);
     }
     // Each voice synthesized once, with the key the project's settings page stored.

@@ -31,7 +31,12 @@ async function call(services: Services, account: TestAccount, body: object) {
   );
   await response.arrayBuffer(); // as a client does
   await services.auditions.drain(); // and, before the next step, a streamed miss is stored
-  return { status: response.status, cache: response.headers.get('x-cache-status'), retryAfter: response.headers.get('retry-after'), logs };
+  return {
+    status: response.status,
+    cache: response.headers.get('x-cache-status'),
+    retryAfter: response.headers.get('retry-after'),
+    logs,
+  };
 }
 
 describe('Postgres going away and coming back', () => {
@@ -41,7 +46,12 @@ describe('Postgres going away and coming back', () => {
   let postgres: RunningPostgres | undefined;
   let running = false;
   const start = async () => {
-    postgres = await startEmbeddedPostgres({ dataDir: path.join(workDir, 'data'), persistent: true, durable: false, port });
+    postgres = await startEmbeddedPostgres({
+      dataDir: path.join(workDir, 'data'),
+      persistent: true,
+      durable: false,
+      port,
+    });
     running = true;
   };
   const stop = async () => {
@@ -63,9 +73,16 @@ describe('Postgres going away and coming back', () => {
     const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
     // The app starts while the database is down. Without the short-lived authorization cache,
     // so every request asks the database (the cached case is below).
-    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0' })));
+    const services = createServices(
+      parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0' })),
+    );
     try {
-      const ghost: TestAccount = { tenantId: '', userId: crypto.randomUUID(), projectId: crypto.randomUUID(), token: async () => '' };
+      const ghost: TestAccount = {
+        tenantId: '',
+        userId: crypto.randomUUID(),
+        projectId: crypto.randomUUID(),
+        token: async () => '',
+      };
       ghost.token = () => signAccessToken(services.config.jwt, { userId: ghost.userId, expiresIn: '10m' });
       const before = standIn.received.length;
       const down = await call(services, ghost, line());
@@ -102,7 +119,14 @@ describe('Postgres going away and coming back', () => {
     // Every request asks the database (no authorization cache), and the window is wide enough
     // for a restart on a busy machine.
     const services = createServices(
-      parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '0', MEMORY_CACHE_MB: '0', DATABASE_RECONNECT_SECONDS: '30' })),
+      parseConfig(
+        testSettings(url, {
+          AZURE_SPEECH_HOST: standIn.host,
+          AUTH_CACHE_SECONDS: '0',
+          MEMORY_CACHE_MB: '0',
+          DATABASE_RECONNECT_SECONDS: '30',
+        }),
+      ),
     );
     try {
       const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
@@ -131,7 +155,9 @@ describe('Postgres going away and coming back', () => {
     const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
     if (!running) await start();
     await applyMigrations(url);
-    const services = createServices(parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '60' })));
+    const services = createServices(
+      parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '60' })),
+    );
     try {
       const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
       const cached = line();
@@ -192,7 +218,12 @@ describe('a crash between the blob upload and the row insert', () => {
     // The next cleanup past the grace period (from the blob's Last-Modified) removes the orphan.
     const uploaded = orphans[0]!.lastModified.getTime();
     const report = await cleanCache(
-      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info() {}, warn() {}, error() {} } },
+      {
+        maintenance: services.maintenance,
+        blobStore: services.blobStore,
+        stats: services.stats,
+        log: { info() {}, warn() {}, error() {} },
+      },
       { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => new Date(uploaded + 2 * 3_600_000) },
     );
     expect(report.orphans).toBe(1);

@@ -10,7 +10,23 @@ import { createTestServices, type TestServices } from '../support/test-services.
 // Property-based: whatever a caller sends, the answer is 2xx or 4xx (problem+json for errors),
 // never a 5xx or a crash, and no input ever reaches the speech service as markup.
 
-const MARKUP = ['<', '>', '&', '"', "'", '</voice>', '<voice name="x">', '<![CDATA[', ']]>', '<?xml?>', '&amp;', '<!--', '\u0000', '\ud800', '\udfff'];
+const MARKUP = [
+  '<',
+  '>',
+  '&',
+  '"',
+  "'",
+  '</voice>',
+  '<voice name="x">',
+  '<![CDATA[',
+  ']]>',
+  '<?xml?>',
+  '&amp;',
+  '<!--',
+  '\u0000',
+  '\ud800',
+  '\udfff',
+];
 /** What the text rules refuse: controls (C0, DEL, C1 such as NEL), lone surrogates, noncharacters. */
 const UNSPEAKABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
 const CONTROLS = ['\u007f', '\u0085', '\u0080', '\u009f', '\u001b', '\ufdd0', '\ufffe', '\u{10ffff}'];
@@ -19,7 +35,9 @@ const hostileString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.constantFrom(...MARKUP, ...CONTROLS, 'NaN', 'Infinity', '-Infinity', '1e309', '__proto__', 'constructor', ''),
-  fc.array(fc.constantFrom(...MARKUP, ...CONTROLS, 'Hola ', 'es-AR-ElenaNeural', ' '), { maxLength: 8 }).map((parts) => parts.join('')),
+  fc
+    .array(fc.constantFrom(...MARKUP, ...CONTROLS, 'Hola ', 'es-AR-ElenaNeural', ' '), { maxLength: 8 })
+    .map((parts) => parts.join('')),
   fc.string({ minLength: 5_001, maxLength: 6_000 }),
 );
 const hostileValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -37,7 +55,11 @@ const hostileValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 const VOICES = ['es-AR-ElenaNeural', 'zh-CN-henan-YundengNeural', 'en-US-Andrew:DragonHDLatestNeural'];
 const body = fc.record(
   {
-    voice: fc.oneof(fc.constantFrom(...VOICES), hostileValue, fc.record({ id: fc.oneof(fc.constantFrom(...VOICES), hostileValue) })),
+    voice: fc.oneof(
+      fc.constantFrom(...VOICES),
+      hostileValue,
+      fc.record({ id: fc.oneof(fc.constantFrom(...VOICES), hostileValue) }),
+    ),
     text: fc.oneof(hostileString, hostileValue),
     style: fc.oneof(fc.constantFrom('cheerful', 'none', '', null), hostileValue),
     styledegree: fc.oneof(fc.double({ min: 0.01, max: 2, noNaN: true }), hostileValue),
@@ -91,7 +113,12 @@ const validHostileBody = fc.record({
 const rawBody = fc.oneof(
   { weight: 4, arbitrary: validHostileBody.map((b) => JSON.stringify(b)) },
   // Valid but for one control character, lone surrogate or noncharacter in the text: refused, never spoken.
-  { weight: 1, arbitrary: fc.tuple(validHostileBody, fc.constantFrom(...CONTROLS)).map(([b, c]) => JSON.stringify({ ...b, text: `${b.text}${c}x` })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(validHostileBody, fc.constantFrom(...CONTROLS))
+      .map(([b, c]) => JSON.stringify({ ...b, text: `${b.text}${c}x` })),
+  },
   { weight: 6, arbitrary: body.map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: hostileValue.map((v) => JSON.stringify(v) ?? 'undefined') },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
@@ -125,7 +152,13 @@ describe('the audition function under hostile input', () => {
           { weight: 8, arbitrary: fc.constant('application/json') },
           {
             weight: 1,
-            arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', '', 'application/x-www-form-urlencoded', 'application/ld+json'),
+            arbitrary: fc.constantFrom(
+              'application/json; charset=utf-8',
+              'text/plain',
+              '',
+              'application/x-www-form-urlencoded',
+              'application/ld+json',
+            ),
           },
           { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
         ),
@@ -134,7 +167,11 @@ describe('the audition function under hostile input', () => {
           { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
           { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((s) => `Bearer ${s}`) },
         ),
-        fc.oneof({ weight: 8, arbitrary: fc.constant(account.projectId) }, { weight: 1, arbitrary: fc.uuid() }, { weight: 1, arbitrary: hostileString }),
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant(account.projectId) },
+          { weight: 1, arbitrary: fc.uuid() },
+          { weight: 1, arbitrary: hostileString },
+        ),
         async (payload, contentType, authorization, projectId) => {
           // A lone surrogate has no URL form (no request can carry it): not a case.
           fc.pre(!/[\ud800-\udfff]/.test(projectId.replace(/[\ud800-\udbff][\udc00-\udfff]/g, '')));
@@ -167,7 +204,9 @@ describe('the audition function under hostile input', () => {
     expect(standIn.received.length).toBeGreaterThan(100); // valid bodies did get through
     for (const { ssml } of standIn.received) {
       const tags = [...ssml.matchAll(/<\/?([A-Za-z:_-]+)/g)].map((m) => m[1]);
-      expect(new Set(tags)).toSatisfy((set: Set<string>) => [...set].every((t) => ['speak', 'voice', 'mstts:express-as', 'prosody'].includes(t)));
+      expect(new Set(tags)).toSatisfy((set: Set<string>) =>
+        [...set].every((t) => ['speak', 'voice', 'mstts:express-as', 'prosody'].includes(t)),
+      );
       expect(ssml.match(/<voice /g)).toHaveLength(1);
       expect(ssml).not.toMatch(/<!\[CDATA\[|<!--|<\?xml/);
       expect(ssml).not.toMatch(UNSPEAKABLE); // no control character, lone surrogate or noncharacter reached it

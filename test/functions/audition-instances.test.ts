@@ -49,7 +49,11 @@ describe('several instances on one Postgres and one Blob Storage', () => {
       headers: { Authorization: `Bearer ${await account.token()}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
     });
-    return { status: response.status, cache: response.headers.get('x-cache-status'), audio: Buffer.from(await response.arrayBuffer()) };
+    return {
+      status: response.status,
+      cache: response.headers.get('x-cache-status'),
+      audio: Buffer.from(await response.arrayBuffer()),
+    };
   };
 
   it('synthesizes a line once when two instances receive it at the same moment', async () => {

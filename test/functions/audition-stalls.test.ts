@@ -28,7 +28,10 @@ const line = (text = `Se cuelga ${randomBytes(4).toString('hex')}`) => ({ voice:
 
 /** The suite's Azurite, reached through `proxy`. */
 function blobsThrough(proxy: TcpProxy): string {
-  return inject('azuriteConnectionString').replace(/BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\//, `BlobEndpoint=http://127.0.0.1:${proxy.port}/`);
+  return inject('azuriteConnectionString').replace(
+    /BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\//,
+    `BlobEndpoint=http://127.0.0.1:${proxy.port}/`,
+  );
 }
 
 /** The test database, reached through `proxy`. */
@@ -121,7 +124,9 @@ function services(overrides: NodeJS.ProcessEnv): BuiltServices {
 
 describe('Blob Storage that hangs', () => {
   it('answers a cold hit uncached (BYPASS) within the read deadline, stores nothing, logs once, and recovers by itself', async () => {
-    const blobs = await proxy(Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(inject('azuriteConnectionString'))![1]));
+    const blobs = await proxy(
+      Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(inject('azuriteConnectionString'))![1]),
+    );
     const app = services({ AZURE_STORAGE_CONNECTION_STRING: blobsThrough(blobs) });
     const account = await createTestAccount(app.prisma, app.config.jwt.secretKey);
     const stored = line();
@@ -133,7 +138,9 @@ describe('Blob Storage that hangs', () => {
     const first = await call(app, account, stored);
     expect(first).toMatchObject({ status: 200, cache: 'BYPASS' });
     expect(first.bytes!.equals(tone)).toBe(true);
-    expect(first.logs).toMatch(/warning: audition cache: blob read failed, answering uncached: DeadlineExceededError: Blob Storage did not send/);
+    expect(first.logs).toMatch(
+      /warning: audition cache: blob read failed, answering uncached: DeadlineExceededError: Blob Storage did not send/,
+    );
     // The next ones do not wait out a deadline of their own, and are not logged again.
     const second = await call(app, account, stored);
     expect(second).toMatchObject({ status: 200, cache: 'BYPASS' });
@@ -145,8 +152,13 @@ describe('Blob Storage that hangs', () => {
     expect(miss.bytes!.equals(tone)).toBe(true);
     await app.auditions.drain();
     expect(await app.prisma.audioCache.count({ where: { text: fresh.text } })).toBe(0);
-    console.log(`blob stall: first cold hit ${first.ms.toFixed(0)} ms, second ${second.ms.toFixed(0)} ms (read deadline 500 ms)`);
-    expect(await health(app)).toEqual({ status: 503, body: { status: 'unavailable', checks: { database: 'ok', blobStorage: 'failed' } } });
+    console.log(
+      `blob stall: first cold hit ${first.ms.toFixed(0)} ms, second ${second.ms.toFixed(0)} ms (read deadline 500 ms)`,
+    );
+    expect(await health(app)).toEqual({
+      status: 503,
+      body: { status: 'unavailable', checks: { database: 'ok', blobStorage: 'failed' } },
+    });
 
     blobs.resume();
     // The next probe (at most one per second) finds it answering again: hits are hits again.
@@ -188,17 +200,28 @@ describe('Postgres that hangs', () => {
     console.log(
       `database stall: cold hit ${first.ms.toFixed(0)} ms, new line ${second.ms.toFixed(0)} ms, unknown caller ${refused.ms.toFixed(0)} ms (deadline 1000 ms)`,
     );
-    expect(await health(app)).toEqual({ status: 503, body: { status: 'unavailable', checks: { database: 'failed', blobStorage: 'ok' } } });
+    expect(await health(app)).toEqual({
+      status: 503,
+      body: { status: 'unavailable', checks: { database: 'failed', blobStorage: 'ok' } },
+    });
 
     pg.resume();
-    await vi.waitFor(async () => expect((await call(app, account, stored)).cache).toBe('HIT-L2'), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(async () => expect((await call(app, account, stored)).cache).toBe('HIT-L2'), {
+      timeout: 15_000,
+      interval: 100,
+    });
     expect((await call(app, account, line(), stranger)).status).toBe(401); // checked again: an unknown user
     expect((await health(app)).status).toBe(200);
   });
 });
 
 describe('a speech service that hangs', () => {
-  const speech = () => services({ TTS_CONNECT_TIMEOUT_SECONDS: '1', TTS_FIRST_AUDIO_TIMEOUT_SECONDS: '1', TTS_CHUNK_TIMEOUT_SECONDS: '0.5' });
+  const speech = () =>
+    services({
+      TTS_CONNECT_TIMEOUT_SECONDS: '1',
+      TTS_FIRST_AUDIO_TIMEOUT_SECONDS: '1',
+      TTS_CHUNK_TIMEOUT_SECONDS: '0.5',
+    });
 
   it('cuts off a miss whose audio stops midway within the chunk deadline, and caches nothing', async () => {
     const app = speech();
@@ -208,7 +231,9 @@ describe('a speech service that hangs', () => {
     const cut = await call(app, account, body);
     expect(cut).toMatchObject({ status: 200, cache: 'MISS', bytes: undefined }); // the body broke off
     await app.auditions.drain();
-    expect(cut.logs).toMatch(/audition: synthesis failed after streaming began, response cut off: .*stopped sending audio for 500 ms midway/);
+    expect(cut.logs).toMatch(
+      /audition: synthesis failed after streaming began, response cut off: .*stopped sending audio for 500 ms midway/,
+    );
     expect(await app.prisma.audioCache.count({ where: { text: body.text } })).toBe(0);
     standIn.behave({ kind: 'audio' });
     expect((await call(app, account, body)).cache).toBe('MISS'); // nothing was kept of it
@@ -240,7 +265,9 @@ describe('two instances when storage and then the database hang', () => {
   });
 
   it('both answer every audition (BYPASS) while either hangs, and both recover by themselves', async () => {
-    const blobs = await proxy(Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(inject('azuriteConnectionString'))![1]));
+    const blobs = await proxy(
+      Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(inject('azuriteConnectionString'))![1]),
+    );
     const pg = await proxy(portOf(database.url));
     const seed = services({});
     const account = await createTestAccount(seed.prisma, seed.config.jwt.secretKey);
@@ -284,11 +311,16 @@ describe('two instances when storage and then the database hang', () => {
     ] as const) {
       hung.pause();
       // Both instances, four cold hits each at once, all while it hangs.
-      const answers = await Promise.all(bases.flatMap((base) => Array.from({ length: 4 }, () => audition(base, stored))));
+      const answers = await Promise.all(
+        bases.flatMap((base) => Array.from({ length: 4 }, () => audition(base, stored))),
+      );
       expect(answers, name).toEqual(answers.map(() => ({ status: 200, cache: 'BYPASS', same: true })));
       hung.resume();
       for (const base of bases) {
-        await vi.waitFor(async () => expect((await audition(base, stored)).cache, name).toBe('HIT-L2'), { timeout: 15_000, interval: 100 });
+        await vi.waitFor(async () => expect((await audition(base, stored)).cache, name).toBe('HIT-L2'), {
+          timeout: 15_000,
+          interval: 100,
+        });
       }
     }
   });

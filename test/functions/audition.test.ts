@@ -11,7 +11,11 @@ import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
-import { startSpeechStandIn, type SpeechStandIn, type StandInBehaviour } from '../../tools/local-services/speech-stand-in.ts';
+import {
+  startSpeechStandIn,
+  type SpeechStandIn,
+  type StandInBehaviour,
+} from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestServices, testSettings, type TestServices } from '../support/test-services.ts';
 import { GUIDE_BODY } from '../support/auditions.ts';
@@ -60,10 +64,24 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   const handlerFor = (s: Services) => createAuditionHandler(() => s);
   /** The app's services with some settings changed: same database, same token secret. */
   const servicesWith = (overrides: NodeJS.ProcessEnv, databaseUrl = services.database.url) =>
-    createServices(parseConfig(testSettings(databaseUrl, { AZURE_SPEECH_HOST: standIn.host, JWT_SECRET_KEY: services.config.jwt.secretKey, ...overrides })));
+    createServices(
+      parseConfig(
+        testSettings(databaseUrl, {
+          AZURE_SPEECH_HOST: standIn.host,
+          JWT_SECRET_KEY: services.config.jwt.secretKey,
+          ...overrides,
+        }),
+      ),
+    );
   async function audition(
     body: unknown,
-    options: { account?: TestAccount; token?: string | null; projectId?: string; services?: Services; headers?: Record<string, string> } = {},
+    options: {
+      account?: TestAccount;
+      token?: string | null;
+      projectId?: string;
+      services?: Services;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     const who = options.account ?? account;
     const token = options.token === undefined ? await who.token() : options.token;
@@ -82,9 +100,16 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     // A streamed miss is stored just after its last byte: wait for that before looking.
     await (options.services ?? services).auditions.drain();
     const isProblem = response.headers.get('content-type') === 'application/problem+json';
-    return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
+    return {
+      response,
+      status: response.status,
+      bytes,
+      problem: isProblem ? JSON.parse(bytes.toString()) : undefined,
+      logs,
+    };
   }
-  const rowsOf = (tenantId: string) => services.prisma.audioCache.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
+  const rowsOf = (tenantId: string) =>
+    services.prisma.audioCache.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
   const uniqueText = () => `Línea ${randomBytes(4).toString('hex')}`;
 
   it('is registered as an anonymous POST on the guide’s route (the token is checked by the handler)', () => {
@@ -96,7 +121,11 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   });
 
   /** The web app's live route, as its pages call it (axios: JSON, its Accept header). */
-  async function voiceAudition(voiceId: string, body: unknown, options: { account?: TestAccount; headers?: Record<string, string> } = {}) {
+  async function voiceAudition(
+    voiceId: string,
+    body: unknown,
+    options: { account?: TestAccount; headers?: Record<string, string> } = {},
+  ) {
     const who = options.account ?? webAccount;
     const { response, logs } = await invokeHttp(
       createAuditionHandler(() => services, 'voices'),
@@ -115,7 +144,13 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     const bytes = Buffer.from(await response.arrayBuffer());
     await services.auditions.drain();
     const isProblem = response.headers.get('content-type') === 'application/problem+json';
-    return { response, status: response.status, bytes, problem: isProblem ? JSON.parse(bytes.toString()) : undefined, logs };
+    return {
+      response,
+      status: response.status,
+      bytes,
+      problem: isProblem ? JSON.parse(bytes.toString()) : undefined,
+      logs,
+    };
   }
 
   describe('the web app’s route: POST …/projects/{projectId}/voices/{voiceId}/audition', () => {
@@ -123,7 +158,11 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(voiceAuditionFunction).toMatchObject({
         trigger: 'http',
         name: 'voiceAudition',
-        options: { methods: ['POST'], route: 'v1/projects/{projectId}/voices/{voiceId}/audition', authLevel: 'anonymous' },
+        options: {
+          methods: ['POST'],
+          route: 'v1/projects/{projectId}/voices/{voiceId}/audition',
+          authLevel: 'anonymous',
+        },
       });
     });
 
@@ -133,11 +172,15 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(first.status).toBe(200);
       expect(first.response.headers.get('x-cache-status')).toBe('MISS');
       expect(first.response.headers.get('content-type')).toBe('audio/mpeg');
-      expect(first.response.headers.get('content-disposition')).toBe('inline; filename="es-PE-CamilaNeural-audition.mp3"');
+      expect(first.response.headers.get('content-disposition')).toBe(
+        'inline; filename="es-PE-CamilaNeural-audition.mp3"',
+      );
       expect(first.response.headers.get('access-control-expose-headers')).toContain('Content-Disposition');
       expect(first.response.headers.get('server-timing')).toMatch(/^tier;desc=synthesis, /);
       expect(first.bytes.equals(tone)).toBe(true);
-      expect(standIn.received.at(-1)!.ssml).toContain('<voice name="es-PE-CamilaNeural">Hola, soy Camila. Así sonaría mi voz narrando tu historia.</voice>');
+      expect(standIn.received.at(-1)!.ssml).toContain(
+        '<voice name="es-PE-CamilaNeural">Hola, soy Camila. Así sonaría mi voz narrando tu historia.</voice>',
+      );
       expect(first.logs.join('\n')).toMatch(/"function":"voiceAudition","status":200,"cache":"MISS"/);
 
       const again = await voiceAudition('es-PE-CamilaNeural', {}, { account: other });
@@ -159,7 +202,13 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
         { account: webAccount },
       );
       expect(guide.response.headers.get('x-cache-status')).toBe('MISS');
-      const live = await voiceAudition('es-AR-ElenaNeural', { text, style: 'cheerful', style_degree: 0.8, rate_pct: -10, pitch_pct: 5 });
+      const live = await voiceAudition('es-AR-ElenaNeural', {
+        text,
+        style: 'cheerful',
+        style_degree: 0.8,
+        rate_pct: -10,
+        pitch_pct: 5,
+      });
       expect(live.status).toBe(200);
       expect(live.response.headers.get('x-cache-status')).toBe('HIT-L2');
       expect(live.response.headers.get('etag')).toBe(guide.response.headers.get('etag'));
@@ -169,12 +218,20 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       // The other way round too, with the fields the characters page sends as null.
       const text2 = uniqueText();
       expect(
-        (await voiceAudition('es-AR-ElenaNeural', { text: text2, style: null, style_degree: null, rate_pct: null, pitch_pct: null })).response.headers.get(
-          'x-cache-status',
-        ),
+        (
+          await voiceAudition('es-AR-ElenaNeural', {
+            text: text2,
+            style: null,
+            style_degree: null,
+            rate_pct: null,
+            pitch_pct: null,
+          })
+        ).response.headers.get('x-cache-status'),
       ).toBe('MISS');
       expect(
-        (await audition({ voice: { id: 'es-AR-ElenaNeural', engine: 'azure' }, text: text2 }, { account: webAccount })).response.headers.get('x-cache-status'),
+        (
+          await audition({ voice: { id: 'es-AR-ElenaNeural', engine: 'azure' }, text: text2 }, { account: webAccount })
+        ).response.headers.get('x-cache-status'),
       ).toBe('HIT-L2');
     });
 
@@ -187,12 +244,19 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       const before = standIn.received.length;
       const result = await voiceAudition(voiceId, {});
       expect(result.status).toBe(400);
-      expect(result.problem).toMatchObject({ status: 400, errors: [{ field: 'voiceId', message: expect.stringContaining('Azure voice name') }] });
+      expect(result.problem).toMatchObject({
+        status: 400,
+        errors: [{ field: 'voiceId', message: expect.stringContaining('Azure voice name') }],
+      });
       expect(standIn.received.length).toBe(before);
     });
 
     it.each([
-      ['style_degree and styledegree that disagree', { style: 'sad', style_degree: 0.5, styledegree: 1.5 }, 'style_degree'],
+      [
+        'style_degree and styledegree that disagree',
+        { style: 'sad', style_degree: 0.5, styledegree: 1.5 },
+        'style_degree',
+      ],
       ['a style_degree out of range', { style: 'sad', style_degree: 5 }, 'style_degree'],
       ['a text that is not a string', { text: 42 }, 'text'],
       ['a body that is not an object', [1, 2], '(body)'],
@@ -203,7 +267,9 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     });
 
     it('answers 400 for a body that is not JSON, and 401 without a token, like the guide’s route', async () => {
-      expect((await voiceAudition('es-AR-ElenaNeural', 'text=hola', { headers: { 'content-type': 'text/plain' } })).status).toBe(400);
+      expect(
+        (await voiceAudition('es-AR-ElenaNeural', 'text=hola', { headers: { 'content-type': 'text/plain' } })).status,
+      ).toBe(400);
       expect((await voiceAudition('es-AR-ElenaNeural', {}, { headers: { authorization: '' } })).status).toBe(401);
     });
   });
@@ -226,8 +292,12 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(first.response.headers.get('content-length')).toBeNull();
       expect(first.response.headers.get('x-audio-duration')).toBeNull();
       expect(first.response.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
-      expect(first.response.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition');
-      expect(first.response.headers.get('content-disposition')).toBe('inline; filename="es-AR-ElenaNeural-audition.mp3"');
+      expect(first.response.headers.get('access-control-expose-headers')).toBe(
+        'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition',
+      );
+      expect(first.response.headers.get('content-disposition')).toBe(
+        'inline; filename="es-AR-ElenaNeural-audition.mp3"',
+      );
       expect(first.response.headers.get('server-timing')).toMatch(
         /^tier;desc=synthesis, auth;dur=[\d.]+, lookup;dur=[\d.]+, blob;dur=0, synthesis;dur=[\d.]+, total;dur=[\d.]+$/,
       );
@@ -245,7 +315,9 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(format.duration).toBeGreaterThan(1.4);
       expect(Number(second.response.headers.get('x-audio-duration'))).toBeCloseTo(format.duration!, 2);
       // From this instance's memory tier: no lookup in Postgres, no blob read.
-      expect(second.response.headers.get('server-timing')).toMatch(/^tier;desc=memory, .*blob;dur=0, synthesis;dur=0, /);
+      expect(second.response.headers.get('server-timing')).toMatch(
+        /^tier;desc=memory, .*blob;dur=0, synthesis;dur=0, /,
+      );
     });
 
     it('test 3: the row holds the voice, the text, one hit, the size and a 30-day expiry', async () => {
@@ -260,23 +332,38 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
         hitCount: 1,
         audioFileSizeBytes: BigInt(tone.length),
         audioBlobPath: `audio-cache/${account.tenantId}/${cacheKey}.mp3`,
-        voiceSettings: { style: 'cheerful', styledegree: 1, rate_pct: 0, pitch_pct: 0, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' },
+        voiceSettings: {
+          style: 'cheerful',
+          styledegree: 1,
+          rate_pct: 0,
+          pitch_pct: 0,
+          provider: 'azure',
+          output_format: 'audio-24khz-48kbitrate-mono-mp3',
+        },
       });
       expect(row!.ssml).toContain('<mstts:express-as style="cheerful">');
       expect(row!.audioDurationSeconds).toBeGreaterThan(1.4);
       expect(row!.lastAccessedAt.getTime()).toBeGreaterThan(row!.createdAt.getTime());
       const days = (row!.expiresAt!.getTime() - row!.createdAt.getTime()) / 86_400_000;
       expect(days).toBeCloseTo(30, 5);
-      expect(row!.audioUrl).toMatch(new RegExp(`/${services.config.blobStorage.containerName}/audio-cache/${account.tenantId}/${cacheKey}\\.mp3$`));
+      expect(row!.audioUrl).toMatch(
+        new RegExp(`/${services.config.blobStorage.containerName}/audio-cache/${account.tenantId}/${cacheKey}\\.mp3$`),
+      );
     });
 
     it('test 4: the blob is at audio-cache/{tenant_id}/{cache_key}.mp3, audio/mpeg, in a private container', async () => {
       const cacheKey = first.response.headers.get('etag')!.slice(1, -1);
-      const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient(services.config.blobStorage.containerName);
+      const container = BlobServiceClient.fromConnectionString(inject('azuriteConnectionString')).getContainerClient(
+        services.config.blobStorage.containerName,
+      );
       const names = [];
       for await (const blob of container.listBlobsFlat())
         names.push({ name: blob.name, size: blob.properties.contentLength, type: blob.properties.contentType });
-      expect(names).toContainEqual({ name: `audio-cache/${account.tenantId}/${cacheKey}.mp3`, size: tone.length, type: 'audio/mpeg' });
+      expect(names).toContainEqual({
+        name: `audio-cache/${account.tenantId}/${cacheKey}.mp3`,
+        size: tone.length,
+        type: 'audio/mpeg',
+      });
       expect((await container.getAccessPolicy()).blobPublicAccess).toBeUndefined();
     });
   });
@@ -317,7 +404,10 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       ['an expired token', () => account.token({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 })],
       ['a refresh token', () => account.token({ type: 'refresh' })],
       ['a token without a type', () => account.token({ type: undefined })],
-      ['an alg:none token', async () => unsignedToken({ sub: account.userId, type: 'access', exp: Math.floor(Date.now() / 1000) + 600 })],
+      [
+        'an alg:none token',
+        async () => unsignedToken({ sub: account.userId, type: 'access', exp: Math.floor(Date.now() / 1000) + 600 }),
+      ],
       ['a token for an unknown user', () => account.token({ sub: crypto.randomUUID() })],
       ['a token whose subject is not a user id', () => account.token({ sub: 'admin' })],
     ];
@@ -331,8 +421,12 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     });
 
     it('answers 401 for an inactive user and for a user of an inactive tenant', async () => {
-      const inactiveUser = await createTestAccount(services.prisma, services.config.jwt.secretKey, { userActive: false });
-      const inactiveTenant = await createTestAccount(services.prisma, services.config.jwt.secretKey, { tenantActive: false });
+      const inactiveUser = await createTestAccount(services.prisma, services.config.jwt.secretKey, {
+        userActive: false,
+      });
+      const inactiveTenant = await createTestAccount(services.prisma, services.config.jwt.secretKey, {
+        tenantActive: false,
+      });
       expect((await audition(GUIDE_BODY, { account: inactiveUser })).status).toBe(401);
       expect((await audition(GUIDE_BODY, { account: inactiveTenant })).status).toBe(401);
     });
@@ -405,7 +499,13 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
 
     it('accepts unknown fields and page without changing the audio', async () => {
       const text = uniqueText();
-      const a = await audition({ ...GUIDE_BODY, text, page: 'casting', extra: { nested: true }, ['__proto__']: { polluted: 1 } });
+      const a = await audition({
+        ...GUIDE_BODY,
+        text,
+        page: 'casting',
+        extra: { nested: true },
+        ['__proto__']: { polluted: 1 },
+      });
       const b = await audition({ ...GUIDE_BODY, text, page: 'characters' });
       expect(a.status).toBe(200);
       expect(b.response.headers.get('x-cache-status')).toBe('HIT-L2');
@@ -500,9 +600,14 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   it('serves a cached audition to a project that has no TTS credentials (nothing to synthesize)', async () => {
     const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
     // Same tenant as `keyless`: a project of theirs with a key caches the line first.
-    const withKey = await createTestProject(services.prisma, keyless, { azure_tts_key: 'tenant-key', azure_tts_region: 'eastus' });
+    const withKey = await createTestProject(services.prisma, keyless, {
+      azure_tts_key: 'tenant-key',
+      azure_tts_region: 'eastus',
+    });
     const body = { ...GUIDE_BODY, text: uniqueText() };
-    expect((await audition(body, { account: keyless, projectId: withKey })).response.headers.get('x-cache-status')).toBe('MISS');
+    expect(
+      (await audition(body, { account: keyless, projectId: withKey })).response.headers.get('x-cache-status'),
+    ).toBe('MISS');
     const hit = await audition(body, { account: keyless });
     expect(hit.status).toBe(200);
     expect(hit.response.headers.get('x-cache-status')).toBe('HIT-L2');
@@ -534,7 +639,10 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
         azure_tts_region: 'eastus',
       });
       const keyUsed = async (account: TestAccount, projectId = account.projectId) => {
-        const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account, projectId, services: withDefault });
+        const result = await audition(
+          { ...GUIDE_BODY, text: uniqueText() },
+          { account, projectId, services: withDefault },
+        );
         expect(result.status).toBe(200);
         return standIn.received.at(-1)!.key;
       };
@@ -564,7 +672,10 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(hit.response.headers.get('server-timing')).toMatch(/^tier;desc=l2, /);
 
       await l2Only.hits.flush(); // that hit counts for the entry it was served from
-      await services.prisma.audioCache.update({ where: { id: row!.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      await services.prisma.audioCache.update({
+        where: { id: row!.id },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      });
       const renewed = await audition({ ...GUIDE_BODY, text }, { services: l2Only });
       expect(renewed.response.headers.get('x-cache-status')).toBe('MISS');
       await l2Only.hits.flush();
@@ -652,7 +763,9 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       restarted = await startAzurite({ port: azurite.port });
       const healed = await audition(cached, { services: flaky });
       expect(healed.response.headers.get('x-cache-status')).toBe('MISS');
-      expect(healed.logs.join('\n')).toMatch(/information: Blob Storage answers again after [\d.]+ s of failures \(2 failed call\(s\)\)/);
+      expect(healed.logs.join('\n')).toMatch(
+        /information: Blob Storage answers again after [\d.]+ s of failures \(2 failed call\(s\)\)/,
+      );
       expect((await audition(cached, { services: flaky })).response.headers.get('x-cache-status')).toBe('HIT-L2');
     } finally {
       await restarted?.stop();

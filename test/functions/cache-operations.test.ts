@@ -16,7 +16,8 @@ import { seedEntry } from '../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../support/khipu-database.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
-const line = (label: string) => `${label} ${randomBytes(4).toString('hex')}: una línea para la audición del personaje principal.`;
+const line = (label: string) =>
+  `${label} ${randomBytes(4).toString('hex')}: una línea para la audición del personaje principal.`;
 
 describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, database shape: %s', (shape) => {
   let standIn: SpeechStandIn;
@@ -33,7 +34,8 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     await standIn.stop();
   });
 
-  const account = (options: { role?: string } = {}) => createTestAccount(services.prisma, services.config.jwt.secretKey, options);
+  const account = (options: { role?: string } = {}) =>
+    createTestAccount(services.prisma, services.config.jwt.secretKey, options);
 
   async function audition(who: TestAccount, body: object) {
     const { response } = await invokeHttp(
@@ -47,7 +49,12 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     );
     const bytes = Buffer.from(await response.arrayBuffer());
     await services.auditions.drain();
-    return { status: response.status, cache: response.headers.get('x-cache-status'), etag: response.headers.get('etag'), bytes };
+    return {
+      status: response.status,
+      cache: response.headers.get('x-cache-status'),
+      etag: response.headers.get('etag'),
+      bytes,
+    };
   }
 
   async function stats(who: TestAccount | null) {
@@ -59,7 +66,12 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         headers: who ? { authorization: `Bearer ${await who.token()}` } : {},
       },
     );
-    return { status: response.status, body: (await response.json()) as Record<string, any>, logs, headers: response.headers };
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, any>,
+      logs,
+      headers: response.headers,
+    };
   }
 
   async function purge(who: TestAccount, query = '') {
@@ -88,9 +100,21 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
   }
 
   it('registers the three routes docs/endpoints.md and openapi.yaml name', () => {
-    expect(cacheStatsFunction.options).toMatchObject({ methods: ['GET'], route: 'v1/audio-cache/stats', authLevel: 'anonymous' });
-    expect(cachePurgeFunction.options).toMatchObject({ methods: ['DELETE'], route: 'v1/audio-cache', authLevel: 'anonymous' });
-    expect(prewarmFunction.options).toMatchObject({ methods: ['POST'], route: 'v1/projects/{projectId}/characters/auditions/prewarm', authLevel: 'anonymous' });
+    expect(cacheStatsFunction.options).toMatchObject({
+      methods: ['GET'],
+      route: 'v1/audio-cache/stats',
+      authLevel: 'anonymous',
+    });
+    expect(cachePurgeFunction.options).toMatchObject({
+      methods: ['DELETE'],
+      route: 'v1/audio-cache',
+      authLevel: 'anonymous',
+    });
+    expect(prewarmFunction.options).toMatchObject({
+      methods: ['POST'],
+      route: 'v1/projects/{projectId}/characters/auditions/prewarm',
+      authLevel: 'anonymous',
+    });
   });
 
   describe('GET /api/v1/audio-cache/stats', () => {
@@ -148,7 +172,9 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         { voice: once.voice, text: once.text.slice(0, 40), hits: 0, sizeBytes: audio.length },
       ]);
       // One structured line: the tenant, never the text.
-      expect(logs.join('\n')).toMatch(new RegExp(`"function":"cacheStats","status":200,"ms":\\d+,"tenant":"${alice.tenantId}"`));
+      expect(logs.join('\n')).toMatch(
+        new RegExp(`"function":"cacheStats","status":200,"ms":\\d+,"tenant":"${alice.tenantId}"`),
+      );
       expect(logs.join('\n')).not.toContain(played.text.slice(0, 20));
 
       const bobs = await stats(bob);
@@ -167,7 +193,13 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         blob: false,
       });
       // The tenant's narration, stored by the Khipu Cloud API in the same table: not ours to count.
-      await seedEntry(services, carol.tenantId, { writer: 'khipu-api', text: 'Capítulo uno', size: 900_000, hits: 40, blob: false });
+      await seedEntry(services, carol.tenantId, {
+        writer: 'khipu-api',
+        text: 'Capítulo uno',
+        size: 900_000,
+        hits: 40,
+        blob: false,
+      });
       await services.prisma.audioCacheUsage.create({
         data: {
           tenantId: carol.tenantId,
@@ -179,11 +211,23 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       });
       // Older than a week: in no window.
       await services.prisma.audioCacheUsage.create({
-        data: { tenantId: carol.tenantId, hour: new Date(Date.now() - 9 * 86_400_000), hits: 100, misses: 100, charactersSaved: 400n },
+        data: {
+          tenantId: carol.tenantId,
+          hour: new Date(Date.now() - 9 * 86_400_000),
+          hits: 100,
+          misses: 100,
+          charactersSaved: 400n,
+        },
       });
       const { body } = await stats(carol);
       expect(body.last24h).toMatchObject({ entriesCreated: 0, hits: 0, misses: 0, hitRatio: null });
-      expect(body.last7d).toMatchObject({ entriesCreated: 1, hits: 5, misses: 1, hitRatio: 0.8333, charactersSaved: 20 });
+      expect(body.last7d).toMatchObject({
+        entriesCreated: 1,
+        hits: 5,
+        misses: 1,
+        hitRatio: 0.8333,
+        charactersSaved: 20,
+      });
       expect(body).toMatchObject({ entries: 1, totalHits: 5, savings: { characters: 20 } });
     });
   });
@@ -206,8 +250,13 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       for (const body of [...elena, camila]) expect((await audition(admin, body)).cache).toBe('MISS');
       await audition(other, elena[0]!);
       const paths = async (tenantId: string) =>
-        await services.prisma.audioCache.findMany({ where: { tenantId }, select: { audioBlobPath: true, voiceId: true } });
-      const elenaPaths = (await paths(admin.tenantId)).filter((r) => r.voiceId === 'es-AR-ElenaNeural').map((r) => r.audioBlobPath);
+        await services.prisma.audioCache.findMany({
+          where: { tenantId },
+          select: { audioBlobPath: true, voiceId: true },
+        });
+      const elenaPaths = (await paths(admin.tenantId))
+        .filter((r) => r.voiceId === 'es-AR-ElenaNeural')
+        .map((r) => r.audioBlobPath);
 
       const byVoice = await purge(admin, '?voice=es-AR-ElenaNeural');
       expect(byVoice.status).toBe(200);
@@ -219,7 +268,8 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         blobsMissing: 0,
         blobsFailed: 0,
       });
-      for (const path of elenaPaths) await expect(services.blobStore.get(path)).rejects.toBeInstanceOf(BlobNotFoundError);
+      for (const path of elenaPaths)
+        await expect(services.blobStore.get(path)).rejects.toBeInstanceOf(BlobNotFoundError);
       expect((await paths(admin.tenantId)).map((r) => r.voiceId)).toEqual(['es-PE-CamilaNeural']);
       expect(byVoice.logs.join('\n')).toMatch(/"function":"cachePurge","status":200/);
 
@@ -236,7 +286,8 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     });
 
     it('checks the caller against the database on every call, not the authorization cache: a revoked admin is refused at once, a new one allowed at once', async () => {
-      const setRole = (who: TestAccount, role: string) => services.prisma.$executeRaw`UPDATE users SET role = ${role} WHERE id = ${who.userId}::uuid`;
+      const setRole = (who: TestAccount, role: string) =>
+        services.prisma.$executeRaw`UPDATE users SET role = ${role} WHERE id = ${who.userId}::uuid`;
       // Each caller is first seen by an audition, which remembers them for AUTH_CACHE_SECONDS (30 s here).
       const admin = await account({ role: 'admin' });
       expect((await audition(admin, { voice: 'es-AR-ElenaNeural', text: line('Admin') })).status).toBe(200);
@@ -269,7 +320,12 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       await audition(admin, { voice: 'es-AR-ElenaNeural', text: line('Sin blob') });
       const row = await services.prisma.audioCache.findFirstOrThrow({ where: { tenantId: admin.tenantId } });
       await services.blobStore.delete(row.audioBlobPath);
-      expect((await purge(admin)).body).toMatchObject({ entriesDeleted: 1, blobsDeleted: 0, blobsMissing: 1, blobsFailed: 0 });
+      expect((await purge(admin)).body).toMatchObject({
+        entriesDeleted: 1,
+        blobsDeleted: 0,
+        blobsMissing: 1,
+        blobsFailed: 0,
+      });
     });
   });
 
@@ -278,7 +334,12 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       const dana = await account();
       const first = { voice: 'es-AR-ElenaNeural', text: line('Prewarm uno') };
       // The web client's shape, for the second one.
-      const second = { voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE' }, text: line('Prewarm dos'), style: null, page: 'casting' };
+      const second = {
+        voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE' },
+        text: line('Prewarm dos'),
+        style: null,
+        page: 'casting',
+      };
       const invalid = { voice: 'nope', text: '' };
       const before = standIn.received.length;
 
@@ -305,7 +366,9 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
 
       const run2 = await prewarm(dana, { auditions: [first, second, invalid] });
       expect(run2.body).toMatchObject({ cached: 2, created: 0, failed: 1 });
-      expect(run2.body.items.map((i: { key: string }) => i.key)).toEqual(run1.body.items.map((i: { key: string }) => i.key));
+      expect(run2.body.items.map((i: { key: string }) => i.key)).toEqual(
+        run1.body.items.map((i: { key: string }) => i.key),
+      );
       expect(standIn.received.length - before).toBe(2);
 
       // The audition itself is now a hit, under the key prewarm reported (its ETag).
@@ -317,7 +380,10 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
 
     it('takes the web app’s item shape too (style_degree, no text: the voice’s default line), for its voices route', async () => {
       const ivy = await account();
-      const items = [{ voice: 'es-PE-CamilaNeural' }, { voice: 'es-PE-CamilaNeural', style: 'cheerful', style_degree: 0.6, rate_pct: -5 }];
+      const items = [
+        { voice: 'es-PE-CamilaNeural' },
+        { voice: 'es-PE-CamilaNeural', style: 'cheerful', style_degree: 0.6, rate_pct: -5 },
+      ];
       const result = await prewarm(ivy, { auditions: items });
       expect(result.body).toMatchObject({ created: 2, failed: 0 });
       // The casting page's `{}` and the characters page's settings are now hits under those keys.
@@ -332,9 +398,14 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       );
       expect(response.headers.get('x-cache-status')).toBe('HIT-L2');
       expect(response.headers.get('etag')).toBe(`"${result.body.items[1].key}"`);
-      expect((await audition(ivy, { voice: 'es-PE-CamilaNeural', text: 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.' })).etag).toBe(
-        `"${result.body.items[0].key}"`,
-      );
+      expect(
+        (
+          await audition(ivy, {
+            voice: 'es-PE-CamilaNeural',
+            text: 'Hola, soy Camila. Así sonaría mi voz narrando tu historia.',
+          })
+        ).etag,
+      ).toBe(`"${result.body.items[0].key}"`);
     });
 
     it('runs at most PREWARM_CONCURRENCY syntheses at once per tenant, however many prewarm requests it sends', async () => {
@@ -344,7 +415,10 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       try {
         // Three tabs prewarm at once.
         const batch = (tab: number) => ({
-          auditions: Array.from({ length: 4 }, (_, i) => ({ voice: 'es-AR-ElenaNeural', text: line(`Pestaña ${tab} lote ${i}`) })),
+          auditions: Array.from({ length: 4 }, (_, i) => ({
+            voice: 'es-AR-ElenaNeural',
+            text: line(`Pestaña ${tab} lote ${i}`),
+          })),
         });
         const results = await Promise.all([1, 2, 3].map((tab) => prewarm(erin, batch(tab))));
         for (const result of results) expect(result.body).toMatchObject({ created: 4, failed: 0 });
@@ -361,7 +435,13 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         const result = await prewarm(fay, { auditions: [{ voice: 'es-AR-ElenaNeural', text: line('Clave mala') }] });
         expect(result.status).toBe(200);
         expect(result.body.items).toEqual([
-          { index: 0, key: expect.stringMatching(/^[0-9a-f]{64}$/), status: 'failed', reason: 'tts-credentials-rejected', detail: expect.any(String) },
+          {
+            index: 0,
+            key: expect.stringMatching(/^[0-9a-f]{64}$/),
+            status: 'failed',
+            reason: 'tts-credentials-rejected',
+            detail: expect.any(String),
+          },
         ]);
         expect(await services.prisma.audioCache.count({ where: { tenantId: fay.tenantId } })).toBe(0);
       } finally {
@@ -372,7 +452,10 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
     it.each([
       ['no auditions array', { items: [] }],
       ['an empty list', { auditions: [] }],
-      ['more than 100', { auditions: Array.from({ length: 101 }, () => ({ voice: 'es-AR-ElenaNeural', text: 'Hola' })) }],
+      [
+        'more than 100',
+        { auditions: Array.from({ length: 101 }, () => ({ voice: 'es-AR-ElenaNeural', text: 'Hola' })) },
+      ],
       ['a list instead of an object', [{ voice: 'es-AR-ElenaNeural', text: 'Hola' }]],
     ])('answers 400 for %s', async (_name, body) => {
       const result = await prewarm(await account(), body);
@@ -384,7 +467,11 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
       const gus = await account();
       const hal = await account();
       const before = standIn.received.length;
-      const result = await prewarm(gus, { auditions: [{ voice: 'es-AR-ElenaNeural', text: line('Ajeno') }] }, hal.projectId);
+      const result = await prewarm(
+        gus,
+        { auditions: [{ voice: 'es-AR-ElenaNeural', text: line('Ajeno') }] },
+        hal.projectId,
+      );
       expect(result.status).toBe(404);
       expect(standIn.received.length).toBe(before);
     });

@@ -13,7 +13,11 @@ describe('the connection budget (DATABASE_POOL_MAX)', () => {
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
     // No memory tier: every hit reads the index, so hits compete for connections too.
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, DATABASE_POOL_MAX: '3', MEMORY_CACHE_MB: '0' });
+    services = await createTestServices({
+      AZURE_SPEECH_HOST: standIn.host,
+      DATABASE_POOL_MAX: '3',
+      MEMORY_CACHE_MB: '0',
+    });
   });
   afterAll(async () => {
     await services.dispose();

@@ -78,7 +78,10 @@ describe('the daily budget on the service’s default key (DEFAULT_KEY_CHARS_PER
     // What is cached still plays.
     expect(await audition(keyless, first)).toMatchObject({ status: 200, cache: 'HIT-L2' });
     // A project of the same tenant with its own key is not limited by the service's budget.
-    const ownKey = await createTestProject(services.prisma, keyless, { azure_tts_key: 'tenant-key', azure_tts_region: 'eastus' });
+    const ownKey = await createTestProject(services.prisma, keyless, {
+      azure_tts_key: 'tenant-key',
+      azure_tts_region: 'eastus',
+    });
     expect(await audition(keyless, 'Con la clave del proyecto', ownKey)).toMatchObject({ status: 200, cache: 'MISS' });
     expect(standIn.received.at(-1)!.key).toBe('tenant-key');
     // Another tenant has its own budget.
@@ -88,9 +91,17 @@ describe('the daily budget on the service’s default key (DEFAULT_KEY_CHARS_PER
     // The stats show the tenant's use of the default key today.
     const { response } = await invokeHttp(
       createStatsHandler(() => services),
-      { method: 'GET', url: 'http://localhost/api/v1/audio-cache/stats', headers: { authorization: `Bearer ${await token(keyless)}` } },
+      {
+        method: 'GET',
+        url: 'http://localhost/api/v1/audio-cache/stats',
+        headers: { authorization: `Bearer ${await token(keyless)}` },
+      },
     );
-    expect(((await response.json()) as { defaultKey: unknown }).defaultKey).toEqual({ charactersPerDay: 40, usedToday: 40, remainingToday: 0 });
+    expect(((await response.json()) as { defaultKey: unknown }).defaultKey).toEqual({
+      charactersPerDay: 40,
+      usedToday: 40,
+      remainingToday: 0,
+    });
 
     // A new UTC day, a new budget.
     clock = new Date('2031-03-02T00:00:01Z');

@@ -24,7 +24,11 @@ describe('GET /api/health', () => {
   afterAll(() => services.dispose());
 
   it('is an anonymous GET on the api/health route', () => {
-    expect(healthFunction).toMatchObject({ trigger: 'http', name: 'health', options: { methods: ['GET'], route: 'health', authLevel: 'anonymous' } });
+    expect(healthFunction).toMatchObject({
+      trigger: 'http',
+      name: 'health',
+      options: { methods: ['GET'], route: 'health', authLevel: 'anonymous' },
+    });
   });
 
   it('answers 200 with every check ok', async () => {

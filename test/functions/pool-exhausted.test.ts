@@ -31,7 +31,11 @@ describe('every database connection of the instance taken (pool exhausted)', () 
       },
     );
     await response.arrayBuffer();
-    return { status: response.status, cache: response.headers.get('x-cache-status'), retryAfter: response.headers.get('retry-after') };
+    return {
+      status: response.status,
+      cache: response.headers.get('x-cache-status'),
+      retryAfter: response.headers.get('retry-after'),
+    };
   }
 
   async function stats(account: TestAccount) {

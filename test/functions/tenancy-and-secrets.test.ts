@@ -18,7 +18,11 @@ describe('tenancy and secrets', () => {
 
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.4));
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, AZURE_SPEECH_KEY: SERVICE_KEY, TTS_TIMEOUT_SECONDS: '1' });
+    services = await createTestServices({
+      AZURE_SPEECH_HOST: standIn.host,
+      AZURE_SPEECH_KEY: SERVICE_KEY,
+      TTS_TIMEOUT_SECONDS: '1',
+    });
     alice = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     bob = await createTestAccount(services.prisma, services.config.jwt.secretKey);
   });
@@ -27,13 +31,21 @@ describe('tenancy and secrets', () => {
     await standIn.stop();
   });
 
-  async function audition(who: TestAccount, body: object, options: { projectId?: string; headers?: Record<string, string>; token?: string } = {}) {
+  async function audition(
+    who: TestAccount,
+    body: object,
+    options: { projectId?: string; headers?: Record<string, string>; token?: string } = {},
+  ) {
     const projectId = options.projectId ?? who.projectId;
     const { response, logs: lines } = await invokeHttp(
       createAuditionHandler(() => services),
       {
         url: `http://localhost/api/v1/projects/${projectId}/characters/audition`,
-        headers: { authorization: `Bearer ${options.token ?? (await who.token())}`, 'content-type': 'application/json', ...options.headers },
+        headers: {
+          authorization: `Bearer ${options.token ?? (await who.token())}`,
+          'content-type': 'application/json',
+          ...options.headers,
+        },
         body: JSON.stringify(body),
         params: { projectId },
       },
@@ -63,7 +75,9 @@ describe('tenancy and secrets', () => {
     expect(bobs.etag).not.toBe(alices.etag);
     // By ETag: presenting Alice's ETag changes nothing (no conditional answers that could
     // confirm what another tenant has cached).
-    const withEtag = await audition(bob, line, { headers: { 'if-none-match': alices.etag!, 'if-match': alices.etag! } });
+    const withEtag = await audition(bob, line, {
+      headers: { 'if-none-match': alices.etag!, 'if-match': alices.etag! },
+    });
     expect(withEtag.status).toBe(200);
     expect(withEtag.etag).toBe(bobs.etag);
     // Nothing in Bob's answers names Alice's tenant or key.
@@ -84,7 +98,12 @@ describe('tenancy and secrets', () => {
     await audition(bob, { voice: 'es-AR-ElenaNeural', text }, { token: 'x.y.z' }); // unauthorized
     const log = (...args: unknown[]) => logs.push(args.join(' '));
     await cleanCache(
-      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log: { info: log, warn: log, error: log } },
+      {
+        maintenance: services.maintenance,
+        blobStore: services.blobStore,
+        stats: services.stats,
+        log: { info: log, warn: log, error: log },
+      },
       { maxEntriesPerTenant: 1, pricePerMillionChars: 16, now: () => new Date() },
     );
 
@@ -92,7 +111,12 @@ describe('tenancy and secrets', () => {
     expect(all).toMatch(/"function":"audition","status":200,"cache":"MISS"/);
     expect(all).toMatch(/"function":"audition","status":200,"cache":"HIT-L2"/);
     expect(all).toMatch(/Running audio cache cleanup/);
-    const secrets = [services.config.jwt.secretKey, SERVICE_KEY, ...tokens, ...standIn.received.map((r) => r.key!).filter(Boolean)];
+    const secrets = [
+      services.config.jwt.secretKey,
+      SERVICE_KEY,
+      ...tokens,
+      ...standIn.received.map((r) => r.key!).filter(Boolean),
+    ];
     for (const secret of secrets) expect(all).not.toContain(secret);
     expect(all).not.toContain(text); // the user's text is not logged either
   });

@@ -30,7 +30,10 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
     tenantB = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-fairness-'));
     const port = await findFreePort();
-    ({ process: host } = await startServeProcess(hostEnvironment(services, { PORT: String(port), AZURE_SPEECH_HOST: standIn.host }), workDir));
+    ({ process: host } = await startServeProcess(
+      hostEnvironment(services, { PORT: String(port), AZURE_SPEECH_HOST: standIn.host }),
+      workDir,
+    ));
     base = `http://127.0.0.1:${port}/api`;
   });
   afterAll(async () => {
@@ -80,7 +83,9 @@ describe('one tenant’s burst does not starve another tenant (real host, defaul
     const sentAt = standIn.received.length;
     const b = await audition(tenantB, 'La única audición del inquilino B');
     const a = await Promise.all(burst);
-    const startedBefore = standIn.received.slice(sentAt).findIndex((r) => r.ssml.includes('La única audición del inquilino B'));
+    const startedBefore = standIn.received
+      .slice(sentAt)
+      .findIndex((r) => r.ssml.includes('La única audición del inquilino B'));
     console.log(
       `B answered in ${Math.round(b.ms)} ms behind A's burst (${Math.round(alone.ms)} ms alone; stand-in ${SPEECH_LATENCY_MS} ms; ${b.timing}); ` +
         `${startedBefore} of A's syntheses started between B's request and B's synthesis; A: ${JSON.stringify(statusCounts(a))}`,

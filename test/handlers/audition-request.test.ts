@@ -28,9 +28,19 @@ describe('parseAuditionBody', () => {
 
   it('folds defaults in: absent, null and default values are the same audition', () => {
     const base = { voice: 'es-AR-ElenaNeural', text: 'Hola' };
-    const expected = { voice: 'es-AR-ElenaNeural', locale: 'es-AR', text: 'Hola', style: null, styleDegree: 1, ratePct: 0, pitchPct: 0 };
+    const expected = {
+      voice: 'es-AR-ElenaNeural',
+      locale: 'es-AR',
+      text: 'Hola',
+      style: null,
+      styleDegree: 1,
+      ratePct: 0,
+      pitchPct: 0,
+    };
     expect(parseAuditionBody(base)).toEqual(expected);
-    expect(parseAuditionBody({ ...base, style: null, styledegree: null, rate_pct: null, pitch_pct: null })).toEqual(expected);
+    expect(parseAuditionBody({ ...base, style: null, styledegree: null, rate_pct: null, pitch_pct: null })).toEqual(
+      expected,
+    );
     for (const style of ['', 'none', 'general', 'default', ' Default ']) {
       expect(parseAuditionBody({ ...base, style, styledegree: 1.7, rate_pct: -0, pitch_pct: 0 })).toEqual(expected);
     }
@@ -42,7 +52,9 @@ describe('parseAuditionBody', () => {
   });
 
   it('keeps a real style with its degree, lower-cased', () => {
-    expect(parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'x', style: 'Cheerful', styledegree: 1.5 })).toMatchObject({
+    expect(
+      parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'x', style: 'Cheerful', styledegree: 1.5 }),
+    ).toMatchObject({
       style: 'cheerful',
       styleDegree: 1.5,
     });
@@ -87,7 +99,11 @@ describe('the text rules', () => {
     ['the noncharacter U+FDD0', 'a\ufdd0b', 'U+FDD0'],
     ['the noncharacter U+10FFFF', 'a\u{10ffff}b', 'U+10FFFF'],
   ])('refuses %s on both routes and in prewarm items, naming the text and the character', (_name, text, codePoint) => {
-    for (const parse of [() => parseAuditionBody({ voice, text }), () => parseVoiceAudition(voice, { text }), () => parsePrewarmItem({ voice, text })]) {
+    for (const parse of [
+      () => parseAuditionBody({ voice, text }),
+      () => parseVoiceAudition(voice, { text }),
+      () => parsePrewarmItem({ voice, text }),
+    ]) {
       const errors = errorsOf(parse);
       expect(errors.map((e) => e.field)).toEqual(['text']);
       expect(errors[0]!.message).toContain(`contains ${codePoint}, which cannot be spoken`);
@@ -100,14 +116,25 @@ describe('the text rules', () => {
   });
 
   it('speaks the rest of Unicode as it is: format characters, emoji sequences, astral and private-use characters', () => {
-    for (const text of ['👩\u200d👩\u200d👧 ñandú', 'שלום\u200f!', 'co\u00adoperar', '𝄞 clave de sol', 'ﬁn', '\ue000']) {
+    for (const text of [
+      '👩\u200d👩\u200d👧 ñandú',
+      'שלום\u200f!',
+      'co\u00adoperar',
+      '𝄞 clave de sol',
+      'ﬁn',
+      '\ue000',
+    ]) {
       expect(parseAuditionBody({ voice, text }).text).toBe(text.normalize('NFC'));
     }
   });
 
   it('on the voices route, an empty or blank text is the voice’s default line; on the characters route it is a 400', () => {
     const line = defaultAuditionLine(voice, 'es-AR');
-    for (const text of ['', '   ', '\n\t', null, undefined]) expect(parseVoiceAudition(voice, { text }).text).toBe(line);
-    for (const text of ['', '   ']) expect(errorsOf(() => parseAuditionBody({ voice, text }))).toEqual([{ field: 'text', message: 'must not be empty' }]);
+    for (const text of ['', '   ', '\n\t', null, undefined])
+      expect(parseVoiceAudition(voice, { text }).text).toBe(line);
+    for (const text of ['', '   '])
+      expect(errorsOf(() => parseAuditionBody({ voice, text }))).toEqual([
+        { field: 'text', message: 'must not be empty' },
+      ]);
   });
 });

@@ -24,7 +24,9 @@ describe('checkHealth', () => {
         }),
       ),
     );
-    const deadDatabase = createServices(parseConfig(testSettings(services.database.url.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'))));
+    const deadDatabase = createServices(
+      parseConfig(testSettings(services.database.url.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'))),
+    );
     try {
       const blobDown = await checkHealth(deadBlob);
       expect(blobDown.checks).toEqual({ database: 'ok', blobStorage: 'failed' });

@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, parseConfig, SETTING_NAMES } from '../../src/config.ts';
 import { bicepCli } from '../../tools/infra/bicep.ts';
-import { checkInfra, checkParameterFile, DATE_DEPENDENT_RULE, type ArmTemplate, type InfraCheck } from '../../tools/infra/check.ts';
+import {
+  checkInfra,
+  checkParameterFile,
+  DATE_DEPENDENT_RULE,
+  type ArmTemplate,
+  type InfraCheck,
+} from '../../tools/infra/check.ts';
 import { moduleOf, moduleOutput, outputOf, parameterName, resourceOf, resourcesOf } from '../support/arm-template.ts';
 import { allDocs } from '../support/docs.ts';
 import { alertQueries, workbookQueries } from '../support/shipped-queries.ts';
@@ -34,7 +40,10 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     if (!cli.available) return;
     check = checkInfra({ cli, outFile: path.join(scratch, 'main.json') });
     main = check.template;
-    if (check.review.length > 0) console.log(`infra: ${check.review.length} ${DATE_DEPENDENT_RULE} warnings to review (npm run infra:check lists them)`);
+    if (check.review.length > 0)
+      console.log(
+        `infra: ${check.review.length} ${DATE_DEPENDENT_RULE} warnings to review (npm run infra:check lists them)`,
+      );
   }, 180_000);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -56,8 +65,12 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     edit('modules/storage.bicep', 'allowSharedKeyAccess: false', 'allowSharedKeyAcess: false');
     edit('main.bicep', 'cacheTtlDays: cacheTtlDays', "cacheTtlDays: '30'");
     const broken = checkInfra({ cli, infraDir: copy, outFile: path.join(scratch, 'broken.json') });
-    expect(broken.problems.join('\n')).toMatch(/modules\/storage\.bicep:\d+ warning BCP\d+: The property "allowSharedKeyAcess" is not allowed/);
-    expect(broken.problems.join('\n')).toMatch(/main\.bicep:\d+ error BCP\d+: The property "cacheTtlDays" expected a value of type "int"/);
+    expect(broken.problems.join('\n')).toMatch(
+      /modules\/storage\.bicep:\d+ warning BCP\d+: The property "allowSharedKeyAcess" is not allowed/,
+    );
+    expect(broken.problems.join('\n')).toMatch(
+      /main\.bicep:\d+ error BCP\d+: The property "cacheTtlDays" expected a value of type "int"/,
+    );
   }, 180_000);
 
   describe('infra/main.parameters.json (azd fills it from the environment)', () => {
@@ -74,7 +87,13 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> };
       const { jwtSecretKey: _dropped, ...rest } = file.parameters;
       const problems = checkParameterFile(
-        { parameters: { ...rest, maximumInstanceCount: { value: '${MAX_INSTANCES=forty}' }, cacheTtlDay: { value: '${CACHE_TTL_DAYS}' } } },
+        {
+          parameters: {
+            ...rest,
+            maximumInstanceCount: { value: '${MAX_INSTANCES=forty}' },
+            cacheTtlDay: { value: '${CACHE_TTL_DAYS}' },
+          },
+        },
         main,
       );
       expect(problems).toEqual([
@@ -104,26 +123,45 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const inner = /^\[(?:string\()?parameters\('(\w+)'\)\)?\]$/.exec(value)?.[1];
       if (!inner) return /^\[/.test(value) ? undefined : value;
       const fromMain = parameterName(api().parameters[inner]);
-      const fallback = fromMain ? main.parameters[fromMain]?.defaultValue : api().template.parameters[inner]?.defaultValue;
-      return typeof fallback === 'string' || typeof fallback === 'number' || typeof fallback === 'boolean' ? String(fallback) : undefined;
+      const fallback = fromMain
+        ? main.parameters[fromMain]?.defaultValue
+        : api().template.parameters[inner]?.defaultValue;
+      return typeof fallback === 'string' || typeof fallback === 'number' || typeof fallback === 'boolean'
+        ? String(fallback)
+        : undefined;
     };
 
     it('runs on Flex Consumption (FC1, Linux), Node 24, 2048 MB instances, at most maximumInstanceCount (40) of them, as infra/README.md says', () => {
       const plan = resourceOf(api().template, 'Microsoft.Web/serverfarms');
-      expect(plan).toMatchObject({ kind: 'functionapp', sku: { name: 'FC1', tier: 'FlexConsumption' }, properties: { reserved: true } });
-      expect(site()).toMatchObject({ kind: 'functionapp,linux', properties: { httpsOnly: true, siteConfig: { minTlsVersion: '1.2', ftpsState: 'Disabled' } } });
-      const config = (site().properties as { functionAppConfig: Record<string, Record<string, unknown>> }).functionAppConfig;
+      expect(plan).toMatchObject({
+        kind: 'functionapp',
+        sku: { name: 'FC1', tier: 'FlexConsumption' },
+        properties: { reserved: true },
+      });
+      expect(site()).toMatchObject({
+        kind: 'functionapp,linux',
+        properties: { httpsOnly: true, siteConfig: { minTlsVersion: '1.2', ftpsState: 'Disabled' } },
+      });
+      const config = (site().properties as { functionAppConfig: Record<string, Record<string, unknown>> })
+        .functionAppConfig;
       expect(config.runtime).toEqual({ name: 'node', version: '24' });
-      expect(config.scaleAndConcurrency).toEqual({ instanceMemoryMB: 2048, maximumInstanceCount: "[parameters('maximumInstanceCount')]" });
+      expect(config.scaleAndConcurrency).toEqual({
+        instanceMemoryMB: 2048,
+        maximumInstanceCount: "[parameters('maximumInstanceCount')]",
+      });
       expect(api().parameters.maximumInstanceCount).toBe("[parameters('maximumInstanceCount')]");
       expect(main.parameters.maximumInstanceCount?.defaultValue).toBe(40);
-      expect(read('infra/README.md')).toContain('Node 24, 2048 MB instances, at most `maximumInstanceCount` (40) instances');
+      expect(read('infra/README.md')).toContain(
+        'Node 24, 2048 MB instances, at most `maximumInstanceCount` (40) instances',
+      );
       expect(site().tags).toMatch(/'azd-service-name', 'api'/);
     });
 
     it('applies the module’s appSettings and none that Flex Consumption refuses', () => {
       const copy = (site().properties as { siteConfig: { copy: { name: string; count: string }[] } }).siteConfig.copy;
-      expect(copy).toEqual([expect.objectContaining({ name: 'appSettings', count: "[length(items(variables('appSettings')))]" })]);
+      expect(copy).toEqual([
+        expect.objectContaining({ name: 'appSettings', count: "[length(items(variables('appSettings')))]" }),
+      ]);
       // Flex Consumption sets these itself from functionAppConfig, or has no use for them.
       const refused = [
         'FUNCTIONS_EXTENSION_VERSION',
@@ -158,7 +196,11 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         problems = (error as ConfigError).problems;
       }
       const required = problems.map((p) => p.split(' is required')[0]!);
-      expect(required).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME']);
+      expect(required).toEqual([
+        'DATABASE_URL',
+        'JWT_SECRET_KEY',
+        'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME',
+      ]);
       expect(appSettings().AZURE_STORAGE_ACCOUNT_NAME).toBe("[parameters('storageAccountName')]");
       expect(moduleOutput(api().parameters.storageAccountName)).toEqual({ module: 'storage', output: 'name' });
 
@@ -167,16 +209,24 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         ['DATABASE_URL', 'database-url'],
         ['JWT_SECRET_KEY', 'jwt-secret-key'],
       ] as const) {
-        const reference = /^\[format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', parameters\('(\w+)'\)\)\]$/.exec(appSettings()[setting]!);
+        const reference = /^\[format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', parameters\('(\w+)'\)\)\]$/.exec(
+          appSettings()[setting]!,
+        );
         expect(reference, setting).not.toBeNull();
         const source = moduleOutput(api().parameters[reference![1]!]);
         expect(source?.module, setting).toBe('keyvault');
-        expect(outputOf(vault, source!.output), setting).toContain(`'Microsoft.KeyVault/vaults/secrets', parameters('name'), '${secret}'`);
-        const created = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) => r.name.includes(`'${secret}'`));
+        expect(outputOf(vault, source!.output), setting).toContain(
+          `'Microsoft.KeyVault/vaults/secrets', parameters('name'), '${secret}'`,
+        );
+        const created = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) =>
+          r.name.includes(`'${secret}'`),
+        );
         expect(created?.condition, `${secret} is always created`).toBeUndefined();
       }
       // Resolved as the identity the app runs as.
-      expect((site().properties as Record<string, unknown>).keyVaultReferenceIdentity).toBe("[parameters('identityId')]");
+      expect((site().properties as Record<string, unknown>).keyVaultReferenceIdentity).toBe(
+        "[parameters('identityId')]",
+      );
     });
 
     it('sets only settings src/config.ts reads (besides the host’s own), with values it accepts', () => {
@@ -186,7 +236,8 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       // What the deployed app reads with the template's defaults: literal values and parameters
       // at their defaults; what only a deployment knows (names, Key Vault values) as samples.
       const env: Record<string, string> = {
-        DATABASE_URL: 'postgresql://khipuadmin:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
+        DATABASE_URL:
+          'postgresql://khipuadmin:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
         JWT_SECRET_KEY: 'the-khipu-cloud-api-secret',
         AZURE_STORAGE_ACCOUNT_NAME: 'stabc123',
       };
@@ -196,19 +247,29 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       }
       expect(Object.keys(env).length).toBeGreaterThan(15);
       const config = parseConfig(env);
-      expect(config).toMatchObject({ databasePoolMax: 5, cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' } });
-      expect(config.blobStorage).toEqual({ kind: 'identity', accountUrl: 'https://stabc123.blob.core.windows.net', containerName: 'audio-cache' });
+      expect(config).toMatchObject({
+        databasePoolMax: 5,
+        cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
+      });
+      expect(config.blobStorage).toEqual({
+        kind: 'identity',
+        accountUrl: 'https://stabc123.blob.core.windows.net',
+        containerName: 'audio-cache',
+      });
     });
 
     it('is the docs’: every setting it sets is documented in README.md or docs/', () => {
       const readme = allDocs();
       const platform = /^(AzureWebJobs|APPLICATIONINSIGHTS_|FUNCTIONS_|WEBSITE_)|^AZURE_CLIENT_ID$/;
-      expect(Object.keys(appSettings()).filter((name) => !platform.test(name) && !readme.includes(`\`${name}\``))).toEqual([]);
+      expect(
+        Object.keys(appSettings()).filter((name) => !platform.test(name) && !readme.includes(`\`${name}\``)),
+      ).toEqual([]);
     });
 
     it('deploys its package from a container the storage module creates, reached as the identity the app runs as', () => {
-      const deployment = (site().properties as { functionAppConfig: { deployment: { storage: Record<string, unknown> } } }).functionAppConfig.deployment
-        .storage;
+      const deployment = (
+        site().properties as { functionAppConfig: { deployment: { storage: Record<string, unknown> } } }
+      ).functionAppConfig.deployment.storage;
       expect(deployment).toEqual({
         type: 'blobContainer',
         value: "[format('{0}{1}', parameters('storageBlobEndpoint'), parameters('deploymentContainerName'))]",
@@ -218,14 +279,19 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const storage = moduleOf(main, 'storage');
       expect(storage.parameters.deploymentContainerName).toBe(api().parameters.deploymentContainerName);
       const containers = resourcesOf(storage.template, 'Microsoft.Storage/storageAccounts/blobServices/containers');
-      expect(containers.map((c) => c.name)).toContain("[format('{0}/{1}/{2}', parameters('name'), 'default', parameters('deploymentContainerName'))]");
+      expect(containers.map((c) => c.name)).toContain(
+        "[format('{0}/{1}/{2}', parameters('name'), 'default', parameters('deploymentContainerName'))]",
+      );
       for (const c of containers) expect(c.properties).toMatchObject({ publicAccess: 'None' });
       // The site runs as the identity module's identity, the one the role assignments name.
       expect(moduleOutput(api().parameters.identityId)).toEqual({ module: 'identity', output: 'id' });
       expect(Object.keys((site().identity as { userAssignedIdentities: object }).userAssignedIdentities)).toEqual([
         "[format('{0}', parameters('identityId'))]",
       ]);
-      expect(moduleOutput(moduleOf(main, 'rbac').parameters.principalId)).toEqual({ module: 'identity', output: 'principalId' });
+      expect(moduleOutput(moduleOf(main, 'rbac').parameters.principalId)).toEqual({
+        module: 'identity',
+        output: 'principalId',
+      });
     });
   });
 
@@ -239,17 +305,27 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         supportsHttpsTrafficOnly: true,
       });
       const [rule, ...more] = (
-        resourceOf(storage.template, 'Microsoft.Storage/storageAccounts/managementPolicies').properties as { policy: { rules: unknown[] } }
+        resourceOf(storage.template, 'Microsoft.Storage/storageAccounts/managementPolicies').properties as {
+          policy: { rules: unknown[] };
+        }
       ).policy.rules;
       expect(more).toEqual([]);
       // {container}/ + the blob layout's audio-cache/{tenant_id}/{cache_key}.mp3
       expect(rule).toMatchObject({
         definition: {
-          filters: { blobTypes: ['blockBlob'], prefixMatch: ["[format('{0}/audio-cache/', parameters('containerName'))]"] },
-          actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: "[add(parameters('cacheTtlDays'), 7)]" } } },
+          filters: {
+            blobTypes: ['blockBlob'],
+            prefixMatch: ["[format('{0}/audio-cache/', parameters('containerName'))]"],
+          },
+          actions: {
+            baseBlob: { delete: { daysAfterModificationGreaterThan: "[add(parameters('cacheTtlDays'), 7)]" } },
+          },
         },
       });
-      expect(storage.parameters).toMatchObject({ containerName: "[parameters('containerName')]", cacheTtlDays: "[parameters('cacheTtlDays')]" });
+      expect(storage.parameters).toMatchObject({
+        containerName: "[parameters('containerName')]",
+        cacheTtlDays: "[parameters('cacheTtlDays')]",
+      });
       expect(main.parameters.containerName?.defaultValue).toBe('audio-cache');
       expect(main.parameters.cacheTtlDays?.defaultValue).toBe(30);
       expect(allDocs()).toContain('audio-cache/{tenant_id}/{cache_key}.mp3');
@@ -257,9 +333,16 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
 
     it('keeps Key Vault on RBAC with soft delete; its database-url secret requires TLS', () => {
       const vault = moduleOf(main, 'keyvault').template;
-      expect(resourceOf(vault, 'Microsoft.KeyVault/vaults').properties).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
-      const databaseUrl = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) => r.name.includes("'database-url'"));
-      expect((databaseUrl?.properties as { value: string }).value).toMatch(/^\[format\('postgresql:\/\/.*\?sslmode=require'/);
+      expect(resourceOf(vault, 'Microsoft.KeyVault/vaults').properties).toMatchObject({
+        enableRbacAuthorization: true,
+        enableSoftDelete: true,
+      });
+      const databaseUrl = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) =>
+        r.name.includes("'database-url'"),
+      );
+      expect((databaseUrl?.properties as { value: string }).value).toMatch(
+        /^\[format\('postgresql:\/\/.*\?sslmode=require'/,
+      );
     });
 
     it('keeps PostgreSQL 16 on TLS, reachable from Azure and, when given, from the deployer', () => {
@@ -319,20 +402,30 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       ]);
       // Application Insights is reached with Entra ID (hence the publisher role), as the identity.
       const settings = moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>;
-      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe("[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]");
+      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe(
+        "[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]",
+      );
     });
 
     it('gives the deployer only what azd needs, and assigns nothing at the group or subscription', () => {
       expect(assignments().filter((a) => a.who !== 'principalId')).toEqual([
         { who: 'deployerPrincipalId', role: 'Key Vault Secrets Officer', scope: 'Microsoft.KeyVault/vaults' },
-        { who: 'deployerPrincipalId', role: 'Storage Blob Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
+        {
+          who: 'deployerPrincipalId',
+          role: 'Storage Blob Data Contributor',
+          scope: 'Microsoft.Storage/storageAccounts',
+        },
       ]);
       expect(resourcesOf(main, 'Microsoft.Authorization/roleAssignments')).toEqual([]);
     });
   });
 
   describe('PostgreSQL, sized by instances × DATABASE_POOL_MAX + headroom', () => {
-    const variables = () => main.variables as { postgresSkus: Record<string, { tier: string; maxConnections: number }>; [name: string]: unknown };
+    const variables = () =>
+      main.variables as {
+        postgresSkus: Record<string, { tier: string; maxConnections: number }>;
+        [name: string]: unknown;
+      };
     const defaults = () => ({
       instances: main.parameters.maximumInstanceCount!.defaultValue as number,
       poolMax: main.parameters.databasePoolMax!.defaultValue as number,
@@ -341,13 +434,16 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     });
     /** The formula the template evaluates at deployment, for given parameters. */
     const fits = (p: ReturnType<typeof defaults>) =>
-      p.instances * p.poolMax + p.headroom <= variables().postgresSkus[p.sku]!.maxConnections - (variables().postgresAzureReservedConnections as number);
+      p.instances * p.poolMax + p.headroom <=
+      variables().postgresSkus[p.sku]!.maxConnections - (variables().postgresAzureReservedConnections as number);
 
     it('evaluates the docs’ formula at deployment and fails it, saying why, when it does not hold', () => {
       expect(variables().connectionBudget).toBe(
         "[add(mul(parameters('maximumInstanceCount'), parameters('databasePoolMax')), parameters('postgresConnectionHeadroom'))]",
       );
-      expect(variables().postgresUsableConnections).toBe("[sub(variables('postgresSku').maxConnections, variables('postgresAzureReservedConnections'))]");
+      expect(variables().postgresUsableConnections).toBe(
+        "[sub(variables('postgresSku').maxConnections, variables('postgresAzureReservedConnections'))]",
+      );
       expect(variables().connectionBudgetCheck).toMatch(
         /^\[if\(lessOrEquals\(variables\('connectionBudget'\), variables\('postgresUsableConnections'\)\), .*fail\(.*Connection budget exceeded/,
       );
@@ -379,8 +475,15 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const skus = Object.entries(variables().postgresSkus);
       expect(skus.length).toBeGreaterThanOrEqual(8);
       for (const [name, sku] of skus) {
-        expect(name.startsWith({ Burstable: 'Standard_B', GeneralPurpose: 'Standard_D', MemoryOptimized: 'Standard_E' }[sku.tier]!), name).toBe(true);
-        expect(readme, name).toMatch(new RegExp(`\\| \`${name}\` \\| ${sku.tier} \\| ${sku.maxConnections.toLocaleString('en-US')} \\|`));
+        expect(
+          name.startsWith(
+            { Burstable: 'Standard_B', GeneralPurpose: 'Standard_D', MemoryOptimized: 'Standard_E' }[sku.tier]!,
+          ),
+          name,
+        ).toBe(true);
+        expect(readme, name).toMatch(
+          new RegExp(`\\| \`${name}\` \\| ${sku.tier} \\| ${sku.maxConnections.toLocaleString('en-US')} \\|`),
+        );
       }
     });
   });
@@ -388,14 +491,18 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
   describe('monitoring (modules alerts and workbook)', () => {
     it('provisions one alert per query file, each with its file’s query as compiled, measuring a column that query outputs', () => {
       const alerts = moduleOf(main, 'alerts').template;
-      const variables = alerts.variables as Record<string, unknown> & { alerts: { name: string; query: string; column: string }[] };
+      const variables = alerts.variables as Record<string, unknown> & {
+        alerts: { name: string; query: string; column: string }[];
+      };
       const compiled = variables.alerts.map((a) => ({
         name: a.name,
         column: a.column,
         query: variables[/^\[variables\('(.+)'\)\]$/.exec(a.query)![1]!] as string,
       }));
       const files = alertQueries();
-      expect(compiled.map((a) => `infra/monitoring/alerts/${a.name}.kql`).sort()).toEqual(files.map((f) => f.source).sort());
+      expect(compiled.map((a) => `infra/monitoring/alerts/${a.name}.kql`).sort()).toEqual(
+        files.map((f) => f.source).sort(),
+      );
       for (const alert of compiled) {
         expect(alert.query, alert.name).toBe(files.find((f) => f.source.endsWith(`/${alert.name}.kql`))!.query);
         expect(alert.query, alert.name).toMatch(new RegExp(`\\b${alert.column}\\s*=`));
@@ -414,7 +521,9 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const queries = parsed.items.filter((i) => i.type === 3).map((i) => `workbook: ${i.name}`);
       expect(queries).toEqual(workbookQueries().map((q) => q.source));
       expect(queries.length).toBeGreaterThan(3);
-      expect(resourceOf(workbook, 'Microsoft.Insights/workbooks').properties).toMatchObject({ serializedData: "[variables('serialized')]" });
+      expect(resourceOf(workbook, 'Microsoft.Insights/workbooks').properties).toMatchObject({
+        serializedData: "[variables('serialized')]",
+      });
     });
   });
 
@@ -430,17 +539,32 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       ]) {
         expect(main.outputs, name).toHaveProperty(name);
       }
-      expect(resourceOf(main, 'Microsoft.Resources/resourceGroups').name).toBe("[format('rg-{0}', parameters('environmentName'))]");
-      expect(JSON.stringify(main.outputs)).not.toMatch(/jwtSecretKey|postgresAdminPassword|azureSpeechKey|DATABASE_URL/);
+      expect(resourceOf(main, 'Microsoft.Resources/resourceGroups').name).toBe(
+        "[format('rg-{0}', parameters('environmentName'))]",
+      );
+      expect(JSON.stringify(main.outputs)).not.toMatch(
+        /jwtSecretKey|postgresAdminPassword|azureSpeechKey|DATABASE_URL/,
+      );
     });
 
     it('gives the migration hook in azure.yaml every variable it reads, but the two the deployer sets', () => {
-      const { predeploy } = (parse(read('azure.yaml')) as { hooks: Record<string, { posix: { run: string }; windows: { run: string } }> }).hooks;
+      const { predeploy } = (
+        parse(read('azure.yaml')) as { hooks: Record<string, { posix: { run: string }; windows: { run: string } }> }
+      ).hooks;
       const hook = `${predeploy!.posix.run}\n${predeploy!.windows.run}`;
-      const read_ = new Set([...hook.matchAll(/(?:\$env:|\be\.|\$)(POSTGRES_[A-Z_]+|DEPLOYER_[A-Z_]+)/g)].map((m) => m[1]!));
-      expect([...read_].sort()).toEqual(['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_LOGIN', 'POSTGRES_ADMIN_PASSWORD', 'POSTGRES_DATABASE', 'POSTGRES_HOST']);
+      const read_ = new Set(
+        [...hook.matchAll(/(?:\$env:|\be\.|\$)(POSTGRES_[A-Z_]+|DEPLOYER_[A-Z_]+)/g)].map((m) => m[1]!),
+      );
+      expect([...read_].sort()).toEqual([
+        'DEPLOYER_IP_ADDRESS',
+        'POSTGRES_ADMIN_LOGIN',
+        'POSTGRES_ADMIN_PASSWORD',
+        'POSTGRES_DATABASE',
+        'POSTGRES_HOST',
+      ]);
       const fromDeployer = ['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_PASSWORD'];
-      for (const name of [...read_].filter((n) => !fromDeployer.includes(n))) expect(main.outputs, name).toHaveProperty(name);
+      for (const name of [...read_].filter((n) => !fromDeployer.includes(n)))
+        expect(main.outputs, name).toHaveProperty(name);
     });
   });
 });

@@ -18,17 +18,26 @@ describe('KQL, checked by Kusto’s language service', () => {
     expect(errorsOf("traces | where message startswith 'x' | take 1")).toEqual([]);
   });
 
-  it.each(docsQueries().map(({ source, query }) => [source, query] as const))('%s parses, naming only known tables and columns', (_source, query) => {
-    expect(errorsOf(query)).toEqual([]);
-  });
+  it.each(docsQueries().map(({ source, query }) => [source, query] as const))(
+    '%s parses, naming only known tables and columns',
+    (_source, query) => {
+      expect(errorsOf(query)).toEqual([]);
+    },
+  );
 });
 
 describe('the monitoring that azd up provisions (infra/monitoring)', () => {
-  it.each(alertQueries().map(({ source, query }) => [source, query] as const))('%s parses, naming only known tables and columns', (_source, query) => {
-    expect(errorsOf(query)).toEqual([]);
-  });
+  it.each(alertQueries().map(({ source, query }) => [source, query] as const))(
+    '%s parses, naming only known tables and columns',
+    (_source, query) => {
+      expect(errorsOf(query)).toEqual([]);
+    },
+  );
 
-  it.each(workbookQueries().map(({ source, query }) => [source, query] as const))('the %s query parses', (_source, query) => {
-    expect(errorsOf(query)).toEqual([]);
-  });
+  it.each(workbookQueries().map(({ source, query }) => [source, query] as const))(
+    'the %s query parses',
+    (_source, query) => {
+      expect(errorsOf(query)).toEqual([]);
+    },
+  );
 });

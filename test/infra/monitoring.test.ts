@@ -28,7 +28,8 @@ class CollectingReader extends MetricReader {
 
 /** The shipped queries without their comment lines (what runs). */
 const queries = shippedQueries().map(({ source, query }) => ({ source, query: query.replace(/^\s*\/\/.*$/gm, '') }));
-const all = (pattern: RegExp) => queries.flatMap(({ source, query }) => [...query.matchAll(pattern)].map((m) => ({ source, match: m })));
+const all = (pattern: RegExp) =>
+  queries.flatMap(({ source, query }) => [...query.matchAll(pattern)].map((m) => ({ source, match: m })));
 
 describe('the shipped KQL against the lines and metrics the app emits', () => {
   const reader = new CollectingReader();
@@ -96,14 +97,23 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
     await blind.close();
     keep(logs);
 
-    const context = new InvocationContext({ functionName: 'cleanup', logHandler: (_level, ...args) => lines.push(args.join(' ')) });
+    const context = new InvocationContext({
+      functionName: 'cleanup',
+      logHandler: (_level, ...args) => lines.push(args.join(' ')),
+    });
     await createCleanupHandler(() => services)({ isPastDue: false } as never, context);
 
-    requestLines = lines.filter((line) => line.startsWith('{"event":"request"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    requestLines = lines
+      .filter((line) => line.startsWith('{"event":"request"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const { resourceMetrics } = await reader.collect();
     recorded = resourceMetrics.scopeMetrics
       .flatMap((scope) => scope.metrics)
-      .map((m) => ({ name: m.descriptor.name, kind: m.dataPointType, attributes: new Set(m.dataPoints.flatMap((p) => Object.keys(p.attributes))) }));
+      .map((m) => ({
+        name: m.descriptor.name,
+        kind: m.dataPointType,
+        attributes: new Set(m.dataPoints.flatMap((p) => Object.keys(p.attributes))),
+      }));
   });
   afterAll(async () => {
     await services.dispose();
@@ -127,23 +137,36 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
 
   it('every value a query compares a request field with is one the app writes there', () => {
     const pairs = [
-      ...all(/(?:tostring|toint)\(r\.(\w+)\)\s*==\s*['"]?([\w-]+)['"]?/g).map(({ source, match }) => ({ source, field: match[1]!, values: [match[2]!] })),
+      ...all(/(?:tostring|toint)\(r\.(\w+)\)\s*==\s*['"]?([\w-]+)['"]?/g).map(({ source, match }) => ({
+        source,
+        field: match[1]!,
+        values: [match[2]!],
+      })),
       ...all(/tostring\(r\.(\w+)\)\s+in\s+\(([^)]*)\)/g).map(({ source, match }) => ({
         source,
         field: match[1]!,
         values: [...match[2]!.matchAll(/['"]([^'"]*)['"]/g)].map((v) => v[1]!),
       })),
-      ...all(/\br\.(\w+) == ["']([\w-]+)["']/g).map(({ source, match }) => ({ source, field: match[1]!, values: [match[2]!] })),
+      ...all(/\br\.(\w+) == ["']([\w-]+)["']/g).map(({ source, match }) => ({
+        source,
+        field: match[1]!,
+        values: [match[2]!],
+      })),
     ];
     expect(pairs.length).toBeGreaterThan(5);
     const unseen = pairs.flatMap(({ source, field, values }) =>
-      values.filter((value) => !requestLines.some((r) => String(r[field]) === value)).map((value) => `${source}: r.${field} == ${value}`),
+      values
+        .filter((value) => !requestLines.some((r) => String(r[field]) === value))
+        .map((value) => `${source}: r.${field} == ${value}`),
     );
     expect(unseen).toEqual([]);
   });
 
   it('every message prefix a query filters on starts a line the app writes', () => {
-    const prefixes = all(/message startswith (?:'([^']*)'|"([^"]*)")/g).map(({ source, match }) => ({ source, prefix: (match[1] ?? match[2])! }));
+    const prefixes = all(/message startswith (?:'([^']*)'|"([^"]*)")/g).map(({ source, match }) => ({
+      source,
+      prefix: (match[1] ?? match[2])!,
+    }));
     expect(prefixes.length).toBeGreaterThan(5);
     expect(prefixes.filter(({ prefix }) => !lines.some((line) => line.startsWith(prefix)))).toEqual([]);
   });
@@ -182,7 +205,9 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
     const names = new Map(recorded.map((m) => [m.name, m]));
     const named = [
       ...all(/\bname == ['"](\w+)['"]/g).map(({ source, match }) => ({ source, name: match[1]! })),
-      ...all(/\bname in \(([^)]*)\)/g).flatMap(({ source, match }) => [...match[1]!.matchAll(/['"](\w+)['"]/g)].map((n) => ({ source, name: n[1]! }))),
+      ...all(/\bname in \(([^)]*)\)/g).flatMap(({ source, match }) =>
+        [...match[1]!.matchAll(/['"](\w+)['"]/g)].map((n) => ({ source, name: n[1]! })),
+      ),
     ];
     expect(named.length).toBeGreaterThan(4);
     expect(named.filter(({ name }) => !names.has(name))).toEqual([]);
@@ -196,8 +221,12 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
         // `sumif(valueCount, name == 'X')`, `iff(name == 'X', valueCount, …)`, or else every metric the query names.
         const after = /^valueCount,\s*name == ['"](\w+)['"]/.exec(query.slice(use.index));
         const before = /name == ['"](\w+)['"],\s*$/.exec(query.slice(0, use.index));
-        const readFor = after || before ? [(after ?? before)![1]!] : [...query.matchAll(/['"](\w+)['"]/g)].map((m) => m[1]!).filter((n) => names.has(n));
-        for (const name of readFor) expect(names.get(name)?.kind, `${source}: valueCount of ${name}`).toBe(DataPointType.HISTOGRAM);
+        const readFor =
+          after || before
+            ? [(after ?? before)![1]!]
+            : [...query.matchAll(/['"](\w+)['"]/g)].map((m) => m[1]!).filter((n) => names.has(n));
+        for (const name of readFor)
+          expect(names.get(name)?.kind, `${source}: valueCount of ${name}`).toBe(DataPointType.HISTOGRAM);
       }
     }
   });

@@ -35,8 +35,16 @@ export function describeAccountDirectoryContract(name: string, create: () => Pro
     it('finds an active user of an active tenant, with the tenant and role as stored', async () => {
       const narrator = await under.addAccount({ role: 'narrator' });
       const admin = await under.addAccount({ role: 'admin' });
-      expect(await directory.findActiveUser(narrator.userId)).toEqual({ userId: narrator.userId, tenantId: narrator.tenantId, role: 'narrator' });
-      expect(await directory.findActiveUser(admin.userId)).toEqual({ userId: admin.userId, tenantId: admin.tenantId, role: 'admin' });
+      expect(await directory.findActiveUser(narrator.userId)).toEqual({
+        userId: narrator.userId,
+        tenantId: narrator.tenantId,
+        role: 'narrator',
+      });
+      expect(await directory.findActiveUser(admin.userId)).toEqual({
+        userId: admin.userId,
+        tenantId: admin.tenantId,
+        role: 'admin',
+      });
     });
 
     it('finds no inactive user, and no active user of an inactive tenant', async () => {
@@ -67,16 +75,39 @@ export function describeAccountDirectoryContract(name: string, create: () => Pro
     it('finds a project with its tenant, and the key and region where the web UI writes them (settings.creds.tts.azure)', async () => {
       const account = await under.addAccount();
       const other = await under.addAccount();
-      const projectId = await under.addProject(account, { creds: { tts: { azure: { key: 'ui-key', region: 'brazilsouth' } } } });
-      const otherId = await under.addProject(other, { creds: { tts: { azure: { key: 'other-key', region: 'eastus' } } } });
-      expect(await directory.findProject(projectId)).toEqual({ id: projectId, tenantId: account.tenantId, ttsKey: 'ui-key', ttsRegion: 'brazilsouth' });
-      expect(await directory.findProject(otherId)).toEqual({ id: otherId, tenantId: other.tenantId, ttsKey: 'other-key', ttsRegion: 'eastus' });
+      const projectId = await under.addProject(account, {
+        creds: { tts: { azure: { key: 'ui-key', region: 'brazilsouth' } } },
+      });
+      const otherId = await under.addProject(other, {
+        creds: { tts: { azure: { key: 'other-key', region: 'eastus' } } },
+      });
+      expect(await directory.findProject(projectId)).toEqual({
+        id: projectId,
+        tenantId: account.tenantId,
+        ttsKey: 'ui-key',
+        ttsRegion: 'brazilsouth',
+      });
+      expect(await directory.findProject(otherId)).toEqual({
+        id: otherId,
+        tenantId: other.tenantId,
+        ttsKey: 'other-key',
+        ttsRegion: 'eastus',
+      });
     });
 
     it('falls back to the guide’s flat settings.azure_tts_key and azure_tts_region', async () => {
       const account = await under.addAccount();
-      const projectId = await under.addProject(account, { azure_tts_key: 'flat-key', azure_tts_region: 'westeurope', voice: 'es-PE-CamilaNeural' });
-      expect(await directory.findProject(projectId)).toEqual({ id: projectId, tenantId: account.tenantId, ttsKey: 'flat-key', ttsRegion: 'westeurope' });
+      const projectId = await under.addProject(account, {
+        azure_tts_key: 'flat-key',
+        azure_tts_region: 'westeurope',
+        voice: 'es-PE-CamilaNeural',
+      });
+      expect(await directory.findProject(projectId)).toEqual({
+        id: projectId,
+        tenantId: account.tenantId,
+        ttsKey: 'flat-key',
+        ttsRegion: 'westeurope',
+      });
     });
 
     it('prefers the web UI’s key to the flat one, keeping each key with its own region', async () => {
@@ -86,20 +117,41 @@ export function describeAccountDirectoryContract(name: string, create: () => Pro
         azure_tts_key: 'flat-key',
         azure_tts_region: 'westeurope',
       });
-      const uiKeyAlone = await under.addProject(account, { creds: { tts: { azure: { key: 'ui-key' } } }, azure_tts_region: 'westeurope' });
-      const blankUiKey = await under.addProject(account, { creds: { tts: { azure: { key: '  ', region: 'brazilsouth' } } }, azure_tts_key: ' flat-key ' });
-      expect(await directory.findProject(both)).toEqual({ id: both, tenantId: account.tenantId, ttsKey: 'ui-key', ttsRegion: 'brazilsouth' });
+      const uiKeyAlone = await under.addProject(account, {
+        creds: { tts: { azure: { key: 'ui-key' } } },
+        azure_tts_region: 'westeurope',
+      });
+      const blankUiKey = await under.addProject(account, {
+        creds: { tts: { azure: { key: '  ', region: 'brazilsouth' } } },
+        azure_tts_key: ' flat-key ',
+      });
+      expect(await directory.findProject(both)).toEqual({
+        id: both,
+        tenantId: account.tenantId,
+        ttsKey: 'ui-key',
+        ttsRegion: 'brazilsouth',
+      });
       const alone = await directory.findProject(uiKeyAlone);
       expect(alone).toEqual({ id: uiKeyAlone, tenantId: account.tenantId, ttsKey: 'ui-key' });
       expect(alone?.ttsRegion).toBeUndefined();
-      expect(await directory.findProject(blankUiKey)).toEqual({ id: blankUiKey, tenantId: account.tenantId, ttsKey: 'flat-key' });
+      expect(await directory.findProject(blankUiKey)).toEqual({
+        id: blankUiKey,
+        tenantId: account.tenantId,
+        ttsKey: 'flat-key',
+      });
     });
 
     it('finds a project without a key of its own, with no key and no region', async () => {
       const account = await under.addAccount();
       const empty = await under.addProject(account, {});
-      const regionOnly = await under.addProject(account, { azure_tts_region: 'eastus', creds: { tts: { azure: { region: 'eastus' } } } });
-      const notAString = await under.addProject(account, { azure_tts_key: 42, creds: { tts: { azure: { key: { value: 'k' } } } } });
+      const regionOnly = await under.addProject(account, {
+        azure_tts_region: 'eastus',
+        creds: { tts: { azure: { region: 'eastus' } } },
+      });
+      const notAString = await under.addProject(account, {
+        azure_tts_key: 42,
+        creds: { tts: { azure: { key: { value: 'k' } } } },
+      });
       for (const id of [empty, regionOnly, notAString]) {
         const project = await directory.findProject(id);
         expect(project).toEqual({ id, tenantId: account.tenantId });

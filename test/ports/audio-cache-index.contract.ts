@@ -62,7 +62,14 @@ function newEntry(overrides: Partial<NewCacheEntry> = {}): NewCacheEntry {
     text: TEXT,
     ssml: `<speak version="1.0" xml:lang="es-AR"><voice name="es-AR-ElenaNeural">${TEXT}</voice></speak>`,
     voiceId: 'es-AR-ElenaNeural',
-    voiceSettings: { style: 'none', styledegree: 1, rate_pct: 0, pitch_pct: 0, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' },
+    voiceSettings: {
+      style: 'none',
+      styledegree: 1,
+      rate_pct: 0,
+      pitch_pct: 0,
+      provider: 'azure',
+      output_format: 'audio-24khz-48kbitrate-mono-mp3',
+    },
     audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
     audioUrl: `https://storage.test/khipu/audio-cache/${tenantId}/${cacheKey}.mp3`,
     audioDurationSeconds: 2.5,
@@ -144,10 +151,18 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       await index.recordHits([{ cacheKey: first.cacheKey, hits: 3, lastAccessedAt: at(HOUR) }]);
       const id = (await index.find(first.cacheKey))!.id;
 
-      const second = newEntry({ audioBlobPath: 'audio-cache/elsewhere.mp3', createdAt: at(2 * HOUR), expiresAt: at(60 * DAY) });
+      const second = newEntry({
+        audioBlobPath: 'audio-cache/elsewhere.mp3',
+        createdAt: at(2 * HOUR),
+        expiresAt: at(60 * DAY),
+      });
       expect(await index.insert(second)).toBe(false);
 
-      expect(await index.find(first.cacheKey)).toMatchObject({ id, audioBlobPath: first.audioBlobPath, expiresAt: at(30 * DAY) });
+      expect(await index.find(first.cacheKey)).toMatchObject({
+        id,
+        audioBlobPath: first.audioBlobPath,
+        expiresAt: at(30 * DAY),
+      });
       expect(await db.row(first.cacheKey)).toMatchObject({ hitCount: 3, lastAccessedAt: at(HOUR), createdAt: T0 });
     });
 
@@ -159,7 +174,13 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
 
     it('insert never claims another writer’s row under the key, and replace never overwrites it', async () => {
       const cacheKey = keyOf('narration');
-      await db.putForeignRow({ tenantId: OTHER_TENANT, cacheKey, text: 'Capítulo uno', createdAt: at(-40 * DAY), expiresAt: at(-10 * DAY) });
+      await db.putForeignRow({
+        tenantId: OTHER_TENANT,
+        cacheKey,
+        text: 'Capítulo uno',
+        createdAt: at(-40 * DAY),
+        expiresAt: at(-10 * DAY),
+      });
       const before = await db.row(cacheKey);
       expect(before).toMatchObject({ tenantId: OTHER_TENANT, text: 'Capítulo uno', ours: false });
 
@@ -175,7 +196,13 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       await index.recordHits([{ cacheKey: stale.cacheKey, hits: 7, lastAccessedAt: at(-2 * DAY) }]);
       const { id } = (await index.find(stale.cacheKey))!;
 
-      const fresh = newEntry({ text: 'Otra vez', audioBlobPath: 'audio-cache/healed.mp3', audioDurationSeconds: 1.25, createdAt: T0, expiresAt: at(30 * DAY) });
+      const fresh = newEntry({
+        text: 'Otra vez',
+        audioBlobPath: 'audio-cache/healed.mp3',
+        audioDurationSeconds: 1.25,
+        createdAt: T0,
+        expiresAt: at(30 * DAY),
+      });
       await index.replace(fresh);
 
       expect(await index.find(stale.cacheKey)).toEqual({
@@ -223,7 +250,11 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
     });
 
     it('recordHits resolves with the keys that have no row, in batch order, and counts the others', async () => {
-      const [a, b, gone] = ['a', 'b', 'gone'].map((label) => newEntry({ cacheKey: keyOf(label) })) as [NewCacheEntry, NewCacheEntry, NewCacheEntry];
+      const [a, b, gone] = ['a', 'b', 'gone'].map((label) => newEntry({ cacheKey: keyOf(label) })) as [
+        NewCacheEntry,
+        NewCacheEntry,
+        NewCacheEntry,
+      ];
       for (const entry of [a, b, gone]) await index.insert(entry);
       await db.deleteRowAsAnotherWriter(gone.cacheKey);
       const play = (cacheKey: string, hits: number) => ({ cacheKey, hits, lastAccessedAt: at(HOUR) });
@@ -270,13 +301,18 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
     it('recordHits writes batches larger than one statement takes (1,201 keys)', async () => {
       const stored = [0, 1_000, 1_200].map((position) => newEntry({ cacheKey: keyOf(`key ${position}`) }));
       for (const entry of stored) await index.insert(entry);
-      const batch = Array.from({ length: 1_201 }, (_, i) => ({ cacheKey: keyOf(`key ${i}`), hits: 2, lastAccessedAt: at(HOUR) }));
+      const batch = Array.from({ length: 1_201 }, (_, i) => ({
+        cacheKey: keyOf(`key ${i}`),
+        hits: 2,
+        lastAccessedAt: at(HOUR),
+      }));
 
       const unmatched = await index.recordHits(batch);
 
       const storedKeys = new Set(stored.map((entry) => entry.cacheKey));
       expect(unmatched).toEqual(batch.map((hit) => hit.cacheKey).filter((key) => !storedKeys.has(key)));
-      for (const entry of stored) expect(await db.row(entry.cacheKey)).toMatchObject({ hitCount: 2, lastAccessedAt: at(HOUR) });
+      for (const entry of stored)
+        expect(await db.row(entry.cacheKey)).toMatchObject({ hitCount: 2, lastAccessedAt: at(HOUR) });
       expect(await db.usage(TENANT)).toEqual([{ hour: at(HOUR), hits: 6, misses: 0, charactersSaved: 6 * TEXT_CHARS }]);
     });
 

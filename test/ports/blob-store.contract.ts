@@ -86,7 +86,8 @@ export function describeBlobStoreContract(name: string, createStore: () => Promi
       await putAsAnotherWriter('audio-cache/t4/taken-over.mp3', Buffer.from('c'));
       await store.put('audio-cache/t4/taken-over.mp3', Buffer.from('d'), 'audio/mpeg'); // rewritten here
       const listed = [];
-      for await (const info of store.list('audio-cache/t4/')) listed.push({ path: info.path, writtenHere: info.writtenHere });
+      for await (const info of store.list('audio-cache/t4/'))
+        listed.push({ path: info.path, writtenHere: info.writtenHere });
       expect(listed).toEqual([
         { path: 'audio-cache/t4/ours.mp3', writtenHere: true },
         { path: 'audio-cache/t4/taken-over.mp3', writtenHere: true },

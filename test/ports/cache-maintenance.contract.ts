@@ -75,9 +75,23 @@ export function describeCacheMaintenanceContract(
 
     /** A row of ours, created two hours before NOW, expiring in a day unless told otherwise. */
     const ours = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({ writer: 'us', tenantId, cacheKey: keyOf(label), createdAt: at(-2 * HOUR), expiresAt: at(24 * HOUR), ...row });
+      db.seed({
+        writer: 'us',
+        tenantId,
+        cacheKey: keyOf(label),
+        createdAt: at(-2 * HOUR),
+        expiresAt: at(24 * HOUR),
+        ...row,
+      });
     const theirs = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({ writer: 'khipu-api', tenantId, cacheKey: keyOf(label), createdAt: at(-2 * HOUR), expiresAt: at(24 * HOUR), ...row });
+      db.seed({
+        writer: 'khipu-api',
+        tenantId,
+        cacheKey: keyOf(label),
+        createdAt: at(-2 * HOUR),
+        expiresAt: at(24 * HOUR),
+        ...row,
+      });
 
     it('withExclusiveLock runs the work and hands back its value; a pass of another instance meanwhile gets ran: false', async () => {
       let enter!: () => void;
@@ -111,11 +125,17 @@ export function describeCacheMaintenanceContract(
           throw failure;
         }),
       ).rejects.toBe(failure);
-      expect(await db.anotherInstance().withExclusiveLock(async () => 'next pass')).toEqual({ ran: true, value: 'next pass' });
+      expect(await db.anotherInstance().withExclusiveLock(async () => 'next pass')).toEqual({
+        ran: true,
+        value: 'next pass',
+      });
     });
 
     it('deleteExpired deletes our entries that expired before now, with their notes, and returns their blob paths', async () => {
-      const expired = [await ours(A, 'an hour ago', { expiresAt: at(-HOUR) }), await ours(B, 'a millisecond ago', { expiresAt: at(-1) })];
+      const expired = [
+        await ours(A, 'an hour ago', { expiresAt: at(-HOUR) }),
+        await ours(B, 'a millisecond ago', { expiresAt: at(-1) }),
+      ];
       await ours(A, 'now', { expiresAt: NOW });
       await ours(A, 'in an hour', { expiresAt: at(HOUR) });
       await ours(A, 'never', { expiresAt: null });
@@ -130,7 +150,8 @@ export function describeCacheMaintenanceContract(
 
     it('deleteExpired takes at most `limit` per call, the earliest expiry first', async () => {
       const byHoursAgo = new Map<number, string>();
-      for (const hoursAgo of [3, 5, 1, 4, 2]) byHoursAgo.set(hoursAgo, (await ours(A, `expired ${hoursAgo}h ago`, { expiresAt: at(-hoursAgo * HOUR) })).path);
+      for (const hoursAgo of [3, 5, 1, 4, 2])
+        byHoursAgo.set(hoursAgo, (await ours(A, `expired ${hoursAgo}h ago`, { expiresAt: at(-hoursAgo * HOUR) })).path);
       const paths = (...hoursAgo: number[]) => sorted(hoursAgo.map((h) => byHoursAgo.get(h)!));
 
       expect(sorted(await maintenance.deleteExpired(NOW, 2))).toEqual(paths(5, 4));
@@ -166,16 +187,27 @@ export function describeCacheMaintenanceContract(
       expect(await maintenance.deleteLeastRecentlyUsed(A, 2, 3)).toEqual(paths(6));
       expect(await maintenance.deleteLeastRecentlyUsed(A, 2, 3)).toEqual([]);
 
-      const kept = ['played 1h ago', 'played 2h ago', 'narration played just now', 'another tenant’s, played long ago'].map(keyOf);
+      const kept = [
+        'played 1h ago',
+        'played 2h ago',
+        'narration played just now',
+        'another tenant’s, played long ago',
+      ].map(keyOf);
       expect(await db.keys()).toEqual(sorted(kept));
-      expect(await db.notedKeys()).toEqual(sorted(['played 1h ago', 'played 2h ago', 'another tenant’s, played long ago'].map(keyOf)));
+      expect(await db.notedKeys()).toEqual(
+        sorted(['played 1h ago', 'played 2h ago', 'another tenant’s, played long ago'].map(keyOf)),
+      );
     });
 
     it('deleteLeastRecentlyUsed ranks entries played at the same instant by id, keeping the highest', async () => {
       const labels = ['tie 0', 'tie 1', 'tie 2'];
       const ids = new Map<string, string>();
       for (const label of labels) ids.set(label, (await ours(A, label, { lastAccessedAt: at(-HOUR) })).id);
-      const [highest, middle, lowest] = [...labels].sort((a, b) => (ids.get(a)! < ids.get(b)! ? 1 : -1)) as [string, string, string];
+      const [highest, middle, lowest] = [...labels].sort((a, b) => (ids.get(a)! < ids.get(b)! ? 1 : -1)) as [
+        string,
+        string,
+        string,
+      ];
 
       expect(await maintenance.deleteLeastRecentlyUsed(A, 2, 10)).toEqual([pathOf(A, keyOf(lowest))]);
       expect(await maintenance.deleteLeastRecentlyUsed(A, 1, 10)).toEqual([pathOf(A, keyOf(middle))]);
@@ -188,7 +220,9 @@ export function describeCacheMaintenanceContract(
       await theirs(A, 'narration by Elena');
       await ours(B, 'another tenant’s Elena');
 
-      expect(sorted(await maintenance.deleteTenantEntries(A, 'es-AR-ElenaNeural', 10))).toEqual(sorted(elena.map((e) => e.path)));
+      expect(sorted(await maintenance.deleteTenantEntries(A, 'es-AR-ElenaNeural', 10))).toEqual(
+        sorted(elena.map((e) => e.path)),
+      );
       expect(await maintenance.deleteTenantEntries(A, undefined, 10)).toEqual([tomas.path]);
       expect(await maintenance.deleteTenantEntries(A, undefined, 10)).toEqual([]);
 
@@ -229,7 +263,9 @@ export function describeCacheMaintenanceContract(
 
       const referenced = await maintenance.findReferencedBlobs(blobs);
 
-      expect(sorted([...referenced])).toEqual(sorted([mine.path, narration.path, pathOf(A, keyOf('stored elsewhere'))]));
+      expect(sorted([...referenced])).toEqual(
+        sorted([mine.path, narration.path, pathOf(A, keyOf('stored elsewhere'))]),
+      );
       expect(await maintenance.findReferencedBlobs([])).toEqual(new Set());
     });
 
@@ -246,11 +282,18 @@ export function describeCacheMaintenanceContract(
 
     it('deleteUnusedOwnershipNotes forgets the notes in [from, to) whose row another writer deleted, and counts them', async () => {
       const gone = ['29ff', '2a', '30', '34ff', '35', 'ff'].map((prefix) => keyWith(prefix, `gone ${prefix}`));
-      for (const cacheKey of gone) await db.seed({ writer: 'us', tenantId: A, cacheKey, createdAt: at(-HOUR), expiresAt: null });
+      for (const cacheKey of gone)
+        await db.seed({ writer: 'us', tenantId: A, cacheKey, createdAt: at(-HOUR), expiresAt: null });
       for (const cacheKey of gone) await db.deleteRowAsAnotherWriter(cacheKey);
       const kept = keyWith('31', 'still stored');
       await db.seed({ writer: 'us', tenantId: A, cacheKey: kept, createdAt: at(-HOUR), expiresAt: null });
-      await db.seed({ writer: 'khipu-api', tenantId: A, cacheKey: keyWith('32', 'narration'), createdAt: at(-HOUR), expiresAt: null });
+      await db.seed({
+        writer: 'khipu-api',
+        tenantId: A,
+        cacheKey: keyWith('32', 'narration'),
+        createdAt: at(-HOUR),
+        expiresAt: null,
+      });
       const [before, , , , to, end] = gone as [string, string, string, string, string, string];
 
       // 2a… (from, inclusive), 30… and 34ff… are forgotten; 29ff… (before), 31… (its row

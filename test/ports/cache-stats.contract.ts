@@ -85,16 +85,21 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
         ...fields,
       });
     /** An entry of ours, created two days before NOW, unless told otherwise. */
-    const ours = (tenantId: string, label: string, fields: Partial<StatsSeedRow> = {}) => row('us', tenantId, label, fields);
+    const ours = (tenantId: string, label: string, fields: Partial<StatsSeedRow> = {}) =>
+      row('us', tenantId, label, fields);
     /** A row of the Khipu Cloud API's in the same table: the tenant's narration. */
-    const theirs = (tenantId: string, label: string, fields: Partial<StatsSeedRow> = {}) => row('khipu-api', tenantId, label, fields);
-    const read = (tenantId?: string) => stats.read({ ...(tenantId === undefined ? {} : { tenantId }), now: NOW, pricePerMillionChars: PRICE });
+    const theirs = (tenantId: string, label: string, fields: Partial<StatsSeedRow> = {}) =>
+      row('khipu-api', tenantId, label, fields);
+    const read = (tenantId?: string) =>
+      stats.read({ ...(tenantId === undefined ? {} : { tenantId }), now: NOW, pricePerMillionChars: PRICE });
 
     it('is all zeros, with no ratio, when nothing is cached, and echoes the price it was given', async () => {
       const zero = { ...NOTHING, savings: { characters: 0, dollars: 0, pricePerMillionChars: PRICE } };
       expect(await read(A)).toEqual(zero);
       expect(await read()).toEqual(zero);
-      expect((await stats.read({ tenantId: A, now: NOW, pricePerMillionChars: 16 })).savings.pricePerMillionChars).toBe(16);
+      expect((await stats.read({ tenantId: A, now: NOW, pricePerMillionChars: 16 })).savings.pricePerMillionChars).toBe(
+        16,
+      );
     });
 
     it('counts the tenant’s entries, their size in MB, their plays, and the characters and dollars those plays saved', async () => {
@@ -140,7 +145,10 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
       };
       expect(await read(A)).toMatchObject(expected);
       expect(await read()).toMatchObject(expected);
-      expect(await read(B)).toEqual({ ...NOTHING, savings: { characters: 0, dollars: 0, pricePerMillionChars: PRICE } });
+      expect(await read(B)).toEqual({
+        ...NOTHING,
+        savings: { characters: 0, dollars: 0, pricePerMillionChars: PRICE },
+      });
     });
 
     it('keeps tenants apart: a tenant’s figures hold none of another’s entries or usage; without a tenant, every tenant’s add up', async () => {
@@ -152,26 +160,52 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
       await db.addUsage(B, at(-2 * DAY), { hits: 4, misses: 2, charactersSaved: 16 });
 
       const a = await read(A);
-      expect(a).toMatchObject({ entries: 1, totalMb: 1, totalHits: 3, avgHitsPerEntry: 3, savings: { characters: 12 } });
+      expect(a).toMatchObject({
+        entries: 1,
+        totalMb: 1,
+        totalHits: 3,
+        avgHitsPerEntry: 3,
+        savings: { characters: 12 },
+      });
       expect(a.last24h).toMatchObject({ entriesCreated: 1, hits: 3, misses: 1, charactersSaved: 12 });
       expect(a.last7d).toMatchObject({ entriesCreated: 1, hits: 3, misses: 1, charactersSaved: 12 });
       expect(a.topEntries).toEqual([{ voice: 'es-AR-ElenaNeural', text: 'Hola', hits: 3, sizeBytes: MB }]);
 
       const b = await read(B);
-      expect(b).toMatchObject({ entries: 2, totalMb: 3, totalHits: 10, avgHitsPerEntry: 5, savings: { characters: 9 * 4 + 5 } });
+      expect(b).toMatchObject({
+        entries: 2,
+        totalMb: 3,
+        totalHits: 10,
+        avgHitsPerEntry: 5,
+        savings: { characters: 9 * 4 + 5 },
+      });
       expect(b.last24h).toMatchObject({ entriesCreated: 0, hits: 6, misses: 0, charactersSaved: 24 });
       expect(b.last7d).toMatchObject({ entriesCreated: 2, hits: 10, misses: 2, charactersSaved: 40 });
 
       const all = await read();
-      expect(all).toMatchObject({ entries: 3, totalMb: 4, totalHits: 13, avgHitsPerEntry: 4.33, savings: { characters: 12 + 41 } });
+      expect(all).toMatchObject({
+        entries: 3,
+        totalMb: 4,
+        totalHits: 13,
+        avgHitsPerEntry: 4.33,
+        savings: { characters: 12 + 41 },
+      });
       expect(all.last24h).toMatchObject({ entriesCreated: 1, hits: 9, misses: 1, charactersSaved: 36 });
       expect(all.last7d).toMatchObject({ entriesCreated: 3, hits: 13, misses: 3, charactersSaved: 52 });
       expect(all.topEntries.map((entry) => entry.hits)).toEqual([9, 3, 1]);
     });
 
     it('counts entries created in the last 24 hours and 7 days, each window including its first instant', async () => {
-      const created = [at(-HOUR), NOW, at(30 * MINUTE - DAY), at(30 * MINUTE - DAY - 1), at(30 * MINUTE - 7 * DAY), at(30 * MINUTE - 7 * DAY - 1)];
-      for (const [i, createdAt] of created.entries()) await ours(A, `created ${i}`, { createdAt, lastAccessedAt: createdAt });
+      const created = [
+        at(-HOUR),
+        NOW,
+        at(30 * MINUTE - DAY),
+        at(30 * MINUTE - DAY - 1),
+        at(30 * MINUTE - 7 * DAY),
+        at(30 * MINUTE - 7 * DAY - 1),
+      ];
+      for (const [i, createdAt] of created.entries())
+        await ours(A, `created ${i}`, { createdAt, lastAccessedAt: createdAt });
       await theirs(A, 'narration created now', { createdAt: NOW, lastAccessedAt: NOW });
 
       const figures = await read(A);
@@ -190,8 +224,22 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
       await db.addUsage(A, at(-7 * DAY - HOUR), { hits: 100, misses: 100, charactersSaved: 1000 }); // in no window
 
       const figures = await read(A);
-      expect(figures.last24h).toEqual({ entriesCreated: 0, hits: 3, misses: 1, hitRatio: 0.75, charactersSaved: 33, dollarsSaved: 0.0005 });
-      expect(figures.last7d).toEqual({ entriesCreated: 0, hits: 15, misses: 4, hitRatio: 0.7895, charactersSaved: 165, dollarsSaved: 0.0025 });
+      expect(figures.last24h).toEqual({
+        entriesCreated: 0,
+        hits: 3,
+        misses: 1,
+        hitRatio: 0.75,
+        charactersSaved: 33,
+        dollarsSaved: 0.0005,
+      });
+      expect(figures.last7d).toEqual({
+        entriesCreated: 0,
+        hits: 15,
+        misses: 4,
+        hitRatio: 0.7895,
+        charactersSaved: 165,
+        dollarsSaved: 0.0025,
+      });
       expect(figures.hitRatio).toBe(0.7895); // the overall ratio is the 7 days'
       // The usage windows count plays; the savings count the entries still cached (none here).
       expect(figures).toMatchObject({ entries: 0, totalHits: 0, savings: { characters: 0, dollars: 0 } });
@@ -207,7 +255,12 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
 
     it('lists the 10 most played entries, the latest played first among equals, each with its voice, its first 40 characters and its size', async () => {
       for (let hits = 1; hits <= 11; hits++) await ours(A, `played ${hits} times`, { hits, sizeBytes: 100 * hits });
-      await ours(A, 'played 11 times, last just now', { hits: 11, voiceId: 'es-PE-CamilaNeural', lastAccessedAt: at(-MINUTE), sizeBytes: null });
+      await ours(A, 'played 11 times, last just now', {
+        hits: 11,
+        voiceId: 'es-PE-CamilaNeural',
+        lastAccessedAt: at(-MINUTE),
+        sizeBytes: null,
+      });
       // 40 code points: 39 letters and the emoji whole (41 UTF-16 units), never half of it.
       await ours(A, `${'a'.repeat(39)}🎧 and more`, { hits: 11, lastAccessedAt: at(-HOUR), sizeBytes: 7 });
       await theirs(A, 'narration, played the most', { hits: 500, lastAccessedAt: NOW });
@@ -217,7 +270,12 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
         { voice: 'es-PE-CamilaNeural', text: 'played 11 times, last just now', hits: 11, sizeBytes: 0 },
         { voice: 'es-AR-ElenaNeural', text: `${'a'.repeat(39)}🎧`, hits: 11, sizeBytes: 7 },
         { voice: 'es-AR-ElenaNeural', text: 'played 11 times', hits: 11, sizeBytes: 1100 },
-        ...[10, 9, 8, 7, 6, 5, 4].map((hits) => ({ voice: 'es-AR-ElenaNeural', text: `played ${hits} times`, hits, sizeBytes: 100 * hits })),
+        ...[10, 9, 8, 7, 6, 5, 4].map((hits) => ({
+          voice: 'es-AR-ElenaNeural',
+          text: `played ${hits} times`,
+          hits,
+          sizeBytes: 100 * hits,
+        })),
       ]);
     });
   });

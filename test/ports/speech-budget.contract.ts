@@ -44,7 +44,11 @@ export function describeSpeechBudgetContract(name: string, create: () => Promise
       expect(await first.reserve(tenant, '2026-12-02', 100, 100)).toBe(true);
       expect(await first.reserve(tenant, '2026-12-03', 100, 100)).toBe(true);
       expect(await first.reserve(other, '2026-12-02', 100, 100)).toBe(true);
-      expect([await first.used(tenant, '2026-12-02'), await first.used(tenant, '2026-12-03'), await first.used(other, '2026-12-02')]).toEqual([100, 100, 100]);
+      expect([
+        await first.used(tenant, '2026-12-02'),
+        await first.used(tenant, '2026-12-03'),
+        await first.used(other, '2026-12-02'),
+      ]).toEqual([100, 100, 100]);
     });
 
     it('gives back released characters, never below zero', async () => {
@@ -58,7 +62,9 @@ export function describeSpeechBudgetContract(name: string, create: () => Promise
     });
 
     it('shares one count between instances, and concurrent reservations never pass the limit', async () => {
-      const attempts = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? first : second).reserve(tenant, '2026-12-02', 10, 105));
+      const attempts = Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? first : second).reserve(tenant, '2026-12-02', 10, 105),
+      );
       const granted = (await Promise.all(attempts)).filter(Boolean).length;
       expect(granted).toBe(10);
       expect(await second.used(tenant, '2026-12-02')).toBe(100);

@@ -1,7 +1,12 @@
 import { parseBuffer } from 'music-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildSsml } from '../../src/audition/ssml.ts';
-import { SynthesisError, type SpeechCredentials, type SynthesisRequest, type Synthesizer } from '../../src/ports/synthesizer.ts';
+import {
+  SynthesisError,
+  type SpeechCredentials,
+  type SynthesisRequest,
+  type Synthesizer,
+} from '../../src/ports/synthesizer.ts';
 import { testAudition } from '../support/auditions.ts';
 
 export interface SynthesizerUnderTest {
@@ -34,7 +39,8 @@ export interface SynthesizerCapabilities {
 const audition = testAudition;
 
 /** MPEG audio starts with an ID3 tag or a frame sync (11 set bits). */
-const looksLikeMp3 = (audio: Buffer) => audio.subarray(0, 3).toString('latin1') === 'ID3' || (audio[0] === 0xff && ((audio[1] ?? 0) & 0xe0) === 0xe0);
+const looksLikeMp3 = (audio: Buffer) =>
+  audio.subarray(0, 3).toString('latin1') === 'ID3' || (audio[0] === 0xff && ((audio[1] ?? 0) & 0xe0) === 0xe0);
 
 /**
  * The behaviour the audition service relies on from any Synthesizer, run against every
@@ -78,7 +84,11 @@ export function describeSynthesizerContract(
       expect(synthesizer.outputFormat).toMatch(cacheKeyPart);
       expect(synthesizer.outputFormat).toMatch(/mp3/);
       expect(typeof synthesizer.requiresCredentials).toBe('boolean');
-      expect({ provider: again.provider, outputFormat: again.outputFormat, requiresCredentials: again.requiresCredentials }).toEqual({
+      expect({
+        provider: again.provider,
+        outputFormat: again.outputFormat,
+        requiresCredentials: again.requiresCredentials,
+      }).toEqual({
         provider: synthesizer.provider,
         outputFormat: synthesizer.outputFormat,
         requiresCredentials: synthesizer.requiresCredentials,
@@ -110,7 +120,10 @@ export function describeSynthesizerContract(
     } else {
       it('speaks the audition it was given: the SSML beside it changes nothing, another line changes the audio', async () => {
         const { audio } = await synthesizer.synthesize(request('Año, niño, corazón'));
-        const { audio: again } = await synthesizer.synthesize({ ...request('Año, niño, corazón'), ssml: request('Tom & Jerry').ssml });
+        const { audio: again } = await synthesizer.synthesize({
+          ...request('Año, niño, corazón'),
+          ssml: request('Tom & Jerry').ssml,
+        });
         const { audio: other } = await synthesizer.synthesize(request('Tom & Jerry </voice> <b>'));
         expect(again.equals(audio)).toBe(true);
         expect(other.equals(audio)).toBe(false);
@@ -147,14 +160,17 @@ export function describeSynthesizerContract(
     it('answers several syntheses at once, each with its own whole audio', async () => {
       const texts = ['Uno', 'Dos', 'Tres'];
       const chunks = texts.map((): Buffer[] => []);
-      const results = await Promise.all(texts.map((text, i) => synthesizer.synthesize(request(text, (chunk) => chunks[i]!.push(chunk)))));
+      const results = await Promise.all(
+        texts.map((text, i) => synthesizer.synthesize(request(text, (chunk) => chunks[i]!.push(chunk)))),
+      );
       for (const [i, result] of results.entries()) {
         expect(looksLikeMp3(result.audio)).toBe(true);
         expect(Buffer.concat(chunks[i]!).equals(streams ? result.audio : Buffer.alloc(0))).toBe(true);
       }
       if (!speaksSsml) {
         // Each answer is its own line's audio: the same as that line synthesized alone.
-        for (const [i, text] of texts.entries()) expect(results[i]!.audio.equals((await synthesizer.synthesize(request(text))).audio)).toBe(true);
+        for (const [i, text] of texts.entries())
+          expect(results[i]!.audio.equals((await synthesizer.synthesize(request(text))).audio)).toBe(true);
         return;
       }
       expect(
@@ -172,7 +188,9 @@ export function describeSynthesizerContract(
     } else {
       it('takes no key: it asks for none, and synthesizes with none', async () => {
         expect(synthesizer.requiresCredentials).toBe(false);
-        expect(looksLikeMp3((await synthesizer.synthesize({ ...request('Hola'), credentials: undefined })).audio)).toBe(true);
+        expect(looksLikeMp3((await synthesizer.synthesize({ ...request('Hola'), credentials: undefined })).audio)).toBe(
+          true,
+        );
       });
     }
 

@@ -23,7 +23,10 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     const { tenantId } = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     await seed(tenantId, ['a', 'b', 'c', 'd', 'e']);
     const paths = (await services.prisma.audioCache.findMany({ where: { tenantId } })).map((r) => r.audioBlobPath);
-    const result = await purgeTenantCache({ maintenance: services.maintenance, blobStore: services.blobStore }, { tenantId, batchSize: 2 });
+    const result = await purgeTenantCache(
+      { maintenance: services.maintenance, blobStore: services.blobStore },
+      { tenantId, batchSize: 2 },
+    );
     expect(result).toEqual({ entriesDeleted: 5, blobsDeleted: 5, blobsMissing: 0, blobsFailed: 0 });
     for (const path of paths) expect(await blobExists(path)).toBe(false);
   });
@@ -32,9 +35,14 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     const { tenantId } = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     const ours = await seed(tenantId, ['a', 'b', 'c']);
     const theirs = await seed(tenantId, ['capítulo 1, segmento 1', 'capítulo 1, segmento 2', 'a'], 'khipu-api');
-    const result = await purgeTenantCache({ maintenance: services.maintenance, blobStore: services.blobStore }, { tenantId, batchSize: 2 });
+    const result = await purgeTenantCache(
+      { maintenance: services.maintenance, blobStore: services.blobStore },
+      { tenantId, batchSize: 2 },
+    );
     expect(result).toEqual({ entriesDeleted: 3, blobsDeleted: 3, blobsMissing: 0, blobsFailed: 0 });
-    const left = (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map((r) => r.cacheKey);
+    const left = (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map(
+      (r) => r.cacheKey,
+    );
     expect(left.sort()).toEqual(theirs.map((e) => e.cacheKey).sort());
     for (const entry of theirs) expect(await blobExists(entry.path)).toBe(true);
     for (const entry of ours) expect(await blobExists(entry.path)).toBe(false);
@@ -47,12 +55,18 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     await services.prisma.$executeRawUnsafe(`
       CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF OLD.text = 'veneno' THEN RAISE EXCEPTION 'refused'; END IF; RETURN OLD; END $$`);
-    await services.prisma.$executeRawUnsafe(`CREATE TRIGGER refuse_poison BEFORE DELETE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_poison()`);
+    await services.prisma.$executeRawUnsafe(
+      `CREATE TRIGGER refuse_poison BEFORE DELETE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
+    );
     const before = await services.prisma.audioCache.findMany({ where: { tenantId } });
     const progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0 };
     try {
       await expect(
-        purgeTenantCache({ maintenance: services.maintenance, blobStore: services.blobStore }, { tenantId, batchSize: 2 }, progress),
+        purgeTenantCache(
+          { maintenance: services.maintenance, blobStore: services.blobStore },
+          { tenantId, batchSize: 2 },
+          progress,
+        ),
       ).rejects.toThrow(/refused/);
     } finally {
       await services.prisma.$executeRawUnsafe('DROP TRIGGER refuse_poison ON audio_cache');
@@ -65,6 +79,8 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     expect(progress.entriesDeleted).toBe(before.length - after.size);
     expect(progress.blobsDeleted).toBe(progress.entriesDeleted);
     for (const row of before) expect(await blobExists(row.audioBlobPath)).toBe(after.has(row.id));
-    expect(before.find((r) => r.text === 'veneno') && after.has(before.find((r) => r.text === 'veneno')!.id)).toBe(true);
+    expect(before.find((r) => r.text === 'veneno') && after.has(before.find((r) => r.text === 'veneno')!.id)).toBe(
+      true,
+    );
   });
 });

@@ -29,7 +29,11 @@ export interface TestAccountOptions {
  * with plain SQL that fits both database shapes: ours, and the Khipu Cloud API's (which wants
  * a plan, a role, a password hash, a language and a status, and makes no ids itself).
  */
-export async function createTestAccount(prisma: PrismaClient, secret: string, options: TestAccountOptions = {}): Promise<TestAccount> {
+export async function createTestAccount(
+  prisma: PrismaClient,
+  secret: string,
+  options: TestAccountOptions = {},
+): Promise<TestAccount> {
   const khipu = await isKhipuShape(prisma);
   const suffix = randomUUID().slice(0, 8);
   const [tenantId, userId, projectId] = [randomUUID(), randomUUID(), randomUUID()];
@@ -66,12 +70,19 @@ export async function createTestAccount(prisma: PrismaClient, secret: string, op
     userId,
     projectId,
     token: (claims = {}, tokenOptions = {}) =>
-      signAccessToken({ secretKey: tokenOptions.secret ?? secret, algorithm: 'HS256' }, { userId, email, expiresIn: tokenOptions.expiresIn ?? '30m', claims }),
+      signAccessToken(
+        { secretKey: tokenOptions.secret ?? secret, algorithm: 'HS256' },
+        { userId, email, expiresIn: tokenOptions.expiresIn ?? '30m', claims },
+      ),
   };
 }
 
 /** Another project of the account's tenant, with these settings (stored as JSON, either column type). */
-export async function createTestProject(prisma: PrismaClient, account: Pick<TestAccount, 'tenantId' | 'userId'>, settings: object): Promise<string> {
+export async function createTestProject(
+  prisma: PrismaClient,
+  account: Pick<TestAccount, 'tenantId' | 'userId'>,
+  settings: object,
+): Promise<string> {
   const id = randomUUID();
   if (await isKhipuShape(prisma)) {
     await prisma.$executeRaw`INSERT INTO projects (id, tenant_id, owner_id, title, language, status, settings)

@@ -5,10 +5,15 @@ import type { ArmResource, ArmTemplate } from '../../tools/infra/check.ts';
 // Expressions stay unevaluated (`[parameters('x')]`): these helpers follow the simple ones.
 
 /** The nested deployment of `main.bicep`'s module with that deployment name (`api`, `rbac`, …). */
-export function moduleOf(template: ArmTemplate, name: string): { template: ArmTemplate; parameters: Record<string, unknown>; resource: ArmResource } {
+export function moduleOf(
+  template: ArmTemplate,
+  name: string,
+): { template: ArmTemplate; parameters: Record<string, unknown>; resource: ArmResource } {
   const resource = template.resources.find((r) => r.type === 'Microsoft.Resources/deployments' && r.name === name);
   if (!resource?.properties?.template) throw new Error(`no module deployment named ${name}`);
-  const parameters = Object.fromEntries(Object.entries(resource.properties.parameters ?? {}).map(([key, { value }]) => [key, value]));
+  const parameters = Object.fromEntries(
+    Object.entries(resource.properties.parameters ?? {}).map(([key, { value }]) => [key, value]),
+  );
   return { template: resource.properties.template, parameters, resource };
 }
 
@@ -28,7 +33,9 @@ export function resourceOf(template: ArmTemplate, type: string): ArmResource {
 export function moduleOutput(expression: unknown): { module: string; output: string } | undefined {
   const m =
     typeof expression === 'string'
-      ? /^\[reference\(.*'Microsoft\.Resources\/deployments', '([\w-]+)'\), '[\d-]+'\)\.outputs\.(\w+)\.value\]$/.exec(expression)
+      ? /^\[reference\(.*'Microsoft\.Resources\/deployments', '([\w-]+)'\), '[\d-]+'\)\.outputs\.(\w+)\.value\]$/.exec(
+          expression,
+        )
       : null;
   return m ? { module: m[1]!, output: m[2]! } : undefined;
 }

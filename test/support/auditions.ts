@@ -12,4 +12,10 @@ export const testAudition = (text = 'Hola, soy Elena.'): Audition => ({
 });
 
 /** The request body of the README's guide (its first audition): the line most tests ask for. */
-export const GUIDE_BODY = { voice: 'es-AR-ElenaNeural', text: 'Hola, este es un test del cache', style: 'cheerful', rate_pct: 0, pitch_pct: 0 };
+export const GUIDE_BODY = {
+  voice: 'es-AR-ElenaNeural',
+  text: 'Hola, este es un test del cache',
+  style: 'cheerful',
+  rate_pct: 0,
+  pitch_pct: 0,
+};

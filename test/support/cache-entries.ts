@@ -42,7 +42,14 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
   }
   const createdAt = entry.createdAt ?? new Date(Date.now() - 3_600_000);
   const voiceSettings = ours
-    ? { style: 'none', styledegree: 1, rate_pct: 0, pitch_pct: 0, provider: 'azure', output_format: 'audio-24khz-48kbitrate-mono-mp3' }
+    ? {
+        style: 'none',
+        styledegree: 1,
+        rate_pct: 0,
+        pitch_pct: 0,
+        provider: 'azure',
+        output_format: 'audio-24khz-48kbitrate-mono-mp3',
+      }
     : { rate_pct: 0, pitch_pct: 0 };
   await services.prisma.$executeRaw`
     INSERT INTO audio_cache (id, tenant_id, cache_key, text, voice_id, voice_settings, audio_blob_path, audio_file_size_bytes,
@@ -50,7 +57,9 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
     VALUES (gen_random_uuid(), ${tenantId}::uuid, ${cacheKey}, ${entry.text ?? 'x'}, ${entry.voiceId ?? 'es-AR-ElenaNeural'},
             ${JSON.stringify(voiceSettings)}, ${path}, ${size}, ${entry.hits ?? 0}, ${entry.lastAccessedAt ?? createdAt}, ${createdAt},
             ${entry.expiresAt === undefined ? new Date(createdAt.getTime() + 30 * 86_400_000) : entry.expiresAt})`;
-  if (ours) await services.prisma.$executeRaw`INSERT INTO audio_cache_auditions (cache_key, tenant_id) VALUES (${cacheKey}, ${tenantId}::uuid)`;
+  if (ours)
+    await services.prisma
+      .$executeRaw`INSERT INTO audio_cache_auditions (cache_key, tenant_id) VALUES (${cacheKey}, ${tenantId}::uuid)`;
   return { cacheKey, path };
 }
 
@@ -58,7 +67,9 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
 export async function uploadAsKhipuApi(services: Services, path: string, data: Uint8Array): Promise<void> {
   const config = services.config.blobStorage;
   if (config.kind !== 'connection-string') throw new Error('tests use a connection string');
-  const container = BlobServiceClient.fromConnectionString(config.connectionString).getContainerClient(config.containerName);
+  const container = BlobServiceClient.fromConnectionString(config.connectionString).getContainerClient(
+    config.containerName,
+  );
   await container.createIfNotExists();
   await container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: 'audio/mpeg' } });
 }

@@ -6,5 +6,9 @@ import type { Audition } from '../../src/domain/audition.ts';
 export const keyOf = (label: string): string => createHash('sha256').update(label).digest('hex');
 
 /** The key the service gives the tenant's audition on an engine: Azure's, in its MP3 format, unless told. */
-export const auditionKeyOf = (tenantId: string, audition: Audition, provider = 'azure', outputFormat = 'audio-24khz-48kbitrate-mono-mp3'): string =>
-  computeCacheKey({ tenantId, provider, outputFormat, audition });
+export const auditionKeyOf = (
+  tenantId: string,
+  audition: Audition,
+  provider = 'azure',
+  outputFormat = 'audio-24khz-48kbitrate-mono-mp3',
+): string => computeCacheKey({ tenantId, provider, outputFormat, audition });

@@ -32,7 +32,10 @@ export function allDocs(): string {
 /** The one document that contains `marker`, and its text (fails when none does, or several do). */
 export function docContaining(marker: string): { file: string; text: string } {
   const found = docFiles().filter((file) => readDoc(file).includes(marker));
-  if (found.length !== 1) throw new Error(`expected exactly one document to contain ${JSON.stringify(marker)}, found: ${found.join(', ') || 'none'}`);
+  if (found.length !== 1)
+    throw new Error(
+      `expected exactly one document to contain ${JSON.stringify(marker)}, found: ${found.join(', ') || 'none'}`,
+    );
   return { file: found[0]!, text: readDoc(found[0]!) };
 }
 

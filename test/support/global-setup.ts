@@ -38,7 +38,10 @@ export default async function setup(project: TestProject) {
   const khipuTemplate = `${prefix}_khipu_template`;
 
   // Start both at once, but keep hold of whichever started even if the other failed.
-  const [pgResult, azuriteResult] = await Promise.allSettled([openPostgresServer(process.env.DATABASE_URL, { onLog: log }), startAzurite({ onLog: log })]);
+  const [pgResult, azuriteResult] = await Promise.allSettled([
+    openPostgresServer(process.env.DATABASE_URL, { onLog: log }),
+    startAzurite({ onLog: log }),
+  ]);
   const postgres = pgResult.status === 'fulfilled' ? pgResult.value : undefined;
   const azurite = azuriteResult.status === 'fulfilled' ? azuriteResult.value : undefined;
   const teardown = async () => {
@@ -76,7 +79,10 @@ export default async function setup(project: TestProject) {
 
 async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<void> {
   await withPgClient(adminUrl, async (client) => {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    const { rows } = await client.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [prefix],
+    );
     for (const { datname } of rows) {
       await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(datname)} WITH (FORCE)`);
     }

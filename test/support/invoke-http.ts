@@ -23,7 +23,12 @@ export async function invokeHttp(
     functionName: 'test',
     logHandler: (level, ...args) => logs.push(`${level}: ${args.map(String).join(' ')}`),
   });
-  const body = request.body === undefined ? undefined : typeof request.body === 'string' ? { string: request.body } : { bytes: request.body };
+  const body =
+    request.body === undefined
+      ? undefined
+      : typeof request.body === 'string'
+        ? { string: request.body }
+        : { bytes: request.body };
   const httpRequest = new HttpRequest({
     method: request.method ?? 'POST',
     url: request.url,

@@ -66,8 +66,13 @@ function load() {
   load('@kusto/language-service-next'); // sets globalThis.Kusto.Language
   const kusto = (globalThis as unknown as { Kusto: { Language: KustoLanguage } }).Kusto.Language;
   const { TableSymbol, DatabaseSymbol } = kusto.Symbols;
-  const tables = Object.entries(APPLICATION_INSIGHTS_SCHEMA).map(([name, schema]) => new TableSymbol.$ctor7(name, schema, null));
-  globals = { kusto, state: kusto.GlobalState.Default.WithDatabase(new DatabaseSymbol.ctor('applicationinsights', tables)) };
+  const tables = Object.entries(APPLICATION_INSIGHTS_SCHEMA).map(
+    ([name, schema]) => new TableSymbol.$ctor7(name, schema, null),
+  );
+  globals = {
+    kusto,
+    state: kusto.GlobalState.Default.WithDatabase(new DatabaseSymbol.ctor('applicationinsights', tables)),
+  };
   return globals;
 }
 

@@ -32,15 +32,22 @@ export async function advisoryLockHolder(databaseUrl: string, name: string): Pro
 
 /** Ends the server process `pid` (as a restart or failover does) and waits until it has ended: its locks are free. */
 export async function terminateBackend(databaseUrl: string, pid: number): Promise<void> {
-  const { rows } = await withPgClient(databaseUrl, (client) => client.query<{ ended: boolean }>('SELECT pg_terminate_backend($1, 5000) AS ended', [pid]));
+  const { rows } = await withPgClient(databaseUrl, (client) =>
+    client.query<{ ended: boolean }>('SELECT pg_terminate_backend($1, 5000) AS ended', [pid]),
+  );
   expect(rows).toEqual([{ ended: true }]);
 }
 
 /** The server processes of the sessions that come through `proxy`. */
 export async function proxiedBackends(databaseUrl: string, proxy: TcpProxy): Promise<number[]> {
-  const ports = proxy.connections.flatMap((connection) => (connection.upstreamLocalPort === undefined ? [] : [connection.upstreamLocalPort]));
+  const ports = proxy.connections.flatMap((connection) =>
+    connection.upstreamLocalPort === undefined ? [] : [connection.upstreamLocalPort],
+  );
   const { rows } = await withPgClient(databaseUrl, (client) =>
-    client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY($1::int[])', [ports]),
+    client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY($1::int[])',
+      [ports],
+    ),
   );
   return rows.map((row) => row.pid);
 }
@@ -51,7 +58,11 @@ export async function terminateProxiedBackends(databaseUrl: string, proxy: TcpPr
 }
 
 /** The proxied connection of the server process `pid`, read afresh on each call. */
-export async function proxiedConnectionOf(databaseUrl: string, proxy: TcpProxy, pid: number): Promise<() => ProxiedConnection | undefined> {
+export async function proxiedConnectionOf(
+  databaseUrl: string,
+  proxy: TcpProxy,
+  pid: number,
+): Promise<() => ProxiedConnection | undefined> {
   const { rows } = await withPgClient(databaseUrl, (client) =>
     client.query<{ port: number }>('SELECT client_port AS port FROM pg_stat_activity WHERE pid = $1', [pid]),
   );
@@ -80,7 +91,9 @@ export async function answerWithSessionEnd<T>(
   proxy.pause(['toClient']);
   const result = send();
   void result.catch(() => {}); // the caller awaits it, after deliver()
-  await vi.waitFor(() => expect(endsWithReadyForQuery(connection()?.held.toClient ?? Buffer.alloc(0))).toBe(true), { timeout: 10_000 });
+  await vi.waitFor(() => expect(endsWithReadyForQuery(connection()?.held.toClient ?? Buffer.alloc(0))).toBe(true), {
+    timeout: 10_000,
+  });
   await terminateBackend(databaseUrl, pid);
   await vi.waitFor(() => expect(connection()?.serverEnded).toBe(true), { timeout: 10_000 });
   return { result, deliver: () => proxy.resume(['toClient']) };

@@ -10,7 +10,10 @@ export interface TableSnapshot {
  * What `\d` shows for every table of the public schema, read from the catalog: the shape
  * two databases must share to be the same schema.
  */
-export async function snapshotSchema(client: pg.Client, { exclude = [] as string[] } = {}): Promise<Record<string, TableSnapshot>> {
+export async function snapshotSchema(
+  client: pg.Client,
+  { exclude = [] as string[] } = {},
+): Promise<Record<string, TableSnapshot>> {
   const { rows: columns } = await client.query<{
     table: string;
     name: string;

@@ -19,7 +19,11 @@ export const PACKAGED_APP = path.join(root, '.deploy/app/dist/main.js');
  * what is deployed: the package's bundle (`app`, by default), or the compiled sources (`null`,
  * what `npm run serve` runs). `env` is its whole environment.
  */
-export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string, app: string | null = PACKAGED_APP): Promise<ServeProcess> {
+export function startServeProcess(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  app: string | null = PACKAGED_APP,
+): Promise<ServeProcess> {
   const args = [path.join(root, 'dist/tools/serve.js'), ...(app ? ['--app', app] : [])];
   const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -45,7 +49,10 @@ export function startServeProcess(env: NodeJS.ProcessEnv, cwd: string, app: stri
  * DATABASE_URL), then the services' database, Blob container (on the suite's Azurite) and
  * token secret, then `extra`, which wins.
  */
-export function hostEnvironment(services: Pick<TestServices, 'database' | 'config'>, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function hostEnvironment(
+  services: Pick<TestServices, 'database' | 'config'>,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
   const { DATABASE_URL: _, ...env } = process.env;
   return {
     ...env,

@@ -24,7 +24,12 @@ export interface ShippedQuery {
 
 /** The ```kql blocks of README.md and docs/*.md. */
 export function docsQueries(): ShippedQuery[] {
-  return docFiles().flatMap((file) => [...readDoc(file).matchAll(/```kql\n([\s\S]*?)```/g)].map((m, i) => ({ source: `${file} #${i + 1}`, query: m[1]! })));
+  return docFiles().flatMap((file) =>
+    [...readDoc(file).matchAll(/```kql\n([\s\S]*?)```/g)].map((m, i) => ({
+      source: `${file} #${i + 1}`,
+      query: m[1]!,
+    })),
+  );
 }
 
 export function alertQueries(): ShippedQuery[] {
@@ -41,7 +46,10 @@ export function workbookQueries(): ShippedQuery[] {
   };
   return workbook.items
     .filter((item) => item.type === 3)
-    .map((item) => ({ source: `workbook: ${item.name}`, query: item.content.query!.replaceAll('{PricePerMillionChars}', '16') }));
+    .map((item) => ({
+      source: `workbook: ${item.name}`,
+      query: item.content.query!.replaceAll('{PricePerMillionChars}', '16'),
+    }));
 }
 
 export function shippedQueries(): ShippedQuery[] {

@@ -17,7 +17,9 @@ export interface TestDatabase {
 export async function createTestDatabase(kind: 'migrated' | 'khipu' | 'empty' = 'migrated'): Promise<TestDatabase> {
   const adminUrl = inject('postgresAdminUrl');
   const name = `${inject('databasePrefix')}_${randomBytes(4).toString('hex')}`;
-  const source = { migrated: inject('templateDatabase'), khipu: inject('khipuTemplateDatabase'), empty: 'template0' }[kind];
+  const source = { migrated: inject('templateDatabase'), khipu: inject('khipuTemplateDatabase'), empty: 'template0' }[
+    kind
+  ];
   await withPgClient(adminUrl, async (client) => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -34,6 +36,9 @@ export async function createTestDatabase(kind: 'migrated' | 'khipu' | 'empty' = 
   return {
     name,
     url: inject('postgresUrlTemplate').replace('__database__', name),
-    drop: () => withPgClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withPgClient(adminUrl, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
+      ).then(() => undefined),
   };
 }

@@ -25,7 +25,10 @@ export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv =
  * The app's real services (Prisma on Postgres, Blob on Azurite), isolated for one test file,
  * on a database of our migrations' shape or of the Khipu Cloud API's (`shape`).
  */
-export async function createTestServices(overrides: NodeJS.ProcessEnv = {}, shape: DatabaseShape = 'ours'): Promise<TestServices> {
+export async function createTestServices(
+  overrides: NodeJS.ProcessEnv = {},
+  shape: DatabaseShape = 'ours',
+): Promise<TestServices> {
   const database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
   const services = createServices(parseConfig(testSettings(database.url, overrides)));
   return {

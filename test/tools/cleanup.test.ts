@@ -20,7 +20,8 @@ describe('npm run cleanup', () => {
       env: {
         ...process.env,
         DATABASE_URL: services.database.url,
-        AZURE_STORAGE_CONNECTION_STRING: services.config.blobStorage.kind === 'connection-string' ? services.config.blobStorage.connectionString : '',
+        AZURE_STORAGE_CONNECTION_STRING:
+          services.config.blobStorage.kind === 'connection-string' ? services.config.blobStorage.connectionString : '',
         AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
         JWT_SECRET_KEY: services.config.jwt.secretKey,
       },
@@ -35,7 +36,9 @@ describe('npm run cleanup', () => {
       'info: Deleted 0 old cache entries via LRU',
       'info: Deleted 0 orphaned cache blobs',
       'info: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry',
-      expect.stringMatching(/^info: Cache usage \(all tenants\): last 24 h: 0 entries created, 0 hits, 0 syntheses, .* most played: none$/),
+      expect.stringMatching(
+        /^info: Cache usage \(all tenants\): last 24 h: 0 entries created, 0 hits, 0 syntheses, .* most played: none$/,
+      ),
     ]);
     expect(await services.prisma.audioCache.count()).toBe(0);
   });

@@ -109,7 +109,8 @@ describe('openapi.yaml against the running service', () => {
     const apiPath = url.pathname.replace(/^\/api/, '');
     for (const [template, item] of Object.entries(doc.paths as Json)) {
       const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
-      if (pattern.test(apiPath) && item[method.toLowerCase()]) return { template, operation: item[method.toLowerCase()] };
+      if (pattern.test(apiPath) && item[method.toLowerCase()])
+        return { template, operation: item[method.toLowerCase()] };
     }
     throw new Error(`${method} ${apiPath} is not in openapi.yaml`);
   }
@@ -121,23 +122,39 @@ describe('openapi.yaml against the running service', () => {
   };
 
   /** Sends the request, then checks status, headers and body against the document. */
-  async function call(method: string, apiPath: string, init: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}) {
+  async function call(
+    method: string,
+    apiPath: string,
+    init: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ) {
     const url = new URL(`${base}${apiPath}`);
     const headers: Record<string, string> = { ...init.headers };
     if (init.token) headers.authorization = `Bearer ${init.token}`;
     if (init.body !== undefined || init.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-    const response = await fetch(url, { method, headers, body: init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body)) });
+    const response = await fetch(url, {
+      method,
+      headers,
+      body: init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body)),
+    });
     const bytes = Buffer.from(await response.arrayBuffer());
 
     const { template, operation } = operationFor(method, url);
     if (response.ok && init.body !== undefined && operation.requestBody?.content?.['application/json']?.schema) {
       // What the service takes, the document must take too.
       const pointer = ['paths', template, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema'];
-      const validate = ajv.compile({ $ref: `openapi#/${pointer.map((key) => encodeURIComponent(key.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/')}` });
-      expect(validate(init.body), `${method} ${template}: the body it took, ${JSON.stringify(init.body)}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      const validate = ajv.compile({
+        $ref: `openapi#/${pointer.map((key) => encodeURIComponent(key.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/')}`,
+      });
+      expect(
+        validate(init.body),
+        `${method} ${template}: the body it took, ${JSON.stringify(init.body)}: ${ajv.errorsText(validate.errors)}`,
+      ).toBe(true);
     }
     const documented = operation.responses[String(response.status)];
-    expect(documented, `${method} ${template} answered ${response.status}, which openapi.yaml does not list`).toBeDefined();
+    expect(
+      documented,
+      `${method} ${template} answered ${response.status}, which openapi.yaml does not list`,
+    ).toBeDefined();
     const spec = resolve(documented);
     for (const [name, header] of Object.entries((spec.headers ?? {}) as Json)) {
       const definition = resolve(header);
@@ -149,7 +166,9 @@ describe('openapi.yaml against the running service', () => {
       }
     }
     const contentType = (response.headers.get('content-type') ?? '').split(';')[0]!;
-    expect(Object.keys(spec.content ?? {}), `${method} ${template} ${response.status}: content type`).toContain(contentType);
+    expect(Object.keys(spec.content ?? {}), `${method} ${template} ${response.status}: content type`).toContain(
+      contentType,
+    );
     const schema = spec.content[contentType].schema as Json;
     let json: unknown;
     if (contentType.endsWith('json')) {
@@ -175,16 +194,29 @@ describe('openapi.yaml against the running service', () => {
     const audition = `/v1/projects/${account.projectId}/characters/audition`;
     const token = await account.token();
     const miss = await call('POST', audition, { token, body });
-    expect([miss.status, miss.headers.get('x-cache-status'), miss.headers.get('content-length')]).toEqual([200, 'MISS', null]);
+    expect([miss.status, miss.headers.get('x-cache-status'), miss.headers.get('content-length')]).toEqual([
+      200,
+      'MISS',
+      null,
+    ]);
     const hit = await call('POST', audition, { token, body });
-    expect([hit.headers.get('x-cache-status'), hit.headers.get('content-length')]).toEqual(['HIT-L2', String(miss.bytes.length)]);
+    expect([hit.headers.get('x-cache-status'), hit.headers.get('content-length')]).toEqual([
+      'HIT-L2',
+      String(miss.bytes.length),
+    ]);
     expect((await call('POST', audition, { token, body: { voice: 'nope', text: '' } })).status).toBe(400);
     expect((await call('POST', audition, { token, body: { ...body, text: '   ' } })).status).toBe(400);
-    expect((await call('POST', audition, { token, body: { ...body, text: 'Y entonces\u0085 se fue' } })).status).toBe(400);
+    expect((await call('POST', audition, { token, body: { ...body, text: 'Y entonces\u0085 se fue' } })).status).toBe(
+      400,
+    );
     expect((await call('POST', audition, { token, rawBody: 'not json' })).status).toBe(400);
     expect((await call('POST', audition, { body })).status).toBe(401);
-    expect((await call('POST', `/v1/projects/${admin.projectId}/characters/audition`, { token, body })).status).toBe(404);
-    expect((await call('POST', audition, { token, rawBody: JSON.stringify({ ...body, text: 'x'.repeat(70_000) }) })).status).toBe(413);
+    expect((await call('POST', `/v1/projects/${admin.projectId}/characters/audition`, { token, body })).status).toBe(
+      404,
+    );
+    expect(
+      (await call('POST', audition, { token, rawBody: JSON.stringify({ ...body, text: 'x'.repeat(70_000) }) })).status,
+    ).toBe(413);
     const noKey = await call('POST', `/v1/projects/${keyless.projectId}/characters/audition`, {
       token: await keyless.token(),
       body: { ...body, text: 'Sin clave' },
@@ -209,15 +241,24 @@ describe('openapi.yaml against the running service', () => {
       'inline; filename="es-PE-CamilaNeural-audition.mp3"',
     ]);
     const hit = await call('POST', route, { ...web, body: {} });
-    expect([hit.status, hit.headers.get('x-cache-status'), hit.headers.get('etag')]).toEqual([200, 'HIT-L2', miss.headers.get('etag')]);
+    expect([hit.status, hit.headers.get('x-cache-status'), hit.headers.get('etag')]).toEqual([
+      200,
+      'HIT-L2',
+      miss.headers.get('etag'),
+    ]);
     // An empty or blank text is the same default line (the characters page may send one).
     for (const text of ['', ' ']) {
       const blank = await call('POST', route, { ...web, body: { text } });
       expect([blank.status, blank.headers.get('etag')]).toEqual([200, miss.headers.get('etag')]);
     }
-    expect((await call('POST', `/v1/projects/${admin.projectId}/voices/nope/audition`, { ...web, body: {} })).status).toBe(400);
+    expect(
+      (await call('POST', `/v1/projects/${admin.projectId}/voices/nope/audition`, { ...web, body: {} })).status,
+    ).toBe(400);
     expect((await call('POST', route, { body: {} })).status).toBe(401);
-    expect((await call('POST', `/v1/projects/${keyless.projectId}/voices/es-PE-CamilaNeural/audition`, { ...web, body: {} })).status).toBe(404);
+    expect(
+      (await call('POST', `/v1/projects/${keyless.projectId}/voices/es-PE-CamilaNeural/audition`, { ...web, body: {} }))
+        .status,
+    ).toBe(404);
   });
 
   it('describes prewarm, stats and purge as they answer', async () => {
@@ -262,15 +303,23 @@ describe('openapi.yaml against the running service', () => {
     expect(await exited).toBe(0);
     const metrics = telemetry
       .filter((envelope) => envelope.data?.baseType === 'MetricData')
-      .flatMap((envelope) => (envelope.data.baseData.metrics as Json[]).map((m): Json => ({ ...m, properties: envelope.data.baseData.properties ?? {} })));
+      .flatMap((envelope) =>
+        (envelope.data.baseData.metrics as Json[]).map((m): Json => ({
+          ...m,
+          properties: envelope.data.baseData.properties ?? {},
+        })),
+      );
     const requests = metrics.filter((m) => m.name === 'audition_requests');
-    const count = (cacheStatus: string) => requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
+    const count = (cacheStatus: string) =>
+      requests.filter((m) => m.properties.cache_status === cacheStatus).reduce((total, m) => total + m.value, 0);
     expect(count('MISS')).toBe(2);
     expect(count('HIT-L2')).toBe(4); // two of them the voices route's blank texts
     expect(count('ERROR')).toBeGreaterThanOrEqual(6);
     expect(metrics.some((m) => m.name === 'audition_bytes_served' && m.value > 0)).toBe(true);
     expect(metrics.some((m) => m.name === 'tts_synthesis_duration')).toBe(true);
-    expect(metrics.some((m) => m.name === 'tts_synthesis_failures' && m.properties.reason === 'tts-credentials-rejected')).toBe(true);
+    expect(
+      metrics.some((m) => m.name === 'tts_synthesis_failures' && m.properties.reason === 'tts-credentials-rejected'),
+    ).toBe(true);
     // No secret in anything sent.
     const sent = JSON.stringify(telemetry);
     expect(sent).not.toContain(services.config.jwt.secretKey);

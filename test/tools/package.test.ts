@@ -48,13 +48,17 @@ describe('the deployment package (npm run package)', () => {
     expect(pkg.main).toBe('dist/main.js');
     expect(pkg.dependencies).toBeUndefined(); // nothing for the host to install
     expect(names).toContain('dist/main.js');
-    expect(names.filter((n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n))).toEqual([
-      'dist/lazy/query-compiler.wasm',
-    ]);
+    expect(
+      names.filter(
+        (n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n),
+      ),
+    ).toEqual(['dist/lazy/query-compiler.wasm']);
     // Prisma's query compiler, as a binary: the same bytes as the generated client's base64.
     const wasm = Buffer.from(files.get('dist/lazy/query-compiler.wasm')!);
     expect(wasm.subarray(0, 4).toString('latin1')).toBe('\0asm');
-    const { wasm: base64 } = createRequire(path.join(root, 'package.json'))('@prisma/client/runtime/query_compiler_small_bg.postgresql.wasm-base64.js') as {
+    const { wasm: base64 } = createRequire(path.join(root, 'package.json'))(
+      '@prisma/client/runtime/query_compiler_small_bg.postgresql.wasm-base64.js',
+    ) as {
       wasm: string;
     };
     expect(wasm.equals(Buffer.from(base64, 'base64'))).toBe(true);
@@ -63,7 +67,11 @@ describe('the deployment package (npm run package)', () => {
     // The zip is the staged folder, file for file.
     const staged = await listFiles(path.join(root, '.deploy/app'));
     expect(staged.sort()).toEqual(names);
-    for (const name of names) expect(Buffer.compare(Buffer.from(files.get(name)!), await readFile(path.join(root, '.deploy/app', name))), name).toBe(0);
+    for (const name of names)
+      expect(
+        Buffer.compare(Buffer.from(files.get(name)!), await readFile(path.join(root, '.deploy/app', name))),
+        name,
+      ).toBe(0);
   });
 
   it('unpacks to at most 120 MB', () => {
@@ -72,8 +80,13 @@ describe('the deployment package (npm run package)', () => {
   });
 
   it('carries no development-only package: everything bundled is a production dependency (package-lock.json)', async () => {
-    const bundled = JSON.parse(await readFile(path.join(root, '.deploy/packages.json'), 'utf8')) as Record<string, number>;
-    const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const bundled = JSON.parse(await readFile(path.join(root, '.deploy/packages.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
+    const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     const installed = Object.keys(bundled).map((p) => p.slice(p.indexOf('node_modules/')));
     expect(installed).toContain('node_modules/@prisma/client');
     expect(installed).toContain('node_modules/microsoft-cognitiveservices-speech-sdk');
@@ -82,7 +95,9 @@ describe('the deployment package (npm run package)', () => {
 
   it('is what azd deploys (azure.yaml builds it with npm run package and uploads .deploy/app)', async () => {
     type Hook = { posix?: { run?: string }; windows?: { run?: string } };
-    const azure = parse(await readFile(path.join(root, 'azure.yaml'), 'utf8')) as { services: { api: { dist?: string; hooks?: { prepackage?: Hook } } } };
+    const azure = parse(await readFile(path.join(root, 'azure.yaml'), 'utf8')) as {
+      services: { api: { dist?: string; hooks?: { prepackage?: Hook } } };
+    };
     expect(azure.services.api.dist).toBe('.deploy/app');
     expect(azure.services.api.hooks?.prepackage?.posix?.run).toMatch(/^npm run package$/m);
     expect(azure.services.api.hooks?.prepackage?.windows?.run).toMatch(/^npm run package$/m);
@@ -90,11 +105,19 @@ describe('the deployment package (npm run package)', () => {
 
   it('carries a host.json that needs no extension bundle (HTTP and timer triggers only), with the api prefix and the app’s log levels', async () => {
     const host = JSON.parse(Buffer.from(files.get('host.json')!).toString()) as Record<string, unknown>;
-    expect(host).toMatchObject({ version: '2.0', extensions: { http: { routePrefix: 'api' } }, functionTimeout: '00:05:00' });
+    expect(host).toMatchObject({
+      version: '2.0',
+      extensions: { http: { routePrefix: 'api' } },
+      functionTimeout: '00:05:00',
+    });
     expect(host).not.toHaveProperty('extensionBundle');
     expect(host).toMatchObject({ logging: { logLevel: { default: 'Information', Function: 'Information' } } });
     // Built into the host: no extension bundle is needed as long as the app registers nothing else.
-    const sources = await Promise.all((await readdir(path.join(root, 'src/functions'))).map((f) => readFile(path.join(root, 'src/functions', f), 'utf8')));
+    const sources = await Promise.all(
+      (await readdir(path.join(root, 'src/functions'))).map((f) =>
+        readFile(path.join(root, 'src/functions', f), 'utf8'),
+      ),
+    );
     const kinds = new Set(sources.flatMap((text) => [...text.matchAll(/\bapp\.(\w+)\(/g)].map((m) => m[1]!)));
     expect([...kinds].sort()).toEqual(['http', 'timer']);
     // Streamed responses are the app's own switch (app.setup), which the bundle carries.
@@ -134,7 +157,10 @@ describe('the deployment package (npm run package)', () => {
     });
 
     it('answers a MISS (Speech SDK, Prisma, Blob SDK all from the bundle), then a HIT-L2 streamed from Blob Storage with the same bytes', async () => {
-      const body = JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Desde el paquete ${randomBytes(4).toString('hex')}` });
+      const body = JSON.stringify({
+        voice: 'es-AR-ElenaNeural',
+        text: `Desde el paquete ${randomBytes(4).toString('hex')}`,
+      });
       const send = async () =>
         fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
           method: 'POST',

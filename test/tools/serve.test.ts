@@ -68,7 +68,9 @@ describe('npm run serve (the local host)', () => {
   });
 
   it('lists the functions with their routes under /api, as func start does', () => {
-    expect(output()).toContain(`audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`);
+    expect(output()).toContain(
+      `audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`,
+    );
     expect(output()).toContain(`health: [GET] http://localhost:${new URL(base).port}/api/health`);
   });
 
@@ -129,7 +131,10 @@ describe('npm run serve (the local host)', () => {
   });
 
   it('answers errors as problem+json and unknown routes with 404', async () => {
-    const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, { method: 'POST', body: JSON.stringify(GUIDE_BODY) });
+    const unauthorized = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
+      method: 'POST',
+      body: JSON.stringify(GUIDE_BODY),
+    });
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get('content-type')).toBe('application/problem+json');
     const nowhere = await fetch(`${base}/nothing-here`);
@@ -141,7 +146,11 @@ describe('npm run serve (the local host)', () => {
   it('allows the web client’s origin (Host.CORS), preflight included', async () => {
     const preflight = await fetch(`${base}/v1/projects/${account.projectId}/characters/audition`, {
       method: 'OPTIONS',
-      headers: { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+      headers: {
+        Origin: 'http://localhost:5173',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
@@ -156,7 +165,10 @@ describe('npm run serve (the local host)', () => {
 
   it('runs the cleanup timer on POST /admin/functions/cleanup, as Core Tools does', async () => {
     expect(output()).toMatch(/cleanup: timerTrigger \(0 0 \* \* \* \*;/);
-    const response = await fetch(`${new URL(base).origin}/admin/functions/cleanup`, { method: 'POST', body: '{"input":""}' });
+    const response = await fetch(`${new URL(base).origin}/admin/functions/cleanup`, {
+      method: 'POST',
+      body: '{"input":""}',
+    });
     expect(response.status).toBe(202);
     await expect.poll(() => output(), { timeout: 10_000 }).toMatch(/Executed 'cleanup' \(Succeeded/);
     expect(output()).toMatch(/\[cleanup\] Running audio cache cleanup\.\.\./);
@@ -179,7 +191,9 @@ describe('npm run serve (the local host)', () => {
     const exited = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
     host.kill('SIGINT');
     expect(await exited).toBe(0);
-    const row = await services.prisma.audioCache.findFirstOrThrow({ where: { text: GUIDE_BODY.text, tenantId: account.tenantId } });
+    const row = await services.prisma.audioCache.findFirstOrThrow({
+      where: { text: GUIDE_BODY.text, tenantId: account.tenantId },
+    });
     expect(row.hitCount).toBe(hitsServed);
   });
 });

@@ -38,7 +38,12 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     }
     // What `npm start` runs after its build (npm test has built already). Its own process
     // group, like a terminal's foreground job.
-    start = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    start = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], {
+      cwd: root,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     start.stdout!.on('data', (chunk) => (output += chunk));
     start.stderr!.on('data', (chunk) => (output += chunk));
     const sessionFile = path.join(localDir, 'dev-session.json');
@@ -91,7 +96,11 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     const url = `${session.baseUrl}/v1/projects/${session.projectId}/voices/es-AR-ElenaNeural/audition`;
     const preflight = await fetch(url, {
       method: 'OPTIONS',
-      headers: { Origin: 'http://localhost:3000', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+      headers: {
+        Origin: 'http://localhost:3000',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
@@ -110,7 +119,9 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     });
     expect(audition.status).toBe(200);
     expect(audition.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
-    expect(audition.headers.get('access-control-expose-headers')).toBe('X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition');
+    expect(audition.headers.get('access-control-expose-headers')).toBe(
+      'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition',
+    );
     expect(audition.headers.get('content-type')).toBe('audio/mpeg');
     expect((await audition.arrayBuffer()).byteLength).toBeGreaterThan(1000);
     const vite = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'http://localhost:5173' } });
@@ -138,9 +149,26 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
   /** Runs dist/tools/start.js with these settings until `until` shows in its output or it exits. */
   async function runStart(settings: NodeJS.ProcessEnv, until: RegExp) {
     const localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await findFreePort()), KHIPU_LOCAL_DIR: localDir, ...settings };
-    for (const name of ['AZURE_STORAGE_ACCOUNT_NAME', 'AZURE_SPEECH_KEY', 'AZURE_SPEECH_HOST', 'TTS_PROVIDER', 'JWT_SECRET_KEY']) delete env[name];
-    const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(await findFreePort()),
+      KHIPU_LOCAL_DIR: localDir,
+      ...settings,
+    };
+    for (const name of [
+      'AZURE_STORAGE_ACCOUNT_NAME',
+      'AZURE_SPEECH_KEY',
+      'AZURE_SPEECH_HOST',
+      'TTS_PROVIDER',
+      'JWT_SECRET_KEY',
+    ])
+      delete env[name];
+    const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], {
+      cwd: root,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     let output = '';
@@ -168,7 +196,10 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
   it('creates the database it names when the server has none by that name, and serves', async () => {
     const name = `${inject('databasePrefix')}_khipu_cloud`;
     const run = await runStart(
-      { DATABASE_URL: inject('postgresUrlTemplate').replace('__database__', name), AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' },
+      {
+        DATABASE_URL: inject('postgresUrlTemplate').replace('__database__', name),
+        AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+      },
       /Khipu audition cache is running|exited/,
     );
     try {
@@ -176,7 +207,9 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
       expect(run.output()).toContain('Khipu audition cache is running');
       // UseDevelopmentStorage=true with no emulator running: npm start brought one on its port.
       expect(run.output()).toMatch(/Azurite \(blobs in .*\) on port 10000/);
-      const { rows } = await withPgClient(inject('postgresAdminUrl'), (client) => client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]));
+      const { rows } = await withPgClient(inject('postgresAdminUrl'), (client) =>
+        client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]),
+      );
       expect(rows).toHaveLength(1);
     } finally {
       await run.stop();
@@ -184,7 +217,10 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
   }, 120_000);
 
   it('says in one line what to do when no PostgreSQL answers there', async () => {
-    const run = await runStart({ DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:9/khipu_cloud' }, /No PostgreSQL answers/);
+    const run = await runStart(
+      { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:9/khipu_cloud' },
+      /No PostgreSQL answers/,
+    );
     try {
       expect(await run.exited).toBe(1);
       expect(run.output()).toContain(

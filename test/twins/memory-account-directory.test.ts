@@ -20,8 +20,17 @@ describe('MemoryAccountDirectory seeding and faults', () => {
   it('seeds an account whose project has its own key, and counts lookups', async () => {
     const directory = new MemoryAccountDirectory();
     const account = directory.addAccount({ ttsKey: 'k', ttsRegion: 'eastus', role: 'admin' });
-    expect(await directory.findActiveUser(account.userId)).toEqual({ userId: account.userId, tenantId: account.tenantId, role: 'admin' });
-    expect(await directory.findProject(account.projectId)).toEqual({ id: account.projectId, tenantId: account.tenantId, ttsKey: 'k', ttsRegion: 'eastus' });
+    expect(await directory.findActiveUser(account.userId)).toEqual({
+      userId: account.userId,
+      tenantId: account.tenantId,
+      role: 'admin',
+    });
+    expect(await directory.findProject(account.projectId)).toEqual({
+      id: account.projectId,
+      tenantId: account.tenantId,
+      ttsKey: 'k',
+      ttsRegion: 'eastus',
+    });
     expect(directory.lookups).toEqual({ users: 1, projects: 1 });
   });
 

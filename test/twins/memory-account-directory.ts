@@ -31,21 +31,41 @@ export class MemoryAccountDirectory implements AccountDirectory {
     return id;
   }
 
-  addUser({ tenantId, id = randomUUID(), role = 'creator', active = true }: { tenantId: string; id?: string; role?: string; active?: boolean }): string {
+  addUser({
+    tenantId,
+    id = randomUUID(),
+    role = 'creator',
+    active = true,
+  }: {
+    tenantId: string;
+    id?: string;
+    role?: string;
+    active?: boolean;
+  }): string {
     this.#requireTenant(tenantId);
     this.#users.set(id, { tenantId, role, active });
     return id;
   }
 
   /** A project of the tenant; `settings` as the Khipu Cloud API stores them (any JSON). */
-  addProject({ tenantId, id = randomUUID(), settings = {} }: { tenantId: string; id?: string; settings?: unknown }): string {
+  addProject({
+    tenantId,
+    id = randomUUID(),
+    settings = {},
+  }: {
+    tenantId: string;
+    id?: string;
+    settings?: unknown;
+  }): string {
     this.#requireTenant(tenantId);
     this.#projects.set(id, { tenantId, settings: structuredClone(settings) });
     return id;
   }
 
   /** A tenant with one user and one project, the project with `ttsKey` (flat settings) when given. */
-  addAccount(options: { ttsKey?: string; ttsRegion?: string; role?: string; tenantActive?: boolean; userActive?: boolean } = {}) {
+  addAccount(
+    options: { ttsKey?: string; ttsRegion?: string; role?: string; tenantActive?: boolean; userActive?: boolean } = {},
+  ) {
     const tenantId = this.addTenant({ active: options.tenantActive });
     const userId = this.addUser({ tenantId, role: options.role, active: options.userActive });
     const settings = options.ttsKey ? { azure_tts_key: options.ttsKey, azure_tts_region: options.ttsRegion } : {};

@@ -17,7 +17,16 @@ describeAudioCacheIndexContract('MemoryAudioCacheIndex', () => {
       const row = database.row(cacheKey);
       if (!row) return Promise.resolve(null);
       const { tenantId, text, audioBlobPath, hitCount, lastAccessedAt, createdAt, expiresAt } = row;
-      return Promise.resolve({ tenantId, text, audioBlobPath, hitCount, lastAccessedAt, createdAt, expiresAt, ours: database.isOurs(cacheKey) });
+      return Promise.resolve({
+        tenantId,
+        text,
+        audioBlobPath,
+        hitCount,
+        lastAccessedAt,
+        createdAt,
+        expiresAt,
+        ours: database.isOurs(cacheKey),
+      });
     },
     usage: (tenantId) => Promise.resolve(database.usage(tenantId)),
     dispose: () => Promise.resolve(),
@@ -59,7 +68,9 @@ describe('MemoryAudioCacheIndex faults (for use-case tests)', () => {
     database.failing = new Error('database down');
 
     await expect(index.find(key)).rejects.toThrow('database down');
-    await expect(index.recordHits([{ cacheKey: key, hits: 1, lastAccessedAt: entry.createdAt }])).rejects.toThrow('database down');
+    await expect(index.recordHits([{ cacheKey: key, hits: 1, lastAccessedAt: entry.createdAt }])).rejects.toThrow(
+      'database down',
+    );
     expect(database.row(key)?.hitCount).toBe(0);
 
     database.failing = null;

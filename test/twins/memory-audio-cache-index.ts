@@ -1,4 +1,10 @@
-import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../src/ports/audio-cache-index.ts';
+import type {
+  AudioCacheIndex,
+  CacheEntry,
+  HitBatch,
+  MissBatch,
+  NewCacheEntry,
+} from '../../src/ports/audio-cache-index.ts';
 import { characterCount, hourOf, MemoryCacheDatabase, type CacheRow } from './memory-cache-database.ts';
 
 /**
@@ -13,7 +19,14 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
       const row = this.database.rows.get(cacheKey);
       if (!row) return null;
       const { id, tenantId, audioBlobPath, audioDurationSeconds, expiresAt } = row;
-      return { id, tenantId, cacheKey, audioBlobPath, audioDurationSeconds, expiresAt: expiresAt && new Date(expiresAt) };
+      return {
+        id,
+        tenantId,
+        cacheKey,
+        audioBlobPath,
+        audioDurationSeconds,
+        expiresAt: expiresAt && new Date(expiresAt),
+      };
     });
   }
 
@@ -28,7 +41,10 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
         }
         row.hitCount += hits;
         if (lastAccessedAt > row.lastAccessedAt) row.lastAccessedAt = new Date(lastAccessedAt);
-        this.database.addUsage(row.tenantId, hourOf(lastAccessedAt), { hits, charactersSaved: hits * characterCount(row.text) });
+        this.database.addUsage(row.tenantId, hourOf(lastAccessedAt), {
+          hits,
+          charactersSaved: hits * characterCount(row.text),
+        });
       }
       return unmatched;
     });

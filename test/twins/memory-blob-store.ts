@@ -1,6 +1,12 @@
 import { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../src/clock.ts';
-import { BlobNotFoundError, type BlobInfo, type BlobStore, type DeleteManyResult, type StoredBlob } from '../../src/ports/blob-store.ts';
+import {
+  BlobNotFoundError,
+  type BlobInfo,
+  type BlobStore,
+  type DeleteManyResult,
+  type StoredBlob,
+} from '../../src/ports/blob-store.ts';
 
 interface Entry {
   data: Buffer;
@@ -45,7 +51,8 @@ export class MemoryBlobStore implements BlobStore {
     const entry = this.#blobs.get(path);
     if (!entry) throw new BlobNotFoundError(path);
     const chunks: Buffer[] = [];
-    for (let offset = 0; offset < entry.data.length; offset += this.chunkBytes) chunks.push(entry.data.subarray(offset, offset + this.chunkBytes));
+    for (let offset = 0; offset < entry.data.length; offset += this.chunkBytes)
+      chunks.push(entry.data.subarray(offset, offset + this.chunkBytes));
     const breaking = this.breakingMidway;
     const stalling = this.stallingMidway;
     let next = 0;
@@ -91,7 +98,8 @@ export class MemoryBlobStore implements BlobStore {
     const paths = [...this.#blobs.keys()].filter((path) => path.startsWith(prefix)).sort();
     for (const path of paths) {
       const entry = this.#blobs.get(path);
-      if (entry) yield { path, size: entry.data.length, lastModified: entry.lastModified, writtenHere: entry.writtenHere };
+      if (entry)
+        yield { path, size: entry.data.length, lastModified: entry.lastModified, writtenHere: entry.writtenHere };
     }
   }
 }

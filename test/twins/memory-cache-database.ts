@@ -90,7 +90,8 @@ export class MemoryCacheDatabase {
   /** A row as this service stores it: the row and its ownership note. */
   putOurRow(row: RowToStore): CacheRow {
     const stored = this.#put(row);
-    if (!this.notes.has(stored.cacheKey)) this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt) });
+    if (!this.notes.has(stored.cacheKey))
+      this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt) });
     return { ...stored };
   }
 
@@ -123,7 +124,9 @@ export class MemoryCacheDatabase {
 
   /** Every tenant's hourly figures, by tenant id and hour. */
   allUsage(): (UsageHour & { tenantId: string })[] {
-    return [...this.#usage.keys()].sort().flatMap((tenantId) => this.usage(tenantId).map((hour) => ({ tenantId, ...hour })));
+    return [...this.#usage.keys()]
+      .sort()
+      .flatMap((tenantId) => this.usage(tenantId).map((hour) => ({ tenantId, ...hour })));
   }
 
   /** Adds to the tenant's figures for the hour starting at `hour` (an upsert, as the SQL does). */
@@ -153,7 +156,8 @@ export class MemoryCacheDatabase {
   }
 
   #put(row: RowToStore): CacheRow {
-    if (this.rows.has(row.cacheKey)) throw new Error(`memory cache database: a row under ${row.cacheKey} exists already`);
+    if (this.rows.has(row.cacheKey))
+      throw new Error(`memory cache database: a row under ${row.cacheKey} exists already`);
     const createdAt = row.createdAt ?? this.now();
     const stored = copyRow({
       id: randomUUID(),

@@ -49,7 +49,9 @@ describe('MemoryCacheMaintenance beside MemoryAudioCacheIndex', () => {
 
     database.failNext(new Error('database down'));
     await expect(maintenance.deleteExpired(new Date('2026-11-23T16:00:00Z'), 10)).rejects.toThrow('database down');
-    expect(await maintenance.deleteExpired(new Date('2026-11-23T16:00:00Z'), 10)).toEqual([`audio-cache/${tenantId}/${cacheKey}.mp3`]);
+    expect(await maintenance.deleteExpired(new Date('2026-11-23T16:00:00Z'), 10)).toEqual([
+      `audio-cache/${tenantId}/${cacheKey}.mp3`,
+    ]);
     expect(await index.find(cacheKey)).toBeNull();
   });
 });

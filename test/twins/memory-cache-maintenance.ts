@@ -94,7 +94,9 @@ export class MemoryCacheMaintenance implements CacheMaintenance {
 
   /** The tenant's rows of ours: noted for the tenant, and still the tenant's row. */
   #ourRowsOf(tenantId: string): CacheRow[] {
-    return this.#ourRows().filter((row) => row.tenantId === tenantId && this.database.notes.get(row.cacheKey)?.tenantId === tenantId);
+    return this.#ourRows().filter(
+      (row) => row.tenantId === tenantId && this.database.notes.get(row.cacheKey)?.tenantId === tenantId,
+    );
   }
 
   /** Deletes the rows and their ownership notes; returns their blob paths. */

@@ -12,10 +12,20 @@ const DAY_MS = 86_400_000;
 export class MemoryCacheStatsReader implements CacheStatsReader {
   constructor(readonly database: MemoryCacheDatabase = new MemoryCacheDatabase()) {}
 
-  read({ tenantId, now, pricePerMillionChars }: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats> {
+  read({
+    tenantId,
+    now,
+    pricePerMillionChars,
+  }: {
+    tenantId?: string;
+    now: Date;
+    pricePerMillionChars: number;
+  }): Promise<CacheStats> {
     return this.database.run(() => {
       const ofTenant = (row: { tenantId: string }) => tenantId === undefined || row.tenantId === tenantId;
-      const rows = [...this.database.rows.values()].filter((row) => ofTenant(row) && this.database.isOurs(row.cacheKey));
+      const rows = [...this.database.rows.values()].filter(
+        (row) => ofTenant(row) && this.database.isOurs(row.cacheKey),
+      );
       const day = new Date(now.getTime() - DAY_MS);
       const week = new Date(now.getTime() - 7 * DAY_MS);
       // Usage rows are per hour: a window starts at the hour its first moment falls in.
@@ -39,7 +49,9 @@ export class MemoryCacheStatsReader implements CacheStatsReader {
       const totalHits = sum(rows.map((row) => row.hitCount));
       const characters = sum(rows.map((row) => row.hitCount * characterCount(row.text)));
       const last7d = window(week, usage);
-      const top = [...rows].sort((a, b) => b.hitCount - a.hitCount || b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime()).slice(0, 10);
+      const top = [...rows]
+        .sort((a, b) => b.hitCount - a.hitCount || b.lastAccessedAt.getTime() - a.lastAccessedAt.getTime())
+        .slice(0, 10);
       return {
         entries,
         totalMb: round(sum(rows.map((row) => row.audioFileSizeBytes ?? 0)) / (1024 * 1024), 2),

@@ -16,7 +16,15 @@ describeSynthesizerContract('MemorySynthesizer', async () => {
   };
 });
 
-const AUDITION: Audition = { voice: 'es-AR-ElenaNeural', locale: 'es-AR', text: 'Hola', style: null, styleDegree: 1, ratePct: 0, pitchPct: 0 };
+const AUDITION: Audition = {
+  voice: 'es-AR-ElenaNeural',
+  locale: 'es-AR',
+  text: 'Hola',
+  style: null,
+  styleDegree: 1,
+  ratePct: 0,
+  pitchPct: 0,
+};
 const ask = (ssml: string) => ({ ssml, audition: AUDITION, credentials: { key: 'k', region: 'eastus' } });
 
 describe('MemorySynthesizer test controls', () => {
@@ -28,8 +36,16 @@ describe('MemorySynthesizer test controls', () => {
     const synthesizer = new MemorySynthesizer();
     synthesizer.failNext('throttled');
     synthesizer.failNext('timeout');
-    const outcomes = await Promise.allSettled([synthesizer.synthesize(ask('a')), synthesizer.synthesize(ask('b')), synthesizer.synthesize(ask('c'))]);
-    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as SynthesisError).failure : 'audio'))).toEqual(['throttled', 'timeout', 'audio']);
+    const outcomes = await Promise.allSettled([
+      synthesizer.synthesize(ask('a')),
+      synthesizer.synthesize(ask('b')),
+      synthesizer.synthesize(ask('c')),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as SynthesisError).failure : 'audio'))).toEqual([
+      'throttled',
+      'timeout',
+      'audio',
+    ]);
     expect(synthesizer.calls).toBe(3);
     expect(synthesizer.received.map((r) => r.ssml)).toEqual(['a', 'b', 'c']);
   });
@@ -54,7 +70,10 @@ describe('MemorySynthesizer test controls', () => {
     synthesizer.release();
     await Promise.all(all);
     expect(done).toBe(3);
-    expect({ inFlight: synthesizer.inFlight, maxInFlight: synthesizer.maxInFlight }).toEqual({ inFlight: 0, maxInFlight: 3 });
+    expect({ inFlight: synthesizer.inFlight, maxInFlight: synthesizer.maxInFlight }).toEqual({
+      inFlight: 0,
+      maxInFlight: 3,
+    });
     // Released for good: the next one runs at once.
     expect((await synthesizer.synthesize(ask('after'))).audio.length).toBeGreaterThan(0);
   });
@@ -78,7 +97,9 @@ describe('MemorySynthesizer test controls', () => {
     const chunks: Buffer[] = [];
     const result = await synthesizer.synthesize({ ...ask('x'), onAudio: (chunk) => chunks.push(chunk) });
     expect(result.audio.equals(audio)).toBe(true);
-    expect(chunks.map((c) => c.length)).toEqual(Array.from({ length: Math.ceil(audio.length / 1000) }, (_, i) => Math.min(1000, audio.length - i * 1000)));
+    expect(chunks.map((c) => c.length)).toEqual(
+      Array.from({ length: Math.ceil(audio.length / 1000) }, (_, i) => Math.min(1000, audio.length - i * 1000)),
+    );
     result.audio.fill(0);
     expect((await synthesizer.synthesize(ask('y'))).audio.equals(audio)).toBe(true);
   });

@@ -12,7 +12,11 @@ import { projectRoot } from '../project-root.ts';
 export async function buildBenchApp(name: string): Promise<{ bundle: string; dispose: () => Promise<void> }> {
   const root = projectRoot();
   const dir = await mkdtemp(path.join(os.tmpdir(), `khipu-${name}-`));
-  await build({ ...BUNDLE_OPTIONS, entryPoints: [path.join(root, 'tools/bench', `${name}.ts`)], outfile: path.join(dir, 'dist/main.js') });
+  await build({
+    ...BUNDLE_OPTIONS,
+    entryPoints: [path.join(root, 'tools/bench', `${name}.ts`)],
+    outfile: path.join(dir, 'dist/main.js'),
+  });
   await copyFile(path.join(root, 'host.json'), path.join(dir, 'host.json'));
   return { bundle: path.join(dir, 'dist/main.js'), dispose: () => rm(dir, { recursive: true, force: true }) };
 }

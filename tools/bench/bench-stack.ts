@@ -29,7 +29,11 @@ export interface BenchStack {
   /** Another tenant with a user, a project (with its own key) and an access token. */
   addTenant(name: string): Promise<{ tenantId: string; projectId: string; token: string }>;
   /** Starts `node dist/tools/serve.js` on these services (what `npm run serve` runs); `extraEnv` wins over the stack's settings. */
-  startHost(extraEnv?: NodeJS.ProcessEnv, onLine?: (line: string) => void, hostArgs?: string[]): Promise<{ child: ChildProcess; port: number }>;
+  startHost(
+    extraEnv?: NodeJS.ProcessEnv,
+    onLine?: (line: string) => void,
+    hostArgs?: string[],
+  ): Promise<{ child: ChildProcess; port: number }>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +48,12 @@ export interface BenchStackOptions {
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
   const root = options.hostRoot ?? projectRoot();
   const work = await mkdtemp(path.join(os.tmpdir(), 'khipu-pg-bench-'));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(work, 'data'), persistent: false, durable: options.durable, onLog: options.onPostgresLog });
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(work, 'data'),
+    persistent: false,
+    durable: options.durable,
+    onLog: options.onPostgresLog,
+  });
   const azurite = await startAzurite();
   const audio = await encodeToneMp3(options.toneSeconds);
   const standIn = await startSpeechStandIn(audio);
@@ -65,7 +74,12 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         const tenant = await prisma.tenant.create({ data: { name, subdomain: slug } });
         const user = await prisma.user.create({ data: { tenantId: tenant.id, email: `${slug}@khipu.local` } });
         const project = await prisma.project.create({
-          data: { tenantId: tenant.id, ownerId: user.id, title: name, settings: { azure_tts_key: `${slug}-key`, azure_tts_region: 'eastus' } },
+          data: {
+            tenantId: tenant.id,
+            ownerId: user.id,
+            title: name,
+            settings: { azure_tts_key: `${slug}-key`, azure_tts_region: 'eastus' },
+          },
         });
         const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
         return { tenantId: tenant.id, projectId: project.id, token };

@@ -36,13 +36,19 @@ const CHUNK_INTERVAL_MS = 25;
 const FAIRNESS_SPEECH_MS = 1_000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
 type Load = { rps: number; p50: number; p99: number; non2xx: number };
 
 async function loadOnce(options: autocannon.Options, seconds = SECONDS): Promise<Load> {
   const result = await autocannon({ connections: CONNECTIONS, duration: seconds, ...options });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors,
+  };
 }
 
 function medianOf(runs: Load[]): Load {
@@ -65,7 +71,9 @@ async function load(options: autocannon.Options): Promise<Load> {
  * programs of different sizes warm up differently), then their runs alternate, so that all
  * see the same machine (it is shared and noisy).
  */
-async function loadInterleaved<const T extends readonly autocannon.Options[]>(servers: T): Promise<{ [K in keyof T]: Load }> {
+async function loadInterleaved<const T extends readonly autocannon.Options[]>(
+  servers: T,
+): Promise<{ [K in keyof T]: Load }> {
   for (const options of servers) await loadOnce(options, WARM_UP_SECONDS);
   const runs: Load[][] = servers.map(() => []);
   for (let i = 0; i < RUNS; i++) {
@@ -155,19 +163,30 @@ async function main() {
     // function with the lookup through Prisma, as the app does it (what Prisma costs).
     const cold = await stack.startHost({ MEMORY_CACHE_MB: '0' });
     const coldUrl = `http://127.0.0.1:${cold.port}/api/v1/projects/${stack.projectId}/characters/audition`;
-    const warmKeys = (await prisma.audioCache.findMany({ where: { tenantId: stack.tenantId }, select: { cacheKey: true } })).map((row) => row.cacheKey);
+    const warmKeys = (
+      await prisma.audioCache.findMany({ where: { tenantId: stack.tenantId }, select: { cacheKey: true } })
+    ).map((row) => row.cacheKey);
     const ceilingServer = await startCeilingServer(stack, warmKeys);
     const ceilingApp = await buildBenchApp('ceiling-app');
-    const ceilingFunction = await stack.startHost({ CEILING_KEYS: warmKeys.join(',') }, undefined, ['--app', ceilingApp.bundle]);
-    const ceilingWithPrisma = await stack.startHost({ CEILING_KEYS: warmKeys.join(','), CEILING_LOOKUP: 'prisma' }, undefined, ['--app', ceilingApp.bundle]);
-    const functionUrl = (port: number) => `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
+    const ceilingFunction = await stack.startHost({ CEILING_KEYS: warmKeys.join(',') }, undefined, [
+      '--app',
+      ceilingApp.bundle,
+    ]);
+    const ceilingWithPrisma = await stack.startHost(
+      { CEILING_KEYS: warmKeys.join(','), CEILING_LOOKUP: 'prisma' },
+      undefined,
+      ['--app', ceilingApp.bundle],
+    );
+    const functionUrl = (port: number) =>
+      `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
     const [coldHit, ceiling, ceilingAsFunction, ceilingAsFunctionWithPrisma] = await loadInterleaved([
       { url: coldUrl, requests: hitRequests },
       { url: `http://127.0.0.1:${ceilingServer.port}/`, requests: hitRequests },
       { url: functionUrl(ceilingFunction.port), requests: hitRequests },
       { url: functionUrl(ceilingWithPrisma.port), requests: hitRequests },
     ]);
-    for (const child of [cold.child, ceilingServer.child, ceilingFunction.child, ceilingWithPrisma.child]) await stopHost(child);
+    for (const child of [cold.child, ceilingServer.child, ceilingFunction.child, ceilingWithPrisma.child])
+      await stopHost(child);
     await ceilingApp.dispose();
 
     // Fairness between tenants: tenant A sends 200 distinct misses at once, tenant B one miss
@@ -197,19 +216,28 @@ async function main() {
 
     // Ceilings, same run: Azurite serving one of those blobs directly, and a bare Node server.
     const entry = await prisma.audioCache.findFirstOrThrow({ where: { tenantId: stack.tenantId } });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('audio-cache');
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      'audio-cache',
+    );
     const blob = container.getBlobClient(entry.audioBlobPath);
-    const sasUrl = await blob.generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3_600_000) });
+    const sasUrl = await blob.generateSasUrl({
+      permissions: BlobSASPermissions.parse('r'),
+      expiresOn: new Date(Date.now() + 3_600_000),
+    });
     const blobDirect = await load({ url: sasUrl });
     const bytes = await blob.downloadToBuffer();
-    baseline = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': bytes.length }).end(bytes));
+    baseline = http.createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': bytes.length }).end(bytes),
+    );
     await new Promise<void>((resolve) => baseline!.listen(0, '127.0.0.1', resolve));
     const staticBaseline = await load({ url: `http://127.0.0.1:${(baseline.address() as AddressInfo).port}/` });
 
     // Index lookups at 10,000 and at 1,000,000 rows.
     const index = new PrismaAudioCacheIndex(prisma);
     const lookupP50 = async () => {
-      const keys = (await prisma.audioCache.findMany({ select: { cacheKey: true }, take: 1000 })).map((r) => r.cacheKey);
+      const keys = (await prisma.audioCache.findMany({ select: { cacheKey: true }, take: 1000 })).map(
+        (r) => r.cacheKey,
+      );
       const times: number[] = [];
       for (let i = 0; i < 3_000; i++) {
         const started = performance.now();

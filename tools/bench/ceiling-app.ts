@@ -18,18 +18,24 @@ import type { HttpFunctionDefinition } from '../../src/app/function-definition.t
 const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
 const connections = Number(process.env.CEILING_POOL_MAX ?? 4);
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: connections });
-const prisma = process.env.CEILING_LOOKUP === 'prisma' ? createPrismaClient(process.env.DATABASE_URL ?? '', { maxConnections: connections }) : undefined;
+const prisma =
+  process.env.CEILING_LOOKUP === 'prisma'
+    ? createPrismaClient(process.env.DATABASE_URL ?? '', { maxConnections: connections })
+    : undefined;
 const index = prisma && new PrismaAudioCacheIndex(prisma);
 
 /** The entry's blob path: one indexed lookup. */
 async function blobPathOf(key: string): Promise<string> {
   if (index) return (await index.find(key))!.audioBlobPath;
-  const { rows } = await pool.query<{ audio_blob_path: string }>('SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1', [key]);
+  const { rows } = await pool.query<{ audio_blob_path: string }>(
+    'SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1',
+    [key],
+  );
   return rows[0]!.audio_blob_path;
 }
-const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
-  process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache',
-);
+const container = BlobServiceClient.fromConnectionString(
+  process.env.AZURE_STORAGE_CONNECTION_STRING ?? '',
+).getContainerClient(process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache');
 let next = 0;
 
 export const ceilingFunction: HttpFunctionDefinition = {

@@ -14,17 +14,23 @@ import pg from 'pg';
 
 const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
 if (keys.length === 0) throw new Error('CEILING_KEYS: the cache keys to answer, comma-separated');
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.CEILING_POOL_MAX ?? 4) });
-const container = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING ?? '').getContainerClient(
-  process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache',
-);
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.CEILING_POOL_MAX ?? 4),
+});
+const container = BlobServiceClient.fromConnectionString(
+  process.env.AZURE_STORAGE_CONNECTION_STRING ?? '',
+).getContainerClient(process.env.AZURE_STORAGE_CONTAINER_NAME ?? 'audio-cache');
 
 let next = 0;
 const server = http.createServer((request, response) => {
   const key = keys[next++ % keys.length]!;
   const answer = async () => {
     for await (const chunk of request) void chunk; // the body, read as the host reads it
-    const { rows } = await pool.query<{ audio_blob_path: string }>('SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1', [key]);
+    const { rows } = await pool.query<{ audio_blob_path: string }>(
+      'SELECT audio_blob_path FROM audio_cache WHERE cache_key = $1',
+      [key],
+    );
     const download = await container.getBlobClient(rows[0]!.audio_blob_path).download();
     response.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': download.contentLength });
     await pipeline(download.readableStreamBody!, response);

@@ -57,7 +57,9 @@ async function main() {
           JOIN LATERAL generate_series(1, CASE WHEN t.n < ${BIG_TENANTS} THEN ${ROWS_BIG} ELSE ${ROWS_SMALL} END) g ON true
           CROSS JOIN LATERAL (SELECT md5(t.n || ':' || g) || md5(g || ':' || t.n) AS key) k`);
       // Every seeded row is one this service wrote (the cleanup touches no other).
-      await client.query('INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at) SELECT cache_key, tenant_id, created_at FROM audio_cache');
+      await client.query(
+        'INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at) SELECT cache_key, tenant_id, created_at FROM audio_cache',
+      );
       await client.query('ANALYZE audio_cache');
       await client.query('ANALYZE audio_cache_auditions');
       const { rows } = await client.query<{ path: string }>(
@@ -68,7 +70,11 @@ async function main() {
     const rows = BIG_TENANTS * ROWS_BIG + 30 * ROWS_SMALL;
     const seedSeconds = (performance.now() - t) / 1000;
 
-    const blobStore = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString: azurite.connectionString, containerName: CONTAINER });
+    const blobStore = AzureBlobStore.fromConfig({
+      kind: 'connection-string',
+      connectionString: azurite.connectionString,
+      containerName: CONTAINER,
+    });
     const put = async (paths: string[]) => {
       for (let i = 0; i < paths.length; i += 64) {
         await Promise.all(paths.slice(i, i + 64).map((p) => blobStore.put(p, Buffer.alloc(1024), 'audio/mpeg')));
@@ -78,10 +84,13 @@ async function main() {
     const single = Array.from({ length: SAMPLE_BLOBS }, (_, i) => `baseline/${i}.mp3`);
     await put(single);
     t = performance.now();
-    for (let i = 0; i < single.length; i += 16) await Promise.all(single.slice(i, i + 16).map((p) => blobStore.delete(p)));
+    for (let i = 0; i < single.length; i += 16)
+      await Promise.all(single.slice(i, i + 16).map((p) => blobStore.delete(p)));
     const singleDeletesPerSecond = single.length / ((performance.now() - t) / 1000);
     await put(doomedSample);
-    console.log(`seeded ${rows.toLocaleString('en')} rows in ${seedSeconds.toFixed(1)} s and ${doomedSample.length} blobs`);
+    console.log(
+      `seeded ${rows.toLocaleString('en')} rows in ${seedSeconds.toFixed(1)} s and ${doomedSample.length} blobs`,
+    );
 
     const reportFile = path.join(work, 'report.json');
     t = performance.now();

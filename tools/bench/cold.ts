@@ -41,22 +41,30 @@ function serverTiming(header: string | undefined): Record<string, number> {
 }
 
 /** POSTs and resolves at the first body byte and at the end. */
-function post(url: string, token: string, body: object): Promise<{ status: number; firstByteMs: number; totalMs: number; timing: Record<string, number> }> {
+function post(
+  url: string,
+  token: string,
+  body: object,
+): Promise<{ status: number; firstByteMs: number; totalMs: number; timing: Record<string, number> }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (response) => {
-      let firstByteMs: number | undefined;
-      response.on('data', () => (firstByteMs ??= performance.now() - started));
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          firstByteMs: firstByteMs ?? performance.now() - started,
-          totalMs: performance.now() - started,
-          timing: serverTiming(response.headers['server-timing'] as string | undefined),
-        }),
-      );
-      response.on('error', reject);
-    });
+    const request = http.request(
+      url,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (response) => {
+        let firstByteMs: number | undefined;
+        response.on('data', () => (firstByteMs ??= performance.now() - started));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            firstByteMs: firstByteMs ?? performance.now() - started,
+            totalMs: performance.now() - started,
+            timing: serverTiming(response.headers['server-timing'] as string | undefined),
+          }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(JSON.stringify(body));
   });
@@ -96,7 +104,10 @@ async function coldRun(stack: BenchStack, run: number, hostArgs: string[]) {
   await stopHost(first.host.child);
 
   const second = await startTimed(stack, hostArgs);
-  const miss = await post(urlOf(second.host.port), stack.token, { voice: 'es-AR-ElenaNeural', text: `Una línea nueva, arranque en frío ${run}.` });
+  const miss = await post(urlOf(second.host.port), stack.token, {
+    voice: 'es-AR-ElenaNeural',
+    text: `Una línea nueva, arranque en frío ${run}.`,
+  });
   const missFirstByteMs = second.listeningMs + miss.firstByteMs;
   await stopHost(second.host.child);
   if (hit.status !== 200 || miss.status !== 200) throw new Error(`cold run answered ${hit.status} / ${miss.status}`);
@@ -122,7 +133,11 @@ async function coldRun(stack: BenchStack, run: number, hostArgs: string[]) {
 /** The issue's floor: a fresh host serving only a function that answers a constant, start → its first answer. */
 async function functionFloorRun(stack: BenchStack, bundle: string): Promise<number> {
   const started = await startTimed(stack, ['--app', bundle]);
-  const answer = await post(`http://127.0.0.1:${started.host.port}/api/v1/projects/${stack.projectId}/characters/audition`, stack.token, {});
+  const answer = await post(
+    `http://127.0.0.1:${started.host.port}/api/v1/projects/${stack.projectId}/characters/audition`,
+    stack.token,
+    {},
+  );
   const ms = performance.now() - started.spawned;
   await stopHost(started.host.child);
   if (answer.status !== 200) throw new Error(`the floor app answered ${answer.status}`);
@@ -135,11 +150,18 @@ async function nodeFloorRun(): Promise<number> {
   const spawned = performance.now();
   const child = spawn(
     process.execPath,
-    ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1', () => console.log('Listening on'))`],
+    [
+      '-e',
+      `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1', () => console.log('Listening on'))`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  await new Promise<void>((resolve) => readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening on') && resolve()));
-  await new Promise<void>((resolve, reject) => http.get(`http://127.0.0.1:${port}/`, (res) => res.resume().on('end', resolve)).on('error', reject));
+  await new Promise<void>((resolve) =>
+    readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening on') && resolve()),
+  );
+  await new Promise<void>((resolve, reject) =>
+    http.get(`http://127.0.0.1:${port}/`, (res) => res.resume().on('end', resolve)).on('error', reject),
+  );
   const ms = performance.now() - spawned;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill();
@@ -183,10 +205,14 @@ async function main() {
   try {
     // The cached line, stored by a host that then stops.
     const warm = await stack.startHost();
-    const seeded = await post(`http://127.0.0.1:${warm.port}/api/v1/projects/${stack.projectId}/characters/audition`, stack.token, {
-      voice: 'es-AR-ElenaNeural',
-      text: 'La línea que ya está en la caché.',
-    });
+    const seeded = await post(
+      `http://127.0.0.1:${warm.port}/api/v1/projects/${stack.projectId}/characters/audition`,
+      stack.token,
+      {
+        voice: 'es-AR-ElenaNeural',
+        text: 'La línea que ya está en la caché.',
+      },
+    );
     await new Promise((resolve) => setTimeout(resolve, 300)); // stored after the response
     await stopHost(warm.child);
     if (seeded.status !== 200) throw new Error(`seeding answered ${seeded.status}`);

@@ -21,8 +21,14 @@ async function main() {
     const other = await stack.addTenant('Other');
     const hostLog: string[] = [];
     // A schedule months away: a host whose timer fired early or in a loop would show it here.
-    const host = await stack.startHost({ CACHE_CLEANUP_SCHEDULE: farSchedule(new Date()) }, (line) => hostLog.push(line));
-    const requests = sampleHostileRequests({ port: host.port, projectId: stack.projectId, tokens: [stack.token, other.token] }, TOTAL, SEED);
+    const host = await stack.startHost({ CACHE_CLEANUP_SCHEDULE: farSchedule(new Date()) }, (line) =>
+      hostLog.push(line),
+    );
+    const requests = sampleHostileRequests(
+      { port: host.port, projectId: stack.projectId, tokens: [stack.token, other.token] },
+      TOTAL,
+      SEED,
+    );
 
     const byKind = new Map<string, Map<string, number>>();
     const statuses = new Map<string, number>();
@@ -38,7 +44,10 @@ async function main() {
         const kind = byKind.get(request.kind) ?? new Map<string, number>();
         byKind.set(request.kind, kind.set(status, (kind.get(status) ?? 0) + 1));
         const violation = violationOf(answer, request.method);
-        if (violation) violations.push(`${violation}: ${request.kind}: ${JSON.stringify(request.bytes.subarray(0, 160).toString('latin1'))}`);
+        if (violation)
+          violations.push(
+            `${violation}: ${request.kind}: ${JSON.stringify(request.bytes.subarray(0, 160).toString('latin1'))}`,
+          );
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -47,14 +56,16 @@ async function main() {
 
     const errorLines = hostLog.filter((line) => /Unhandled error|error: local host/.test(line));
     const cleanupRuns = hostLog.filter((line) => line.includes("Executing 'cleanup'")).length;
-    const count = (match: (status: string) => boolean) => [...statuses].filter(([s]) => match(s)).reduce((sum, [, n]) => sum + n, 0);
+    const count = (match: (status: string) => boolean) =>
+      [...statuses].filter(([s]) => match(s)).reduce((sum, [, n]) => sum + n, 0);
     const histogram = (map: Map<string, number>) =>
       [...map]
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([s, n]) => `${s} × ${n}`)
         .join(', ');
     console.log('\nstatuses per kind of request:');
-    for (const [kind, counts] of [...byKind].sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${kind.padEnd(30)} ${histogram(counts)}`);
+    for (const [kind, counts] of [...byKind].sort(([a], [b]) => a.localeCompare(b)))
+      console.log(`  ${kind.padEnd(30)} ${histogram(counts)}`);
     await saveResult('fuzz-host-latest', {
       requests: requests.length,
       seed: SEED,

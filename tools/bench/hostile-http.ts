@@ -28,13 +28,69 @@ export interface RawAnswer {
 const VOICE = 'es-AR-ElenaNeural';
 
 /** Escapes that decode to nothing: not `%` + two hex digits, or bytes that are not UTF-8. */
-const BAD_ESCAPES = ['%ZZ', '%E0%A4%A', '%C0%AF', '%', '%%', '%2', '%G0', '%ED%A0%80', '%FF', '%80', '%F4%90%80%80', '%E0%80%80', 'abc%'];
+const BAD_ESCAPES = [
+  '%ZZ',
+  '%E0%A4%A',
+  '%C0%AF',
+  '%',
+  '%%',
+  '%2',
+  '%G0',
+  '%ED%A0%80',
+  '%FF',
+  '%80',
+  '%F4%90%80%80',
+  '%E0%80%80',
+  'abc%',
+];
 /** Segments that decode but are odd: NUL, slashes, dots, markup, a 3,000-character id. */
-const ODD_SEGMENTS = ['%00', '%2F', '..', '.', '%2E%2E', '%3Cvoice%3E', '%E2%80%AE', '%EF%BF%BF', '~', "'", 'x'.repeat(3_000), '%20', '+'];
+const ODD_SEGMENTS = [
+  '%00',
+  '%2F',
+  '..',
+  '.',
+  '%2E%2E',
+  '%3Cvoice%3E',
+  '%E2%80%AE',
+  '%EF%BF%BF',
+  '~',
+  "'",
+  'x'.repeat(3_000),
+  '%20',
+  '+',
+];
 /** Host values to refuse, and one to take (5,000 characters is odd, not invalid). */
-const BAD_HOSTS = ['a b', '[', '%zz', 'x/y', 'x?y', 'x#y', 'x:99999', 'x:abc', '', ' ', '[::1', 'x\\y', '\xe9', 'x:1:2', '@', 'x'.repeat(5_000)];
+const BAD_HOSTS = [
+  'a b',
+  '[',
+  '%zz',
+  'x/y',
+  'x?y',
+  'x#y',
+  'x:99999',
+  'x:abc',
+  '',
+  ' ',
+  '[::1',
+  'x\\y',
+  '\xe9',
+  'x:1:2',
+  '@',
+  'x'.repeat(5_000),
+];
 const CREDENTIALS = ['user:pass@x', 'user@x', ':@x', 'a:b@127.0.0.1:80'];
-const BAD_METHODS = ['FOO', 'get', 'G ET', 'CONNECT', 'TRACE', 'M-SEARCH', 'PROPFIND', 'X'.repeat(100), 'PRI', 'SOURCE'];
+const BAD_METHODS = [
+  'FOO',
+  'get',
+  'G ET',
+  'CONNECT',
+  'TRACE',
+  'M-SEARCH',
+  'PROPFIND',
+  'X'.repeat(100),
+  'PRI',
+  'SOURCE',
+];
 const BAD_VERSIONS = ['HTTP/2.0', 'HTTP/1.9', 'HTTX/1.1', 'HTTP/1', 'http/1.1', 'HTTP/0.9', ''];
 const ODD_TARGETS = [
   '*',
@@ -112,10 +168,21 @@ const auditionBody = fc.record(
 /** A JSON body for any route: audition-shaped, prewarm-shaped, anything, or not JSON at all. */
 const hostileBody: fc.Arbitrary<Buffer> = fc.oneof(
   { weight: 4, arbitrary: auditionBody.map((b) => Buffer.from(JSON.stringify(b))) },
-  { weight: 2, arbitrary: fc.array(auditionBody, { maxLength: 4 }).map((auditions) => Buffer.from(JSON.stringify({ auditions }))) },
+  {
+    weight: 2,
+    arbitrary: fc.array(auditionBody, { maxLength: 4 }).map((auditions) => Buffer.from(JSON.stringify({ auditions }))),
+  },
   { weight: 1, arbitrary: hostileValue.map((v) => Buffer.from(JSON.stringify(v) ?? 'undefined')) },
-  { weight: 1, arbitrary: fc.constantFrom('', '{', 'null', '[]', '{"text":"\\ud800"}', '{"text":"a\\u0085b"}', '{"auditions":{}}').map((s) => Buffer.from(s)) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((depth) => Buffer.from('['.repeat(depth) + ']'.repeat(depth))) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('', '{', 'null', '[]', '{"text":"\\ud800"}', '{"text":"a\\u0085b"}', '{"auditions":{}}')
+      .map((s) => Buffer.from(s)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 1, max: 20_000 }).map((depth) => Buffer.from('['.repeat(depth) + ']'.repeat(depth))),
+  },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)) },
   { weight: 1, arbitrary: fc.constant(Buffer.from(JSON.stringify({ voice: VOICE, text: 'x'.repeat(70_000) }))) },
 );
@@ -135,29 +202,67 @@ interface Parts {
 
 /** A valid request to one of the app's routes (or the host's admin route), before something in it is spoiled. */
 function validParts(target: HostileTarget): fc.Arbitrary<Parts> {
-  const project = fc.oneof({ weight: 4, arbitrary: fc.constant(target.projectId) }, { weight: 1, arbitrary: fc.uuid() });
+  const project = fc.oneof(
+    { weight: 4, arbitrary: fc.constant(target.projectId) },
+    { weight: 1, arbitrary: fc.uuid() },
+  );
   const route = fc.oneof(
-    project.map((id) => ({ method: 'POST', path: `/api/v1/projects/${id}/characters/audition`, json: true, paramAt: [4] })),
-    project.map((id) => ({ method: 'POST', path: `/api/v1/projects/${id}/voices/${VOICE}/audition`, json: true, paramAt: [4, 6] })),
-    project.map((id) => ({ method: 'POST', path: `/api/v1/projects/${id}/characters/auditions/prewarm`, json: true, paramAt: [4] })),
+    project.map((id) => ({
+      method: 'POST',
+      path: `/api/v1/projects/${id}/characters/audition`,
+      json: true,
+      paramAt: [4],
+    })),
+    project.map((id) => ({
+      method: 'POST',
+      path: `/api/v1/projects/${id}/voices/${VOICE}/audition`,
+      json: true,
+      paramAt: [4, 6],
+    })),
+    project.map((id) => ({
+      method: 'POST',
+      path: `/api/v1/projects/${id}/characters/auditions/prewarm`,
+      json: true,
+      paramAt: [4],
+    })),
     fc.constant({ method: 'GET', path: '/api/v1/audio-cache/stats', json: false, paramAt: [] }),
     fc.constant({ method: 'DELETE', path: `/api/v1/audio-cache?voice=${VOICE}`, json: false, paramAt: [] }),
     fc.constant({ method: 'GET', path: '/api/health', json: false, paramAt: [] }),
     fc.constant({ method: 'POST', path: '/admin/functions/nothing', json: false, paramAt: [3] }),
   );
   // Some lines new each time: misses that reach the speech service, not only cache hits.
-  const speakable = fc.nat({ max: 50 }).map((n) => Buffer.from(JSON.stringify({ voice: VOICE, text: `Hola, soy la prueba ${n}.` })));
+  const speakable = fc
+    .nat({ max: 50 })
+    .map((n) => Buffer.from(JSON.stringify({ voice: VOICE, text: `Hola, soy la prueba ${n}.` })));
   const authorization = fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(...target.tokens).map((token) => `Bearer ${token}`) },
     { weight: 1, arbitrary: fc.constantFrom(...target.tokens).map((token) => `Bearer ${token.slice(0, -2)}xx`) },
-    { weight: 1, arbitrary: fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer a.b.c', `Bearer ${'x'.repeat(8_000)}`) },
-    { weight: 1, arbitrary: fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 }) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        'Bearer',
+        'Bearer ',
+        'Basic dXNlcjpwYXNz',
+        'Bearer a.b.c',
+        `Bearer ${'x'.repeat(8_000)}`,
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.string({
+        unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+        maxLength: 60,
+      }),
+    },
   );
   return fc
     .record({
       route,
       authorization: fc.option(authorization, { freq: 8, nil: undefined }),
-      contentType: fc.oneof({ weight: 4, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
+      contentType: fc.oneof(
+        { weight: 4, arbitrary: fc.constant('application/json') },
+        { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
+      ),
       body: fc.oneof({ weight: 1, arbitrary: speakable }, { weight: 2, arbitrary: hostileBody }),
     })
     .map(({ route, authorization, contentType, body }) => ({
@@ -165,7 +270,11 @@ function validParts(target: HostileTarget): fc.Arbitrary<Parts> {
       target: route.path,
       paramAt: route.paramAt,
       version: 'HTTP/1.1',
-      headers: [`Host: 127.0.0.1:${target.port}`, ...(authorization === undefined ? [] : [`Authorization: ${authorization}`]), `Content-Type: ${contentType}`],
+      headers: [
+        `Host: 127.0.0.1:${target.port}`,
+        ...(authorization === undefined ? [] : [`Authorization: ${authorization}`]),
+        `Content-Type: ${contentType}`,
+      ],
       body: route.json ? body : Buffer.alloc(0),
     }));
 }
@@ -201,16 +310,34 @@ function spoiled(target: HostileTarget): fc.Arbitrary<{ kind: string; parts: Par
     'bad or odd Host': fc.tuple(valid, fc.constantFrom(...BAD_HOSTS)).map(([p, host]) => withHost(p, host)),
     'no Host, or two': fc
       .tuple(valid, fc.constantFrom(0, 2))
-      .map(([p, count]) => (count === 0 ? { ...p, headers: p.headers.filter((h) => !h.startsWith('Host:')) } : withHost(p, 'localhost', 'other'))),
+      .map(([p, count]) =>
+        count === 0
+          ? { ...p, headers: p.headers.filter((h) => !h.startsWith('Host:')) }
+          : withHost(p, 'localhost', 'other'),
+      ),
     'credentials in the URL': fc
       .tuple(valid, fc.constantFrom(...CREDENTIALS), fc.boolean())
-      .map(([p, authority, inTarget]) => (inTarget ? { ...p, target: `http://${authority}${p.target}` } : withHost(p, authority))),
+      .map(([p, authority, inTarget]) =>
+        inTarget ? { ...p, target: `http://${authority}${p.target}` } : withHost(p, authority),
+      ),
     'absolute-form target': fc
-      .tuple(valid, fc.constantFrom('http://localhost', 'https://x.example:443', 'HTTP://127.0.0.1', 'ftp://x', 'http://[::1]:1', 'javascript:'))
+      .tuple(
+        valid,
+        fc.constantFrom(
+          'http://localhost',
+          'https://x.example:443',
+          'HTTP://127.0.0.1',
+          'ftp://x',
+          'http://[::1]:1',
+          'javascript:',
+        ),
+      )
       .map(([p, origin]) => ({ ...p, target: `${origin}${p.target}` })),
     'odd request target': fc.tuple(valid, fc.constantFrom(...ODD_TARGETS)).map(([p, odd]) => ({ ...p, target: odd })),
     'OPTIONS *': valid.map((p) => ({ ...p, method: 'OPTIONS', target: '*', body: Buffer.alloc(0) })),
-    'bad method': fc.tuple(valid, fc.constantFrom(...BAD_METHODS, 'PUT', 'PATCH', 'HEAD', 'OPTIONS', 'DELETE', 'GET')).map(([p, method]) => ({ ...p, method })),
+    'bad method': fc
+      .tuple(valid, fc.constantFrom(...BAD_METHODS, 'PUT', 'PATCH', 'HEAD', 'OPTIONS', 'DELETE', 'GET'))
+      .map(([p, method]) => ({ ...p, method })),
     'bad version': fc.tuple(valid, fc.constantFrom(...BAD_VERSIONS)).map(([p, version]) => ({ ...p, version })),
     'odd header values': fc
       .tuple(
@@ -245,13 +372,17 @@ function spoiled(target: HostileTarget): fc.Arbitrary<{ kind: string; parts: Par
         ),
       )
       .map(([p, extra]) => ({ ...p, headers: [...p.headers, ...extra] })),
-    'large headers (8–40 KB)': fc.tuple(valid, fc.integer({ min: 8_000, max: 40_000 }), fc.boolean()).map(([p, size, many]) => ({
-      ...p,
-      headers: [
-        ...p.headers,
-        ...(many ? Array.from({ length: Math.floor(size / 100) }, (_, i) => `X-H${i}: ${'v'.repeat(90)}`) : [`X-Big: ${'v'.repeat(size)}`]),
-      ],
-    })),
+    'large headers (8–40 KB)': fc
+      .tuple(valid, fc.integer({ min: 8_000, max: 40_000 }), fc.boolean())
+      .map(([p, size, many]) => ({
+        ...p,
+        headers: [
+          ...p.headers,
+          ...(many
+            ? Array.from({ length: Math.floor(size / 100) }, (_, i) => `X-H${i}: ${'v'.repeat(90)}`)
+            : [`X-Big: ${'v'.repeat(size)}`]),
+        ],
+      })),
     'broken chunked body': fc
       .tuple(
         valid,
@@ -263,7 +394,12 @@ function spoiled(target: HostileTarget): fc.Arbitrary<{ kind: string; parts: Par
           '2\r\nab\r\n0\r\nX-Trailer: \x80\r\n\r\n',
         ),
       )
-      .map(([p, chunked]): Parts => ({ ...p, headers: [...p.headers, 'Transfer-Encoding: chunked'], body: Buffer.from(chunked, 'latin1'), chunked: true })),
+      .map(([p, chunked]): Parts => ({
+        ...p,
+        headers: [...p.headers, 'Transfer-Encoding: chunked'],
+        body: Buffer.from(chunked, 'latin1'),
+        chunked: true,
+      })),
     mixed: fc
       .record({
         p: valid,
@@ -274,7 +410,11 @@ function spoiled(target: HostileTarget): fc.Arbitrary<{ kind: string; parts: Par
       })
       .map(({ p, host, escape, at, method }) => {
         const parts = host === undefined ? p : withHost(p, host);
-        return { ...parts, method: method ?? parts.method, target: escape === null ? parts.target : replaceSegment(parts.target, at, escape) };
+        return {
+          ...parts,
+          method: method ?? parts.method,
+          target: escape === null ? parts.target : replaceSegment(parts.target, at, escape),
+        };
       }),
   };
   return fc.oneof(
@@ -296,15 +436,25 @@ export function farSchedule(now: Date): string {
 
 /** `count` hostile requests, the same ones for the same seed. */
 export function sampleHostileRequests(target: HostileTarget, count: number, seed: number): HostileRequest[] {
-  return fc.sample(spoiled(target), { numRuns: count, seed }).map(({ kind, parts }) => ({ kind, method: parts.method, bytes: serialize(parts) }));
+  return fc
+    .sample(spoiled(target), { numRuns: count, seed })
+    .map(({ kind, parts }) => ({ kind, method: parts.method, bytes: serialize(parts) }));
 }
 
 function serialize({ method, target, version, headers, body, chunked }: Parts): Buffer {
   const inChunks = headers.some((h) => /^transfer-encoding:\s*chunked/i.test(h));
   // Every request closes its connection (one request, one answer) and is whole: a body shorter
   // than announced would only leave the host waiting for the rest.
-  const lines = [`${method} ${target} ${version}`.trimEnd(), ...headers, ...(inChunks ? [] : [`Content-Length: ${body.length}`]), 'Connection: close'];
-  const payload = !inChunks || chunked ? body : Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+  const lines = [
+    `${method} ${target} ${version}`.trimEnd(),
+    ...headers,
+    ...(inChunks ? [] : [`Content-Length: ${body.length}`]),
+    'Connection: close',
+  ];
+  const payload =
+    !inChunks || chunked
+      ? body
+      : Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), payload]);
 }
 
@@ -312,7 +462,11 @@ function serialize({ method, target, version, headers, body, chunked }: Parts): 
  * Sends the bytes on a new connection and reads the first final answer (a `100 Continue` is
  * skipped); `undefined` when the host closes the connection without one.
  */
-export function sendRaw(port: number, { method, bytes }: Pick<HostileRequest, 'method' | 'bytes'>, timeoutMs = 30_000): Promise<RawAnswer | undefined> {
+export function sendRaw(
+  port: number,
+  { method, bytes }: Pick<HostileRequest, 'method' | 'bytes'>,
+  timeoutMs = 30_000,
+): Promise<RawAnswer | undefined> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let received = Buffer.alloc(0);
@@ -339,7 +493,10 @@ export function sendRaw(port: number, { method, bytes }: Pick<HostileRequest, 'm
 }
 
 /** The first final response in `bytes`, once it is complete (or, `ended`, whatever came). */
-function parseAnswer(bytes: Buffer, { head = false, ended = false }: { head?: boolean; ended?: boolean }): RawAnswer | undefined {
+function parseAnswer(
+  bytes: Buffer,
+  { head = false, ended = false }: { head?: boolean; ended?: boolean },
+): RawAnswer | undefined {
   let start = 0;
   for (;;) {
     const headEnd = bytes.indexOf('\r\n\r\n', start);
@@ -394,10 +551,15 @@ export function violationOf(answer: RawAnswer | undefined, method?: string): str
   if (answer.status >= 500) return `${answer.status}`;
   if (answer.status === 405) return answer.headers.allow ? undefined : '405 without Allow';
   if (answer.status < 400 || method === 'HEAD') return undefined;
-  if (answer.headers['content-type'] !== 'application/problem+json') return `${answer.status} as ${answer.headers['content-type'] ?? 'no content type'}`;
+  if (answer.headers['content-type'] !== 'application/problem+json')
+    return `${answer.status} as ${answer.headers['content-type'] ?? 'no content type'}`;
   try {
     const problem = JSON.parse(answer.body.toString()) as { type?: unknown; status?: unknown; title?: unknown };
-    if (problem.status !== answer.status || typeof problem.title !== 'string' || !/^https:\/\/khipu\.studio\/problems\/[a-z-]+$/.test(String(problem.type))) {
+    if (
+      problem.status !== answer.status ||
+      typeof problem.title !== 'string' ||
+      !/^https:\/\/khipu\.studio\/problems\/[a-z-]+$/.test(String(problem.type))
+    ) {
       return `${answer.status} with problem ${answer.body.toString().slice(0, 120)}`;
     }
   } catch {

@@ -45,7 +45,9 @@ interface Tally {
 const tally = (): Tally => ({ requests: 0, statuses: {}, cache: {}, latencies: [] });
 const bump = (record: Record<string, number>, key: string) => (record[key] = (record[key] ?? 0) + 1);
 const percentile = (values: number[], p: number) =>
-  values.length === 0 ? 0 : [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+  values.length === 0
+    ? 0
+    : [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
 async function createLimitedRole(adminUrl: string): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -77,7 +79,10 @@ function watchConnections(adminUrl: string) {
           client.on('error', () => {});
           await client.connect();
         }
-        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [ROLE]);
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1',
+          [ROLE],
+        );
         peak = Math.max(peak, rows[0]!.n);
       } catch {
         await client?.end().catch(() => {});
@@ -121,7 +126,8 @@ async function drive(stack: BenchStack, ports: number[], run: string, restartAt?
   const windows: Record<Window, Tally> = { before: tally(), restart: tally(), after: tally() };
   let restartBegan = Infinity;
   let restartEnded = Infinity;
-  const windowAt = (t: number): Window => (t < restartBegan ? 'before' : t < restartEnded + RECOVERY_MS ? 'restart' : 'after');
+  const windowAt = (t: number): Window =>
+    t < restartBegan ? 'before' : t < restartEnded + RECOVERY_MS ? 'restart' : 'after';
   const receivedBefore = stack.standIn.received.length;
 
   const perInstance = Math.max(1, Math.round(CONCURRENCY / ports.length));
@@ -165,7 +171,8 @@ async function drive(stack: BenchStack, ports: number[], run: string, restartAt?
               },
             ],
           },
-          (error, result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result)),
+          (error, result) =>
+            error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result),
         );
         instance.on('error', (error: Error) => reject(error));
       }),
@@ -255,16 +262,25 @@ async function main() {
     // The repeated lines are cached (in Postgres and Blob Storage) before the load starts.
     const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
     for (let i = 0; i < 100; i++) {
-      const response = await fetch(`http://127.0.0.1:${ports[i % ports.length]}/api/v1/projects/${stack.projectId}/characters/audition`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea repetida ${i}` }),
-      });
+      const response = await fetch(
+        `http://127.0.0.1:${ports[i % ports.length]}/api/v1/projects/${stack.projectId}/characters/audition`,
+        {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea repetida ${i}` }),
+        },
+      );
       await response.arrayBuffer();
       if (response.status !== 200) throw new Error(`warm-up answered ${response.status}`);
     }
     watcher = watchConnections(stack.pg.adminUrl);
-    const config = { instances: INSTANCES, database_pool_max: POOL_MAX, connection_limit: CONNECTION_LIMIT, concurrency: CONCURRENCY, seconds: SECONDS };
+    const config = {
+      instances: INSTANCES,
+      database_pool_max: POOL_MAX,
+      connection_limit: CONNECTION_LIMIT,
+      concurrency: CONCURRENCY,
+      seconds: SECONDS,
+    };
     const version = HOST_ROOT ? `host from ${HOST_ROOT}` : 'this checkout';
 
     console.log(
@@ -288,15 +304,22 @@ async function main() {
     const checks = {
       steady_all_200: steadyRow.non_200 === 0,
       steady_syntheses_within_2_percent: steady.syntheses <= steady.newLines * 1.02,
-      steady_within_connection_limit: steadyRow.refused_by_role_limit === 0 && steadyRow.peak_connections <= CONNECTION_LIMIT,
+      steady_within_connection_limit:
+        steadyRow.refused_by_role_limit === 0 && steadyRow.peak_connections <= CONNECTION_LIMIT,
       restart_only_200_or_documented_503:
-        Object.keys(restarted.total.statuses).every((s) => s === '200' || s === '503') && restarted.errors + restarted.timeouts === 0,
-      restart_no_503_outside_window: (restarted.windows.before.statuses['503'] ?? 0) + (after.statuses['503'] ?? 0) === 0,
+        Object.keys(restarted.total.statuses).every((s) => s === '200' || s === '503') &&
+        restarted.errors + restarted.timeouts === 0,
+      restart_no_503_outside_window:
+        (restarted.windows.before.statuses['503'] ?? 0) + (after.statuses['503'] ?? 0) === 0,
       restart_syntheses_within_2_percent: restarted.syntheses <= restarted.newLines * 1.02,
-      recovered_after_window: after.requests > 0 && (after.statuses['200'] ?? 0) === after.requests && (after.cache.BYPASS ?? 0) === 0,
+      recovered_after_window:
+        after.requests > 0 && (after.statuses['200'] ?? 0) === after.requests && (after.cache.BYPASS ?? 0) === 0,
     };
     console.table(checks);
-    if (hostLog.length > 0) console.log(`host log lines mentioning errors: ${hostLog.length}; first ones:\n${hostLog.slice(0, 8).join('\n')}`);
+    if (hostLog.length > 0)
+      console.log(
+        `host log lines mentioning errors: ${hostLog.length}; first ones:\n${hostLog.slice(0, 8).join('\n')}`,
+      );
     await saveResult(`scale-${LABEL}`, {
       ...config,
       version,

@@ -31,8 +31,10 @@ async function main() {
     });
     const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
     const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
-    const hitBody = (i: number) => JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea caliente número ${i}`, style: 'cheerful' });
-    for (let i = 0; i < WARM_LINES; i++) await fetch(url, { method: 'POST', headers, body: hitBody(i) }).then((r) => r.arrayBuffer());
+    const hitBody = (i: number) =>
+      JSON.stringify({ voice: 'es-AR-ElenaNeural', text: `Línea caliente número ${i}`, style: 'cheerful' });
+    for (let i = 0; i < WARM_LINES; i++)
+      await fetch(url, { method: 'POST', headers, body: hitBody(i) }).then((r) => r.arrayBuffer());
 
     let sequence = 0;
     const kinds: Kind[] = [];
@@ -58,7 +60,10 @@ async function main() {
                 return {
                   ...request,
                   method: 'POST',
-                  headers: kind === 'unauthorized' ? { 'content-type': 'application/json', authorization: 'Bearer not-a-token' } : headers,
+                  headers:
+                    kind === 'unauthorized'
+                      ? { 'content-type': 'application/json', authorization: 'Bearer not-a-token' }
+                      : headers,
                   body:
                     kind === 'hit'
                       ? hitBody(n % WARM_LINES)
@@ -96,7 +101,8 @@ async function main() {
     const rssEnd = await rssMb(host.child.pid!);
 
     const expectedByStatus = new Map<number, number>();
-    for (const kind of kinds) for (const s of ALLOWED[kind]) expectedByStatus.set(s, (expectedByStatus.get(s) ?? 0) + 1);
+    for (const kind of kinds)
+      for (const s of ALLOWED[kind]) expectedByStatus.set(s, (expectedByStatus.get(s) ?? 0) + 1);
     for (const [status, count] of statuses) {
       const expected = expectedByStatus.get(status) ?? 0;
       if (count !== expected) unexpected.set(String(status), count - expected);

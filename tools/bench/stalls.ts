@@ -55,17 +55,21 @@ async function main() {
 
     const request = async (host: number, tenant: number, text: string) => {
       const { projectId, token } = tenants[tenant]!;
-      const response = await fetch(`http://127.0.0.1:${hosts[host]!.port}/api/v1/projects/${projectId}/characters/audition`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
-        signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-      });
+      const response = await fetch(
+        `http://127.0.0.1:${hosts[host]!.port}/api/v1/projects/${projectId}/characters/audition`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ voice: 'es-AR-ElenaNeural', text }),
+          signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+        },
+      );
       await response.arrayBuffer().catch(() => undefined); // a body cut off midway
       return { status: response.status, cache: response.headers.get('x-cache-status') ?? '-' };
     };
     const stored = (tenant: number, i: number) => `Línea guardada ${i} del inquilino ${tenant}`;
-    for (let tenant = 0; tenant < 2; tenant++) for (let i = 0; i < STORED_LINES; i++) await request(0, tenant, stored(tenant, i));
+    for (let tenant = 0; tenant < 2; tenant++)
+      for (let i = 0; i < STORED_LINES; i++) await request(0, tenant, stored(tenant, i));
 
     const answers: Answer[] = [];
     let phase = 'calm';
@@ -80,7 +84,10 @@ async function main() {
         const text = kind === 'hit' ? stored(tenant, n % STORED_LINES) : `Línea nueva ${n} ${Date.now()}`;
         const asked = phase;
         const t0 = performance.now();
-        const answer = await request(id % 2 === 0 ? 0 : 1, tenant, text).catch(() => ({ status: 'none' as const, cache: '-' }));
+        const answer = await request(id % 2 === 0 ? 0 : 1, tenant, text).catch(() => ({
+          status: 'none' as const,
+          cache: '-',
+        }));
         answers.push({ phase: asked, kind, ...answer, ms: performance.now() - t0, at: performance.now() - started });
       }
     };
@@ -125,14 +132,17 @@ async function main() {
       const ms = inPhase.map((a) => a.ms).sort((a, b) => a - b);
       const counts: Record<string, number> = {};
       for (const a of inPhase) counts[`${a.status} ${a.cache}`] = (counts[`${a.status} ${a.cache}`] ?? 0) + 1;
-      const firstHit = resumedAt === undefined ? undefined : answers.find((a) => a.at - a.ms >= resumedAt && a.cache === 'HIT-L2');
+      const firstHit =
+        resumedAt === undefined ? undefined : answers.find((a) => a.at - a.ms >= resumedAt && a.cache === 'HIT-L2');
       report[name] = {
         answers: inPhase.length,
         byStatus: counts,
         p50Ms: Math.round(percentile(ms, 50)),
         p99Ms: Math.round(percentile(ms, 99)),
         maxMs: Math.round(ms.at(-1) ?? NaN),
-        ...(resumedAt === undefined ? {} : { firstHitAfterResumeMs: firstHit ? Math.round(firstHit.at - resumedAt) : null }),
+        ...(resumedAt === undefined
+          ? {}
+          : { firstHitAfterResumeMs: firstHit ? Math.round(firstHit.at - resumedAt) : null }),
       };
     }
     const warnings = hostLines.filter((line) => /\b(warning|error):/.test(line));
@@ -144,7 +154,10 @@ async function main() {
           .filter((a) => a.phase === name)
           .sort((a, b) => b.ms - a.ms)
           .slice(0, 8);
-        console.log(name, slowest.map((a) => `${a.kind} ${a.status} ${a.cache} ${Math.round(a.ms)}ms@${Math.round(a.at)}`).join(', '));
+        console.log(
+          name,
+          slowest.map((a) => `${a.kind} ${a.status} ${a.cache} ${Math.round(a.ms)}ms@${Math.round(a.at)}`).join(', '),
+        );
       }
     }
     report.stallSeconds = STALL_SECONDS;

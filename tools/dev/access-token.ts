@@ -16,7 +16,10 @@ export interface AccessTokenClaims {
  * signed with the configured secret: for local runs and tests, never for production. The one
  * place tokens are made (`npm run token`, `npm start`, the benchmarks and the tests).
  */
-export function signAccessToken(jwt: Pick<Config['jwt'], 'secretKey' | 'algorithm'>, token: AccessTokenClaims): Promise<string> {
+export function signAccessToken(
+  jwt: Pick<Config['jwt'], 'secretKey' | 'algorithm'>,
+  token: AccessTokenClaims,
+): Promise<string> {
   return new SignJWT({ sub: token.userId, email: token.email ?? 'dev@khipu.local', type: 'access', ...token.claims })
     .setProtectedHeader({ alg: jwt.algorithm, typ: 'JWT' })
     .setIssuedAt()

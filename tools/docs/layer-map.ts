@@ -28,7 +28,8 @@ export interface LayerMap {
 
 export const LAYER_MAP_FILE = 'layers.json';
 export const ARCHITECTURE_DOC = 'docs/architecture.md';
-export const START = '<!-- layer-map: generated from layers.json by `npx tsx tools/docs/layer-map.ts --write`; edit layers.json, not this table -->';
+export const START =
+  '<!-- layer-map: generated from layers.json by `npx tsx tools/docs/layer-map.ts --write`; edit layers.json, not this table -->';
 export const END = '<!-- /layer-map -->';
 
 export function readLayerMap(root = projectRoot()): LayerMap {
@@ -46,8 +47,13 @@ export function srcFolders(root = projectRoot()): string[] {
 /** Every `file.ts` / `file.json` / `folder/` the map names in backticks that does not exist where it says. */
 export function missingFiles(map: LayerMap, root = projectRoot()): string[] {
   const named = (text: string, dir: string) =>
-    [...text.matchAll(/`([\w.-]+(?:\.ts|\.json|\/))`/g)].map((m) => path.join(dir, m[1]!)).filter((file) => !existsSync(path.join(root, file)));
-  return [...map.layers.flatMap((layer) => named(layer.for, path.join('src', layer.folder))), ...named(map.modules.for, 'src')];
+    [...text.matchAll(/`([\w.-]+(?:\.ts|\.json|\/))`/g)]
+      .map((m) => path.join(dir, m[1]!))
+      .filter((file) => !existsSync(path.join(root, file)));
+  return [
+    ...map.layers.flatMap((layer) => named(layer.for, path.join('src', layer.folder))),
+    ...named(map.modules.for, 'src'),
+  ];
 }
 
 const code = (folder: string) => `\`${folder}/\``;
@@ -79,7 +85,8 @@ export function renderLayerMap(map: LayerMap): string {
 export function replaceSection(doc: string, section: string): string {
   const start = doc.indexOf(START);
   const end = doc.indexOf(END);
-  if (start === -1 || end === -1 || end < start) throw new Error(`${ARCHITECTURE_DOC} has no layer-map section (${START} … ${END})`);
+  if (start === -1 || end === -1 || end < start)
+    throw new Error(`${ARCHITECTURE_DOC} has no layer-map section (${START} … ${END})`);
   return doc.slice(0, start) + section + doc.slice(end + END.length);
 }
 

@@ -40,15 +40,23 @@ const run = (command: string, args: string[], options: { timeoutMs?: number } = 
  */
 export function bicepCli(root: string = projectRoot()): BicepCli {
   const runtimeId = RUNTIME_IDS[`${process.platform}-${process.arch}`];
-  if (!runtimeId) return { available: false, reason: `the Bicep CLI is not published for ${process.platform}-${process.arch}` };
+  if (!runtimeId)
+    return { available: false, reason: `the Bicep CLI is not published for ${process.platform}-${process.arch}` };
   const packageId = `Azure.Bicep.CommandLine.${runtimeId}`;
   const home = path.join(root, '.local', 'bicep');
   const packages = path.join(home, 'packages');
-  const executable = path.join(packages, packageId.toLowerCase(), BICEP_VERSION, 'tools', process.platform === 'win32' ? 'bicep.exe' : 'bicep');
+  const executable = path.join(
+    packages,
+    packageId.toLowerCase(),
+    BICEP_VERSION,
+    'tools',
+    process.platform === 'win32' ? 'bicep.exe' : 'bicep',
+  );
 
   if (!existsSync(executable)) {
     const dotnet = run('dotnet', ['--version']);
-    if (dotnet.error || dotnet.status !== 0) return { available: false, reason: 'no .NET SDK (dotnet) on PATH to restore the Bicep CLI from NuGet' };
+    if (dotnet.error || dotnet.status !== 0)
+      return { available: false, reason: 'no .NET SDK (dotnet) on PATH to restore the Bicep CLI from NuGet' };
     mkdirSync(home, { recursive: true });
     const project = path.join(home, 'bicep-cli.csproj');
     writeFileSync(
@@ -62,16 +70,24 @@ export function bicepCli(root: string = projectRoot()): BicepCli {
         '',
       ].join('\n'),
     );
-    const restore = run('dotnet', ['restore', project, '--packages', packages, '--nologo', '--verbosity', 'quiet'], { timeoutMs: 300_000 });
+    const restore = run('dotnet', ['restore', project, '--packages', packages, '--nologo', '--verbosity', 'quiet'], {
+      timeoutMs: 300_000,
+    });
     if (restore.status !== 0 || !existsSync(executable)) {
-      const said = `${restore.stdout ?? ''}${restore.stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ?? String(restore.error ?? '');
+      const said =
+        `${restore.stdout ?? ''}${restore.stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ??
+        String(restore.error ?? '');
       return { available: false, reason: `dotnet restore of ${packageId} ${BICEP_VERSION} failed: ${said}` };
     }
   }
   if (process.platform !== 'win32') chmodSync(executable, 0o755); // NuGet does not keep the mode bits
   const version = run(executable, ['--version']);
   const match = /Bicep CLI version (\S+)/.exec(version.stdout ?? '');
-  if (version.status !== 0 || !match) return { available: false, reason: `${executable} does not run: ${(version.stderr ?? String(version.error)).trim()}` };
+  if (version.status !== 0 || !match)
+    return {
+      available: false,
+      reason: `${executable} does not run: ${(version.stderr ?? String(version.error)).trim()}`,
+    };
   return { available: true, path: executable, version: match[1]! };
 }
 
@@ -97,7 +113,11 @@ interface Sarif {
 }
 
 /** Runs the CLI with SARIF diagnostics; returns its exit status and what it found, relative to `base`. */
-export function runBicep(cli: { path: string }, args: string[], base: string): { status: number; diagnostics: BicepDiagnostic[]; output: string } {
+export function runBicep(
+  cli: { path: string },
+  args: string[],
+  base: string,
+): { status: number; diagnostics: BicepDiagnostic[]; output: string } {
   const result = run(cli.path, [...args, '--diagnostics-format', 'sarif']);
   const diagnostics: BicepDiagnostic[] = [];
   // The SARIF log is written to stderr (stdout carries --stdout output, when asked for).
@@ -106,7 +126,9 @@ export function runBicep(cli: { path: string }, args: string[], base: string): {
     const sarif = JSON.parse(result.stderr.slice(sarifStart)) as Sarif;
     for (const r of sarif.runs.flatMap((run) => run.results)) {
       const location = r.locations[0]?.physicalLocation;
-      const file = location ? path.relative(base, new URL(location.artifactLocation.uri).pathname).split(path.sep).join('/') : '';
+      const file = location
+        ? path.relative(base, new URL(location.artifactLocation.uri).pathname).split(path.sep).join('/')
+        : '';
       diagnostics.push({
         file,
         line: location?.region.startLine ?? 0,

@@ -65,7 +65,11 @@ export function acceptedWarnings(readme: string): { file: string; code: string }
  * Compiles infra/main.bicep (and any file no other file uses as a module) to ARM JSON, lints
  * every file, and checks the parameter file. `outFile` receives the compiled main template.
  */
-export function checkInfra(options: { infraDir?: string; outFile?: string; cli: { path: string; version: string } }): InfraCheck {
+export function checkInfra(options: {
+  infraDir?: string;
+  outFile?: string;
+  cli: { path: string; version: string };
+}): InfraCheck {
   const infraDir = options.infraDir ?? path.join(projectRoot(), 'infra');
   const outFile = options.outFile ?? path.join(projectRoot(), '.local', 'bicep', 'main.json');
   mkdirSync(path.dirname(outFile), { recursive: true });
@@ -78,7 +82,8 @@ export function checkInfra(options: { infraDir?: string; outFile?: string; cli: 
 
   const build = runBicep(options.cli, ['build', path.join(infraDir, 'main.bicep'), '--outfile', outFile], infraDir);
   collect(build.diagnostics);
-  if (build.status !== 0 || !existsSync(outFile)) problems.push(`bicep build infra/main.bicep failed (exit ${build.status})`);
+  if (build.status !== 0 || !existsSync(outFile))
+    problems.push(`bicep build infra/main.bicep failed (exit ${build.status})`);
 
   // Files nothing uses as a module are compiled on their own (main.bicep is one of them).
   const used = new Set(
@@ -96,9 +101,12 @@ export function checkInfra(options: { infraDir?: string; outFile?: string; cli: 
 
   const lint = runBicep(options.cli, ['lint', '--pattern', path.join(infraDir, '**', '*.bicep')], infraDir);
   collect(lint.diagnostics);
-  if (lint.status !== 0 && ![...seen.values()].some((d) => d.level === 'error')) problems.push(`bicep lint failed (exit ${lint.status})`);
+  if (lint.status !== 0 && ![...seen.values()].some((d) => d.level === 'error'))
+    problems.push(`bicep lint failed (exit ${lint.status})`);
 
-  const diagnostics = [...seen.values()].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.code.localeCompare(b.code));
+  const diagnostics = [...seen.values()].sort(
+    (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.code.localeCompare(b.code),
+  );
   const readmePath = path.join(infraDir, 'README.md');
   const allowed = acceptedWarnings(existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : '');
   const isAccepted = (d: BicepDiagnostic) => allowed.some((a) => a.file === d.file && a.code === d.code);
@@ -116,10 +124,17 @@ export function checkInfra(options: { infraDir?: string; outFile?: string; cli: 
   }
 
   const compiled = build.status === 0 && existsSync(outFile);
-  const template = compiled ? (JSON.parse(readFileSync(outFile, 'utf8')) as ArmTemplate) : ({ parameters: {}, resources: [] } as ArmTemplate);
+  const template = compiled
+    ? (JSON.parse(readFileSync(outFile, 'utf8')) as ArmTemplate)
+    : ({ parameters: {}, resources: [] } as ArmTemplate);
   const parameterFile = path.join(infraDir, 'main.parameters.json');
   if (compiled && existsSync(parameterFile))
-    problems.push(...checkParameterFile(JSON.parse(readFileSync(parameterFile, 'utf8')) as Parameters<typeof checkParameterFile>[0], template));
+    problems.push(
+      ...checkParameterFile(
+        JSON.parse(readFileSync(parameterFile, 'utf8')) as Parameters<typeof checkParameterFile>[0],
+        template,
+      ),
+    );
 
   return { version: options.cli.version, template, diagnostics, accepted, review, problems };
 }
@@ -128,7 +143,10 @@ export function checkInfra(options: { infraDir?: string; outFile?: string; cli: 
  * azd's parameter file against the compiled template: every name exists, every parameter with no
  * default is supplied, and every `${VAR=default}` default fits the parameter's type and allowed values.
  */
-export function checkParameterFile(file: { parameters?: Record<string, { value?: unknown }> }, template: ArmTemplate): string[] {
+export function checkParameterFile(
+  file: { parameters?: Record<string, { value?: unknown }> },
+  template: ArmTemplate,
+): string[] {
   const problems: string[] = [];
   const supplied = file.parameters ?? {};
   for (const [name, { value }] of Object.entries(supplied)) {
@@ -148,12 +166,14 @@ export function checkParameterFile(file: { parameters?: Record<string, { value?:
         : type === 'bool'
           ? ({ true: true, false: false } as Record<string, boolean>)[fallback]
           : fallback;
-    if (typed === undefined) problems.push(`main.parameters.json: ${name}'s default "${fallback}" is not of its type, ${declared.type}`);
+    if (typed === undefined)
+      problems.push(`main.parameters.json: ${name}'s default "${fallback}" is not of its type, ${declared.type}`);
     else if (declared.allowedValues && !declared.allowedValues.includes(typed))
       problems.push(`main.parameters.json: ${name}'s default "${fallback}" is not one of its allowed values`);
   }
   for (const [name, declared] of Object.entries(template.parameters)) {
-    if (declared.defaultValue === undefined && !(name in supplied)) problems.push(`main.bicep requires ${name}, which main.parameters.json does not supply`);
+    if (declared.defaultValue === undefined && !(name in supplied))
+      problems.push(`main.bicep requires ${name}, which main.parameters.json does not supply`);
   }
   return problems;
 }

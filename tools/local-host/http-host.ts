@@ -3,7 +3,11 @@ import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
-import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from '../../src/app/function-definition.ts';
+import type {
+  FunctionDefinition,
+  HttpFunctionDefinition,
+  TimerFunctionDefinition,
+} from '../../src/app/function-definition.ts';
 import { AppError, describeError } from '../../src/errors.ts';
 import { problemResponse } from '../../src/handlers/problem-response.ts';
 import { decodeRouteParam, readRequestTarget } from './request-target.ts';
@@ -37,7 +41,11 @@ const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request li
  */
 export function createLocalHost(options: LocalHostOptions): http.Server {
   const routes = options.functions.filter((f): f is HttpFunctionDefinition => f.trigger === 'http').map(toRoute);
-  const timers = new Map(options.functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer').map((f) => [f.name.toLowerCase(), f]));
+  const timers = new Map(
+    options.functions
+      .filter((f): f is TimerFunctionDefinition => f.trigger === 'timer')
+      .map((f) => [f.name.toLowerCase(), f]),
+  );
   const allMethods = [...new Set(['OPTIONS', ...routes.flatMap((route) => route.methods)])].join(', ');
   // The host's own problems go through the same table and logging as a function's.
   const hostContext = new InvocationContext({
@@ -56,7 +64,9 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
   // CONNECT never reaches 'request'; without a listener Node drops the connection unanswered.
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy()); // handed over without Node's own error listener
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${allMethods}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nAllow: ${allMethods}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
   });
   return server;
 
@@ -84,7 +94,8 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
     const begun = [...(responding.get(socket) ?? [])].some((res) => res.headersSent);
     if (socket.writable && error.code !== 'ECONNRESET' && !begun) {
       // A request that never finished arriving: Node's own answer (nobody reads a body there).
-      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+        socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
       else socket.write(rawResponse(problemResponse(unreadable(error), hostContext)));
     }
     socket.destroy();
@@ -131,7 +142,10 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
 
     const prefix = options.routePrefix ? `/${options.routePrefix}/` : '/';
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : undefined;
-    const matches = path === undefined ? [] : routes.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
+    const matches =
+      path === undefined
+        ? []
+        : routes.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
     const found = matches.find(({ route }) => route.methods.includes(method));
     if (!found) {
       if (matches.length === 0) throw new AppError('not-found', 'No function at this path');
@@ -176,7 +190,8 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       // Response around it. A stream keeps the Content-Length the handler gave (a stored
       // entry's) or goes out chunked (a miss being synthesized).
       const outHeaders: Record<string, string | string[]> = { ...cors };
-      for (const [key, value] of Object.entries((init.headers as Record<string, string> | undefined) ?? {})) outHeaders[key.toLowerCase()] = value;
+      for (const [key, value] of Object.entries((init.headers as Record<string, string> | undefined) ?? {}))
+        outHeaders[key.toLowerCase()] = value;
       if (init.body instanceof Uint8Array) {
         outHeaders['content-length'] = String(init.body.length);
         res.writeHead(init.status ?? 200, outHeaders);
@@ -237,7 +252,12 @@ export function runTimer(definition: TimerFunctionDefinition, log: (line: string
   });
   log(`info: Executing '${name}'`);
   const started = performance.now();
-  return Promise.resolve(definition.options.handler({ isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never, context)).then(
+  return Promise.resolve(
+    definition.options.handler(
+      { isPastDue: false, scheduleStatus: undefined, schedule: { adjustForDST: false } } as never,
+      context,
+    ),
+  ).then(
     () => log(`info: Executed '${name}' (Succeeded, ${Math.round(performance.now() - started)} ms)`),
     (error: unknown) => log(`error: Executed '${name}' (Failed): ${describeError(error, { stack: true })}`),
   );
@@ -250,20 +270,31 @@ function toRoute(definition: HttpFunctionDefinition): Route {
   const source = template
     .split('/')
     .map((segment) =>
-      segment.replace(/\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}|([^{]+)/g, (_all, name?: string, optional?: string, literal?: string) => {
-        if (literal !== undefined) return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-        params.push(name!);
-        return optional ? '([^/]*)' : '([^/]+)';
-      }),
+      segment.replace(
+        /\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}|([^{]+)/g,
+        (_all, name?: string, optional?: string, literal?: string) => {
+          if (literal !== undefined) return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          params.push(name!);
+          return optional ? '([^/]*)' : '([^/]+)';
+        },
+      ),
     )
     .join('/');
-  const methods = (definition.options.methods ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).map((m) => m.toUpperCase());
+  const methods = (definition.options.methods ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).map(
+    (m) => m.toUpperCase(),
+  );
   return { definition, methods, pattern: new RegExp(`^${source}/?$`, 'i'), params };
 }
 
 /** Bodies the handler gave whole (everything but streams and async iterables). */
 function isWhole(body: unknown): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer;
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer
+  );
 }
 
 /** The body, whole, or undefined once there is no one to answer (the request broke off midway); 413 past the host's limit. */
@@ -273,7 +304,8 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> 
   try {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) throw new AppError('payload-too-large', 'The request body is over 100 MB (the Functions host limit)');
+      if (size > MAX_BODY_BYTES)
+        throw new AppError('payload-too-large', 'The request body is over 100 MB (the Functions host limit)');
       chunks.push(chunk as Buffer);
     }
   } catch (error) {
@@ -291,8 +323,12 @@ function unreadable(error: Error & { code?: string; reason?: string }): AppError
       errors: [{ field: '(headers)', message: `are over ${http.maxHeaderSize / 1024} KB in all` }],
     });
   }
-  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return new AppError('payload-too-large', 'The chunk extensions are too large');
-  return new AppError('invalid-request', `The request is not valid HTTP/1.1: ${error.reason ?? error.code ?? error.message}`);
+  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW')
+    return new AppError('payload-too-large', 'The chunk extensions are too large');
+  return new AppError(
+    'invalid-request',
+    `The request is not valid HTTP/1.1: ${error.reason ?? error.code ?? error.message}`,
+  );
 }
 
 /** A whole response, for a socket Node's HTTP server has given up on (no ServerResponse there). */

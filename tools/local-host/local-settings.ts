@@ -13,7 +13,8 @@ export async function readLocalSettings(file: string): Promise<LocalSettings> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8')) as typeof parsed;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { values: {}, corsOrigins: [], corsCredentials: false };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { values: {}, corsOrigins: [], corsCredentials: false };
     throw new Error(`Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   const values: Record<string, string> = {};

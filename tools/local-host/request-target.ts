@@ -19,7 +19,9 @@ export type RequestTarget = { kind: 'url'; url: URL } | { kind: 'asterisk' };
  * absolute form (`http://host/path`, whose authority wins over Host) or asterisk form
  * (`OPTIONS *`). Anything else is a 400 naming what is wrong, before any function runs.
  */
-export function readRequestTarget(req: Pick<http.IncomingMessage, 'url' | 'method' | 'rawHeaders' | 'httpVersionMajor' | 'httpVersionMinor'>): RequestTarget {
+export function readRequestTarget(
+  req: Pick<http.IncomingMessage, 'url' | 'method' | 'rawHeaders' | 'httpVersionMajor' | 'httpVersionMinor'>,
+): RequestTarget {
   const hosts: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
@@ -29,7 +31,8 @@ export function readRequestTarget(req: Pick<http.IncomingMessage, 'url' | 'metho
   if (hosts.length === 0 && http11) throw badRequest('Host', 'is required (HTTP/1.1)');
   const host = hosts[0] ?? 'localhost'; // HTTP/1.0 may leave it out
   if (host.includes('@')) throw badRequest('Host', 'must not carry credentials (user:password@)');
-  if (!HOST.test(host) || !URL.canParse(`http://${host}`)) throw badRequest('Host', 'is not a host name or address with an optional port');
+  if (!HOST.test(host) || !URL.canParse(`http://${host}`))
+    throw badRequest('Host', 'is not a host name or address with an optional port');
 
   const target = req.url ?? '/';
   if (target === '*') {
@@ -44,9 +47,11 @@ export function readRequestTarget(req: Pick<http.IncomingMessage, 'url' | 'metho
   }
   if (ABSOLUTE_FORM.test(target)) {
     const url = parseUrl(target);
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw badRequest('(request target)', 'is not an http or https URL');
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw badRequest('(request target)', 'is not an http or https URL');
     // A user name or password in a request URL is an error (RFC 9110 §4.2.4); fetch's Request refuses it too.
-    if (url.username || url.password) throw badRequest('(request target)', 'must not carry credentials (user:password@)');
+    if (url.username || url.password)
+      throw badRequest('(request target)', 'must not carry credentials (user:password@)');
     return { kind: 'url', url };
   }
   throw badRequest('(request target)', 'must be a path starting with /, an http(s) URL, or * (OPTIONS)');

@@ -42,7 +42,11 @@ function loadCronParser(): typeof import('cron-parser').CronExpressionParser {
  * A next run further away than a Node timer can wait is waited for in steps, each ending with
  * a fresh look at the clock.
  */
-export function scheduleTimers(timers: TimerFunctionDefinition[], log: (line: string) => void, time: SchedulerTime = systemTime): () => void {
+export function scheduleTimers(
+  timers: TimerFunctionDefinition[],
+  log: (line: string) => void,
+  time: SchedulerTime = systemTime,
+): () => void {
   const cancels = new Set<() => void>();
   let stopped = false;
   const after = (ms: number, then: () => void) => {

@@ -66,7 +66,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     'listen_addresses=127.0.0.1',
     '-c',
     'unix_socket_directories=',
-    ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ...(options.durable === false
+      ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+      : []),
   ];
   let server!: ChildProcess;
   let exited!: Promise<void>;
@@ -86,7 +88,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     } catch (error) {
       child.kill('SIGKILL');
       await exited;
-      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   };
   /** Fast shutdown: every session is terminated, the data is kept (a checkpoint is written). */
@@ -105,7 +109,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw error;
   }
 
-  const urlFor = (database: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const urlFor = (database: string) =>
+    `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   return {
     adminUrl: urlFor('postgres'),
     port,
@@ -153,7 +158,10 @@ async function prepareBinaries(workDir: string, runAs: RunAs | undefined): Promi
     await cp(packaged, binDir, { recursive: true, verbatimSymlinks: true });
     await chmod(workDir, 0o755);
   }
-  const links = JSON.parse(await readFile(path.join(packaged, 'pg-symlinks.json'), 'utf8').catch(() => '[]')) as { source: string; target: string }[];
+  const links = JSON.parse(await readFile(path.join(packaged, 'pg-symlinks.json'), 'utf8').catch(() => '[]')) as {
+    source: string;
+    target: string;
+  }[];
   for (const { source, target } of links) {
     // Entries are relative to the package folder: "native/lib/libx.so.1.2" → "native/lib/libx.so".
     const link = path.join(binDir, path.relative('native', target));
@@ -173,7 +181,15 @@ async function initCluster(binDir: string, dataDir: string, runAs: RunAs | undef
   try {
     const initdb = spawn(
       path.join(binDir, 'bin', 'initdb'),
-      [`--pgdata=${dataDir}`, `--username=${USER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      [
+        `--pgdata=${dataDir}`,
+        `--username=${USER}`,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
       { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
     );
     let output = '';

@@ -17,7 +17,10 @@ export interface PostgresServer {
  * The server named by `databaseUrl` when there is one (its own database is left alone; the
  * caller creates and drops others beside it), else a throw-away embedded PostgreSQL.
  */
-export async function openPostgresServer(databaseUrl: string | undefined, options: { onLog?: (line: string) => void } = {}): Promise<PostgresServer> {
+export async function openPostgresServer(
+  databaseUrl: string | undefined,
+  options: { onLog?: (line: string) => void } = {},
+): Promise<PostgresServer> {
   if (databaseUrl) {
     const urlFor = (database: string) => {
       const url = new URL(databaseUrl);
@@ -110,7 +113,13 @@ export async function ensureDatabaseExists(url: string): Promise<boolean> {
 /** Whether `error` says no PostgreSQL server answered at all (as opposed to one refusing us). */
 export function isUnreachable(error: unknown): boolean {
   const code = (error as { code?: string } | undefined)?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'EAI_AGAIN'
+  );
 }
 
 /** Runs `work` with one short-lived connection. */

@@ -68,7 +68,8 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     }
     if (behaviour.kind === 'stall-upgrade') return; // the socket stays open, unanswered
     const key =
-      new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ?? (req.headers['ocp-apim-subscription-key'] as string | undefined);
+      new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ??
+      (req.headers['ocp-apim-subscription-key'] as string | undefined);
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, key));
   });
 
@@ -77,12 +78,15 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const { headers, body } = parseTextMessage(
-        Buffer.isBuffer(data) ? data.toString() : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString(),
+        Buffer.isBuffer(data)
+          ? data.toString()
+          : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString(),
       );
       const requestId = headers['x-requestid'] ?? '';
       const path = (headers.path ?? '').toLowerCase();
       if (path === 'synthesis.context') {
-        outputFormat = (JSON.parse(body) as { synthesis?: { audio?: { outputFormat?: string } } } | null)?.synthesis?.audio?.outputFormat;
+        outputFormat = (JSON.parse(body) as { synthesis?: { audio?: { outputFormat?: string } } } | null)?.synthesis
+          ?.audio?.outputFormat;
       } else if (path === 'ssml') {
         const synthesis: ReceivedSynthesis = { key, ssml: body, outputFormat, receivedAt: performance.now() };
         received.push(synthesis);
@@ -92,7 +96,8 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   }
 
   async function respond(ws: WebSocket, requestId: string, how: StandInBehaviour, synthesis: ReceivedSynthesis) {
-    const text = (path: string, body: string) => ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
+    const text = (path: string, body: string) =>
+      ws.send(`X-RequestId: ${requestId}\r\nPath: ${path}\r\nContent-Type: application/json\r\n\r\n${body}`);
     const streamId = '1';
     switch (how.kind) {
       case 'hang':
@@ -121,7 +126,8 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
           if (how.delayMs) await new Promise((resolve) => setTimeout(resolve, how.delayMs));
           for (let offset = 0, sent = 0; offset < bytes.length; offset += 4096, sent++) {
             if (sent === how.stallAfterChunks) return; // quiet from here on, the socket left open
-            if (offset > 0 && how.chunkIntervalMs) await new Promise((resolve) => setTimeout(resolve, how.chunkIntervalMs));
+            if (offset > 0 && how.chunkIntervalMs)
+              await new Promise((resolve) => setTimeout(resolve, how.chunkIntervalMs));
             ws.send(audioFrame(requestId, streamId, bytes.subarray(offset, offset + 4096)));
             synthesis.firstAudioAt ??= performance.now();
           }

@@ -6,7 +6,10 @@ import pg from 'pg';
 
 /** Takes the lock named `name` on this session if nobody holds it; answers whether it did. */
 export async function tryAdvisoryLock(client: pg.Client, name: string): Promise<boolean> {
-  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [name]);
+  const { rows } = await client.query<{ locked: boolean }>(
+    'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+    [name],
+  );
   return rows[0]?.locked === true;
 }
 

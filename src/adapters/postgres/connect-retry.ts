@@ -39,7 +39,11 @@ export function isConnectionLost(error: unknown): boolean {
     };
     if (code === '57P01' || code === '57P02' || code === 'ECONNRESET' || kind === 'ConnectionClosed') return true;
     // node-postgres: a statement sent on (or queued for) a connection that has died or was ended.
-    if (typeof message === 'string' && (message.includes('is not queryable') || /^Connection terminated( unexpectedly)?$/.test(message))) return true;
+    if (
+      typeof message === 'string' &&
+      (message.includes('is not queryable') || /^Connection terminated( unexpectedly)?$/.test(message))
+    )
+      return true;
     current = meta?.driverAdapterError ?? cause;
   }
   return false;
@@ -100,7 +104,11 @@ export class ConnectRetry {
   }
 }
 
-type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: Error | boolean) => void) => void;
+type ConnectCallback = (
+  error: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: (release?: Error | boolean) => void,
+) => void;
 
 /**
  * Whether node-postgres gave up on the database for want of an answer (not for a refusal or an
@@ -144,7 +152,9 @@ export class RetryingPool extends pg.Pool {
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
     if (!callback) {
-      return new Promise((resolve, reject) => this.connect((error, client) => (error ? reject(error) : resolve(client!))));
+      return new Promise((resolve, reject) =>
+        this.connect((error, client) => (error ? reject(error) : resolve(client!))),
+      );
     }
     try {
       this.#guard.admit();

@@ -2,37 +2,17 @@ import pg from 'pg';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { StallGuard } from '../stall-guard.ts';
-import { advisoryUnlock, advisoryUnlocks, openLockConnection, tryAdvisoryLock, tryAdvisoryLocks } from './advisory-lock-sql.ts';
+import {
+  advisoryUnlock,
+  advisoryUnlocks,
+  openLockConnection,
+  tryAdvisoryLock,
+  tryAdvisoryLocks,
+} from './advisory-lock-sql.ts';
 import { ConnectRetry, isConnectionLost, isDatabaseDeadline } from './connect-retry.ts';
+import type { Connection, Entry, SessionLock } from './session-lock.ts';
 
-/** A lock taken through the session, as its holder sees it. */
-export interface SessionLock {
-  /**
-   * Whether the lock is still held, proven rather than believed: true only when a statement
-   * sent after this call was answered on the connection that holds the lock. A connection
-   * the server ended cannot answer it, so a lock gone with its session is found out here
-   * whatever order the news arrived in; a lock the session took back on a new connection
-   * (see PgLockSession) is held. False once lost or released, or when no proof can be had
-   * (the database cannot be reached); never throws.
-   */
-  stillHeld(): Promise<boolean>;
-  /** Lets go of the lock; safe to call more than once, and frees nothing taken since. */
-  release(): Promise<void>;
-}
-
-/** One name as this instance holds it. */
-interface Entry {
-  readonly name: string;
-  /** `taking`: its statement is on its way; `lost`: its session ended and another took it meanwhile. */
-  state: 'taking' | 'held' | 'lost' | 'released';
-  /** The connection holding it (its generation), while held. */
-  generation: number;
-}
-
-interface Connection {
-  client: pg.Client;
-  generation: number;
-}
+export type { SessionLock } from './session-lock.ts';
 
 /**
  * Every Postgres advisory lock of this instance (the miss locks, the cleanup's lock) held as a
@@ -75,7 +55,12 @@ export class PgLockSession {
    */
   constructor(
     databaseUrl: string,
-    options: { queryTimeoutMs?: number; connectRetry?: ConnectRetry; log?: Pick<Logger, 'warn'>; stallGuard?: StallGuard } = {},
+    options: {
+      queryTimeoutMs?: number;
+      connectRetry?: ConnectRetry;
+      log?: Pick<Logger, 'warn'>;
+      stallGuard?: StallGuard;
+    } = {},
   ) {
     this.#databaseUrl = databaseUrl;
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5_000;
@@ -94,7 +79,9 @@ export class PgLockSession {
       for (let attempt = 1; ; attempt++) {
         let grantedOn: number | undefined;
         try {
-          grantedOn = await this.#run(async ({ client, generation }) => ((await tryAdvisoryLock(client, name)) ? generation : undefined));
+          grantedOn = await this.#run(async ({ client, generation }) =>
+            (await tryAdvisoryLock(client, name)) ? generation : undefined,
+          );
         } catch (error) {
           // A connection that died under the statement (a restart) took any lock with it: once
           // more, on a new connection (which waits out the restart, within ConnectRetry's bound).
@@ -125,7 +112,9 @@ export class PgLockSession {
   /** Releases every lock held here and closes the connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.all([...this.#entries.values()].filter((entry) => entry.state !== 'taking').map((entry) => this.#release(entry)));
+    await Promise.all(
+      [...this.#entries.values()].filter((entry) => entry.state !== 'taking').map((entry) => this.#release(entry)),
+    );
     this.#closed = true;
     const client = this.#client;
     this.#client = undefined;
@@ -221,14 +210,19 @@ export class PgLockSession {
     if (this.#closed) return Promise.reject(new Error('The lock session is closed'));
     if (!this.#client) {
       const generation = this.#generation;
-      const opening = this.#connectRetry.connect(() => this.#open(generation)).then((client) => this.#takeBack(client, generation));
+      const opening = this.#connectRetry
+        .connect(() => this.#open(generation))
+        .then((client) => this.#takeBack(client, generation));
       this.#client = opening;
       opening.catch((error: unknown) => {
         // No new connection (an outage longer than ConnectRetry waits), or it died taking the
         // locks back: they cannot be proven, so their holders stop believing them.
         const lost = this.#heldEntries();
         for (const entry of lost) entry.state = 'lost';
-        if (lost.length > 0) this.#log.warn(`lock session: could not reconnect to take back ${lost.length} lock(s), now lost: ${describeError(error)}`);
+        if (lost.length > 0)
+          this.#log.warn(
+            `lock session: could not reconnect to take back ${lost.length} lock(s), now lost: ${describeError(error)}`,
+          );
         this.#drop(generation);
       });
     }
@@ -266,7 +260,8 @@ export class PgLockSession {
       if (unwanted.length > 0) await advisoryUnlocks(client, unwanted);
       if (lost > 0)
         this.#log.warn(
-          `lock session: the lock connection ended; took back ${names.length - lost} lock(s), ${lost} taken meanwhile by another instance, now lost`,
+          `lock session: the lock connection ended; took back ${names.length - lost} lock(s), ` +
+            `${lost} taken meanwhile by another instance, now lost`,
         );
     } catch (error) {
       void client.end().catch(() => {});

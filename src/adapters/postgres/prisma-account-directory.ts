@@ -43,7 +43,9 @@ export function projectSpeechKey(settings: unknown): { ttsKey?: string; ttsRegio
 }
 
 function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[name]
+    : undefined;
 }
 
 function nonEmptyString(value: unknown): string | undefined {

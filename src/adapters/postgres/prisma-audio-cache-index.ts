@@ -19,7 +19,14 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     return retryIfConnectionLost(() =>
       this.prisma.audioCache.findUnique({
         where: { cacheKey },
-        select: { id: true, tenantId: true, cacheKey: true, audioBlobPath: true, audioDurationSeconds: true, expiresAt: true },
+        select: {
+          id: true,
+          tenantId: true,
+          cacheKey: true,
+          audioBlobPath: true,
+          audioDurationSeconds: true,
+          expiresAt: true,
+        },
       }),
     );
   }
@@ -33,8 +40,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
       // cached line saves synthesizing its characters), so the two never disagree.
       const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
         WITH v AS (
-          SELECT * FROM unnest(${part.map((h) => h.cacheKey)}::text[], ${part.map((h) => h.hits)}::int[],
-                               ${part.map((h) => h.lastAccessedAt.toISOString())}::timestamptz[]) AS v(cache_key, hits, at)
+          SELECT * FROM unnest(${part.map((h) => h.cacheKey)}::text[],
+                               ${part.map((h) => h.hits)}::int[],
+                               ${part.map((h) => h.lastAccessedAt.toISOString())}::timestamptz[])
+                     AS v(cache_key, hits, at)
         ), played AS (
           UPDATE audio_cache AS c
              SET hit_count = c.hit_count + v.hits,
@@ -59,7 +68,8 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     if (batch.length === 0) return;
     await this.prisma.$executeRaw`
       INSERT INTO audio_cache_usage AS u (tenant_id, hour, misses)
-      SELECT * FROM unnest(${batch.map((m) => m.tenantId)}::uuid[], ${batch.map((m) => m.hour.toISOString())}::timestamptz[],
+      SELECT * FROM unnest(${batch.map((m) => m.tenantId)}::uuid[],
+                           ${batch.map((m) => m.hour.toISOString())}::timestamptz[],
                            ${batch.map((m) => m.misses)}::int[])
       ON CONFLICT (tenant_id, hour) DO UPDATE SET misses = u.misses + excluded.misses`;
   }
@@ -76,11 +86,13 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const rows = await retryIfConnectionLost(
       () => this.prisma.$queryRaw<{ cache_key: string }[]>`
       WITH stored AS (
-        INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings, audio_blob_path, audio_url,
-                                 audio_duration_seconds, audio_file_size_bytes, hit_count, last_accessed_at, created_at, expires_at)
-        VALUES (gen_random_uuid(), ${entry.tenantId}::uuid, ${entry.cacheKey}, ${entry.text}, ${entry.ssml}, ${entry.voiceId},
-                ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl}, ${entry.audioDurationSeconds},
-                ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt}, ${entry.expiresAt})
+        INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
+                                 audio_blob_path, audio_url, audio_duration_seconds, audio_file_size_bytes,
+                                 hit_count, last_accessed_at, created_at, expires_at)
+        VALUES (gen_random_uuid(), ${entry.tenantId}::uuid, ${entry.cacheKey}, ${entry.text}, ${entry.ssml},
+                ${entry.voiceId}, ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl},
+                ${entry.audioDurationSeconds}, ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt},
+                ${entry.expiresAt})
         ON CONFLICT (cache_key) DO NOTHING
         RETURNING cache_key, tenant_id, created_at
       ), ours AS (
@@ -98,7 +110,8 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     await retryIfConnectionLost(
       () => this.prisma.$executeRaw`
       UPDATE audio_cache AS c
-         SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml}, voice_id = ${entry.voiceId},
+         SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml},
+             voice_id = ${entry.voiceId},
              voice_settings = ${JSON.stringify(entry.voiceSettings)}, audio_blob_path = ${entry.audioBlobPath},
              audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
              audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,

@@ -104,10 +104,13 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     // on the Khipu database, a segment's raw narration key (no foreign key there: its row may
     // be gone while the segment still points at the audio).
     const segments = await this.#hasSegmentMetadata();
+    const segmentRefersTo = Prisma.sql`
+          OR EXISTS (SELECT 1 FROM audio_segment_metadata AS s WHERE s.raw_audio_cache_key = b.cache_key)`;
     const rows = await this.prisma.$queryRaw<{ path: string }[]>`
-      SELECT b.path FROM unnest(${blobs.map((b) => b.path)}::text[], ${blobs.map((b) => b.cacheKey)}::text[]) AS b(path, cache_key)
+      SELECT b.path
+        FROM unnest(${blobs.map((b) => b.path)}::text[], ${blobs.map((b) => b.cacheKey)}::text[]) AS b(path, cache_key)
        WHERE EXISTS (SELECT 1 FROM audio_cache AS c WHERE c.cache_key = b.cache_key)
-          ${segments ? Prisma.sql`OR EXISTS (SELECT 1 FROM audio_segment_metadata AS s WHERE s.raw_audio_cache_key = b.cache_key)` : Prisma.empty}`;
+          ${segments ? segmentRefersTo : Prisma.empty}`;
     return new Set(rows.map((row) => row.path));
   }
 

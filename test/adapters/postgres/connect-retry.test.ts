@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ConnectRetry, isConnectionLost, isTransientConnectError, retryIfConnectionLost } from '../../../src/adapters/postgres/connect-retry.ts';
+import {
+  ConnectRetry,
+  isConnectionLost,
+  isTransientConnectError,
+  retryIfConnectionLost,
+} from '../../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
 import { describeError } from '../../../src/errors.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
@@ -7,8 +12,10 @@ import { startTcpProxy, type TcpProxy } from '../../../tools/local-services/tcp-
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-const startingUp = () => Object.assign(new Error('the database system is starting up'), { code: '57P03', severity: 'FATAL' });
-const wrongPassword = () => Object.assign(new Error('password authentication failed'), { code: '28P01', severity: 'FATAL' });
+const startingUp = () =>
+  Object.assign(new Error('the database system is starting up'), { code: '57P03', severity: 'FATAL' });
+const wrongPassword = () =>
+  Object.assign(new Error('password authentication failed'), { code: '28P01', severity: 'FATAL' });
 
 /** A clock for the outage window that moves `step` ms each time it is read. */
 function steppingClock(step: number) {
@@ -88,7 +95,9 @@ describe('ConnectRetry', () => {
     expect(isTransientConnectError(Object.assign(new Error('sorry, too many clients'), { code: '53300' }))).toBe(true);
     expect(isTransientConnectError(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isTransientConnectError(wrongPassword())).toBe(false);
-    expect(isTransientConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND db'), { code: 'ENOTFOUND' }))).toBe(false);
+    expect(isTransientConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND db'), { code: 'ENOTFOUND' }))).toBe(
+      false,
+    );
     // A busy pool's bounded wait is not retried: it already waited.
     expect(isTransientConnectError(new Error('timeout exceeded when trying to connect'))).toBe(false);
     expect(isTransientConnectError(new Error('Connection terminated due to connection timeout'))).toBe(false);
@@ -162,7 +171,10 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
   let proxy: TcpProxy;
   beforeAll(async () => {
     database = await createTestDatabase();
-    proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(database.url.replace(/^postgres(ql)?:/, 'http:')).port) });
+    proxy = await startTcpProxy({
+      host: '127.0.0.1',
+      port: Number(new URL(database.url.replace(/^postgres(ql)?:/, 'http:')).port),
+    });
   });
   afterAll(async () => {
     proxy.resume();
@@ -186,10 +198,13 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
       // No new connection was tried for it (each would be one more connect deadline).
       expect(proxy.connections.length).toBeLessThanOrEqual(before);
       proxy.resume();
-      await vi.waitFor(async () => expect(await prisma.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]), {
-        timeout: 10_000,
-        interval: 100,
-      });
+      await vi.waitFor(
+        async () => expect(await prisma.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      );
     } finally {
       await prisma.$disconnect();
     }

@@ -7,7 +7,12 @@ import type { MissLock } from '../../../src/ports/miss-locks.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
 import type { TcpProxy } from '../../../tools/local-services/tcp-proxy.ts';
 import { describeMissLocksContract } from '../../ports/miss-locks.contract.ts';
-import { advisoryLockHolder, answerWithSessionEnd, proxyTo, terminateProxiedBackends } from '../../support/pg-session-faults.ts';
+import {
+  advisoryLockHolder,
+  answerWithSessionEnd,
+  proxyTo,
+  terminateProxiedBackends,
+} from '../../support/pg-session-faults.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 
 let database: TestDatabase;
@@ -49,7 +54,9 @@ describeMissLocksContract('PgMissLocks on Postgres', async () => ({
     // Every byte from the server is held, the server ends the session, and its end is held too.
     proxy.pause();
     await terminateProxiedBackends(database.url, proxy);
-    await vi.waitFor(() => expect(proxy.connections.every((connection) => connection.serverEnded)).toBe(true), { timeout: 10_000 });
+    await vi.waitFor(() => expect(proxy.connections.every((connection) => connection.serverEnded)).toBe(true), {
+      timeout: 10_000,
+    });
     return async () => proxy.resume();
   },
 }));
@@ -103,13 +110,17 @@ describe('PgMissLocks when a holder loses its connection', () => {
     const ended = await advisoryLockHolder(database.url, lockName(key));
 
     // The session answers the proof, and ends before the client reads that answer.
-    const { result, deliver } = await answerWithSessionEnd({ databaseUrl: database.url, proxy, pid: ended }, () => lock.stillHeld());
+    const { result, deliver } = await answerWithSessionEnd({ databaseUrl: database.url, proxy, pid: ended }, () =>
+      lock.stillHeld(),
+    );
     const theirs = (await second.tryLock(key))!;
     expect(theirs).toBeDefined();
     deliver();
     expect(await result).toBe(false);
     expect(await lock.stillHeld()).toBe(false);
-    expect(warnings).toEqual(['lock session: the lock connection ended; took back 0 lock(s), 1 taken meanwhile by another instance, now lost']);
+    expect(warnings).toEqual([
+      'lock session: the lock connection ended; took back 0 lock(s), 1 taken meanwhile by another instance, now lost',
+    ]);
 
     // Letting go of the lost lock frees nothing of the other instance's.
     await lock.release();
@@ -123,7 +134,10 @@ describe('PgMissLocks when a holder loses its connection', () => {
     const own = await proxyTo(database.url);
     try {
       // No wait for a restart: the first refused reconnection is final.
-      const [cutOff, second] = [instance(own.url, { connectRetry: new ConnectRetry({ windowMs: 0 }) }), instance(database.url)];
+      const [cutOff, second] = [
+        instance(own.url, { connectRetry: new ConnectRetry({ windowMs: 0 }) }),
+        instance(database.url),
+      ];
       const key = newKey();
       const lock = (await cutOff.tryLock(key))!;
       const pid = await advisoryLockHolder(database.url, lockName(key));
@@ -131,12 +145,16 @@ describe('PgMissLocks when a holder loses its connection', () => {
       // Every connection cut, and no new one possible (the instance's network is gone).
       await own.proxy.close();
       expect(await lock.stillHeld()).toBe(false);
-      expect(warnings).toEqual([expect.stringMatching(/^lock session: could not reconnect to take back 1 lock\(s\), now lost: /)]);
+      expect(warnings).toEqual([
+        expect.stringMatching(/^lock session: could not reconnect to take back 1 lock\(s\), now lost: /),
+      ]);
 
       // The server ends that session when it sees the connection gone, and the key is free.
       await vi.waitFor(
         async () => {
-          const { rows } = await withPgClient(database.url, (client) => client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]));
+          const { rows } = await withPgClient(database.url, (client) =>
+            client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]),
+          );
           expect(rows).toEqual([]);
         },
         { timeout: 10_000 },

@@ -41,7 +41,10 @@ for (const shape of DATABASE_SHAPES) {
       const directory = new PrismaAccountDirectory(prisma);
       const account = await createTestAccount(prisma, SECRET, { ttsKey: null });
       await prisma.$executeRaw`UPDATE projects SET settings = NULL WHERE id = ${account.projectId}::uuid`;
-      expect(await directory.findProject(account.projectId)).toEqual({ id: account.projectId, tenantId: account.tenantId });
+      expect(await directory.findProject(account.projectId)).toEqual({
+        id: account.projectId,
+        tenantId: account.tenantId,
+      });
     });
 
     if (shape === 'khipu') {

@@ -15,7 +15,15 @@ for (const shape of DATABASE_SHAPES) {
       index: new PrismaAudioCacheIndex(prisma),
       addTenant: (tenantId) => ensureTestTenant(prisma, tenantId),
       putForeignRow: async ({ tenantId, cacheKey, text, createdAt, expiresAt }) => {
-        await seedEntry(services, tenantId, { writer: 'khipu-api', blob: false, cacheKey, text, createdAt, lastAccessedAt: createdAt, expiresAt });
+        await seedEntry(services, tenantId, {
+          writer: 'khipu-api',
+          blob: false,
+          cacheKey,
+          text,
+          createdAt,
+          lastAccessedAt: createdAt,
+          expiresAt,
+        });
       },
       deleteRowAsAnotherWriter: async (cacheKey) => {
         await prisma.$executeRaw`DELETE FROM audio_cache WHERE cache_key = ${cacheKey}`;
@@ -51,7 +59,12 @@ for (const shape of DATABASE_SHAPES) {
       usage: async (tenantId) => {
         const rows = await prisma.$queryRaw<{ hour: Date; hits: number; misses: number; characters_saved: bigint }[]>`
           SELECT hour, hits, misses, characters_saved FROM audio_cache_usage WHERE tenant_id = ${tenantId}::uuid ORDER BY hour`;
-        return rows.map(({ hour, hits, misses, characters_saved }) => ({ hour, hits, misses, charactersSaved: Number(characters_saved) }));
+        return rows.map(({ hour, hits, misses, characters_saved }) => ({
+          hour,
+          hits,
+          misses,
+          charactersSaved: Number(characters_saved),
+        }));
       },
       dispose: () => services.dispose(),
     };

@@ -36,8 +36,11 @@ for (const shape of DATABASE_SHAPES) {
             lastAccessedAt: lastAccessedAt ?? createdAt,
             expiresAt,
           });
-          if (path !== undefined) await prisma.$executeRaw`UPDATE audio_cache SET audio_blob_path = ${path} WHERE cache_key = ${cacheKey}`;
-          const [row] = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM audio_cache WHERE cache_key = ${cacheKey}`;
+          if (path !== undefined)
+            await prisma.$executeRaw`UPDATE audio_cache SET audio_blob_path = ${path} WHERE cache_key = ${cacheKey}`;
+          const [row] = await prisma.$queryRaw<
+            { id: string }[]
+          >`SELECT id::text FROM audio_cache WHERE cache_key = ${cacheKey}`;
           return { id: row!.id, path: path ?? seeded.path };
         },
         deleteRowAsAnotherWriter: async (cacheKey) => {
@@ -53,8 +56,14 @@ for (const shape of DATABASE_SHAPES) {
                 VALUES (gen_random_uuid(), ${await projectId}::uuid, 'chapter-1', ${`segment-${cacheKey.slice(0, 8)}`}, ${cacheKey})`;
               }
             : null,
-        keys: async () => (await prisma.$queryRaw<{ cache_key: string }[]>`SELECT cache_key FROM audio_cache`).map((r) => r.cache_key).sort(),
-        notedKeys: async () => (await prisma.$queryRaw<{ cache_key: string }[]>`SELECT cache_key FROM audio_cache_auditions`).map((r) => r.cache_key).sort(),
+        keys: async () =>
+          (await prisma.$queryRaw<{ cache_key: string }[]>`SELECT cache_key FROM audio_cache`)
+            .map((r) => r.cache_key)
+            .sort(),
+        notedKeys: async () =>
+          (await prisma.$queryRaw<{ cache_key: string }[]>`SELECT cache_key FROM audio_cache_auditions`)
+            .map((r) => r.cache_key)
+            .sort(),
         addUsage: async (tenantId, hour) => {
           await prisma.$executeRaw`INSERT INTO audio_cache_usage (tenant_id, hour, hits) VALUES (${tenantId}::uuid, ${hour}, 1)`;
         },
@@ -79,17 +88,22 @@ describe('PrismaCacheMaintenance when its lock connection ends as the cleanup lo
     const { proxy, url } = await proxyTo(services.database.url);
     // This instance reaches the database through the proxy; the other directly.
     const sessions = [new PgLockSession(url), new PgLockSession(services.database.url)];
-    const [mine, theirs] = sessions.map((session) => new PrismaCacheMaintenance(services.prisma, session)) as [PrismaCacheMaintenance, PrismaCacheMaintenance];
+    const [mine, theirs] = sessions.map((session) => new PrismaCacheMaintenance(services.prisma, session)) as [
+      PrismaCacheMaintenance,
+      PrismaCacheMaintenance,
+    ];
     try {
       expect(await mine.withExclusiveLock(async () => 'a first pass')).toEqual({ ran: true, value: 'a first pass' }); // its lock connection is open
       const [pid] = await proxiedBackends(services.database.url, proxy);
 
       // The lock is granted, and the client reads the grant together with the end of its session.
       let ranHere = false;
-      const { result, deliver } = await answerWithSessionEnd({ databaseUrl: services.database.url, proxy, pid: pid! }, () =>
-        mine.withExclusiveLock(async () => {
-          ranHere = true;
-        }),
+      const { result, deliver } = await answerWithSessionEnd(
+        { databaseUrl: services.database.url, proxy, pid: pid! },
+        () =>
+          mine.withExclusiveLock(async () => {
+            ranHere = true;
+          }),
       );
       // Meanwhile the lock is free on the server, and another instance's pass takes it.
       let started!: () => void;

@@ -24,7 +24,8 @@ for (const shape of DATABASE_SHAPES) {
           lastAccessedAt,
           expiresAt: null,
         });
-        if (sizeBytes === null) await prisma.$executeRaw`UPDATE audio_cache SET audio_file_size_bytes = NULL WHERE cache_key = ${cacheKey}`;
+        if (sizeBytes === null)
+          await prisma.$executeRaw`UPDATE audio_cache SET audio_file_size_bytes = NULL WHERE cache_key = ${cacheKey}`;
       },
       addUsage: async (tenantId, hour, { hits, misses, charactersSaved }) => {
         await prisma.$executeRaw`

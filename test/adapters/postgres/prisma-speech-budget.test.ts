@@ -12,7 +12,10 @@ for (const shape of DATABASE_SHAPES) {
     beforeAll(async () => {
       database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
       // Two clients, as two instances, each with a pool of its own.
-      clients.push(createPrismaClient(database.url, { maxConnections: 4 }), createPrismaClient(database.url, { maxConnections: 4 }));
+      clients.push(
+        createPrismaClient(database.url, { maxConnections: 4 }),
+        createPrismaClient(database.url, { maxConnections: 4 }),
+      );
     });
     afterAll(async () => {
       await Promise.all(clients.map((client) => client.$disconnect()));

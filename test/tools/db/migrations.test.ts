@@ -88,7 +88,10 @@ describe('applyMigrations (npm run db:migrate)', () => {
     ]);
     expect(schema.audio_cache).toEqual(GUIDE_AUDIO_CACHE);
     expect(schema.projects!.columns.find((c) => c.name === 'settings')?.type).toBe('jsonb');
-    expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({ type: 'text', default: "'creator'::text" });
+    expect(schema.users!.columns.find((c) => c.name === 'role')).toMatchObject({
+      type: 'text',
+      default: "'creator'::text",
+    });
   });
 
   it('leaves a Khipu row needing only ids, names, email, title and owners', async () => {
@@ -100,10 +103,15 @@ describe('applyMigrations (npm run db:migrate)', () => {
       } = await client.query(`INSERT INTO tenants (name, subdomain) VALUES ('Acme', 'acme') RETURNING *`);
       const {
         rows: [user],
-      } = await client.query(`INSERT INTO users (tenant_id, email) VALUES ($1, 'a@acme.test') RETURNING *`, [tenant.id]);
+      } = await client.query(`INSERT INTO users (tenant_id, email) VALUES ($1, 'a@acme.test') RETURNING *`, [
+        tenant.id,
+      ]);
       const {
         rows: [project],
-      } = await client.query(`INSERT INTO projects (tenant_id, owner_id, title) VALUES ($1, $2, 'Book') RETURNING *`, [tenant.id, user.id]);
+      } = await client.query(`INSERT INTO projects (tenant_id, owner_id, title) VALUES ($1, $2, 'Book') RETURNING *`, [
+        tenant.id,
+        user.id,
+      ]);
       expect(tenant).toMatchObject({ is_active: true });
       expect(user).toMatchObject({ role: 'creator', is_active: true });
       expect(project).toMatchObject({ settings: null });
@@ -113,7 +121,9 @@ describe('applyMigrations (npm run db:migrate)', () => {
   it('records the migrations in _prisma_migrations exactly as prisma migrate deploy does', async () => {
     const db = await emptyDatabase();
     await applyMigrations(db.url);
-    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT * FROM _prisma_migrations ORDER BY migration_name'));
+    const { rows } = await withPgClient(db.url, (client) =>
+      client.query('SELECT * FROM _prisma_migrations ORDER BY migration_name'),
+    );
     expect(rows).toHaveLength(ALL.length);
     for (const [i, name] of ALL.entries()) {
       const sql = await readFile(path.join(MIGRATIONS_DIR, name, 'migration.sql'));
@@ -161,9 +171,13 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(budget).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
-      client.query('SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name'),
+      client.query(
+        'SELECT migration_name, finished_at, rolled_back_at FROM _prisma_migrations ORDER BY migration_name',
+      ),
     );
-    expect(rows).toEqual(ALL.map((name) => ({ migration_name: name, finished_at: expect.any(Date), rolled_back_at: null })));
+    expect(rows).toEqual(
+      ALL.map((name) => ({ migration_name: name, finished_at: expect.any(Date), rolled_back_at: null })),
+    );
     expect(await applyMigrations(db.url)).toEqual([]);
   });
 
@@ -174,7 +188,9 @@ describe('applyMigrations (npm run db:migrate)', () => {
 
     expect(await applyMigrations(db.url)).toEqual(ALL);
 
-    const after = sortIndexes(await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })));
+    const after = sortIndexes(
+      await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })),
+    );
     const {
       audio_cache: audioCache,
       audio_cache_usage: usage,
@@ -195,7 +211,14 @@ describe('applyMigrations (npm run db:migrate)', () => {
     // Rows this service wrote before it noted its own (as it stored them then), and the API's own.
     const written = [
       { voice: 'es-PE-CamilaNeural', text: 'Dijo "¡hola!" — ñandú \\ fin <ok> & más' },
-      { voice: 'es-AR-ElenaNeural', text: 'Otra línea', style: 'cheerful', styledegree: 0.8, rate_pct: -10, pitch_pct: 5 },
+      {
+        voice: 'es-AR-ElenaNeural',
+        text: 'Otra línea',
+        style: 'cheerful',
+        styledegree: 0.8,
+        rate_pct: -10,
+        pitch_pct: 5,
+      },
     ].map((body) => {
       const audition = parseAuditionBody(body);
       return {
@@ -206,7 +229,9 @@ describe('applyMigrations (npm run db:migrate)', () => {
     });
     await withPgClient(db.url, async (client) => {
       await client.query(KHIPU_HEAD_SCHEMA);
-      await client.query(`INSERT INTO tenants (id, name, subdomain, plan) VALUES ($1, 'Acme', 'acme', 'pro')`, [tenant]);
+      await client.query(`INSERT INTO tenants (id, name, subdomain, plan) VALUES ($1, 'Acme', 'acme', 'pro')`, [
+        tenant,
+      ]);
       const insert = (key: string, text: string, voice: string, settings: object) =>
         client.query(
           `INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, voice_settings, audio_blob_path, hit_count)
@@ -224,63 +249,76 @@ describe('applyMigrations (npm run db:migrate)', () => {
 
     const after = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: OURS }));
     expect(after).toEqual(before);
-    const { rows } = await withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY cache_key'));
+    const { rows } = await withPgClient(db.url, (client) =>
+      client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY cache_key'),
+    );
     expect(rows.map((r) => r.cache_key)).toEqual(written.map((w) => w.cacheKey).sort());
     expect(await applyMigrations(db.url)).toEqual([]);
   });
 
-  it.each(['migrated', 'khipu'] as const)('recognises as ours every row the index adapter writes (%s database), from its key alone', async (kind) => {
-    const db = await createTestDatabase(kind);
-    databases.push(db);
-    const prisma = createPrismaClient(db.url);
-    try {
-      const index = new PrismaAudioCacheIndex(prisma);
-      const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
-      await withPgClient(db.url, (client) =>
-        client.query(`INSERT INTO tenants (id, name, subdomain${kind === 'khipu' ? ', plan' : ''}) VALUES ($1, 'T', 't'${kind === 'khipu' ? ", 'pro'" : ''})`, [
-          tenantId,
-        ]),
-      );
-      const keys = [];
-      for (const body of [
-        { voice: 'es-PE-CamilaNeural', text: 'Una línea con "comillas", \\ y <marcas> & más' },
-        { voice: 'en-US-AvaNeural', text: 'Styled', style: 'excited', styledegree: 1.7, rate_pct: 12.5, pitch_pct: -3 },
-        { voice: 'zh-CN-XiaoxiaoNeural', text: '你好，世界 🎧', rate_pct: -0.1 },
-      ]) {
-        const audition = parseAuditionBody(body);
-        const cacheKey = auditionKeyOf(tenantId, audition);
-        keys.push(cacheKey);
-        await index.insert({
-          tenantId,
-          cacheKey,
-          text: audition.text,
-          ssml: '<speak/>',
-          voiceId: audition.voice,
-          voiceSettings: voiceSettingsOf(audition, AZURE_ENGINE),
-          audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
-          audioUrl: 'u',
-          audioDurationSeconds: 1,
-          audioFileSizeBytes: 1,
-          createdAt: new Date('2026-11-01T00:00:00Z'),
-          expiresAt: new Date('2026-12-01T00:00:00Z'),
-        });
-      }
-      const noted = () =>
-        withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY 1')).then((r) =>
-          r.rows.map((row) => row.cache_key),
+  it.each(['migrated', 'khipu'] as const)(
+    'recognises as ours every row the index adapter writes (%s database), from its key alone',
+    async (kind) => {
+      const db = await createTestDatabase(kind);
+      databases.push(db);
+      const prisma = createPrismaClient(db.url);
+      try {
+        const index = new PrismaAudioCacheIndex(prisma);
+        const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
+        await withPgClient(db.url, (client) =>
+          client.query(
+            `INSERT INTO tenants (id, name, subdomain${kind === 'khipu' ? ', plan' : ''}) VALUES ($1, 'T', 't'${kind === 'khipu' ? ", 'pro'" : ''})`,
+            [tenantId],
+          ),
         );
-      expect(await noted()).toEqual([...keys].sort());
-      // As if they had been written before the notes existed: the migration's own SQL finds them again.
-      const sql = await readFile(path.join(MIGRATIONS_DIR, OWNERSHIP, 'migration.sql'), 'utf8');
-      await withPgClient(db.url, async (client) => {
-        await client.query('DELETE FROM audio_cache_auditions');
-        await client.query(sql);
-      });
-      expect(await noted()).toEqual([...keys].sort());
-    } finally {
-      await prisma.$disconnect();
-    }
-  });
+        const keys = [];
+        for (const body of [
+          { voice: 'es-PE-CamilaNeural', text: 'Una línea con "comillas", \\ y <marcas> & más' },
+          {
+            voice: 'en-US-AvaNeural',
+            text: 'Styled',
+            style: 'excited',
+            styledegree: 1.7,
+            rate_pct: 12.5,
+            pitch_pct: -3,
+          },
+          { voice: 'zh-CN-XiaoxiaoNeural', text: '你好，世界 🎧', rate_pct: -0.1 },
+        ]) {
+          const audition = parseAuditionBody(body);
+          const cacheKey = auditionKeyOf(tenantId, audition);
+          keys.push(cacheKey);
+          await index.insert({
+            tenantId,
+            cacheKey,
+            text: audition.text,
+            ssml: '<speak/>',
+            voiceId: audition.voice,
+            voiceSettings: voiceSettingsOf(audition, AZURE_ENGINE),
+            audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
+            audioUrl: 'u',
+            audioDurationSeconds: 1,
+            audioFileSizeBytes: 1,
+            createdAt: new Date('2026-11-01T00:00:00Z'),
+            expiresAt: new Date('2026-12-01T00:00:00Z'),
+          });
+        }
+        const noted = () =>
+          withPgClient(db.url, (client) => client.query('SELECT cache_key FROM audio_cache_auditions ORDER BY 1')).then(
+            (r) => r.rows.map((row) => row.cache_key),
+          );
+        expect(await noted()).toEqual([...keys].sort());
+        // As if they had been written before the notes existed: the migration's own SQL finds them again.
+        const sql = await readFile(path.join(MIGRATIONS_DIR, OWNERSHIP, 'migration.sql'), 'utf8');
+        await withPgClient(db.url, async (client) => {
+          await client.query('DELETE FROM audio_cache_auditions');
+          await client.query(sql);
+        });
+        expect(await noted()).toEqual([...keys].sort());
+      } finally {
+        await prisma.$disconnect();
+      }
+    },
+  );
 
   it('builds the same schema that schema.prisma describes (no drift for prisma migrate dev)', async () => {
     // Prisma's own SQL for schema.prisma, from the engine's `diff` (empty → datamodel).
@@ -299,7 +337,8 @@ describe('applyMigrations (npm run db:migrate)', () => {
     )) as { stdout: string };
     await withPgClient(fromPrisma.url, (client) => client.query(stdout));
 
-    const snapshot = (url: string) => withPgClient(url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })).then(sortIndexes);
+    const snapshot = (url: string) =>
+      withPgClient(url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] })).then(sortIndexes);
     expect(await snapshot(fromMigrations.url)).toEqual(await snapshot(fromPrisma.url));
   });
 });

@@ -6,7 +6,13 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { farSchedule, sampleHostileRequests, sendRaw, violationOf, type RawAnswer } from '../../../tools/bench/hostile-http.ts';
+import {
+  farSchedule,
+  sampleHostileRequests,
+  sendRaw,
+  violationOf,
+  type RawAnswer,
+} from '../../../tools/bench/hostile-http.ts';
 import { createLocalHost } from '../../../tools/local-host/http-host.ts';
 import { findFreePort } from '../../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../../tools/local-services/speech-stand-in.ts';
@@ -46,7 +52,11 @@ describe('the local host under hostile raw HTTP', () => {
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-hostile-host-'));
     const started = await startServeProcess(
       // The cleanup's next run months away: further than one Node timer can wait.
-      hostEnvironment(services, { AZURE_SPEECH_HOST: standIn.host, PORT: String(port), CACHE_CLEANUP_SCHEDULE: farSchedule(new Date()) }),
+      hostEnvironment(services, {
+        AZURE_SPEECH_HOST: standIn.host,
+        PORT: String(port),
+        CACHE_CLEANUP_SCHEDULE: farSchedule(new Date()),
+      }),
       workDir,
     );
     listeningAt = performance.now();
@@ -62,7 +72,10 @@ describe('the local host under hostile raw HTTP', () => {
   });
 
   const send = (head: string, method = head.split(' ')[0]!) =>
-    sendRaw(port, { method, bytes: Buffer.from(`${head.replaceAll('{port}', String(port))}\r\nConnection: close\r\n\r\n`, 'latin1') });
+    sendRaw(port, {
+      method,
+      bytes: Buffer.from(`${head.replaceAll('{port}', String(port))}\r\nConnection: close\r\n\r\n`, 'latin1'),
+    });
   const problemOf = (answer: RawAnswer | undefined) => {
     expect(answer, 'an answer').toBeDefined();
     expect(violationOf(answer)).toBeUndefined();
@@ -72,16 +85,24 @@ describe('the local host under hostile raw HTTP', () => {
   };
 
   it('answers a malformed percent-escape in a path id with 400 naming the id, and an unknown path with 404', async () => {
-    const audition = (id: string) => `POST /api/v1/projects/${id}/characters/audition HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 0`;
+    const audition = (id: string) =>
+      `POST /api/v1/projects/${id}/characters/audition HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 0`;
     for (const id of ['%ZZ', '%E0%A4%A', '%C0%AF', '%ED%A0%80', '%']) {
       expect(problemOf(await send(audition(id))), id).toEqual({ status: 400, fields: ['projectId'] });
     }
     const voices = `POST /api/v1/projects/${account.projectId}/voices/%ZZ/audition HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 0`;
     expect(problemOf(await send(voices))).toEqual({ status: 400, fields: ['voiceId'] });
-    expect(problemOf(await send('POST /admin/functions/%C0%AF HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0'))).toEqual({ status: 400, fields: ['name'] });
+    expect(
+      problemOf(await send('POST /admin/functions/%C0%AF HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0')),
+    ).toEqual({ status: 400, fields: ['name'] });
     // Where no route matches, the escape is never decoded: no function there.
-    expect(problemOf(await send('GET /api/nothing/%ZZ HTTP/1.1\r\nHost: localhost'))).toEqual({ status: 404, fields: [] });
-    expect(problemOf(await send('POST /admin/functions/nothing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0'))).toEqual({ status: 404, fields: [] });
+    expect(problemOf(await send('GET /api/nothing/%ZZ HTTP/1.1\r\nHost: localhost'))).toEqual({
+      status: 404,
+      fields: [],
+    });
+    expect(
+      problemOf(await send('POST /admin/functions/nothing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0')),
+    ).toEqual({ status: 404, fields: [] });
     // A well-formed escape still reaches the function decoded: a project id that is no UUID is its 404.
     const decoded = await send(
       `POST /api/v1/projects/%41%42/voices/es-AR-ElenaNeural/audition HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nAuthorization: Bearer ${await account.token()}`,
@@ -91,10 +112,16 @@ describe('the local host under hostile raw HTTP', () => {
 
   it('answers a Host it cannot read, none, two, or one with credentials with 400 naming Host', async () => {
     for (const bad of ['a b', '[', '%zz', 'user:pass@x', 'x/y', 'x:99999', '', '\xe9']) {
-      expect(problemOf(await send(`GET /api/health HTTP/1.1\r\nHost: ${bad}`)), bad).toEqual({ status: 400, fields: ['Host'] });
+      expect(problemOf(await send(`GET /api/health HTTP/1.1\r\nHost: ${bad}`)), bad).toEqual({
+        status: 400,
+        fields: ['Host'],
+      });
     }
     expect(problemOf(await send('GET /api/health HTTP/1.1'))).toEqual({ status: 400, fields: ['Host'] });
-    expect(problemOf(await send('GET /api/health HTTP/1.1\r\nHost: localhost\r\nHost: other'))).toEqual({ status: 400, fields: ['Host'] });
+    expect(problemOf(await send('GET /api/health HTTP/1.1\r\nHost: localhost\r\nHost: other'))).toEqual({
+      status: 400,
+      fields: ['Host'],
+    });
     // HTTP/1.0 may leave Host out.
     expect((await send('GET /api/health HTTP/1.0'))?.status).toBe(200);
   });
@@ -103,10 +130,19 @@ describe('the local host under hostile raw HTTP', () => {
     expect((await send('GET http://localhost:{port}/api/health HTTP/1.1\r\nHost: localhost:{port}'))?.status).toBe(200);
     const credentials = await send('GET http://user:pass@localhost/api/health HTTP/1.1\r\nHost: localhost');
     expect(problemOf(credentials)).toEqual({ status: 400, fields: ['(request target)'] });
-    expect(problemOf(await send('GET ftp://localhost/api/health HTTP/1.1\r\nHost: localhost'))).toEqual({ status: 400, fields: ['(request target)'] });
-    expect(problemOf(await send('GET * HTTP/1.1\r\nHost: localhost'))).toEqual({ status: 400, fields: ['(request target)'] });
+    expect(problemOf(await send('GET ftp://localhost/api/health HTTP/1.1\r\nHost: localhost'))).toEqual({
+      status: 400,
+      fields: ['(request target)'],
+    });
+    expect(problemOf(await send('GET * HTTP/1.1\r\nHost: localhost'))).toEqual({
+      status: 400,
+      fields: ['(request target)'],
+    });
     // `//x/…` is a path here, not another host.
-    expect(problemOf(await send('GET //localhost/api/health HTTP/1.1\r\nHost: localhost'))).toEqual({ status: 404, fields: [] });
+    expect(problemOf(await send('GET //localhost/api/health HTTP/1.1\r\nHost: localhost'))).toEqual({
+      status: 404,
+      fields: [],
+    });
     const options = await send('OPTIONS * HTTP/1.1\r\nHost: localhost');
     expect(options?.status).toBe(204);
     expect(options?.headers.allow).toContain('POST');
@@ -116,7 +152,10 @@ describe('the local host under hostile raw HTTP', () => {
     const huge = await send(`GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'v'.repeat(20_000)}`);
     expect(problemOf(huge)).toEqual({ status: 400, fields: ['(headers)'] });
     expect(problemOf(await send('FOO /api/health HTTP/1.1\r\nHost: localhost'))).toEqual({ status: 400, fields: [] });
-    expect(problemOf(await send('GET /api/health HTTP/1.1\r\nHost: localhost\r\nBad Header: x'))).toEqual({ status: 400, fields: [] });
+    expect(problemOf(await send('GET /api/health HTTP/1.1\r\nHost: localhost\r\nBad Header: x'))).toEqual({
+      status: 400,
+      fields: [],
+    });
     const connect = await send('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443');
     expect([connect?.status, connect?.headers.allow]).toEqual([405, expect.stringContaining('POST')]);
     // An expectation other than 100-continue is ignored, as the Functions host's server does.
@@ -125,7 +164,11 @@ describe('the local host under hostile raw HTTP', () => {
 
   it('answers 300 generated hostile requests with no 5xx, every error as problem+json, and logs no error', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const requests = sampleHostileRequests({ port, projectId: account.projectId, tokens: [await account.token(), await other.token()] }, 300, seed);
+    const requests = sampleHostileRequests(
+      { port, projectId: account.projectId, tokens: [await account.token(), await other.token()] },
+      300,
+      seed,
+    );
     const statuses = new Map<string, number>();
     const violations: string[] = [];
     let next = 0;
@@ -136,7 +179,10 @@ describe('the local host under hostile raw HTTP', () => {
         const status = answer ? String(answer.status) : 'no answer';
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         const violation = violationOf(answer, request.method);
-        if (violation) violations.push(`${violation}: ${request.kind}: ${JSON.stringify(request.bytes.subarray(0, 160).toString('latin1'))}`);
+        if (violation)
+          violations.push(
+            `${violation}: ${request.kind}: ${JSON.stringify(request.bytes.subarray(0, 160).toString('latin1'))}`,
+          );
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
@@ -187,7 +233,9 @@ describe('the local host when a function fails unexpectedly', () => {
         status: 500,
         detail: 'The service failed unexpectedly.',
       });
-      expect(lines.join('\n')).toMatch(/^error: \[local-host\] Unhandled error: TypeError: a bug in the handler\n\s+at /m);
+      expect(lines.join('\n')).toMatch(
+        /^error: \[local-host\] Unhandled error: TypeError: a bug in the handler\n\s+at /m,
+      );
     } finally {
       server.close();
     }

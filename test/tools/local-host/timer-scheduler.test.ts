@@ -101,7 +101,11 @@ describe('the local host’s timer scheduler', () => {
   it('runs an hourly schedule on the hour, one invocation at a time', async () => {
     const time = new FakeTime('2030-06-01T12:30:00.000Z');
     let finish!: () => void;
-    const { definition, runs } = recordingTimer('0 0 * * * *', time, () => new Promise<void>((resolve) => (finish = resolve)));
+    const { definition, runs } = recordingTimer(
+      '0 0 * * * *',
+      time,
+      () => new Promise<void>((resolve) => (finish = resolve)),
+    );
     const stop = scheduleTimers([definition], () => {}, time);
     await time.fireNext();
     await time.fireNext();

@@ -106,7 +106,9 @@ describe('startTcpProxy', () => {
     const { server, proxy } = await setUp();
     const clients = [await connect(proxy), await connect(proxy)];
     await vi.waitFor(() => expect(server.sockets).toHaveLength(2));
-    const closed = [...clients.map((c) => c.socket), ...server.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+    const closed = [...clients.map((c) => c.socket), ...server.sockets].map(
+      (socket) => new Promise((resolve) => socket.once('close', resolve)),
+    );
     proxy.cutAll();
     await Promise.all(closed); // reset: half-open-allowing sockets would stay open after an orderly close
     await vi.waitFor(() => expect(proxy.connections).toEqual([]));
