@@ -105,7 +105,7 @@ const settingsSchema = z.object({
   ),
 });
 
-/** Every setting the app reads: local.settings.example.json and the README list each one. */
+/** Every setting the app reads: local.settings.example.json and docs/configuration.md list each one. */
 export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof typeof settingsSchema.shape)[];
 
 export type BlobStorageConfig =

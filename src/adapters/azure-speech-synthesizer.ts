@@ -48,12 +48,12 @@ const PREPARED_LIFETIME_MS = 5_000;
  */
 export function useNodeWebSocketTransport(): void {
   // The SDK has no public switch for its websocket transport; this class is where it chooses.
-  const adapterModule =
-    'microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { WebsocketMessageAdapter } = require(adapterModule) as {
-    WebsocketMessageAdapter: { forceNpmWebSocket?: unknown };
-  };
+  // A literal require(): the deployment bundle must see (and include) the module.
+  const { WebsocketMessageAdapter } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.browser/WebsocketMessageAdapter.js') as {
+      WebsocketMessageAdapter: { forceNpmWebSocket?: unknown };
+    };
   if (typeof WebsocketMessageAdapter?.forceNpmWebSocket !== 'boolean') {
     // Fail loudly rather than misreport every speech failure after an SDK upgrade.
     throw new Error(
