@@ -39,6 +39,11 @@ export interface NewCacheEntry {
   audioFileSizeBytes: number;
   createdAt: Date;
   expiresAt: Date;
+  /**
+   * Stored by a predictive prewarm: its synthesis is counted as the tenant's predictive spend (hourly usage:
+   * predictive syntheses and characters), and its later plays as predictive hits.
+   */
+  predictive?: boolean;
 }
 
 export type HitBatch = { cacheKey: string; hits: number; lastAccessedAt: Date }[];

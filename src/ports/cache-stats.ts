@@ -11,6 +11,20 @@ export interface UsageWindow {
   /** Characters of the lines played from the cache instead of synthesized. */
   charactersSaved: number;
   dollarsSaved: number;
+  /** What predictive prewarm spent in the window, and the plays its entries served in it. */
+  predictive: PredictiveUsage;
+}
+
+/** Predictive prewarm's cost and return, so an operator can see whether it pays. */
+export interface PredictiveUsage {
+  /** Default lines synthesized and stored by predictive prewarm. */
+  syntheses: number;
+  /** Their characters (what was paid for). */
+  characters: number;
+  /** `characters` priced at `pricePerMillionChars`. */
+  dollars: number;
+  /** Plays served by entries predictive prewarm stored. */
+  hits: number;
 }
 
 export interface TopEntry {
@@ -41,5 +55,25 @@ export interface CacheStats {
  * endpoint's answer and the cleanup's log lines.
  */
 export interface CacheStatsReader {
-  read(query: { tenantId?: string; now: Date; pricePerMillionChars: number }): Promise<CacheStats>;
+  read(query: CacheStatsQuery): Promise<CacheStats>;
+  /**
+   * Each tenant's predictive prewarm over the last 7 days (tenants with any predictive synthesis or hit in it), most
+   * characters first, at most `limit`: the hourly cleanup's per-tenant log lines (the workbook's figures).
+   */
+  predictiveByTenant(query: PredictiveQuery): Promise<TenantPredictiveUsage[]>;
 }
+
+export interface CacheStatsQuery {
+  /** One tenant's figures; absent: all tenants'. */
+  tenantId?: string;
+  now: Date;
+  pricePerMillionChars: number;
+}
+
+export interface PredictiveQuery {
+  now: Date;
+  pricePerMillionChars: number;
+  limit: number;
+}
+
+export type TenantPredictiveUsage = PredictiveUsage & { tenantId: string };
