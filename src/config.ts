@@ -98,6 +98,8 @@ const settingsSchema = z.object({
   HIT_FLUSH_SECONDS: numberWithDefault(5),
   TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
   PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
+  PREDICTIVE_PREWARM_MAX_VOICES: numberWithDefault(24, { integer: true, zeroAllowed: true }),
+  PREDICTIVE_PREWARM_CONCURRENCY: numberWithDefault(2, { integer: true }),
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   PORT: z.pipe(
     numberWithDefault(7071, { integer: true }),
@@ -165,6 +167,11 @@ export interface Config {
   ttsPricePerMillionChars: number;
   /** Syntheses one prewarm request runs at once. */
   prewarmConcurrency: number;
+  /**
+   * Predictive prewarm: after a tenant's default-line audition of a voice, the default lines of up to `maxVoices`
+   * other voices of its language (0: off), `concurrency` at a time per run.
+   */
+  predictivePrewarm: { maxVoices: number; concurrency: number };
   /** Application Insights, when set: metrics through OpenTelemetry's metrics SDK and Azure Monitor's exporter. */
   applicationInsightsConnectionString?: string;
   port: number;
@@ -231,6 +238,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hitFlushMs: settings.HIT_FLUSH_SECONDS * 1000,
     ttsPricePerMillionChars: settings.TTS_PRICE_PER_MILLION_CHARS,
     prewarmConcurrency: settings.PREWARM_CONCURRENCY,
+    predictivePrewarm: {
+      maxVoices: settings.PREDICTIVE_PREWARM_MAX_VOICES,
+      concurrency: settings.PREDICTIVE_PREWARM_CONCURRENCY,
+    },
     applicationInsightsConnectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     port: settings.PORT,
   };

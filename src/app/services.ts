@@ -9,20 +9,27 @@ import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-i
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
 import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
+import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-runs.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
+import { AzureVoiceList } from '../adapters/azure-voice-list.ts';
 import { StallGuard } from '../adapters/stall-guard.ts';
 import { AuditionService } from '../audition/audition-service.ts';
+import { PredictivePrewarm } from '../audition/predictive-prewarm.ts';
+import { VoiceInventory } from '../audition/voice-inventory.ts';
 import { AccessControl } from '../auth/access-control.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
 import type { CacheStatsReader } from '../ports/cache-stats.ts';
 import type { MissLocks } from '../ports/miss-locks.ts';
+import type { PredictiveRuns } from '../ports/predictive-runs.ts';
+import type { VoiceList } from '../ports/voice-list.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
@@ -33,6 +40,8 @@ export interface Services {
   blobStore: BlobStore;
   access: AccessControl;
   auditions: AuditionService;
+  /** After a default-line audition, the other voices of its language, in the background (PREDICTIVE_PREWARM_*). */
+  predictive: PredictivePrewarm;
   /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
   hits: HitRecorder;
   maintenance: CacheMaintenance;
@@ -71,6 +80,10 @@ export interface ServiceOverrides {
   maintenance?: CacheMaintenance;
   stats?: CacheStatsReader;
   speechBudget?: SpeechBudget;
+  predictiveRuns?: PredictiveRuns;
+  voiceList?: VoiceList;
+  /** Where background work (predictive prewarm) logs; the console by default. */
+  log?: Logger;
   now?: Clock;
 }
 
@@ -104,10 +117,25 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     budget: speechBudget,
     now,
   });
+  const predictive = new PredictivePrewarm({
+    auditions,
+    voices: new VoiceInventory({
+      list: overrides.voiceList ?? (config.speech.provider === 'azure' ? voiceListOf(config.speech) : undefined),
+      now,
+      log: overrides.log ?? console,
+    }),
+    runs: overrides.predictiveRuns ?? new PrismaPredictiveRuns(prisma),
+    credentialsFor: (project) => auditions.credentialsFor(project),
+    settings: config.predictivePrewarm,
+    ttlDays: config.cache.ttlDays,
+    log: overrides.log ?? console,
+    now,
+  });
   return {
     config,
     prisma,
     blobStore,
+    predictive,
     access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), {
       cacheMs: config.authCacheMs,
       now,
@@ -126,6 +154,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       void Promise.allSettled([prisma.$connect(), blobStore.warmUp?.()]);
     },
     async close() {
+      await predictive.drain(); // no new background syntheses; those under way finish
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
@@ -169,6 +198,11 @@ function createSynthesizer(speech: Config['speech']): Synthesizer {
     firstAudioTimeoutMs: speech.firstAudioTimeoutMs,
     chunkTimeoutMs: speech.chunkTimeoutMs,
   });
+}
+
+/** The region's voice list (voices/list), asked with the key a trigger used: the inventory's daily refresh. */
+function voiceListOf(speech: Config['speech']): VoiceList {
+  return new AzureVoiceList({ host: speech.host, timeoutMs: speech.connectTimeoutMs });
 }
 
 let workerServices: Services | undefined;

@@ -27,6 +27,11 @@ export interface AuditionRequest {
   log: Logger;
   /** Where the time goes, for Server-Timing. */
   timings?: Timings;
+  /**
+   * Background work of a predictive prewarm: its synthesis waits for a background slot (never ahead of an interactive
+   * one) and its entry is counted as predictive spend.
+   */
+  predictive?: boolean;
 }
 
 export interface AuditionServiceDeps {

@@ -7,7 +7,7 @@ import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
-import type { Synthesizer } from '../ports/synthesizer.ts';
+import type { SpeechCredentials, Synthesizer } from '../ports/synthesizer.ts';
 import { Timings, type Tier } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
 import { computeCacheKey } from '../domain/cache-key.ts';
@@ -131,6 +131,14 @@ export class AuditionService {
     });
   }
 
+  /**
+   * The key a synthesis for this project uses (its own, else the service's); undefined for an engine that needs none.
+   * Throws the 422 AppError when there is none to use.
+   */
+  credentialsFor(project: AuditionRequest['project']): SpeechCredentials | undefined {
+    return this.#synthesizer.requiresCredentials ? this.#synthesis.credentialsFor(project) : undefined;
+  }
+
   /** Stops serving the tenant's audio from this instance's memory (after a purge). */
   forgetTenant(tenantId: string): void {
     this.#cache.forgetTenant(tenantId);
@@ -155,8 +163,9 @@ export class AuditionService {
     return prewarmed(cacheKey, fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
   }
 
-  #job({ caller, project, audition, log, timings = new Timings() }: AuditionRequest): AuditionJob {
+  #job({ caller, project, audition, log, timings = new Timings(), predictive }: AuditionRequest): AuditionJob {
     return {
+      predictive,
       tenantId: caller.tenantId,
       cacheKey: this.cacheKeyOf(caller.tenantId, audition),
       audition,

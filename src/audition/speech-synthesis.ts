@@ -37,6 +37,8 @@ export interface SynthesisJob {
   project: ProjectAccess;
   timings: Timings;
   log: Logger;
+  /** Background work (predictive prewarm): a slot only when no interactive synthesis waits for one. */
+  predictive?: boolean;
 }
 
 /**
@@ -82,7 +84,7 @@ export class SpeechSynthesis {
     let firstAudioMs: number | undefined;
     let release: () => void;
     try {
-      release = await this.#slots.acquire(job.tenantId);
+      release = await this.#slots.acquire(job.tenantId, job.predictive ? 'background' : 'interactive');
     } catch (error) {
       await refund?.();
       throw error;

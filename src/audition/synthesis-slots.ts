@@ -1,5 +1,8 @@
 import { AppError } from '../errors.ts';
 
+/** Interactive: someone is waiting for the audio. Background: a predictive prewarm, which never delays one. */
+export type SlotPriority = 'interactive' | 'background';
+
 interface Waiter {
   grant: () => void;
   /** Order of arrival, to break ties between tenants (the longest waiting first). */
@@ -18,6 +21,11 @@ interface Waiter {
  * one tenant queues behind itself, and another tenant's single audition takes the next slot
  * that frees. A tenant alone may still use every slot. Running syntheses are never cut short:
  * they are seconds long, so shares even out as they finish.
+ *
+ * Background syntheses (predictive prewarm) come after every interactive one: a background request takes a slot only
+ * when no interactive request waits, at most half the slots are background ones, and one slot is always left free for
+ * an interactive request (when there are two or more). So an interactive miss arriving during a background burst finds
+ * a free slot at once, as it would without the burst; a freed slot goes to a waiting interactive request first.
  */
 export class SynthesisSlots {
   #active = 0;
@@ -26,14 +34,24 @@ export class SynthesisSlots {
   /** Requests waiting, per tenant, in arrival order (only tenants with one). */
   readonly #waiting = new Map<string, Waiter[]>();
   #arrivals = 0;
+  /** Background slots held, and background requests waiting (first come, first served). */
+  #backgroundActive = 0;
+  readonly #backgroundWaiting: (Waiter & { tenantId: string })[] = [];
+  readonly #backgroundMax: number;
+  /** Slots a background request leaves free for interactive ones. */
+  readonly #interactiveReserve: number;
 
   constructor(
     private readonly max: number,
     private readonly maxWaitMs: number,
-  ) {}
+  ) {
+    this.#backgroundMax = Math.max(1, Math.floor(max / 2));
+    this.#interactiveReserve = max > 1 ? 1 : 0;
+  }
 
   /** Resolves with the function that gives the slot back. */
-  async acquire(tenantId: string): Promise<() => void> {
+  async acquire(tenantId: string, priority: SlotPriority = 'interactive'): Promise<() => void> {
+    if (priority === 'background') return this.#acquireBackground(tenantId);
     if (this.#active < this.max) {
       this.#take(tenantId);
       return this.#releaser(tenantId);
@@ -61,18 +79,57 @@ export class SynthesisSlots {
     return this.#releaser(tenantId); // the slot was handed over by a releaser below
   }
 
+  async #acquireBackground(tenantId: string): Promise<() => void> {
+    if (this.#backgroundMayStart()) {
+      this.#take(tenantId, 'background');
+      return this.#releaser(tenantId, 'background');
+    }
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        tenantId,
+        grant: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        arrival: this.#arrivals++,
+      };
+      const timer = setTimeout(() => {
+        this.#backgroundWaiting.splice(this.#backgroundWaiting.indexOf(waiter), 1);
+        reject(new AppError('tts-busy', 'No synthesis slot was free for background work', { retryAfterSeconds: 2 }));
+      }, this.maxWaitMs);
+      this.#backgroundWaiting.push(waiter);
+    });
+    return this.#releaser(tenantId, 'background');
+  }
+
+  /** No interactive request waits, and a background one would leave the interactive reserve free. */
+  #backgroundMayStart(): boolean {
+    return (
+      this.#waiting.size === 0 &&
+      this.#backgroundActive < this.#backgroundMax &&
+      this.#active < this.max - this.#interactiveReserve
+    );
+  }
+
+  /** Background slots held now (for tests and diagnostics). */
+  get backgroundHeld(): number {
+    return this.#backgroundActive;
+  }
+
   /** Slots each tenant holds now (for tests and diagnostics). */
   heldBy(tenantId: string): number {
     return this.#held.get(tenantId) ?? 0;
   }
 
-  #take(tenantId: string): void {
+  #take(tenantId: string, priority: SlotPriority = 'interactive'): void {
     this.#active++;
+    if (priority === 'background') this.#backgroundActive++;
     this.#held.set(tenantId, (this.#held.get(tenantId) ?? 0) + 1);
   }
 
-  #giveBack(tenantId: string): void {
+  #giveBack(tenantId: string, priority: SlotPriority): void {
     this.#active--;
+    if (priority === 'background') this.#backgroundActive--;
     const held = (this.#held.get(tenantId) ?? 1) - 1;
     if (held === 0) this.#held.delete(tenantId);
     else this.#held.set(tenantId, held);
@@ -98,18 +155,26 @@ export class SynthesisSlots {
     return best?.tenantId;
   }
 
-  #releaser(tenantId: string): () => void {
+  #releaser(tenantId: string, priority: SlotPriority = 'interactive'): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.#giveBack(tenantId);
+      this.#giveBack(tenantId, priority);
       const next = this.#nextTenant();
-      if (next === undefined) return;
+      if (next === undefined) return this.#grantBackground();
       const waiter = this.#waiting.get(next)!.shift()!;
       if (this.#waiting.get(next)!.length === 0) this.#waiting.delete(next);
       this.#take(next);
       waiter.grant();
     };
+  }
+
+  /** A freed slot no interactive request waits for: to the first background request, if the reserve allows. */
+  #grantBackground(): void {
+    if (this.#backgroundWaiting.length === 0 || !this.#backgroundMayStart()) return;
+    const waiter = this.#backgroundWaiting.shift()!;
+    this.#take(waiter.tenantId, 'background');
+    waiter.grant();
   }
 }

@@ -18,6 +18,8 @@ export interface CacheSlot {
   cacheKey: string;
   log: Logger;
   timings: Timings;
+  /** Stored by a predictive prewarm (counted as its spend, and its plays as its hits). */
+  predictive?: boolean;
 }
 
 export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };
@@ -176,6 +178,7 @@ export class AudioCache {
       audioFileSizeBytes: audio.length,
       createdAt: now,
       expiresAt: this.#expiry(now),
+      predictive: slot.predictive === true,
     };
     try {
       // A conflict means the key has a row already: one another instance stored meanwhile

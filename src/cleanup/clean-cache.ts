@@ -227,8 +227,28 @@ async function readStats(pass: CleanupPass, now: Date): Promise<CacheStats> {
   );
   // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
   pass.deps.log.info(describeUsage(stats));
+  await logPredictiveByTenant(pass, now);
   return stats;
 }
+
+/** Tenants whose predictive prewarm spent or served most over 7 days, one line each (the workbook's table). */
+const PREDICTIVE_TENANTS_LOGGED = 100;
+
+/** One JSON line per tenant: what predictive prewarm spent for it over 7 days and the plays its entries served. */
+async function logPredictiveByTenant(pass: CleanupPass, now: Date): Promise<void> {
+  const tenants = await pass.database(() =>
+    pass.deps.stats.predictiveByTenant({
+      now,
+      pricePerMillionChars: pass.options.pricePerMillionChars,
+      limit: PREDICTIVE_TENANTS_LOGGED,
+    }),
+  );
+  for (const { tenantId, ...figures } of tenants)
+    pass.deps.log.info(`${PREDICTIVE_LINE_PREFIX}${JSON.stringify({ tenant: tenantId, ...figures })}`);
+}
+
+/** How each per-tenant predictive prewarm line starts (infra/monitoring/workbook.json parses the JSON after it). */
+export const PREDICTIVE_LINE_PREFIX = 'Predictive prewarm (last 7 d): ';
 
 /** The slice of the hex key space whose ownership notes the pass at this UTC hour checks. */
 export function noteSlice(now: Date): { from: string; to?: string } {
@@ -246,7 +266,9 @@ export function describeUsage(stats: CacheStats): string {
   const window = (name: string, w: UsageWindow) =>
     `${name}: ${w.entriesCreated} entries created, ${w.hits} hits, ${w.misses} syntheses, ` +
     `hit ratio ${ratio(w.hitRatio)}, ` +
-    `${w.charactersSaved} characters ($${w.dollarsSaved.toFixed(2)}) saved`;
+    `${w.charactersSaved} characters ($${w.dollarsSaved.toFixed(2)}) saved, ` +
+    `predictive prewarm ${w.predictive.syntheses} syntheses, ${w.predictive.characters} characters ` +
+    `($${w.predictive.dollars.toFixed(2)}), ${w.predictive.hits} hits served`;
   const top = stats.topEntries.map((e) => `${e.voice} ${e.hits} hits ${(e.sizeBytes / 1024).toFixed(0)} KB`).join(', ');
   return (
     `Cache usage (all tenants): ${window('last 24 h', stats.last24h)}; ${window('last 7 d', stats.last7d)}; ` +

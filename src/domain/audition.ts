@@ -62,6 +62,19 @@ export function auditionOf(choice: AuditionChoice): Audition {
   };
 }
 
+/**
+ * Whether the audition is a voice's default line as the casting page asks for it (body `{}`): the default text, no
+ * style, rate or pitch. What predictive prewarm starts from and synthesizes for the other voices.
+ */
+export function isDefaultLineAudition(audition: Audition): boolean {
+  return (
+    audition.style === null &&
+    audition.ratePct === 0 &&
+    audition.pitchPct === 0 &&
+    audition.text === defaultAuditionLine(audition.voice, audition.locale)
+  );
+}
+
 /** NFC, trimmed, whitespace runs collapsed to one space: one entry for every spelling. */
 export function normalizeText(text: string): string {
   return text.normalize('NFC').replace(/\s+/gu, ' ').trim();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import table from './default-audition-lines.json';
 
 const lines: Record<string, string> = table.lines;
@@ -26,4 +27,16 @@ export function voiceName(voice: string, locale: string): string {
     .replace(/V\d+$/, '')
     .replace(/Multilingual$/, '');
   return name || last;
+}
+
+/**
+ * The version of a language's default lines (`es`: its line, its locales' and the default): a change of any of them
+ * makes a new predictive prewarm of that language worth running; other languages keep theirs.
+ */
+export function defaultLinesVersion(language: string): string {
+  const own = Object.entries(lines).filter(([locale]) => locale === language || locale.startsWith(`${language}-`));
+  return createHash('sha256')
+    .update(JSON.stringify([table.default, own]))
+    .digest('hex')
+    .slice(0, 16);
 }

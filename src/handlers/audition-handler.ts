@@ -30,13 +30,15 @@ export function createAuditionHandler(services: () => Services, route: AuditionR
     const exchange: AuditionExchange = { functionName, context, timings: new Timings() };
     const { timings } = exchange;
     try {
-      const { access, auditions, metrics } = services();
+      const { access, auditions, predictive, metrics } = services();
       exchange.metrics = metrics;
       const caller = await timings.time('auth', () => access.authenticate(request.headers.get('authorization')));
       exchange.tenant = caller.tenantId;
       const audition = await readAudition[route](request);
       const project = await timings.time('auth', () => access.authorizeProject(caller, request.params.projectId ?? ''));
       const answer = await auditions.getAudio({ caller, project, audition, log: context, timings });
+      // A casting-page audition may set off the other voices of its language, in the background.
+      if (answer.status !== 'BYPASS') predictive.afterAudition({ caller, project, audition });
       return audioResponse(answer, audition, exchange);
     } catch (error) {
       return auditionProblem(error, exchange);

@@ -21,4 +21,6 @@ export interface ProjectAccess {
    */
   ttsKey?: string;
   ttsRegion?: string;
+  /** false when the project opted out of predictive prewarm (`settings.audition_cache.predictive_prewarm`). */
+  predictivePrewarm?: false;
 }

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SynthesisSlots } from '../../src/audition/synthesis-slots.ts';
+import { SynthesisSlots, type SlotPriority } from '../../src/audition/synthesis-slots.ts';
 import { AppError } from '../../src/errors.ts';
 
 /** Starts `acquire` and records when it is granted. */
-function ask(slots: SynthesisSlots, tenant: string, granted: string[], label = tenant) {
-  return slots.acquire(tenant).then((release) => {
+function ask(slots: SynthesisSlots, tenant: string, granted: string[], label = tenant, priority?: SlotPriority) {
+  return slots.acquire(tenant, priority).then((release) => {
     granted.push(label);
     return release;
   });
@@ -102,5 +102,75 @@ describe('SynthesisSlots', () => {
     expect(granted).toEqual(['a1', 'a2']); // one slot: the double release did not make two
     releases[0]!();
     (await waiting)();
+  });
+
+  describe('background work (predictive prewarm)', () => {
+    const background = (slots: SynthesisSlots, granted: string[], label: string, tenant = 'a') =>
+      ask(slots, tenant, granted, label, 'background');
+
+    it('takes at most half the slots and always leaves one free for an interactive request', async () => {
+      const slots = new SynthesisSlots(4, 10_000);
+      const granted: string[] = [];
+      const burst = Array.from({ length: 6 }, (_, i) => background(slots, granted, `p${i + 1}`));
+      await settle();
+      expect(granted).toEqual(['p1', 'p2']); // half of 4
+      expect(slots.backgroundHeld).toBe(2);
+      // Two interactive requests find their slots at once, background or not.
+      const interactive = await Promise.all([ask(slots, 'b', granted, 'b1'), ask(slots, 'a', granted, 'a1')]);
+      expect(granted).toEqual(['p1', 'p2', 'b1', 'a1']);
+      for (const release of interactive) release();
+      for (const release of await Promise.all(burst.slice(0, 2))) release();
+      await settle();
+      expect(granted.slice(4)).toEqual(['p3', 'p4']);
+      expect(slots.backgroundHeld).toBe(2);
+      for (const release of await Promise.all(burst.slice(2, 4))) release();
+      for (const release of await Promise.all(burst.slice(4))) release();
+      expect(granted.slice(6)).toEqual(['p5', 'p6']);
+    });
+
+    it('with two slots, background work uses one: the other is an interactive request’s', async () => {
+      const slots = new SynthesisSlots(2, 10_000);
+      const granted: string[] = [];
+      const p1 = await background(slots, granted, 'p1');
+      const p2 = background(slots, granted, 'p2');
+      await settle();
+      expect(granted).toEqual(['p1']);
+      const b1 = await ask(slots, 'b', granted, 'b1');
+      expect(granted).toEqual(['p1', 'b1']);
+      b1();
+      p1();
+      (await p2)();
+    });
+
+    it('hands a freed slot to a waiting interactive request before any background one, whoever came first', async () => {
+      const slots = new SynthesisSlots(2, 10_000);
+      const granted: string[] = [];
+      const held = await Promise.all([ask(slots, 'a', granted, 'a1'), ask(slots, 'a', granted, 'a2')]);
+      const waitingBackground = background(slots, granted, 'p1', 'b');
+      const waitingInteractive = ask(slots, 'c', granted, 'c1');
+      await settle();
+      held[0]!();
+      const c1 = await waitingInteractive;
+      expect(granted).toEqual(['a1', 'a2', 'c1']);
+      held[1]!(); // one slot free: the reserve; the background request still waits
+      await settle();
+      expect(granted).toEqual(['a1', 'a2', 'c1']);
+      c1(); // both free: now it may start
+      (await waitingBackground)();
+      expect(granted).toEqual(['a1', 'a2', 'c1', 'p1']);
+    });
+
+    it('gives up with tts-busy when no slot frees for it within the wait', async () => {
+      const slots = new SynthesisSlots(2, 1_000);
+      const granted: string[] = [];
+      const held = await ask(slots, 'a', granted, 'a1');
+      const failure = background(slots, granted, 'p1').catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(await failure).toMatchObject({ code: 'tts-busy' });
+      held();
+      expect(slots.backgroundHeld).toBe(0);
+      (await background(slots, granted, 'p2'))();
+      expect(granted).toEqual(['a1', 'p2']);
+    });
   });
 });

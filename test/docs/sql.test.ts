@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
+import { predictivePrewarmOptedOut, projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { docContaining } from '../support/docs.ts';
@@ -98,5 +98,22 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     >`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
     expect(projectSpeechKey(project!.settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
     expect(project!.settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });
+  });
+
+  it('opts a project out of predictive prewarm, on a json or jsonb settings column, keeping its other settings', async () => {
+    const [statement, ...rest] = sqlStatementsAfter('`settings.audition_cache.predictive_prewarm = false` (a');
+    expect(rest).toEqual([]);
+    const settings = { creds: { tts: { azure: { key: 'k', region: 'eastus' } } }, audition_cache: { other: 1 } };
+    await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify(settings)}
+      WHERE id = ${account.projectId}::uuid`;
+    const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
+    await withPgClient(services.database.url, (client) =>
+      client.query(sql.replace('YOUR_PROJECT_ID', account.projectId)),
+    );
+    const [project] = await services.prisma.$queryRaw<
+      { settings: unknown }[]
+    >`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
+    expect(predictivePrewarmOptedOut(project!.settings)).toBe(true);
+    expect(project!.settings).toMatchObject({ ...settings, audition_cache: { other: 1, predictive_prewarm: false } });
   });
 });

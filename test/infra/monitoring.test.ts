@@ -44,7 +44,7 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
   beforeAll(async () => {
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     standIn = await startSpeechStandIn(await encodeToneMp3(0.4));
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host });
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, PREDICTIVE_PREWARM_MAX_VOICES: '2' });
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     const keep = (logs: string[]) => lines.push(...logs.map((line) => line.replace(/^\w+: /, '')));
 
@@ -68,6 +68,8 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
       await call(route, { text: `${text} ${route}` }); // MISS
       await call(route, { text: `${text} ${route}` }); // HIT-L2
     }
+    await call('voices', {}); // the casting page's default line: a predictive prewarm of two other voices
+    await services.predictive.idle();
     await call('characters', { text }, 'not.a.token'); // 401
     await call('characters', { text: 5 }); // 400
     standIn.behave({ kind: 'close', code: 4429, reason: 'Throttled due to too many requests' });
@@ -126,6 +128,7 @@ describe('the shipped KQL against the lines and metrics the app emits', () => {
     expect(requestLines.map((r) => r.error)).toContain('tts-throttled');
     expect(requestLines.map((r) => r.cache)).toContain('BYPASS');
     expect(lines.some((line) => line.startsWith('Cache stats: '))).toBe(true);
+    expect(lines.some((line) => line.startsWith('Predictive prewarm (last 7 d): '))).toBe(true);
   });
 
   it('every field of the request line a query reads (r.<field>) is one the app writes', () => {

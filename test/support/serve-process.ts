@@ -60,6 +60,7 @@ export function hostEnvironment(
     AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
     AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
     JWT_SECRET_KEY: services.config.jwt.secretKey,
+    PREDICTIVE_PREWARM_MAX_VOICES: String(services.config.predictivePrewarm.maxVoices), // as the test's services
     ...extra,
   };
 }

@@ -17,6 +17,9 @@ export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv =
     AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
     AZURE_STORAGE_CONTAINER_NAME: `test-${randomBytes(6).toString('hex')}`,
     JWT_SECRET_KEY: `test-secret-${randomBytes(16).toString('hex')}`,
+    // Off unless a test turns it on: it adds background syntheses to every default-line audition, which the tests
+    // of other things would count (test/functions/predictive-prewarm.test.ts, test/e2e/ and the monitoring test do).
+    PREDICTIVE_PREWARM_MAX_VOICES: '0',
     ...overrides,
   };
 }

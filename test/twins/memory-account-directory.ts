@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
+import { projectAccessOf } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
 
 interface TenantRow {
@@ -96,7 +96,7 @@ export class MemoryAccountDirectory implements AccountDirectory {
     if (this.failing) throw this.failing;
     const project = this.#projects.get(projectId);
     if (!project) return null;
-    return { id: projectId, tenantId: project.tenantId, ...projectSpeechKey(project.settings) };
+    return projectAccessOf({ id: projectId, tenantId: project.tenantId, settings: project.settings });
   }
 
   #requireTenant(tenantId: string): TenantRow {

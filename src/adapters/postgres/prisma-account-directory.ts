@@ -24,8 +24,18 @@ export class PrismaAccountDirectory implements AccountDirectory {
       }),
     );
     if (!project) return null;
-    return { id: project.id, tenantId: project.tenantId, ...projectSpeechKey(project.settings) };
+    return projectAccessOf(project);
   }
+}
+
+/** What a project's row grants: its tenant, its speech key, its opt-outs (read from its settings, any shape). */
+export function projectAccessOf(project: { id: string; tenantId: string; settings: unknown }): ProjectAccess {
+  return {
+    id: project.id,
+    tenantId: project.tenantId,
+    ...projectSpeechKey(project.settings),
+    ...(predictivePrewarmOptedOut(project.settings) ? { predictivePrewarm: false as const } : {}),
+  };
 }
 
 /**
@@ -40,6 +50,15 @@ export function projectSpeechKey(settings: unknown): { ttsKey?: string; ttsRegio
   const flatKey = nonEmptyString(field(settings, 'azure_tts_key'));
   if (flatKey) return { ttsKey: flatKey, ttsRegion: nonEmptyString(field(settings, 'azure_tts_region')) };
   return {};
+}
+
+/**
+ * Whether the project opted out of predictive prewarm: `settings.audition_cache.predictive_prewarm` is `false` (or
+ * `"false"`, `"off"`); anything else, or nothing, leaves it on.
+ */
+export function predictivePrewarmOptedOut(settings: unknown): boolean {
+  const value = field(field(settings, 'audition_cache'), 'predictive_prewarm');
+  return value === false || (typeof value === 'string' && /^\s*(false|off|no|0)\s*$/i.test(value));
 }
 
 function field(value: unknown, name: string): unknown {
