@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { SHIPPED_VOICES, type InventoryVoice } from '../../src/domain/voice-inventory.ts';
 
 /**
  * A local stand-in for the Azure Speech synthesis websocket, speaking the protocol the real
@@ -37,10 +38,20 @@ export interface ReceivedSynthesis {
   endedAt?: number;
 }
 
+/**
+ * What `GET /cognitiveservices/voices/list` answers: these voices (as Azure's entries), this
+ * status, or nothing ever ('hang': the request is taken and never answered).
+ */
+export type StandInVoiceList = readonly InventoryVoice[] | { status: number } | 'hang';
+
 export interface SpeechStandIn {
   /** `ws://127.0.0.1:PORT`: the value of AZURE_SPEECH_HOST. */
   host: string;
   received: ReceivedSynthesis[];
+  /** Each voices/list request, in order: the key it sent (a request without one is refused, 401). */
+  voiceListRequests: { key: string | undefined }[];
+  /** What the next voices/list requests get; the shipped inventory until set. */
+  voiceList(answer: StandInVoiceList): void;
   /** Most turns that were being answered at the same time, since the start or the last reset. */
   readonly maxConcurrent: number;
   resetStats(): void;
@@ -54,7 +65,24 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   let inFlight = 0;
   let maxConcurrent = 0;
   const sockets = new Set<Socket>();
-  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  const voiceListRequests: { key: string | undefined }[] = [];
+  let voiceList: StandInVoiceList = SHIPPED_VOICES;
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://x').pathname !== VOICE_LIST_PATH) {
+      res.writeHead(404).end();
+      return;
+    }
+    const key = req.headers['ocp-apim-subscription-key'] as string | undefined;
+    voiceListRequests.push({ key });
+    if (!key) res.writeHead(401).end();
+    else if (voiceList === 'hang')
+      return; // the request stays open, unanswered
+    else if ('status' in voiceList) res.writeHead(voiceList.status).end();
+    else {
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(voiceList.map(azureVoiceEntry)));
+    }
+  });
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -148,6 +176,10 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   return {
     host: `ws://127.0.0.1:${port}`,
     received,
+    voiceListRequests,
+    voiceList(answer) {
+      voiceList = answer;
+    },
     get maxConcurrent() {
       return maxConcurrent;
     },
@@ -163,6 +195,26 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+const VOICE_LIST_PATH = '/cognitiveservices/voices/list';
+
+/** A voice as Azure's voices/list describes one (the fields a client reads; made-up values for the rest). */
+function azureVoiceEntry({ name, locale }: InventoryVoice, index: number) {
+  const displayName = name.slice(locale.length + 1).replace(/Neural$/, '');
+  return {
+    Name: `Microsoft Server Speech Text to Speech Voice (${locale}, ${name.slice(locale.length + 1)})`,
+    DisplayName: displayName,
+    LocalName: displayName,
+    ShortName: name,
+    Gender: index % 2 === 0 ? 'Female' : 'Male',
+    Locale: locale,
+    LocaleName: locale,
+    SampleRateHertz: '48000',
+    VoiceType: 'Neural',
+    Status: 'GA',
+    WordsPerMinute: '150',
   };
 }
 
