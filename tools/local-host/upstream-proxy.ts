@@ -163,6 +163,7 @@ function request(
     outgoing.once('error', (error) => {
       settle();
       req.unpipe(outgoing);
+      req.resume(); // the rest of the body, discarded: the connection stays readable for the problem answer
       reject(error);
     });
     outgoing.once('close', () => (settled ? undefined : (settle(), reject(new Error('upstream request closed')))));

@@ -340,6 +340,12 @@ describe('the local host’s upstream when it fails', () => {
         detail: expect.stringMatching(/KHIPU_CLOUD_API_URL.*refused the connection/),
       });
       expect(host.lines).toEqual([expect.stringMatching(/^info: \[upstream\] GET \/api\/v1\/books 502 /)]);
+      // A body still arriving is no reason to hang: the same answer, the rest of the body discarded.
+      const upload = await send(host.port, 'POST', '/api/v1/uploads', {}, 'x'.repeat(1_000_000));
+      expect([upload.status, JSON.parse(upload.body).type]).toEqual([
+        502,
+        'https://khipu.studio/problems/upstream-unreachable',
+      ]);
     } finally {
       await host.stop();
     }
