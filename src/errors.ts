@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'tts-timeout'
   | 'tts-failed'
   | 'unavailable'
+  // The local host's upstream (KHIPU_CLOUD_API_URL), for paths no function serves: never deployed code's.
+  | 'upstream-unreachable'
+  | 'upstream-timeout'
   | 'internal';
 
 export interface FieldError {

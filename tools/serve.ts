@@ -5,6 +5,9 @@
 // `--app <file>` serves the deployment package's bundle (`npm run package`:
 // .deploy/app/dist/main.js) instead of the compiled sources, so the tests that start a host
 // test what is deployed.
+//
+// `--upstream <url>` (or KHIPU_CLOUD_API_URL) sends every path no function serves to that URL,
+// the Khipu Cloud API, so the web app's one base URL reaches both (its token refresh included).
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +21,7 @@ import { describeError } from '../src/errors.ts';
 import { createLocalHost } from './local-host/http-host.ts';
 import { applyLocalSettings, corsOriginsFor, readLocalSettings } from './local-host/local-settings.ts';
 import { scheduleTimers } from './local-host/timer-scheduler.ts';
+import { readUpstreamUrl, UPSTREAM_SETTING } from './local-host/upstream-proxy.ts';
 import { projectRoot } from './project-root.ts';
 
 /** What the host takes from the app: its functions, and the two calls around them. */
@@ -62,9 +66,11 @@ async function loadSources(): Promise<LoadedApp> {
 
 async function main(): Promise<void> {
   // performance.now() counts from the process's start: the phases are read off it below.
-  const { values: args } = parseArgs({ options: { app: { type: 'string' } } });
+  const { values: args } = parseArgs({ options: { app: { type: 'string' }, upstream: { type: 'string' } } });
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
   applyLocalSettings(settings.values);
+  const upstreamFrom = args.upstream !== undefined ? '--upstream' : UPSTREAM_SETTING;
+  const upstream = readUpstreamUrl(args.upstream ?? process.env[UPSTREAM_SETTING], upstreamFrom);
   const settingsReadMs = performance.now();
   const { functions, parseConfig, closeWorkerServices, root } = args.app ? loadBundle(args.app) : await loadSources();
   const appLoadedMs = performance.now();
@@ -98,6 +104,7 @@ async function main(): Promise<void> {
     corsOrigins: corsOriginsFor(settings),
     corsCredentials: settings.corsCredentials,
     log,
+    ...(upstream ? { upstream: { url: upstream } } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -116,6 +123,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (upstream) console.log(`\nOther paths → ${upstream.href.replace(/\/$/, '')} (${upstreamFrom})`);
   const listeningMs = performance.now();
   const ms = (from: number, to: number) => `${(to - from).toFixed(0)} ms`;
   console.log(

@@ -8,6 +8,8 @@
 // - without an Azure key or AZURE_SPEECH_HOST, an offline voice (TTS_PROVIDER=local);
 // - prints the base URL, a development token, the demo project id and the guide's Step 7 curl,
 //   and writes them to .local/dev-session.json.
+// - `--upstream <url>` (or KHIPU_CLOUD_API_URL): the built-in host sends every path no function
+//   serves there (the Khipu Cloud API), so the web app's one base URL reaches both.
 // Settings: the environment, then local.settings.json's Values. KHIPU_LOCAL_DIR moves .local.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { parseArgs } from 'node:util';
 import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
@@ -25,6 +28,7 @@ import {
   readLocalSettings,
   type LocalSettings,
 } from './local-host/local-settings.ts';
+import { readUpstreamUrl, UPSTREAM_SETTING } from './local-host/upstream-proxy.ts';
 import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
 import {
   firstClosedAncestor,
@@ -77,6 +81,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   try {
+    // Checked now, not by the host after the database is up; the host gets it through the environment.
+    const { values: args } = parseArgs({ options: { upstream: { type: 'string' } } });
+    const upstreamFrom = args.upstream !== undefined ? '--upstream' : UPSTREAM_SETTING;
+    const upstream = readUpstreamUrl(args.upstream ?? process.env[UPSTREAM_SETTING], upstreamFrom);
+    if (args.upstream !== undefined) process.env[UPSTREAM_SETTING] = args.upstream;
     if (!process.env.DATABASE_URL) {
       postgres = await startEmbeddedPostgres({ dataDir: await postgresDataDir(localDir), persistent: true });
       await withPgClient(postgres.adminUrl, async (client) => {
@@ -124,9 +133,15 @@ async function main(): Promise<void> {
       say('Set AZURE_SPEECH_KEY and AZURE_SPEECH_REGION (or a project key) to hear Azure voices.');
     }
 
-    host = startFunctionsHost(root, config.port, localSettings);
+    const started = startFunctionsHost(root, config.port, localSettings);
+    host = started.process;
     await waitForListening(host);
     const baseUrl = `http://localhost:${config.port}/api`;
+    const otherPaths = !upstream
+      ? ''
+      : started.builtIn
+        ? `\n  Other paths → ${upstream.href.replace(/\/$/, '')} (${upstreamFrom})`
+        : `\n  Other paths: 404 (func start does not proxy; ${upstreamFrom} is for the built-in host)`;
     const token = await signAccessToken(config.jwt, { userId: DEMO.userId, email: 'demo@khipu.local', hours: 8 });
     await writeFile(
       path.join(localDir, 'dev-session.json'),
@@ -136,7 +151,7 @@ async function main(): Promise<void> {
     console.log(`
 Khipu audition cache is running.
 
-  Base URL:   ${baseUrl}
+  Base URL:   ${baseUrl}${otherPaths}
   Project id: ${DEMO.projectId}${postgres ? `\n  Database:   ${config.databaseUrl}` : ''}${azurite ? `\n  Blob:       ${azurite.connectionString}` : ''}
   Token (8 h, for the demo user ${DEMO.userId}):
     ${token}
@@ -276,7 +291,11 @@ async function createDemoAccount(databaseUrl: string): Promise<void> {
  * built-in host. Browsers on the web app's dev servers (localhost:3000 and :5173) may call it
  * unless local.settings.json's Host.CORS says otherwise.
  */
-function startFunctionsHost(root: string, port: number, settings: LocalSettings): ChildProcess {
+function startFunctionsHost(
+  root: string,
+  port: number,
+  settings: LocalSettings,
+): { process: ChildProcess; builtIn: boolean } {
   const hasFunc = spawnSync('func', ['--version'], { stdio: 'ignore' }).status === 0;
   const devCors = settings.corsOrigins.length === 0 ? DEV_CORS_ORIGINS.join(',') : undefined;
   const [command, args] = hasFunc
@@ -291,7 +310,7 @@ function startFunctionsHost(root: string, port: number, settings: LocalSettings)
     `browser origins allowed: ${devCors ?? settings.corsOrigins.join(',')}${devCors ? ' (set Host.CORS in local.settings.json to change)' : ' (Host.CORS)'}`,
   );
   const env = devCors ? { ...process.env, LOCAL_HOST_CORS: process.env.LOCAL_HOST_CORS ?? devCors } : process.env;
-  return spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  return { process: spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] }), builtIn: !hasFunc };
 }
 
 function waitForListening(host: ChildProcess): Promise<void> {

@@ -8,7 +8,7 @@ import { problemResponse } from './problem-response.ts';
 import { logRequest } from './request-log.ts';
 
 /** Headers the browser client reads (the old API exposed them through CORS too). */
-const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition';
+export const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition';
 
 /** One audition request as its answer is logged and counted. */
 export interface AuditionExchange {

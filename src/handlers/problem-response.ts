@@ -18,6 +18,8 @@ const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   'tts-timeout': { status: 504, title: 'Azure TTS did not answer in time' },
   'tts-failed': { status: 502, title: 'Azure TTS failed' },
   unavailable: { status: 503, title: 'Service unavailable' },
+  'upstream-unreachable': { status: 502, title: 'Upstream unreachable' },
+  'upstream-timeout': { status: 504, title: 'Upstream did not answer in time' },
   internal: { status: 500, title: 'Internal error' },
 };
 

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -91,6 +92,119 @@ const AUDITION_IN_PAGE = async ({
   };
 };
 
+// ---- The Khipu Cloud API beside the service: one base URL (issue 29) ----------------------------
+
+/** A request the Khipu Cloud API stand-in received. */
+interface CloudApiRequest {
+  method: string;
+  url: string;
+  host: string | undefined;
+  authorization: string | undefined;
+  body: string;
+}
+
+/**
+ * A stand-in for the Khipu Cloud API's `POST /api/v1/auth/refresh` as FastAPI answers it: JSON
+ * `{access_token, refresh_token, token_type}` for the refresh token it issued, else 401 `{detail}`;
+ * with its own CORS headers (Starlette's CORSMiddleware), which the local host must replace.
+ */
+async function startCloudApiStandIn(refreshToken: string, issueAccessToken: () => Promise<string>) {
+  const received: CloudApiRequest[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.once('end', () => {
+      received.push({
+        method: req.method!,
+        url: req.url!,
+        host: req.headers.host,
+        authorization: req.headers.authorization,
+        body,
+      });
+      const cors = {
+        'access-control-allow-origin': req.headers.origin ?? '*',
+        'access-control-allow-credentials': 'true',
+        'access-control-expose-headers': 'X-Cache-Status, X-Audio-Duration',
+        vary: 'Origin',
+      };
+      const json = (status: number, value: unknown) =>
+        res.writeHead(status, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(value));
+      if (req.method !== 'POST' || req.url !== '/api/v1/auth/refresh') return json(404, { detail: 'Not Found' });
+      const sent = (JSON.parse(body || '{}') as { refresh_token?: string }).refresh_token;
+      if (sent !== refreshToken) return json(401, { detail: 'Invalid refresh token' });
+      void issueAccessToken().then((accessToken) =>
+        json(200, { access_token: accessToken, refresh_token: refreshToken, token_type: 'bearer' }),
+      );
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+type CloudApiStandIn = Awaited<ReturnType<typeof startCloudApiStandIn>>;
+
+/**
+ * What khipu-web's axios interceptor does on a 401, inside the page: POST the refresh token to
+ * `${baseUrl}/v1/auth/refresh` on the same base URL (JSON, so a preflight), then retry the
+ * audition once with the new access token.
+ */
+const REFRESH_THEN_RETRY_IN_PAGE = async ({
+  baseUrl,
+  expiredToken,
+  refreshToken,
+  projectId,
+  voice,
+}: {
+  baseUrl: string;
+  expiredToken: string;
+  refreshToken: string;
+  projectId: string;
+  voice: string;
+}) => {
+  const audition = (token: string) =>
+    fetch(`${baseUrl}/v1/projects/${projectId}/voices/${voice}/audition`, {
+      method: 'POST',
+      headers: {
+        Accept: 'application/json, text/plain, */*',
+        'Content-Type': 'application/json',
+        Authorization: `Bearer ${token}`,
+      },
+      body: '{}',
+    });
+  const first = await audition(expiredToken);
+  const refresh = await fetch(`${baseUrl}/v1/auth/refresh`, {
+    method: 'POST',
+    headers: { Accept: 'application/json, text/plain, */*', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ refresh_token: refreshToken }),
+  });
+  const tokens = (await refresh.json()) as { access_token: string; refresh_token: string; token_type: string };
+  const retried = await audition(tokens.access_token);
+  const audio = await retried.blob();
+  return {
+    first: first.status,
+    refresh: { status: refresh.status, tokenType: tokens.token_type, refreshToken: tokens.refresh_token },
+    accessToken: tokens.access_token,
+    retried: {
+      status: retried.status,
+      type: audio.type,
+      size: audio.size,
+      cache: retried.headers.get('X-Cache-Status'),
+    },
+  };
+};
+
+// ---- end of the Khipu Cloud API stand-in ---------------------------------------------------------
+
 describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromium on localhost:3000)', () => {
   let standIn: SpeechStandIn;
   let services: TestServices;
@@ -100,6 +214,9 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
   let browser: Browser;
   let workDir: string;
   let baseUrl: string;
+  // The Khipu Cloud API beside the service (issue 29): the host's upstream.
+  let cloudApi: CloudApiStandIn;
+  const REFRESH_TOKEN = 'refresh-token-issued-by-the-cloud-api';
 
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.6));
@@ -110,7 +227,10 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       ttsKeyAt: 'creds',
     });
 
-    // The local host as `npm start` runs it when local.settings.json names no Host.CORS.
+    cloudApi = await startCloudApiStandIn(REFRESH_TOKEN, () => account.token());
+
+    // The local host as `npm start` runs it when local.settings.json names no Host.CORS, with the
+    // Khipu Cloud API as its upstream (KHIPU_CLOUD_API_URL).
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-web-'));
     const port = await findFreePort();
     baseUrl = `http://127.0.0.1:${port}/api`;
@@ -120,6 +240,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
           AZURE_SPEECH_HOST: standIn.host,
           LOCAL_HOST_CORS: 'http://localhost:3000,http://localhost:5173',
           PORT: String(port),
+          KHIPU_CLOUD_API_URL: cloudApi.url,
         }),
         workDir,
       )
@@ -153,6 +274,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     if (host && host.exitCode === null) host.kill('SIGKILL');
     await services?.dispose();
     await standIn?.stop();
+    await cloudApi?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
@@ -188,4 +310,41 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     expect(standIn.received.length - before).toBe(VOICES.length);
     await tab.close();
   });
+  // ---- One base URL: the token refresh goes through the local host to the Khipu Cloud API (issue 29) ----
+  it('refreshes an expired token at the same base URL (proxied to the Khipu Cloud API), then retries the audition', async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+    const refreshAnswer = tab.waitForResponse(
+      (r) => r.url().endsWith('/v1/auth/refresh') && r.request().method() === 'POST',
+    );
+    const before = cloudApi.received.length;
+    const result = await tab.evaluate(REFRESH_THEN_RETRY_IN_PAGE, {
+      baseUrl,
+      expiredToken: await account.token({}, { expiresIn: '-1m' }),
+      refreshToken: REFRESH_TOKEN,
+      projectId: account.projectId,
+      voice: VOICES[0]!,
+    });
+
+    expect(result).toMatchObject({
+      first: 401,
+      refresh: { status: 200, tokenType: 'bearer', refreshToken: REFRESH_TOKEN },
+      retried: { status: 200, type: 'audio/mpeg' },
+    });
+    expect(result.retried.size).toBeGreaterThan(0);
+    // The browser saw one set of CORS headers on the refresh: the local host's, not the Cloud API's.
+    const headers = await (await refreshAnswer).headersArray();
+    const cors = headers.filter(({ name }) => /^access-control-/i.test(name));
+    expect(cors.filter(({ name }) => name.toLowerCase() === 'access-control-allow-origin')).toEqual([
+      { name: expect.stringMatching(/^access-control-allow-origin$/i), value: `http://localhost:${WEB_ORIGIN_PORT}` },
+    ]);
+    expect(cors.map(({ name }) => name.toLowerCase())).not.toContain('access-control-allow-credentials');
+    // Only the refresh reached the Cloud API: its preflight and the auditions were the host's own.
+    const reached = cloudApi.received.slice(before);
+    expect(reached.map(({ method, url }) => `${method} ${url}`)).toEqual(['POST /api/v1/auth/refresh']);
+    expect(reached[0]!.host).toBe(new URL(cloudApi.url).host);
+    expect(JSON.parse(reached[0]!.body)).toEqual({ refresh_token: REFRESH_TOKEN });
+    await tab.close();
+  });
+  // ---- end of the token refresh ----
 });

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 import { GUIDE_BODY } from '../support/auditions.ts';
+import { root } from '../support/repo.ts';
 
 describe('npm run serve (the local host)', () => {
   let standIn: SpeechStandIn;
@@ -195,5 +196,38 @@ describe('npm run serve (the local host)', () => {
       where: { text: GUIDE_BODY.text, tenantId: account.tenantId },
     });
     expect(row.hitCount).toBe(hitsServed);
+  });
+});
+
+describe('npm run serve with an upstream that is not an http(s) URL', () => {
+  /** serve.js's exit code and output, run in an empty folder (no local.settings.json). */
+  async function serveExit(args: string[], env: NodeJS.ProcessEnv) {
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-serve-upstream-'));
+    try {
+      const child = spawn(process.execPath, [path.join(root, 'dist/tools/serve.js'), ...args], {
+        cwd: workDir,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      return { code, output };
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  it('stops at start with a message naming the setting, or the flag', async () => {
+    expect(await serveExit([], { KHIPU_CLOUD_API_URL: 'localhost:8000' })).toEqual({
+      code: 1,
+      output: 'KHIPU_CLOUD_API_URL must be an http:// or https:// URL (got localhost: in "localhost:8000")\n',
+    });
+    const flag = await serveExit(['--upstream', 'not a url'], { KHIPU_CLOUD_API_URL: 'http://localhost:8000' });
+    expect(flag).toEqual({
+      code: 1,
+      output: '--upstream must be an http:// or https:// URL such as http://localhost:8000 (got "not a url")\n',
+    });
   });
 });

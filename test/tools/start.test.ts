@@ -1,11 +1,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBuffer } from 'music-metadata';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
+import { UPSTREAM_SETTING } from '../../tools/local-host/upstream-proxy.ts';
 import { root } from '../support/repo.ts';
 import { GUIDE_BODY } from '../support/auditions.ts';
 
@@ -20,8 +23,18 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
   let start: ChildProcess;
   let output = '';
   let session: { baseUrl: string; token: string; projectId: string };
+  /** The Khipu Cloud API's place, given as `npm start -- --upstream <url>`: answers every path with its own. */
+  let cloudApi: http.Server;
+  let cloudApiUrl: string;
+  const cloudApiSaw: string[] = [];
 
   beforeAll(async () => {
+    cloudApi = http.createServer((req, res) => {
+      cloudApiSaw.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"from":"cloud-api"}');
+    });
+    await new Promise<void>((resolve) => cloudApi.listen(0, '127.0.0.1', resolve));
+    cloudApiUrl = `http://127.0.0.1:${(cloudApi.address() as AddressInfo).port}`;
     localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
     const port = await findFreePort();
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), KHIPU_LOCAL_DIR: localDir };
@@ -38,7 +51,7 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     }
     // What `npm start` runs after its build (npm test has built already). Its own process
     // group, like a terminal's foreground job.
-    start = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], {
+    start = spawn(process.execPath, [path.join(root, 'dist/tools/start.js'), '--upstream', cloudApiUrl], {
       cwd: root,
       env,
       detached: true,
@@ -63,6 +76,8 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
   afterAll(async () => {
     if (start.exitCode === null && start.signalCode === null) process.kill(-start.pid!, 'SIGKILL');
     await rm(localDir, { recursive: true, force: true });
+    cloudApi.closeAllConnections();
+    await new Promise((resolve) => cloudApi.close(resolve));
   });
 
   it('writes the base URL, a token and the demo project id, and prints them with the Step 7 curl', () => {
@@ -128,6 +143,16 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     expect(vite.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     const stranger = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'https://evil.example' } });
     expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('passes --upstream to the built-in host: both name it, and a path no function serves reaches it', async () => {
+    expect(output).toContain(`Other paths → ${cloudApiUrl} (${UPSTREAM_SETTING})`); // the host's own start-up lines
+    expect(output).toContain(`  Other paths → ${cloudApiUrl} (--upstream)`); // npm start's summary
+    const me = await fetch(`${session.baseUrl}/v1/auth/me?x=1`, {
+      headers: { Authorization: `Bearer ${session.token}` },
+    });
+    expect([me.status, await me.json()]).toEqual([200, { from: 'cloud-api' }]);
+    expect(cloudApiSaw).toEqual(['GET /api/v1/auth/me?x=1']);
   });
 
   it('stops everything on Ctrl-C (SIGINT to the group) and leaves no process behind', async () => {
@@ -230,4 +255,25 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
       await run.stop();
     }
   }, 60_000);
+});
+
+describe('npm start --upstream with a value that is not an http(s) URL', () => {
+  it('stops at once with a message naming the flag, before starting anything', async () => {
+    const localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
+    try {
+      const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js'), '--upstream', 'ftp://files'], {
+        cwd: root,
+        env: { ...process.env, KHIPU_LOCAL_DIR: localDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(1);
+      expect(output).toContain('--upstream must be an http:// or https:// URL (got ftp: in "ftp://files")');
+      expect(output).not.toMatch(/PostgreSQL|Azurite/);
+    } finally {
+      await rm(localDir, { recursive: true, force: true });
+    }
+  });
 });

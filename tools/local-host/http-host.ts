@@ -11,6 +11,7 @@ import type {
 import { AppError, describeError } from '../../src/errors.ts';
 import { problemResponse } from '../../src/handlers/problem-response.ts';
 import { decodeRouteParam, readRequestTarget } from './request-target.ts';
+import { createUpstreamForwarder, type Upstream } from './upstream-proxy.ts';
 
 export interface LocalHostOptions {
   functions: FunctionDefinition[];
@@ -19,6 +20,8 @@ export interface LocalHostOptions {
   corsOrigins: string[];
   corsCredentials: boolean;
   log: (line: string) => void;
+  /** Where a request no function serves goes (KHIPU_CLOUD_API_URL); without one it is a 404. */
+  upstream?: Upstream;
 }
 
 interface Route {
@@ -46,6 +49,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       .filter((f): f is TimerFunctionDefinition => f.trigger === 'timer')
       .map((f) => [f.name.toLowerCase(), f]),
   );
+  const forward = options.upstream && createUpstreamForwarder(options.upstream, options.log);
   const allMethods = [...new Set(['OPTIONS', ...routes.flatMap((route) => route.methods)])].join(', ');
   // The host's own problems go through the same table and logging as a function's.
   const hostContext = new InvocationContext({
@@ -148,7 +152,11 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
         : routes.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
     const found = matches.find(({ route }) => route.methods.includes(method));
     if (!found) {
-      if (matches.length === 0) throw new AppError('not-found', 'No function at this path');
+      if (matches.length === 0) {
+        if (!forward) throw new AppError('not-found', 'No function at this path');
+        await forward(req, res, url, cors); // the Khipu Cloud API's, locally: one base URL for the web app
+        return;
+      }
       res.writeHead(405, { ...cors, Allow: [...new Set(matches.flatMap(({ route }) => route.methods))].join(', ') });
       res.end();
       return;
