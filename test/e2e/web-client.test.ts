@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { otherVoicesOfLanguage, SHIPPED_VOICES } from '../../src/domain/voice-inventory.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
@@ -90,6 +91,33 @@ const AUDITION_IN_PAGE = async ({
     disposition: response.headers.get('Content-Disposition'),
     etag: response.headers.get('ETag'),
   };
+};
+
+/** A casting- or characters-page click in the page: the voices route with this body; status and cache status. */
+const CLICK_IN_PAGE = async ({
+  baseUrl,
+  token,
+  projectId,
+  voice,
+  body,
+}: {
+  baseUrl: string;
+  token: string;
+  projectId: string;
+  voice: string;
+  body: object;
+}) => {
+  const response = await fetch(`${baseUrl}/v1/projects/${projectId}/voices/${voice}/audition`, {
+    method: 'POST',
+    headers: {
+      Accept: 'application/json, text/plain, */*',
+      'Content-Type': 'application/json',
+      Authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(body),
+  });
+  const blob = await response.blob();
+  return { status: response.status, cache: response.headers.get('X-Cache-Status'), type: blob.type };
 };
 
 // ---- The Khipu Cloud API beside the service: one base URL (issue 29) ----------------------------
@@ -347,4 +375,62 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     await tab.close();
   });
   // ---- end of the token refresh ----
+
+  // ---- Predictive prewarm: the casting page's next clicks are hits (issue 29) ----
+  it('a casting session: after the first Spanish voice the next four are HIT-L2, and a characters-page audition meanwhile is not queued behind the background work', async () => {
+    // A host with predictive prewarm on (the default, 24 voices), for a new tenant; each synthesis takes 300 ms.
+    const port = await findFreePort();
+    const castingUrl = `http://127.0.0.1:${port}/api`;
+    const casting = await startServeProcess(
+      hostEnvironment(services, {
+        AZURE_SPEECH_HOST: standIn.host,
+        LOCAL_HOST_CORS: 'http://localhost:3000',
+        PORT: String(port),
+        PREDICTIVE_PREWARM_MAX_VOICES: '24',
+        PREDICTIVE_PREWARM_CONCURRENCY: '2',
+      }),
+      workDir,
+    );
+    const tenant = await createTestAccount(services.prisma, services.config.jwt.secretKey, {
+      ttsKey: 'casting-key',
+      ttsKeyAt: 'creds',
+    });
+    standIn.behave({ kind: 'audio', delayMs: 300 });
+    const tab = await browser.newPage();
+    try {
+      await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+      const token = await tenant.token();
+      const click = (voice: string, body: object = {}) =>
+        tab.evaluate(CLICK_IN_PAGE, { baseUrl: castingUrl, token, projectId: tenant.projectId, voice, body });
+      const spoken = (from: number) => standIn.received.slice(from).map((r) => /<voice name="([^"]+)"/.exec(r.ssml)?.[1]);
+      const before = standIn.received.length;
+
+      expect(await click('es-PE-CamilaNeural')).toMatchObject({ status: 200, cache: 'MISS' });
+      // The characters page, while the other Spanish voices are being prewarmed.
+      const line = { text: 'Soy la narradora de esta historia.', style: 'cheerful' };
+      expect(await click('es-AR-ElenaNeural', line)).toMatchObject({ status: 200, cache: 'MISS' });
+      const characterAt = standIn.received.findIndex((r, i) => i >= before && r.ssml.includes(line.text));
+      expect(characterAt).toBeGreaterThan(before);
+
+      // The next four voices of the list (the same locale first, then the others in order) play from the cache once
+      // prewarmed (the burst takes ~12 × 0.3 s here).
+      const next = ['es-PE-AlexNeural', 'es-AR-ElenaNeural', 'es-AR-TomasNeural', 'es-BO-SofiaNeural'].filter((v) =>
+        otherVoicesOfLanguage(SHIPPED_VOICES, 'es-PE-CamilaNeural', 'es-PE')
+          .slice(0, 24)
+          .some((known) => known.name === v),
+      );
+      expect(next).toHaveLength(4);
+      await expect.poll(() => next.every((v) => spoken(before).includes(v)), { timeout: 30_000 }).toBe(true);
+      for (const voice of next) expect(await click(voice), voice).toMatchObject({ status: 200, cache: 'HIT-L2' });
+      await expect.poll(() => spoken(before).length, { timeout: 30_000 }).toBe(2 + 24);
+      // Not queued behind the background work: it reached the speech service while most of the burst was to come.
+      expect(spoken(characterAt + 1).length).toBeGreaterThan(12);
+      expect(new Set(standIn.received.slice(before).map((r) => r.key))).toEqual(new Set(['casting-key']));
+    } finally {
+      standIn.behave({ kind: 'audio' });
+      await tab.close();
+      casting.process.kill('SIGKILL');
+    }
+  });
+  // ---- end of predictive prewarm ----
 });
