@@ -55,8 +55,9 @@ const NO_USAGE: Omit<UsageHour, 'hour'> = {
 };
 
 /**
- * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex and
- * MemoryCacheMaintenance as audio_cache, audio_cache_auditions, audio_cache_usage and the
+ * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex,
+ * MemoryCacheMaintenance, MemoryCacheStatsReader and MemoryPredictiveRuns as audio_cache,
+ * audio_cache_auditions, audio_cache_usage, audio_cache_predictive_runs and the
  * Khipu Cloud API's audio_segment_metadata are shared by the Prisma adapters. A row is ours
  * iff its key has an ownership note (as `isOurEntry` reads it); rows of other writers have
  * none. Tests reach in through the helpers below to play the other writer or read figures.
@@ -68,6 +69,8 @@ export class MemoryCacheDatabase {
   readonly notes = new Map<string, OwnershipNote>();
   /** audio_cache_usage: tenant → hour's start (ms, UTC) → figures. */
   readonly #usage = new Map<string, Map<number, Omit<UsageHour, 'hour'>>>();
+  /** audio_cache_predictive_runs: [tenant, language, lineVersion] (JSON) → the run's start and finish. */
+  readonly predictiveRuns = new Map<string, { tenantId: string; startedAt: Date; finishedAt: Date | null }>();
   /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
   readonly segmentReferences = new Set<string>();
   /** The cluster-wide cleanup lock (pg_try_advisory_lock on Postgres). */
