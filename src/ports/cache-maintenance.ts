@@ -30,7 +30,8 @@ export interface CacheMaintenance {
   deleteUnusedOwnershipNotes(keys: { from: string; to?: string }): Promise<number>;
   /**
    * Deletes up to `limit` of the tenant's entries of ours (only those of `voiceId` when given);
-   * returns their blob paths. A purge calls it until it returns fewer than `limit`.
+   * returns their blob paths. A purge calls it until it returns fewer than `limit`. It also forgets
+   * the tenant's predictive runs (PredictiveRuns), so that its next audition prewarms again.
    */
   deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]>;
   /** Deletes hourly usage figures older than `before`; returns how many hours were removed. */

@@ -44,7 +44,15 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
       blob: false,
     });
     await services.prisma.audioCacheUsage.create({
-      data: { tenantId: account.tenantId, hour: new Date(), hits: 3, misses: 1 },
+      data: {
+        tenantId: account.tenantId,
+        hour: new Date(),
+        hits: 3,
+        misses: 1,
+        predictiveSyntheses: 2,
+        predictiveCharacters: 40n,
+        predictiveHits: 1,
+      },
     });
   });
   afterAll(() => services.dispose());
@@ -81,6 +89,13 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     );
     expect(rows[3]).toEqual([expect.objectContaining({ hits: '3', syntheses: '1', hit_ratio: '0.750' })]);
     expect(deleted).toBe(1); // ours, last played 8 days ago, not the narration (rolled back)
+  });
+
+  it('lists predictive prewarm’s figures per tenant over the last 7 days', async () => {
+    const [statement, ...rest] = sqlStatementsAfter("Predictive prewarm's figures per tenant");
+    expect(rest).toEqual([]);
+    const { rows } = await withPgClient(services.database.url, (client) => client.query(statement!));
+    expect(rows).toEqual([{ tenant_id: account.tenantId, syntheses: '2', characters: '40', hits: '1' }]);
   });
 
   it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {

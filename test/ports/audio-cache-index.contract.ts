@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AudioCacheIndex, NewCacheEntry } from '../../src/ports/audio-cache-index.ts';
 import { keyOf } from '../support/cache-keys.ts';
-import { at, DAY, HOUR, T0 } from '../support/time.ts';
+import { at, DAY, HOUR, MINUTE, T0 } from '../support/time.ts';
 
 /** An audio_cache row as the harness reads it back, with what the port itself does not return. */
 export interface StoredRow {
@@ -22,6 +22,16 @@ export interface UsageFigures {
   hits: number;
   misses: number;
   charactersSaved: number;
+  /** Entries predictive prewarm stored, their characters, and the plays such entries served. */
+  predictiveSyntheses: number;
+  predictiveCharacters: number;
+  predictiveHits: number;
+}
+
+/** An hour's figures: those given, every other one 0. */
+function figures(hour: Date, given: Partial<Omit<UsageFigures, 'hour'>> = {}): UsageFigures {
+  const zero = { hits: 0, misses: 0, charactersSaved: 0, predictiveSyntheses: 0, predictiveCharacters: 0 };
+  return { hour, ...zero, predictiveHits: 0, ...given };
 }
 
 /** A row the Khipu Cloud API stored (no ownership note), at `audio-cache/{tenant}/{key}.mp3`. */
@@ -271,7 +281,9 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       expect((await db.row(a.cacheKey))?.hitCount).toBe(4);
       expect((await db.row(b.cacheKey))?.hitCount).toBe(1);
       expect(await db.row(gone.cacheKey)).toBeNull();
-      expect(await db.usage(TENANT)).toEqual([{ hour: at(HOUR), hits: 5, misses: 0, charactersSaved: 5 * TEXT_CHARS }]);
+      expect(await db.usage(TENANT)).toEqual([
+        figures(at(HOUR), { hits: 5, misses: 0, charactersSaved: 5 * TEXT_CHARS }),
+      ]);
       expect(await index.recordHits([])).toEqual([]);
     });
 
@@ -292,10 +304,10 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       ]);
 
       expect(await db.usage(TENANT)).toEqual([
-        { hour: T0, hits: 6, misses: 0, charactersSaved: 4 * TEXT_CHARS + 2 * 5 },
-        { hour: at(2 * HOUR), hits: 4, misses: 0, charactersSaved: 4 * 5 },
+        figures(T0, { hits: 6, misses: 0, charactersSaved: 4 * TEXT_CHARS + 2 * 5 }),
+        figures(at(2 * HOUR), { hits: 4, misses: 0, charactersSaved: 4 * 5 }),
       ]);
-      expect(await db.usage(OTHER_TENANT)).toEqual([{ hour: at(HOUR), hits: 1, misses: 0, charactersSaved: 4 }]);
+      expect(await db.usage(OTHER_TENANT)).toEqual([figures(at(HOUR), { hits: 1, misses: 0, charactersSaved: 4 })]);
     });
 
     it('recordHits writes batches larger than one statement takes (1,201 keys)', async () => {
@@ -313,7 +325,9 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       expect(unmatched).toEqual(batch.map((hit) => hit.cacheKey).filter((key) => !storedKeys.has(key)));
       for (const entry of stored)
         expect(await db.row(entry.cacheKey)).toMatchObject({ hitCount: 2, lastAccessedAt: at(HOUR) });
-      expect(await db.usage(TENANT)).toEqual([{ hour: at(HOUR), hits: 6, misses: 0, charactersSaved: 6 * TEXT_CHARS }]);
+      expect(await db.usage(TENANT)).toEqual([
+        figures(at(HOUR), { hits: 6, misses: 0, charactersSaved: 6 * TEXT_CHARS }),
+      ]);
     });
 
     it('recordMisses adds syntheses to each tenant’s usage for the hour, beside the plays already there', async () => {
@@ -328,8 +342,106 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
       await index.recordMisses([{ tenantId: TENANT, hour: T0, misses: 3 }]);
       await index.recordMisses([]);
 
-      expect(await db.usage(TENANT)).toEqual([{ hour: T0, hits: 2, misses: 5, charactersSaved: 2 * TEXT_CHARS }]);
-      expect(await db.usage(OTHER_TENANT)).toEqual([{ hour: at(HOUR), hits: 0, misses: 1, charactersSaved: 0 }]);
+      expect(await db.usage(TENANT)).toEqual([figures(T0, { hits: 2, misses: 5, charactersSaved: 2 * TEXT_CHARS })]);
+      expect(await db.usage(OTHER_TENANT)).toEqual([figures(at(HOUR), { hits: 0, misses: 1, charactersSaved: 0 })]);
+    });
+
+    it('insert of a predictive entry counts its synthesis and characters once, in the tenant’s usage for the UTC hour it was stored', async () => {
+      const prewarmed = newEntry({ predictive: true, createdAt: at(HOUR + 59 * MINUTE) }); // 17:59
+      expect(await index.insert(prewarmed)).toBe(true);
+      // The same key again, as a second instance that prewarmed at once: nothing stored, nothing counted.
+      expect(await index.insert({ ...prewarmed, audioFileSizeBytes: 1, createdAt: at(2 * HOUR) })).toBe(false);
+      // An audition's entry is not predictive, however it is stored.
+      await index.insert(newEntry({ cacheKey: keyOf('an audition'), createdAt: at(HOUR) }));
+      await index.insert(newEntry({ cacheKey: keyOf('explicitly not'), predictive: false, createdAt: at(HOUR) }));
+      await index.insert(
+        newEntry({ tenantId: OTHER_TENANT, cacheKey: keyOf('other'), text: 'Hola', predictive: true }),
+      );
+
+      expect(await db.usage(TENANT)).toEqual([
+        figures(at(HOUR), { predictiveSyntheses: 1, predictiveCharacters: TEXT_CHARS }),
+      ]);
+      expect(await db.usage(OTHER_TENANT)).toEqual([figures(T0, { predictiveSyntheses: 1, predictiveCharacters: 4 })]);
+    });
+
+    it('insert of a predictive entry under another writer’s row counts nothing', async () => {
+      const cacheKey = keyOf('narration');
+      await db.putForeignRow({ tenantId: TENANT, cacheKey, createdAt: at(-DAY), expiresAt: null });
+      expect(await index.insert(newEntry({ cacheKey, predictive: true }))).toBe(false);
+      await index.replace(newEntry({ cacheKey, predictive: true }));
+      expect(await db.usage(TENANT)).toEqual([]);
+    });
+
+    it('replace with a predictive entry counts its synthesis once (a retried replace counts nothing more); of no row, nothing', async () => {
+      const stale = newEntry({ createdAt: at(-31 * DAY), expiresAt: at(-DAY) });
+      await index.insert(stale);
+      const healed = newEntry({ text: 'ñandú', audioBlobPath: 'audio-cache/healed.mp3', predictive: true });
+
+      await index.replace(healed);
+      await index.replace(healed); // its connection died after the commit: tried again
+      await index.replace(newEntry({ cacheKey: keyOf('never stored'), predictive: true }));
+
+      expect(await db.usage(TENANT)).toEqual([figures(T0, { predictiveSyntheses: 1, predictiveCharacters: 5 })]);
+      expect(await db.row(healed.cacheKey)).toMatchObject({ text: 'ñandú', ours: true, createdAt: T0 });
+
+      // Healed once more, an hour later, with new audio: another synthesis.
+      await index.replace({ ...healed, audioBlobPath: 'audio-cache/again.mp3', createdAt: at(HOUR) });
+      expect(await db.usage(TENANT)).toEqual([
+        figures(T0, { predictiveSyntheses: 1, predictiveCharacters: 5 }),
+        figures(at(HOUR), { predictiveSyntheses: 1, predictiveCharacters: 5 }),
+      ]);
+    });
+
+    it('recordHits counts the plays of entries predictive prewarm stored as predictive hits too, and of no other entry', async () => {
+      const prewarmed = newEntry({ cacheKey: keyOf('prewarmed'), predictive: true });
+      const auditioned = newEntry({ cacheKey: keyOf('auditioned'), text: 'ñandú' });
+      const narration = keyOf('narration');
+      for (const entry of [prewarmed, auditioned]) await index.insert(entry);
+      await db.putForeignRow({ tenantId: TENANT, cacheKey: narration, text: 'Hola', createdAt: T0, expiresAt: null });
+
+      await index.recordHits([
+        { cacheKey: prewarmed.cacheKey, hits: 3, lastAccessedAt: at(HOUR) },
+        { cacheKey: auditioned.cacheKey, hits: 2, lastAccessedAt: at(HOUR) },
+        { cacheKey: narration, hits: 1, lastAccessedAt: at(HOUR) },
+      ]);
+      await index.recordHits([{ cacheKey: prewarmed.cacheKey, hits: 4, lastAccessedAt: at(2 * HOUR) }]);
+
+      const spend = { predictiveSyntheses: 1, predictiveCharacters: TEXT_CHARS };
+      expect(await db.usage(TENANT)).toEqual([
+        figures(T0, spend),
+        figures(at(HOUR), { hits: 6, charactersSaved: 3 * TEXT_CHARS + 2 * 5 + 4, predictiveHits: 3 }),
+        figures(at(2 * HOUR), { hits: 4, charactersSaved: 4 * TEXT_CHARS, predictiveHits: 4 }),
+      ]);
+    });
+
+    it('an entry replaced by an audition’s is no longer predictive: its later plays are plain hits', async () => {
+      const prewarmed = newEntry({ predictive: true, createdAt: at(-2 * DAY), expiresAt: at(-DAY) });
+      await index.insert(prewarmed);
+      await index.replace(newEntry({ audioBlobPath: 'audio-cache/healed.mp3' })); // not predictive
+      await index.recordHits([{ cacheKey: prewarmed.cacheKey, hits: 2, lastAccessedAt: at(HOUR) }]);
+
+      expect(await db.usage(TENANT)).toEqual([
+        figures(at(-2 * DAY), { predictiveSyntheses: 1, predictiveCharacters: TEXT_CHARS }),
+        figures(at(HOUR), { hits: 2, charactersSaved: 2 * TEXT_CHARS }),
+      ]);
+    });
+
+    it('insert under a key whose row another writer deleted (its note left behind) takes the new entry’s predictive', async () => {
+      const auditioned = newEntry();
+      await index.insert(auditioned);
+      await db.deleteRowAsAnotherWriter(auditioned.cacheKey);
+      expect(await index.insert(newEntry({ predictive: true, createdAt: at(HOUR) }))).toBe(true);
+      await index.recordHits([{ cacheKey: auditioned.cacheKey, hits: 1, lastAccessedAt: at(HOUR) }]);
+
+      expect(await db.usage(TENANT)).toEqual([
+        figures(at(HOUR), {
+          hits: 1,
+          charactersSaved: TEXT_CHARS,
+          predictiveSyntheses: 1,
+          predictiveCharacters: TEXT_CHARS,
+          predictiveHits: 1,
+        }),
+      ]);
     });
   });
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CacheMaintenance } from '../../src/ports/cache-maintenance.ts';
+import type { PredictiveRuns } from '../../src/ports/predictive-runs.ts';
 import { keyOf } from '../support/cache-keys.ts';
-import { at, HOUR, T0 } from '../support/time.ts';
+import { at, DAY, HOUR, MINUTE, T0 } from '../support/time.ts';
 
 /** An audio_cache row: ours (noted in audio_cache_auditions, as the index stores them) or the Khipu Cloud API's. */
 export interface SeedRow {
@@ -34,6 +35,8 @@ export interface CacheMaintenanceUnderTest {
   addUsage(tenantId: string, hour: Date): Promise<void>;
   /** Every tenant's usage hours, sorted by tenant and hour. */
   usageHours(): Promise<{ tenantId: string; hour: Date }[]>;
+  /** The predictive runs over the same database. */
+  predictiveRuns: PredictiveRuns;
   dispose(): Promise<void>;
 }
 
@@ -243,6 +246,23 @@ export function describeCacheMaintenanceContract(
 
       expect(batches.map((paths) => paths.length)).toEqual([2, 2, 1]);
       expect(sorted(batches.flat())).toEqual(sorted(all));
+    });
+
+    it('deleteTenantEntries forgets the tenant’s predictive runs (a voice’s purge too), never another tenant’s', async () => {
+      const claim = (tenantId: string, language: string) =>
+        db.predictiveRuns.claim({ tenantId, language, lineVersion: 'v1' }, at(MINUTE), 30 * DAY, 10 * MINUTE);
+      for (const [tenantId, language] of [
+        [A, 'es'],
+        [A, 'en'],
+        [B, 'es'],
+      ] as const)
+        expect(await claim(tenantId, language)).toBe(true);
+      await ours(A, 'hola');
+
+      await maintenance.deleteTenantEntries(A, 'es-PE-CamilaNeural', 10); // deletes no entry: forgets all the same
+      expect([await claim(A, 'es'), await claim(A, 'en'), await claim(B, 'es')]).toEqual([true, true, false]);
+      expect(await maintenance.deleteTenantEntries(A, undefined, 10)).toHaveLength(1);
+      expect([await claim(A, 'es'), await claim(B, 'es')]).toEqual([true, false]);
     });
 
     it('findReferencedBlobs: a blob is referenced by a row of any writer under its key', async () => {

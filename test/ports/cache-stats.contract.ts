@@ -22,6 +22,10 @@ export interface StatsUsageHour {
   hits: number;
   misses: number;
   charactersSaved: number;
+  /** Predictive prewarm's syntheses, their characters, and the plays its entries served (0 when absent). */
+  predictiveSyntheses?: number;
+  predictiveCharacters?: number;
+  predictiveHits?: number;
 }
 
 export interface CacheStatsReaderUnderTest {
@@ -44,13 +48,16 @@ const B = '7b6a5c4d-0000-4000-8000-00000000000b';
 const NANDU = 'Ñandú 🎧';
 const MB = 1024 * 1024;
 
+const NO_PREDICTIVE = { syntheses: 0, characters: 0, dollars: 0, hits: 0 };
+const NO_USAGE = { entriesCreated: 0, hits: 0, misses: 0, hitRatio: null, charactersSaved: 0, dollarsSaved: 0 };
+
 const NOTHING: Omit<CacheStats, 'savings'> = {
   entries: 0,
   totalMb: 0,
   totalHits: 0,
   avgHitsPerEntry: 0,
-  last24h: { entriesCreated: 0, hits: 0, misses: 0, hitRatio: null, charactersSaved: 0, dollarsSaved: 0 },
-  last7d: { entriesCreated: 0, hits: 0, misses: 0, hitRatio: null, charactersSaved: 0, dollarsSaved: 0 },
+  last24h: { ...NO_USAGE, predictive: NO_PREDICTIVE },
+  last7d: { ...NO_USAGE, predictive: NO_PREDICTIVE },
   hitRatio: null,
   topEntries: [],
 };
@@ -231,6 +238,7 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
         hitRatio: 0.75,
         charactersSaved: 33,
         dollarsSaved: 0.0005,
+        predictive: NO_PREDICTIVE,
       });
       expect(figures.last7d).toEqual({
         entriesCreated: 0,
@@ -239,6 +247,7 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
         hitRatio: 0.7895,
         charactersSaved: 165,
         dollarsSaved: 0.0025,
+        predictive: NO_PREDICTIVE,
       });
       expect(figures.hitRatio).toBe(0.7895); // the overall ratio is the 7 days'
       // The usage windows count plays; the savings count the entries still cached (none here).
@@ -277,6 +286,66 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
           sizeBytes: 100 * hits,
         })),
       ]);
+    });
+
+    it('counts predictive prewarm’s syntheses, characters, dollars and hits in each window by whole hours, per tenant', async () => {
+      const p = (predictiveSyntheses: number, predictiveCharacters: number, predictiveHits: number) => ({
+        hits: predictiveHits,
+        misses: 0,
+        charactersSaved: 0,
+        predictiveSyntheses,
+        predictiveCharacters,
+        predictiveHits,
+      });
+      await db.addUsage(A, at(0), p(2, 30, 1)); // this hour
+      await db.addUsage(A, at(-DAY), p(1, 1234, 0)); // 24½ hours ago, in the day's first hour
+      await db.addUsage(A, at(-DAY - HOUR), p(3, 40, 5)); // in the 7 days only
+      await db.addUsage(A, at(-7 * DAY), p(1, 100_000, 2)); // the week's first hour
+      await db.addUsage(A, at(-7 * DAY - HOUR), p(50, 50_000, 50)); // in no window
+      await db.addUsage(B, at(0), p(1, 7, 3));
+      await db.addUsage(B, at(-HOUR), { hits: 4, misses: 1, charactersSaved: 40 }); // no prewarm
+
+      const a = await read(A);
+      // 1,264 characters × $15 per million = $0.01896; 101,304 = $1.51956.
+      expect(a.last24h.predictive).toEqual({ syntheses: 3, characters: 1264, dollars: 0.019, hits: 1 });
+      expect(a.last7d.predictive).toEqual({ syntheses: 7, characters: 101_304, dollars: 1.5196, hits: 8 });
+      expect((await read(B)).last24h.predictive).toEqual({ syntheses: 1, characters: 7, dollars: 0.0001, hits: 3 });
+      const all = await read();
+      expect(all.last24h.predictive).toEqual({ syntheses: 4, characters: 1271, dollars: 0.0191, hits: 4 });
+      expect(all.last7d.predictive).toEqual({ syntheses: 8, characters: 101_311, dollars: 1.5197, hits: 11 });
+    });
+
+    it('predictiveByTenant: each tenant’s last 7 days with any predictive synthesis or hit, most characters first, at most `limit`', async () => {
+      const [C, D, E] = ['c', 'd', 'e'].map((x) => `${x}0000000-0000-4000-8000-00000000000${x}`) as [
+        string,
+        string,
+        string,
+      ];
+      const spent = (predictiveSyntheses: number, predictiveCharacters: number, predictiveHits = 0) => ({
+        hits: predictiveHits,
+        misses: 1,
+        charactersSaved: 0,
+        predictiveSyntheses,
+        predictiveCharacters,
+        predictiveHits,
+      });
+      await db.addUsage(A, at(0), spent(1, 100, 2));
+      await db.addUsage(A, at(-7 * DAY), spent(1, 200)); // the week's first hour: counted
+      await db.addUsage(B, at(-HOUR), spent(3, 300, 9)); // as many characters as A: tenant id order
+      await db.addUsage(C, at(-2 * DAY), spent(0, 0, 4)); // hits only (its prewarm was longer ago)
+      await db.addUsage(C, at(-7 * DAY - HOUR), spent(10, 1000)); // in no window
+      await db.addUsage(D, at(-HOUR), { hits: 8, misses: 2, charactersSaved: 80 }); // no prewarm: not listed
+      await db.addUsage(E, at(-DAY), spent(2, 50_000, 1));
+
+      const query = { now: NOW, pricePerMillionChars: PRICE, limit: 10 };
+      expect(await stats.predictiveByTenant(query)).toEqual([
+        { tenantId: E, syntheses: 2, characters: 50_000, dollars: 0.75, hits: 1 },
+        { tenantId: A, syntheses: 2, characters: 300, dollars: 0.0045, hits: 2 },
+        { tenantId: B, syntheses: 3, characters: 300, dollars: 0.0045, hits: 9 },
+        { tenantId: C, syntheses: 0, characters: 0, dollars: 0, hits: 4 },
+      ]);
+      expect((await stats.predictiveByTenant({ ...query, limit: 2 })).map((row) => row.tenantId)).toEqual([E, A]);
+      expect(await stats.predictiveByTenant({ ...query, now: at(30 * DAY) })).toEqual([]);
     });
   });
 }

@@ -44,6 +44,7 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
         this.database.addUsage(row.tenantId, hourOf(lastAccessedAt), {
           hits,
           charactersSaved: hits * characterCount(row.text),
+          predictiveHits: this.database.notes.get(cacheKey)?.predictive ? hits : 0,
         });
       }
       return unmatched;
@@ -60,7 +61,9 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
     return this.database.run(() => {
       // A row under the key, of whichever writer, wins: never claimed, never noted.
       if (this.database.rows.has(entry.cacheKey)) return false;
-      this.database.putOurRow(columnsOf(entry));
+      const predictive = entry.predictive ?? false;
+      this.database.putOurRow(columnsOf(entry), { predictive });
+      if (predictive) this.#countSpend(entry);
       return true;
     });
   }
@@ -68,9 +71,24 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
   replace(entry: NewCacheEntry): Promise<void> {
     return this.database.run(() => {
       const row = this.database.rows.get(entry.cacheKey);
-      // Only a row of ours is overwritten; its id (and its ownership note) stay.
-      if (!row || !this.database.isOurs(entry.cacheKey)) return;
+      // Only a row of ours is overwritten; its id (and its ownership note) stay, the note taking the
+      // entry's `predictive`. The spend is counted unless the row held this very entry already (the SQL's
+      // guard for a retried replace).
+      const note = this.database.notes.get(entry.cacheKey);
+      if (!row || !note) return;
+      const already =
+        row.createdAt.getTime() === entry.createdAt.getTime() && row.audioBlobPath === entry.audioBlobPath;
       Object.assign(row, columnsOf(entry));
+      note.predictive = entry.predictive ?? false;
+      if (note.predictive && !already) this.#countSpend(entry);
+    });
+  }
+
+  /** A synthesis of predictive prewarm, in the tenant's usage for the hour the entry was stored. */
+  #countSpend(entry: NewCacheEntry): void {
+    this.database.addUsage(entry.tenantId, hourOf(entry.createdAt), {
+      predictiveSyntheses: 1,
+      predictiveCharacters: characterCount(entry.text),
     });
   }
 }

@@ -31,11 +31,33 @@ export interface UsageHour {
   hits: number;
   misses: number;
   charactersSaved: number;
+  /** Entries predictive prewarm stored in the hour, their characters, and the plays such entries served. */
+  predictiveSyntheses: number;
+  predictiveCharacters: number;
+  predictiveHits: number;
 }
 
+/** An ownership note (audio_cache_auditions). */
+export interface OwnershipNote {
+  tenantId: string;
+  createdAt: Date;
+  /** Stored by predictive prewarm: its plays also count as predictive hits. */
+  predictive: boolean;
+}
+
+const NO_USAGE: Omit<UsageHour, 'hour'> = {
+  hits: 0,
+  misses: 0,
+  charactersSaved: 0,
+  predictiveSyntheses: 0,
+  predictiveCharacters: 0,
+  predictiveHits: 0,
+};
+
 /**
- * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex and
- * MemoryCacheMaintenance as audio_cache, audio_cache_auditions, audio_cache_usage and the
+ * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex,
+ * MemoryCacheMaintenance, MemoryCacheStatsReader and MemoryPredictiveRuns as audio_cache,
+ * audio_cache_auditions, audio_cache_usage, audio_cache_predictive_runs and the
  * Khipu Cloud API's audio_segment_metadata are shared by the Prisma adapters. A row is ours
  * iff its key has an ownership note (as `isOurEntry` reads it); rows of other writers have
  * none. Tests reach in through the helpers below to play the other writer or read figures.
@@ -44,9 +66,11 @@ export class MemoryCacheDatabase {
   /** audio_cache, by cache key (unique). */
   readonly rows = new Map<string, CacheRow>();
   /** audio_cache_auditions: the keys of the rows this service wrote, and their tenant. */
-  readonly notes = new Map<string, { tenantId: string; createdAt: Date }>();
+  readonly notes = new Map<string, OwnershipNote>();
   /** audio_cache_usage: tenant → hour's start (ms, UTC) → figures. */
   readonly #usage = new Map<string, Map<number, Omit<UsageHour, 'hour'>>>();
+  /** audio_cache_predictive_runs: [tenant, language, lineVersion] (JSON) → the run's start and finish. */
+  readonly predictiveRuns = new Map<string, { tenantId: string; startedAt: Date; finishedAt: Date | null }>();
   /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
   readonly segmentReferences = new Set<string>();
   /** The cluster-wide cleanup lock (pg_try_advisory_lock on Postgres). */
@@ -87,11 +111,16 @@ export class MemoryCacheDatabase {
     return this.notes.has(cacheKey);
   }
 
-  /** A row as this service stores it: the row and its ownership note. */
-  putOurRow(row: RowToStore): CacheRow {
+  /**
+   * A row as this service stores it: the row and its ownership note (a note left by a row another writer deleted
+   * stays, taking the new row's `predictive`, as the SQL's upsert of the note does).
+   */
+  putOurRow(row: RowToStore, { predictive = false } = {}): CacheRow {
     const stored = this.#put(row);
-    if (!this.notes.has(stored.cacheKey))
-      this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt) });
+    const note = this.notes.get(stored.cacheKey);
+    if (note) note.predictive = predictive;
+    else
+      this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt), predictive });
     return { ...stored };
   }
 
@@ -133,12 +162,10 @@ export class MemoryCacheDatabase {
   addUsage(tenantId: string, hour: Date, add: Partial<Omit<UsageHour, 'hour'>>): void {
     let hours = this.#usage.get(tenantId);
     if (!hours) this.#usage.set(tenantId, (hours = new Map<number, Omit<UsageHour, 'hour'>>()));
-    const figures = hours.get(hour.getTime()) ?? { hits: 0, misses: 0, charactersSaved: 0 };
-    hours.set(hour.getTime(), {
-      hits: figures.hits + (add.hits ?? 0),
-      misses: figures.misses + (add.misses ?? 0),
-      charactersSaved: figures.charactersSaved + (add.charactersSaved ?? 0),
-    });
+    const figures = hours.get(hour.getTime()) ?? NO_USAGE;
+    const sum = { ...figures };
+    for (const name of Object.keys(NO_USAGE) as (keyof typeof NO_USAGE)[]) sum[name] += add[name] ?? 0;
+    hours.set(hour.getTime(), sum);
   }
 
   /** Deletes the hours before `before`, of every tenant; returns how many. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryAudioCacheIndex } from './memory-audio-cache-index.ts';
 import { MemoryCacheDatabase } from './memory-cache-database.ts';
 import { MemoryCacheMaintenance } from './memory-cache-maintenance.ts';
+import { MemoryPredictiveRuns } from './memory-predictive-runs.ts';
 import { describeCacheMaintenanceContract } from '../ports/cache-maintenance.contract.ts';
 
 describeCacheMaintenanceContract('MemoryCacheMaintenance', () => {
@@ -20,6 +21,7 @@ describeCacheMaintenanceContract('MemoryCacheMaintenance', () => {
     notedKeys: () => Promise.resolve([...database.notes.keys()].sort()),
     addUsage: (tenantId, hour) => Promise.resolve(database.addUsage(tenantId, hour, { hits: 1 })),
     usageHours: () => Promise.resolve(database.allUsage().map(({ tenantId, hour }) => ({ tenantId, hour }))),
+    predictiveRuns: new MemoryPredictiveRuns(database),
     dispose: () => Promise.resolve(),
   });
 });

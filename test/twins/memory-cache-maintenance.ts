@@ -59,6 +59,9 @@ export class MemoryCacheMaintenance implements CacheMaintenance {
   deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
     return this.database.run(() => {
       const doomed = this.#ourRowsOf(tenantId).filter((row) => voiceId === undefined || row.voiceId === voiceId);
+      // As the SQL: the tenant's predictive runs are forgotten in the same statement.
+      for (const [key, run] of this.database.predictiveRuns)
+        if (run.tenantId === tenantId) this.database.predictiveRuns.delete(key);
       return this.#delete(doomed.slice(0, limit));
     });
   }

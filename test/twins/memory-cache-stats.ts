@@ -1,4 +1,12 @@
-import type { CacheStats, CacheStatsReader, UsageWindow } from '../../src/ports/cache-stats.ts';
+import type {
+  CacheStats,
+  CacheStatsQuery,
+  CacheStatsReader,
+  PredictiveQuery,
+  PredictiveUsage,
+  TenantPredictiveUsage,
+  UsageWindow,
+} from '../../src/ports/cache-stats.ts';
 import { characterCount, hourOf, MemoryCacheDatabase, type UsageHour } from './memory-cache-database.ts';
 
 const DAY_MS = 86_400_000;
@@ -12,15 +20,7 @@ const DAY_MS = 86_400_000;
 export class MemoryCacheStatsReader implements CacheStatsReader {
   constructor(readonly database: MemoryCacheDatabase = new MemoryCacheDatabase()) {}
 
-  read({
-    tenantId,
-    now,
-    pricePerMillionChars,
-  }: {
-    tenantId?: string;
-    now: Date;
-    pricePerMillionChars: number;
-  }): Promise<CacheStats> {
+  read({ tenantId, now, pricePerMillionChars }: CacheStatsQuery): Promise<CacheStats> {
     return this.database.run(() => {
       const ofTenant = (row: { tenantId: string }) => tenantId === undefined || row.tenantId === tenantId;
       const rows = [...this.database.rows.values()].filter(
@@ -31,7 +31,7 @@ export class MemoryCacheStatsReader implements CacheStatsReader {
       // Usage rows are per hour: a window starts at the hour its first moment falls in.
       const usage = this.database.allUsage().filter((hour) => ofTenant(hour) && hour.hour >= hourOf(week));
 
-      const dollars = (characters: number) => round((characters / 1_000_000) * pricePerMillionChars, 4);
+      const dollars = (characters: number) => dollarsOf(characters, pricePerMillionChars);
       const window = (since: Date, hours: UsageHour[]): UsageWindow => {
         const hits = sum(hours.map((hour) => hour.hits));
         const misses = sum(hours.map((hour) => hour.misses));
@@ -43,6 +43,7 @@ export class MemoryCacheStatsReader implements CacheStatsReader {
           hitRatio: hits + misses > 0 ? round(hits / (hits + misses), 4) : null,
           charactersSaved,
           dollarsSaved: dollars(charactersSaved),
+          predictive: predictiveOf(hours, pricePerMillionChars),
         };
       };
       const entries = rows.length;
@@ -73,6 +74,35 @@ export class MemoryCacheStatsReader implements CacheStatsReader {
       };
     });
   }
+
+  /** As the SQL: one sum per tenant over the usage hours from the hour 7 days before `now`. */
+  predictiveByTenant({ now, pricePerMillionChars, limit }: PredictiveQuery): Promise<TenantPredictiveUsage[]> {
+    return this.database.run(() => {
+      const week = hourOf(new Date(now.getTime() - 7 * DAY_MS));
+      const byTenant = new Map<string, UsageHour[]>();
+      for (const hour of this.database.allUsage().filter((usage) => usage.hour >= week))
+        byTenant.set(hour.tenantId, [...(byTenant.get(hour.tenantId) ?? []), hour]);
+      return [...byTenant]
+        .map(([tenantId, hours]) => ({ tenantId, ...predictiveOf(hours, pricePerMillionChars) }))
+        .filter((usage) => usage.syntheses > 0 || usage.hits > 0)
+        .sort((a, b) => b.characters - a.characters || (a.tenantId < b.tenantId ? -1 : 1))
+        .slice(0, limit);
+    });
+  }
+}
+
+function predictiveOf(hours: UsageHour[], pricePerMillionChars: number): PredictiveUsage {
+  const characters = sum(hours.map((hour) => hour.predictiveCharacters));
+  return {
+    syntheses: sum(hours.map((hour) => hour.predictiveSyntheses)),
+    characters,
+    dollars: dollarsOf(characters, pricePerMillionChars),
+    hits: sum(hours.map((hour) => hour.predictiveHits)),
+  };
+}
+
+function dollarsOf(characters: number, pricePerMillionChars: number): number {
+  return round((characters / 1_000_000) * pricePerMillionChars, 4);
 }
 
 function sum(values: number[]): number {

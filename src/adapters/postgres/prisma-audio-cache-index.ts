@@ -1,3 +1,4 @@
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
@@ -5,6 +6,17 @@ import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } 
 
 /** Keys per UPDATE when hit counts are written (one round trip each). */
 const HIT_BATCH_SIZE = 1_000;
+
+/**
+ * SQL: the upsert, around a SELECT of (tenant_id, hour, syntheses, characters), that adds predictive prewarm's
+ * syntheses to the tenant's hourly usage.
+ */
+const countSpend = Prisma.sql`
+  INSERT INTO audio_cache_usage AS u (tenant_id, hour, predictive_syntheses, predictive_characters)`;
+const toUsage = Prisma.sql`
+  ON CONFLICT (tenant_id, hour) DO UPDATE
+     SET predictive_syntheses = u.predictive_syntheses + excluded.predictive_syntheses,
+         predictive_characters = u.predictive_characters + excluded.predictive_characters`;
 
 /**
  * AudioCacheIndex over the `audio_cache` table through Prisma. `find`, `insert` and `replace`
@@ -37,7 +49,8 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     for (let start = 0; start < batch.length; start += HIT_BATCH_SIZE) {
       const part = batch.slice(start, start + HIT_BATCH_SIZE);
       // One statement: the entries' counts, and their tenants' hourly usage (a play of a
-      // cached line saves synthesizing its characters), so the two never disagree.
+      // cached line saves synthesizing its characters; a play of an entry predictive prewarm
+      // stored is also its return), so the two never disagree.
       const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
         WITH v AS (
           SELECT * FROM unnest(${part.map((h) => h.cacheKey)}::text[],
@@ -50,13 +63,17 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
                  last_accessed_at = GREATEST(c.last_accessed_at, v.at)
             FROM v
            WHERE c.cache_key = v.cache_key
-          RETURNING c.cache_key, c.tenant_id, v.hits, v.at, char_length(c.text) AS chars
+          RETURNING c.cache_key, c.tenant_id, v.hits, v.at, char_length(c.text) AS chars,
+                    EXISTS (SELECT 1 FROM audio_cache_auditions AS o
+                             WHERE o.cache_key = c.cache_key AND o.predictive) AS predictive
         ), usage AS (
-          INSERT INTO audio_cache_usage AS u (tenant_id, hour, hits, characters_saved)
-          SELECT tenant_id, date_trunc('hour', at, 'UTC'), sum(hits), sum(hits::bigint * chars)
+          INSERT INTO audio_cache_usage AS u (tenant_id, hour, hits, characters_saved, predictive_hits)
+          SELECT tenant_id, date_trunc('hour', at, 'UTC'), sum(hits), sum(hits::bigint * chars),
+                 coalesce(sum(hits) FILTER (WHERE predictive), 0)
             FROM played GROUP BY 1, 2
           ON CONFLICT (tenant_id, hour) DO UPDATE
-             SET hits = u.hits + excluded.hits, characters_saved = u.characters_saved + excluded.characters_saved
+             SET hits = u.hits + excluded.hits, characters_saved = u.characters_saved + excluded.characters_saved,
+                 predictive_hits = u.predictive_hits + excluded.predictive_hits
         )
         SELECT cache_key FROM played`;
       for (const row of rows) counted.add(row.cache_key);
@@ -75,14 +92,17 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
   }
 
   async insert(entry: NewCacheEntry): Promise<boolean> {
-    // One statement: the row, and the note that this service wrote it (the only rows the
-    // cleanup, purge and stats ever act on). ON CONFLICT DO NOTHING: two instances that missed
-    // at once both end up here, and the loser's conflict is not an error (same key, same
-    // audio); a row under the key that is not ours is never claimed. Every column is given:
-    // the Khipu database's audio_cache has no hit_count default, and voice_settings there is
-    // json, not jsonb (the untyped parameter takes the column's type).
+    // One statement: the row, the note that this service wrote it (the only rows the cleanup,
+    // purge and stats ever act on) and, for predictive prewarm, its spend in the tenant's usage
+    // for the hour, so none is counted for a row not stored. ON CONFLICT DO NOTHING: two
+    // instances that missed at once both end up here, and the loser's conflict is not an error
+    // (same key, same audio); a row under the key that is not ours is never claimed. Every
+    // column is given: the Khipu database's audio_cache has no hit_count default, and
+    // voice_settings there is json, not jsonb (the untyped parameter takes the column's type).
+    // A note left behind by a row another writer deleted takes the new row's `predictive`.
     // Retried once if the connection dies: had the first attempt committed, the second finds
-    // the key taken and answers false, which the caller handles as "stored already".
+    // the key taken and answers false (counting nothing), which the caller handles as "stored already".
+    const predictive = entry.predictive ?? false;
     const rows = await retryIfConnectionLost(
       () => this.prisma.$queryRaw<{ cache_key: string }[]>`
       WITH stored AS (
@@ -94,11 +114,15 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
                 ${entry.audioDurationSeconds}, ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt},
                 ${entry.expiresAt})
         ON CONFLICT (cache_key) DO NOTHING
-        RETURNING cache_key, tenant_id, created_at
+        RETURNING cache_key, tenant_id, created_at, char_length(text) AS chars
       ), ours AS (
-        INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at)
-        SELECT cache_key, tenant_id, created_at FROM stored
-        ON CONFLICT (cache_key) DO NOTHING
+        INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at, predictive)
+        SELECT cache_key, tenant_id, created_at, ${predictive}::boolean FROM stored
+        ON CONFLICT (cache_key) DO UPDATE SET predictive = excluded.predictive
+      ), spent AS (
+        ${countSpend}
+        SELECT tenant_id, date_trunc('hour', created_at, 'UTC'), 1, chars FROM stored WHERE ${predictive}::boolean
+        ${toUsage}
       )
       SELECT cache_key FROM stored`,
     );
@@ -106,17 +130,38 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
   }
 
   async replace(entry: NewCacheEntry): Promise<void> {
-    // Only a row of ours is overwritten (an expired one, or one whose blob was lost).
+    // Only a row of ours is overwritten (an expired one, or one whose blob was lost); its note
+    // takes the entry's `predictive`, and a predictive one's synthesis is counted as its spend,
+    // in the same statement. Retried once if the connection dies, so the spend is counted only
+    // when the row did not hold this very entry already (`before` sees the row as it was): a
+    // retry of a replace that committed counts nothing.
+    const predictive = entry.predictive ?? false;
     await retryIfConnectionLost(
       () => this.prisma.$executeRaw`
-      UPDATE audio_cache AS c
-         SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml},
-             voice_id = ${entry.voiceId},
-             voice_settings = ${JSON.stringify(entry.voiceSettings)}, audio_blob_path = ${entry.audioBlobPath},
-             audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
-             audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
-             last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
-       WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}`,
+      WITH before AS (
+        SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}
+      ), replaced AS (
+        UPDATE audio_cache AS c
+           SET tenant_id = ${entry.tenantId}::uuid, text = ${entry.text}, ssml = ${entry.ssml},
+               voice_id = ${entry.voiceId},
+               voice_settings = ${JSON.stringify(entry.voiceSettings)}, audio_blob_path = ${entry.audioBlobPath},
+               audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
+               audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
+               last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
+         WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}
+        RETURNING c.cache_key, c.tenant_id, c.created_at, char_length(c.text) AS chars
+      ), noted AS (
+        UPDATE audio_cache_auditions AS o SET predictive = ${predictive}::boolean
+          FROM replaced AS r WHERE o.cache_key = r.cache_key
+      ), spent AS (
+        ${countSpend}
+        SELECT r.tenant_id, date_trunc('hour', r.created_at, 'UTC'), 1, r.chars FROM replaced AS r
+         WHERE ${predictive}::boolean AND NOT EXISTS (
+               SELECT 1 FROM before AS b
+                WHERE b.created_at = ${entry.createdAt} AND b.audio_blob_path = ${entry.audioBlobPath})
+        ${toUsage}
+      )
+      SELECT 1`,
     );
   }
 }

@@ -69,26 +69,31 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   }
 
   async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
-    return this.#deleteOurs(Prisma.sql`
+    // In the same statement, the tenant's predictive runs are forgotten, so that its next audition prewarms
+    // again what the purge removed (each batch forgets them again: a no-op after the first).
+    return this.#deleteOurs(
+      Prisma.sql`
       SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
          AND (${voiceId ?? null}::text IS NULL OR c.voice_id = ${voiceId ?? null}::text)
-       LIMIT ${limit}`);
+       LIMIT ${limit}`,
+      Prisma.sql`, forgotten AS (DELETE FROM audio_cache_predictive_runs WHERE tenant_id = ${tenantId}::uuid)`,
+    );
   }
 
   /**
    * Deletes the rows `doomed` selects (id, cache_key; ours only, by its own condition) and
    * their ownership notes, in one statement; returns their blob paths. `= ANY(ARRAY(…))`
    * rather than a join: each side is then found through its primary key, where a join let
-   * the planner scan both tables whole for every batch.
+   * the planner scan both tables whole for every batch. `alongside`: more of the statement's CTEs.
    */
-  async #deleteOurs(doomed: Prisma.Sql): Promise<string[]> {
+  async #deleteOurs(doomed: Prisma.Sql, alongside: Prisma.Sql = Prisma.empty): Promise<string[]> {
     const rows = await this.prisma.$queryRaw<{ path: string }[]>`
       WITH gone AS (
         DELETE FROM audio_cache AS c WHERE c.id = ANY(ARRAY(SELECT d.id FROM (${doomed}) AS d))
         RETURNING c.cache_key, c.audio_blob_path
       ), unlisted AS (
         DELETE FROM audio_cache_auditions AS o WHERE o.cache_key = ANY(ARRAY(SELECT g.cache_key FROM gone AS g))
-      )
+      )${alongside}
       SELECT audio_blob_path AS path FROM gone`;
     return rows.map((row) => row.path);
   }

@@ -1,27 +1,28 @@
 import { Prisma } from '../../generated/prisma/client.ts';
 import { isOurEntry } from './ownership-sql.ts';
-import type { CacheStats, CacheStatsReader, UsageWindow } from '../../ports/cache-stats.ts';
+import type {
+  CacheStats,
+  CacheStatsQuery,
+  CacheStatsReader,
+  PredictiveQuery,
+  PredictiveUsage,
+  TenantPredictiveUsage,
+  UsageWindow,
+} from '../../ports/cache-stats.ts';
 import type { PrismaClient } from './prisma-client.ts';
 
 const HOUR_MS = 3_600_000;
 
 /**
  * The cache's figures (this service's entries only), for one tenant or for all, from aggregate SQL only
- * (never by loading rows): one aggregate over `audio_cache`, one over `audio_cache_usage`, and the top 10.
+ * (never by loading rows): one aggregate over `audio_cache`, one over `audio_cache_usage` (predictive
+ * prewarm's figures included), and the top 10.
  * Hits still counted in memory (up to HIT_FLUSH_SECONDS old) are not in them yet.
  */
 export class PrismaCacheStatsReader implements CacheStatsReader {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async read({
-    tenantId,
-    now,
-    pricePerMillionChars,
-  }: {
-    tenantId?: string;
-    now: Date;
-    pricePerMillionChars: number;
-  }): Promise<CacheStats> {
+  async read({ tenantId, now, pricePerMillionChars }: CacheStatsQuery): Promise<CacheStats> {
     const ofTenant = tenantId ? Prisma.sql`tenant_id = ${tenantId}::uuid` : Prisma.sql`TRUE`;
     const day = new Date(now.getTime() - 24 * HOUR_MS);
     const week = new Date(now.getTime() - 7 * 24 * HOUR_MS);
@@ -32,18 +33,18 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
     ]);
 
     const dollars = (characters: number) => dollarsOf(characters, pricePerMillionChars);
-    const window = (entriesCreated: Count, hits: Count, misses: Count, characters: Count) =>
-      usageWindow({ entriesCreated, hits, misses, characters }, pricePerMillionChars);
+    const window = (entriesCreated: Count, of: 'day' | 'week') =>
+      usageWindow({ entriesCreated, ...usageOf(usage, of) }, pricePerMillionChars);
     const entries = Number(totals?.entries ?? 0);
     const totalHits = Number(totals?.hits ?? 0);
-    const last7d = window(totals?.created_week, usage?.hits_week, usage?.misses_week, usage?.chars_week);
+    const last7d = window(totals?.created_week, 'week');
     const characters = Number(totals?.characters ?? 0);
     return {
       entries,
       totalMb: round(Number(totals?.bytes ?? 0) / (1024 * 1024), 2),
       totalHits,
       avgHitsPerEntry: entries > 0 ? round(totalHits / entries, 2) : 0,
-      last24h: window(totals?.created_day, usage?.hits_day, usage?.misses_day, usage?.chars_day),
+      last24h: window(totals?.created_day, 'day'),
       last7d,
       hitRatio: last7d.hitRatio,
       topEntries: top.map((row) => ({
@@ -77,24 +78,38 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
           FROM audio_cache AS c WHERE ${ofTenant} AND ${isOurEntry}`;
   }
 
-  /** Plays, syntheses and characters saved in each window (usage rows are per hour). */
+  /** Each tenant's predictive prewarm over the last 7 days: one aggregate over the hourly usage. */
+  async predictiveByTenant({ now, pricePerMillionChars, limit }: PredictiveQuery): Promise<TenantPredictiveUsage[]> {
+    const week = hourOf(new Date(now.getTime() - 7 * 24 * HOUR_MS));
+    const rows = await this.prisma.$queryRaw<
+      { tenant_id: string; syntheses: bigint; characters: bigint; hits: bigint }[]
+    >`
+        SELECT tenant_id::text, sum(predictive_syntheses)::bigint AS syntheses,
+               sum(predictive_characters)::bigint AS characters, sum(predictive_hits)::bigint AS hits
+          FROM audio_cache_usage WHERE hour >= ${week}
+         GROUP BY tenant_id
+        HAVING sum(predictive_syntheses) > 0 OR sum(predictive_hits) > 0
+         ORDER BY characters DESC, tenant_id
+         LIMIT ${limit}`;
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      ...predictiveUsage(row.syntheses, row.characters, row.hits, pricePerMillionChars),
+    }));
+  }
+
+  /** Plays, syntheses, characters saved and predictive prewarm's figures in each window (usage rows are per hour). */
   #usage(ofTenant: Prisma.Sql, day: Date, week: Date) {
     // A window starts at the hour its first moment falls in.
-    const hourOf = (date: Date) => new Date(Math.floor(date.getTime() / HOUR_MS) * HOUR_MS);
-    return this.prisma.$queryRaw<
-      {
-        hits_day: bigint | null;
-        misses_day: bigint | null;
-        chars_day: bigint | null;
-        hits_week: bigint | null;
-        misses_week: bigint | null;
-        chars_week: bigint | null;
-      }[]
-    >`
-        SELECT sum(hits) FILTER (WHERE hour >= ${hourOf(day)}) AS hits_day,
-               sum(misses) FILTER (WHERE hour >= ${hourOf(day)}) AS misses_day,
-               sum(characters_saved) FILTER (WHERE hour >= ${hourOf(day)})::bigint AS chars_day,
-               sum(hits) AS hits_week, sum(misses) AS misses_week, sum(characters_saved)::bigint AS chars_week
+    const inDay = Prisma.sql`FILTER (WHERE hour >= ${hourOf(day)})`;
+    return this.prisma.$queryRaw<UsageSums[]>`
+        SELECT sum(hits) ${inDay} AS hits_day, sum(misses) ${inDay} AS misses_day,
+               sum(characters_saved) ${inDay}::bigint AS chars_day,
+               sum(predictive_syntheses) ${inDay} AS p_syntheses_day,
+               sum(predictive_characters) ${inDay}::bigint AS p_chars_day,
+               sum(predictive_hits) ${inDay} AS p_hits_day,
+               sum(hits) AS hits_week, sum(misses) AS misses_week, sum(characters_saved)::bigint AS chars_week,
+               sum(predictive_syntheses) AS p_syntheses_week, sum(predictive_characters)::bigint AS p_chars_week,
+               sum(predictive_hits) AS p_hits_week
           FROM audio_cache_usage WHERE ${ofTenant} AND hour >= ${hourOf(week)}`;
   }
 
@@ -111,12 +126,48 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
 /** A count as a query answers it: absent or NULL when no row had one. */
 type Count = bigint | null | undefined;
 
+/** The usage aggregate's sums, per window (`_day`, `_week`); `p_`: predictive prewarm's. */
+type UsageSums = Record<
+  `${'hits' | 'misses' | 'chars' | 'p_syntheses' | 'p_chars' | 'p_hits'}_${'day' | 'week'}`,
+  Count
+>;
+
+/** The start of the UTC hour holding `date`. */
+function hourOf(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / HOUR_MS) * HOUR_MS);
+}
+
+function usageOf(sums: UsageSums | undefined, of: 'day' | 'week') {
+  return {
+    hits: sums?.[`hits_${of}`],
+    misses: sums?.[`misses_${of}`],
+    characters: sums?.[`chars_${of}`],
+    predictive: [sums?.[`p_syntheses_${of}`], sums?.[`p_chars_${of}`], sums?.[`p_hits_${of}`]] as const,
+  };
+}
+
 function dollarsOf(characters: number, pricePerMillionChars: number): number {
   return round((characters / 1_000_000) * pricePerMillionChars, 4);
 }
 
+function predictiveUsage(syntheses: Count, characters: Count, hits: Count, price: number): PredictiveUsage {
+  const chars = Number(characters ?? 0);
+  return {
+    syntheses: Number(syntheses ?? 0),
+    characters: chars,
+    dollars: dollarsOf(chars, price),
+    hits: Number(hits ?? 0),
+  };
+}
+
 function usageWindow(
-  counts: { entriesCreated: Count; hits: Count; misses: Count; characters: Count },
+  counts: {
+    entriesCreated: Count;
+    hits: Count;
+    misses: Count;
+    characters: Count;
+    predictive: readonly [Count, Count, Count];
+  },
   pricePerMillionChars: number,
 ): UsageWindow {
   const hits = Number(counts.hits ?? 0);
@@ -129,6 +180,7 @@ function usageWindow(
     hitRatio: hits + misses > 0 ? round(hits / (hits + misses), 4) : null,
     charactersSaved: characters,
     dollarsSaved: dollarsOf(characters, pricePerMillionChars),
+    predictive: predictiveUsage(...counts.predictive, pricePerMillionChars),
   };
 }
 

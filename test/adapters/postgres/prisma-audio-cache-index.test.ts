@@ -57,13 +57,27 @@ for (const shape of DATABASE_SHAPES) {
         };
       },
       usage: async (tenantId) => {
-        const rows = await prisma.$queryRaw<{ hour: Date; hits: number; misses: number; characters_saved: bigint }[]>`
-          SELECT hour, hits, misses, characters_saved FROM audio_cache_usage WHERE tenant_id = ${tenantId}::uuid ORDER BY hour`;
-        return rows.map(({ hour, hits, misses, characters_saved }) => ({
-          hour,
-          hits,
-          misses,
-          charactersSaved: Number(characters_saved),
+        const rows = await prisma.$queryRaw<
+          {
+            hour: Date;
+            hits: number;
+            misses: number;
+            characters_saved: bigint;
+            predictive_syntheses: number;
+            predictive_characters: bigint;
+            predictive_hits: number;
+          }[]
+        >`
+          SELECT hour, hits, misses, characters_saved, predictive_syntheses, predictive_characters, predictive_hits
+            FROM audio_cache_usage WHERE tenant_id = ${tenantId}::uuid ORDER BY hour`;
+        return rows.map((row) => ({
+          hour: row.hour,
+          hits: row.hits,
+          misses: row.misses,
+          charactersSaved: Number(row.characters_saved),
+          predictiveSyntheses: row.predictive_syntheses,
+          predictiveCharacters: Number(row.predictive_characters),
+          predictiveHits: row.predictive_hits,
         }));
       },
       dispose: () => services.dispose(),

@@ -7,6 +7,7 @@ import { answerWithSessionEnd, proxiedBackends, proxyTo } from '../../support/pg
 import { createTestServices } from '../../support/test-services.ts';
 import { describeCacheMaintenanceContract } from '../../ports/cache-maintenance.contract.ts';
 import { PgLockSession } from '../../../src/adapters/postgres/pg-lock-session.ts';
+import { PrismaPredictiveRuns } from '../../../src/adapters/postgres/prisma-predictive-runs.ts';
 
 // The same contract as the in-memory twin, on a database of each shape the service runs on.
 // Only the Khipu Cloud API's has audio_segment_metadata (the narration's references to audio).
@@ -72,6 +73,7 @@ for (const shape of DATABASE_SHAPES) {
             await prisma.$queryRaw<{ tenant_id: string; hour: Date }[]>`
           SELECT tenant_id::text, hour FROM audio_cache_usage ORDER BY tenant_id, hour`
           ).map(({ tenant_id, hour }) => ({ tenantId: tenant_id, hour })),
+        predictiveRuns: new PrismaPredictiveRuns(prisma),
         dispose: async () => {
           await Promise.all(sessions.splice(0).map((session) => session.close()));
           await services.dispose();

@@ -27,10 +27,13 @@ for (const shape of DATABASE_SHAPES) {
         if (sizeBytes === null)
           await prisma.$executeRaw`UPDATE audio_cache SET audio_file_size_bytes = NULL WHERE cache_key = ${cacheKey}`;
       },
-      addUsage: async (tenantId, hour, { hits, misses, charactersSaved }) => {
+      addUsage: async (tenantId, hour, { hits, misses, charactersSaved, ...predictive }) => {
         await prisma.$executeRaw`
-          INSERT INTO audio_cache_usage (tenant_id, hour, hits, misses, characters_saved)
-          VALUES (${tenantId}::uuid, ${hour}, ${hits}, ${misses}, ${charactersSaved})`;
+          INSERT INTO audio_cache_usage (tenant_id, hour, hits, misses, characters_saved,
+                                         predictive_syntheses, predictive_characters, predictive_hits)
+          VALUES (${tenantId}::uuid, ${hour}, ${hits}, ${misses}, ${charactersSaved},
+                  ${predictive.predictiveSyntheses ?? 0}, ${predictive.predictiveCharacters ?? 0},
+                  ${predictive.predictiveHits ?? 0})`;
       },
       dispose: () => services.dispose(),
     };

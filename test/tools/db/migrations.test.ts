@@ -21,9 +21,16 @@ const INIT = '20261123000000_init';
 const USAGE = '20261124000000_usage';
 const OWNERSHIP = '20261201000000_audition_entries';
 const BUDGET = '20261202000000_default_key_budget';
-const ALL = [INIT, USAGE, OWNERSHIP, BUDGET];
+const PREDICTIVE = '20261205000000_predictive_prewarm';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE];
 /** The tables our migrations add beside any Khipu database. */
-const OURS = ['_prisma_migrations', 'audio_cache_usage', 'audio_cache_auditions', 'audio_cache_default_key_usage'];
+const OURS = [
+  '_prisma_migrations',
+  'audio_cache_usage',
+  'audio_cache_auditions',
+  'audio_cache_default_key_usage',
+  'audio_cache_predictive_runs',
+];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
 const GUIDE_AUDIO_CACHE = {
@@ -81,6 +88,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       'audio_cache',
       'audio_cache_auditions',
       'audio_cache_default_key_usage',
+      'audio_cache_predictive_runs',
       'audio_cache_usage',
       'projects',
       'tenants',
@@ -163,12 +171,14 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_usage: usage,
       audio_cache_auditions: ownership,
       audio_cache_default_key_usage: budget,
+      audio_cache_predictive_runs: runs,
       ...after
     } = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
     expect(budget).toBeDefined();
+    expect(runs).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
       client.query(
@@ -196,11 +206,13 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_usage: usage,
       audio_cache_auditions: ownership,
       audio_cache_default_key_usage: budget,
+      audio_cache_predictive_runs: runs,
       ...khipuTables
     } = after;
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
     expect(budget).toBeDefined();
+    expect(runs).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
   });
