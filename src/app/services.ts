@@ -93,12 +93,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const { locks, prisma } = openDatabase(config);
   const now = overrides.now ?? systemClock;
   const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
-  const blobStore =
-    overrides.blobStore ??
-    AzureBlobStore.fromConfig(config.blobStorage, {
-      readTimeoutMs: config.blobTimeouts.readMs,
-      writeTimeoutMs: config.blobTimeouts.writeMs,
-    });
+  const blobStore = overrides.blobStore ?? createBlobStore(config);
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech);
@@ -117,20 +112,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     budget: speechBudget,
     now,
   });
-  const predictive = new PredictivePrewarm({
-    auditions,
-    voices: new VoiceInventory({
-      list: overrides.voiceList ?? (config.speech.provider === 'azure' ? voiceListOf(config.speech) : undefined),
-      now,
-      log: overrides.log ?? console,
-    }),
-    runs: overrides.predictiveRuns ?? new PrismaPredictiveRuns(prisma),
-    credentialsFor: (project) => auditions.credentialsFor(project),
-    settings: config.predictivePrewarm,
-    ttlDays: config.cache.ttlDays,
-    log: overrides.log ?? console,
-    now,
-  });
+  const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
   return {
     config,
     prisma,
@@ -188,6 +170,14 @@ function openDatabase(config: Config): { locks: PgLockSession; prisma: PrismaCli
   return { locks, prisma };
 }
 
+/** Blob Storage as configured, with its deadlines. */
+function createBlobStore(config: Config): BlobStore {
+  return AzureBlobStore.fromConfig(config.blobStorage, {
+    readTimeoutMs: config.blobTimeouts.readMs,
+    writeTimeoutMs: config.blobTimeouts.writeMs,
+  });
+}
+
 /** Azure Speech, or the offline development voice (TTS_PROVIDER=local). */
 function createSynthesizer(speech: Config['speech']): Synthesizer {
   if (speech.provider === 'local') return new LocalSpeechSynthesizer();
@@ -200,9 +190,33 @@ function createSynthesizer(speech: Config['speech']): Synthesizer {
   });
 }
 
-/** The region's voice list (voices/list), asked with the key a trigger used: the inventory's daily refresh. */
-function voiceListOf(speech: Config['speech']): VoiceList {
-  return new AzureVoiceList({ host: speech.host, timeoutMs: speech.connectTimeoutMs });
+/**
+ * Predictive prewarm over the audition use case: the voice inventory (refreshed daily from the region's voices/list,
+ * asked with the key a trigger used; Azure only) and the runs claimed in the database.
+ */
+function createPredictivePrewarm(
+  config: Config,
+  auditions: AuditionService,
+  prisma: PrismaClient,
+  overrides: ServiceOverrides & { now: Clock },
+): PredictivePrewarm {
+  const { speech } = config;
+  const log = overrides.log ?? console;
+  const list =
+    overrides.voiceList ??
+    (speech.provider === 'azure'
+      ? new AzureVoiceList({ host: speech.host, timeoutMs: speech.connectTimeoutMs })
+      : undefined);
+  return new PredictivePrewarm({
+    auditions,
+    voices: new VoiceInventory({ list, now: overrides.now, log }),
+    runs: overrides.predictiveRuns ?? new PrismaPredictiveRuns(prisma),
+    credentialsFor: (project) => auditions.credentialsFor(project),
+    settings: config.predictivePrewarm,
+    ttlDays: config.cache.ttlDays,
+    log,
+    now: overrides.now,
+  });
 }
 
 let workerServices: Services | undefined;

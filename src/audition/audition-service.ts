@@ -14,6 +14,7 @@ import { computeCacheKey } from '../domain/cache-key.ts';
 import { TenantLimiter } from './tenant-limiter.ts';
 import { SpeechSynthesis, type SynthesisJob } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
+import { prewarmed } from './prewarmed.ts';
 
 import type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
@@ -290,18 +291,4 @@ function served<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A)
 
 function wholeFill(audio: WholeAudio & { tier: Tier }): Fill {
   return { first: audio, whole: Promise.resolve(audio) };
-}
-
-/** A prewarm's result once the audio is stored; `unavailable` when it could not be. */
-async function prewarmed(
-  cacheKey: string,
-  whole: Promise<WholeAudio>,
-  status: PrewarmResult['status'],
-): Promise<PrewarmResult> {
-  if ((await whole).status === 'BYPASS') {
-    throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', {
-      retryAfterSeconds: 5,
-    });
-  }
-  return { cacheKey, status };
 }

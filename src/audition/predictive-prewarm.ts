@@ -133,7 +133,11 @@ export class PredictivePrewarm {
 
   async #run(trigger: PredictiveTrigger, voices: readonly KnownVoice[]): Promise<void> {
     const language = trigger.audition.locale.split('-')[0]!;
-    const run: PredictiveRun = { tenantId: trigger.caller.tenantId, language, lineVersion: defaultLinesVersion(language) };
+    const run: PredictiveRun = {
+      tenantId: trigger.caller.tenantId,
+      language,
+      lineVersion: defaultLinesVersion(language),
+    };
     if (!(await this.#claim(run))) return;
     const outcome = await this.#prewarmAll(trigger, voices);
     this.#deps.log.info(

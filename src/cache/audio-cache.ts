@@ -18,8 +18,7 @@ export interface CacheSlot {
   cacheKey: string;
   log: Logger;
   timings: Timings;
-  /** Stored by a predictive prewarm (counted as its spend, and its plays as its hits). */
-  predictive?: boolean;
+  predictive?: boolean; // stored by a predictive prewarm: counted as its spend, its plays as its hits
 }
 
 export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };

@@ -53,7 +53,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((hits) => hits.close()));
 });
 
-function setUp(options: { maxVoices?: number; concurrency?: number; maxConcurrency?: number; budgetChars?: number } = {}) {
+function setUp(
+  options: { maxVoices?: number; concurrency?: number; maxConcurrency?: number; budgetChars?: number } = {},
+) {
   const clock = { now: new Date('2031-03-01T10:00:00Z') };
   const now = () => clock.now;
   const infos: string[] = [];
@@ -104,7 +106,7 @@ function setUp(options: { maxVoices?: number; concurrency?: number; maxConcurren
     return answer;
   };
   const settle = async () => {
-    await predictive.drain();
+    await predictive.idle();
     await auditions.drain();
   };
   const predictiveLines = () => infos.filter((l) => l.startsWith('prewarm: predictive {'));
@@ -164,7 +166,7 @@ describe('PredictivePrewarm', () => {
     expect(t.synthesizer.calls).toBe(1 + 2 + 1);
     await t.click('en-US-AvaNeural'); // another language: its own run
     await t.settle();
-    expect(voicesSynthesized(t.synthesizer).slice(4)).toEqual(['en-GB-SoniaNeural']);
+    expect(voicesSynthesized(t.synthesizer).slice(4)).toEqual(['en-US-AvaNeural', 'en-GB-SoniaNeural']);
     // Past the lifetime (the entries expired too): the next default-line audition runs it again.
     t.clock.now = new Date(t.clock.now.getTime() + 31 * DAY_MS);
     const before = t.synthesizer.calls;

@@ -149,10 +149,10 @@ describe('SynthesisSlots', () => {
       const waitingBackground = background(slots, granted, 'p1', 'b');
       const waitingInteractive = ask(slots, 'c', granted, 'c1');
       await settle();
-      held[0]!();
+      held[0]();
       const c1 = await waitingInteractive;
       expect(granted).toEqual(['a1', 'a2', 'c1']);
-      held[1]!(); // one slot free: the reserve; the background request still waits
+      held[1](); // one slot free: the reserve; the background request still waits
       await settle();
       expect(granted).toEqual(['a1', 'a2', 'c1']);
       c1(); // both free: now it may start

@@ -402,7 +402,8 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       const token = await tenant.token();
       const click = (voice: string, body: object = {}) =>
         tab.evaluate(CLICK_IN_PAGE, { baseUrl: castingUrl, token, projectId: tenant.projectId, voice, body });
-      const spoken = (from: number) => standIn.received.slice(from).map((r) => /<voice name="([^"]+)"/.exec(r.ssml)?.[1]);
+      const spoken = (from: number) =>
+        standIn.received.slice(from).map((r) => /<voice name="([^"]+)"/.exec(r.ssml)?.[1]);
       const before = standIn.received.length;
 
       expect(await click('es-PE-CamilaNeural')).toMatchObject({ status: 200, cache: 'MISS' });

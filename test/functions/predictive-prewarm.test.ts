@@ -87,10 +87,13 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
     expect(standIn.received.length - before).toBe(1 + CAP);
 
     await services.hits.flush();
-    const { response } = await invokeHttp(createStatsHandler(() => services), {
-      url: 'http://localhost/api/v1/audio-cache/stats',
-      headers: { authorization: `Bearer ${await token(account)}` },
-    });
+    const { response } = await invokeHttp(
+      createStatsHandler(() => services),
+      {
+        url: 'http://localhost/api/v1/audio-cache/stats',
+        headers: { authorization: `Bearer ${await token(account)}` },
+      },
+    );
     const stats = (await response.json()) as { last24h: { predictive: Record<string, number> } };
     const characters = prewarmed.reduce((sum, v) => sum + [...defaultAuditionLine(v, voiceLocale(v)!)].length, 0);
     expect(stats.last24h.predictive).toEqual({

@@ -53,7 +53,11 @@ async function main() {
         body: JSON.stringify(body),
       });
       await response.arrayBuffer();
-      return { status: response.status, cache: response.headers.get('x-cache-status'), ms: performance.now() - started };
+      return {
+        status: response.status,
+        cache: response.headers.get('x-cache-status'),
+        ms: performance.now() - started,
+      };
     };
     const click = (tenant: Tenant, voice: string) => post(tenant, `voices/${voice}/audition`, {});
 
