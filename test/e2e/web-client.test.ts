@@ -421,7 +421,9 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
           .some((known) => known.name === v),
       );
       expect(next).toHaveLength(4);
-      await expect.poll(() => next.every((v) => spoken(before).includes(v)), { timeout: 30_000 }).toBe(true);
+      // Stored (the host logs each as it lands), within 30 s of the first click.
+      const stored = (voice: string) => casting.output().includes(`"voice":"${voice}","status":"created"`);
+      await expect.poll(() => next.every(stored), { timeout: 30_000 }).toBe(true);
       for (const voice of next) expect(await click(voice), voice).toMatchObject({ status: 200, cache: 'HIT-L2' });
       await expect.poll(() => spoken(before).length, { timeout: 30_000 }).toBe(2 + 24);
       // Not queued behind the background work: it reached the speech service while most of the burst was to come.
