@@ -50,6 +50,7 @@ describe('parseConfig', () => {
       hitFlushMs: 5_000,
       ttsPricePerMillionChars: 16,
       prewarmConcurrency: 4,
+      predictivePrewarm: { maxVoices: 24, concurrency: 2 },
       applicationInsightsConnectionString: undefined,
       port: 7071,
     });
@@ -215,6 +216,8 @@ describe('parseConfig', () => {
       'MEMORY_CACHE_MB',
       'MEMORY_CACHE_TTL_SECONDS',
       'PORT',
+      'PREDICTIVE_PREWARM_CONCURRENCY',
+      'PREDICTIVE_PREWARM_MAX_VOICES',
       'PREWARM_CONCURRENCY',
       'TTS_CHUNK_TIMEOUT_SECONDS',
       'TTS_CONNECT_TIMEOUT_SECONDS',

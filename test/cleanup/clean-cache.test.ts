@@ -336,8 +336,10 @@ describe('the cleanup timer function', () => {
       expect(logs.at(-2)).toBe('information: Cache stats: 0 entries, 0.00 MB, 0 total hits, 0.00 avg hits/entry');
       // Then the stats endpoint's figures for all tenants.
       expect(logs.at(-1)).toBe(
-        'information: Cache usage (all tenants): last 24 h: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, 0 characters ($0.00) saved; ' +
-          'last 7 d: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, 0 characters ($0.00) saved; ' +
+        'information: Cache usage (all tenants): last 24 h: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, ' +
+          '0 characters ($0.00) saved, predictive prewarm 0 syntheses, 0 characters ($0.00), 0 hits served; ' +
+          'last 7 d: 0 entries created, 0 hits, 0 syntheses, hit ratio n/a, 0 characters ($0.00) saved, ' +
+          'predictive prewarm 0 syntheses, 0 characters ($0.00), 0 hits served; ' +
           'all cached entries: 0 characters ($0.00 at $16/M) saved; most played: none',
       );
     } finally {
