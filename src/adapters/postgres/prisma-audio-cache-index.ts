@@ -8,12 +8,12 @@ import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } 
 const HIT_BATCH_SIZE = 1_000;
 
 /**
- * SQL: the upsert, around a SELECT of (tenant_id, hour, syntheses, characters), that adds predictive prewarm's
- * syntheses to the tenant's hourly usage.
+ * SQL: the upsert that adds predictive prewarm's syntheses to the tenant's hourly usage, written around a
+ * SELECT of (tenant_id, hour, syntheses, characters): `spendInsert` before it, `spendAdded` after it.
  */
-const countSpend = Prisma.sql`
+const spendInsert = Prisma.sql`
   INSERT INTO audio_cache_usage AS u (tenant_id, hour, predictive_syntheses, predictive_characters)`;
-const toUsage = Prisma.sql`
+const spendAdded = Prisma.sql`
   ON CONFLICT (tenant_id, hour) DO UPDATE
      SET predictive_syntheses = u.predictive_syntheses + excluded.predictive_syntheses,
          predictive_characters = u.predictive_characters + excluded.predictive_characters`;
@@ -120,9 +120,9 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         SELECT cache_key, tenant_id, created_at, ${predictive}::boolean FROM stored
         ON CONFLICT (cache_key) DO UPDATE SET predictive = excluded.predictive
       ), spent AS (
-        ${countSpend}
+        ${spendInsert}
         SELECT tenant_id, date_trunc('hour', created_at, 'UTC'), 1, chars FROM stored WHERE ${predictive}::boolean
-        ${toUsage}
+        ${spendAdded}
       )
       SELECT cache_key FROM stored`,
     );
@@ -154,12 +154,12 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         UPDATE audio_cache_auditions AS o SET predictive = ${predictive}::boolean
           FROM replaced AS r WHERE o.cache_key = r.cache_key
       ), spent AS (
-        ${countSpend}
+        ${spendInsert}
         SELECT r.tenant_id, date_trunc('hour', r.created_at, 'UTC'), 1, r.chars FROM replaced AS r
          WHERE ${predictive}::boolean AND NOT EXISTS (
                SELECT 1 FROM before AS b
                 WHERE b.created_at = ${entry.createdAt} AND b.audio_blob_path = ${entry.audioBlobPath})
-        ${toUsage}
+        ${spendAdded}
       )
       SELECT 1`,
     );
