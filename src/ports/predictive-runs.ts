@@ -9,7 +9,7 @@ export interface PredictiveRun {
 
 /**
  * Which predictive prewarms have run, shared by every instance: at most one per tenant, language and line version
- * within the entries' lifetime (PREDICTIVE_PREWARM, docs/operations.md).
+ * within the entries' lifetime (docs/endpoints.md, "Predictive prewarm").
  */
 export interface PredictiveRuns {
   /**
