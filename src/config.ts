@@ -98,8 +98,8 @@ const settingsSchema = z.object({
   HIT_FLUSH_SECONDS: numberWithDefault(5),
   TTS_PRICE_PER_MILLION_CHARS: numberWithDefault(16, { zeroAllowed: true }),
   PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
-  PREDICTIVE_PREWARM_MAX_VOICES: numberWithDefault(24, { integer: true, zeroAllowed: true }),
-  PREDICTIVE_PREWARM_CONCURRENCY: numberWithDefault(2, { integer: true }),
+  PREDICTIVE_PREWARM_MAX_VOICES: numberWithDefault(44, { integer: true, zeroAllowed: true }),
+  PREDICTIVE_PREWARM_CONCURRENCY: numberWithDefault(4, { integer: true }),
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   PORT: z.pipe(
     numberWithDefault(7071, { integer: true }),

@@ -50,7 +50,7 @@ describe('parseConfig', () => {
       hitFlushMs: 5_000,
       ttsPricePerMillionChars: 16,
       prewarmConcurrency: 4,
-      predictivePrewarm: { maxVoices: 24, concurrency: 2 },
+      predictivePrewarm: { maxVoices: 44, concurrency: 4 },
       applicationInsightsConnectionString: undefined,
       port: 7071,
     });

@@ -25,10 +25,16 @@ export function languageOf(locale: string): string {
   return language.toLowerCase();
 }
 
+/** Voices per locale that lead its list (a locale's main voices come first in the inventory). */
+const LEADING_PER_LOCALE = 2;
+
 /**
- * The voices of `locale`'s language other than `voice`: those of `locale` first, then the rest
- * in inventory order, each name once. A voice the inventory does not hold still gets its
- * language's others (it may be newer than the list); a language it does not hold gets none.
+ * The voices of `locale`'s language other than `voice`: those of `locale` first; then each other
+ * locale's first two (its main voices, as the web app's casting page offers two per locale), in
+ * inventory order; then the rest in inventory order; each name once. So a capped prewarm covers
+ * every locale's main voices before any locale's extra ones. A voice the inventory does not hold
+ * still gets its language's others (it may be newer than the list); a language it does not hold
+ * gets none.
  */
 export function otherVoicesOfLanguage(
   inventory: readonly InventoryVoice[],
@@ -37,10 +43,16 @@ export function otherVoicesOfLanguage(
 ): InventoryVoice[] {
   const language = languageOf(locale);
   const sameLanguage = inventory.filter((v) => v.name !== voice && languageOf(v.locale) === language);
-  const ordered = [
-    ...sameLanguage.filter((v) => v.locale === locale),
-    ...sameLanguage.filter((v) => v.locale !== locale),
-  ];
   const seen = new Set<string>();
-  return ordered.filter((v) => !seen.has(v.name) && seen.add(v.name));
+  const unique = sameLanguage.filter((v) => !seen.has(v.name) && seen.add(v.name));
+  const perLocale = new Map<string, number>();
+  const leading = (v: InventoryVoice) => {
+    const count = (perLocale.get(v.locale) ?? 0) + 1;
+    perLocale.set(v.locale, count);
+    return count <= LEADING_PER_LOCALE;
+  };
+  const own = unique.filter((v) => v.locale === locale);
+  const others = unique.filter((v) => v.locale !== locale);
+  const leads = others.filter(leading);
+  return [...own, ...leads, ...others.filter((v) => !leads.includes(v))];
 }

@@ -114,6 +114,25 @@ describe('otherVoicesOfLanguage', () => {
     ]);
   });
 
+  it('answers every other locale’s first two voices before any locale’s third', () => {
+    const more = [
+      'es-MX-DaliaNeural',
+      'es-MX-JorgeNeural',
+      'es-MX-BeatrizNeural',
+      'es-AR-ElenaNeural',
+      'es-AR-TomasNeural',
+    ]
+      .map(voice)
+      .concat(voice('es-PE-CamilaNeural'));
+    expect(names(otherVoicesOfLanguage(more, 'es-PE-CamilaNeural', 'es-PE'))).toEqual([
+      'es-MX-DaliaNeural',
+      'es-MX-JorgeNeural',
+      'es-AR-ElenaNeural',
+      'es-AR-TomasNeural',
+      'es-MX-BeatrizNeural',
+    ]);
+  });
+
   it('still answers the others for a voice the inventory does not hold (a voice newer than the list)', () => {
     expect(names(otherVoicesOfLanguage(inventory, 'es-PE-NuevaNeural', 'es-PE'))).toEqual([
       'es-PE-CamilaNeural',
