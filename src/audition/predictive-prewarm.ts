@@ -1,4 +1,5 @@
-import { systemClock, type Clock } from '../clock.ts';
+import { LRUCache } from 'lru-cache';
+import { lruClock, systemClock, type Clock } from '../clock.ts';
 import { auditionOf, isDefaultLineAudition, type Audition } from '../domain/audition.ts';
 import { defaultLinesVersion } from '../domain/default-audition-line.ts';
 import { AppError, describeError } from '../errors.ts';
@@ -71,6 +72,8 @@ const KNOWN_RUNS_MAX = 10_000;
 /** A failure that means this voice only (the region does not have it): the run goes on with the next. */
 const SKIP_VOICE = new Set(['tts-rejected-request']);
 
+const runId = (run: PredictiveRun) => `${run.tenantId}\u0000${run.language}\u0000${run.lineVersion}`;
+
 /**
  * Predictive prewarm: after a tenant's default-line audition of a voice (the casting page's `{}`), the default lines of
  * the other voices of the same language are synthesized and stored in the background, the voice's own locale first,
@@ -82,14 +85,15 @@ const SKIP_VOICE = new Set(['tts-rejected-request']);
 export class PredictivePrewarm {
   readonly #deps: PredictivePrewarmDeps;
   readonly #now: Clock;
-  /** Runs claimed or refused lately, by tenant, language and version → when to ask again (ms). */
-  readonly #known = new Map<string, number>();
+  /** Runs claimed or refused lately (tenant, language, version): not asked of the database again for a while. */
+  readonly #known: LRUCache<string, true>;
   readonly #running = new Set<Promise<void>>();
   #stopping = false;
 
   constructor(deps: PredictivePrewarmDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
+    this.#known = new LRUCache({ max: KNOWN_RUNS_MAX, ttl: STALE_RUN_MS, ...lruClock(this.#now) });
   }
 
   /**
@@ -97,13 +101,15 @@ export class PredictivePrewarm {
    * a warning: predictive prewarm is an optimisation, never the caller's problem).
    */
   afterAudition(trigger: PredictiveTrigger): void {
+    const run = this.#runFor(trigger);
+    if (run === undefined || this.#known.has(runId(run))) return; // the cheap path of every other click
     const voices = this.#voicesFor(trigger);
     if (voices.length === 0) return;
-    const run = this.#run(trigger, voices).catch((error: unknown) =>
+    const started = this.#run(trigger, run, voices).catch((error: unknown) =>
       this.#deps.log.warn(`prewarm: predictive run failed: ${describeError(error)}`),
     );
-    this.#running.add(run);
-    void run.finally(() => this.#running.delete(run));
+    this.#running.add(started);
+    void started.finally(() => this.#running.delete(started));
   }
 
   /** Resolves when no run is under way (tools and tests). */
@@ -117,47 +123,42 @@ export class PredictivePrewarm {
     await Promise.allSettled([...this.#running]);
   }
 
-  /** The voices this audition's run would prewarm, capped; none when it is not a trigger. */
+  /** The run this audition would start; none when it is not a trigger (not a default line, off, opted out). */
+  #runFor({ caller, project, audition }: PredictiveTrigger): PredictiveRun | undefined {
+    if (this.#deps.settings.maxVoices <= 0 || this.#stopping || project.predictivePrewarm === false) return undefined;
+    if (!isDefaultLineAudition(audition)) return undefined;
+    const language = audition.locale.split('-')[0]!;
+    return { tenantId: caller.tenantId, language, lineVersion: defaultLinesVersion(language) };
+  }
+
+  /** The voices the run would prewarm, capped; none when there is no key to pay with. */
   #voicesFor({ project, audition }: PredictiveTrigger): readonly KnownVoice[] {
-    const { maxVoices } = this.#deps.settings;
-    if (maxVoices <= 0 || this.#stopping || project.predictivePrewarm === false) return [];
-    if (!isDefaultLineAudition(audition)) return [];
     let credentials: SpeechCredentials | undefined;
     try {
       credentials = this.#deps.credentialsFor(project);
     } catch {
       return []; // no key to pay with: nothing to prewarm
     }
-    return this.#deps.voices.otherVoices(audition.voice, audition.locale, credentials).slice(0, maxVoices);
+    const voices = this.#deps.voices.otherVoices(audition.voice, audition.locale, credentials);
+    return voices.slice(0, this.#deps.settings.maxVoices);
   }
 
-  async #run(trigger: PredictiveTrigger, voices: readonly KnownVoice[]): Promise<void> {
-    const language = trigger.audition.locale.split('-')[0]!;
-    const run: PredictiveRun = {
-      tenantId: trigger.caller.tenantId,
-      language,
-      lineVersion: defaultLinesVersion(language),
-    };
+  async #run(trigger: PredictiveTrigger, run: PredictiveRun, voices: readonly KnownVoice[]): Promise<void> {
     if (!(await this.#claim(run))) return;
     const outcome = await this.#prewarmAll(trigger, voices);
-    this.#deps.log.info(
-      `prewarm: predictive run ${JSON.stringify({ tenant: run.tenantId, language, voices: voices.length, ...outcome })}`,
-    );
+    const fields = { tenant: run.tenantId, language: run.language, voices: voices.length, ...outcome };
+    this.#deps.log.info(`prewarm: predictive run ${JSON.stringify(fields)}`);
     await this.#deps.runs.finish(run, this.#now());
   }
 
   /** Whether this instance may run it: not known to be taken, and claimed in the database now. */
   async #claim(run: PredictiveRun): Promise<boolean> {
-    const id = `${run.tenantId}\u0000${run.language}\u0000${run.lineVersion}`;
+    const id = runId(run);
+    if (this.#known.has(id)) return false;
     const now = this.#now();
-    const askAgainAt = this.#known.get(id);
-    if (askAgainAt !== undefined && askAgainAt > now.getTime()) return false;
-    const ttlMs = this.#deps.ttlDays * DAY_MS;
-    const claimed = await this.#deps.runs.claim(run, now, ttlMs, STALE_RUN_MS);
+    const claimed = await this.#deps.runs.claim(run, now, this.#deps.ttlDays * DAY_MS, STALE_RUN_MS);
     // Claimed or not, a run of it is under way or done: ask again when a stale one could be retaken.
-    this.#known.delete(id);
-    this.#known.set(id, now.getTime() + STALE_RUN_MS);
-    if (this.#known.size > KNOWN_RUNS_MAX) this.#known.delete(this.#known.keys().next().value!);
+    this.#known.set(id, true);
     return claimed;
   }
 

@@ -34,9 +34,16 @@ export function voiceName(voice: string, locale: string): string {
  * makes a new predictive prewarm of that language worth running; other languages keep theirs.
  */
 export function defaultLinesVersion(language: string): string {
+  const known = versions.get(language);
+  if (known !== undefined) return known;
   const own = Object.entries(lines).filter(([locale]) => locale === language || locale.startsWith(`${language}-`));
-  return createHash('sha256')
+  const version = createHash('sha256')
     .update(JSON.stringify([table.default, own]))
     .digest('hex')
     .slice(0, 16);
+  if (own.length > 0) versions.set(language, version); // the table's languages only: a bounded memo
+  return version;
 }
+
+/** Versions computed so far, by language (one hash per language per process, not one per audition). */
+const versions = new Map<string, string>();

@@ -98,11 +98,14 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     expect(rows).toEqual([{ tenant_id: account.tenantId, syntheses: '2', characters: '40', hits: '1' }]);
   });
 
-  it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {
-    const [statement, ...rest] = sqlStatementsAfter('There, give a project its key');
+  /**
+   * Runs the one statement after `marker` on the project's settings, set to `before` first, and answers the settings
+   * it leaves. The documentation writes it for Khipu's json column; on jsonb the cast back to json is left out.
+   */
+  async function settingsAfterStatement(marker: string, before: unknown): Promise<unknown> {
+    const [statement, ...rest] = sqlStatementsAfter(marker);
     expect(rest).toEqual([]);
-    await services.prisma
-      .$executeRaw`UPDATE projects SET settings = ${JSON.stringify({ creds: { storage: { azure: { account: 'keep' } } }, theme: 'dark' })}
+    await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify(before)}
       WHERE id = ${account.projectId}::uuid`;
     const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
     await withPgClient(services.database.url, (client) =>
@@ -111,24 +114,22 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     const [project] = await services.prisma.$queryRaw<
       { settings: unknown }[]
     >`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
-    expect(projectSpeechKey(project!.settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
-    expect(project!.settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });
+    return project!.settings;
+  }
+
+  it('gives a project its key where the web UI keeps it, on a json or jsonb settings column, keeping its other settings', async () => {
+    const settings = await settingsAfterStatement('There, give a project its key', {
+      creds: { storage: { azure: { account: 'keep' } } },
+      theme: 'dark',
+    });
+    expect(projectSpeechKey(settings)).toEqual({ ttsKey: 'YOUR_AZURE_KEY', ttsRegion: 'eastus' });
+    expect(settings).toMatchObject({ theme: 'dark', creds: { storage: { azure: { account: 'keep' } } } });
   });
 
   it('opts a project out of predictive prewarm, on a json or jsonb settings column, keeping its other settings', async () => {
-    const [statement, ...rest] = sqlStatementsAfter('`settings.audition_cache.predictive_prewarm = false` (a');
-    expect(rest).toEqual([]);
-    const settings = { creds: { tts: { azure: { key: 'k', region: 'eastus' } } }, audition_cache: { other: 1 } };
-    await services.prisma.$executeRaw`UPDATE projects SET settings = ${JSON.stringify(settings)}
-      WHERE id = ${account.projectId}::uuid`;
-    const sql = shape === 'khipu' ? statement! : statement!.replace(/\)::json\n/, ')\n');
-    await withPgClient(services.database.url, (client) =>
-      client.query(sql.replace('YOUR_PROJECT_ID', account.projectId)),
-    );
-    const [project] = await services.prisma.$queryRaw<
-      { settings: unknown }[]
-    >`SELECT settings FROM projects WHERE id = ${account.projectId}::uuid`;
-    expect(predictivePrewarmOptedOut(project!.settings)).toBe(true);
-    expect(project!.settings).toMatchObject({ ...settings, audition_cache: { other: 1, predictive_prewarm: false } });
+    const before = { creds: { tts: { azure: { key: 'k', region: 'eastus' } } }, audition_cache: { other: 1 } };
+    const settings = await settingsAfterStatement('`settings.audition_cache.predictive_prewarm = false` (a', before);
+    expect(predictivePrewarmOptedOut(settings)).toBe(true);
+    expect(settings).toMatchObject({ ...before, audition_cache: { other: 1, predictive_prewarm: false } });
   });
 });

@@ -32,6 +32,7 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
       AZURE_SPEECH_KEY: 'operator-key',
       AZURE_SPEECH_REGION: 'eastus',
       PREDICTIVE_PREWARM_MAX_VOICES: String(CAP),
+      PREDICTIVE_PREWARM_CONCURRENCY: '1', // one at a time, so the stand-in hears them in prewarm order
       DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY: '300',
       ...extra,
     });
