@@ -24,6 +24,11 @@ export interface CacheEntry {
   audioBlobPath: string;
   audioDurationSeconds: number | null;
   expiresAt: Date | null;
+  /**
+   * Where the blob lives, from our ownership note: a project account's store id (ProjectStorage.storeId), or null for
+   * the operator's account (and for rows this service did not write).
+   */
+  storeId: string | null;
 }
 
 export interface NewCacheEntry {
@@ -44,6 +49,11 @@ export interface NewCacheEntry {
    * predictive syntheses and characters), and its later plays as predictive hits.
    */
   predictive?: boolean;
+  /**
+   * Stored in a project's own account (absent: the operator's): recorded in the ownership note, and the store
+   * registered for the cleanup (AudioCacheIndex implementations upsert `audio_cache_blob_stores` in the same statement).
+   */
+  store?: { storeId: string; projectId: string };
 }
 
 export type HitBatch = { cacheKey: string; hits: number; lastAccessedAt: Date }[];

@@ -9,13 +9,15 @@ export interface CacheMaintenance {
    * another pass (another instance, a manual run) holds it.
    */
   withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
+  // The three deletes below act on entries in the operator's account only (no store id in their note); those in
+  // project accounts go through ProjectStoreMaintenance.
   /** Deletes up to `limit` of our entries with `expires_at < now`; returns their blob paths. */
   deleteExpired(now: Date, limit: number): Promise<string[]>;
   /** Tenants holding more than `maxEntries` entries of ours (other writers' rows do not count). */
   tenantsOverCap(maxEntries: number): Promise<{ tenantId: string; entries: number }[]>;
   /**
    * Deletes up to `limit` of the tenant's least recently accessed entries beyond its `keep`
-   * most recent ones; returns their blob paths.
+   * most recent ones (ranked over every store, the operator's and project accounts'); returns their blob paths.
    */
   deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]>;
   /**
@@ -36,4 +38,55 @@ export interface CacheMaintenance {
   deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]>;
   /** Deletes hourly usage figures older than `before`; returns how many hours were removed. */
   deleteUsageBefore(before: Date): Promise<number>;
+}
+
+/** Which of our entries a cleanup step, the cap or a purge acts on. */
+export type EntrySelection =
+  /** Past their expiry at `now`. */
+  | { kind: 'expired'; now: Date }
+  /** The tenant's least recently used beyond its `keep` most recent ones (ranked over every store). */
+  | { kind: 'over-cap'; tenantId: string; keep: number }
+  /** The tenant's (those of `voiceId` only, when given). */
+  | { kind: 'tenant'; tenantId: string; voiceId?: string };
+
+/** An entry of ours whose blob is in a project's own account. */
+export interface ProjectStoreEntry {
+  id: string;
+  cacheKey: string;
+  tenantId: string;
+  /** The blob's path in the store (audio_cache.audio_blob_path). */
+  path: string;
+  storeId: string;
+  /** The project whose credentials stored it (null: unknown). */
+  projectId: string | null;
+}
+
+/** A project account the service wrote to (the registry `audio_cache_blob_stores`), for one tenant. */
+export interface RegisteredStore {
+  tenantId: string;
+  storeId: string;
+  /** The project that stored there last. */
+  projectId: string;
+  /** Our entries whose blob is there now. */
+  entries: number;
+}
+
+/**
+ * The cleanup's view of project accounts. Their blobs go before their rows (a row is the only record of a blob in an
+ * account that may be unreachable now), so selecting and deleting are two calls; the operator's account keeps the
+ * one-statement deletes of CacheMaintenance (rows first, its orphan sweep behind them).
+ */
+export interface ProjectStoreMaintenance {
+  /**
+   * Up to `limit` of our entries in project accounts that `selection` picks, none in the `skip` stores (unreachable in
+   * this pass), oldest first; nothing is deleted. For `over-cap`, ranked over all the tenant's entries of every store
+   * (the operator's too), so a skipped store's entries still count as kept.
+   */
+  selectInProjectStores(selection: EntrySelection, limit: number, skip: readonly string[]): Promise<ProjectStoreEntry[]>;
+  /** Deletes these entries' rows and ownership notes (ours only, by id); answers how many rows went. */
+  deleteEntries(ids: readonly string[]): Promise<number>;
+  /** Every registered project store, by tenant and store id. */
+  registeredStores(): Promise<RegisteredStore[]>;
+  /** Forgets a registered store if no entry of ours is in it any more; answers whether it did. */
+  forgetStoreIfEmpty(tenantId: string, storeId: string): Promise<boolean>;
 }

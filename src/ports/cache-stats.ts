@@ -48,6 +48,19 @@ export interface CacheStats {
   topEntries: TopEntry[];
   /** Every play of the cached entries so far, priced at `pricePerMillionChars`. */
   savings: { characters: number; dollars: number; pricePerMillionChars: number };
+  /** Our entries per project storage account (the operator's account is not listed), most entries first, at most 100. */
+  projectStores: StoreUsage[];
+}
+
+/** Our entries in one project's own storage account. */
+export interface StoreUsage {
+  tenantId: string;
+  /** ProjectStorage.storeId: `{serviceUrl}/{containerName}` (no secret). */
+  storeId: string;
+  /** The project that stored there last (the registry's). */
+  projectId: string;
+  entries: number;
+  sizeBytes: number;
 }
 
 /**
