@@ -37,6 +37,10 @@ export function isNotFound(error: unknown): boolean {
   );
 }
 
+export function isContainerMissing(error: unknown): boolean {
+  return error instanceof RestError && error.code === 'ContainerNotFound';
+}
+
 /**
  * @azure/identity, loaded only where a managed identity is used (no connection string): it
  * takes ~0.2 s to load, which a cold start with a connection string (Azurite, local

@@ -16,7 +16,7 @@ import {
   type StoredBlob,
 } from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
-import { BATCHES_IN_FLIGHT, isNotFound, loadIdentity, MAX_BATCH, toBlobInfos, WRITTEN_HERE } from './azure-blob-sdk.ts';
+import { BATCHES_IN_FLIGHT, isContainerMissing, isNotFound, loadIdentity, MAX_BATCH, toBlobInfos, WRITTEN_HERE } from './azure-blob-sdk.ts';
 import { withChunkDeadlines } from './chunk-deadlines.ts';
 import { StallGuard } from './stall-guard.ts';
 
@@ -33,6 +33,11 @@ export interface AzureBlobStoreOptions {
   writeTimeoutMs?: number;
   /** Told of deadlines passed and answers received; fails calls at once while the store hangs. */
   stallGuard?: StallGuard;
+  /**
+   * Create the container when it is missing (default true: the operator's own container). false for a project's
+   * account: a missing container is then a failure, never created behind its owner's back, nor read as "no blob".
+   */
+  createContainer?: boolean;
 }
 
 const DEPENDENCY = 'Blob Storage';
@@ -41,7 +46,7 @@ export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
 
 // The SDK's default retries back off for up to a minute. The cache sits on a user's request
 // path and fails open, so a storage fault should surface within seconds, not after a minute.
-const DEFAULT_RETRY: StorageRetryOptions = {
+export const DEFAULT_RETRY: StorageRetryOptions = {
   maxTries: 3,
   retryDelayInMs: 200,
   maxRetryDelayInMs: 2_000,
@@ -62,6 +67,7 @@ export class AzureBlobStore implements BlobStore {
   readonly #readTimeoutMs: number;
   readonly #writeTimeoutMs: number;
   readonly #guard: StallGuard;
+  readonly #createContainer: boolean;
 
   constructor(
     private readonly container: ContainerClient,
@@ -71,6 +77,7 @@ export class AzureBlobStore implements BlobStore {
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
     this.#guard = options.stallGuard ?? new StallGuard(DEPENDENCY);
+    this.#createContainer = options.createContainer ?? true;
   }
 
   static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions = {}): AzureBlobStore {
@@ -94,7 +101,7 @@ export class AzureBlobStore implements BlobStore {
       } catch (error) {
         // The container was deleted after this store created it (by hand, or a fresh emulator):
         // create it again rather than fail every write until the process restarts.
-        if (!(error instanceof RestError && error.code === 'ContainerNotFound')) throw error;
+        if (!(error instanceof RestError && error.code === 'ContainerNotFound') || !this.#createContainer) throw error;
         this.#ready = undefined;
         await this.#ensureContainer();
         await upload();
@@ -122,7 +129,9 @@ export class AzureBlobStore implements BlobStore {
           const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
           return { response, body, chunks, first: await chunks.next() };
         } catch (error) {
-          if (isNotFound(error)) throw new BlobNotFoundError(path);
+          if (isNotFound(error) && (this.#createContainer || !isContainerMissing(error))) {
+            throw new BlobNotFoundError(path);
+          }
           throw error;
         }
       },
@@ -264,6 +273,7 @@ export class AzureBlobStore implements BlobStore {
    * A failed attempt is forgotten so that the next call tries again.
    */
   #ensureContainer(): Promise<void> {
+    if (!this.#createContainer) return Promise.resolve();
     // Its own deadline: callers share this one request, each with its own deadline on top.
     this.#ready ??= this.container.createIfNotExists({ abortSignal: AbortSignal.timeout(this.#writeTimeoutMs) }).then(
       () => undefined,

@@ -1,4 +1,5 @@
 import { AzureBlobStore } from '../adapters/azure-blob-store.ts';
+import { AzureProjectBlobStores } from '../adapters/azure-project-blob-stores.ts';
 import { AzureSpeechSynthesizer } from '../adapters/azure-speech-synthesizer.ts';
 import { LocalSpeechSynthesizer } from '../adapters/local-speech-synthesizer.ts';
 import { ConnectRetry } from '../adapters/postgres/connect-retry.ts';
@@ -19,13 +20,14 @@ import { VoiceInventory } from '../audition/voice-inventory.ts';
 import { AccessControl } from '../auth/access-control.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
+import { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
-import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
+import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
+import type { CacheMaintenance, ProjectStoreMaintenance } from '../ports/cache-maintenance.ts';
 import type { CacheStatsReader } from '../ports/cache-stats.ts';
 import type { MissLocks } from '../ports/miss-locks.ts';
 import type { PredictiveRuns } from '../ports/predictive-runs.ts';
@@ -37,14 +39,21 @@ import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 /** The clients a function invocation works with, built from one parsed Config. */
 export interface Services {
   config: Config;
+  /** The operator's account (AZURE_STORAGE_*). */
   blobStore: BlobStore;
+  /** Projects' own storage accounts: a store per account and key, built once, reused, bounded. */
+  projectStores: ProjectBlobStores;
+  /** What this instance knows of failing project accounts (health, stats). */
+  projectStoreStatus: ProjectStoreStatus;
+  /** The Khipu users and projects, read-only (the cleanup finds project accounts' credentials through it). */
+  accounts: AccountDirectory;
   access: AccessControl;
   auditions: AuditionService;
   /** After a default-line audition, the other voices of its language, in the background (PREDICTIVE_PREWARM_*). */
   predictive: PredictivePrewarm;
   /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
   hits: HitRecorder;
-  maintenance: CacheMaintenance;
+  maintenance: CacheMaintenance & ProjectStoreMaintenance;
   /** The stats endpoint's and the cleanup log's figures. */
   stats: CacheStatsReader;
   /** Each tenant's characters per UTC day on the service's default key. */
@@ -74,10 +83,11 @@ export interface BuiltServices extends Services {
 export interface ServiceOverrides {
   index?: AudioCacheIndex;
   blobStore?: BlobStore;
+  projectStores?: ProjectBlobStores;
   synthesizer?: Synthesizer;
   missLocks?: MissLocks;
   accounts?: AccountDirectory;
-  maintenance?: CacheMaintenance;
+  maintenance?: CacheMaintenance & ProjectStoreMaintenance;
   stats?: CacheStatsReader;
   speechBudget?: SpeechBudget;
   predictiveRuns?: PredictiveRuns;
@@ -98,9 +108,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech);
   const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
+  const projectStores = overrides.projectStores ?? createProjectStores(config, now);
+  const projectStoreStatus = new ProjectStoreStatus(now);
+  const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma);
   const auditions = new AuditionService({
     index,
     blobStore,
+    projectStores,
+    projectStoreStatus,
     synthesizer,
     hits,
     memory: config.memoryCache.maxBytes > 0 ? new MemoryAudioTier({ ...config.memoryCache, now }) : undefined,
@@ -117,8 +132,11 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     prisma,
     blobStore,
+    projectStores,
+    projectStoreStatus,
+    accounts,
     predictive,
-    access: new AccessControl(config.jwt, overrides.accounts ?? new PrismaAccountDirectory(prisma), {
+    access: new AccessControl(config.jwt, accounts, {
       cacheMs: config.authCacheMs,
       now,
     }),
@@ -175,6 +193,15 @@ function createBlobStore(config: Config): BlobStore {
   return AzureBlobStore.fromConfig(config.blobStorage, {
     readTimeoutMs: config.blobTimeouts.readMs,
     writeTimeoutMs: config.blobTimeouts.writeMs,
+  });
+}
+
+/** Projects' own accounts, with the operator's store's deadlines. */
+function createProjectStores(config: Config, now: Clock): ProjectBlobStores {
+  return new AzureProjectBlobStores({
+    readTimeoutMs: config.blobTimeouts.readMs,
+    writeTimeoutMs: config.blobTimeouts.writeMs,
+    now,
   });
 }
 

@@ -8,7 +8,8 @@ import type { Logger } from '../logger.ts';
 import type { Outages } from '../outage-log.ts';
 import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
+import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
+import type { ProjectStoreStatus } from '../cache/project-stores.ts';
 import type { MissLocks } from '../ports/miss-locks.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
@@ -36,7 +37,14 @@ export interface AuditionRequest {
 
 export interface AuditionServiceDeps {
   index: AudioCacheIndex;
+  /** The operator's account (AZURE_STORAGE_*). */
   blobStore: BlobStore;
+  /**
+   * Projects' own storage accounts (settings.creds.storage.azure), and what this instance knows of their failures.
+   * Without `projectStores` a project's own account is not used: its auditions go to the operator's (tests only).
+   */
+  projectStores?: ProjectBlobStores;
+  projectStoreStatus?: ProjectStoreStatus;
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */

@@ -1,4 +1,4 @@
-import { AudioCache, type CacheSlot } from '../cache/audio-cache.ts';
+import { AudioCache } from '../cache/audio-cache.ts';
 import { MissTurns } from '../cache/miss-turns.ts';
 import { SingleFlight, type Flight } from '../cache/single-flight.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -7,12 +7,14 @@ import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
+import type { ProjectAccess } from '../ports/account-directory.ts';
 import type { SpeechCredentials, Synthesizer } from '../ports/synthesizer.ts';
-import { Timings, type Tier } from '../timing.ts';
+import { ProjectStoreStatus } from '../cache/project-stores.ts';
+import type { Tier } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
-import { computeCacheKey } from '../domain/cache-key.ts';
+import { auditionJob, cacheKeyOf, type AuditionJob, type AuditionJobDeps } from './audition-job.ts';
 import { TenantLimiter } from './tenant-limiter.ts';
-import { SpeechSynthesis, type SynthesisJob } from './speech-synthesis.ts';
+import { SpeechSynthesis } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
 import { prewarmed } from './prewarmed.ts';
 
@@ -21,8 +23,7 @@ import type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResul
 export type { AuditionAudio, CacheStatus, WholeAudio } from '../domain/audition-audio.ts';
 export type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
-/** One audition on its way: the cache's slot for it and what a synthesis needs. */
-type AuditionJob = CacheSlot & SynthesisJob;
+
 
 /** A miss being filled: the starter's answer (a stream from the first chunk on, or whole), and the stored whole. */
 interface Fill {
@@ -50,6 +51,8 @@ export class AuditionService {
   readonly #prewarms: TenantLimiter;
   readonly #outages: Outages;
   readonly #now: Clock;
+  readonly #jobDeps: AuditionJobDeps;
+  readonly #projectStoreStatus: ProjectStoreStatus;
 
   constructor(deps: AuditionServiceDeps) {
     const now = (this.#now = deps.now ?? systemClock);
@@ -58,7 +61,10 @@ export class AuditionService {
     this.#synthesizer = synthesizer;
     this.#hits = deps.hits;
     this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
+    this.#jobDeps = { engine: synthesizer, projectStores: deps.projectStores };
+    this.#projectStoreStatus = deps.projectStoreStatus ?? new ProjectStoreStatus(now);
     this.#cache = new AudioCache({
+      projectStores: this.#projectStoreStatus,
       index: deps.index,
       blobStore: deps.blobStore,
       hits: deps.hits,
@@ -92,6 +98,10 @@ export class AuditionService {
    */
   async getAudio(request: AuditionRequest): Promise<AuditionAnswer> {
     const job = this.#job(request);
+    if (job.unusableStore !== undefined) {
+      this.#projectStoreStatus.unusable(job.log, job.project.id, job.tenantId, job.unusableStore);
+      return served(job, 'synthesis', await this.#synthesizeUncached(job));
+    }
     const hot = this.#cache.fromMemory(job);
     if (hot) return served(job, 'memory', hot);
 
@@ -122,14 +132,9 @@ export class AuditionService {
     return this.#prewarms.run(request.caller.tenantId, () => this.#prewarmOne(request));
   }
 
-  /** The key this tenant's audition is cached under (its ETag too). */
-  cacheKeyOf(tenantId: string, audition: Audition): string {
-    return computeCacheKey({
-      tenantId,
-      provider: this.#synthesizer.provider,
-      outputFormat: this.#synthesizer.outputFormat,
-      audition,
-    });
+  /** The key this tenant's audition is cached under (its ETag too), in the project's own account if it has one. */
+  cacheKeyOf(tenantId: string, audition: Audition, project?: ProjectAccess): string {
+    return cacheKeyOf(this.#jobDeps, tenantId, audition, project);
   }
 
   /**
@@ -152,6 +157,9 @@ export class AuditionService {
 
   async #prewarmOne(request: Omit<AuditionRequest, 'timings'>): Promise<PrewarmResult> {
     const job = this.#job(request);
+    if (job.unusableStore !== undefined) {
+      throw new AppError('unavailable', `The project's storage account settings cannot be used: ${job.unusableStore}`);
+    }
     const { cacheKey } = job;
     const inFlight = this.#flights.find(cacheKey);
     if (inFlight) return prewarmed(cacheKey, inFlight.landed, 'cached');
@@ -164,16 +172,8 @@ export class AuditionService {
     return prewarmed(cacheKey, fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
   }
 
-  #job({ caller, project, audition, log, timings = new Timings(), predictive }: AuditionRequest): AuditionJob {
-    return {
-      predictive,
-      tenantId: caller.tenantId,
-      cacheKey: this.cacheKeyOf(caller.tenantId, audition),
-      audition,
-      project,
-      log,
-      timings,
-    };
+  #job(request: AuditionRequest): AuditionJob {
+    return auditionJob(this.#jobDeps, request);
   }
 
   /**

@@ -31,7 +31,7 @@ export async function prewarmAuditions(
         results[index] = { index, key: null, status: 'failed', error: item.invalid };
         continue;
       }
-      const key = auditions.cacheKeyOf(request.caller.tenantId, item.audition);
+      const key = auditions.cacheKeyOf(request.caller.tenantId, item.audition, request.project);
       try {
         const done = await auditions.prewarm({ ...request, audition: item.audition });
         results[index] = { index, key, status: done.status };

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.ts';
-import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
+import type { Audition } from '../domain/audition.ts';
 import { sameTenant, type AuditionAudio, type SynthesizedAudition, type WholeAudio } from '../domain/audition-audio.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError } from '../errors.ts';
@@ -9,8 +9,10 @@ import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts'
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 import type { Timings } from '../timing.ts';
 import type { HitRecorder } from './hit-recorder.ts';
-import { continueStream, readRest, type OpenedEntry } from './blob-audio.ts';
+import { newCacheEntry } from './new-cache-entry.ts';
+import { continueStream, openBlob, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
+import { ProjectStoreStatus, type SlotStore } from './project-stores.ts';
 
 /** One tenant's entry being looked up or stored. */
 export interface CacheSlot {
@@ -19,6 +21,8 @@ export interface CacheSlot {
   log: Logger;
   timings: Timings;
   predictive?: boolean; // stored by a predictive prewarm: counted as its spend, its plays as its hits
+  /** The project's own storage account, where its blob is read and stored; absent: the operator's account. */
+  store?: SlotStore;
 }
 
 export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };
@@ -39,6 +43,8 @@ export interface AudioCacheDeps {
   now?: Clock;
   /** Where failures of the index and Blob Storage are logged, once per outage. */
   outages?: Outages;
+  /** Where failures of projects' own storage accounts are logged, once per outage each, and kept for health. */
+  projectStores?: ProjectStoreStatus;
 }
 
 const DAY_MS = 86_400_000;
@@ -52,6 +58,7 @@ export class AudioCache {
   readonly #deps: AudioCacheDeps;
   readonly #now: Clock;
   readonly #outages: Outages;
+  readonly #projectStores: ProjectStoreStatus;
   /** Purges from memory per tenant: a stream that began before one does not refill it. */
   readonly #purges = new Map<string, number>();
 
@@ -59,6 +66,7 @@ export class AudioCache {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
     this.#outages = deps.outages ?? createOutages();
+    this.#projectStores = deps.projectStores ?? new ProjectStoreStatus(this.#now);
   }
 
   /** The tenant's audio if this instance holds it in memory (a play, counted). */
@@ -102,7 +110,7 @@ export class AudioCache {
         }
       : undefined;
     const broken = (error: unknown) =>
-      this.#outages.blobStorage.failed(
+      this.#blobOutage(slot).failed(
         slot.log,
         'audition cache: blob read broke off after streaming began, response cut off',
         error,
@@ -148,10 +156,11 @@ export class AudioCache {
     { audio, durationSeconds }: SynthesizedAudition,
   ): Promise<WholeAudio> {
     const now = this.#now();
-    const { blobStore, index, memory, engine } = this.#deps;
+    const { index, memory, engine } = this.#deps;
+    const blobStore = slot.store?.blobs ?? this.#deps.blobStore; // the project's own account, else the operator's
     const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
     const uncached = (what: 'blob upload' | 'index write', error: unknown): WholeAudio => {
-      const outage = what === 'blob upload' ? this.#outages.blobStorage : this.#outages.database;
+      const outage = what === 'blob upload' ? this.#blobOutage(slot) : this.#outages.database;
       outage.failed(slot.log, `audition cache: ${what} failed, audio not cached`, error);
       memory?.delete(slot.cacheKey);
       return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
@@ -160,25 +169,12 @@ export class AudioCache {
       // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
       // pointing at nothing.
       await blobStore.put(blobPath, audio, 'audio/mpeg');
-      this.#outages.blobStorage.succeeded(slot.log);
+      this.#blobOutage(slot).succeeded(slot.log);
     } catch (error) {
       return uncached('blob upload', error);
     }
-    const entry = {
-      tenantId: slot.tenantId,
-      cacheKey: slot.cacheKey,
-      text: audition.text,
-      ssml,
-      voiceId: audition.voice,
-      voiceSettings: voiceSettingsOf(audition, engine),
-      audioBlobPath: blobPath,
-      audioUrl: blobStore.urlOf(blobPath),
-      audioDurationSeconds: durationSeconds ?? null,
-      audioFileSizeBytes: audio.length,
-      createdAt: now,
-      expiresAt: this.#expiry(now),
-      predictive: slot.predictive === true,
-    };
+    const blob = { path: blobPath, url: blobStore.urlOf(blobPath), engine, createdAt: now, expiresAt: this.#expiry(now) };
+    const entry = newCacheEntry(slot, audition, ssml, { audio, durationSeconds }, blob);
     try {
       // A conflict means the key has a row already: one another instance stored meanwhile
       // (same key, same audio: keep it and its counts), or the expired one being healed.
@@ -214,7 +210,8 @@ export class AudioCache {
 
   /** The live entry's blob, opened up to its first chunk, or why there is none. */
   async #open(slot: CacheSlot): Promise<OpenedEntry | { kind: 'miss' } | { kind: 'bypass' }> {
-    const { index, blobStore } = this.#deps;
+    const { index } = this.#deps;
+    const blobStore = slot.store?.blobs ?? this.#deps.blobStore; // the project's own account, else the operator's
     let entry: CacheEntry | null;
     try {
       entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
@@ -224,30 +221,25 @@ export class AudioCache {
       return { kind: 'bypass' };
     }
     if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
+    if (entry.storeId !== (slot.store?.storeId ?? null)) {
+      // Stored in another account than this slot's (never by this service's keys, which name the account): it is
+      // not this request's to read, heal or delete. Answered uncached, the entry left as it is.
+      slot.log.warn(`audition cache: ${slot.cacheKey.slice(0, 12)}… is stored in another account, answering uncached`);
+      return { kind: 'bypass' };
+    }
     const live = entry;
     try {
-      const opened = await slot.timings.time('blob', async () => {
-        const stored = await blobStore.get(live.audioBlobPath);
-        const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
-        return {
-          kind: 'open' as const,
-          entry: live,
-          stream: stored.stream,
-          blob,
-          first: await blob.next(),
-          size: stored.size,
-        };
-      });
-      this.#outages.blobStorage.succeeded(slot.log);
+      const opened = await slot.timings.time('blob', () => openBlob(blobStore, live));
+      this.#blobOutage(slot).succeeded(slot.log);
       return opened;
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
-        // Its blob is gone: a miss that overwrites the entry ("heals" it).
-        this.#outages.blobStorage.succeeded(slot.log);
+        // Its blob is gone: a miss that overwrites the entry ("heals" it), in the same account.
+        this.#blobOutage(slot).succeeded(slot.log);
         slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
         return { kind: 'miss' };
       }
-      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
+      this.#blobOutage(slot).failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
   }
@@ -260,7 +252,7 @@ export class AudioCache {
       // A length of 0 is a store that did not say (it is never a stored audition's).
       if (size > 0 && audio.length !== size) throw new Error(`the blob gave ${audio.length} bytes, not its ${size}`);
     } catch (error) {
-      this.#outages.blobStorage.failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
+      this.#blobOutage(slot).failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
     return { kind: 'hit', audio: this.#played(slot, entry, audio) };
@@ -287,6 +279,11 @@ export class AudioCache {
       durationSeconds: entry.audioDurationSeconds ?? undefined,
       expiresAt: entry.expiresAt,
     });
+  }
+
+  /** Where a blob failure of this slot is logged: its project account's own outage, else Blob Storage's. */
+  #blobOutage(slot: CacheSlot): Pick<Outages['blobStorage'], 'failed' | 'succeeded'> {
+    return slot.store ? this.#projectStores.outageFor(slot.store) : this.#outages.blobStorage;
   }
 
   #isLive(entry: CacheEntry | null, tenantId: string): entry is CacheEntry {

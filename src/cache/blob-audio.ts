@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { CacheEntry } from '../ports/audio-cache-index.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
 
 // A stored entry's blob as the cache reads it: whole, or streamed on from its first chunk.
 
@@ -13,6 +14,13 @@ export interface OpenedEntry {
   first: IteratorResult<Buffer, unknown>;
   /** The blob's length, as Blob Storage reported it. */
   size: number;
+}
+
+/** The entry's blob, opened up to its first chunk. Throws what the store throws (BlobNotFoundError: no blob). */
+export async function openBlob(blobStore: BlobStore, entry: CacheEntry): Promise<OpenedEntry> {
+  const stored = await blobStore.get(entry.audioBlobPath);
+  const blob = stored.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
+  return { kind: 'open', entry, stream: stored.stream, blob, first: await blob.next(), size: stored.size };
 }
 
 /** The first chunk and all that follow it, as one buffer. */

@@ -1,23 +1,12 @@
-import type { Clock } from '../clock.ts';
-import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts';
-import { describeError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
-import type { BlobStore, DeleteManyResult } from '../ports/blob-store.ts';
-import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
-import type { CacheStats, CacheStatsReader, UsageWindow } from '../ports/cache-stats.ts';
+import type { CacheMaintenance, EntrySelection } from '../ports/cache-maintenance.ts';
+import type { CacheStats, UsageWindow } from '../ports/cache-stats.ts';
+import type { DeleteManyResult } from '../ports/blob-store.ts';
+import { CleanupPass, type CleanupDeps, type CleanupOptions } from './cleanup-pass.ts';
+import { sweepOrphansFailOpen } from './orphan-sweep.ts';
 
-export interface CleanupOptions {
-  maxEntriesPerTenant: number;
-  now: Clock;
-  /** For the savings in the stats line (TTS_PRICE_PER_MILLION_CHARS). */
-  pricePerMillionChars: number;
-  /** Rows per DELETE statement. */
-  batchSize?: number;
-  /** An unreferenced blob younger than this may belong to a miss that is storing its row. */
-  orphanGraceMs?: number;
-  /** Most orphaned blobs deleted per pass. */
-  orphanLimit?: number;
-}
+export type { CleanupDeps, CleanupOptions } from './cleanup-pass.ts';
+export { DEFAULTS } from './cleanup-pass.ts';
+export { sweepHourOf } from './orphan-sweep.ts';
 
 export interface CleanupReport {
   /** false when another pass held the lock. */
@@ -26,18 +15,16 @@ export interface CleanupReport {
   evicted: number;
   orphans: number;
   blobs: DeleteManyResult;
+  /** Project accounts skipped in this pass (no credentials, or failing), and the entries of theirs left waiting. */
+  unreachableStores: number;
+  entriesWaiting: number;
   stats?: CacheStats;
   /** Time spent in database statements and in blob requests, in ms. */
   databaseMs: number;
   blobMs: number;
 }
 
-export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLimit: 10_000 };
 const USAGE_RETENTION_MS = 90 * 86_400_000;
-/** Unreferenced-blob candidates checked against the index in one query. */
-const ORPHAN_CHECK_BATCH = 1_000;
-
-type CleanupDeps = { maintenance: CacheMaintenance; blobStore: BlobStore; stats: CacheStatsReader; log: Logger };
 
 /**
  * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
@@ -69,51 +56,8 @@ export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Pr
   });
   if (!outcome.ran) log.info('Audio cache cleanup skipped: another cleanup pass is running');
   const counts = outcome.ran ? outcome.value : { expired: 0, evicted: 0, orphans: 0 };
-  return { ran: outcome.ran, ...counts, blobs: pass.blobs, databaseMs: pass.databaseMs, blobMs: pass.blobMs };
-}
-
-/** What every step of one pass shares: its dependencies and settings, and the time and blob deletes it adds up. */
-class CleanupPass {
-  databaseMs = 0;
-  blobMs = 0;
-  readonly blobs: DeleteManyResult = { deleted: 0, missing: 0, failed: 0 };
-  readonly batchSize: number;
-
-  constructor(
-    readonly deps: CleanupDeps,
-    readonly options: CleanupOptions,
-  ) {
-    this.batchSize = options.batchSize ?? DEFAULTS.batchSize;
-  }
-
-  /** A database statement, its time counted. */
-  database<T>(work: (maintenance: CacheMaintenance) => Promise<T>): Promise<T> {
-    return this.#timed('databaseMs', () => work(this.deps.maintenance));
-  }
-
-  /** A blob request, its time counted. */
-  blobRequest<T>(work: (store: BlobStore) => Promise<T>): Promise<T> {
-    return this.#timed('blobMs', () => work(this.deps.blobStore));
-  }
-
-  /** Deletes these blobs, counted in the pass's totals; answers this call's result. */
-  async deleteBlobs(paths: string[]): Promise<DeleteManyResult> {
-    const result = await this.blobRequest((store) => store.deleteMany(paths));
-    this.blobs.deleted += result.deleted;
-    this.blobs.missing += result.missing;
-    this.blobs.failed += result.failed;
-    this.blobs.firstError ??= result.firstError;
-    return result;
-  }
-
-  async #timed<T>(kind: 'databaseMs' | 'blobMs', work: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await work();
-    } finally {
-      this[kind] += performance.now() - started;
-    }
-  }
+  const waiting = { unreachableStores: pass.projects?.unreachable.length ?? 0, entriesWaiting: pass.projects?.kept ?? 0 };
+  return { ran: outcome.ran, ...counts, ...waiting, blobs: pass.blobs, databaseMs: pass.databaseMs, blobMs: pass.blobMs };
 }
 
 /**
@@ -140,9 +84,17 @@ async function deleteInBatches(
   }
 }
 
-/** Entries past their expiry, rows then blobs; answers how many. */
-function deleteExpiredEntries(pass: CleanupPass, now: Date): Promise<number> {
-  return deleteInBatches(pass, (maintenance) => maintenance.deleteExpired(now, pass.batchSize));
+/** Entries past their expiry (the operator's account: rows then blobs; project accounts: blobs then rows). */
+async function deleteExpiredEntries(pass: CleanupPass, now: Date): Promise<number> {
+  const expired = await deleteInBatches(pass, (maintenance) => maintenance.deleteExpired(now, pass.batchSize));
+  return expired + (await inProjectStores(pass, { kind: 'expired', now }));
+}
+
+/** The selection's entries in projects' own accounts, blobs then rows; answers how many. */
+function inProjectStores(pass: CleanupPass, selection: EntrySelection): Promise<number> {
+  if (!pass.projects) return Promise.resolve(0);
+  const deletes = pass.projects;
+  return pass.database(() => deletes.deleteSelected(selection, pass.batchSize, (result) => pass.count(result)));
 }
 
 /** Each tenant's least recently used entries beyond the cap; answers how many. */
@@ -154,64 +106,9 @@ async function evictOverCap(pass: CleanupPass): Promise<number> {
     evicted += await deleteInBatches(pass, (maintenance) =>
       maintenance.deleteLeastRecentlyUsed(tenantId, cap, pass.batchSize),
     );
+    evicted += await inProjectStores(pass, { kind: 'over-cap', tenantId, keep: cap });
   }
   return evicted;
-}
-
-/**
- * The orphan sweep, which is only housekeeping: when listing blobs fails (storage unreachable)
- * it is logged and counts none, and the pass goes on to the stats, which still matter.
- */
-async function sweepOrphansFailOpen(pass: CleanupPass, now: Date): Promise<number> {
-  try {
-    const orphans = await sweepOrphans(pass, now);
-    pass.deps.log.info(`Deleted ${orphans} orphaned cache blobs`);
-    return orphans;
-  } catch (error) {
-    pass.deps.log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
-    return 0;
-  }
-}
-
-/**
- * Blobs under audio-cache/ that no entry refers to and that are past the grace period; answers how many were
- * deleted.
- */
-async function sweepOrphans(pass: CleanupPass, now: Date): Promise<number> {
-  const limit = pass.options.orphanLimit ?? DEFAULTS.orphanLimit;
-  const cutoff = now.getTime() - (pass.options.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
-  let deleted = 0;
-  let candidates: OrphanCandidate[] = [];
-  const listing = pass.deps.blobStore.list(AUDIO_BLOB_PREFIX)[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await pass.blobRequest(() => listing.next());
-    if (next.done) break;
-    // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
-    const cacheKey = parseAudioBlobPath(next.value.path)?.cacheKey;
-    if (!cacheKey || !next.value.writtenHere || next.value.lastModified.getTime() > cutoff) continue;
-    candidates.push({ path: next.value.path, cacheKey });
-    if (candidates.length >= ORPHAN_CHECK_BATCH) {
-      deleted += await deleteUnreferenced(pass, candidates, limit - deleted);
-      candidates = [];
-    }
-    if (deleted >= limit) break;
-  }
-  if (candidates.length > 0 && deleted < limit) deleted += await deleteUnreferenced(pass, candidates, limit - deleted);
-  await listing.return?.();
-  return deleted;
-}
-
-type OrphanCandidate = { path: string; cacheKey: string };
-
-/** Deletes up to `limit` of these blobs that no entry refers to; answers how many were deleted. */
-async function deleteUnreferenced(pass: CleanupPass, candidates: OrphanCandidate[], limit: number): Promise<number> {
-  const referenced = await pass.database((maintenance) => maintenance.findReferencedBlobs(candidates));
-  const orphans = candidates
-    .filter((c) => !referenced.has(c.path))
-    .map((c) => c.path)
-    .slice(0, limit);
-  if (orphans.length === 0) return 0;
-  return (await pass.deleteBlobs(orphans)).deleted;
 }
 
 /** Drops usage figures past retention, then reads and logs the stats (the endpoint's figures, for all tenants). */

@@ -1,12 +1,48 @@
 import { AppError } from '../errors.ts';
-import type { CacheStats, CacheStatsReader } from '../ports/cache-stats.ts';
+import type { ProjectStoreState, ProjectStoreStatus } from '../cache/project-stores.ts';
+import type { CacheStats, CacheStatsReader, StoreUsage } from '../ports/cache-stats.ts';
 import { budgetDay, type SpeechBudget } from '../ports/speech-budget.ts';
 
-export interface TenantCacheStats extends CacheStats {
+export interface TenantCacheStats extends Omit<CacheStats, 'projectStores'> {
   tenantId: string;
+  /**
+   * The tenant's projects' own storage accounts: our entries in each, and how this instance last found it (`failing`
+   * with a code and since when, `ok`, or `unknown`: not used here lately). A failing account without entries is listed
+   * too (a wrong key from the start, unusable settings).
+   */
+  projectStores: ProjectStoreFigures[];
   generatedAt: string;
   /** Characters synthesized today (UTC) on the service's key, for projects without their own. */
   defaultKey: { charactersPerDay: number | null; usedToday: number; remainingToday: number | null };
+}
+
+export type ProjectStoreFigures = StoreUsage & {
+  status: 'ok' | 'failing' | 'unknown';
+  lastError?: string;
+  failingSince?: string;
+};
+
+/** The tenant's stores with their entries, and their state as this instance knows it. */
+function storeFigures(stores: StoreUsage[], states: ProjectStoreState[]): ProjectStoreFigures[] {
+  const stateOf = (storeId: string, projectId: string) =>
+    states.find((s) => s.storeId === storeId && s.projectId === projectId) ??
+    states.find((s) => s.storeId === storeId);
+  const figures: ProjectStoreFigures[] = stores.map((store) => {
+    const state = stateOf(store.storeId, store.projectId);
+    if (!state) return { ...store, status: 'unknown' };
+    return { ...store, ...failure(state) };
+  });
+  for (const state of states) {
+    if (!state.failing || figures.some((f) => f.storeId === state.storeId)) continue;
+    const { tenantId, storeId, projectId } = state;
+    figures.push({ tenantId, storeId, projectId, entries: 0, sizeBytes: 0, ...failure(state) });
+  }
+  return figures;
+}
+
+function failure(state: ProjectStoreState): Pick<ProjectStoreFigures, 'status' | 'lastError' | 'failingSince'> {
+  if (!state.failing) return { status: 'ok' };
+  return { status: 'failing', lastError: state.lastError, failingSince: state.failingSince };
 }
 
 /**
@@ -15,7 +51,7 @@ export interface TenantCacheStats extends CacheStats {
  * (0: no limit).
  */
 export async function readCacheStats(
-  deps: { stats: CacheStatsReader; speechBudget: SpeechBudget },
+  deps: { stats: CacheStatsReader; speechBudget: SpeechBudget; projectStoreStatus?: ProjectStoreStatus },
   {
     tenantId,
     now,
@@ -38,5 +74,7 @@ export async function readCacheStats(
     usedToday,
     remainingToday: limited ? Math.max(0, charactersPerDay - usedToday) : null,
   };
-  return { tenantId, generatedAt: now.toISOString(), ...figures, defaultKey };
+  const states = deps.projectStoreStatus?.states(tenantId) ?? [];
+  const projectStores = storeFigures(figures.projectStores, states);
+  return { tenantId, generatedAt: now.toISOString(), ...figures, projectStores, defaultKey };
 }

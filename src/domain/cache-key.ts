@@ -11,6 +11,12 @@ export interface CacheKeyInput {
   /** e.g. `audio-24khz-48kbitrate-mono-mp3`. */
   outputFormat: string;
   audition: Audition;
+  /**
+   * The project's own storage account (ProjectStorage.storeId) when its auditions are stored there; absent for the
+   * operator's account. Part of the key, so each account holds its own entries: a project never reads, heals or
+   * deletes an entry in another project's account.
+   */
+  storeId?: string;
 }
 
 /**
@@ -19,9 +25,10 @@ export interface CacheKeyInput {
  * serialised as JSON. The Audition already has its defaults folded in (no style = `none`,
  * styledegree 1, rate and pitch 0) and its text normalised, so every spelling of one audition
  * (either body shape, absent, null or default values, `page`) gives one key, and the tenant id
- * makes keys of different tenants differ.
+ * makes keys of different tenants differ. A project storing in its own account appends the account's store id to the
+ * tuple (the operator's account's keys are the tuple above, unchanged).
  */
-export function computeCacheKey({ tenantId, provider, outputFormat, audition }: CacheKeyInput): string {
+export function computeCacheKey({ tenantId, provider, outputFormat, audition, storeId }: CacheKeyInput): string {
   const tuple = [
     CACHE_KEY_VERSION,
     tenantId.toLowerCase(),
@@ -33,6 +40,7 @@ export function computeCacheKey({ tenantId, provider, outputFormat, audition }: 
     audition.styleDegree,
     audition.ratePct,
     audition.pitchPct,
+    ...(storeId === undefined ? [] : [storeId]),
   ];
   return createHash('sha256').update(JSON.stringify(tuple)).digest('hex');
 }

@@ -5,7 +5,8 @@ import { describeError } from '../errors.ts';
 import { jsonResponse } from './json-endpoint.ts';
 
 /**
- * GET /api/health: 200 when this instance reaches Postgres and Blob Storage, else 503.
+ * GET /api/health: 200 when this instance reaches Postgres and Blob Storage, else 503. A project's own storage account
+ * that fails shows as `projectStorage: degraded` and a count, still 200 (only that project is answered uncached).
  * Anonymous, for load balancers and Azure's App Service health check; it says which
  * dependency failed but never why (the reason goes to the log). The shape of every handler
  * (json-endpoint.ts), answered in its own body rather than a problem, and without a request
@@ -26,6 +27,7 @@ export function createHealthHandler(services: () => Services) {
     return jsonResponse(report.healthy ? 200 : 503, {
       status: report.healthy ? 'ok' : 'unavailable',
       checks: report.checks,
+      ...(report.failingProjectAccounts > 0 ? { failingProjectAccounts: report.failingProjectAccounts } : {}),
     });
   };
 }

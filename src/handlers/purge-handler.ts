@@ -1,5 +1,6 @@
 import type { Services } from '../app/services.ts';
 import { purgeCache, PurgeInterruptedError } from '../purge/purge-cache.ts';
+import { projectStoreDeps } from './cleanup-handler.ts';
 import { jsonEndpoint } from './json-endpoint.ts';
 
 /**
@@ -12,13 +13,15 @@ export function createPurgeHandler(services: () => Services) {
   return jsonEndpoint(
     'cachePurge',
     services,
-    async ({ request, services: { access, maintenance, blobStore, auditions }, log }) => {
+    async ({ request, services, context, log }) => {
+      const { access, maintenance, blobStore, auditions } = services;
       // Authorized against the database on every call (not AUTH_CACHE_SECONDS): a revoked admin
       // cannot purge a moment later, and a new one can at once.
       const caller = await access.authenticate(request.headers.get('authorization'), { fresh: true });
       log.tenant = caller.tenantId;
       const voice = request.query.get('voice')?.trim() || undefined;
-      const purged = await purgeCache({ maintenance, blobStore, memory: auditions }, { caller, voice }).catch(
+      const deps = { maintenance, blobStore, memory: auditions, projects: projectStoreDeps(services), log: context };
+      const purged = await purgeCache(deps, { caller, voice }).catch(
         (error: unknown) => {
           // What it did, on the log line.
           if (error instanceof PurgeInterruptedError) Object.assign(log, error.progress);

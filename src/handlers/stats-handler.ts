@@ -10,11 +10,11 @@ export function createStatsHandler(services: () => Services) {
   return jsonEndpoint(
     'cacheStats',
     services,
-    async ({ request, services: { access, stats, speechBudget, config, now }, log }) => {
+    async ({ request, services: { access, stats, speechBudget, projectStoreStatus, config, now }, log }) => {
       const caller = await access.authenticate(request.headers.get('authorization'));
       log.tenant = caller.tenantId;
       const figures = await readCacheStats(
-        { stats, speechBudget },
+        { stats, speechBudget, projectStoreStatus },
         {
           tenantId: caller.tenantId,
           now: now(),

@@ -4,7 +4,13 @@ export type CheckStatus = 'ok' | 'failed';
 
 export interface HealthReport {
   healthy: boolean;
-  checks: { database: CheckStatus; blobStorage: CheckStatus };
+  /**
+   * `projectStorage`: `degraded` while a project's own storage account fails (as this instance last found it). It
+   * does not make the instance unhealthy: those projects are answered uncached, every other project as usual.
+   */
+  checks: { database: CheckStatus; blobStorage: CheckStatus; projectStorage: 'ok' | 'degraded' };
+  /** The project accounts failing now: how many (the log names them; the anonymous answer does not). */
+  failingProjectAccounts: number;
   /** Why each failed check failed, for the log only (never for the caller). */
   failures: Partial<Record<'database' | 'blobStorage', unknown>>;
 }
@@ -18,6 +24,7 @@ const PROBE_BLOB = 'health/probe-that-does-not-exist';
 export async function checkHealth(services: {
   pingDatabase(): Promise<void>;
   blobStore: Pick<BlobStore, 'get'>;
+  projectStoreStatus?: { failing(): unknown[] };
 }): Promise<HealthReport> {
   const [database, blobStorage] = await Promise.allSettled([
     withTimeout(services.pingDatabase()),
@@ -33,12 +40,15 @@ export async function checkHealth(services: {
   const failures: HealthReport['failures'] = {};
   if (database.status === 'rejected') failures.database = database.reason;
   if (blobStorage.status === 'rejected') failures.blobStorage = blobStorage.reason;
+  const failingProjectAccounts = services.projectStoreStatus?.failing().length ?? 0;
   return {
     healthy: database.status === 'fulfilled' && blobStorage.status === 'fulfilled',
     checks: {
       database: database.status === 'fulfilled' ? 'ok' : 'failed',
       blobStorage: blobStorage.status === 'fulfilled' ? 'ok' : 'failed',
+      projectStorage: failingProjectAccounts > 0 ? 'degraded' : 'ok',
     },
+    failingProjectAccounts,
     failures,
   };
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ProjectStorage } from '../domain/project-storage.ts';
 
 /**
  * Where cached audio lives. The service owns this small interface; adapters implement it over
@@ -62,4 +63,14 @@ export class BlobNotFoundError extends Error {
     super(`No blob at ${path}`);
     this.name = 'BlobNotFoundError';
   }
+}
+
+/**
+ * The blob stores of projects' own storage accounts (ProjectStorage): one per account, container and key, built on
+ * first use and reused by every request after it, a bounded number of them (the least recently used go, and any unused
+ * for a while, taking their key with them). A changed key is another store. Such a store never creates its
+ * container: an account's owner decides what it holds, so a missing container is a failure, reported, not repaired.
+ */
+export interface ProjectBlobStores {
+  storeFor(storage: ProjectStorage): BlobStore;
 }

@@ -1,9 +1,7 @@
 import { isVoiceName } from '../domain/audition.ts';
 import { AppError } from '../errors.ts';
 import type { Caller } from '../ports/account-directory.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
-import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
-import { purgeTenantCache, type PurgeResult } from './purge-tenant-cache.ts';
+import { NOTHING_PURGED, purgeTenantCache, type PurgeDeps, type PurgeResult } from './purge-tenant-cache.ts';
 
 /** The role allowed to purge (users.role, as the Khipu Cloud API sets it). */
 export const ADMIN_ROLE = 'admin';
@@ -39,7 +37,7 @@ export class PurgeInterruptedError extends AppError {
  * revoked admin cannot purge a moment later, and a new one can at once.
  */
 export async function purgeCache(
-  deps: { maintenance: CacheMaintenance; blobStore: BlobStore; memory: { forgetTenant(tenantId: string): void } },
+  deps: PurgeDeps & { memory: { forgetTenant(tenantId: string): void } },
   { caller, voice }: { caller: Caller; voice?: string },
 ): Promise<PurgeOutcome> {
   if (caller.role !== ADMIN_ROLE)
@@ -49,7 +47,7 @@ export async function purgeCache(
       errors: [{ field: 'voice', message: 'must be an Azure voice name such as es-AR-ElenaNeural' }],
     });
   }
-  const progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0 };
+  const progress: PurgeResult = { ...NOTHING_PURGED };
   try {
     await purgeTenantCache(deps, { tenantId: caller.tenantId, voiceId: voice }, progress);
   } catch (error) {

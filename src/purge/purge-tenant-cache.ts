@@ -1,4 +1,6 @@
-import type { BlobStore } from '../ports/blob-store.ts';
+import { ProjectStoreDeletes, type ProjectStoreDeps } from '../cleanup/project-store-deletes.ts';
+import type { Logger } from '../logger.ts';
+import type { BlobStore, DeleteManyResult } from '../ports/blob-store.ts';
 import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
 
 export interface PurgeResult {
@@ -8,26 +10,59 @@ export interface PurgeResult {
   blobsMissing: number;
   /** Blobs that could not be deleted now: the cleanup's orphan sweep removes them later. */
   blobsFailed: number;
+  /**
+   * Entries in a project's own storage account that could not be reached (its key or container refused, or no project
+   * names it any more): kept, rows and blobs, until a later purge or the hourly cleanup can delete their blobs. At least
+   * this many.
+   */
+  entriesKept: number;
 }
+
+/** A purge that has done nothing yet. */
+export const NOTHING_PURGED: Readonly<PurgeResult> = {
+  entriesDeleted: 0,
+  blobsDeleted: 0,
+  blobsMissing: 0,
+  blobsFailed: 0,
+  entriesKept: 0,
+};
 
 /**
  * Removes a tenant's cache entries (only one voice's when `voiceId` is given), in batches:
  * each batch's rows first, then their blobs, as the cleanup does, so an interruption leaves
  * at worst unreferenced blobs (swept later), never a row pointing at a deleted blob.
- * `progress` holds the counts so far, also when a batch fails.
+ * `progress` holds the counts so far, also when a batch fails. Then the tenant's entries in projects' own accounts,
+ * blobs first (ProjectStoreDeletes): one whose account cannot be reached is kept, never its row alone deleted.
  */
 export async function purgeTenantCache(
-  deps: { maintenance: CacheMaintenance; blobStore: BlobStore },
+  deps: PurgeDeps,
   { tenantId, voiceId, batchSize = 1_000 }: { tenantId: string; voiceId?: string; batchSize?: number },
-  progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0 },
+  progress: PurgeResult = { ...NOTHING_PURGED },
 ): Promise<PurgeResult> {
-  for (;;) {
-    const paths = await deps.maintenance.deleteTenantEntries(tenantId, voiceId, batchSize);
-    progress.entriesDeleted += paths.length;
-    const blobs = await deps.blobStore.deleteMany(paths);
+  const counted = (blobs: DeleteManyResult) => {
     progress.blobsDeleted += blobs.deleted;
     progress.blobsMissing += blobs.missing;
     progress.blobsFailed += blobs.failed;
-    if (paths.length < batchSize) return progress;
+  };
+  for (;;) {
+    const paths = await deps.maintenance.deleteTenantEntries(tenantId, voiceId, batchSize);
+    progress.entriesDeleted += paths.length;
+    counted(await deps.blobStore.deleteMany(paths));
+    if (paths.length < batchSize) break;
   }
+  if (!deps.projects) return progress;
+  const projects = new ProjectStoreDeletes(deps.projects, deps.log ?? console);
+  progress.entriesDeleted += await projects.deleteSelected({ kind: 'tenant', tenantId, voiceId }, batchSize, counted);
+  progress.entriesKept += projects.kept;
+  return progress;
+}
+
+export interface PurgeDeps {
+  maintenance: CacheMaintenance;
+  /** The operator's account. */
+  blobStore: BlobStore;
+  /** Projects' own storage accounts (none: only the operator's account is purged). */
+  projects?: ProjectStoreDeps;
+  /** Where an unreachable project account is warned about. */
+  log?: Logger;
 }

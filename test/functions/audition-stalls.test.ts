@@ -157,7 +157,7 @@ describe('Blob Storage that hangs', () => {
     );
     expect(await health(app)).toEqual({
       status: 503,
-      body: { status: 'unavailable', checks: { database: 'ok', blobStorage: 'failed' } },
+      body: { status: 'unavailable', checks: { database: 'ok', blobStorage: 'failed', projectStorage: 'ok' } },
     });
 
     blobs.resume();
@@ -202,7 +202,7 @@ describe('Postgres that hangs', () => {
     );
     expect(await health(app)).toEqual({
       status: 503,
-      body: { status: 'unavailable', checks: { database: 'failed', blobStorage: 'ok' } },
+      body: { status: 'unavailable', checks: { database: 'failed', blobStorage: 'ok', projectStorage: 'ok' } },
     });
 
     pg.resume();

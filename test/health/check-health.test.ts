@@ -13,7 +13,12 @@ describe('checkHealth', () => {
 
   it('reports both dependencies ok when Postgres and Blob Storage answer', async () => {
     const report = await checkHealth(services);
-    expect(report).toEqual({ healthy: true, checks: { database: 'ok', blobStorage: 'ok' }, failures: {} });
+    expect(report).toEqual({
+      healthy: true,
+      checks: { database: 'ok', blobStorage: 'ok', projectStorage: 'ok' },
+      failingProjectAccounts: 0,
+      failures: {},
+    });
   });
 
   it('names the dependency that is down, and keeps the reason for the log', async () => {

@@ -18,8 +18,13 @@ declare module 'vitest' {
     /** Every database this run creates starts with this prefix, so teardown finds them all. */
     databasePrefix: string;
     azuriteConnectionString: string;
+    /** A second Azurite account, standing for a project's own storage account (settings.creds.storage.azure). */
+    azuriteProjectAccount: { accountName: string; accessKey: string; endpoint: string };
   }
 }
+
+/** The project's own storage account of the tests: a name and a random key, as Azure generates them. */
+const PROJECT_ACCOUNT = { name: 'projectstore', key: randomBytes(64).toString('base64') };
 
 /**
  * Brings up the real services every integration test talks to, once per `npm test` run, and
@@ -40,7 +45,7 @@ export default async function setup(project: TestProject) {
   // Start both at once, but keep hold of whichever started even if the other failed.
   const [pgResult, azuriteResult] = await Promise.allSettled([
     openPostgresServer(process.env.DATABASE_URL, { onLog: log }),
-    startAzurite({ onLog: log }),
+    startAzurite({ onLog: log, extraAccounts: [PROJECT_ACCOUNT] }),
   ]);
   const postgres = pgResult.status === 'fulfilled' ? pgResult.value : undefined;
   const azurite = azuriteResult.status === 'fulfilled' ? azuriteResult.value : undefined;
@@ -70,6 +75,12 @@ export default async function setup(project: TestProject) {
     project.provide('khipuTemplateDatabase', khipuTemplate);
     project.provide('databasePrefix', prefix);
     project.provide('azuriteConnectionString', azurite.connectionString);
+    const [projectAccount] = azurite.extraAccounts;
+    project.provide('azuriteProjectAccount', {
+      accountName: projectAccount!.name,
+      accessKey: projectAccount!.key,
+      endpoint: projectAccount!.serviceUrl,
+    });
     return teardown;
   } catch (error) {
     await teardown();

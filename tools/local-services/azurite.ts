@@ -11,6 +11,17 @@ export interface AzuriteOptions {
   port?: number;
   onLog?: (line: string) => void;
   startTimeoutMs?: number;
+  /**
+   * More storage accounts beside the development one (Azurite's `AZURITE_ACCOUNTS`): a project's own account, in
+   * tests and on a laptop.
+   */
+  extraAccounts?: readonly StorageAccount[];
+}
+
+export interface StorageAccount {
+  name: string;
+  /** Its shared key (base64). */
+  key: string;
 }
 
 export interface RunningAzurite {
@@ -18,6 +29,8 @@ export interface RunningAzurite {
   blobEndpoint: string;
   /** Connection string for the well-known development account. */
   connectionString: string;
+  /** The extra accounts, each with its blob service URL (`http://127.0.0.1:{port}/{name}`). */
+  extraAccounts: (StorageAccount & { serviceUrl: string })[];
   pid: number;
   stop(): Promise<void>;
 }
@@ -54,7 +67,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     args.push('--inMemoryPersistence', '--extentMemoryLimit', '2048');
   }
 
+  const extra = options.extraAccounts ?? [];
+  // AZURITE_ACCOUNTS replaces the development account unless it is listed too.
+  const accounts = [{ name: ACCOUNT, key: ACCOUNT_KEY }, ...extra].map((a) => `${a.name}:${a.key}`).join(';');
   const child = spawn(process.execPath, args, {
+    env: extra.length > 0 ? { ...process.env, AZURITE_ACCOUNTS: accounts } : process.env,
     // Without --location Azurite writes its metadata files into the working directory.
     cwd: options.location ? path.resolve(options.location) : undefined,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,6 +110,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     connectionString:
       `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};` +
       `BlobEndpoint=${blobEndpoint};`,
+    extraAccounts: extra.map((a) => ({ ...a, serviceUrl: `http://127.0.0.1:${port}/${a.name}` })),
     pid: child.pid!,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

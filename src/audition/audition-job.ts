@@ -1,0 +1,65 @@
+import type { CacheSlot } from '../cache/audio-cache.ts';
+import type { Audition } from '../domain/audition.ts';
+import { computeCacheKey } from '../domain/cache-key.ts';
+import type { ProjectAccess } from '../ports/account-directory.ts';
+import type { ProjectBlobStores } from '../ports/blob-store.ts';
+import { Timings } from '../timing.ts';
+import type { AuditionRequest } from './audition-deps.ts';
+import type { SynthesisJob } from './speech-synthesis.ts';
+
+/**
+ * One audition on its way: the cache's slot for it (its key, its project's own account if any) and what a synthesis
+ * needs. `unusableStore`: the project's own storage settings cannot be used (why), so nothing of it is looked up or
+ * stored.
+ */
+export type AuditionJob = CacheSlot & SynthesisJob & { unusableStore?: string };
+
+export interface AuditionJobDeps {
+  engine: { provider: string; outputFormat: string };
+  /** Without it, projects' own accounts are not used (AuditionServiceDeps.projectStores). */
+  projectStores?: ProjectBlobStores;
+}
+
+export function auditionJob(deps: AuditionJobDeps, request: AuditionRequest): AuditionJob {
+  const { caller, project, audition, log, timings = new Timings(), predictive } = request;
+  const job: AuditionJob = {
+    predictive,
+    tenantId: caller.tenantId,
+    cacheKey: cacheKeyOf(deps, caller.tenantId, audition, project),
+    audition,
+    project,
+    log,
+    timings,
+  };
+  const storage = storageOf(deps, project);
+  if (storage && 'invalid' in storage) job.unusableStore = storage.invalid;
+  else if (storage) {
+    const { storeId, accountName } = storage;
+    // The account's store, built once per account and key and reused (ProjectBlobStores).
+    const blobs = deps.projectStores!.storeFor(storage);
+    job.store = { storeId, accountName, blobs, projectId: project.id, tenantId: caller.tenantId };
+  }
+  return job;
+}
+
+/** The key a tenant's audition is cached under (its ETag too): with the store id of the project's own account, if any. */
+export function cacheKeyOf(
+  deps: AuditionJobDeps,
+  tenantId: string,
+  audition: Audition,
+  project: ProjectAccess | undefined,
+): string {
+  const storage = storageOf(deps, project);
+  return computeCacheKey({
+    tenantId,
+    provider: deps.engine.provider,
+    outputFormat: deps.engine.outputFormat,
+    audition,
+    storeId: storage && 'storeId' in storage ? storage.storeId : undefined,
+  });
+}
+
+function storageOf(deps: AuditionJobDeps, project: ProjectAccess | undefined): ProjectAccess['storage'] {
+  return deps.projectStores ? project?.storage : undefined;
+}
+

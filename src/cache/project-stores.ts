@@ -1,0 +1,107 @@
+import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { OutageLog } from '../outage-log.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+
+/** A project's own storage account, as one cache slot uses it. */
+export interface SlotStore {
+  /** ProjectStorage.storeId: `{serviceUrl}/{containerName}` (no secret). */
+  storeId: string;
+  projectId: string;
+  tenantId: string;
+  accountName: string;
+  blobs: BlobStore;
+}
+
+/** What health and the stats show of one project account, as this instance last found it. */
+export interface ProjectStoreState {
+  storeId: string;
+  projectId: string;
+  tenantId: string;
+  accountName: string;
+  failing: boolean;
+  /** When the current failure began (absent while it answers). */
+  failingSince?: string;
+  /** Why it fails, as a code (`AuthenticationFailed`, `ContainerNotFound`, `timeout`, `ENOTFOUND`…); no message. */
+  lastError?: string;
+}
+
+/** The project accounts this instance remembers the state of (the least recently used are forgotten beyond it). */
+const REMEMBERED = 1_000;
+
+/**
+ * The outages of projects' own storage accounts, one OutageLog each: a failing account is warned about once per outage,
+ * naming the project and the account (never the key), and its recovery once; health and the stats read which fail now.
+ * The cache fails open around each, for that project alone.
+ */
+export class ProjectStoreStatus {
+  readonly #stores = new LRUCache<string, { state: ProjectStoreState; outage: OutageLog }>({ max: REMEMBERED });
+  readonly #now: Clock;
+
+  constructor(now: Clock = systemClock) {
+    this.#now = now;
+  }
+
+  /** The outage log of this slot's account: `failed` names the project in its warning. */
+  outageFor(store: SlotStore): Pick<OutageLog, 'failed' | 'succeeded'> {
+    const known = this.#entry(store);
+    return {
+      failed: (log: Logger, message: string, error: unknown) => {
+        if (!known.state.failing) known.state.failingSince = this.#now().toISOString();
+        known.state.failing = true;
+        known.state.lastError = failureCode(error);
+        known.outage.failed(log, `${message} (project ${store.projectId})`, error);
+      },
+      succeeded: (log: Logger) => {
+        known.state.failing = false;
+        delete known.state.failingSince;
+        known.outage.succeeded(log);
+      },
+    };
+  }
+
+  /** A project whose storage settings cannot be used at all (a malformed name or endpoint): warned about once. */
+  unusable(log: Logger, projectId: string, tenantId: string, reason: string): void {
+    const storeId = `invalid:${projectId}`;
+    const known = this.#entry({ storeId, projectId, tenantId, accountName: '(invalid settings)' });
+    if (!known.state.failing) {
+      known.state.failingSince = this.#now().toISOString();
+      log.warn(`audition cache: project ${projectId}'s storage account settings cannot be used (${reason}); ` +
+        'its auditions are answered uncached');
+    }
+    known.state.failing = true;
+    known.state.lastError = 'InvalidSettings';
+  }
+
+  /** The accounts failing now, as this instance knows them (of one tenant, when given). */
+  failing(tenantId?: string): ProjectStoreState[] {
+    return this.states(tenantId).filter((state) => state.failing);
+  }
+
+  /** Every account this instance used lately (of one tenant, when given). */
+  states(tenantId?: string): ProjectStoreState[] {
+    const states = [...this.#stores.values()].map(({ state }) => ({ ...state }));
+    return tenantId === undefined ? states : states.filter((state) => state.tenantId === tenantId.toLowerCase());
+  }
+
+  #entry(store: Omit<SlotStore, 'blobs'>) {
+    let known = this.#stores.get(store.storeId + '\u0000' + store.projectId);
+    if (!known) {
+      const { storeId, projectId, accountName } = store;
+      const state = { storeId, projectId, tenantId: store.tenantId.toLowerCase(), accountName, failing: false };
+      known = { state, outage: new OutageLog(`project ${projectId}'s storage account ${accountName}`) };
+      this.#stores.set(storeId + '\u0000' + projectId, known);
+    }
+    return known;
+  }
+}
+
+/** A failure as a short code, never its message (which could quote a URL or a header). */
+export function failureCode(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return 'error';
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  if (typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code)) return code;
+  if (name === 'DeadlineExceededError') return 'timeout';
+  return typeof name === 'string' ? name : 'error';
+}
