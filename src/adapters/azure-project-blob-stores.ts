@@ -43,6 +43,7 @@ export class AzureProjectBlobStores implements ProjectBlobStores {
     const id = `${storage.storeId}\u0000${createHash('sha256').update(storage.accessKey).digest('base64url')}`;
     let store = this.#stores.get(id);
     if (!store) {
+      this.#stores.purgeStale(); // stores idle past their time go with their keys, not only when looked up again
       const credential = new StorageSharedKeyCredential(storage.accountName, storage.accessKey);
       const service = new BlobServiceClient(storage.serviceUrl, credential, { retryOptions: DEFAULT_RETRY });
       store = new AzureBlobStore(service.getContainerClient(storage.containerName), {

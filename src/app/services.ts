@@ -14,7 +14,7 @@ import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-run
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
 import { AzureVoiceList } from '../adapters/azure-voice-list.ts';
 import { StallGuard } from '../adapters/stall-guard.ts';
-import { AuditionService } from '../audition/audition-service.ts';
+import { AuditionService, type AuditionServiceDeps } from '../audition/audition-service.ts';
 import { PredictivePrewarm } from '../audition/predictive-prewarm.ts';
 import { VoiceInventory } from '../audition/voice-inventory.ts';
 import { AccessControl } from '../auth/access-control.ts';
@@ -111,22 +111,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const projectStores = overrides.projectStores ?? createProjectStores(config, now);
   const projectStoreStatus = new ProjectStoreStatus(now);
   const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma);
-  const auditions = new AuditionService({
-    index,
-    blobStore,
-    projectStores,
-    projectStoreStatus,
-    synthesizer,
-    hits,
-    memory: config.memoryCache.maxBytes > 0 ? new MemoryAudioTier({ ...config.memoryCache, now }) : undefined,
-    cache: config.cache,
-    speech: config.speech,
-    missLocks,
-    metrics,
-    prewarmConcurrency: config.prewarmConcurrency,
-    budget: speechBudget,
-    now,
-  });
+  const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, missLocks, metrics, now };
+  const auditions = createAuditions(config, { ...ports, budget: speechBudget });
   const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
   return {
     config,
@@ -136,10 +122,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     projectStoreStatus,
     accounts,
     predictive,
-    access: new AccessControl(config.jwt, accounts, {
-      cacheMs: config.authCacheMs,
-      now,
-    }),
+    access: new AccessControl(config.jwt, accounts, { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
     maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, locks),
@@ -162,6 +145,21 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await Promise.all([prisma.$disconnect(), locks.close()]);
     },
   };
+}
+
+/** The audition use case over these ports, with its settings and the in-memory tier when configured. */
+function createAuditions(
+  config: Config,
+  ports: Omit<AuditionServiceDeps, 'memory' | 'cache' | 'speech' | 'prewarmConcurrency'> & { now: Clock },
+): AuditionService {
+  const { now } = ports;
+  return new AuditionService({
+    ...ports,
+    memory: config.memoryCache.maxBytes > 0 ? new MemoryAudioTier({ ...config.memoryCache, now }) : undefined,
+    cache: config.cache,
+    speech: config.speech,
+    prewarmConcurrency: config.prewarmConcurrency,
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { predictivePrewarmOptedOut, projectSpeechKey } from '../../src/adapters/postgres/prisma-account-directory.ts';
+import { projectStorageOf } from '../../src/domain/project-storage.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { docContaining } from '../support/docs.ts';
@@ -131,5 +132,17 @@ describe.each(DATABASE_SHAPES)('the documentation’s SQL, database shape: %s', 
     const settings = await settingsAfterStatement('`settings.audition_cache.predictive_prewarm = false` (a', before);
     expect(predictivePrewarmOptedOut(settings)).toBe(true);
     expect(settings).toMatchObject({ ...before, audition_cache: { other: 1, predictive_prewarm: false } });
+  });
+
+  it('gives a project its own storage account where the web UI keeps it, keeping its key and other settings', async () => {
+    const before = { creds: { tts: { azure: { key: 'k', region: 'eastus' } } }, theme: 'dark' };
+    const settings = await settingsAfterStatement('Giving a project its own storage by hand', before);
+    expect(projectStorageOf(settings)).toMatchObject({
+      accountName: 'youraccount',
+      accessKey: 'YOUR_ACCOUNT_KEY',
+      containerName: 'audios',
+      storeId: 'https://youraccount.blob.core.windows.net/audios',
+    });
+    expect(settings).toMatchObject(before);
   });
 });

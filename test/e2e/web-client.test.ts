@@ -5,13 +5,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { otherVoicesOfLanguage, SHIPPED_VOICES } from '../../src/domain/voice-inventory.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
-import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
@@ -336,6 +337,39 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       expect(result, VOICES[i]).toMatchObject({ status: 200, cache: 'HIT-L2', etag: first[i]!.etag });
     }
     expect(standIn.received.length - before).toBe(VOICES.length);
+    await tab.close();
+  });
+  // ---- A project's own storage account (issue 30): settings.creds.storage.azure, as the settings page saves it ----
+  it("auditions a project with its own storage account: the audio lands in that account's container, then HIT-L2", async () => {
+    const storage = inject('azuriteProjectAccount');
+    const credential = new StorageSharedKeyCredential(storage.accountName, storage.accessKey);
+    const container = new BlobServiceClient(storage.endpoint, credential).getContainerClient('audios');
+    await container.createIfNotExists(); // the customer's container (the service never creates one there)
+    const { accountName, accessKey, endpoint } = storage;
+    const projectId = await createTestProject(services.prisma, account, {
+      creds: {
+        tts: { azure: { key: 'ui-stored-key', region: 'eastus' } },
+        storage: { azure: { accountName, accessKey, endpoint } },
+      },
+    });
+    const tab = await browser.newPage();
+    await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+    const token = await account.token();
+    const voice = 'es-MX-DaliaNeural';
+
+    const first = await tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId, voice });
+    expect(first).toMatchObject({ status: 200, type: 'audio/mpeg', cache: 'MISS' });
+    const stored: string[] = [];
+    for await (const blob of container.listBlobsFlat({ prefix: `audio-cache/${account.tenantId}/` }))
+      stored.push(blob.name);
+    expect(stored).toHaveLength(1);
+    const [row] = await services.prisma.$queryRaw<{ path: string }[]>`
+      SELECT c.audio_blob_path AS path FROM audio_cache c JOIN audio_cache_auditions n ON n.cache_key = c.cache_key
+       WHERE n.blob_store = ${`${endpoint}/audios`} AND c.tenant_id = ${account.tenantId}::uuid`;
+    expect(row?.path).toBe(stored[0]);
+
+    const second = await tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId, voice });
+    expect(second).toMatchObject({ status: 200, cache: 'HIT-L2', etag: first.etag });
     await tab.close();
   });
   // ---- One base URL: the token refresh goes through the local host to the Khipu Cloud API (issue 29) ----

@@ -267,6 +267,7 @@ describe.each(DATABASE_SHAPES)('operations endpoints: stats, purge, prewarm, dat
         blobsDeleted: 2,
         blobsMissing: 0,
         blobsFailed: 0,
+        entriesKept: 0,
       });
       for (const path of elenaPaths)
         await expect(services.blobStore.get(path)).rejects.toBeInstanceOf(BlobNotFoundError);

@@ -27,7 +27,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
       { maintenance: services.maintenance, blobStore: services.blobStore },
       { tenantId, batchSize: 2 },
     );
-    expect(result).toEqual({ entriesDeleted: 5, blobsDeleted: 5, blobsMissing: 0, blobsFailed: 0 });
+    expect(result).toEqual({ entriesDeleted: 5, blobsDeleted: 5, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 });
     for (const path of paths) expect(await blobExists(path)).toBe(false);
   });
 
@@ -39,7 +39,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
       { maintenance: services.maintenance, blobStore: services.blobStore },
       { tenantId, batchSize: 2 },
     );
-    expect(result).toEqual({ entriesDeleted: 3, blobsDeleted: 3, blobsMissing: 0, blobsFailed: 0 });
+    expect(result).toEqual({ entriesDeleted: 3, blobsDeleted: 3, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 });
     const left = (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map(
       (r) => r.cacheKey,
     );
@@ -59,7 +59,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
       `CREATE TRIGGER refuse_poison BEFORE DELETE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
     );
     const before = await services.prisma.audioCache.findMany({ where: { tenantId } });
-    const progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0 };
+    const progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 };
     try {
       await expect(
         purgeTenantCache(

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { BuiltServices as Services } from '../../src/app/services.ts';
+import type { ProjectStorage } from '../../src/domain/project-storage.ts';
 import { ensureTestTenant } from './accounts.ts';
 
 export interface SeedEntry {
@@ -80,4 +81,33 @@ export function blobExists(services: Services, path: string): Promise<boolean> {
     (blob) => (blob.stream.destroy(), true),
     () => false,
   );
+}
+
+/**
+ * An entry of ours whose blob is in a project's own storage account, as the audition function stores it there: the
+ * blob through the app's store for that account, the row, the ownership note naming the store and the project, and
+ * the account in the registry of project stores.
+ */
+export async function seedProjectEntry(
+  services: Services,
+  tenantId: string,
+  store: { storage: ProjectStorage; projectId: string },
+  entry: Omit<SeedEntry, 'writer'> = {},
+): Promise<SeededEntry> {
+  const seeded = await seedEntry(services, tenantId, { ...entry, blob: false });
+  if (entry.blob !== false) {
+    await services.projectStores
+      .storeFor(store.storage)
+      .put(seeded.path, randomBytes(entry.size ?? 1024), 'audio/mpeg');
+  }
+  const { storeId } = store.storage;
+  await services.prisma.$executeRaw`
+    UPDATE audio_cache_auditions SET blob_store = ${storeId}, project_id = ${store.projectId}::uuid
+     WHERE cache_key = ${seeded.cacheKey}`;
+  const at = entry.createdAt ?? new Date(Date.now() - 3_600_000);
+  await services.prisma.$executeRaw`
+    INSERT INTO audio_cache_blob_stores (tenant_id, store_id, project_id, first_written_at, last_written_at)
+    VALUES (${tenantId}::uuid, ${storeId}, ${store.projectId}::uuid, ${at}, ${at})
+    ON CONFLICT (tenant_id, store_id) DO NOTHING`;
+  return seeded;
 }
