@@ -60,6 +60,7 @@ const NOTHING: Omit<CacheStats, 'savings'> = {
   last7d: { ...NO_USAGE, predictive: NO_PREDICTIVE },
   hitRatio: null,
   topEntries: [],
+  projectStores: [],
 };
 
 /**
