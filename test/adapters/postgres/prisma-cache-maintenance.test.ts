@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PrismaCacheMaintenance } from '../../../src/adapters/postgres/prisma-cache-maintenance.ts';
 import { createTestAccount } from '../../support/accounts.ts';
-import { seedEntry } from '../../support/cache-entries.ts';
+import { noteProjectStore, seedEntry } from '../../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
 import { answerWithSessionEnd, proxiedBackends, proxyTo } from '../../support/pg-session-faults.ts';
 import { createTestServices } from '../../support/test-services.ts';
@@ -42,15 +42,7 @@ async function createPrismaMaintenance(shape: DatabaseShape): Promise<CacheMaint
       });
       if (path !== undefined)
         await prisma.$executeRaw`UPDATE audio_cache SET audio_blob_path = ${path} WHERE cache_key = ${cacheKey}`;
-      if (store) {
-        // As the index stores an entry in a project's account: noted there, the account registered.
-        await prisma.$executeRaw`UPDATE audio_cache_auditions
-              SET blob_store = ${store.storeId}, project_id = ${store.projectId}::uuid WHERE cache_key = ${cacheKey}`;
-        await prisma.$executeRaw`
-              INSERT INTO audio_cache_blob_stores (tenant_id, store_id, project_id, first_written_at, last_written_at)
-              VALUES (${tenantId}::uuid, ${store.storeId}, ${store.projectId}::uuid, ${createdAt}, ${createdAt})
-              ON CONFLICT (tenant_id, store_id) DO UPDATE SET project_id = excluded.project_id`;
-      }
+      if (store) await noteProjectStore(prisma, tenantId, cacheKey, store, createdAt);
       const [row] = await prisma.$queryRaw<
         { id: string }[]
       >`SELECT id::text FROM audio_cache WHERE cache_key = ${cacheKey}`;
