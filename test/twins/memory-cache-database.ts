@@ -73,7 +73,7 @@ const NO_USAGE: Omit<UsageHour, 'hour'> = {
 /**
  * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex,
  * MemoryCacheMaintenance, MemoryCacheStatsReader and MemoryPredictiveRuns as audio_cache,
- * audio_cache_auditions, audio_cache_usage, audio_cache_predictive_runs and the
+ * audio_cache_auditions, audio_cache_blob_stores, audio_cache_usage, audio_cache_predictive_runs and the
  * Khipu Cloud API's audio_segment_metadata are shared by the Prisma adapters. A row is ours
  * iff its key has an ownership note (as `isOurEntry` reads it); rows of other writers have
  * none. Tests reach in through the helpers below to play the other writer or read figures.
