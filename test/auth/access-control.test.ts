@@ -22,6 +22,7 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
         directory.projectLookups++;
         return real.findProject(id);
       },
+      findStorage: async () => null,
     };
   });
   afterAll(() => services.dispose());

@@ -159,5 +159,69 @@ export function describeAccountDirectoryContract(name: string, create: () => Pro
         expect(project?.ttsRegion).toBeUndefined();
       }
     });
+
+    const storageSettings = (accountName: string, accessKey: string, extra: object = {}) => ({
+      creds: { storage: { azure: { accountName, accessKey, containerName: 'audios', ...extra } } },
+    });
+    const ACME_STORE = 'https://acmebooks.blob.core.windows.net/audios';
+
+    it('finds a project with its own storage account, or one set but unusable as invalid', async () => {
+      const account = await under.addAccount();
+      const own = await under.addProject(account, storageSettings('acmebooks', 'key-1'));
+      const broken = await under.addProject(account, storageSettings('Not_An_Account', 'key-1'));
+      const keyless = await under.addProject(account, storageSettings('acmebooks', ''));
+
+      expect(await directory.findProject(own)).toEqual({
+        id: own,
+        tenantId: account.tenantId,
+        storage: {
+          accountName: 'acmebooks',
+          accessKey: 'key-1',
+          containerName: 'audios',
+          serviceUrl: 'https://acmebooks.blob.core.windows.net',
+          storeId: ACME_STORE,
+        },
+      });
+      expect((await directory.findProject(broken))?.storage).toEqual({ invalid: expect.any(String) });
+      expect(await directory.findProject(keyless)).toEqual({ id: keyless, tenantId: account.tenantId });
+    });
+
+    it('findStorage: the account’s credentials as the preferred project has them, else another project of the tenant’s', async () => {
+      const account = await under.addAccount();
+      await under.addProject(account, {});
+      const first = await under.addProject(account, storageSettings('acmebooks', 'key-1'));
+      const second = await under.addProject(account, storageSettings('acmebooks', 'key-2'));
+      const elsewhere = await under.addProject(account, storageSettings('acmenarration', 'key-3'));
+
+      expect((await directory.findStorage(account.tenantId, ACME_STORE, first))?.accessKey).toBe('key-1');
+      expect((await directory.findStorage(account.tenantId, ACME_STORE, second))?.accessKey).toBe('key-2');
+      // The preferred project names another account now: a project that still names this one answers.
+      expect(['key-1', 'key-2']).toContain(
+        (await directory.findStorage(account.tenantId, ACME_STORE, elsewhere))?.accessKey,
+      );
+      expect(await directory.findStorage(account.tenantId, ACME_STORE)).toMatchObject({
+        accountName: 'acmebooks',
+        containerName: 'audios',
+        storeId: ACME_STORE,
+      });
+      expect(
+        (await directory.findStorage(account.tenantId, 'https://acmenarration.blob.core.windows.net/audios'))
+          ?.accessKey,
+      ).toBe('key-3');
+    });
+
+    it('findStorage: null when no project of the tenant names the account usably; never another tenant’s project', async () => {
+      const account = await under.addAccount();
+      const other = await under.addAccount();
+      const othersProject = await under.addProject(other, storageSettings('acmebooks', 'their-key'));
+      await under.addProject(account, storageSettings('acmebooks', 'key-1', { containerName: 'other-container' }));
+      await under.addProject(account, storageSettings('acmebooks', ''));
+      await under.addProject(account, { creds: { storage: { azure: 'not an object' } } });
+
+      expect(await directory.findStorage(account.tenantId, ACME_STORE)).toBeNull();
+      expect(await directory.findStorage(account.tenantId, ACME_STORE, othersProject)).toBeNull();
+      expect((await directory.findStorage(other.tenantId, ACME_STORE))?.accessKey).toBe('their-key');
+      expect(await directory.findStorage(randomUUID(), ACME_STORE)).toBeNull();
+    });
   });
 }

@@ -53,10 +53,28 @@ export interface AudioCacheIndexUnderTest {
   row(cacheKey: string): Promise<StoredRow | null>;
   /** The tenant's hourly usage figures, in hour order. */
   usage(tenantId: string): Promise<UsageFigures[]>;
+  /** Where the ownership note under this key says the blob is (null: no note); null fields: the operator's account. */
+  note(cacheKey: string): Promise<{ storeId: string | null; projectId: string | null } | null>;
+  /** The registry of project accounts written to (audio_cache_blob_stores), by tenant and store id. */
+  registry(): Promise<RegistryRow[]>;
   dispose(): Promise<void>;
 }
 
+/** A project account the service wrote to, for one tenant (audio_cache_blob_stores). */
+export interface RegistryRow {
+  tenantId: string;
+  storeId: string;
+  projectId: string;
+  firstWrittenAt: Date;
+  lastWrittenAt: Date;
+}
+
 const TENANT = '3b0f5a52-6c1e-4d7a-9f4e-2a8c1d9e7b10';
+/** Two projects' own accounts (ProjectStorage.storeId), and the projects that store there. */
+const STORE_1 = 'https://acmebooks.blob.core.windows.net/audios';
+const STORE_2 = 'https://acmenarration.blob.core.windows.net/voices';
+const PROJECT_1 = '11111111-0000-4000-8000-000000000001';
+const PROJECT_2 = '22222222-0000-4000-8000-000000000002';
 const OTHER_TENANT = 'c4e2d1f0-8a7b-4c3d-b2e1-f0a9b8c7d6e5';
 
 /** "Érase una vez 🎧": 15 characters as Postgres counts them (code points), 16 UTF-16 units. */
@@ -120,6 +138,7 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
         audioBlobPath: entry.audioBlobPath,
         audioDurationSeconds: 2.5,
         expiresAt: at(30 * DAY),
+        storeId: null,
       });
       expect((await index.find(unknownLength.cacheKey))?.audioDurationSeconds).toBeNull();
       expect(await db.row(entry.cacheKey)).toEqual({
@@ -152,6 +171,7 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
         audioBlobPath: `audio-cache/${OTHER_TENANT}/${cacheKey}.mp3`,
         audioDurationSeconds: null,
         expiresAt: at(-10 * DAY),
+        storeId: null,
       });
     });
 
@@ -222,6 +242,7 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
         audioBlobPath: 'audio-cache/healed.mp3',
         audioDurationSeconds: 1.25,
         expiresAt: at(30 * DAY),
+        storeId: null,
       });
       expect(await db.row(stale.cacheKey)).toEqual({
         tenantId: TENANT,
@@ -442,6 +463,79 @@ export function describeAudioCacheIndexContract(name: string, create: () => Prom
           predictiveHits: 1,
         }),
       ]);
+    });
+
+    it('find answers where the blob is: the project account from the note; null for the operator’s and another writer’s', async () => {
+      await index.insert(
+        newEntry({ cacheKey: keyOf('in a project'), store: { storeId: STORE_1, projectId: PROJECT_1 } }),
+      );
+      await index.insert(newEntry({ cacheKey: keyOf('operator') }));
+      await db.putForeignRow({ tenantId: TENANT, cacheKey: keyOf('narration'), createdAt: T0, expiresAt: null });
+
+      expect((await index.find(keyOf('in a project')))?.storeId).toBe(STORE_1);
+      expect((await index.find(keyOf('operator')))?.storeId).toBeNull();
+      expect((await index.find(keyOf('narration')))?.storeId).toBeNull();
+      expect(await db.note(keyOf('in a project'))).toEqual({ storeId: STORE_1, projectId: PROJECT_1 });
+      expect(await db.note(keyOf('operator'))).toEqual({ storeId: null, projectId: null });
+      expect(await db.note(keyOf('narration'))).toBeNull();
+    });
+
+    it('insert into a project account registers it for the tenant: first and latest write, the last writer’s project', async () => {
+      const inStore = (label: string, tenantId: string, projectId: string, createdAt: Date) =>
+        newEntry({ tenantId, cacheKey: keyOf(label), createdAt, store: { storeId: STORE_1, projectId } });
+      await index.insert(inStore('first', TENANT, PROJECT_1, T0));
+      await index.insert(inStore('later', TENANT, PROJECT_2, at(HOUR)));
+      await index.insert(inStore('back-dated', TENANT, PROJECT_1, at(-HOUR))); // never moves the latest write back
+      await index.insert(inStore('other tenant', OTHER_TENANT, PROJECT_2, at(2 * HOUR)));
+      await index.insert(newEntry({ cacheKey: keyOf('operator'), createdAt: at(3 * HOUR) })); // registers nothing
+      // A lost insert (the key is taken) registers nothing either.
+      await index.insert({
+        ...inStore('first', TENANT, PROJECT_1, T0),
+        store: { storeId: STORE_2, projectId: PROJECT_2 },
+      });
+
+      expect(await db.registry()).toEqual(
+        [
+          { tenantId: TENANT, storeId: STORE_1, projectId: PROJECT_1, firstWrittenAt: T0, lastWrittenAt: at(HOUR) },
+          {
+            tenantId: OTHER_TENANT,
+            storeId: STORE_1,
+            projectId: PROJECT_2,
+            firstWrittenAt: at(2 * HOUR),
+            lastWrittenAt: at(2 * HOUR),
+          },
+        ].sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1)),
+      );
+      expect((await index.find(keyOf('first')))?.storeId).toBe(STORE_1);
+    });
+
+    it('replace moves the entry between accounts: to another project’s (registered), back to the operator’s', async () => {
+      const entry = newEntry({ store: { storeId: STORE_1, projectId: PROJECT_1 } });
+      await index.insert(entry);
+
+      await index.replace({ ...entry, createdAt: at(HOUR), store: { storeId: STORE_2, projectId: PROJECT_2 } });
+      expect((await index.find(entry.cacheKey))?.storeId).toBe(STORE_2);
+      expect(await db.note(entry.cacheKey)).toEqual({ storeId: STORE_2, projectId: PROJECT_2 });
+      expect((await db.registry()).map((r) => [r.storeId, r.projectId, r.lastWrittenAt])).toEqual([
+        [STORE_1, PROJECT_1, T0],
+        [STORE_2, PROJECT_2, at(HOUR)],
+      ]);
+
+      const { store: _moved, ...operator } = entry;
+      await index.replace({ ...operator, createdAt: at(2 * HOUR) });
+      expect((await index.find(entry.cacheKey))?.storeId).toBeNull();
+      expect(await db.note(entry.cacheKey)).toEqual({ storeId: null, projectId: null });
+      // The registry keeps both accounts (the cleanup forgets one once nothing of ours is left there).
+      expect(await db.registry()).toHaveLength(2);
+    });
+
+    it('replace never moves or registers another writer’s row', async () => {
+      await db.putForeignRow({ tenantId: TENANT, cacheKey: keyOf('narration'), createdAt: T0, expiresAt: null });
+      await index.replace(
+        newEntry({ cacheKey: keyOf('narration'), store: { storeId: STORE_1, projectId: PROJECT_1 } }),
+      );
+      expect(await db.note(keyOf('narration'))).toBeNull();
+      expect(await db.registry()).toEqual([]);
     });
   });
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CacheMaintenance } from '../../src/ports/cache-maintenance.ts';
+import type { CacheMaintenance, ProjectStoreMaintenance } from '../../src/ports/cache-maintenance.ts';
 import type { PredictiveRuns } from '../../src/ports/predictive-runs.ts';
 import { keyOf } from '../support/cache-keys.ts';
 import { at, DAY, HOUR, MINUTE, T0 } from '../support/time.ts';
@@ -15,10 +15,12 @@ export interface SeedRow {
   expiresAt: Date | null;
   /** audio_blob_path, when not `audio-cache/{tenant}/{key}.mp3`. */
   path?: string;
+  /** Ours, stored in a project's own account (noted, and the account registered, as the index stores it). */
+  store?: { storeId: string; projectId: string };
 }
 
 export interface CacheMaintenanceUnderTest {
-  maintenance: CacheMaintenance;
+  maintenance: CacheMaintenance & ProjectStoreMaintenance;
   /** Another app instance's CacheMaintenance over the same database. */
   anotherInstance(): CacheMaintenance;
   /** Stores the row (its tenant made known first); resolves with its id and blob path. */
@@ -69,7 +71,7 @@ export function describeCacheMaintenanceContract(
 ): void {
   describe(`CacheMaintenance contract: ${name}`, () => {
     let db: CacheMaintenanceUnderTest;
-    let maintenance: CacheMaintenance;
+    let maintenance: CacheMaintenance & ProjectStoreMaintenance;
     beforeEach(async () => {
       db = await create();
       maintenance = db.maintenance;

@@ -15,6 +15,8 @@ export interface StatsSeedRow {
   hits: number;
   createdAt: Date;
   lastAccessedAt: Date;
+  /** Ours, stored in a project's own account (noted, and the account registered, as the index stores it). */
+  store?: { storeId: string; projectId: string };
 }
 
 /** A tenant's figures for one hour (audio_cache_usage). */
@@ -34,6 +36,8 @@ export interface CacheStatsReaderUnderTest {
   seed(row: StatsSeedRow): Promise<void>;
   /** The tenant's figures for the hour starting at `hour`. */
   addUsage(tenantId: string, hour: Date, figures: StatsUsageHour): Promise<void>;
+  /** Registers a project account for the tenant, as storing an entry there does (no entry stored). */
+  registerStore(tenantId: string, store: { storeId: string; projectId: string }): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -60,6 +64,7 @@ const NOTHING: Omit<CacheStats, 'savings'> = {
   last7d: { ...NO_USAGE, predictive: NO_PREDICTIVE },
   hitRatio: null,
   topEntries: [],
+  projectStores: [],
 };
 
 /**
@@ -346,6 +351,36 @@ export function describeCacheStatsReaderContract(name: string, create: () => Pro
       ]);
       expect((await stats.predictiveByTenant({ ...query, limit: 2 })).map((row) => row.tenantId)).toEqual([E, A]);
       expect(await stats.predictiveByTenant({ ...query, now: at(30 * DAY) })).toEqual([]);
+    });
+
+    it('projectStores: our entries and their bytes per registered project account, most entries first, a tenant’s own', async () => {
+      const s1 = 'https://acmebooks.blob.core.windows.net/audios';
+      const s2 = 'https://acmenarration.blob.core.windows.net/voices';
+      const [p1, p2] = ['11111111-0000-4000-8000-000000000001', '22222222-0000-4000-8000-000000000002'];
+      await ours(A, 'A in S1', { store: { storeId: s1, projectId: p1 }, sizeBytes: 1000 });
+      await ours(A, 'A in S2', { store: { storeId: s2, projectId: p2 }, sizeBytes: 300 });
+      await ours(A, 'A in S2 too', { store: { storeId: s2, projectId: p2 }, sizeBytes: null });
+      await ours(A, 'A, operator', { sizeBytes: 5000 });
+      await ours(B, 'B in S1', { store: { storeId: s1, projectId: p2 }, sizeBytes: 7 });
+      await theirs(A, 'narration');
+      await db.registerStore(B, { storeId: s2, projectId: p1 }); // written to once; nothing of ours there now
+
+      const usage = (tenantId: string, storeId: string, projectId: string, entries: number, sizeBytes: number) => ({
+        tenantId,
+        storeId,
+        projectId,
+        entries,
+        sizeBytes,
+      });
+      expect((await read(A)).projectStores).toEqual([usage(A, s2, p2, 2, 300), usage(A, s1, p1, 1, 1000)]);
+      expect((await read()).projectStores).toEqual([
+        usage(A, s2, p2, 2, 300),
+        usage(A, s1, p1, 1, 1000),
+        usage(B, s1, p2, 1, 7),
+        usage(B, s2, p1, 0, 0),
+      ]);
+      // The totals count every entry of ours, wherever its blob is.
+      expect((await read(A)).entries).toBe(4);
     });
   });
 }

@@ -64,6 +64,27 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
   return { cacheKey, path };
 }
 
+/**
+ * Moves an entry of ours to a project's own account as the index stores one there: its note names the account and
+ * project, and the account is registered for the tenant (the last project; `at`: the write's time).
+ */
+export async function noteProjectStore(
+  prisma: Services['prisma'],
+  tenantId: string,
+  cacheKey: string | null,
+  { storeId, projectId }: { storeId: string; projectId: string },
+  at: Date,
+): Promise<void> {
+  if (cacheKey !== null)
+    await prisma.$executeRaw`UPDATE audio_cache_auditions
+      SET blob_store = ${storeId}, project_id = ${projectId}::uuid WHERE cache_key = ${cacheKey}`;
+  await prisma.$executeRaw`
+    INSERT INTO audio_cache_blob_stores AS r (tenant_id, store_id, project_id, first_written_at, last_written_at)
+    VALUES (${tenantId}::uuid, ${storeId}, ${projectId}::uuid, ${at}, ${at})
+    ON CONFLICT (tenant_id, store_id) DO UPDATE
+       SET project_id = excluded.project_id, last_written_at = GREATEST(r.last_written_at, excluded.last_written_at)`;
+}
+
 /** A blob as the Khipu Cloud API uploads it into the shared container (no metadata of ours). */
 export async function uploadAsKhipuApi(services: Services, path: string, data: Uint8Array): Promise<void> {
   const config = services.config.blobStorage;

@@ -31,7 +31,7 @@ describe('MemoryAccountDirectory seeding and faults', () => {
       ttsKey: 'k',
       ttsRegion: 'eastus',
     });
-    expect(directory.lookups).toEqual({ users: 1, projects: 1 });
+    expect(directory.lookups).toEqual({ users: 1, projects: 1, storages: 0 });
   });
 
   it('refuses a user or project of a tenant it does not have, as the foreign keys do', () => {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { projectAccessOf } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
+import { storageNamed } from '../../src/adapters/postgres/prisma-account-directory.ts';
+import type { ProjectStorage } from '../../src/domain/project-storage.ts';
 
 interface TenantRow {
   active: boolean;
@@ -24,7 +26,7 @@ export class MemoryAccountDirectory implements AccountDirectory {
   /** Set to make every lookup throw it (the database is unreachable). */
   failing: Error | undefined;
   /** Lookups made, found or not (for tests of what is cached in front of the directory). */
-  readonly lookups = { users: 0, projects: 0 };
+  readonly lookups = { users: 0, projects: 0, storages: 0 };
 
   addTenant({ id = randomUUID(), active = true }: { id?: string; active?: boolean } = {}): string {
     this.#tenants.set(id, { active });
@@ -97,6 +99,26 @@ export class MemoryAccountDirectory implements AccountDirectory {
     const project = this.#projects.get(projectId);
     if (!project) return null;
     return projectAccessOf({ id: projectId, tenantId: project.tenantId, settings: project.settings });
+  }
+
+  async findStorage(tenantId: string, storeId: string, preferredProjectId?: string): Promise<ProjectStorage | null> {
+    this.lookups.storages++;
+    if (this.failing) throw this.failing;
+    // As the SQL: the tenant's projects only, the preferred one first, then by id.
+    const projects = [...this.#projects]
+      .filter(([, project]) => project.tenantId === tenantId)
+      .sort(([a], [b]) => Number(b === preferredProjectId) - Number(a === preferredProjectId) || (a < b ? -1 : 1));
+    return storageNamed(
+      projects.map(([, project]) => project.settings),
+      storeId,
+    );
+  }
+
+  /** Replaces the project's settings (as the web UI's project settings page saves them). */
+  setProjectSettings(projectId: string, settings: unknown): void {
+    const project = this.#projects.get(projectId);
+    if (!project) throw new Error(`No project ${projectId}`);
+    project.settings = structuredClone(settings);
   }
 
   #requireTenant(tenantId: string): TenantRow {

@@ -29,6 +29,16 @@ describeAudioCacheIndexContract('MemoryAudioCacheIndex', () => {
       });
     },
     usage: (tenantId) => Promise.resolve(database.usage(tenantId)),
+    note: (cacheKey) => {
+      const note = database.notes.get(cacheKey);
+      return Promise.resolve(note ? { storeId: note.storeId, projectId: note.projectId } : null);
+    },
+    registry: () =>
+      Promise.resolve(
+        [...database.registry.values()]
+          .map((row) => structuredClone(row))
+          .sort((a, b) => (a.tenantId + a.storeId < b.tenantId + b.storeId ? -1 : 1)),
+      ),
     dispose: () => Promise.resolve(),
   });
 });

@@ -26,6 +26,7 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
         audioBlobPath,
         audioDurationSeconds,
         expiresAt: expiresAt && new Date(expiresAt),
+        storeId: this.database.notes.get(cacheKey)?.storeId ?? null,
       };
     });
   }
@@ -62,7 +63,7 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
       // A row under the key, of whichever writer, wins: never claimed, never noted.
       if (this.database.rows.has(entry.cacheKey)) return false;
       const predictive = entry.predictive ?? false;
-      this.database.putOurRow(columnsOf(entry), { predictive });
+      this.database.putOurRow(columnsOf(entry), { predictive, store: entry.store });
       if (predictive) this.#countSpend(entry);
       return true;
     });
@@ -72,7 +73,7 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
     return this.database.run(() => {
       const row = this.database.rows.get(entry.cacheKey);
       // Only a row of ours is overwritten; its id (and its ownership note) stay, the note taking the
-      // entry's `predictive`. The spend is counted unless the row held this very entry already (the SQL's
+      // entry's `predictive` and moving to its account (registered, as insert registers it). The spend is counted unless the row held this very entry already (the SQL's
       // guard for a retried replace).
       const note = this.database.notes.get(entry.cacheKey);
       if (!row || !note) return;
@@ -80,6 +81,9 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
         row.createdAt.getTime() === entry.createdAt.getTime() && row.audioBlobPath === entry.audioBlobPath;
       Object.assign(row, columnsOf(entry));
       note.predictive = entry.predictive ?? false;
+      note.storeId = entry.store?.storeId ?? null;
+      note.projectId = entry.store?.projectId ?? null;
+      if (entry.store) this.database.registerStore(entry.tenantId, entry.store, entry.createdAt);
       if (note.predictive && !already) this.#countSpend(entry);
     });
   }

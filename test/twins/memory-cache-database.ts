@@ -43,7 +43,23 @@ export interface OwnershipNote {
   createdAt: Date;
   /** Stored by predictive prewarm: its plays also count as predictive hits. */
   predictive: boolean;
+  /** The project account its blob is in (blob_store), and the project that stored it there; null: the operator's. */
+  storeId: string | null;
+  projectId: string | null;
 }
+
+/** A project account the service wrote to (audio_cache_blob_stores). */
+export interface RegistryRow {
+  tenantId: string;
+  storeId: string;
+  /** The project that stored there last. */
+  projectId: string;
+  firstWrittenAt: Date;
+  lastWrittenAt: Date;
+}
+
+/** Where an entry's blob is stored: a project's own account (NewCacheEntry.store), or the operator's (none). */
+export type EntryStore = { storeId: string; projectId: string } | undefined;
 
 const NO_USAGE: Omit<UsageHour, 'hour'> = {
   hits: 0,
@@ -57,7 +73,7 @@ const NO_USAGE: Omit<UsageHour, 'hour'> = {
 /**
  * The in-memory stand-in for the cache's tables, shared by MemoryAudioCacheIndex,
  * MemoryCacheMaintenance, MemoryCacheStatsReader and MemoryPredictiveRuns as audio_cache,
- * audio_cache_auditions, audio_cache_usage, audio_cache_predictive_runs and the
+ * audio_cache_auditions, audio_cache_blob_stores, audio_cache_usage, audio_cache_predictive_runs and the
  * Khipu Cloud API's audio_segment_metadata are shared by the Prisma adapters. A row is ours
  * iff its key has an ownership note (as `isOurEntry` reads it); rows of other writers have
  * none. Tests reach in through the helpers below to play the other writer or read figures.
@@ -69,6 +85,8 @@ export class MemoryCacheDatabase {
   readonly notes = new Map<string, OwnershipNote>();
   /** audio_cache_usage: tenant → hour's start (ms, UTC) → figures. */
   readonly #usage = new Map<string, Map<number, Omit<UsageHour, 'hour'>>>();
+  /** audio_cache_blob_stores, by `registryKey(tenantId, storeId)`. */
+  readonly registry = new Map<string, RegistryRow>();
   /** audio_cache_predictive_runs: [tenant, language, lineVersion] (JSON) → the run's start and finish. */
   readonly predictiveRuns = new Map<string, { tenantId: string; startedAt: Date; finishedAt: Date | null }>();
   /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
@@ -113,15 +131,44 @@ export class MemoryCacheDatabase {
 
   /**
    * A row as this service stores it: the row and its ownership note (a note left by a row another writer deleted
-   * stays, taking the new row's `predictive`, as the SQL's upsert of the note does).
+   * stays, taking the new row's `predictive` and store, as the SQL's upsert of the note does); in a project's own
+   * account (`store`), that account registered for the tenant.
    */
-  putOurRow(row: RowToStore, { predictive = false } = {}): CacheRow {
+  putOurRow(
+    row: RowToStore,
+    { predictive = false, store }: { predictive?: boolean; store?: EntryStore } = {},
+  ): CacheRow {
     const stored = this.#put(row);
+    const where = { storeId: store?.storeId ?? null, projectId: store?.projectId ?? null };
     const note = this.notes.get(stored.cacheKey);
-    if (note) note.predictive = predictive;
+    if (note) Object.assign(note, { predictive }, where);
     else
-      this.notes.set(stored.cacheKey, { tenantId: stored.tenantId, createdAt: new Date(stored.createdAt), predictive });
+      this.notes.set(stored.cacheKey, {
+        tenantId: stored.tenantId,
+        createdAt: new Date(stored.createdAt),
+        predictive,
+        ...where,
+      });
+    if (store) this.registerStore(stored.tenantId, store, stored.createdAt);
     return { ...stored };
+  }
+
+  /** The upsert of audio_cache_blob_stores: the last writer's project, the latest write. */
+  registerStore(tenantId: string, { storeId, projectId }: { storeId: string; projectId: string }, at: Date): void {
+    const key = registryKey(tenantId, storeId);
+    const row = this.registry.get(key);
+    if (!row) {
+      this.registry.set(key, {
+        tenantId,
+        storeId,
+        projectId,
+        firstWrittenAt: new Date(at),
+        lastWrittenAt: new Date(at),
+      });
+      return;
+    }
+    row.projectId = projectId;
+    if (at > row.lastWrittenAt) row.lastWrittenAt = new Date(at);
   }
 
   /** A row another writer (the Khipu Cloud API) stored: no ownership note. */
@@ -205,6 +252,11 @@ export class MemoryCacheDatabase {
     this.rows.set(stored.cacheKey, stored);
     return stored;
   }
+}
+
+/** The registry's primary key (tenant_id, store_id) as one map key. */
+export function registryKey(tenantId: string, storeId: string): string {
+  return `${tenantId}\u0000${storeId}`;
 }
 
 /** The start of the UTC hour holding `at` (`date_trunc('hour', at, 'UTC')`). */

@@ -3,16 +3,21 @@ import { MemoryAudioCacheIndex } from './memory-audio-cache-index.ts';
 import { MemoryCacheDatabase } from './memory-cache-database.ts';
 import { MemoryCacheMaintenance } from './memory-cache-maintenance.ts';
 import { MemoryPredictiveRuns } from './memory-predictive-runs.ts';
-import { describeCacheMaintenanceContract } from '../ports/cache-maintenance.contract.ts';
+import {
+  describeCacheMaintenanceContract,
+  type CacheMaintenanceUnderTest,
+} from '../ports/cache-maintenance.contract.ts';
+import { describeProjectStoreMaintenanceContract } from '../ports/project-store-maintenance.contract.ts';
 
-describeCacheMaintenanceContract('MemoryCacheMaintenance', () => {
+function createMemoryMaintenance(): Promise<CacheMaintenanceUnderTest> {
   const database = new MemoryCacheDatabase();
   return Promise.resolve({
     maintenance: new MemoryCacheMaintenance(database),
     anotherInstance: () => new MemoryCacheMaintenance(database),
-    seed: ({ writer, path, ...row }) => {
+    seed: ({ writer, path, store, ...row }) => {
       const stored = { ...row, ...(path === undefined ? {} : { audioBlobPath: path }) };
-      const { id, audioBlobPath } = writer === 'us' ? database.putOurRow(stored) : database.putForeignRow(stored);
+      const { id, audioBlobPath } =
+        writer === 'us' ? database.putOurRow(stored, { store }) : database.putForeignRow(stored);
       return Promise.resolve({ id, path: audioBlobPath });
     },
     deleteRowAsAnotherWriter: (cacheKey) => Promise.resolve(database.deleteRowAsAnotherWriter(cacheKey)),
@@ -24,7 +29,10 @@ describeCacheMaintenanceContract('MemoryCacheMaintenance', () => {
     predictiveRuns: new MemoryPredictiveRuns(database),
     dispose: () => Promise.resolve(),
   });
-});
+}
+
+describeCacheMaintenanceContract('MemoryCacheMaintenance', createMemoryMaintenance);
+describeProjectStoreMaintenanceContract('MemoryCacheMaintenance', createMemoryMaintenance);
 
 describe('MemoryCacheMaintenance beside MemoryAudioCacheIndex', () => {
   it('acts on the entries the index stored over the same database, and fails with its faults', async () => {

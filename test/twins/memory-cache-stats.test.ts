@@ -10,13 +10,14 @@ describeCacheStatsReaderContract('MemoryCacheStatsReader', () => {
   const database = new MemoryCacheDatabase();
   return Promise.resolve({
     stats: new MemoryCacheStatsReader(database),
-    seed: ({ writer, sizeBytes, hits, ...row }) => {
+    seed: ({ writer, sizeBytes, hits, store, ...row }) => {
       const stored = { ...row, audioFileSizeBytes: sizeBytes, hitCount: hits };
-      if (writer === 'us') database.putOurRow(stored);
+      if (writer === 'us') database.putOurRow(stored, { store });
       else database.putForeignRow(stored);
       return Promise.resolve();
     },
     addUsage: (tenantId, hour, figures) => Promise.resolve(database.addUsage(tenantId, hour, figures)),
+    registerStore: (tenantId, store) => Promise.resolve(database.registerStore(tenantId, store, database.now())),
     dispose: () => Promise.resolve(),
   });
 });

@@ -4,6 +4,7 @@ import type {
   CacheStatsReader,
   PredictiveQuery,
   PredictiveUsage,
+  StoreUsage,
   TenantPredictiveUsage,
   UsageWindow,
 } from '../../src/ports/cache-stats.ts';
@@ -71,8 +72,26 @@ export class MemoryCacheStatsReader implements CacheStatsReader {
           sizeBytes: row.audioFileSizeBytes ?? 0,
         })),
         savings: { characters, dollars: dollars(characters), pricePerMillionChars },
+        projectStores: this.#projectStores(tenantId),
       };
     });
+  }
+
+  /** As the SQL: every registered project account (of the tenant given), with our entries there; most first, 100. */
+  #projectStores(tenantId: string | undefined): StoreUsage[] {
+    const { database } = this;
+    return [...database.registry.values()]
+      .filter((store) => tenantId === undefined || store.tenantId === tenantId)
+      .map(({ tenantId: tenant, storeId, projectId }) => {
+        const rows = [...database.rows.values()].filter((row) => {
+          const note = database.notes.get(row.cacheKey);
+          return row.tenantId === tenant && note?.tenantId === tenant && note.storeId === storeId;
+        });
+        const sizeBytes = sum(rows.map((row) => row.audioFileSizeBytes ?? 0));
+        return { tenantId: tenant, storeId, projectId, entries: rows.length, sizeBytes };
+      })
+      .sort((a, b) => b.entries - a.entries || order(a.tenantId, b.tenantId) || order(a.storeId, b.storeId))
+      .slice(0, 100);
   }
 
   /** As the SQL: one sum per tenant over the usage hours from the hour 7 days before `now`. */
@@ -103,6 +122,10 @@ function predictiveOf(hours: UsageHour[], pricePerMillionChars: number): Predict
 
 function dollarsOf(characters: number, pricePerMillionChars: number): number {
   return round((characters / 1_000_000) * pricePerMillionChars, 4);
+}
+
+function order(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sum(values: number[]): number {

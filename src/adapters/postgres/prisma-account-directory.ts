@@ -1,6 +1,7 @@
 import { retryIfConnectionLost } from './connect-retry.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
+import { projectStorageOf, type ProjectStorage } from '../../domain/project-storage.ts';
 
 /** Reads only: each is retried once when its connection dies under it (a restart). */
 export class PrismaAccountDirectory implements AccountDirectory {
@@ -26,14 +27,52 @@ export class PrismaAccountDirectory implements AccountDirectory {
     if (!project) return null;
     return projectAccessOf(project);
   }
+
+  async findStorage(tenantId: string, storeId: string, preferredProjectId?: string): Promise<ProjectStorage | null> {
+    // Only the tenant's projects that have a storage account in their settings, the preferred one first. `#>` is
+    // defined for json (the Khipu database's settings) and jsonb (ours) alike, so the column is never cast.
+    const preferred = preferredProjectId ?? null;
+    const projects = await retryIfConnectionLost(
+      () => this.prisma.$queryRaw<{ settings: unknown }[]>`
+      SELECT p.settings FROM projects AS p
+       WHERE p.tenant_id = ${tenantId}::uuid AND (p.settings #> '{creds,storage,azure}') IS NOT NULL
+       ORDER BY p.id = ${preferred}::uuid DESC NULLS LAST, p.id`,
+    );
+    return storageNamed(
+      projects.map((project) => project.settings),
+      storeId,
+    );
+  }
 }
 
-/** What a project's row grants: its tenant, its speech key, its opt-outs (read from its settings, any shape). */
+/** The first of these settings whose storage account is usable and is `storeId`; null when none is. */
+export function storageNamed(settings: readonly unknown[], storeId: string): ProjectStorage | null {
+  for (const one of settings) {
+    const storage = projectStorageOf(typeof one === 'string' ? parseJson(one) : one);
+    if (storage && !('invalid' in storage) && storage.storeId === storeId) return storage;
+  }
+  return null;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a project's row grants: its tenant, its speech key, its storage account, its opt-outs (read from its settings,
+ * any shape).
+ */
 export function projectAccessOf(project: { id: string; tenantId: string; settings: unknown }): ProjectAccess {
+  const storage = projectStorageOf(project.settings);
   return {
     id: project.id,
     tenantId: project.tenantId,
     ...projectSpeechKey(project.settings),
+    ...(storage ? { storage } : {}),
     ...(predictivePrewarmOptedOut(project.settings) ? { predictivePrewarm: false as const } : {}),
   };
 }

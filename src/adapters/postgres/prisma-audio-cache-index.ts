@@ -18,6 +18,26 @@ const spendAdded = Prisma.sql`
      SET predictive_syntheses = u.predictive_syntheses + excluded.predictive_syntheses,
          predictive_characters = u.predictive_characters + excluded.predictive_characters`;
 
+/** The entry's project account and project, both null for the operator's account. */
+function storeOf(entry: NewCacheEntry): { storeId: string | null; projectId: string | null } {
+  return { storeId: entry.store?.storeId ?? null, projectId: entry.store?.projectId ?? null };
+}
+
+/**
+ * SQL: the CTE `registered`, which registers the project account (audio_cache_blob_stores) for the tenant of the
+ * entry the CTE `stored` (tenant_id, created_at) holds, if any: the last writer's project, the latest write. Nothing
+ * for the operator's account (`storeId` null).
+ */
+function registerStore(storeId: string | null, projectId: string | null): Prisma.Sql {
+  return Prisma.sql`registered AS (
+        INSERT INTO audio_cache_blob_stores AS r (tenant_id, store_id, project_id, first_written_at, last_written_at)
+        SELECT tenant_id, ${storeId}::text, ${projectId}::uuid, created_at, created_at FROM stored
+         WHERE ${storeId}::text IS NOT NULL
+        ON CONFLICT (tenant_id, store_id) DO UPDATE
+           SET project_id = excluded.project_id, last_written_at = GREATEST(r.last_written_at, excluded.last_written_at)
+      )`;
+}
+
 /**
  * AudioCacheIndex over the `audio_cache` table through Prisma. `find`, `insert` and `replace`
  * are idempotent, so each is retried once when its connection dies under it (a restart):
@@ -27,20 +47,17 @@ const spendAdded = Prisma.sql`
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
   constructor(private readonly prisma: PrismaClient) {}
 
-  find(cacheKey: string): Promise<CacheEntry | null> {
-    return retryIfConnectionLost(() =>
-      this.prisma.audioCache.findUnique({
-        where: { cacheKey },
-        select: {
-          id: true,
-          tenantId: true,
-          cacheKey: true,
-          audioBlobPath: true,
-          audioDurationSeconds: true,
-          expiresAt: true,
-        },
-      }),
+  async find(cacheKey: string): Promise<CacheEntry | null> {
+    // The row and, from its ownership note (none for another writer's row), the account its blob is in.
+    const [row] = await retryIfConnectionLost(
+      () => this.prisma.$queryRaw<CacheEntry[]>`
+      SELECT c.id::text AS id, c.tenant_id::text AS "tenantId", c.cache_key AS "cacheKey",
+             c.audio_blob_path AS "audioBlobPath", c.audio_duration_seconds AS "audioDurationSeconds",
+             c.expires_at AS "expiresAt", o.blob_store AS "storeId"
+        FROM audio_cache AS c LEFT JOIN audio_cache_auditions AS o ON o.cache_key = c.cache_key
+       WHERE c.cache_key = ${cacheKey}`,
     );
+    return row ?? null;
   }
 
   async recordHits(batch: HitBatch): Promise<string[]> {
@@ -102,7 +119,9 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // A note left behind by a row another writer deleted takes the new row's `predictive`.
     // Retried once if the connection dies: had the first attempt committed, the second finds
     // the key taken and answers false (counting nothing), which the caller handles as "stored already".
+    // In a project's own account, the note records it and the account is registered for the cleanup.
     const predictive = entry.predictive ?? false;
+    const { storeId, projectId } = storeOf(entry);
     const rows = await retryIfConnectionLost(
       () => this.prisma.$queryRaw<{ cache_key: string }[]>`
       WITH stored AS (
@@ -116,10 +135,12 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         ON CONFLICT (cache_key) DO NOTHING
         RETURNING cache_key, tenant_id, created_at, char_length(text) AS chars
       ), ours AS (
-        INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at, predictive)
-        SELECT cache_key, tenant_id, created_at, ${predictive}::boolean FROM stored
-        ON CONFLICT (cache_key) DO UPDATE SET predictive = excluded.predictive
-      ), spent AS (
+        INSERT INTO audio_cache_auditions (cache_key, tenant_id, created_at, predictive, blob_store, project_id)
+        SELECT cache_key, tenant_id, created_at, ${predictive}::boolean, ${storeId}::text, ${projectId}::uuid
+          FROM stored
+        ON CONFLICT (cache_key) DO UPDATE
+           SET predictive = excluded.predictive, blob_store = excluded.blob_store, project_id = excluded.project_id
+      ), ${registerStore(storeId, projectId)}, spent AS (
         ${spendInsert}
         SELECT tenant_id, date_trunc('hour', created_at, 'UTC'), 1, chars FROM stored WHERE ${predictive}::boolean
         ${spendAdded}
@@ -134,8 +155,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // takes the entry's `predictive`, and a predictive one's synthesis is counted as its spend,
     // in the same statement. Retried once if the connection dies, so the spend is counted only
     // when the row did not hold this very entry already (`before` sees the row as it was): a
-    // retry of a replace that committed counts nothing.
+    // retry of a replace that committed counts nothing. The note moves to the entry's account (the operator's when
+    // it has no `store`), registered as insert registers it.
     const predictive = entry.predictive ?? false;
+    const { storeId, projectId } = storeOf(entry);
     await retryIfConnectionLost(
       () => this.prisma.$executeRaw`
       WITH before AS (
@@ -151,9 +174,12 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
          WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}
         RETURNING c.cache_key, c.tenant_id, c.created_at, char_length(c.text) AS chars
       ), noted AS (
-        UPDATE audio_cache_auditions AS o SET predictive = ${predictive}::boolean
+        UPDATE audio_cache_auditions AS o
+           SET predictive = ${predictive}::boolean, blob_store = ${storeId}::text, project_id = ${projectId}::uuid
           FROM replaced AS r WHERE o.cache_key = r.cache_key
-      ), spent AS (
+      ), stored AS (
+        SELECT tenant_id, created_at FROM replaced
+      ), ${registerStore(storeId, projectId)}, spent AS (
         ${spendInsert}
         SELECT r.tenant_id, date_trunc('hour', r.created_at, 'UTC'), 1, r.chars FROM replaced AS r
          WHERE ${predictive}::boolean AND NOT EXISTS (

@@ -2,23 +2,32 @@ import { isOurEntry } from './ownership-sql.ts';
 import type { PgLockSession } from './pg-lock-session.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
-import type { CacheMaintenance } from '../../ports/cache-maintenance.ts';
+import type {
+  CacheMaintenance,
+  EntrySelection,
+  ProjectStoreEntry,
+  ProjectStoreMaintenance,
+  RegisteredStore,
+} from '../../ports/cache-maintenance.ts';
+import { beyondCapOf, ourRowsOf, selectInProjectStoresSql, type ProjectStoreRow } from './project-store-sql.ts';
 
 // One lock for every instance and manual run, namespaced so no other user of the database
 // collides with it by accident.
 const LOCK_NAME = 'khipu:audio-cache-cleanup';
 
-/** `audio_cache AS c` narrowed to the tenant's rows this service wrote, from both tables' tenant indexes. */
-const ourRowsOf = (tenantId: string) => Prisma.sql`
-  audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
-  WHERE o.tenant_id = ${tenantId}::uuid AND c.tenant_id = ${tenantId}::uuid`;
+/**
+ * SQL: the `audio_cache` row aliased `c` is one this service wrote whose blob is in the operator's account. Rows in
+ * projects' own accounts go blobs first (ProjectStoreMaintenance), never by the one-statement deletes.
+ */
+const isOurOperatorEntry = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_auditions AS o
+   WHERE o.cache_key = c.cache_key AND o.blob_store IS NULL)`;
 
 /**
- * CacheMaintenance in SQL through Prisma. Every delete is one bounded statement
+ * CacheMaintenance and ProjectStoreMaintenance in SQL through Prisma. Every delete is one bounded statement
  * (`… LIMIT n`, committed on its own), so no statement or transaction grows with the table
  * and the caller never holds more than one batch of paths.
  */
-export class PrismaCacheMaintenance implements CacheMaintenance {
+export class PrismaCacheMaintenance implements CacheMaintenance, ProjectStoreMaintenance {
   /** `locks`: the instance's lock session (its one lock connection, shared with the miss locks). */
   constructor(
     private readonly prisma: PrismaClient,
@@ -44,7 +53,7 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   async deleteExpired(now: Date, limit: number): Promise<string[]> {
     return this.#deleteOurs(Prisma.sql`
       SELECT c.id, c.cache_key FROM audio_cache AS c
-       WHERE c.expires_at < ${now} AND ${isOurEntry}
+       WHERE c.expires_at < ${now} AND ${isOurOperatorEntry}
        ORDER BY c.expires_at LIMIT ${limit}`);
   }
 
@@ -61,11 +70,12 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
   }
 
   async deleteLeastRecentlyUsed(tenantId: string, keep: number, limit: number): Promise<string[]> {
-    // Ranked afresh by each batch, so entries added or played meanwhile are counted right.
+    // Ranked afresh by each batch, so entries added or played meanwhile are counted right; ranked over every store,
+    // so one cap holds them all, and only those in the operator's account go here.
     return this.#deleteOurs(Prisma.sql`
-      SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
-       ORDER BY c.last_accessed_at DESC, c.id DESC
-      OFFSET ${keep} LIMIT ${limit}`);
+      SELECT d.id, d.cache_key FROM (${beyondCapOf(tenantId, keep)}) AS d
+       WHERE d.blob_store IS NULL
+       ORDER BY d.rank_at DESC, d.id DESC LIMIT ${limit}`);
   }
 
   async deleteTenantEntries(tenantId: string, voiceId: string | undefined, limit: number): Promise<string[]> {
@@ -74,6 +84,7 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
     return this.#deleteOurs(
       Prisma.sql`
       SELECT c.id, c.cache_key FROM ${ourRowsOf(tenantId)}
+         AND o.blob_store IS NULL
          AND (${voiceId ?? null}::text IS NULL OR c.voice_id = ${voiceId ?? null}::text)
        LIMIT ${limit}`,
       Prisma.sql`, forgotten AS (DELETE FROM audio_cache_predictive_runs WHERE tenant_id = ${tenantId}::uuid)`,
@@ -96,6 +107,70 @@ export class PrismaCacheMaintenance implements CacheMaintenance {
       )${alongside}
       SELECT audio_blob_path AS path FROM gone`;
     return rows.map((row) => row.path);
+  }
+
+  async selectInProjectStores(
+    selection: EntrySelection,
+    limit: number,
+    skip: readonly string[],
+  ): Promise<ProjectStoreEntry[]> {
+    const rows = await this.prisma.$queryRaw<ProjectStoreRow[]>(selectInProjectStoresSql(selection, limit, skip));
+    return rows.map((row) => ({
+      id: row.id,
+      cacheKey: row.cache_key,
+      tenantId: row.tenant_id,
+      path: row.path,
+      storeId: row.store_id,
+      projectId: row.project_id,
+    }));
+  }
+
+  async deleteEntries(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    // Ours only: an id of another writer's row (the narration) is never deleted, whatever the caller passes.
+    const [row] = await this.prisma.$queryRaw<{ deleted: bigint }[]>`
+      WITH gone AS (
+        DELETE FROM audio_cache AS c WHERE c.id = ANY(${[...ids]}::uuid[]) AND ${isOurEntry}
+        RETURNING c.cache_key
+      ), unlisted AS (
+        DELETE FROM audio_cache_auditions AS o WHERE o.cache_key = ANY(ARRAY(SELECT g.cache_key FROM gone AS g))
+      )
+      SELECT count(*) AS deleted FROM gone`;
+    return Number(row?.deleted ?? 0);
+  }
+
+  async registeredStores(): Promise<RegisteredStore[]> {
+    const rows = await this.prisma.$queryRaw<
+      { tenant_id: string; store_id: string; project_id: string; entries: bigint }[]
+    >`
+      SELECT r.tenant_id::text, r.store_id, r.project_id::text,
+             (SELECT count(*) FROM audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
+               WHERE o.tenant_id = r.tenant_id AND o.blob_store = r.store_id AND c.tenant_id = r.tenant_id) AS entries
+        FROM audio_cache_blob_stores AS r
+       ORDER BY r.tenant_id, r.store_id`;
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      storeId: row.store_id,
+      projectId: row.project_id,
+      entries: Number(row.entries),
+    }));
+  }
+
+  async forgetStoreIfEmpty(tenantId: string, storeId: string): Promise<boolean> {
+    // The registry row is locked first, and the notes looked at by a later statement of the same transaction: an
+    // entry stored there meanwhile (its note and the registry's upsert are one statement) has then either committed,
+    // and is seen, or waits for this one, and registers the store again.
+    const [, forgotten] = await this.prisma.$transaction([
+      this.prisma.$queryRaw`
+        SELECT 1 FROM audio_cache_blob_stores
+         WHERE tenant_id = ${tenantId}::uuid AND store_id = ${storeId} FOR UPDATE`,
+      this.prisma.$executeRaw`
+        DELETE FROM audio_cache_blob_stores AS r
+         WHERE r.tenant_id = ${tenantId}::uuid AND r.store_id = ${storeId}
+           AND NOT EXISTS (SELECT 1 FROM audio_cache_auditions AS o
+                            WHERE o.tenant_id = r.tenant_id AND o.blob_store = r.store_id)`,
+    ]);
+    return forgotten > 0;
   }
 
   async deleteUsageBefore(before: Date): Promise<number> {

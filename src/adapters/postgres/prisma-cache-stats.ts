@@ -6,6 +6,7 @@ import type {
   CacheStatsReader,
   PredictiveQuery,
   PredictiveUsage,
+  StoreUsage,
   TenantPredictiveUsage,
   UsageWindow,
 } from '../../ports/cache-stats.ts';
@@ -26,10 +27,11 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
     const ofTenant = tenantId ? Prisma.sql`tenant_id = ${tenantId}::uuid` : Prisma.sql`TRUE`;
     const day = new Date(now.getTime() - 24 * HOUR_MS);
     const week = new Date(now.getTime() - 7 * 24 * HOUR_MS);
-    const [[totals], [usage], top] = await Promise.all([
+    const [[totals], [usage], top, projectStores] = await Promise.all([
       this.#totals(ofTenant, day, week),
       this.#usage(ofTenant, day, week),
       this.#top(ofTenant),
+      this.#projectStores(tenantId),
     ]);
 
     const dollars = (characters: number) => dollarsOf(characters, pricePerMillionChars);
@@ -54,7 +56,35 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
         sizeBytes: Number(row.size ?? 0),
       })),
       savings: { characters, dollars: dollars(characters), pricePerMillionChars },
+      projectStores,
     };
+  }
+
+  /**
+   * Our entries in each registered project account (one without any still listed, with 0: the operator sees where
+   * the service wrote), most entries first, at most 100.
+   */
+  async #projectStores(tenantId: string | undefined): Promise<StoreUsage[]> {
+    const rows = await this.prisma.$queryRaw<
+      { tenant_id: string; store_id: string; project_id: string; entries: bigint; bytes: bigint }[]
+    >`
+        SELECT r.tenant_id::text, r.store_id, r.project_id::text, count(c.id) AS entries,
+               coalesce(sum(c.audio_file_size_bytes), 0)::bigint AS bytes
+          FROM audio_cache_blob_stores AS r
+          LEFT JOIN (audio_cache_auditions AS o JOIN audio_cache AS c
+                     ON c.cache_key = o.cache_key AND c.tenant_id = o.tenant_id)
+            ON o.tenant_id = r.tenant_id AND o.blob_store = r.store_id
+         WHERE ${tenantId ?? null}::uuid IS NULL OR r.tenant_id = ${tenantId ?? null}::uuid
+         GROUP BY r.tenant_id, r.store_id, r.project_id
+         ORDER BY entries DESC, r.tenant_id, r.store_id
+         LIMIT 100`;
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      storeId: row.store_id,
+      projectId: row.project_id,
+      entries: Number(row.entries),
+      sizeBytes: Number(row.bytes),
+    }));
   }
 
   /** This service's entries: counts, bytes, plays, characters played, entries created in each window. */

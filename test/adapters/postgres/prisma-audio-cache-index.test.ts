@@ -80,6 +80,19 @@ for (const shape of DATABASE_SHAPES) {
           predictiveHits: row.predictive_hits,
         }));
       },
+      note: async (cacheKey) => {
+        const [note] = await prisma.$queryRaw<{ storeId: string | null; projectId: string | null }[]>`
+          SELECT blob_store AS "storeId", project_id::text AS "projectId"
+            FROM audio_cache_auditions WHERE cache_key = ${cacheKey}`;
+        return note ?? null;
+      },
+      registry: () =>
+        prisma.$queryRaw<
+          { tenantId: string; storeId: string; projectId: string; firstWrittenAt: Date; lastWrittenAt: Date }[]
+        >`
+          SELECT tenant_id::text AS "tenantId", store_id AS "storeId", project_id::text AS "projectId",
+                 first_written_at AS "firstWrittenAt", last_written_at AS "lastWrittenAt"
+            FROM audio_cache_blob_stores ORDER BY tenant_id, store_id`,
       dispose: () => services.dispose(),
     };
   });

@@ -1,4 +1,4 @@
-import { seedEntry } from '../../support/cache-entries.ts';
+import { noteProjectStore, seedEntry } from '../../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
 import { createTestServices } from '../../support/test-services.ts';
 import { describeCacheStatsReaderContract } from '../../ports/cache-stats.contract.ts';
@@ -11,7 +11,18 @@ for (const shape of DATABASE_SHAPES) {
     const { prisma } = services;
     return {
       stats: services.stats,
-      seed: async ({ writer, tenantId, cacheKey, text, voiceId, sizeBytes, hits, createdAt, lastAccessedAt }) => {
+      seed: async ({
+        writer,
+        tenantId,
+        cacheKey,
+        text,
+        voiceId,
+        sizeBytes,
+        hits,
+        createdAt,
+        lastAccessedAt,
+        store,
+      }) => {
         await seedEntry(services, tenantId, {
           writer,
           blob: false,
@@ -26,7 +37,9 @@ for (const shape of DATABASE_SHAPES) {
         });
         if (sizeBytes === null)
           await prisma.$executeRaw`UPDATE audio_cache SET audio_file_size_bytes = NULL WHERE cache_key = ${cacheKey}`;
+        if (store) await noteProjectStore(prisma, tenantId, cacheKey, store, createdAt);
       },
+      registerStore: (tenantId, store) => noteProjectStore(prisma, tenantId, null, store, new Date()),
       addUsage: async (tenantId, hour, { hits, misses, charactersSaved, ...predictive }) => {
         await prisma.$executeRaw`
           INSERT INTO audio_cache_usage (tenant_id, hour, hits, misses, characters_saved,

@@ -22,7 +22,8 @@ const USAGE = '20261124000000_usage';
 const OWNERSHIP = '20261201000000_audition_entries';
 const BUDGET = '20261202000000_default_key_budget';
 const PREDICTIVE = '20261205000000_predictive_prewarm';
-const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE];
+const PROJECT_STORAGE = '20261206000000_project_storage';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE];
 /** The tables our migrations add beside any Khipu database. */
 const OURS = [
   '_prisma_migrations',
@@ -30,6 +31,7 @@ const OURS = [
   'audio_cache_auditions',
   'audio_cache_default_key_usage',
   'audio_cache_predictive_runs',
+  'audio_cache_blob_stores',
 ];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
@@ -87,6 +89,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       '_prisma_migrations',
       'audio_cache',
       'audio_cache_auditions',
+      'audio_cache_blob_stores',
       'audio_cache_default_key_usage',
       'audio_cache_predictive_runs',
       'audio_cache_usage',
@@ -172,6 +175,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_auditions: ownership,
       audio_cache_default_key_usage: budget,
       audio_cache_predictive_runs: runs,
+      audio_cache_blob_stores: stores,
       ...after
     } = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
@@ -179,6 +183,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(ownership).toBeDefined();
     expect(budget).toBeDefined();
     expect(runs).toBeDefined();
+    expect(stores).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
       client.query(
@@ -207,12 +212,14 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_auditions: ownership,
       audio_cache_default_key_usage: budget,
       audio_cache_predictive_runs: runs,
+      audio_cache_blob_stores: stores,
       ...khipuTables
     } = after;
     expect(usage).toBeDefined();
     expect(ownership).toBeDefined();
     expect(budget).toBeDefined();
     expect(runs).toBeDefined();
+    expect(stores).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
   });

@@ -1,0 +1,62 @@
+import { Prisma } from '../../generated/prisma/client.ts';
+import type { EntrySelection } from '../../ports/cache-maintenance.ts';
+
+/** `audio_cache AS c` narrowed to the tenant's rows this service wrote (notes `o`), from both tables' tenant indexes. */
+export const ourRowsOf = (tenantId: string) => Prisma.sql`
+  audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
+  WHERE o.tenant_id = ${tenantId}::uuid AND c.tenant_id = ${tenantId}::uuid`;
+
+/**
+ * SQL: the tenant's rows of ours (`c`, notes `o`) beyond its `keep` most recently played ones, ranked over every
+ * store (the operator's account and project accounts alike), with `rank_at` and `blob_store`: one cap for all.
+ */
+export const beyondCapOf = (tenantId: string, keep: number) => Prisma.sql`
+  SELECT c.id, c.cache_key, c.tenant_id, c.audio_blob_path, c.last_accessed_at AS rank_at, o.blob_store, o.project_id
+    FROM ${ourRowsOf(tenantId)}
+   ORDER BY c.last_accessed_at DESC, c.id DESC
+  OFFSET ${keep}`;
+
+/** A selected entry as the query answers it. */
+export interface ProjectStoreRow {
+  id: string;
+  cache_key: string;
+  tenant_id: string;
+  path: string;
+  store_id: string;
+  project_id: string | null;
+}
+
+/**
+ * SQL: up to `limit` of our entries in project accounts that `selection` picks, none in the `skip` stores, oldest
+ * first (the earliest expiry; the least recently played; the first stored), as ProjectStoreRow.
+ */
+export function selectInProjectStoresSql(selection: EntrySelection, limit: number, skip: readonly string[]) {
+  const reachable = Prisma.sql`NOT (o.blob_store = ANY(${[...skip]}::text[]))`;
+  const columns = Prisma.sql`c.id::text AS id, c.cache_key, c.tenant_id::text AS tenant_id,
+         c.audio_blob_path AS path, o.blob_store AS store_id, o.project_id::text AS project_id`;
+  switch (selection.kind) {
+    case 'expired':
+      return Prisma.sql`
+        SELECT ${columns}
+          FROM audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
+         WHERE o.blob_store IS NOT NULL AND ${reachable} AND c.expires_at < ${selection.now}
+         ORDER BY c.expires_at, c.id LIMIT ${limit}`;
+    case 'over-cap':
+      // Ranked over all the tenant's entries first, so those of a skipped store still count as kept.
+      return Prisma.sql`
+        SELECT c.id::text AS id, c.cache_key, c.tenant_id::text AS tenant_id, c.audio_blob_path AS path,
+               c.blob_store AS store_id, c.project_id::text AS project_id
+          FROM (${beyondCapOf(selection.tenantId, selection.keep)}) AS c
+         WHERE c.blob_store IS NOT NULL AND NOT (c.blob_store = ANY(${[...skip]}::text[]))
+         ORDER BY c.rank_at, c.id LIMIT ${limit}`;
+    case 'tenant': {
+      const voiceId = selection.voiceId ?? null;
+      return Prisma.sql`
+        SELECT ${columns}
+          FROM ${ourRowsOf(selection.tenantId)}
+           AND o.blob_store IS NOT NULL AND ${reachable}
+           AND (${voiceId}::text IS NULL OR c.voice_id = ${voiceId}::text)
+         ORDER BY c.created_at, c.id LIMIT ${limit}`;
+    }
+  }
+}
