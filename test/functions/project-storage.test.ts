@@ -51,8 +51,10 @@ describe.each(DATABASE_SHAPES)("a project's own storage account, database shape:
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
     // AUTH_CACHE_SECONDS 0: a settings change is seen by the next request (the production default is 30 s).
+    // MEMORY_CACHE_MB 0: every hit is read from where its blob is stored (the instance's memory tier is not the
+    // subject here).
     services = await createTestServices(
-      { AZURE_SPEECH_HOST: standIn.host, AZURE_SPEECH_KEY: 'default-key', AUTH_CACHE_SECONDS: '0' },
+      { AZURE_SPEECH_HOST: standIn.host, AZURE_SPEECH_KEY: 'default-key', AUTH_CACHE_SECONDS: '0', MEMORY_CACHE_MB: '0' },
       shape,
     );
     owner = await createTestAccount(services.prisma, services.config.jwt.secretKey, { role: 'admin' });
