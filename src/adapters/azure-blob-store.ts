@@ -16,7 +16,15 @@ import {
   type StoredBlob,
 } from '../ports/blob-store.ts';
 import { describeError } from '../errors.ts';
-import { BATCHES_IN_FLIGHT, isContainerMissing, isNotFound, loadIdentity, MAX_BATCH, toBlobInfos, WRITTEN_HERE } from './azure-blob-sdk.ts';
+import {
+  BATCHES_IN_FLIGHT,
+  isContainerMissing,
+  isNotFound,
+  loadIdentity,
+  MAX_BATCH,
+  toBlobInfos,
+  WRITTEN_HERE,
+} from './azure-blob-sdk.ts';
 import { withChunkDeadlines } from './chunk-deadlines.ts';
 import { StallGuard } from './stall-guard.ts';
 

@@ -62,4 +62,3 @@ export function cacheKeyOf(
 function storageOf(deps: AuditionJobDeps, project: ProjectAccess | undefined): ProjectAccess['storage'] {
   return deps.projectStores ? project?.storage : undefined;
 }
-

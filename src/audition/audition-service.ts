@@ -23,8 +23,6 @@ import type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResul
 export type { AuditionAudio, CacheStatus, WholeAudio } from '../domain/audition-audio.ts';
 export type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
-
-
 /** A miss being filled: the starter's answer (a stream from the first chunk on, or whole), and the stored whole. */
 interface Fill {
   first: AuditionAnswer;

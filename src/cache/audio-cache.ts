@@ -173,7 +173,8 @@ export class AudioCache {
     } catch (error) {
       return uncached('blob upload', error);
     }
-    const blob = { path: blobPath, url: blobStore.urlOf(blobPath), engine, createdAt: now, expiresAt: this.#expiry(now) };
+    const [url, expiresAt] = [blobStore.urlOf(blobPath), this.#expiry(now)];
+    const blob = { path: blobPath, url, engine, createdAt: now, expiresAt };
     const entry = newCacheEntry(slot, audition, ssml, { audio, durationSeconds }, blob);
     try {
       // A conflict means the key has a row already: one another instance stored meanwhile

@@ -67,8 +67,10 @@ export class ProjectStoreStatus {
     const known = this.#entry({ storeId, projectId, tenantId, accountName: '(invalid settings)' });
     if (!known.state.failing) {
       known.state.failingSince = this.#now().toISOString();
-      log.warn(`audition cache: project ${projectId}'s storage account settings cannot be used (${reason}); ` +
-        'its auditions are answered uncached');
+      log.warn(
+        `audition cache: project ${projectId}'s storage account settings cannot be used (${reason}); ` +
+          'its auditions are answered uncached',
+      );
     }
     known.state.failing = true;
     known.state.lastError = 'InvalidSettings';

@@ -56,8 +56,18 @@ export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Pr
   });
   if (!outcome.ran) log.info('Audio cache cleanup skipped: another cleanup pass is running');
   const counts = outcome.ran ? outcome.value : { expired: 0, evicted: 0, orphans: 0 };
-  const waiting = { unreachableStores: pass.projects?.unreachable.length ?? 0, entriesWaiting: pass.projects?.kept ?? 0 };
-  return { ran: outcome.ran, ...counts, ...waiting, blobs: pass.blobs, databaseMs: pass.databaseMs, blobMs: pass.blobMs };
+  const waiting = {
+    unreachableStores: pass.projects?.unreachable.length ?? 0,
+    entriesWaiting: pass.projects?.kept ?? 0,
+  };
+  return {
+    ran: outcome.ran,
+    ...counts,
+    ...waiting,
+    blobs: pass.blobs,
+    databaseMs: pass.databaseMs,
+    blobMs: pass.blobMs,
+  };
 }
 
 /**

@@ -25,8 +25,7 @@ export type ProjectStoreFigures = StoreUsage & {
 /** The tenant's stores with their entries, and their state as this instance knows it. */
 function storeFigures(stores: StoreUsage[], states: ProjectStoreState[]): ProjectStoreFigures[] {
   const stateOf = (storeId: string, projectId: string) =>
-    states.find((s) => s.storeId === storeId && s.projectId === projectId) ??
-    states.find((s) => s.storeId === storeId);
+    states.find((s) => s.storeId === storeId && s.projectId === projectId) ?? states.find((s) => s.storeId === storeId);
   const figures: ProjectStoreFigures[] = stores.map((store) => {
     const state = stateOf(store.storeId, store.projectId);
     if (!state) return { ...store, status: 'unknown' };

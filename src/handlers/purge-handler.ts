@@ -10,27 +10,21 @@ import { jsonEndpoint } from './json-endpoint.ts';
  * tenant's entries. The shape of every handler: json-endpoint.ts.
  */
 export function createPurgeHandler(services: () => Services) {
-  return jsonEndpoint(
-    'cachePurge',
-    services,
-    async ({ request, services, context, log }) => {
-      const { access, maintenance, blobStore, auditions } = services;
-      // Authorized against the database on every call (not AUTH_CACHE_SECONDS): a revoked admin
-      // cannot purge a moment later, and a new one can at once.
-      const caller = await access.authenticate(request.headers.get('authorization'), { fresh: true });
-      log.tenant = caller.tenantId;
-      const voice = request.query.get('voice')?.trim() || undefined;
-      const deps = { maintenance, blobStore, memory: auditions, projects: projectStoreDeps(services), log: context };
-      const purged = await purgeCache(deps, { caller, voice }).catch(
-        (error: unknown) => {
-          // What it did, on the log line.
-          if (error instanceof PurgeInterruptedError) Object.assign(log, error.progress);
-          throw error;
-        },
-      );
-      const { tenantId: _tenant, voice: _voice, ...counts } = purged;
-      Object.assign(log, counts);
-      return { status: 200, body: purged };
-    },
-  );
+  return jsonEndpoint('cachePurge', services, async ({ request, services, context, log }) => {
+    const { access, maintenance, blobStore, auditions } = services;
+    // Authorized against the database on every call (not AUTH_CACHE_SECONDS): a revoked admin
+    // cannot purge a moment later, and a new one can at once.
+    const caller = await access.authenticate(request.headers.get('authorization'), { fresh: true });
+    log.tenant = caller.tenantId;
+    const voice = request.query.get('voice')?.trim() || undefined;
+    const deps = { maintenance, blobStore, memory: auditions, projects: projectStoreDeps(services), log: context };
+    const purged = await purgeCache(deps, { caller, voice }).catch((error: unknown) => {
+      // What it did, on the log line.
+      if (error instanceof PurgeInterruptedError) Object.assign(log, error.progress);
+      throw error;
+    });
+    const { tenantId: _tenant, voice: _voice, ...counts } = purged;
+    Object.assign(log, counts);
+    return { status: 200, body: purged };
+  });
 }

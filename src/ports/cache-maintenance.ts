@@ -82,7 +82,11 @@ export interface ProjectStoreMaintenance {
    * this pass), oldest first; nothing is deleted. For `over-cap`, ranked over all the tenant's entries of every store
    * (the operator's too), so a skipped store's entries still count as kept.
    */
-  selectInProjectStores(selection: EntrySelection, limit: number, skip: readonly string[]): Promise<ProjectStoreEntry[]>;
+  selectInProjectStores(
+    selection: EntrySelection,
+    limit: number,
+    skip: readonly string[],
+  ): Promise<ProjectStoreEntry[]>;
   /** Deletes these entries' rows and ownership notes (ours only, by id); answers how many rows went. */
   deleteEntries(ids: readonly string[]): Promise<number>;
   /** Every registered project store, by tenant and store id. */

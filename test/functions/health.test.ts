@@ -35,7 +35,10 @@ describe('GET /api/health', () => {
     const { response } = await invoke(createHealthHandler(() => services));
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
-    expect(await response.json()).toEqual({ status: 'ok', checks: { database: 'ok', blobStorage: 'ok', projectStorage: 'ok' } });
+    expect(await response.json()).toEqual({
+      status: 'ok',
+      checks: { database: 'ok', blobStorage: 'ok', projectStorage: 'ok' },
+    });
   });
 
   it('answers 503 naming the missing settings in the log, not in the response', async () => {

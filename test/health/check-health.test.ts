@@ -34,12 +34,12 @@ describe('checkHealth', () => {
     );
     try {
       const blobDown = await checkHealth(deadBlob);
-      expect(blobDown.checks).toEqual({ database: 'ok', blobStorage: 'failed' });
+      expect(blobDown.checks).toEqual({ database: 'ok', blobStorage: 'failed', projectStorage: 'ok' });
       expect(blobDown.healthy).toBe(false);
       expect(String(blobDown.failures.blobStorage)).toMatch(/ECONNREFUSED|no answer/);
 
       const databaseDown = await checkHealth(deadDatabase);
-      expect(databaseDown.checks).toEqual({ database: 'failed', blobStorage: 'ok' });
+      expect(databaseDown.checks).toEqual({ database: 'failed', blobStorage: 'ok', projectStorage: 'ok' });
       expect(databaseDown.failures.database).toBeDefined();
     } finally {
       await Promise.all([deadBlob.close(), deadDatabase.close()]);

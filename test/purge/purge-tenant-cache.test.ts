@@ -59,7 +59,13 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
       `CREATE TRIGGER refuse_poison BEFORE DELETE ON audio_cache FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
     );
     const before = await services.prisma.audioCache.findMany({ where: { tenantId } });
-    const progress: PurgeResult = { entriesDeleted: 0, blobsDeleted: 0, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 };
+    const progress: PurgeResult = {
+      entriesDeleted: 0,
+      blobsDeleted: 0,
+      blobsMissing: 0,
+      blobsFailed: 0,
+      entriesKept: 0,
+    };
     try {
       await expect(
         purgeTenantCache(
