@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createServices, type BuiltServices } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -13,7 +14,7 @@ import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { startTcpProxy, type TcpProxy } from '../../tools/local-services/tcp-proxy.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
-import { createTestAccount, type TestAccount } from '../support/accounts.ts';
+import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
 import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
@@ -173,6 +174,68 @@ describe('Blob Storage that hangs', () => {
     );
     expect(recovered).toMatch(/information: Blob Storage answers again after [\d.]+ s of failures/);
     expect((await health(app)).status).toBe(200);
+  });
+});
+
+describe("A project's own storage account that hangs", () => {
+  it('answers that project uncached within the read deadline, leaves the others hitting, and recovers by itself', async () => {
+    const project = inject('azuriteProjectAccount');
+    const hung = await proxy(Number(new URL(project.endpoint).port));
+    const app = services({});
+    const owner = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const container = `hang-${randomBytes(4).toString('hex')}`;
+    const credential = new StorageSharedKeyCredential(project.accountName, project.accessKey);
+    await new BlobServiceClient(project.endpoint, credential).getContainerClient(container).create();
+    const { accountName, accessKey } = project;
+    const endpoint = `http://127.0.0.1:${hung.port}/${accountName}`; // the account, through the proxy
+    const ownAccount = {
+      ...owner,
+      projectId: await createTestProject(app.prisma, owner, {
+        creds: {
+          tts: { azure: { key: 'project-key', region: 'eastus' } },
+          storage: { azure: { accountName, accessKey, containerName: container, endpoint } },
+        },
+      }),
+    };
+    const stored = line();
+    const other = line();
+    for (const [who, body] of [
+      [ownAccount, stored],
+      [owner, other],
+    ] as const) {
+      expect((await call(app, who, body)).cache).toBe('MISS');
+      await app.auditions.drain();
+      expect((await call(app, who, body)).cache).toBe('HIT-L2');
+    }
+
+    hung.pause();
+    const first = await call(app, ownAccount, stored);
+    expect(first).toMatchObject({ status: 200, cache: 'BYPASS' });
+    expect(first.bytes!.equals(tone)).toBe(true);
+    expect(first.logs).toMatch(
+      new RegExp(`blob read failed, answering uncached \\(project ${ownAccount.projectId}\\)`),
+    );
+    expect(first.logs).not.toContain(accessKey);
+    // Everyone else is untouched: the operator's account answers, and health stays 200, saying which is degraded.
+    expect((await call(app, owner, other)).cache).toBe('HIT-L2');
+    expect(await health(app)).toEqual({
+      status: 200,
+      body: {
+        status: 'ok',
+        checks: { database: 'ok', blobStorage: 'ok', projectStorage: 'degraded' },
+        failingProjectAccounts: 1,
+      },
+    });
+    console.log(
+      `project account stall: cold hit answered uncached in ${first.ms.toFixed(0)} ms (read deadline 500 ms)`,
+    );
+
+    hung.resume();
+    await vi.waitFor(async () => expect((await call(app, ownAccount, stored)).cache).toBe('HIT-L2'), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    expect(await health(app)).toMatchObject({ status: 200, body: { checks: { projectStorage: 'ok' } } });
   });
 });
 
