@@ -109,7 +109,7 @@ export class AzureBlobStore implements BlobStore {
       } catch (error) {
         // The container was deleted after this store created it (by hand, or a fresh emulator):
         // create it again rather than fail every write until the process restarts.
-        if (!(error instanceof RestError && error.code === 'ContainerNotFound') || !this.#createContainer) throw error;
+        if (!isContainerMissing(error) || !this.#createContainer) throw error;
         this.#ready = undefined;
         await this.#ensureContainer();
         await upload();

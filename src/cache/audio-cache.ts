@@ -109,12 +109,8 @@ export class AudioCache {
           if (this.#purgesOf(slot.tenantId) === purges) this.#keep(slot, entry, audio);
         }
       : undefined;
-    const broken = (error: unknown) =>
-      this.#blobOutage(slot).failed(
-        slot.log,
-        'audition cache: blob read broke off after streaming began, response cut off',
-        error,
-      );
+    const cutOff = 'audition cache: blob read broke off after streaming began, response cut off';
+    const broken = (error: unknown) => this.#blobOutage(slot).failed(slot.log, cutOff, error);
     return {
       kind: 'hit',
       audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size },
@@ -157,7 +153,7 @@ export class AudioCache {
   ): Promise<WholeAudio> {
     const now = this.#now();
     const { index, memory, engine } = this.#deps;
-    const blobStore = slot.store?.blobs ?? this.#deps.blobStore; // the project's own account, else the operator's
+    const blobStore = this.#blobsOf(slot);
     const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
     const uncached = (what: 'blob upload' | 'index write', error: unknown): WholeAudio => {
       const outage = what === 'blob upload' ? this.#blobOutage(slot) : this.#outages.database;
@@ -212,7 +208,7 @@ export class AudioCache {
   /** The live entry's blob, opened up to its first chunk, or why there is none. */
   async #open(slot: CacheSlot): Promise<OpenedEntry | { kind: 'miss' } | { kind: 'bypass' }> {
     const { index } = this.#deps;
-    const blobStore = slot.store?.blobs ?? this.#deps.blobStore; // the project's own account, else the operator's
+    const blobStore = this.#blobsOf(slot);
     let entry: CacheEntry | null;
     try {
       entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
@@ -280,6 +276,11 @@ export class AudioCache {
       durationSeconds: entry.audioDurationSeconds ?? undefined,
       expiresAt: entry.expiresAt,
     });
+  }
+
+  /** Where this slot's blob is read and stored: its project's own account, else the operator's. */
+  #blobsOf(slot: CacheSlot): BlobStore {
+    return slot.store?.blobs ?? this.#deps.blobStore;
   }
 
   /** Where a blob failure of this slot is logged: its project account's own outage, else Blob Storage's. */

@@ -61,6 +61,25 @@ const sorted = (values: readonly string[]) => [...values].sort();
  * writer stored in the shared audio_cache is ever deleted or counted.
  */
 /**
+ * Seeders of a row of ours and of one the Khipu Cloud API wrote, created two hours before NOW and expiring in a day
+ * unless `row` says otherwise (for every maintenance contract suite).
+ */
+export function rowSeeders(db: () => CacheMaintenanceUnderTest) {
+  const seeder =
+    (writer: SeedRow['writer']) =>
+    (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
+      db().seed({
+        writer,
+        tenantId,
+        cacheKey: keyOf(label),
+        createdAt: at(-2 * HOUR),
+        expiresAt: at(24 * HOUR),
+        ...row,
+      });
+  return { ours: seeder('us'), theirs: seeder('khipu-api') };
+}
+
+/**
  * `segments`: whether the backend has the Khipu Cloud API's audio_segment_metadata (the
  * Khipu database shape and the twin do; a database of our migrations alone does not).
  */
@@ -78,25 +97,7 @@ export function describeCacheMaintenanceContract(
     });
     afterEach(() => db.dispose());
 
-    /** A row of ours, created two hours before NOW, expiring in a day unless told otherwise. */
-    const ours = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({
-        writer: 'us',
-        tenantId,
-        cacheKey: keyOf(label),
-        createdAt: at(-2 * HOUR),
-        expiresAt: at(24 * HOUR),
-        ...row,
-      });
-    const theirs = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({
-        writer: 'khipu-api',
-        tenantId,
-        cacheKey: keyOf(label),
-        createdAt: at(-2 * HOUR),
-        expiresAt: at(24 * HOUR),
-        ...row,
-      });
+    const { ours, theirs } = rowSeeders(() => db);
 
     it('withExclusiveLock runs the work and hands back its value; a pass of another instance meanwhile gets ran: false', async () => {
       let enter!: () => void;

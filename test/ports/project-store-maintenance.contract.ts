@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CacheMaintenance, ProjectStoreMaintenance } from '../../src/ports/cache-maintenance.ts';
 import { keyOf } from '../support/cache-keys.ts';
 import { at, HOUR, T0 } from '../support/time.ts';
-import type { CacheMaintenanceUnderTest, SeedRow } from './cache-maintenance.contract.ts';
+import { rowSeeders, type CacheMaintenanceUnderTest } from './cache-maintenance.contract.ts';
 
 const NOW = T0;
 
@@ -39,25 +39,8 @@ export function describeProjectStoreMaintenanceContract(
     });
     afterEach(() => db.dispose());
 
-    /** A row of ours (in the operator's account unless `store` says), created two hours before NOW. */
-    const ours = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({
-        writer: 'us',
-        tenantId,
-        cacheKey: keyOf(label),
-        createdAt: at(-2 * HOUR),
-        expiresAt: at(24 * HOUR),
-        ...row,
-      });
-    const theirs = (tenantId: string, label: string, row: Partial<SeedRow> = {}) =>
-      db.seed({
-        writer: 'khipu-api',
-        tenantId,
-        cacheKey: keyOf(label),
-        createdAt: at(-2 * HOUR),
-        expiresAt: at(24 * HOUR),
-        ...row,
-      });
+    // A row of ours (in the operator's account unless `store` says), and one of the Khipu Cloud API.
+    const { ours, theirs } = rowSeeders(() => db);
     const keysOf = (entries: readonly { cacheKey: string }[]) => entries.map((entry) => entry.cacheKey);
     const playedHoursAgo = (hours: number) => ({ lastAccessedAt: at(-hours * HOUR) });
 
