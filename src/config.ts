@@ -38,6 +38,10 @@ const text = <T extends z.ZodMiniType<unknown, string | undefined>>(schema: T) =
 const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 // NCRONTAB with seconds, as Azure Functions timers expect, or a %SETTING% reference.
 const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
+// Storage endpoint suffixes (`core.windows.net`), comma-separated.
+const endpointSuffixList = /^\s*[a-z0-9-]+(\.[a-z0-9-]+)+\s*(,\s*[a-z0-9-]+(\.[a-z0-9-]+)+\s*)*$/i;
+/** Azure's public, China and US Government clouds. */
+const DEFAULT_ENDPOINT_SUFFIXES = ['core.windows.net', 'core.chinacloudapi.cn', 'core.usgovcloudapi.net'];
 
 const settingsSchema = z.object({
   DATABASE_URL: z.pipe(
@@ -65,6 +69,18 @@ const settingsSchema = z.object({
   ),
   BLOB_READ_TIMEOUT_SECONDS: numberWithDefault(3),
   BLOB_WRITE_TIMEOUT_SECONDS: numberWithDefault(10),
+  MAX_AUDITION_MB: numberWithDefault(16),
+  PROJECT_STORAGE_ENDPOINT_SUFFIXES: text(
+    z._default(
+      z
+        .string()
+        .check(z.regex(endpointSuffixList, 'must be comma-separated endpoint suffixes such as core.windows.net')),
+      DEFAULT_ENDPOINT_SUFFIXES.join(','),
+    ),
+  ),
+  PROJECT_STORAGE_ALLOW_ANY_ENDPOINT: text(
+    z._default(z.enum(['true', 'false'], { error: 'must be true or false' }), 'false'),
+  ),
   AZURE_SPEECH_KEY: optionalText,
   AZURE_SPEECH_REGION: text(
     z.optional(z.string().check(z.regex(/^[a-z0-9]+$/, 'must be an Azure region name such as eastus'))),
@@ -135,6 +151,18 @@ export interface Config {
    * delete, a page of a listing (`writeMs`).
    */
   blobTimeouts: { readMs: number; writeMs: number };
+  /**
+   * The largest audition read or stored (MAX_AUDITION_MB): a blob whose length says more is refused before it is
+   * read, one that runs past it is cut off. The Speech service's longest audition (5,000 characters, about 2 MB) fits
+   * many times over.
+   */
+  maxAudioBytes: number;
+  /**
+   * Where a project's own storage account (`settings.creds.storage.azure`) may be: `https://{accountName}.blob.{suffix}`
+   * with one of `endpointSuffixes`, at a public address. `allowAnyEndpoint` (development only: Azurite, a port, a
+   * loopback address) lifts both checks; the deployed app never sets it.
+   */
+  projectStorage: { endpointSuffixes: string[]; allowAnyEndpoint: boolean };
   speech: {
     /** Used when a project has no key of its own. */
     defaultKey?: string;
@@ -206,11 +234,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolMax: settings.DATABASE_POOL_MAX,
     databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,
     databaseTimeoutMs: settings.DATABASE_TIMEOUT_SECONDS * 1000,
-    blobStorage: blobStorageOf(settings),
-    blobTimeouts: {
-      readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000,
-      writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000,
-    },
+    ...storageOf(settings),
     speech: {
       defaultKey: settings.AZURE_SPEECH_KEY,
       defaultRegion: settings.AZURE_SPEECH_REGION,
@@ -244,6 +268,26 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     applicationInsightsConnectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     port: settings.PORT,
+  };
+}
+
+/** Blob Storage: the operator's account, its deadlines and limit, and where projects' own accounts may be. */
+function storageOf(
+  settings: z.infer<typeof settingsSchema>,
+): Pick<Config, 'blobStorage' | 'blobTimeouts' | 'maxAudioBytes' | 'projectStorage'> {
+  return {
+    blobStorage: blobStorageOf(settings),
+    blobTimeouts: {
+      readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000,
+      writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000,
+    },
+    maxAudioBytes: Math.round(settings.MAX_AUDITION_MB * 1024 * 1024),
+    projectStorage: {
+      endpointSuffixes: settings.PROJECT_STORAGE_ENDPOINT_SUFFIXES.split(',').map((suffix) =>
+        suffix.trim().toLowerCase(),
+      ),
+      allowAnyEndpoint: settings.PROJECT_STORAGE_ALLOW_ANY_ENDPOINT === 'true',
+    },
   };
 }
 

@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'invalid-request'
   | 'payload-too-large'
   | 'no-tts-credentials'
+  // A project's settings are there but cannot be used (a Speech region that is not a region name).
+  | 'invalid-project-settings'
   | 'tts-credentials-rejected'
   | 'tts-throttled'
   | 'tts-busy'

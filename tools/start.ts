@@ -118,6 +118,8 @@ async function main(): Promise<void> {
     if (!process.env.TTS_PROVIDER && !process.env.AZURE_SPEECH_KEY && !process.env.AZURE_SPEECH_HOST) {
       process.env.TTS_PROVIDER = 'local';
     }
+    // A laptop's project accounts may be Azurite (http, loopback): development's setting, never a deployment's.
+    process.env.PROJECT_STORAGE_ALLOW_ANY_ENDPOINT ||= 'true';
     const config = parseConfig();
 
     const applied = await applyMigrations(config.databaseUrl);

@@ -1,5 +1,6 @@
-import { RestError } from '@azure/storage-blob';
+import { BlobServiceClient, newPipeline, RestError, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobInfo } from '../ports/blob-store.ts';
+import { createGuardedAgents, guardedAgentPolicy, type GuardedAgents } from './guarded-agents.ts';
 
 // What AzureBlobStore (azure-blob-store.ts) tells the Blob SDK and reads from it.
 
@@ -50,4 +51,35 @@ export function loadIdentity(): typeof import('@azure/identity') {
   // A require() the deployment bundle keeps lazy (an import would be evaluated at start).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('@azure/identity') as typeof import('@azure/identity');
+}
+
+/** Room for a response's status line and headers beside the longest body read. */
+const RESPONSE_HEAD_BYTES = 64 * 1024;
+
+/** An account key, a SAS (anonymous), or a token (managed identity). */
+type StoreCredential = BlobServiceClient['credential'];
+
+/**
+ * A Blob service client whose every request goes through `agents` (createStoreAgents): no response read past the
+ * longest blob, and, for a tenant's account, no connection to an address that is not public.
+ */
+export function guardedServiceClient(
+  url: string,
+  credential: StoreCredential,
+  options: { retry: StorageRetryOptions; agents: GuardedAgents },
+): BlobServiceClient {
+  const pipeline = newPipeline(credential, { retryOptions: options.retry });
+  pipeline.factories.push(guardedAgentPolicy(options.agents));
+  return new BlobServiceClient(url, pipeline);
+}
+
+/** The connections of stores that read blobs of at most `maxBlobBytes` (each response: that, and its head). */
+export function createStoreAgents(maxBlobBytes: number, publicAddressesOnly: boolean): GuardedAgents {
+  return createGuardedAgents({ maxResponseBytes: maxBlobBytes + RESPONSE_HEAD_BYTES, publicAddressesOnly });
+}
+
+/** The service URL and credential a connection string names (account key, SAS, or UseDevelopmentStorage=true). */
+export function fromConnectionString(connectionString: string): [string, StoreCredential] {
+  const parsed = BlobServiceClient.fromConnectionString(connectionString);
+  return [parsed.url, parsed.credential];
 }

@@ -1,15 +1,10 @@
 import { Readable } from 'node:stream';
-import {
-  BlobServiceClient,
-  RestError,
-  type ContainerClient,
-  type StoragePipelineOptions,
-  type StorageRetryOptions,
-} from '@azure/storage-blob';
+import { RestError, type ContainerClient, type StorageRetryOptions } from '@azure/storage-blob';
 import type { BlobStorageConfig } from '../config.ts';
 import { DeadlineExceededError, withDeadline } from '../deadline.ts';
 import {
   BlobNotFoundError,
+  BlobTooLargeError,
   type BlobInfo,
   type BlobStore,
   type DeleteManyResult,
@@ -18,6 +13,9 @@ import {
 import { describeError } from '../errors.ts';
 import {
   BATCHES_IN_FLIGHT,
+  createStoreAgents,
+  fromConnectionString,
+  guardedServiceClient,
   isContainerMissing,
   isNotFound,
   loadIdentity,
@@ -46,11 +44,14 @@ export interface AzureBlobStoreOptions {
    * account: a missing container is then a failure, never created behind its owner's back, nor read as "no blob".
    */
   createContainer?: boolean;
+  /** The longest blob `get` reads (MAX_AUDITION_MB; default 16 MB): a longer one is refused before it is read. */
+  maxBlobBytes?: number;
 }
 
 const DEPENDENCY = 'Blob Storage';
 export const DEFAULT_READ_TIMEOUT_MS = 3_000;
 export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
 
 // The SDK's default retries back off for up to a minute. The cache sits on a user's request
 // path and fails open, so a storage fault should surface within seconds, not after a minute.
@@ -76,6 +77,7 @@ export class AzureBlobStore implements BlobStore {
   readonly #writeTimeoutMs: number;
   readonly #guard: StallGuard;
   readonly #createContainer: boolean;
+  readonly #maxBlobBytes: number;
 
   constructor(
     private readonly container: ContainerClient,
@@ -86,15 +88,26 @@ export class AzureBlobStore implements BlobStore {
     this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
     this.#guard = options.stallGuard ?? new StallGuard(DEPENDENCY);
     this.#createContainer = options.createContainer ?? true;
+    this.#maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   }
 
+  /** The operator's store: its connections carry no response longer than the longest blob read. */
   static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions = {}): AzureBlobStore {
-    const pipeline: StoragePipelineOptions = { retryOptions: options.retry ?? DEFAULT_RETRY };
-    const service =
+    const [url, credential] =
       config.kind === 'connection-string'
-        ? BlobServiceClient.fromConnectionString(config.connectionString, pipeline)
-        : new BlobServiceClient(config.accountUrl, new (loadIdentity().DefaultAzureCredential)(), pipeline);
+        ? fromConnectionString(config.connectionString)
+        : [config.accountUrl, new (loadIdentity().DefaultAzureCredential)()];
+    const service = guardedServiceClient(url, credential, {
+      retry: options.retry ?? DEFAULT_RETRY,
+      // The operator's own account may well be behind a private endpoint: any address.
+      agents: createStoreAgents(options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES, false),
+    });
     return new AzureBlobStore(service.getContainerClient(config.containerName), options);
+  }
+
+  /** The storage account's name (the operator's: no project may name it). */
+  get accountName(): string {
+    return this.container.accountName;
   }
 
   put(path: string, data: Uint8Array, contentType: string): Promise<void> {
@@ -134,6 +147,10 @@ export class AzureBlobStore implements BlobStore {
           const response = await this.container.getBlobClient(path).download(0, undefined, { abortSignal });
           if (!response.readableStreamBody) throw new Error('Blob download returned no body stream');
           const body = response.readableStreamBody as Readable;
+          if ((response.contentLength ?? 0) > this.#maxBlobBytes) {
+            body.destroy();
+            throw new BlobTooLargeError(path, response.contentLength!, this.#maxBlobBytes);
+          }
           const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer, unknown>;
           return { response, body, chunks, first: await chunks.next() };
         } catch (error) {
@@ -270,7 +287,11 @@ export class AzureBlobStore implements BlobStore {
       return result;
     } catch (error) {
       if (error instanceof DeadlineExceededError) this.#guard.timedOut();
-      else if (error instanceof BlobNotFoundError || (error instanceof RestError && error.statusCode !== undefined))
+      else if (
+        error instanceof BlobNotFoundError ||
+        error instanceof BlobTooLargeError ||
+        (error instanceof RestError && error.statusCode !== undefined)
+      )
         this.#guard.answered();
       throw error;
     }

@@ -23,6 +23,7 @@ import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
+import type { ProjectStoragePolicy } from '../domain/project-storage.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
@@ -110,7 +111,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
   const projectStores = overrides.projectStores ?? createProjectStores(config, now);
   const projectStoreStatus = new ProjectStoreStatus(now);
-  const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma);
+  const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma, storagePolicyOf(config, blobStore));
   const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, missLocks, metrics, now };
   const auditions = createAuditions(config, { ...ports, budget: speechBudget });
   const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
@@ -186,21 +187,32 @@ function openDatabase(config: Config): { locks: PgLockSession; prisma: PrismaCli
   return { locks, prisma };
 }
 
-/** Blob Storage as configured, with its deadlines. */
+/** Blob Storage as configured, with its deadlines and the longest audition read. */
 function createBlobStore(config: Config): BlobStore {
   return AzureBlobStore.fromConfig(config.blobStorage, {
     readTimeoutMs: config.blobTimeouts.readMs,
     writeTimeoutMs: config.blobTimeouts.writeMs,
+    maxBlobBytes: config.maxAudioBytes,
   });
 }
 
-/** Projects' own accounts, with the operator's store's deadlines. */
+/** Projects' own accounts, with the operator's store's deadlines and limit; public addresses only unless developing. */
 function createProjectStores(config: Config, now: Clock): ProjectBlobStores {
   return new AzureProjectBlobStores({
     readTimeoutMs: config.blobTimeouts.readMs,
     writeTimeoutMs: config.blobTimeouts.writeMs,
+    maxBlobBytes: config.maxAudioBytes,
+    allowPrivateAddresses: config.projectStorage.allowAnyEndpoint,
     now,
   });
+}
+
+/** Where projects' accounts may be (PROJECT_STORAGE_*), never the operator's own. */
+function storagePolicyOf(config: Config, blobStore: BlobStore): ProjectStoragePolicy {
+  return {
+    ...config.projectStorage,
+    operatorAccountName: blobStore instanceof AzureBlobStore ? blobStore.accountName : undefined,
+  };
 }
 
 /** Azure Speech, or the offline development voice (TTS_PROVIDER=local). */

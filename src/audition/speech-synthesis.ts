@@ -162,9 +162,16 @@ export class SpeechSynthesis {
         );
   }
 
-  /** The project's own key, else the service's default; a 422 when there is none to use. */
+  /** The project's own key, else the service's default; a 422 when there is none to use, or its region is no region. */
   credentialsFor(project: ProjectAccess): SpeechCredentials {
     const { defaultKey, defaultRegion, host } = this.#deps.speech;
+    if (project.ttsKey && project.ttsRegionInvalid) {
+      throw new AppError(
+        'invalid-project-settings',
+        "This project's Azure TTS region is not an Azure region name such as eastus " +
+          '(settings.creds.tts.azure.region, or settings.azure_tts_region)',
+      );
+    }
     const credentials = project.ttsKey
       ? { key: project.ttsKey, region: project.ttsRegion ?? defaultRegion }
       : defaultKey

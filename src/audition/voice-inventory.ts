@@ -1,9 +1,15 @@
+import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from '../clock.ts';
 import { languageOf, otherVoicesOfLanguage, SHIPPED_VOICES, type InventoryVoice } from '../domain/voice-inventory.ts';
 import type { SpeechCredentials } from '../ports/synthesizer.ts';
 import type { VoiceList } from '../ports/voice-list.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
+/**
+ * Regions remembered at once. Azure has about 60 Speech regions; a project's region is its tenant's input (checked to be
+ * a region name, but any name), so what is kept of them is bounded: the least recently used is forgotten.
+ */
+const MAX_REGIONS = 64;
 
 export interface VoiceInventoryDeps {
   /** The speech service's voice list; without one, the shipped voices are the only ones. */
@@ -40,7 +46,7 @@ export class VoiceInventory {
   readonly #retryMs: number;
   readonly #shipped: readonly InventoryVoice[];
   readonly #log: { warn(msg: string): void };
-  readonly #regions = new Map<string, RegionList>();
+  readonly #regions = new LRUCache<string, RegionList>({ max: MAX_REGIONS });
 
   constructor(deps: VoiceInventoryDeps = {}) {
     this.#list = deps.list;

@@ -10,6 +10,7 @@ const PROBLEMS: Record<ErrorCode, { status: number; title: string }> = {
   'invalid-request': { status: 400, title: 'Invalid request' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'no-tts-credentials': { status: 422, title: 'No Azure TTS credentials' },
+  'invalid-project-settings': { status: 422, title: 'Project settings cannot be used' },
   'tts-credentials-rejected': { status: 502, title: 'Azure TTS credentials rejected' },
   'tts-throttled': { status: 503, title: 'Azure TTS is throttling requests' },
   'tts-busy': { status: 503, title: 'Too many syntheses in progress' },

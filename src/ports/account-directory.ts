@@ -28,7 +28,10 @@ export interface ProjectAccess {
    * `settings.azure_tts_key`/`azure_tts_region`.
    */
   ttsKey?: string;
+  /** A region name (`eastus`, lower case); never anything else. */
   ttsRegion?: string;
+  /** The project's region setting is there but is not a region name: its key is not used (422). */
+  ttsRegionInvalid?: true;
   /**
    * The project's own storage account (`settings.creds.storage.azure`, both `accountName` and `accessKey` set); absent:
    * the operator's account holds its auditions; `{ invalid }`: set but unusable (its auditions are not cached).

@@ -13,7 +13,10 @@ export interface BlobStore {
    * wrote are ever swept as orphans.
    */
   put(path: string, data: Uint8Array, contentType: string): Promise<void>;
-  /** Opens the blob for reading. Throws BlobNotFoundError when there is none. */
+  /**
+   * Opens the blob for reading. Throws BlobNotFoundError when there is none, BlobTooLargeError (before reading any of
+   * it) when its length is over the store's limit; a body that runs past the limit breaks off.
+   */
   get(path: string): Promise<StoredBlob>;
   /** Deletes the blob; true if it existed, false if there was nothing to delete. */
   delete(path: string): Promise<boolean>;
@@ -62,6 +65,18 @@ export class BlobNotFoundError extends Error {
   constructor(readonly path: string) {
     super(`No blob at ${path}`);
     this.name = 'BlobNotFoundError';
+  }
+}
+
+/** A blob longer than the store reads (MAX_AUDITION_MB): refused before any of it was read. */
+export class BlobTooLargeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly maxBytes: number,
+  ) {
+    super(`The blob at ${path} has ${size} bytes, more than the ${maxBytes} read`);
+    this.name = 'BlobTooLargeError';
   }
 }
 

@@ -8,7 +8,7 @@ import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startTcpProxy, type TcpProxy } from '../../tools/local-services/tcp-proxy.ts';
-import { describeBlobStoreContract } from '../ports/blob-store.contract.ts';
+import { CONTRACT_MAX_BLOB_BYTES, describeBlobStoreContract } from '../ports/blob-store.contract.ts';
 
 const connectionString = inject('azuriteConnectionString');
 const uniqueContainer = () => `test-${randomBytes(6).toString('hex')}`;
@@ -16,7 +16,10 @@ const uniqueContainer = () => `test-${randomBytes(6).toString('hex')}`;
 /** A store on a container of its own (which it has to create itself), and a plain SDK client beside it. */
 function storeUnderTest(options?: { listPageSize: number }) {
   const containerName = uniqueContainer();
-  const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }, options);
+  const store = AzureBlobStore.fromConfig(
+    { kind: 'connection-string', connectionString, containerName },
+    { ...options, maxBlobBytes: CONTRACT_MAX_BLOB_BYTES },
+  );
   const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName);
   return {
     store,
@@ -102,7 +105,7 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
   });
 
   /** A store whose every request goes through a proxy that can hang, and a store beside it that goes direct. */
-  async function storeBehindProxy(options: { readTimeoutMs: number; writeTimeoutMs: number }) {
+  async function storeBehindProxy(options: { readTimeoutMs: number; writeTimeoutMs: number; maxBlobBytes?: number }) {
     const proxy = await startTcpProxy({
       host: '127.0.0.1',
       port: Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(connectionString)![1]),
@@ -158,7 +161,11 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
   });
 
   it('breaks off a read that stops midway, within the deadline of the chunk it waits for', async () => {
-    const { proxy, store } = await storeBehindProxy({ readTimeoutMs: 300, writeTimeoutMs: 10_000 });
+    const { proxy, store } = await storeBehindProxy({
+      readTimeoutMs: 300,
+      writeTimeoutMs: 10_000,
+      maxBlobBytes: 64 * 1024 * 1024,
+    });
     // Larger than every buffer between Azurite and the reader, so that some of it is still to
     // come when the proxy stops forwarding.
     const big = randomBytes(32 * 1024 * 1024);

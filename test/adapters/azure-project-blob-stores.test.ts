@@ -3,9 +3,13 @@ import { text } from 'node:stream/consumers';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { describe, expect, inject, it } from 'vitest';
 import { AzureProjectBlobStores } from '../../src/adapters/azure-project-blob-stores.ts';
-import { projectStorageOf, type ProjectStorage } from '../../src/domain/project-storage.ts';
+import {
+  DEVELOPMENT_PROJECT_STORAGE_POLICY,
+  projectStorageOf,
+  type ProjectStorage,
+} from '../../src/domain/project-storage.ts';
 import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
-import { describeBlobStoreContract } from '../ports/blob-store.contract.ts';
+import { CONTRACT_MAX_BLOB_BYTES, describeBlobStoreContract } from '../ports/blob-store.contract.ts';
 
 // Azurite runs two accounts (AZURITE_ACCOUNTS): the operator's development account, and `projectstore`, standing for a
 // project's own storage account as Khipu's settings page records it (settings.creds.storage.azure).
@@ -15,7 +19,7 @@ const uniqueContainer = () => `proj-${randomBytes(6).toString('hex')}`;
 
 /** The project's settings naming the test account, as the Khipu web client saves them. */
 function storageOf(azure: Record<string, string>): ProjectStorage {
-  const storage = projectStorageOf({ creds: { storage: { azure } } });
+  const storage = projectStorageOf({ creds: { storage: { azure } } }, DEVELOPMENT_PROJECT_STORAGE_POLICY);
   if (!storage || 'invalid' in storage) throw new Error(`unusable storage settings: ${JSON.stringify(storage)}`);
   return storage;
 }
@@ -35,7 +39,10 @@ describeBlobStoreContract('AzureProjectBlobStores on Azurite, a project account'
   const container = customerContainer(containerName);
   await container.create(); // the customer's container: the service never creates one in a project's account
   return {
-    store: new AzureProjectBlobStores().storeFor(projectAccount(containerName)),
+    store: new AzureProjectBlobStores({
+      allowPrivateAddresses: true,
+      maxBlobBytes: CONTRACT_MAX_BLOB_BYTES,
+    }).storeFor(projectAccount(containerName)),
     putAsAnotherWriter: async (path, data) => {
       await container.getBlockBlobClient(path).uploadData(data, { blobHTTPHeaders: { blobContentType: 'audio/mpeg' } });
     },
@@ -46,7 +53,7 @@ describe('AzureProjectBlobStores', () => {
   it("writes to the project's account at the settings' endpoint, not to the operator's", async () => {
     const containerName = uniqueContainer();
     await customerContainer(containerName).create();
-    const store = new AzureProjectBlobStores().storeFor(projectAccount(containerName));
+    const store = new AzureProjectBlobStores({ allowPrivateAddresses: true }).storeFor(projectAccount(containerName));
 
     await store.put('audio-cache/t1/k.mp3', Buffer.from('project audio'), 'audio/mpeg');
 
@@ -59,7 +66,7 @@ describe('AzureProjectBlobStores', () => {
 
   it('never creates a missing container: writes and reads fail, and the container is still not there', async () => {
     const containerName = uniqueContainer();
-    const store = new AzureProjectBlobStores().storeFor(projectAccount(containerName));
+    const store = new AzureProjectBlobStores({ allowPrivateAddresses: true }).storeFor(projectAccount(containerName));
 
     await expect(store.put('audio-cache/t1/k.mp3', Buffer.from('x'), 'audio/mpeg')).rejects.toThrow();
     // A missing container is a broken account, not a missing entry: the caller must not read it as BlobNotFound.
@@ -73,7 +80,9 @@ describe('AzureProjectBlobStores', () => {
     const containerName = uniqueContainer();
     await customerContainer(containerName).create();
     const wrongKey = randomBytes(64).toString('base64');
-    const store = new AzureProjectBlobStores().storeFor(projectAccount(containerName, wrongKey));
+    const store = new AzureProjectBlobStores({ allowPrivateAddresses: true }).storeFor(
+      projectAccount(containerName, wrongKey),
+    );
 
     const error = await store.put('audio-cache/t1/k.mp3', Buffer.from('x'), 'audio/mpeg').then(
       () => undefined,
@@ -87,7 +96,7 @@ describe('AzureProjectBlobStores', () => {
   });
 
   it('reuses one store per account, container and key; a changed key gets a new one', async () => {
-    const stores = new AzureProjectBlobStores();
+    const stores = new AzureProjectBlobStores({ allowPrivateAddresses: true });
     const containerName = uniqueContainer();
     const first = stores.storeFor(projectAccount(containerName));
     expect(stores.storeFor(projectAccount(containerName))).toBe(first);
@@ -98,7 +107,12 @@ describe('AzureProjectBlobStores', () => {
 
   it('keeps a bounded number of stores and drops one left unused past the idle time (injected clock)', async () => {
     let now = Date.UTC(2030, 0, 1);
-    const stores = new AzureProjectBlobStores({ max: 2, idleMs: 60_000, now: () => new Date(now) });
+    const stores = new AzureProjectBlobStores({
+      allowPrivateAddresses: true,
+      max: 2,
+      idleMs: 60_000,
+      now: () => new Date(now),
+    });
     const a = stores.storeFor(projectAccount('container-a'));
     stores.storeFor(projectAccount('container-b'));
     stores.storeFor(projectAccount('container-c'));
@@ -116,11 +130,13 @@ describe('AzureProjectBlobStores', () => {
   it('reads back what it wrote, through a store built again from the same settings', async () => {
     const containerName = uniqueContainer();
     await customerContainer(containerName).create();
-    await new AzureProjectBlobStores()
+    await new AzureProjectBlobStores({ allowPrivateAddresses: true })
       .storeFor(projectAccount(containerName))
       .put('audio-cache/t1/k.mp3', Buffer.from('again'), 'audio/mpeg');
 
-    const blob = await new AzureProjectBlobStores().storeFor(projectAccount(containerName)).get('audio-cache/t1/k.mp3');
+    const blob = await new AzureProjectBlobStores({ allowPrivateAddresses: true })
+      .storeFor(projectAccount(containerName))
+      .get('audio-cache/t1/k.mp3');
     expect(await text(blob.stream)).toBe('again');
   });
 });

@@ -3,7 +3,11 @@ import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } f
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { cleanCache, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
-import { projectStorageOf, type ProjectStorage } from '../../src/domain/project-storage.ts';
+import {
+  DEVELOPMENT_PROJECT_STORAGE_POLICY,
+  projectStorageOf,
+  type ProjectStorage,
+} from '../../src/domain/project-storage.ts';
 import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { blobExists, seedEntry, seedProjectEntry } from '../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../support/khipu-database.ts';
@@ -20,7 +24,7 @@ function settingsFor(containerName: string, accessKey = account.accessKey) {
 }
 
 function storageOf(containerName: string): ProjectStorage {
-  const storage = projectStorageOf(settingsFor(containerName));
+  const storage = projectStorageOf(settingsFor(containerName), DEVELOPMENT_PROJECT_STORAGE_POLICY);
   if (!storage || 'invalid' in storage) throw new Error('unusable test settings');
   return storage;
 }

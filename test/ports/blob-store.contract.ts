@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { buffer, text } from 'node:stream/consumers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BlobNotFoundError, type BlobStore } from '../../src/ports/blob-store.ts';
+import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from '../../src/ports/blob-store.ts';
+
+/** The limit (MAX_AUDITION_MB) every store under this suite is built with. */
+export const CONTRACT_MAX_BLOB_BYTES = 1024 * 1024;
 
 export interface BlobStoreUnderTest {
   store: BlobStore;
@@ -29,6 +32,16 @@ export function describeBlobStoreContract(name: string, createStore: () => Promi
       expect(blob.contentType).toBe('audio/mpeg');
       expect(blob.size).toBe(audio.length);
       expect((await buffer(blob.stream)).equals(audio)).toBe(true);
+    });
+
+    it('refuses a blob longer than its limit before reading any of it, and reads one of exactly the limit', async () => {
+      await putAsAnotherWriter('audio-cache/t1/huge.mp3', randomBytes(CONTRACT_MAX_BLOB_BYTES + 1));
+      const refused = await store.get('audio-cache/t1/huge.mp3').catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(BlobTooLargeError);
+      expect(refused).toMatchObject({ size: CONTRACT_MAX_BLOB_BYTES + 1, maxBytes: CONTRACT_MAX_BLOB_BYTES });
+      const fits = randomBytes(CONTRACT_MAX_BLOB_BYTES);
+      await putAsAnotherWriter('audio-cache/t1/fits.mp3', fits);
+      expect((await buffer((await store.get('audio-cache/t1/fits.mp3')).stream)).equals(fits)).toBe(true);
     });
 
     it('keeps its own copy: changing the caller buffer afterwards changes nothing stored', async () => {

@@ -61,6 +61,7 @@ export function hostEnvironment(
     AZURE_STORAGE_CONTAINER_NAME: services.config.blobStorage.containerName,
     JWT_SECRET_KEY: services.config.jwt.secretKey,
     PREDICTIVE_PREWARM_MAX_VOICES: String(services.config.predictivePrewarm.maxVoices), // as the test's services
+    PROJECT_STORAGE_ALLOW_ANY_ENDPOINT: String(services.config.projectStorage.allowAnyEndpoint),
     ...extra,
   };
 }

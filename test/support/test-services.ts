@@ -20,6 +20,9 @@ export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv =
     // Off unless a test turns it on: it adds background syntheses to every default-line audition, which the tests
     // of other things would count (test/functions/predictive-prewarm.test.ts, test/e2e/ and the monitoring test do).
     PREDICTIVE_PREWARM_MAX_VOICES: '0',
+    // Projects' own accounts are Azurite's second account here (http, loopback): development's setting. The tests of
+    // the deployed rule set it to false (test/functions/hostile-tenant.test.ts, test/domain/project-storage.test.ts).
+    PROJECT_STORAGE_ALLOW_ANY_ENDPOINT: 'true',
     ...overrides,
   };
 }

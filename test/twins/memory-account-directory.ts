@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { projectAccessOf } from '../../src/adapters/postgres/prisma-account-directory.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
 import { storageNamed } from '../../src/adapters/postgres/prisma-account-directory.ts';
-import type { ProjectStorage } from '../../src/domain/project-storage.ts';
+import {
+  DEFAULT_PROJECT_STORAGE_POLICY,
+  type ProjectStorage,
+  type ProjectStoragePolicy,
+} from '../../src/domain/project-storage.ts';
 
 interface TenantRow {
   active: boolean;
@@ -27,6 +31,9 @@ export class MemoryAccountDirectory implements AccountDirectory {
   failing: Error | undefined;
   /** Lookups made, found or not (for tests of what is cached in front of the directory). */
   readonly lookups = { users: 0, projects: 0, storages: 0 };
+
+  /** Projects' storage accounts are read under `storagePolicy`, as PrismaAccountDirectory's. */
+  constructor(private readonly storagePolicy: ProjectStoragePolicy = DEFAULT_PROJECT_STORAGE_POLICY) {}
 
   addTenant({ id = randomUUID(), active = true }: { id?: string; active?: boolean } = {}): string {
     this.#tenants.set(id, { active });
@@ -98,7 +105,10 @@ export class MemoryAccountDirectory implements AccountDirectory {
     if (this.failing) throw this.failing;
     const project = this.#projects.get(projectId);
     if (!project) return null;
-    return projectAccessOf({ id: projectId, tenantId: project.tenantId, settings: project.settings });
+    return projectAccessOf(
+      { id: projectId, tenantId: project.tenantId, settings: project.settings },
+      this.storagePolicy,
+    );
   }
 
   async findStorage(tenantId: string, storeId: string, preferredProjectId?: string): Promise<ProjectStorage | null> {
@@ -111,6 +121,7 @@ export class MemoryAccountDirectory implements AccountDirectory {
     return storageNamed(
       projects.map(([, project]) => project.settings),
       storeId,
+      this.storagePolicy,
     );
   }
 

@@ -1,7 +1,8 @@
 import { MemoryBlobStore } from './memory-blob-store.ts';
-import { describeBlobStoreContract } from '../ports/blob-store.contract.ts';
+import { CONTRACT_MAX_BLOB_BYTES, describeBlobStoreContract } from '../ports/blob-store.contract.ts';
 
 describeBlobStoreContract('MemoryBlobStore', async () => {
   const store = new MemoryBlobStore();
+  store.maxBlobBytes = CONTRACT_MAX_BLOB_BYTES;
   return { store, putAsAnotherWriter: (path, data) => store.putAsAnotherWriter(path, data, 'audio/mpeg') };
 });

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../src/clock.ts';
 import {
   BlobNotFoundError,
+  BlobTooLargeError,
   type BlobInfo,
   type BlobStore,
   type DeleteManyResult,
@@ -28,6 +29,8 @@ export class MemoryBlobStore implements BlobStore {
   misreportingSizeBy = 0;
   /** Reads whose body is still open (not ended or destroyed). */
   openReads = 0;
+  /** The longest blob `get` reads (MAX_AUDITION_MB), as AzureBlobStore's `maxBlobBytes`. */
+  maxBlobBytes = 16 * 1024 * 1024;
 
   /** `chunkBytes`: a read's pieces, as a socket hands them over. */
   constructor(
@@ -50,6 +53,7 @@ export class MemoryBlobStore implements BlobStore {
     if (this.failing) throw this.failing;
     const entry = this.#blobs.get(path);
     if (!entry) throw new BlobNotFoundError(path);
+    if (entry.data.length > this.maxBlobBytes) throw new BlobTooLargeError(path, entry.data.length, this.maxBlobBytes);
     const chunks: Buffer[] = [];
     for (let offset = 0; offset < entry.data.length; offset += this.chunkBytes)
       chunks.push(entry.data.subarray(offset, offset + this.chunkBytes));

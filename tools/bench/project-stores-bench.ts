@@ -13,7 +13,11 @@ import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-bl
 import { createServices } from '../../src/app/services.ts';
 import { cleanCache } from '../../src/cleanup/clean-cache.ts';
 import { parseConfig } from '../../src/config.ts';
-import { projectStorageOf, type ProjectStorage } from '../../src/domain/project-storage.ts';
+import {
+  DEVELOPMENT_PROJECT_STORAGE_POLICY,
+  projectStorageOf,
+  type ProjectStorage,
+} from '../../src/domain/project-storage.ts';
 import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { startAzurite } from '../local-services/azurite.ts';
@@ -127,7 +131,7 @@ async function seedTenants(url: string, count: number, endpoint: string): Promis
         [projectId, tenantId, userId, JSON.stringify(settings)],
       );
     });
-    const storage = projectStorageOf(settings);
+    const storage = projectStorageOf(settings, DEVELOPMENT_PROJECT_STORAGE_POLICY);
     if (!storage || 'invalid' in storage) throw new Error('unusable bench settings');
     seeded.push({ tenantId, projectId, storage });
   }

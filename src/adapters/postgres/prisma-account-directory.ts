@@ -1,11 +1,22 @@
 import { retryIfConnectionLost } from './connect-retry.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
-import { projectStorageOf, type ProjectStorage } from '../../domain/project-storage.ts';
+import {
+  DEFAULT_PROJECT_STORAGE_POLICY,
+  projectStorageOf,
+  type ProjectStorage,
+  type ProjectStoragePolicy,
+} from '../../domain/project-storage.ts';
 
-/** Reads only: each is retried once when its connection dies under it (a restart). */
+/**
+ * Reads only: each is retried once when its connection dies under it (a restart). Projects' storage accounts are read
+ * under `storagePolicy` (where they may be).
+ */
 export class PrismaAccountDirectory implements AccountDirectory {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly storagePolicy: ProjectStoragePolicy = DEFAULT_PROJECT_STORAGE_POLICY,
+  ) {}
 
   async findActiveUser(userId: string): Promise<Caller | null> {
     const user = await retryIfConnectionLost(() =>
@@ -25,7 +36,7 @@ export class PrismaAccountDirectory implements AccountDirectory {
       }),
     );
     if (!project) return null;
-    return projectAccessOf(project);
+    return projectAccessOf(project, this.storagePolicy);
   }
 
   async findStorage(tenantId: string, storeId: string, preferredProjectId?: string): Promise<ProjectStorage | null> {
@@ -41,14 +52,19 @@ export class PrismaAccountDirectory implements AccountDirectory {
     return storageNamed(
       projects.map((project) => project.settings),
       storeId,
+      this.storagePolicy,
     );
   }
 }
 
 /** The first of these settings whose storage account is usable and is `storeId`; null when none is. */
-export function storageNamed(settings: readonly unknown[], storeId: string): ProjectStorage | null {
+export function storageNamed(
+  settings: readonly unknown[],
+  storeId: string,
+  policy: ProjectStoragePolicy,
+): ProjectStorage | null {
   for (const one of settings) {
-    const storage = projectStorageOf(typeof one === 'string' ? parseJson(one) : one);
+    const storage = projectStorageOf(typeof one === 'string' ? parseJson(one) : one, policy);
     if (storage && !('invalid' in storage) && storage.storeId === storeId) return storage;
   }
   return null;
@@ -66,8 +82,11 @@ function parseJson(text: string): unknown {
  * What a project's row grants: its tenant, its speech key, its storage account, its opt-outs (read from its settings,
  * any shape).
  */
-export function projectAccessOf(project: { id: string; tenantId: string; settings: unknown }): ProjectAccess {
-  const storage = projectStorageOf(project.settings);
+export function projectAccessOf(
+  project: { id: string; tenantId: string; settings: unknown },
+  storagePolicy: ProjectStoragePolicy,
+): ProjectAccess {
+  const storage = projectStorageOf(project.settings, storagePolicy);
   return {
     id: project.id,
     tenantId: project.tenantId,
@@ -80,15 +99,26 @@ export function projectAccessOf(project: { id: string; tenantId: string; setting
 /**
  * The project's Azure Speech key and region from its settings (a json or jsonb column; any
  * shape): the web UI's `creds.tts.azure` first, then the guide's flat keys. The region goes
- * with the key it was stored beside.
+ * with the key it was stored beside. A region that is not a region name (it becomes part of a
+ * host name: `"127.0.0.1:5432/x?"` would pick where we connect) is never returned: the project
+ * is marked `ttsRegionInvalid`, and its syntheses are refused before anything is connected to.
  */
-export function projectSpeechKey(settings: unknown): { ttsKey?: string; ttsRegion?: string } {
+export function projectSpeechKey(settings: unknown): Pick<ProjectAccess, 'ttsKey' | 'ttsRegion' | 'ttsRegionInvalid'> {
   const azure = field(field(field(settings, 'creds'), 'tts'), 'azure');
   const uiKey = nonEmptyString(field(azure, 'key'));
-  if (uiKey) return { ttsKey: uiKey, ttsRegion: nonEmptyString(field(azure, 'region')) };
+  if (uiKey) return { ttsKey: uiKey, ...speechRegion(field(azure, 'region')) };
   const flatKey = nonEmptyString(field(settings, 'azure_tts_key'));
-  if (flatKey) return { ttsKey: flatKey, ttsRegion: nonEmptyString(field(settings, 'azure_tts_region')) };
+  if (flatKey) return { ttsKey: flatKey, ...speechRegion(field(settings, 'azure_tts_region')) };
   return {};
+}
+
+/** As AZURE_SPEECH_REGION must be (`eastus`), case aside. */
+const REGION_NAME = /^[a-z0-9]{1,40}$/;
+
+function speechRegion(value: unknown): Pick<ProjectAccess, 'ttsRegion' | 'ttsRegionInvalid'> {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return {};
+  const region = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  return region !== undefined && REGION_NAME.test(region) ? { ttsRegion: region } : { ttsRegionInvalid: true };
 }
 
 /**
