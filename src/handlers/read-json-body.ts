@@ -23,12 +23,34 @@ export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_
   return decodeJson(bytes);
 }
 
+/**
+ * The body's bytes, counted as they arrive: past `maxBytes` the rest is never read (the stream is cancelled) and the
+ * answer is 413, whether or not a Content-Length said so (a chunked body has none). A body that breaks off is a 400.
+ */
 async function readBytes(request: HttpRequest, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > maxBytes) throw tooLarge(maxBytes);
-  return bytes;
+  if (!request.body) return new Uint8Array(0);
+  const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    let next: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      next = await reader.read();
+    } catch {
+      throw new AppError('invalid-request', 'The body could not be read (the request broke off)', {
+        errors: [{ field: '(body)', message: 'ended before it was complete' }],
+      });
+    }
+    if (next.done) return Buffer.concat(chunks, size);
+    size += next.value.length;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => {}); // the rest is not ours to read
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(next.value);
+  }
 }
 
 function requireJsonContentType(request: HttpRequest): void {

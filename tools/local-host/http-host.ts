@@ -2,7 +2,13 @@ import http from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import {
+  HttpRequest,
+  HttpResponse,
+  InvocationContext,
+  type HttpRequestInit,
+  type HttpResponseInit,
+} from '@azure/functions';
 import type {
   FunctionDefinition,
   HttpFunctionDefinition,
@@ -137,7 +143,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
         res.end();
         return;
       }
-      if ((await readBody(req)) === undefined) return;
+      if (!(await drainBody(req))) return;
       res.writeHead(202);
       res.end();
       void runTimer(timer, options.log); // it logs its own failure; the caller got its 202
@@ -167,20 +173,8 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       const value = found.match![i + 1];
       if (value !== undefined) params[name] = decodeRouteParam(name, value);
     });
-    const body = await readBody(req);
-    if (body === undefined) return;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    const request = new HttpRequest({
-      method,
-      url: url.toString(),
-      headers,
-      params,
-      query: Object.fromEntries(url.searchParams),
-      body: body.length > 0 ? { bytes: body } : undefined,
-    });
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw bodyTooLarge();
+    const request = streamingRequest(req, method, url, params);
     const { name } = found.route.definition;
     const context = new InvocationContext({
       invocationId: crypto.randomUUID(),
@@ -305,23 +299,51 @@ function isWhole(body: unknown): boolean {
   );
 }
 
-/** The body, whole, or undefined once there is no one to answer (the request broke off midway); 413 past the host's limit. */
-async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
+/**
+ * The request as the Functions host hands it to the worker with `enableHttpStream` (the library's createStreamRequest):
+ * its body a stream the function reads as far as it chooses, never read whole first, so a chunked body of any length
+ * costs what the function reads of it (at most its own limit). `nativeRequest` is how the library itself builds one;
+ * its public type does not list it.
+ */
+function streamingRequest(
+  req: http.IncomingMessage,
+  method: string,
+  url: URL,
+  params: Record<string, string>,
+): HttpRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const nativeRequest = new Request(url, {
+    method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+    duplex: 'half',
+  });
+  const init = { method, url: url.toString(), headers, params, query: Object.fromEntries(url.searchParams) };
+  return new HttpRequest({ ...init, nativeRequest } as HttpRequestInit);
+}
+
+function bodyTooLarge(): AppError {
+  return new AppError('payload-too-large', 'The request body is over 100 MB (the Functions host limit)');
+}
+
+/** Reads the body to its end, keeping none of it; false once there is no one to answer (it broke off midway). */
+async function drainBody(req: http.IncomingMessage): Promise<boolean> {
   let size = 0;
   try {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES)
-        throw new AppError('payload-too-large', 'The request body is over 100 MB (the Functions host limit)');
-      chunks.push(chunk as Buffer);
+      if (size > MAX_BODY_BYTES) throw bodyTooLarge();
     }
   } catch (error) {
     if (error instanceof AppError) throw error;
     // Aborted mid-body (closed, or a chunked body Node's parser refused: clientError answered it).
-    return undefined;
+    return false;
   }
-  return Buffer.concat(chunks);
+  return true;
 }
 
 /** Why Node's parser refused a request, as the app's problem (RFC 9457). */
