@@ -364,3 +364,50 @@ describe('a budget that cannot be read (its database down or not answering): the
     await expectOperatorKeyUnspent('caída');
   });
 });
+
+describe('the whole database not answering: a keyless project authorized moments ago is refused, not synthesized uncached on the operator’s key', () => {
+  it('answers a keyless project’s new line 503 + Retry-After (before: BYPASS, uncounted), and a project with its own key BYPASS audio', async () => {
+    const pg = await startTcpProxy({ host: new URL(database.url).hostname, port: Number(new URL(database.url).port) });
+    const url = new URL(database.url);
+    url.hostname = pg.host;
+    url.port = String(pg.port);
+    const services = servicesWith(1_000, () => NOW, {
+      settings: {
+        DATABASE_URL: url.toString(),
+        DATABASE_TIMEOUT_SECONDS: '1',
+        DATABASE_RECONNECT_SECONDS: '0',
+        AUTH_CACHE_SECONDS: '600', // the callers were checked moments ago: their checks stand during the outage
+      },
+    });
+    try {
+      const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+      const ownKey = await createTestProject(services.prisma, keyless, {
+        azure_tts_key: 'tenant-key',
+        azure_tts_region: 'eastus',
+      });
+      expect(await audition(services, keyless, { text: 'Recién autorizada' })).toMatchObject({ cache: 'MISS' });
+      expect(await audition(services, keyless, { text: 'Recién autorizado' }, ownKey)).toMatchObject({
+        cache: 'MISS',
+      });
+
+      pg.pause();
+      const before = standIn.received.length;
+      const refused = await audition(services, keyless, { text: 'Sin base de datos' });
+      expect(refused).toMatchObject({ status: 503, retryAfter: '5', contentType: 'application/problem+json' });
+      expect(JSON.parse(refused.body.toString())).toMatchObject({
+        detail: expect.stringMatching(/own Azure Speech key/),
+      });
+      expect(standIn.received).toHaveLength(before);
+      const own = await audition(services, keyless, { text: 'Sin base de datos' }, ownKey);
+      expect(own).toMatchObject({ status: 200, cache: 'BYPASS', contentType: 'audio/mpeg' });
+      expect(standIn.received).toHaveLength(before + 1);
+      expect(standIn.received.at(-1)!.key).toBe('tenant-key');
+    } finally {
+      pg.resume();
+      // The instance's stall guard lets one call a second through: wait for it to find the database again.
+      await vi.waitFor(() => services.pingDatabase(), { timeout: 15_000, interval: 200 });
+      await services.close();
+      await pg.close();
+    }
+  });
+});
