@@ -11,7 +11,11 @@ import { systemClock, type Clock } from '../clock.ts';
 import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
 import type { Timings } from '../timing.ts';
+import { billableCharacters } from './ssml.ts';
 import { SynthesisSlots } from './synthesis-slots.ts';
+
+/** Retry-After when the budget cannot be read: as when a caller cannot be checked (the database is down). */
+const BUDGET_UNREADABLE_RETRY_SECONDS = 5;
 
 export interface SpeechSynthesisDeps {
   synthesizer: Synthesizer;
@@ -20,12 +24,12 @@ export interface SpeechSynthesisDeps {
     Config['speech'],
     'defaultKey' | 'defaultRegion' | 'host' | 'maxConcurrency' | 'queueWaitMs' | 'defaultKeyCharsPerTenantPerDay'
   >;
-  /** Characters per tenant and day on the default key; without it the default key has no limit. */
+  /** Billable characters per tenant and day on the default key; without it the default key has no limit. */
   budget?: SpeechBudget;
   now?: Clock;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
-  /** Where a budget that cannot be reached is logged, once per database outage. */
+  /** Where a budget that cannot be read is logged, once per database outage. */
   databaseOutage?: OutageLog;
 }
 
@@ -73,13 +77,13 @@ export class SpeechSynthesis {
   /**
    * Synthesizes the SSML, calling `onAudio` with each piece as it arrives when the engine
    * streams. Throws an AppError: no credentials (422 before any work), the tenant's budget on
-   * the default key used up (429, before any work), no free slot, or the speech service's
-   * failure.
+   * the default key used up (429, before any work) or unreadable (503, before any work), no
+   * free slot, or the speech service's failure.
    */
   async synthesize(job: SynthesisJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
     const { synthesizer, metrics } = this.#deps;
     const credentials = synthesizer.requiresCredentials ? this.credentialsFor(job.project) : undefined;
-    const refund = credentials && !job.project.ttsKey ? await this.#reserveOnDefaultKey(job) : undefined;
+    const refund = credentials && !job.project.ttsKey ? await this.#reserveOnDefaultKey(job, ssml) : undefined;
     const started = performance.now();
     let firstAudioMs: number | undefined;
     let release: () => void;
@@ -118,19 +122,21 @@ export class SpeechSynthesis {
   }
 
   /**
-   * Counts the audition's characters against the tenant's budget on the service's key for
-   * today (UTC), before it is synthesized; a 429 when they do not fit. Answers how to give them
-   * back if the synthesis does not happen. When the count cannot be reached (database
-   * trouble) the synthesis goes ahead uncounted: the budget bounds spending, it is not
-   * authorization, and an outage must not silence every tenant on the default key.
+   * Counts what Azure will bill for the SSML (billableCharacters: the markup inside <voice>
+   * too) against the tenant's budget on the service's key for today (UTC), before it is
+   * synthesized; a 429 when it does not fit. Answers how to give the same count back if the
+   * synthesis does not happen. When the count cannot be read (the database is down or does not
+   * answer in time) the operator's key is not spent: a 503 with Retry-After. Spending the
+   * operator's money unmetered for as long as an outage lasts is what the budget exists to
+   * prevent; a project with its own key is never counted, so it still synthesizes.
    */
-  async #reserveOnDefaultKey(job: SynthesisJob): Promise<(() => Promise<void>) | undefined> {
+  async #reserveOnDefaultKey(job: SynthesisJob, ssml: string): Promise<(() => Promise<void>) | undefined> {
     const { budget, speech } = this.#deps;
     const limit = speech.defaultKeyCharsPerTenantPerDay;
     if (!budget || limit <= 0) return undefined;
     const now = this.#now();
     const day = budgetDay(now);
-    const characters = [...job.audition.text].length;
+    const characters = billableCharacters(ssml);
     let reserved: boolean;
     try {
       reserved = await budget.reserve(job.tenantId, day, characters, limit);
@@ -138,10 +144,18 @@ export class SpeechSynthesis {
     } catch (error) {
       this.#databaseOutage.failed(
         job.log,
-        `speech budget: could not count ${characters} characters on the default key, synthesizing uncounted`,
+        `speech budget: could not count ${characters} characters on the default key, refusing (503)`,
         error,
       );
-      return undefined;
+      // The outage log carries the cause (once per outage). Nothing is given back: a reservation whose answer
+      // never came may still have been applied, and releasing it could count less than was spent.
+      throw new AppError(
+        'unavailable',
+        "This project has no Azure Speech key of its own, and today's use of the service's key cannot be " +
+          'checked right now; try again shortly, or add your own Azure Speech key and region in the project ' +
+          'settings. Cached auditions still play.',
+        { retryAfterSeconds: BUDGET_UNREADABLE_RETRY_SECONDS },
+      );
     }
     if (!reserved) {
       const nextDay = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);

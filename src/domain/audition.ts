@@ -46,7 +46,8 @@ export interface AuditionChoice {
 /**
  * The audition a choice means, every default folded in, so that every spelling of one
  * audition is one cache entry: no text is the voice's default line, no style ignores the
- * style degree, rate and pitch default to 0 (and -0 is 0).
+ * style degree, rate and pitch default to 0, rate and pitch are rounded to whole percents and
+ * the style degree to hundredths (and -0 is 0).
  */
 export function auditionOf(choice: AuditionChoice): Audition {
   const { voice, locale, style } = choice;
@@ -55,11 +56,19 @@ export function auditionOf(choice: AuditionChoice): Audition {
     locale,
     text: choice.text ?? defaultAuditionLine(voice, locale),
     style,
-    styleDegree: style === null ? 1 : (choice.styleDegree ?? 1),
-    // `+ 0` turns -0 into 0: the same audition must give the same cache key.
-    ratePct: (choice.ratePct ?? 0) + 0,
-    pitchPct: (choice.pitchPct ?? 0) + 0,
+    styleDegree: style === null ? 1 : roundTo(choice.styleDegree ?? 1, 100),
+    ratePct: roundTo(choice.ratePct ?? 0, 1),
+    pitchPct: roundTo(choice.pitchPct ?? 0, 1),
   };
+}
+
+/**
+ * `value` to the nearest multiple of 1/`per` (halves up, as Math.round). Without it every decimal
+ * spelling of one setting (`10`, `10.000001`, …) would be a cache key of its own: an unbounded
+ * number of guaranteed misses, each one billed. `+ 0` turns -0 into 0 (the same key).
+ */
+function roundTo(value: number, per: number): number {
+  return Math.round(value * per) / per + 0;
 }
 
 /**

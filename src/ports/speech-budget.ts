@@ -1,7 +1,8 @@
 /**
- * Characters synthesized on the service's default Azure key, per tenant and UTC day, shared by
- * every instance: what DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY is checked against. Days are
- * `YYYY-MM-DD` (UTC).
+ * Characters synthesized on the service's default Azure key, as Azure bills them (the SSML's
+ * markup inside <voice> included: billableCharacters), per tenant and UTC day, shared by every
+ * instance: what DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY is checked against. Days are `YYYY-MM-DD`
+ * (UTC). Every method rejects when the count cannot be read (the caller then spends nothing).
  */
 export interface SpeechBudget {
   /**

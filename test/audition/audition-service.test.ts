@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuditionService, type AuditionAudio } from '../../src/audition/audition-service.ts';
+import { billableCharacters } from '../../src/audition/ssml.ts';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
 import { audioBlobPath } from '../../src/domain/blob-layout.ts';
@@ -528,18 +529,51 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(await budget.used(TENANT, '2031-03-02')).toBe(8);
   });
 
-  it('gives the characters back when the synthesis fails, and synthesizes uncounted (with a warning) when the count cannot be reached', async () => {
+  it('reserves what Azure bills for the SSML it sends (the markup inside <voice>), and gives exactly that back when the synthesis fails', async () => {
     const shared = sharedStorage();
     const budget = new MemorySpeechBudget();
-    const { play, synthesizer, warnings } = instance(shared, { defaultKey: 'operator-key', budget, budgetChars: 100 });
+    const { play, synthesizer } = instance(shared, { defaultKey: 'operator-key', budget, budgetChars: 1_000 });
     const noKey = projectOf(TENANT, null);
-    synthesizer.failNext('failed');
-    await expect(play(line('Falla y devuelve.'), TENANT, noKey)).rejects.toMatchObject({ code: 'tts-failed' });
-    expect(await budget.used(TENANT, '2031-03-01')).toBe(0);
+    const styled = { ...line('a'), style: 'cheerful', styleDegree: 1.5, ratePct: 10, pitchPct: 5 };
+    await expect(play(styled, TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
+    const sent = synthesizer.received[0]!.ssml;
+    expect(billableCharacters(sent)).toBe(116);
+    expect(await budget.used(TENANT, '2031-03-01')).toBe(116); // not 1, the length of the text
 
+    synthesizer.failNext('failed');
+    await expect(play({ ...styled, ratePct: 11 }, TENANT, noKey)).rejects.toMatchObject({ code: 'tts-failed' });
+    expect(synthesizer.received).toHaveLength(2); // it was sent, and failed
+    expect(await budget.used(TENANT, '2031-03-01')).toBe(116); // the 116 of the failed one given back, no more
+  });
+
+  it('spends nothing on the default key when its budget cannot be read (503 + Retry-After), while a project’s own key still synthesizes', async () => {
+    const shared = sharedStorage();
+    const budget = new MemorySpeechBudget();
+    const { play, prewarm, synthesizer, warnings } = instance(shared, {
+      defaultKey: 'operator-key',
+      budget,
+      budgetChars: 100,
+    });
     budget.failing = new Error('database unreachable');
-    await expect(play(line('Sin cuenta.'), TENANT, noKey)).resolves.toMatchObject({ status: 'MISS' });
-    expect(warnings.some((w) => w.includes('synthesizing uncounted'))).toBe(true);
+    const refused = await play(line('Sin cuenta.'), TENANT, projectOf(TENANT, null)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'unavailable', extra: { retryAfterSeconds: 5 } });
+    expect((refused as AppError).message).toMatch(/own Azure Speech key/);
+    expect(synthesizer.calls).toBe(0);
+    expect(warnings.filter((w) => w.includes('speech budget: could not count 11 characters'))).toHaveLength(1);
+    // A prewarm (explicit or predictive) takes the same path.
+    await expect(prewarm(line('Precalentada.'), TENANT, projectOf(TENANT, null))).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    expect(synthesizer.calls).toBe(0);
+    await expect(play(line('Con su propia clave.'), TENANT, projectOf(TENANT))).resolves.toMatchObject({
+      status: 'MISS',
+    });
+    expect(synthesizer.calls).toBe(1);
+
+    budget.failing = undefined; // the database answers again: counted as before
+    await expect(play(line('Sin cuenta.'), TENANT, projectOf(TENANT, null))).resolves.toMatchObject({ status: 'MISS' });
+    expect(await budget.used(TENANT, '2031-03-01')).toBe(11);
   });
 
   it('maps the speech service’s failures to the caller’s errors, and caches nothing', async () => {

@@ -59,6 +59,18 @@ describe('computeCacheKey', () => {
     expect(new Set([base, ...variants]).size).toBe(variants.length + 1);
   });
 
+  it('gives decimal spellings of one rate, pitch or styledegree the key of the rounded value (one entry, one synthesis)', () => {
+    const rounded = keyOfBody({ ...GUIDE_BODY, styledegree: 0.8, rate_pct: 10, pitch_pct: -5 });
+    const spellings = [
+      { styledegree: 0.800001, rate_pct: 10.000001, pitch_pct: -5 },
+      { styledegree: 0.8, rate_pct: 9.999999, pitch_pct: -5.000001 },
+      { styledegree: 0.7999, rate_pct: 10.4, pitch_pct: -4.6 },
+    ];
+    for (const spelling of spellings) expect(keyOfBody({ ...GUIDE_BODY, ...spelling })).toBe(rounded);
+    // Whole values keep the keys they always had: nothing stored before is orphaned.
+    expect(keyOfBody({ ...GUIDE_BODY, rate_pct: -0.2 })).toBe(keyOfBody(GUIDE_BODY));
+  });
+
   it('ignores the tenant id’s letter case', () => {
     expect(keyOfBody(GUIDE_BODY, TENANT.toUpperCase())).toBe(keyOfBody(GUIDE_BODY));
   });

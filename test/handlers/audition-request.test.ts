@@ -60,6 +60,48 @@ describe('parseAuditionBody', () => {
     });
   });
 
+  it('rounds rate and pitch to whole percents and styledegree to hundredths, on both routes and in prewarm items (-0 is 0)', () => {
+    const voice = 'es-AR-ElenaNeural';
+    const cases: [Record<string, unknown>, { styleDegree: number; ratePct: number; pitchPct: number }][] = [
+      [
+        { styledegree: 0.8, rate_pct: 10, pitch_pct: 5 },
+        { styleDegree: 0.8, ratePct: 10, pitchPct: 5 },
+      ],
+      [
+        { styledegree: 0.800001, rate_pct: 10.000001, pitch_pct: 4.999999 },
+        { styleDegree: 0.8, ratePct: 10, pitchPct: 5 },
+      ],
+      [
+        { styledegree: 1.234567, rate_pct: -10.4, pitch_pct: 49.6 },
+        { styleDegree: 1.23, ratePct: -10, pitchPct: 50 },
+      ],
+      // Halves (exact in binary) go up, as Math.round.
+      [
+        { styledegree: 0.125, rate_pct: 10.5, pitch_pct: -10.5 },
+        { styleDegree: 0.13, ratePct: 11, pitchPct: -10 },
+      ],
+      [
+        { styledegree: 0.999, rate_pct: -0.4, pitch_pct: -0 },
+        { styleDegree: 1, ratePct: 0, pitchPct: 0 },
+      ],
+    ];
+    for (const [settings, expected] of cases) {
+      const body = { text: 'Hola', style: 'cheerful', ...settings };
+      for (const audition of [
+        parseAuditionBody({ voice, ...body }),
+        parseVoiceAudition(voice, body),
+        parsePrewarmItem({ voice, ...body }),
+      ]) {
+        expect(audition).toMatchObject(expected);
+        // -0 is 0 (toMatchObject would take either; Object.is tells them apart).
+        expect(Object.is(audition.ratePct, -0) || Object.is(audition.pitchPct, -0)).toBe(false);
+      }
+    }
+    // Rounding does not widen the ranges: a value outside is refused before it is rounded.
+    expect(fieldsOf({ voice, text: 'x', rate_pct: 200.4 })).toEqual(['rate_pct']);
+    expect(fieldsOf({ voice, text: 'x', styledegree: 0.004 })).toEqual(['styledegree']);
+  });
+
   it('names every invalid field at once', () => {
     expect(fieldsOf({ voice: 'nope', text: '', style: '<b>', rate_pct: 500 })).toEqual(['rate_pct']);
     expect(fieldsOf({ voice: 'nope', text: '', style: '<b>' })).toEqual(['voice', 'text', 'style']);

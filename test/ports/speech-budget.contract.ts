@@ -6,20 +6,24 @@ export interface SpeechBudgetUnderTest {
   /** Two views of one store, as two instances on one database. */
   first: SpeechBudget;
   second: SpeechBudget;
+  /** A view of it that cannot reach the store (a database that is down or does not answer). */
+  unreachable: SpeechBudget;
 }
 
 /**
  * What the default key's daily budget relies on from any SpeechBudget, run against the Postgres
- * adapter and the in-memory twin: counts per tenant and day, shared by every instance, and a
- * limit that concurrent reservations never overshoot.
+ * adapter and the in-memory twin: counts per tenant and day, shared by every instance, a limit
+ * that concurrent reservations never overshoot, and a rejection (never an answer) when the
+ * store cannot be reached.
  */
 export function describeSpeechBudgetContract(name: string, create: () => Promise<SpeechBudgetUnderTest>): void {
   describe(`SpeechBudget contract: ${name}`, () => {
     let first: SpeechBudget;
     let second: SpeechBudget;
+    let unreachable: SpeechBudget;
     let tenant: string;
     beforeEach(async () => {
-      ({ first, second } = await create());
+      ({ first, second, unreachable } = await create());
       tenant = randomUUID();
     });
 
@@ -59,6 +63,14 @@ export function describeSpeechBudgetContract(name: string, create: () => Promise
       await first.release(tenant, '2026-12-02', 500);
       expect(await first.used(tenant, '2026-12-02')).toBe(0);
       await first.release(randomUUID(), '2026-12-02', 10); // nothing reserved: nothing happens
+    });
+
+    it('rejects, never answers, when the store cannot be reached: the default key is then not spent', async () => {
+      // An answer of true would let a synthesis go uncounted, and false would pass an outage off as a used-up day.
+      await expect(unreachable.reserve(tenant, '2026-12-02', 10, 100)).rejects.toThrow();
+      await expect(unreachable.used(tenant, '2026-12-02')).rejects.toThrow();
+      await expect(unreachable.release(tenant, '2026-12-02', 10)).rejects.toThrow();
+      expect(await first.used(tenant, '2026-12-02')).toBe(0);
     });
 
     it('shares one count between instances, and concurrent reservations never pass the limit', async () => {

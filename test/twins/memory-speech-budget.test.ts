@@ -4,7 +4,9 @@ import { MemorySpeechBudget } from './memory-speech-budget.ts';
 
 describeSpeechBudgetContract('MemorySpeechBudget', async () => {
   const budget = new MemorySpeechBudget();
-  return { first: budget, second: budget };
+  const unreachable = new MemorySpeechBudget();
+  unreachable.failing = new Error('database unreachable');
+  return { first: budget, second: budget, unreachable };
 });
 
 describe('MemorySpeechBudget faults', () => {
