@@ -15,9 +15,14 @@ export interface CleanupReport {
   evicted: number;
   orphans: number;
   blobs: DeleteManyResult;
-  /** Project accounts skipped in this pass (no credentials, or failing), and the entries of theirs left waiting. */
+  /**
+   * Project accounts skipped in this pass (no credentials, or failing), each counted once per tenant whose key could not
+   * reach it, and the entries of theirs left waiting.
+   */
   unreachableStores: number;
   entriesWaiting: number;
+  /** Entries in project accounts whose blob path is not under their tenant's folder: never sent, rows kept. */
+  misplacedEntries: number;
   stats?: CacheStats;
   /** Time spent in database statements and in blob requests, in ms. */
   databaseMs: number;
@@ -59,6 +64,7 @@ export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Pr
   const waiting = {
     unreachableStores: pass.projects?.unreachable.length ?? 0,
     entriesWaiting: pass.projects?.kept ?? 0,
+    misplacedEntries: pass.projects?.misplaced.length ?? 0,
   };
   return {
     ran: outcome.ran,

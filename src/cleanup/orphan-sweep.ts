@@ -4,6 +4,7 @@ import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts'
 import { describeError } from '../errors.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import { DEFAULTS, type CleanupPass } from './cleanup-pass.ts';
+import { isInTenantFolder } from './project-store-deletes.ts';
 
 /** Unreferenced-blob candidates checked against the index in one query. */
 const ORPHAN_CHECK_BATCH = 1_000;
@@ -18,7 +19,7 @@ const ORPHAN_CHECK_BATCH = 1_000;
 export async function sweepOrphansFailOpen(pass: CleanupPass, now: Date): Promise<number> {
   let orphans = 0;
   try {
-    orphans += (await sweepOrphans(pass, now, pass.deps.blobStore, AUDIO_BLOB_PREFIX, orphanLimit(pass))).deleted;
+    orphans += (await sweepOrphans(pass, now, pass.deps.blobStore, {}, orphanLimit(pass))).deleted;
   } catch (error) {
     pass.deps.log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
   }
@@ -32,7 +33,11 @@ export function sweepHourOf(tenantId: string, storeId: string): number {
   return createHash('sha256').update(`${tenantId.toLowerCase()}\u0000${storeId}`).digest().readUInt32BE(0) % 24;
 }
 
-/** The project accounts due this hour: each tenant's prefix there; a store left empty is forgotten. */
+/**
+ * The project accounts due this hour: each tenant's folder there, with that tenant's key (an account two tenants name is
+ * swept for each at its own hour, and one tenant unreachable there does not stop the other's); a store left empty is
+ * forgotten.
+ */
 async function sweepProjectStores(pass: CleanupPass, now: Date, limit: number): Promise<number> {
   const { projects } = pass;
   const maintenance = pass.deps.projects?.maintenance;
@@ -40,11 +45,11 @@ async function sweepProjectStores(pass: CleanupPass, now: Date, limit: number): 
   const registered = await pass.database(() => maintenance.registeredStores());
   let deleted = 0;
   for (const due of registered.filter((s) => sweepHourOf(s.tenantId, s.storeId) === now.getUTCHours())) {
-    if (deleted >= limit || projects.skip.includes(due.storeId)) continue;
+    if (deleted >= limit || projects.isSkipped(due)) continue;
     const store = await pass.database(() => projects.storeOf(due));
     if (!store) continue;
     try {
-      const swept = await sweepOrphans(pass, now, store, `${AUDIO_BLOB_PREFIX}${due.tenantId}/`, limit - deleted);
+      const swept = await sweepOrphans(pass, now, store, { tenantId: due.tenantId }, limit - deleted);
       deleted += swept.deleted;
       // Nothing of ours left there, in the index or in the account: the registry forgets it.
       if (due.entries === 0 && swept.ours === swept.deleted && !swept.stopped) {
@@ -69,17 +74,21 @@ interface SweepResult {
   stopped: boolean;
 }
 
-/** Blobs under `prefix` in `store` that this service wrote, that no entry refers to and are past the grace period. */
+/**
+ * Blobs in `store` that this service wrote, that no entry refers to and are past the grace period: under
+ * `audio-cache/` (the operator's account), or only in the tenant's folder (a project account, with the tenant's key).
+ */
 async function sweepOrphans(
   pass: CleanupPass,
   now: Date,
   store: BlobStore,
-  prefix: string,
+  { tenantId }: { tenantId?: string },
   limit: number,
 ): Promise<SweepResult> {
   const cutoff = now.getTime() - (pass.options.orphanGraceMs ?? DEFAULTS.orphanGraceMs);
   const result: SweepResult = { deleted: 0, ours: 0, stopped: false };
   let candidates: OrphanCandidate[] = [];
+  const prefix = tenantId === undefined ? AUDIO_BLOB_PREFIX : `${AUDIO_BLOB_PREFIX}${tenantId}/`;
   const listing = store.list(prefix)[Symbol.asyncIterator]();
   for (;;) {
     if (result.deleted >= limit) {
@@ -91,6 +100,9 @@ async function sweepOrphans(
     // Only blobs this service wrote: the container may be shared with the Khipu Cloud API.
     const cacheKey = parseAudioBlobPath(next.value.path)?.cacheKey;
     if (!cacheKey || !next.value.writtenHere) continue;
+    // The listing asked for the tenant's folder; a name outside it (an account answering beside the point) is not the
+    // tenant's key's to delete.
+    if (tenantId !== undefined && !isInTenantFolder(next.value.path, tenantId)) continue;
     result.ours++;
     if (next.value.lastModified.getTime() > cutoff) continue;
     candidates.push({ path: next.value.path, cacheKey });

@@ -1,7 +1,14 @@
+import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
 import type { BlobStore, DeleteManyResult, ProjectBlobStores } from '../ports/blob-store.ts';
-import type { EntrySelection, ProjectStoreEntry, ProjectStoreMaintenance } from '../ports/cache-maintenance.ts';
+import type {
+  EntrySelection,
+  ProjectStoreEntry,
+  ProjectStoreMaintenance,
+  ProjectStoreSkip,
+  TenantStore,
+} from '../ports/cache-maintenance.ts';
 
 /** What reaching projects' own storage accounts takes: the entries there, their credentials, their stores. */
 export interface ProjectStoreDeps {
@@ -10,7 +17,7 @@ export interface ProjectStoreDeps {
   stores: ProjectBlobStores;
 }
 
-/** A project account that could not be used in this pass, and why (a code, never a message or a key). */
+/** A project account that could not be used with a tenant's key in this pass, and why (a code, never a message or a key). */
 export interface UnreachableStore {
   tenantId: string;
   storeId: string;
@@ -21,15 +28,21 @@ export interface UnreachableStore {
 /**
  * One cleanup pass's (or one purge's) deletes in projects' own storage accounts. Their blobs go before their rows:
  * the row is the only record of a blob in an account that may not answer now, so an entry whose blob could not be
- * deleted keeps its row, and is tried again by the next pass. Each account is resolved once per pass (its credentials,
- * as a project of the tenant has them now); one that cannot be reached is skipped for the rest of the pass, and its
- * entries wait, without holding up anyone else's.
+ * deleted keeps its row, and is tried again by the next pass.
+ *
+ * Everything goes per tenant and account together: two tenants' projects may name the same account, each with a key
+ * of its own. An account is resolved once per pass for each tenant (the credentials a project of that tenant has
+ * now) and only ever used for that tenant's entries, whose blob paths must be under that tenant's folder; one that
+ * cannot be reached with a tenant's key is skipped for the rest of the pass for that tenant alone, whose entries there
+ * wait, without holding up anyone else's (another tenant's in the same account included).
  */
 export class ProjectStoreDeletes {
-  /** The accounts skipped in this pass. */
+  /** The (tenant, account) pairs skipped in this pass. */
   readonly unreachable: UnreachableStore[] = [];
   /** Entries selected but kept, their account unreachable (at least this many wait for a later pass). */
   kept = 0;
+  /** Entries set aside in this pass, by id: their blob path is not under their tenant's folder, so never sent. */
+  readonly misplaced: string[] = [];
   readonly #deps: ProjectStoreDeps;
   readonly #log: Logger;
   readonly #stores = new Map<string, BlobStore | null>();
@@ -39,9 +52,17 @@ export class ProjectStoreDeletes {
     this.#log = log;
   }
 
-  /** Store ids skipped in this pass (the selections leave them out). */
-  get skip(): string[] {
-    return this.unreachable.map((store) => store.storeId);
+  /** What the selections leave out for the rest of the pass: the unreachable pairs, the entries set aside. */
+  get skip(): ProjectStoreSkip {
+    return {
+      stores: this.unreachable.map(({ tenantId, storeId }) => ({ tenantId, storeId })),
+      entries: this.misplaced,
+    };
+  }
+
+  /** Whether the tenant's entries in this account are skipped for the rest of the pass. */
+  isSkipped(store: TenantStore): boolean {
+    return this.unreachable.some((skipped) => isSamePair(skipped, store));
   }
 
   /**
@@ -55,15 +76,16 @@ export class ProjectStoreDeletes {
   ): Promise<number> {
     let deleted = 0;
     for (;;) {
+      // Every entry of a full batch is deleted, or left out of the next one (its pair skipped, or itself set aside).
       const batch = await this.#deps.maintenance.selectInProjectStores(selection, batchSize, this.skip);
-      for (const entries of byStore(batch)) deleted += await this.#deleteInStore(entries, counted);
+      for (const entries of byTenantStore(batch)) deleted += await this.#deleteInStore(entries, counted);
       if (batch.length < batchSize) return deleted;
     }
   }
 
-  /** The account's store, with the credentials a project of its tenant has now; null (and skipped) when none. */
+  /** The account's store with the credentials a project of the tenant has now; null (and skipped) when none. */
   async storeOf(entry: Pick<ProjectStoreEntry, 'tenantId' | 'storeId' | 'projectId'>): Promise<BlobStore | null> {
-    const id = `${entry.tenantId}\u0000${entry.storeId}`;
+    const id = pairKey(entry);
     if (this.#stores.has(id)) return this.#stores.get(id)!;
     const storage = await this.#deps.accounts.findStorage(entry.tenantId, entry.storeId, entry.projectId ?? undefined);
     const store = storage ? this.#deps.stores.storeFor(storage) : null;
@@ -72,9 +94,12 @@ export class ProjectStoreDeletes {
     return store;
   }
 
-  /** Skips the account for the rest of the pass, with a warning naming its project and account (never its key). */
+  /**
+   * Skips the account for the tenant for the rest of the pass, with a warning naming its project and account (never
+   * its key). Another tenant's entries in the same account are not held up.
+   */
   markUnreachable(entry: Pick<ProjectStoreEntry, 'tenantId' | 'storeId' | 'projectId'>, reason: string): void {
-    if (this.unreachable.some((store) => store.storeId === entry.storeId)) return;
+    if (this.isSkipped(entry)) return;
     this.unreachable.push({ tenantId: entry.tenantId, storeId: entry.storeId, projectId: entry.projectId, reason });
     const why =
       reason === 'NoCredentials' ? 'no project of the tenant has its credentials any more' : `it failed (${reason})`;
@@ -84,30 +109,65 @@ export class ProjectStoreDeletes {
     );
   }
 
+  /** Deletes one tenant's entries in one account, blobs then rows; answers how many rows went. */
   async #deleteInStore(entries: ProjectStoreEntry[], counted: (result: DeleteManyResult) => void): Promise<number> {
     const first = entries[0]!;
+    // Defence in depth: the tenant's key deletes the tenant's blobs only, even if a row's path names another's.
+    const inFolder: ProjectStoreEntry[] = [];
+    const outside: ProjectStoreEntry[] = [];
+    for (const entry of entries) (isInTenantFolder(entry.path, entry.tenantId) ? inFolder : outside).push(entry);
+    if (outside.length > 0) this.#setAside(outside);
+    if (inFolder.length === 0) return 0;
     const store = await this.storeOf(first);
     if (store) {
-      const result = await store.deleteMany(entries.map((entry) => entry.path));
+      const result = await store.deleteMany(inFolder.map((entry) => entry.path));
       counted(result);
       // Which ones failed is not known: none of the rows go, and those whose blob went are `missing` next time.
-      if (result.failed === 0) return this.#deps.maintenance.deleteEntries(entries.map((entry) => entry.id));
+      if (result.failed === 0) return this.#deps.maintenance.deleteEntries(inFolder.map((entry) => entry.id));
       this.markUnreachable(first, deleteFailureCode(result.firstError));
     }
-    this.kept += entries.length;
+    this.kept += inFolder.length;
     return 0;
+  }
+
+  /** Keeps these entries, rows and blobs, out of the rest of the pass; the first of a pass is warned about. */
+  #setAside(entries: ProjectStoreEntry[]): void {
+    if (this.misplaced.length === 0) {
+      const { id, tenantId, storeId } = entries[0]!;
+      this.#log.warn(
+        `cleanup: entry ${id} of tenant ${tenantId} in storage account ${storeId} names a blob outside its tenant's ` +
+          `folder (${AUDIO_BLOB_PREFIX}${tenantId}/): not deleted, its row kept; any more in this pass are only counted`,
+      );
+    }
+    this.misplaced.push(...entries.map((entry) => entry.id));
   }
 }
 
-/** The batch's entries, grouped by account (in the order first seen). */
-function byStore(entries: readonly ProjectStoreEntry[]): ProjectStoreEntry[][] {
+/**
+ * Whether `path` is an audition's blob in the tenant's folder: exactly `audio-cache/{tenant}/{key}.mp3`, not merely a
+ * name starting with the folder (`audio-cache/{tenant}/../{another}/…` does).
+ */
+export function isInTenantFolder(path: string, tenantId: string): boolean {
+  return parseAudioBlobPath(path)?.tenantId === tenantId.toLowerCase();
+}
+
+/** The batch's entries, grouped by tenant and account together (in the order first seen). */
+function byTenantStore(entries: readonly ProjectStoreEntry[]): ProjectStoreEntry[][] {
   const groups = new Map<string, ProjectStoreEntry[]>();
   for (const entry of entries) {
-    const group = groups.get(entry.storeId);
+    const group = groups.get(pairKey(entry));
     if (group) group.push(entry);
-    else groups.set(entry.storeId, [entry]);
+    else groups.set(pairKey(entry), [entry]);
   }
   return [...groups.values()];
+}
+
+function pairKey({ tenantId, storeId }: TenantStore): string {
+  return `${tenantId.toLowerCase()}\u0000${storeId}`;
+}
+
+function isSamePair(a: TenantStore, b: TenantStore): boolean {
+  return pairKey(a) === pairKey(b);
 }
 
 /** A failed delete's reason as a code: the service's error code of a sub-request (`403 AuthorizationFailure`), else a word. */

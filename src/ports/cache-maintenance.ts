@@ -71,6 +71,23 @@ export interface RegisteredStore {
   entries: number;
 }
 
+/** One tenant's entries in one project account: what is reached with one key (a project of that tenant's). */
+export interface TenantStore {
+  tenantId: string;
+  storeId: string;
+}
+
+/**
+ * What the selections of one pass (or purge) leave out: two tenants may name the same account, each with its own key,
+ * so an account is skipped for a tenant, never for every tenant in it.
+ */
+export interface ProjectStoreSkip {
+  /** The tenants' entries in these accounts (unreachable with that tenant's key in this pass). */
+  stores: readonly TenantStore[];
+  /** These entries, by id (set aside in this pass: their blob path is not under their tenant's folder). */
+  entries: readonly string[];
+}
+
 /**
  * The cleanup's view of project accounts. Their blobs go before their rows (a row is the only record of a blob in an
  * account that may be unreachable now), so selecting and deleting are two calls; the operator's account keeps the
@@ -78,15 +95,11 @@ export interface RegisteredStore {
  */
 export interface ProjectStoreMaintenance {
   /**
-   * Up to `limit` of our entries in project accounts that `selection` picks, none in the `skip` stores (unreachable in
-   * this pass), oldest first; nothing is deleted. For `over-cap`, ranked over all the tenant's entries of every store
-   * (the operator's too), so a skipped store's entries still count as kept.
+   * Up to `limit` of our entries in project accounts that `selection` picks, none that `skip` leaves out (an entry's
+   * tenant and account together, or its id), oldest first; nothing is deleted. For `over-cap`, ranked over all the
+   * tenant's entries of every store (the operator's too), so a skipped store's entries still count as kept.
    */
-  selectInProjectStores(
-    selection: EntrySelection,
-    limit: number,
-    skip: readonly string[],
-  ): Promise<ProjectStoreEntry[]>;
+  selectInProjectStores(selection: EntrySelection, limit: number, skip: ProjectStoreSkip): Promise<ProjectStoreEntry[]>;
   /** Deletes these entries' rows and ownership notes (ours only, by id); answers how many rows went. */
   deleteEntries(ids: readonly string[]): Promise<number>;
   /** Every registered project store, by tenant and store id. */

@@ -13,7 +13,7 @@ export interface PurgeResult {
   /**
    * Entries in a project's own storage account that could not be reached (its key or container refused, or no project
    * names it any more): kept, rows and blobs, until a later purge or the hourly cleanup can delete their blobs. At least
-   * this many.
+   * this many. Also those whose blob path is not under the tenant's folder, never sent to the account (kept for good).
    */
   entriesKept: number;
 }
@@ -53,7 +53,7 @@ export async function purgeTenantCache(
   if (!deps.projects) return progress;
   const projects = new ProjectStoreDeletes(deps.projects, deps.log ?? console);
   progress.entriesDeleted += await projects.deleteSelected({ kind: 'tenant', tenantId, voiceId }, batchSize, counted);
-  progress.entriesKept += projects.kept;
+  progress.entriesKept += projects.kept + projects.misplaced.length;
   return progress;
 }
 

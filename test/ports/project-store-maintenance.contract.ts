@@ -43,6 +43,15 @@ export function describeProjectStoreMaintenanceContract(
     const { ours, theirs } = rowSeeders(() => db);
     const keysOf = (entries: readonly { cacheKey: string }[]) => entries.map((entry) => entry.cacheKey);
     const playedHoursAgo = (hours: number) => ({ lastAccessedAt: at(-hours * HOUR) });
+    /** Expired, last played and stored (ten hours earlier) this many hours ago: every selection's order alike. */
+    const agedHours = (hours: number) => ({
+      expiresAt: at(-hours * HOUR),
+      lastAccessedAt: at(-hours * HOUR),
+      createdAt: at(-(hours + 10) * HOUR),
+    });
+    /** Nothing skipped; these (tenant, store) pairs skipped. */
+    const NONE = { stores: [], entries: [] };
+    const skipping = (...stores: { tenantId: string; storeId: string }[]) => ({ stores, entries: [] });
 
     it('deleteExpired and deleteTenantEntries delete only entries in the operator’s account', async () => {
       const operator = await ours(A, 'operator, expired', { expiresAt: at(-HOUR) });
@@ -71,7 +80,7 @@ export function describeProjectStoreMaintenanceContract(
       // The project account's entry beyond the cap is left to its own step, blobs first.
       expect(await db.keys()).toEqual(sorted(['S1, 1h', 'operator, 2h', 'S1, 3h'].map(keyOf)));
       expect(
-        keysOf(await maintenance.selectInProjectStores({ kind: 'over-cap', tenantId: A, keep: 2 }, 10, [])),
+        keysOf(await maintenance.selectInProjectStores({ kind: 'over-cap', tenantId: A, keep: 2 }, 10, NONE)),
       ).toEqual([keyOf('S1, 3h')]);
     });
 
@@ -85,7 +94,7 @@ export function describeProjectStoreMaintenanceContract(
       await theirs(A, 'narration, expired', { expiresAt: at(-5 * HOUR) });
       const expired = { kind: 'expired', now: NOW } as const;
 
-      const all = await maintenance.selectInProjectStores(expired, 10, []);
+      const all = await maintenance.selectInProjectStores(expired, 10, NONE);
       expect(keysOf(all)).toEqual(['S1, expired 3h ago', 'S2, expired 2h ago', 'S1, expired 1h ago'].map(keyOf));
       expect(all[2]).toEqual({
         id: s1Late.id,
@@ -95,11 +104,15 @@ export function describeProjectStoreMaintenanceContract(
         storeId: S1,
         projectId: P1,
       });
-      expect(keysOf(await maintenance.selectInProjectStores(expired, 2, []))).toEqual(
+      expect(keysOf(await maintenance.selectInProjectStores(expired, 2, NONE))).toEqual(
         ['S1, expired 3h ago', 'S2, expired 2h ago'].map(keyOf),
       );
-      expect(keysOf(await maintenance.selectInProjectStores(expired, 10, [S1]))).toEqual([keyOf('S2, expired 2h ago')]);
-      expect(await maintenance.selectInProjectStores(expired, 10, [S1, S2])).toEqual([]);
+      const s1Skipped = skipping({ tenantId: A, storeId: S1 }, { tenantId: B, storeId: S1 });
+      expect(keysOf(await maintenance.selectInProjectStores(expired, 10, s1Skipped))).toEqual([
+        keyOf('S2, expired 2h ago'),
+      ]);
+      const allSkipped = skipping(...s1Skipped.stores, { tenantId: A, storeId: S2 }, { tenantId: B, storeId: S2 });
+      expect(await maintenance.selectInProjectStores(expired, 10, allSkipped)).toEqual([]);
       // Selecting deletes nothing.
       expect(await db.keys()).toHaveLength(7);
     });
@@ -116,15 +129,15 @@ export function describeProjectStoreMaintenanceContract(
       const overCap = (keep: number) => ({ kind: 'over-cap', tenantId: A, keep }) as const;
 
       // Least recently played first; the operator's account's entry is not this step's.
-      expect(keysOf(await maintenance.selectInProjectStores(overCap(2), 10, []))).toEqual(
+      expect(keysOf(await maintenance.selectInProjectStores(overCap(2), 10, NONE))).toEqual(
         ['S2, 6h', 'S1, 5h', 'S1, 3h'].map(keyOf),
       );
-      expect(keysOf(await maintenance.selectInProjectStores(overCap(2), 1, []))).toEqual([keyOf('S2, 6h')]);
+      expect(keysOf(await maintenance.selectInProjectStores(overCap(2), 1, NONE))).toEqual([keyOf('S2, 6h')]);
       // S2 unreachable: its entry played 1 h ago still holds a place among the two kept.
-      expect(keysOf(await maintenance.selectInProjectStores(overCap(2), 10, [S2]))).toEqual(
-        ['S1, 5h', 'S1, 3h'].map(keyOf),
-      );
-      expect(await maintenance.selectInProjectStores(overCap(6), 10, [])).toEqual([]);
+      expect(
+        keysOf(await maintenance.selectInProjectStores(overCap(2), 10, skipping({ tenantId: A, storeId: S2 }))),
+      ).toEqual(['S1, 5h', 'S1, 3h'].map(keyOf));
+      expect(await maintenance.selectInProjectStores(overCap(6), 10, NONE)).toEqual([]);
     });
 
     it('selectInProjectStores, tenant: the tenant’s in project accounts (the voice’s only, when given), first stored first', async () => {
@@ -135,15 +148,63 @@ export function describeProjectStoreMaintenanceContract(
       await ours(B, 'another tenant’s, S1', { store: IN_S1 });
       await theirs(A, 'narration');
 
-      expect(keysOf(await maintenance.selectInProjectStores({ kind: 'tenant', tenantId: A }, 10, []))).toEqual(
+      expect(keysOf(await maintenance.selectInProjectStores({ kind: 'tenant', tenantId: A }, 10, NONE))).toEqual(
         ['S2, Elena, stored 5h ago', 'S1, Tomas', 'S1, Elena, stored 3h ago'].map(keyOf),
       );
       const elena = { kind: 'tenant', tenantId: A, voiceId: 'es-AR-ElenaNeural' } as const;
-      expect(keysOf(await maintenance.selectInProjectStores(elena, 10, []))).toEqual(
+      expect(keysOf(await maintenance.selectInProjectStores(elena, 10, NONE))).toEqual(
         ['S2, Elena, stored 5h ago', 'S1, Elena, stored 3h ago'].map(keyOf),
       );
-      expect(keysOf(await maintenance.selectInProjectStores(elena, 10, [S2]))).toEqual([
-        keyOf('S1, Elena, stored 3h ago'),
+      expect(
+        keysOf(await maintenance.selectInProjectStores(elena, 10, skipping({ tenantId: A, storeId: S2 }))),
+      ).toEqual([keyOf('S1, Elena, stored 3h ago')]);
+    });
+
+    it('selectInProjectStores skips (tenant, store) pairs: another tenant’s entries in a skipped tenant’s account are still picked', async () => {
+      await ours(A, 'A in S1, expired 4h ago', { ...agedHours(4), store: IN_S1 });
+      await ours(B, 'B in S1, expired 3h ago', { ...agedHours(3), store: IN_S1 });
+      await ours(A, 'A in S2, expired 2h ago', { ...agedHours(2), store: IN_S2 });
+      await ours(B, 'B in S2, expired 1h ago', { ...agedHours(1), store: IN_S2 });
+      const expired = { kind: 'expired', now: NOW } as const;
+
+      expect(
+        keysOf(await maintenance.selectInProjectStores(expired, 10, skipping({ tenantId: A, storeId: S1 }))),
+      ).toEqual(['B in S1, expired 3h ago', 'A in S2, expired 2h ago', 'B in S2, expired 1h ago'].map(keyOf));
+      const crossed = skipping({ tenantId: A, storeId: S1 }, { tenantId: B, storeId: S2 });
+      expect(keysOf(await maintenance.selectInProjectStores(expired, 10, crossed))).toEqual(
+        ['B in S1, expired 3h ago', 'A in S2, expired 2h ago'].map(keyOf),
+      );
+      // Another tenant's pair leaves the tenant's own selections whole.
+      const overCap = { kind: 'over-cap', tenantId: A, keep: 0 } as const;
+      expect(
+        keysOf(await maintenance.selectInProjectStores(overCap, 10, skipping({ tenantId: B, storeId: S1 }))),
+      ).toEqual(['A in S1, expired 4h ago', 'A in S2, expired 2h ago'].map(keyOf));
+      expect(
+        keysOf(await maintenance.selectInProjectStores(overCap, 10, skipping({ tenantId: A, storeId: S1 }))),
+      ).toEqual([keyOf('A in S2, expired 2h ago')]);
+      const tenant = { kind: 'tenant', tenantId: B } as const;
+      expect(
+        keysOf(await maintenance.selectInProjectStores(tenant, 10, skipping({ tenantId: A, storeId: S2 }))),
+      ).toEqual(['B in S1, expired 3h ago', 'B in S2, expired 1h ago'].map(keyOf));
+      expect(
+        keysOf(await maintenance.selectInProjectStores(tenant, 10, skipping({ tenantId: B, storeId: S2 }))),
+      ).toEqual([keyOf('B in S1, expired 3h ago')]);
+    });
+
+    it('selectInProjectStores leaves out the entries set aside by id, and only those', async () => {
+      const aside = await ours(A, 'A in S1, expired 3h ago', { ...agedHours(3), store: IN_S1 });
+      await ours(B, 'B in S1, expired 2h ago', { ...agedHours(2), store: IN_S1 });
+      await ours(A, 'A in S1, expired 1h ago', { ...agedHours(1), store: IN_S1 });
+      const setAside = { stores: [], entries: [aside.id] };
+
+      expect(keysOf(await maintenance.selectInProjectStores({ kind: 'expired', now: NOW }, 1, setAside))).toEqual([
+        keyOf('B in S1, expired 2h ago'),
+      ]);
+      expect(
+        keysOf(await maintenance.selectInProjectStores({ kind: 'over-cap', tenantId: A, keep: 0 }, 10, setAside)),
+      ).toEqual([keyOf('A in S1, expired 1h ago')]);
+      expect(keysOf(await maintenance.selectInProjectStores({ kind: 'tenant', tenantId: A }, 10, setAside))).toEqual([
+        keyOf('A in S1, expired 1h ago'),
       ]);
     });
 

@@ -3,6 +3,7 @@ import type {
   EntrySelection,
   ProjectStoreEntry,
   ProjectStoreMaintenance,
+  ProjectStoreSkip,
   RegisteredStore,
 } from '../../src/ports/cache-maintenance.ts';
 import { MemoryCacheDatabase, registryKey, type CacheRow } from './memory-cache-database.ts';
@@ -102,12 +103,14 @@ export class MemoryCacheMaintenance implements CacheMaintenance, ProjectStoreMai
   selectInProjectStores(
     selection: EntrySelection,
     limit: number,
-    skip: readonly string[],
+    skip: ProjectStoreSkip,
   ): Promise<ProjectStoreEntry[]> {
     return this.database.run(() => {
+      // As the SQL: an account is skipped for a tenant (the pair), an entry by its id.
       const inReach = (row: CacheRow) => {
         const store = this.#storeOf(row);
-        return store !== null && !skip.includes(store);
+        if (store === null || skip.entries.includes(row.id)) return false;
+        return !skip.stores.some((s) => sameUuid(s.tenantId, row.tenantId) && s.storeId === store);
       };
       return this.#selected(selection)
         .filter(inReach)
@@ -199,4 +202,9 @@ export class MemoryCacheMaintenance implements CacheMaintenance, ProjectStoreMai
 /** Strings in code-unit order (uuids, store ids: as Postgres' C-collated text compares ASCII). */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Whether two uuids are the same (Postgres compares the uuid, whatever the case of its text). */
+function sameUuid(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }

@@ -7,6 +7,7 @@ import type {
   EntrySelection,
   ProjectStoreEntry,
   ProjectStoreMaintenance,
+  ProjectStoreSkip,
   RegisteredStore,
 } from '../../ports/cache-maintenance.ts';
 import { beyondCapOf, ourRowsOf, selectInProjectStoresSql, type ProjectStoreRow } from './project-store-sql.ts';
@@ -112,7 +113,7 @@ export class PrismaCacheMaintenance implements CacheMaintenance, ProjectStoreMai
   async selectInProjectStores(
     selection: EntrySelection,
     limit: number,
-    skip: readonly string[],
+    skip: ProjectStoreSkip,
   ): Promise<ProjectStoreEntry[]> {
     const rows = await this.prisma.$queryRaw<ProjectStoreRow[]>(selectInProjectStoresSql(selection, limit, skip));
     return rows.map((row) => ({

@@ -1,5 +1,5 @@
 import { Prisma } from '../../generated/prisma/client.ts';
-import type { EntrySelection } from '../../ports/cache-maintenance.ts';
+import type { EntrySelection, ProjectStoreSkip } from '../../ports/cache-maintenance.ts';
 
 /** `audio_cache AS c` narrowed to the tenant's rows this service wrote (notes `o`), from both tables' tenant indexes. */
 export const ourRowsOf = (tenantId: string) => Prisma.sql`
@@ -27,11 +27,11 @@ export interface ProjectStoreRow {
 }
 
 /**
- * SQL: up to `limit` of our entries in project accounts that `selection` picks, none in the `skip` stores, oldest
+ * SQL: up to `limit` of our entries in project accounts that `selection` picks, none that `skip` leaves out, oldest
  * first (the earliest expiry; the least recently played; the first stored), as ProjectStoreRow.
  */
-export function selectInProjectStoresSql(selection: EntrySelection, limit: number, skip: readonly string[]) {
-  const reachable = Prisma.sql`NOT (o.blob_store = ANY(${[...skip]}::text[]))`;
+export function selectInProjectStoresSql(selection: EntrySelection, limit: number, skip: ProjectStoreSkip) {
+  const reachable = notSkipped(skip, Prisma.sql`c.id`, Prisma.sql`c.tenant_id`, Prisma.sql`o.blob_store`);
   const columns = Prisma.sql`c.id::text AS id, c.cache_key, c.tenant_id::text AS tenant_id,
          c.audio_blob_path AS path, o.blob_store AS store_id, o.project_id::text AS project_id`;
   switch (selection.kind) {
@@ -47,7 +47,8 @@ export function selectInProjectStoresSql(selection: EntrySelection, limit: numbe
         SELECT c.id::text AS id, c.cache_key, c.tenant_id::text AS tenant_id, c.audio_blob_path AS path,
                c.blob_store AS store_id, c.project_id::text AS project_id
           FROM (${beyondCapOf(selection.tenantId, selection.keep)}) AS c
-         WHERE c.blob_store IS NOT NULL AND NOT (c.blob_store = ANY(${[...skip]}::text[]))
+         WHERE c.blob_store IS NOT NULL
+           AND ${notSkipped(skip, Prisma.sql`c.id`, Prisma.sql`c.tenant_id`, Prisma.sql`c.blob_store`)}
          ORDER BY c.rank_at, c.id LIMIT ${limit}`;
     case 'tenant': {
       const voiceId = selection.voiceId ?? null;
@@ -59,4 +60,16 @@ export function selectInProjectStoresSql(selection: EntrySelection, limit: numbe
          ORDER BY c.created_at, c.id LIMIT ${limit}`;
     }
   }
+}
+
+/**
+ * SQL: the entry whose id, tenant and account are these columns is not one `skip` leaves out. The skipped accounts go
+ * as (tenant, store) pairs: another tenant's entries in an account a tenant cannot reach now are still picked.
+ */
+function notSkipped(skip: ProjectStoreSkip, id: Prisma.Sql, tenantId: Prisma.Sql, storeId: Prisma.Sql) {
+  const tenants = skip.stores.map((store) => store.tenantId);
+  const stores = skip.stores.map((store) => store.storeId);
+  return Prisma.sql`NOT EXISTS (SELECT 1 FROM unnest(${tenants}::uuid[], ${stores}::text[]) AS s(tenant_id, store_id)
+                         WHERE s.tenant_id = ${tenantId} AND s.store_id = ${storeId})
+           AND NOT (${id} = ANY(${[...skip.entries]}::uuid[]))`;
 }
