@@ -8,7 +8,13 @@
 //
 // `--upstream <url>` (or KHIPU_CLOUD_API_URL) sends every path no function serves to that URL,
 // the Khipu Cloud API, so the web app's one base URL reaches both (its token refresh included).
+//
+// It listens on 127.0.0.1 only, unless `--host <address>` (or LOCAL_HOST_ADDRESS) names another
+// address: then it warns that others can reach what it serves without authentication. Browsers
+// may read its answers from the origins of local.settings.json's Host.CORS (default: khipu-web's
+// dev server, http://localhost:3000), never from any other.
 import { readdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -19,7 +25,16 @@ import {
 import type { parseConfig as ParseConfig } from '../src/config.ts';
 import { describeError } from '../src/errors.ts';
 import { createLocalHost } from './local-host/http-host.ts';
-import { applyLocalSettings, corsOriginsFor, readLocalSettings } from './local-host/local-settings.ts';
+import { corsOriginsFor, describeCorsPolicy, parseCorsPolicy } from './local-host/cors.ts';
+import {
+  exposureWarning,
+  isEveryInterface,
+  LISTEN_ADDRESS_SETTING,
+  localUrlHost,
+  readListenAddress,
+  urlHost,
+} from './local-host/listen-address.ts';
+import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 import { scheduleTimers } from './local-host/timer-scheduler.ts';
 import { readUpstreamUrl, UPSTREAM_SETTING } from './local-host/upstream-proxy.ts';
 import { projectRoot } from './project-root.ts';
@@ -66,11 +81,17 @@ async function loadSources(): Promise<LoadedApp> {
 
 async function main(): Promise<void> {
   // performance.now() counts from the process's start: the phases are read off it below.
-  const { values: args } = parseArgs({ options: { app: { type: 'string' }, upstream: { type: 'string' } } });
+  const { values: args } = parseArgs({
+    options: { app: { type: 'string' }, upstream: { type: 'string' }, host: { type: 'string' } },
+  });
   const settings = await readLocalSettings(path.resolve('local.settings.json'));
   applyLocalSettings(settings.values);
   const upstreamFrom = args.upstream !== undefined ? '--upstream' : UPSTREAM_SETTING;
   const upstream = readUpstreamUrl(args.upstream ?? process.env[UPSTREAM_SETTING], upstreamFrom);
+  const addressFrom = args.host !== undefined ? '--host' : LISTEN_ADDRESS_SETTING;
+  const address = readListenAddress(args.host ?? process.env[LISTEN_ADDRESS_SETTING], addressFrom);
+  const cors = corsOriginsFor(settings);
+  const corsPolicy = parseCorsPolicy(cors.origins, settings.corsCredentials, cors.source);
   const settingsReadMs = performance.now();
   const { functions, parseConfig, closeWorkerServices, root } = args.app ? loadBundle(args.app) : await loadSources();
   const appLoadedMs = performance.now();
@@ -101,16 +122,19 @@ async function main(): Promise<void> {
   const server = createLocalHost({
     functions,
     routePrefix,
-    corsOrigins: corsOriginsFor(settings),
+    corsOrigins: cors.origins,
     corsCredentials: settings.corsCredentials,
     log,
     ...(upstream ? { upstream: { url: upstream } } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, resolve);
+    server.listen(config.port, address, resolve);
   });
-  const base = `http://localhost:${config.port}${routePrefix ? `/${routePrefix}` : ''}`;
+  // What the socket is bound to, not what was asked for: the lines below are the truth about who can connect.
+  const bound = server.address() as AddressInfo;
+  const origin = `http://${localUrlHost(bound.address)}:${bound.port}`;
+  const base = `${origin}${routePrefix ? `/${routePrefix}` : ''}`;
   console.log('\nFunctions:\n');
   for (const fn of functions) {
     if (fn.trigger === 'http') {
@@ -119,18 +143,24 @@ async function main(): Promise<void> {
       );
     } else {
       console.log(
-        `\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST http://localhost:${config.port}/admin/functions/${fn.name})`,
+        `\t${fn.name}: timerTrigger (${fn.options.schedule}; run now: POST ${origin}/admin/functions/${fn.name})`,
       );
     }
   }
-  if (upstream) console.log(`\nOther paths → ${upstream.href.replace(/\/$/, '')} (${upstreamFrom})`);
+  console.log(`\nBrowser origins (CORS): ${describeCorsPolicy(corsPolicy, cors.source)}`);
+  if (upstream) console.log(`Other paths → ${upstream.href.replace(/\/$/, '')} (${upstreamFrom})`);
   const listeningMs = performance.now();
   const ms = (from: number, to: number) => `${(to - from).toFixed(0)} ms`;
   console.log(
     `\nStarted in ${listeningMs.toFixed(0)} ms: host ${ms(0, settingsReadMs)}, app modules ${ms(settingsReadMs, appLoadedMs)}, ` +
       `configuration ${ms(appLoadedMs, configuredMs)}, listening ${ms(configuredMs, listeningMs)}${args.app ? ` (${args.app})` : ''}`,
   );
-  console.log(`Listening on ${base} (Ctrl-C to stop)`);
+  const warning = exposureWarning({ address: bound.address, port: bound.port, source: addressFrom, upstream });
+  if (warning) console.log(`\n${warning.join('\n')}\n`);
+  const listening = `http://${urlHost(bound.address)}:${bound.port}${routePrefix ? `/${routePrefix}` : ''}`;
+  console.log(
+    `Listening on ${listening}${isEveryInterface(bound.address) ? ', every interface' : ''} (Ctrl-C to stop)`,
+  );
 
   const stopTimers = scheduleTimers(
     functions.filter((f): f is TimerFunctionDefinition => f.trigger === 'timer'),

@@ -10,6 +10,8 @@
 //   and writes them to .local/dev-session.json.
 // - `--upstream <url>` (or KHIPU_CLOUD_API_URL): the built-in host sends every path no function
 //   serves there (the Khipu Cloud API), so the web app's one base URL reaches both.
+// - `--host <address>` (or LOCAL_HOST_ADDRESS): where the built-in host listens; 127.0.0.1 (this
+//   machine only) unless told otherwise.
 // Settings: the environment, then local.settings.json's Values. KHIPU_LOCAL_DIR moves .local.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,12 +24,9 @@ import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
-import {
-  applyLocalSettings,
-  DEV_CORS_ORIGINS,
-  readLocalSettings,
-  type LocalSettings,
-} from './local-host/local-settings.ts';
+import { corsOriginsFor, describeCorsPolicy, parseCorsPolicy, type CorsOrigins } from './local-host/cors.ts';
+import { LISTEN_ADDRESS_SETTING, localUrlHost, readListenAddress } from './local-host/listen-address.ts';
+import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 import { readUpstreamUrl, UPSTREAM_SETTING } from './local-host/upstream-proxy.ts';
 import { startAzurite, type RunningAzurite } from './local-services/azurite.ts';
 import {
@@ -81,11 +80,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   try {
-    // Checked now, not by the host after the database is up; the host gets it through the environment.
-    const { values: args } = parseArgs({ options: { upstream: { type: 'string' } } });
+    // Checked now, not by the host after the database is up. The host gets the upstream through the
+    // environment, --host as its own flag, and reads the same CORS settings itself.
+    const { values: args } = parseArgs({ options: { upstream: { type: 'string' }, host: { type: 'string' } } });
     const upstreamFrom = args.upstream !== undefined ? '--upstream' : UPSTREAM_SETTING;
     const upstream = readUpstreamUrl(args.upstream ?? process.env[UPSTREAM_SETTING], upstreamFrom);
     if (args.upstream !== undefined) process.env[UPSTREAM_SETTING] = args.upstream;
+    const address = readListenAddress(
+      args.host ?? process.env[LISTEN_ADDRESS_SETTING],
+      args.host !== undefined ? '--host' : LISTEN_ADDRESS_SETTING,
+    );
+    const cors = corsOriginsFor(localSettings);
+    const corsPolicy = parseCorsPolicy(cors.origins, localSettings.corsCredentials, cors.source);
     if (!process.env.DATABASE_URL) {
       postgres = await startEmbeddedPostgres({ dataDir: await postgresDataDir(localDir), persistent: true });
       await withPgClient(postgres.adminUrl, async (client) => {
@@ -135,10 +141,13 @@ async function main(): Promise<void> {
       say('Set AZURE_SPEECH_KEY and AZURE_SPEECH_REGION (or a project key) to hear Azure voices.');
     }
 
-    const started = startFunctionsHost(root, config.port, localSettings);
+    say(`browser origins allowed: ${describeCorsPolicy(corsPolicy, cors.source)}`);
+    // The flag goes to the built-in host as a flag, so that its warning names what was typed.
+    const started = startFunctionsHost(root, config.port, cors, args.host !== undefined ? ['--host', args.host] : []);
     host = started.process;
     await waitForListening(host);
-    const baseUrl = `http://localhost:${config.port}/api`;
+    // Core Tools listens on every interface; the built-in host where it was told (127.0.0.1 by default).
+    const baseUrl = `http://${localUrlHost(started.builtIn ? address : '0.0.0.0')}:${config.port}/api`;
     const otherPaths = !upstream
       ? ''
       : started.builtIn
@@ -289,30 +298,32 @@ async function createDemoAccount(databaseUrl: string): Promise<void> {
 }
 
 /**
- * `func start` when Core Tools is installed (it reads local.settings.json itself), else the
- * built-in host. Browsers on the web app's dev servers (localhost:3000 and :5173) may call it
- * unless local.settings.json's Host.CORS says otherwise.
+ * `func start` when Core Tools is installed (it reads local.settings.json itself; without Host.CORS
+ * there it is given the same origins as the built-in host), else the built-in host, which reads
+ * the same settings.
  */
 function startFunctionsHost(
   root: string,
   port: number,
-  settings: LocalSettings,
+  cors: CorsOrigins,
+  serveArgs: string[],
 ): { process: ChildProcess; builtIn: boolean } {
   const hasFunc = spawnSync('func', ['--version'], { stdio: 'ignore' }).status === 0;
-  const devCors = settings.corsOrigins.length === 0 ? DEV_CORS_ORIGINS.join(',') : undefined;
+  const corsArgs = cors.source === 'Host.CORS' ? [] : ['--cors', cors.origins.join(',')];
   const [command, args] = hasFunc
-    ? ['func', ['start', '--port', String(port), ...(devCors ? ['--cors', devCors] : [])]]
-    : [process.execPath, [path.join(root, 'dist/tools/serve.js')]];
-  say(
-    hasFunc
-      ? 'functions: func start (Azure Functions Core Tools)'
-      : 'functions: built-in local host (Core Tools not found)',
-  );
-  say(
-    `browser origins allowed: ${devCors ?? settings.corsOrigins.join(',')}${devCors ? ' (set Host.CORS in local.settings.json to change)' : ' (Host.CORS)'}`,
-  );
-  const env = devCors ? { ...process.env, LOCAL_HOST_CORS: process.env.LOCAL_HOST_CORS ?? devCors } : process.env;
-  return { process: spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] }), builtIn: !hasFunc };
+    ? ['func', ['start', '--port', String(port), ...corsArgs]]
+    : [process.execPath, [path.join(root, 'dist/tools/serve.js'), ...serveArgs]];
+  if (hasFunc) {
+    say('functions: func start (Azure Functions Core Tools)');
+    // Core Tools binds 0.0.0.0 and has no option for one address (its StartHostAction).
+    say(
+      `WARNING: func start listens on every network interface, whatever --host or ${LISTEN_ADDRESS_SETTING} say: ` +
+        'anyone on your network can call the functions and /admin/functions/*.',
+    );
+  } else {
+    say('functions: built-in local host (Core Tools not found)');
+  }
+  return { process: spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }), builtIn: !hasFunc };
 }
 
 function waitForListening(host: ChildProcess): Promise<void> {

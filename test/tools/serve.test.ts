@@ -68,11 +68,11 @@ describe('npm run serve (the local host)', () => {
     await rm(workDir, { recursive: true, force: true });
   });
 
-  it('lists the functions with their routes under /api, as func start does', () => {
+  it('lists the functions with their routes under /api, as func start does, at the address it listens on', () => {
     expect(output()).toContain(
-      `audition: [POST] http://localhost:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`,
+      `audition: [POST] http://127.0.0.1:${new URL(base).port}/api/v1/projects/{projectId}/characters/audition`,
     );
-    expect(output()).toContain(`health: [GET] http://localhost:${new URL(base).port}/api/health`);
+    expect(output()).toContain(`health: [GET] http://127.0.0.1:${new URL(base).port}/api/health`);
   });
 
   it('answers the guide’s Step 7 requests over real HTTP: MISS, then HIT-L2', async () => {

@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBuffer } from 'music-metadata';
@@ -11,6 +11,20 @@ import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { UPSTREAM_SETTING } from '../../tools/local-host/upstream-proxy.ts';
 import { root } from '../support/repo.ts';
 import { GUIDE_BODY } from '../support/auditions.ts';
+
+/** An IPv4 address of this machine that is not loopback (none on a machine with loopback only). */
+const networkAddress = Object.values(os.networkInterfaces())
+  .flatMap((list) => list ?? [])
+  .find((a) => !a.internal && a.family === 'IPv4')?.address;
+
+/** Whether a TCP connection to host:port is accepted (`connected`), or the error code that refused it. */
+function connectTo(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => (socket.destroy(), resolve('connected')));
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
 
 /** Every process still in a process group (a terminal's Ctrl-C goes to the whole group). */
 function processesInGroup(pgid: number): string[] {
@@ -46,6 +60,8 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
       'AZURE_SPEECH_HOST',
       'TTS_PROVIDER',
       'JWT_SECRET_KEY',
+      'LOCAL_HOST_ADDRESS',
+      'LOCAL_HOST_CORS',
     ]) {
       delete env[name];
     }
@@ -81,11 +97,18 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
   });
 
   it('writes the base URL, a token and the demo project id, and prints them with the Step 7 curl', () => {
-    expect(session.baseUrl).toMatch(/^http:\/\/localhost:\d+\/api$/);
+    expect(session.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/);
     expect(session.projectId).toMatch(/^[0-9a-f-]{36}$/);
     expect(output).toContain(session.token);
     expect(output).toContain(`curl -X POST "${session.baseUrl}/v1/projects/${session.projectId}/characters/audition"`);
     expect(output).toMatch(/OFFLINE development voice/);
+  });
+
+  it('listens on 127.0.0.1 only: says so, and this machine’s network address is refused', async () => {
+    const { port } = new URL(session.baseUrl);
+    if (networkAddress) expect(await connectTo(networkAddress, Number(port))).toBe('ECONNREFUSED');
+    expect(output).toContain(`Listening on http://127.0.0.1:${port}/api (Ctrl-C to stop)`);
+    expect(output).not.toMatch(/WARNING: (--host|LOCAL_HOST_ADDRESS)/);
   });
 
   it('answers the guide’s Step 7 twice: MISS, then HIT-L2, with real speech', async () => {
@@ -139,8 +162,10 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     );
     expect(audition.headers.get('content-type')).toBe('audio/mpeg');
     expect((await audition.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    // Vite's default port is not khipu-web's: not allowed unless Host.CORS lists it.
     const vite = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'http://localhost:5173' } });
-    expect(vite.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(vite.headers.get('access-control-allow-origin')).toBeNull();
+    expect(output).toContain('[start] browser origins allowed: http://localhost:3000 (the default');
     const stranger = await fetch(`${session.baseUrl}/health`, { headers: { Origin: 'https://evil.example' } });
     expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -171,8 +196,8 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
 });
 
 describe('npm start with the example settings’ DATABASE_URL (copied local.settings.example.json)', () => {
-  /** Runs dist/tools/start.js with these settings until `until` shows in its output or it exits. */
-  async function runStart(settings: NodeJS.ProcessEnv, until: RegExp) {
+  /** Runs dist/tools/start.js with these settings (and flags) until `until` shows in its output or it exits. */
+  async function runStart(settings: NodeJS.ProcessEnv, until: RegExp, args: string[] = []) {
     const localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -186,9 +211,11 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
       'AZURE_SPEECH_HOST',
       'TTS_PROVIDER',
       'JWT_SECRET_KEY',
+      'LOCAL_HOST_ADDRESS',
+      'LOCAL_HOST_CORS',
     ])
       delete env[name];
-    const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js')], {
+    const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js'), ...args], {
       cwd: root,
       env,
       detached: true,
@@ -241,6 +268,26 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
     }
   }, 120_000);
 
+  it('passes --host to the built-in host: it listens there, warns, and the printed base URL reaches it', async () => {
+    const run = await runStart(
+      {
+        DATABASE_URL: inject('postgresUrlTemplate').replace('__database__', `${inject('databasePrefix')}_khipu_host`),
+        AZURE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+      },
+      /Khipu audition cache is running|exited/,
+      ['--host', '0.0.0.0'],
+    );
+    try {
+      const port = /Base URL: {3}http:\/\/127\.0\.0\.1:(\d+)\/api/.exec(run.output())?.[1];
+      expect(port, run.output()).toBeDefined();
+      if (networkAddress) expect((await fetch(`http://${networkAddress}:${port}/api/health`)).status).toBe(200);
+      expect(run.output()).toContain(`Listening on http://0.0.0.0:${port}/api, every interface`);
+      expect(run.output()).toContain('WARNING: --host 0.0.0.0: listening on every network interface.');
+    } finally {
+      await run.stop();
+    }
+  }, 120_000);
+
   it('says in one line what to do when no PostgreSQL answers there', async () => {
     const run = await runStart(
       { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:9/khipu_cloud' },
@@ -255,6 +302,27 @@ describe('npm start with the example settings’ DATABASE_URL (copied local.sett
       await run.stop();
     }
   }, 60_000);
+});
+
+describe('npm start --host with a value that is not an IP address', () => {
+  it('stops at once with a message naming the flag, before starting anything', async () => {
+    const localDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-local-'));
+    try {
+      const child = spawn(process.execPath, [path.join(root, 'dist/tools/start.js'), '--host', 'my-laptop.local'], {
+        cwd: root,
+        env: { ...process.env, KHIPU_LOCAL_DIR: localDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(1);
+      expect(output).toContain('--host must be an IP address to listen on');
+      expect(output).not.toMatch(/PostgreSQL|Azurite/);
+    } finally {
+      await rm(localDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('npm start --upstream with a value that is not an http(s) URL', () => {

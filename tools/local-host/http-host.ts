@@ -16,6 +16,7 @@ import type {
 } from '../../src/app/function-definition.ts';
 import { AppError, describeError } from '../../src/errors.ts';
 import { problemResponse } from '../../src/handlers/problem-response.ts';
+import { corsHeadersFor, parseCorsPolicy } from './cors.ts';
 import { decodeRouteParam, readRequestTarget } from './request-target.ts';
 import { createUpstreamForwarder, type Upstream } from './upstream-proxy.ts';
 
@@ -23,7 +24,9 @@ export interface LocalHostOptions {
   functions: FunctionDefinition[];
   /** `api`, as host.json's extensions.http.routePrefix. */
   routePrefix: string;
+  /** Host.CORS, as `parseCorsPolicy` reads it: the origins that get CORS headers (`*` alone: any, never with credentials). */
   corsOrigins: string[];
+  /** Host.CORSCredentials. */
   corsCredentials: boolean;
   log: (line: string) => void;
   /** Where a request no function serves goes (KHIPU_CLOUD_API_URL); without one it is a 404. */
@@ -49,6 +52,7 @@ const MAX_BODY_BYTES = 100 * 1024 * 1024; // the Functions host's own request li
  * is a 500 (problem+json too, logged with its stack).
  */
 export function createLocalHost(options: LocalHostOptions): http.Server {
+  const corsPolicy = parseCorsPolicy(options.corsOrigins, options.corsCredentials, 'corsOrigins');
   const routes = options.functions.filter((f): f is HttpFunctionDefinition => f.trigger === 'http').map(toRoute);
   const timers = new Map(
     options.functions
@@ -122,13 +126,19 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
       return;
     }
     const { url } = target;
-    if (method === 'OPTIONS' && req.headers['access-control-request-method'] && cors) {
-      res.writeHead(204, {
-        ...cors,
-        'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
-        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? '*',
-        'Access-Control-Max-Age': '600',
-      });
+    if (method === 'OPTIONS' && req.headers['access-control-request-method'] && req.headers.origin !== undefined) {
+      // A preflight, for any path, is the host's to answer (as the Functions host's CORS middleware
+      // does): 204, with the Access-Control-Allow-* headers for an allowed origin only. No function
+      // and no upstream sees it.
+      res.writeHead(
+        204,
+        cors && {
+          ...cors,
+          'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+          'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? '*',
+          'Access-Control-Max-Age': '600',
+        },
+      );
       res.end();
       return;
     }
@@ -225,15 +235,7 @@ export function createLocalHost(options: LocalHostOptions): http.Server {
   }
 
   function corsHeaders(req: http.IncomingMessage): Record<string, string> | undefined {
-    const origin = req.headers.origin;
-    if (!origin) return undefined;
-    const allowed = options.corsOrigins.includes('*') || options.corsOrigins.includes(origin);
-    if (!allowed) return undefined;
-    return {
-      'Access-Control-Allow-Origin': options.corsOrigins.includes('*') && !options.corsCredentials ? '*' : origin,
-      ...(options.corsCredentials ? { 'Access-Control-Allow-Credentials': 'true' } : {}),
-      Vary: 'Origin',
-    };
+    return corsHeadersFor(corsPolicy, req.headers.origin);
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { splitOrigins } from './cors.ts';
 
 export interface LocalSettings {
   values: Record<string, string>;
@@ -26,28 +27,6 @@ export async function readLocalSettings(file: string): Promise<LocalSettings> {
     corsOrigins: splitOrigins(parsed.Host?.CORS ?? ''),
     corsCredentials: parsed.Host?.CORSCredentials === true,
   };
-}
-
-/**
- * The browser origins `npm start` allows when local.settings.json names none (Host.CORS):
- * khipu-web's dev server (its Vite config: port 3000) and Vite's default (5173).
- */
-export const DEV_CORS_ORIGINS = ['http://localhost:3000', 'http://localhost:5173'];
-
-/**
- * The origins the built-in host allows: Host.CORS of local.settings.json when it names any
- * (like Core Tools), else LOCAL_HOST_CORS (comma-separated; what `npm start` passes), else none.
- */
-export function corsOriginsFor(settings: LocalSettings, env: NodeJS.ProcessEnv = process.env): string[] {
-  if (settings.corsOrigins.length > 0) return settings.corsOrigins;
-  return splitOrigins(env.LOCAL_HOST_CORS ?? '');
-}
-
-function splitOrigins(list: string): string[] {
-  return list
-    .split(',')
-    .map((origin) => origin.trim())
-    .filter(Boolean);
 }
 
 /** Like Core Tools: a setting from the file applies unless the environment already has it. */

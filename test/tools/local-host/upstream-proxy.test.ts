@@ -217,6 +217,14 @@ describe('the local host’s upstream (KHIPU_CLOUD_API_URL): paths no function s
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe(WEB_ORIGIN);
+    // From an origin the host does not allow: answered too, with no CORS header, and not forwarded either.
+    const stranger = await send(host.port, 'OPTIONS', '/api/v1/auth/refresh', {
+      origin: 'https://evil.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization',
+    });
+    expect(stranger.status).toBe(204);
+    expect(stranger.rawHeaders.filter((h) => /^access-control-/i.test(h))).toEqual([]);
     expect(upstream.arrived).toEqual([]);
   });
 
