@@ -5,7 +5,11 @@ import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } f
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { cleanCache, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
-import { projectStorageOf, type ProjectStorage } from '../../src/domain/project-storage.ts';
+import {
+  DEVELOPMENT_PROJECT_STORAGE_POLICY,
+  projectStorageOf,
+  type ProjectStorage,
+} from '../../src/domain/project-storage.ts';
 import { purgeTenantCache } from '../../src/purge/purge-tenant-cache.ts';
 import { createTestAccount, createTestProject, type TestAccount } from '../support/accounts.ts';
 import { blobExists, seedEntry, seedProjectEntry, type SeedEntry, type SeededEntry } from '../support/cache-entries.ts';
@@ -24,7 +28,7 @@ function settingsFor(containerName: string, accessKey: string, endpoint = accoun
 }
 
 function storageOf(settings: object): ProjectStorage {
-  const storage = projectStorageOf(settings);
+  const storage = projectStorageOf(settings, DEVELOPMENT_PROJECT_STORAGE_POLICY);
   if (!storage || 'invalid' in storage) throw new Error('unusable test settings');
   return storage;
 }
