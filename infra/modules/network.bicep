@@ -2,7 +2,7 @@
 // private endpoints in a virtual network of its own, and none of the three needs a rule for Azure
 // at large (no 0.0.0.0). One subnet is delegated to the Function App (Flex Consumption's VNet
 // integration), one holds the endpoints; each endpoint's name resolves through a private DNS zone
-// linked to the network. Costs: docs/deployment.md, "Network".
+// linked to the network. Costs: docs/deployment.md, "Network, identities and the database role".
 
 param location string
 param tags object = {}
