@@ -29,7 +29,7 @@ import { DATABASE_SHAPES, KHIPU_HEAD_SCHEMA, type DatabaseShape } from '../../su
 import { root } from '../../support/repo.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/test-database.ts';
 import { testSettings } from '../../support/test-services.ts';
-import { DAY, T0 } from '../../support/time.ts';
+import { DAY, HOUR, T0 } from '../../support/time.ts';
 
 // The role the deployed app connects as (tools/db/app-role.ts), applied as Azure's admin is: not a
 // superuser, but CREATEROLE and owner of the database and its tables. Then the app's own adapters
@@ -354,9 +354,6 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
     });
 
     it('runs the cleanup pass: an expired entry replaced, expired ones and one over the cap deleted, an orphan swept', async () => {
-      clock = new Date(T0.getTime() + 31 * DAY);
-      expect(await audition(owner, 'uno')).toBe('200 MISS'); // expired: synthesized again, the row replaced
-      expect(await audition(owner, 'cuatro')).toBe('200 MISS');
       const key = () => randomBytes(32).toString('hex');
       const orphan = `audio-cache/${owner.tenantId}/${key()}.mp3`;
       await admin.blobStore.put(orphan, randomBytes(512), 'audio/mpeg');
@@ -368,6 +365,13 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
           INSERT INTO audio_segment_metadata (id, project_id, chapter_id, segment_id, raw_audio_cache_key)
           VALUES (gen_random_uuid(), ${owner.projectId}::uuid, 'chapter-1', 'segment-1', ${pointedAt})`;
       }
+      // A month on, and past the orphans' grace period by storage's clock (a blob's age is its Last-Modified).
+      let uploaded = 0;
+      for await (const blob of admin.blobStore.list(`audio-cache/${owner.tenantId}/`))
+        uploaded = Math.max(uploaded, blob.lastModified.getTime());
+      clock = new Date(Math.max(T0.getTime() + 31 * DAY, uploaded + 2 * HOUR));
+      expect(await audition(owner, 'uno')).toBe('200 MISS'); // expired: synthesized again, the row replaced
+      expect(await audition(owner, 'cuatro')).toBe('200 MISS');
       const report = await runCleanupPass(app, log);
       expect(report).toMatchObject({ ran: true, expired: 2, evicted: 1, orphans: 1 }); // dos, tres; uno or cuatro
       expect((await ofOwner()).length).toBe(1);
