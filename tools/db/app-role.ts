@@ -131,7 +131,7 @@ async function applyInTransaction(client: pg.Client, role: AppRole, grants: AppR
   await refuseWhatCouldCreate(client, role.login);
   // What no REVOKE of this admin's could take back: a grant to PUBLIC, or one another role made.
   const held = await privilegesOf(client, role.login);
-  const extra = held.filter((grant) => !grant.startsWith('sequence ') && !expected.includes(grant));
+  const extra = held.filter((grant) => !expected.includes(grant));
   if (extra.length > 0)
     throw new Error(
       `The app role ${role.login} would hold more than its grants: ${extra.join(', ')} ` +
@@ -149,7 +149,19 @@ async function leaveEveryRole(client: pg.Client, login: string): Promise<void> {
       WHERE r.rolname = $1`,
     [login],
   );
-  for (const { granted } of rows) await client.query(`REVOKE ${quote(granted)} FROM ${quote(login)}`);
+  // One this admin may not revoke (granted by another role) stays, and is reported below.
+  for (const { granted } of rows) await tryInSavepoint(client, `REVOKE ${quote(granted)} FROM ${quote(login)}`);
+}
+
+/** Runs `statement`; when it fails, the transaction goes on as it was before it. */
+async function tryInSavepoint(client: pg.Client, statement: string): Promise<void> {
+  await client.query('SAVEPOINT attempt');
+  try {
+    await client.query(statement);
+    await client.query('RELEASE SAVEPOINT attempt');
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT attempt');
+  }
 }
 
 /**
@@ -178,19 +190,11 @@ async function revokeEverything(client: pg.Client, login: string): Promise<void>
       WHERE a.grantee = r.oid`,
     [login],
   );
-  for (const { revoke } of rows) {
-    // A table-level REVOKE also takes back the column privileges on each of its columns.
-    await client.query('SAVEPOINT revoke_one');
-    try {
-      await client.query(`REVOKE ALL ON ${revoke} FROM ${quote(login)}`);
-      await client.query('RELEASE SAVEPOINT revoke_one');
-    } catch {
-      await client.query('ROLLBACK TO SAVEPOINT revoke_one');
-    }
-  }
+  // A table-level REVOKE also takes back the column privileges on each of its columns.
+  for (const { revoke } of rows) await tryInSavepoint(client, `REVOKE ALL ON ${revoke} FROM ${quote(login)}`);
 }
 
-/** Grants `grants` on the tables present; answers them as privilegesOf lists them (sequences left out). */
+/** Grants `grants` on the tables present (and their sequences); answers them as privilegesOf lists them. */
 async function grantExactly(client: pg.Client, name: string, grants: AppRoleGrants): Promise<string[]> {
   const { rows } = await client.query<{ schema: string }>('SELECT current_schema() AS schema');
   const schema = quote(rows[0]!.schema);
@@ -215,8 +219,10 @@ async function grantExactly(client: pg.Client, name: string, grants: AppRoleGran
         WHERE s.relkind = 'S' AND d.deptype IN ('a', 'i') AND d.refobjid = to_regclass($1)`,
       [`${schema}.${quote(table)}`],
     );
-    for (const { sequence } of sequences.rows)
+    for (const { sequence } of sequences.rows) {
       await client.query(`GRANT USAGE, SELECT ON SEQUENCE ${schema}.${quote(sequence)} TO ${name}`);
+      expected.push(`sequence ${sequence}: SELECT`, `sequence ${sequence}: USAGE`);
+    }
   }
   for (const [table, columns] of Object.entries(grants.readColumns)) {
     if (!(await present(table))) continue;
@@ -240,6 +246,14 @@ async function refuseWhatCouldCreate(client: pg.Client, login: string): Promise<
   const held = Object.entries(attributes[0]!).filter(([, on]) => on);
   if (held.length > 0)
     problems.push(`it has ${held.map(([a]) => a.slice(3).toUpperCase()).join(', ')} (a superuser must remove it)`);
+  const { rows: memberships } = await client.query<{ granted: string }>(
+    `SELECT DISTINCT g.rolname AS granted FROM pg_auth_members AS m
+       JOIN pg_roles AS g ON g.oid = m.roleid JOIN pg_roles AS r ON r.oid = m.member
+      WHERE r.rolname = $1 ORDER BY 1`,
+    [login],
+  );
+  if (memberships.length > 0)
+    problems.push(`it is a member of ${memberships.map((m) => m.granted).join(', ')} (granted by another role)`);
   for (const schema of await userSchemas(client)) {
     const { rows } = await client.query<{ create: boolean }>(
       `SELECT has_schema_privilege($1, $2, 'CREATE') AS "create"`,

@@ -579,6 +579,18 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       }
     });
 
+    it('it was made a member of a role that reads every table (pg_read_all_data)', async () => {
+      const login = quoteIdentifier(setup.app.login);
+      await sql(superUrl(setup.database.name), `GRANT pg_read_all_data TO ${login}`);
+      expect(await attempt(setup.app.url, 'SET ROLE pg_read_all_data; SELECT email FROM users')).toBe('ok');
+      try {
+        expect(await refused()).toMatch(/it is a member of pg_read_all_data \(granted by another role\)/);
+      } finally {
+        await sql(superUrl(setup.database.name), `REVOKE pg_read_all_data FROM ${login}`);
+      }
+      await expect(applyAppRole(setup.admin.url, setup.app)).resolves.toMatchObject({ created: false });
+    });
+
     it('the admin names itself', async () => {
       await expect(applyAppRole(setup.admin.url, { ...setup.admin })).rejects.toThrow(/is the admin this runs as/);
     });
