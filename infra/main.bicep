@@ -1,6 +1,7 @@
-// Khipu audition cache on Azure, for `azd up`: resource group, Flex Consumption Function App,
-// storage, PostgreSQL Flexible Server, Key Vault, Log Analytics + Application Insights, and one
-// user-assigned identity that the app uses for all of them. See infra/README.md.
+// Khipu audition cache on Azure, for `azd up`: resource group, Flex Consumption Function App, the
+// host's storage and the cache's own, PostgreSQL Flexible Server, Key Vault, Log Analytics +
+// Application Insights, two user-assigned identities (the app's code, the platform) and, with
+// privateNetworking (default), a virtual network with private endpoints. See infra/README.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -41,6 +42,17 @@ param postgresAdminLogin string = 'khipuadmin'
 @description('PostgreSQL administrator password (azd env set POSTGRES_ADMIN_PASSWORD ...). The migration hook reads the same variable.')
 param postgresAdminPassword string
 
+@minLength(1)
+@maxLength(63)
+@description('The app\'s own PostgreSQL role, which DATABASE_URL logs in as (never the admin): lower-case letters, digits, _. The deploy hook creates or updates it (npm run db:app-role).')
+param postgresAppLogin string = 'khipu_audition_cache'
+
+@secure()
+@minLength(16)
+@maxLength(128)
+@description('Its password (azd env set POSTGRES_APP_PASSWORD ...; printable ASCII, no spaces): in Key Vault\'s database-url, and given to the role by the deploy hook, which reads the same variable.')
+param postgresAppPassword string
+
 param postgresDatabaseName string = 'khipu_cloud'
 
 @description('PostgreSQL compute (a key of postgresSkus below; its tier follows). It must admit maximumInstanceCount × databasePoolMax + postgresConnectionHeadroom connections: the deployment fails otherwise.')
@@ -54,8 +66,14 @@ param databasePoolMax int = 5
 @description('Connections of the server kept for everyone but this app\'s instances: the Khipu Cloud API on the same database, migrations, the cleanup CLI, operators.')
 param postgresConnectionHeadroom int = 50
 
-@description('Public IP of the machine running azd, allowed through the PostgreSQL firewall so the migration hook can connect (azd env set DEPLOYER_IP_ADDRESS ...). Empty: no rule.')
+@description('Public IP of the machine running azd, allowed through the PostgreSQL firewall so the migration hook can connect (azd env set DEPLOYER_IP_ADDRESS ...), and with privateNetworking through the Key Vault and cache storage firewalls. Empty: no rule.')
 param deployerIpAddress string = ''
+
+@description('The app reaches PostgreSQL, Key Vault and the cache\'s storage over private endpoints in a virtual network (modules/network.bicep); their public access is closed but for deployerIpAddress. false: no network, public endpoints, and PostgreSQL\'s allow-all-Azure rule (0.0.0.0), which admits any client hosted in Azure.')
+param privateNetworking bool = true
+
+@description('Address space of that virtual network (a /24): pick one that does not overlap a network it may be peered with.')
+param virtualNetworkAddressPrefix string = '10.60.0.0/24'
 
 @description('Blob container of the cached audio.')
 param containerName string = 'audio-cache'
@@ -143,11 +161,23 @@ resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   tags: tags
 }
 
+// The app's code (AZURE_CLIENT_ID): the cache's blobs only.
 module identity 'modules/identity.bicep' = {
   name: 'identity'
   scope: rg
   params: {
     name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// The platform: host storage, the deployment package, Key Vault references, Application Insights.
+module hostIdentity 'modules/identity.bicep' = {
+  name: 'host-identity'
+  scope: rg
+  params: {
+    name: 'id-host-${resourceToken}'
     location: location
     tags: tags
   }
@@ -164,6 +194,7 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The Functions host's account (AzureWebJobsStorage, the deployment package).
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -171,9 +202,22 @@ module storage 'modules/storage.bicep' = {
     name: 'st${resourceToken}'
     location: location
     tags: tags
-    containerName: containerName
     deploymentContainerName: deploymentContainerName
+  }
+}
+
+// The cache's own account (AZURE_STORAGE_ACCOUNT_NAME).
+module cacheStorage 'modules/cache-storage.bicep' = {
+  name: 'cache-storage'
+  scope: rg
+  params: {
+    name: 'stcache${resourceToken}'
+    location: location
+    tags: tags
+    containerName: containerName
     cacheTtlDays: cacheTtlDays
+    privateNetworking: privateNetworking
+    deployerIpAddress: deployerIpAddress
   }
 }
 
@@ -190,6 +234,7 @@ module postgres 'modules/postgres.bicep' = {
     skuName: postgresSkuName
     skuTier: postgresSku.tier
     deployerIpAddress: deployerIpAddress
+    privateNetworking: privateNetworking
   }
 }
 
@@ -202,10 +247,26 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     jwtSecretKey: jwtSecretKey
     postgresHost: postgres.outputs.fqdn
-    postgresAdminLogin: postgresAdminLogin
-    postgresAdminPassword: postgresAdminPassword
+    postgresAppLogin: postgresAppLogin
+    postgresAppPassword: postgresAppPassword
     postgresDatabaseName: postgres.outputs.databaseName
     azureSpeechKey: azureSpeechKey
+    privateNetworking: privateNetworking
+    deployerIpAddress: deployerIpAddress
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    addressPrefix: virtualNetworkAddressPrefix
+    postgresServerId: postgres.outputs.id
+    keyVaultId: keyVault.outputs.id
+    cacheStorageAccountId: cacheStorage.outputs.id
   }
 }
 
@@ -214,8 +275,11 @@ module rbac 'modules/rbac.bicep' = {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    hostPrincipalId: hostIdentity.outputs.principalId
     deployerPrincipalId: principalId
-    storageAccountName: storage.outputs.name
+    hostStorageAccountName: storage.outputs.name
+    cacheStorageAccountName: cacheStorage.outputs.name
+    cacheContainerName: cacheStorage.outputs.containerName
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.name
   }
@@ -231,10 +295,14 @@ module api 'modules/function-app.bicep' = {
     tags: tags
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageAccountName: storage.outputs.name
-    storageBlobEndpoint: storage.outputs.blobEndpoint
+    hostIdentityId: hostIdentity.outputs.id
+    hostIdentityClientId: hostIdentity.outputs.clientId
+    hostStorageAccountName: storage.outputs.name
+    hostStorageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
-    containerName: containerName
+    cacheStorageAccountName: cacheStorage.outputs.name
+    containerName: cacheStorage.outputs.containerName
+    appSubnetId: privateNetworking ? network!.outputs.appSubnetId : ''
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     jwtSecretUri: keyVault.outputs.jwtSecretUri
     databaseUrlSecretUri: keyVault.outputs.databaseUrlSecretUri
@@ -246,7 +314,8 @@ module api 'modules/function-app.bicep' = {
     databasePoolMax: databasePoolMax
     corsAllowedOrigin: corsAllowedOrigin
   }
-  // The app's first start needs its roles: storage for the host, Key Vault for its references.
+  // The app's first start needs its roles: storage for the host, Key Vault for its references
+  // (with privateNetworking, appSubnetId makes it wait for the network and its endpoints too).
   dependsOn: [
     rbac
   ]
@@ -291,9 +360,9 @@ module alerts 'modules/alerts.bicep' = if (enableAlerts) {
   }
 }
 
-// azd writes these to .azure/<env>/.env; the predeploy hook in azure.yaml builds DATABASE_URL from
+// azd writes these to .azure/<env>/.env; the predeploy hook in azure.yaml builds the admin's URL from
 // POSTGRES_HOST, POSTGRES_ADMIN_LOGIN, POSTGRES_DATABASE and the POSTGRES_ADMIN_PASSWORD the
-// deployer set. No secret is an output.
+// deployer set, and gives the role POSTGRES_APP_LOGIN its POSTGRES_APP_PASSWORD. No secret is an output.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -305,10 +374,12 @@ output SERVICE_API_ENDPOINTS array = [
 output AZURE_FUNCTION_URL string = '${api.outputs.uri}/api'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
-output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
-output AZURE_STORAGE_CONTAINER_NAME string = containerName
+output AZURE_STORAGE_ACCOUNT_NAME string = cacheStorage.outputs.name
+output AZURE_STORAGE_CONTAINER_NAME string = cacheStorage.outputs.containerName
+output AZURE_HOST_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output POSTGRES_HOST string = postgres.outputs.fqdn
 output POSTGRES_ADMIN_LOGIN string = postgresAdminLogin
+output POSTGRES_APP_LOGIN string = postgresAppLogin
 output POSTGRES_DATABASE string = postgres.outputs.databaseName
 output DATABASE_CONNECTION_BUDGET string = connectionBudgetCheck
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

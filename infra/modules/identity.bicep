@@ -1,5 +1,6 @@
-// The one user-assigned identity the app uses for everything: host storage, the cache's blobs,
-// Key Vault references, Application Insights and the deployment package.
+// A user-assigned identity of the Function App. main.bicep makes two: the app's (id-api-…, the
+// cache's blobs only) and the platform's (id-host-…, host storage, deployment package, Key Vault
+// references, Application Insights). Their roles: rbac.bicep.
 
 param name string
 param location string

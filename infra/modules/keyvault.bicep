@@ -9,12 +9,20 @@ param tags object = {}
 param jwtSecretKey string
 
 param postgresHost string
-param postgresAdminLogin string
+
+@description('The app\'s own PostgreSQL role (tools/db/app-role.ts; the deploy hook creates it), never the server admin.')
+param postgresAppLogin string
 
 @secure()
-param postgresAdminPassword string
+param postgresAppPassword string
 
 param postgresDatabaseName string
+
+@description('Reached through a private endpoint: public network access closed but for deployerIpAddress.')
+param privateNetworking bool
+
+@description('Public IP allowed through the vault\'s firewall when privateNetworking (the deployer\'s secrets role). Empty: none.')
+param deployerIpAddress string = ''
 
 @secure()
 @description('Optional service-wide Azure Speech key. Empty: no secret, projects bring their own key.')
@@ -33,7 +41,25 @@ resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
-    publicNetworkAccess: 'Enabled'
+    // The firewall is the data plane's only: the secrets below are written through Azure Resource
+    // Manager whatever it says. The app reads them over the private endpoint.
+    publicNetworkAccess: privateNetworking && empty(deployerIpAddress) ? 'Disabled' : 'Enabled'
+    networkAcls: privateNetworking
+      ? {
+          defaultAction: 'Deny'
+          bypass: 'None'
+          ipRules: empty(deployerIpAddress)
+            ? []
+            : [
+                {
+                  value: deployerIpAddress
+                }
+              ]
+        }
+      : {
+          defaultAction: 'Allow'
+          bypass: 'AzureServices'
+        }
   }
 }
 
@@ -45,12 +71,14 @@ resource jwtSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   }
 }
 
-// require_secure_transport is on, hence sslmode=require. Login and password are URL-encoded.
+// The app connects as its own role: SELECT on the Khipu columns it reads, DML on its tables, no
+// DDL (docs/database.md, "The app's role"). require_secure_transport is on, hence sslmode=require.
+// Login and password are URL-encoded.
 resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   parent: vault
   name: 'database-url'
   properties: {
-    value: 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${postgresHost}:5432/${postgresDatabaseName}?sslmode=require'
+    value: 'postgresql://${uriComponent(postgresAppLogin)}:${uriComponent(postgresAppPassword)}@${postgresHost}:5432/${postgresDatabaseName}?sslmode=require'
   }
 }
 
@@ -63,6 +91,7 @@ resource speechKeySecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = if (!e
 }
 
 output name string = vault.name
+output id string = vault.id
 output uri string = vault.properties.vaultUri
 // Unversioned URIs: the app picks up a rotated secret without a redeploy.
 output jwtSecretUri string = jwtSecret.properties.secretUri

@@ -18,6 +18,9 @@ param storageSizeGB int = 32
 @description('Public IP of the machine running azd (the migration hook connects from it). Empty: no rule.')
 param deployerIpAddress string = ''
 
+@description('The app reaches the server through a private endpoint (modules/network.bicep): no rule for Azure at large, and public access only for deployerIpAddress (none without it). Off: the allow-all-Azure rule 0.0.0.0 instead.')
+param privateNetworking bool
+
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2025-08-01' = {
   name: name
   location: location
@@ -45,7 +48,7 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2025-08-01' = {
       mode: 'Disabled'
     }
     network: {
-      publicNetworkAccess: 'Enabled'
+      publicNetworkAccess: privateNetworking && empty(deployerIpAddress) ? 'Disabled' : 'Enabled'
     }
   }
 }
@@ -59,10 +62,11 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2025-08-0
   }
 }
 
-// 0.0.0.0-0.0.0.0 is the platform's "allow Azure services" rule: it admits the Function App's
-// outbound addresses (and any other Azure-hosted client; the password is the gate).
-// Child operations on one server are serialized: the server accepts one at a time.
-resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2025-08-01' = {
+// Without privateNetworking only: 0.0.0.0-0.0.0.0 is the platform's "allow Azure services" rule,
+// which admits the Function App's outbound addresses and every other client hosted in Azure, any
+// tenant's (the role's password is then the only gate). Child operations on one server are
+// serialized: the server accepts one at a time.
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2025-08-01' = if (!privateNetworking) {
   parent: server
   name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
   properties: {
@@ -82,10 +86,12 @@ resource allowDeployer 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@
     endIpAddress: deployerIpAddress
   }
   dependsOn: [
+    database
     allowAzureServices
   ]
 }
 
 output name string = server.name
+output id string = server.id
 output fqdn string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name

@@ -1,18 +1,15 @@
-// Storage account for the Functions host, the deployment package and the audio cache.
-// No shared key: everything goes through the managed identity (see rbac.bicep).
+// The Functions host's storage account: AzureWebJobsStorage (timer leases, host keys) and the Flex
+// Consumption deployment container. Nothing of the cache is here (modules/cache-storage.bicep).
+// No shared key: the host reaches it as its own identity (rbac.bicep). It stays reachable from
+// public networks, identity-only: Flex Consumption's deployment writes the package into it from
+// the platform, not from the app's virtual network.
 
 param name string
 param location string
 param tags object = {}
 
-@description('Container of the cached audio (AZURE_STORAGE_CONTAINER_NAME).')
-param containerName string
-
 @description('Container Flex Consumption deploys the app package to.')
 param deploymentContainerName string
-
-@description('CACHE_TTL_DAYS: the lifecycle rule deletes audio blobs 7 days after that.')
-param cacheTtlDays int
 
 resource account 'Microsoft.Storage/storageAccounts@2026-09-01' = {
   name: name
@@ -42,59 +39,12 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01'
   name: 'default'
 }
 
-resource audioContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
-  parent: blobService
-  name: containerName
-  properties: {
-    publicAccess: 'None'
-  }
-}
-
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
     publicAccess: 'None'
   }
-}
-
-// Backstop behind the hourly cleanup timer: audio lives at
-// {container}/audio-cache/{tenant_id}/{cache_key}.mp3 and its row expires CACHE_TTL_DAYS after it
-// was written (hits do not extend it), so a blob untouched for TTL + 7 days is one the timer missed.
-resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2026-09-01' = {
-  parent: account
-  name: 'default'
-  properties: {
-    policy: {
-      rules: [
-        {
-          name: 'expire-audio-cache'
-          enabled: true
-          type: 'Lifecycle'
-          definition: {
-            filters: {
-              blobTypes: [
-                'blockBlob'
-              ]
-              prefixMatch: [
-                '${containerName}/audio-cache/'
-              ]
-            }
-            actions: {
-              baseBlob: {
-                delete: {
-                  daysAfterModificationGreaterThan: cacheTtlDays + 7
-                }
-              }
-            }
-          }
-        }
-      ]
-    }
-  }
-  dependsOn: [
-    audioContainer
-  ]
 }
 
 output name string = account.name

@@ -12,7 +12,16 @@ import {
   type ArmTemplate,
   type InfraCheck,
 } from '../../tools/infra/check.ts';
-import { moduleOf, moduleOutput, outputOf, parameterName, resourceOf, resourcesOf } from '../support/arm-template.ts';
+import {
+  allResources,
+  moduleOf,
+  moduleOutput,
+  outputOf,
+  parameterName,
+  resourceOf,
+  resourcesOf,
+  valueByDefault,
+} from '../support/arm-template.ts';
 import { allDocs } from '../support/docs.ts';
 import { alertQueries, workbookQueries } from '../support/shipped-queries.ts';
 import { root } from '../support/repo.ts';
@@ -79,7 +88,13 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       const declared = Object.keys(main.parameters);
       for (const name of Object.keys(file.parameters)) expect(declared, name).toContain(name);
       const withoutDefault = declared.filter((name) => main.parameters[name]!.defaultValue === undefined);
-      expect(withoutDefault.sort()).toEqual(['environmentName', 'jwtSecretKey', 'location', 'postgresAdminPassword']);
+      expect(withoutDefault.sort()).toEqual([
+        'environmentName',
+        'jwtSecretKey',
+        'location',
+        'postgresAdminPassword',
+        'postgresAppPassword',
+      ]);
       for (const name of withoutDefault) expect(file.parameters[name]?.value, name).toMatch(/^\$\{[A-Z][A-Z0-9_]*\}$/);
     });
 
@@ -106,7 +121,12 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     it('takes each secret from an azd environment variable, as a secure parameter with no default but empty', () => {
       const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> };
       const secure = Object.entries(main.parameters).filter(([, p]) => p.type === 'securestring');
-      expect(secure.map(([name]) => name).sort()).toEqual(['azureSpeechKey', 'jwtSecretKey', 'postgresAdminPassword']);
+      expect(secure.map(([name]) => name).sort()).toEqual([
+        'azureSpeechKey',
+        'jwtSecretKey',
+        'postgresAdminPassword',
+        'postgresAppPassword',
+      ]);
       for (const [name, p] of secure) {
         expect(file.parameters[name]?.value, name).toMatch(/^\$\{[A-Z][A-Z0-9_]*\}$/);
         expect([undefined, ''], name).toContain(p.defaultValue);
@@ -201,8 +221,11 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         'JWT_SECRET_KEY',
         'AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME',
       ]);
-      expect(appSettings().AZURE_STORAGE_ACCOUNT_NAME).toBe("[parameters('storageAccountName')]");
-      expect(moduleOutput(api().parameters.storageAccountName)).toEqual({ module: 'storage', output: 'name' });
+      expect(appSettings().AZURE_STORAGE_ACCOUNT_NAME).toBe("[parameters('cacheStorageAccountName')]");
+      expect(moduleOutput(api().parameters.cacheStorageAccountName)).toEqual({
+        module: 'cache-storage',
+        output: 'name',
+      });
 
       const vault = moduleOf(main, 'keyvault').template;
       for (const [setting, secret] of [
@@ -223,9 +246,9 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         );
         expect(created?.condition, `${secret} is always created`).toBeUndefined();
       }
-      // Resolved as the identity the app runs as.
+      // Resolved as the platform's identity (the one with Key Vault Secrets User).
       expect((site().properties as Record<string, unknown>).keyVaultReferenceIdentity).toBe(
-        "[parameters('identityId')]",
+        "[parameters('hostIdentityId')]",
       );
     });
 
@@ -237,9 +260,10 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       // at their defaults; what only a deployment knows (names, Key Vault values) as samples.
       const env: Record<string, string> = {
         DATABASE_URL:
-          'postgresql://khipuadmin:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
+          'postgresql://khipu_audition_cache:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
         JWT_SECRET_KEY: 'the-khipu-cloud-api-secret',
-        AZURE_STORAGE_ACCOUNT_NAME: 'stabc123',
+        AZURE_STORAGE_ACCOUNT_NAME: 'stcacheabc123',
+        AZURE_STORAGE_CONTAINER_NAME: 'audio-cache',
       };
       for (const name of own) {
         const value = defaultOfSetting(appSettings()[name]!);
@@ -253,7 +277,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       });
       expect(config.blobStorage).toEqual({
         kind: 'identity',
-        accountUrl: 'https://stabc123.blob.core.windows.net',
+        accountUrl: 'https://stcacheabc123.blob.core.windows.net',
         containerName: 'audio-cache',
       });
     });
@@ -266,44 +290,107 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       ).toEqual([]);
     });
 
-    it('deploys its package from a container the storage module creates, reached as the identity the app runs as', () => {
+    it('deploys its package from a container of the host’s storage account, reached as the platform’s identity', () => {
       const deployment = (
         site().properties as { functionAppConfig: { deployment: { storage: Record<string, unknown> } } }
       ).functionAppConfig.deployment.storage;
       expect(deployment).toEqual({
         type: 'blobContainer',
-        value: "[format('{0}{1}', parameters('storageBlobEndpoint'), parameters('deploymentContainerName'))]",
-        authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: "[parameters('identityId')]" },
+        value: "[format('{0}{1}', parameters('hostStorageBlobEndpoint'), parameters('deploymentContainerName'))]",
+        authentication: {
+          type: 'UserAssignedIdentity',
+          userAssignedIdentityResourceId: "[parameters('hostIdentityId')]",
+        },
       });
-      expect(moduleOutput(api().parameters.storageBlobEndpoint)).toEqual({ module: 'storage', output: 'blobEndpoint' });
+      expect(moduleOutput(api().parameters.hostStorageBlobEndpoint)).toEqual({
+        module: 'storage',
+        output: 'blobEndpoint',
+      });
       const storage = moduleOf(main, 'storage');
       expect(storage.parameters.deploymentContainerName).toBe(api().parameters.deploymentContainerName);
       const containers = resourcesOf(storage.template, 'Microsoft.Storage/storageAccounts/blobServices/containers');
-      expect(containers.map((c) => c.name)).toContain(
+      expect(containers.map((c) => c.name)).toEqual([
         "[format('{0}/{1}/{2}', parameters('name'), 'default', parameters('deploymentContainerName'))]",
-      );
+      ]);
       for (const c of containers) expect(c.properties).toMatchObject({ publicAccess: 'None' });
-      // The site runs as the identity module's identity, the one the role assignments name.
-      expect(moduleOutput(api().parameters.identityId)).toEqual({ module: 'identity', output: 'id' });
+    });
+
+    it('runs as two identities: the platform’s (host storage, deployment, Key Vault references, telemetry) and the app code’s (AZURE_CLIENT_ID)', () => {
       expect(Object.keys((site().identity as { userAssignedIdentities: object }).userAssignedIdentities)).toEqual([
         "[format('{0}', parameters('identityId'))]",
+        "[format('{0}', parameters('hostIdentityId'))]",
       ]);
-      expect(moduleOutput(moduleOf(main, 'rbac').parameters.principalId)).toEqual({
-        module: 'identity',
-        output: 'principalId',
+      expect(moduleOutput(api().parameters.identityId)).toEqual({ module: 'identity', output: 'id' });
+      expect(moduleOutput(api().parameters.identityClientId)).toEqual({ module: 'identity', output: 'clientId' });
+      expect(moduleOutput(api().parameters.hostIdentityId)).toEqual({ module: 'host-identity', output: 'id' });
+      expect(moduleOutput(api().parameters.hostIdentityClientId)).toEqual({
+        module: 'host-identity',
+        output: 'clientId',
       });
+      expect(appSettings()).toMatchObject({
+        AZURE_CLIENT_ID: "[parameters('identityClientId')]",
+        AzureWebJobsStorage__clientId: "[parameters('hostIdentityClientId')]",
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING:
+          "[format('ClientId={0};Authorization=AAD', parameters('hostIdentityClientId'))]",
+      });
+      expect((site().properties as Record<string, unknown>).keyVaultReferenceIdentity).toBe(
+        "[parameters('hostIdentityId')]",
+      );
+      // The role assignments name the same two.
+      const rbac = moduleOf(main, 'rbac').parameters;
+      expect(moduleOutput(rbac.principalId)).toEqual({ module: 'identity', output: 'principalId' });
+      expect(moduleOutput(rbac.hostPrincipalId)).toEqual({ module: 'host-identity', output: 'principalId' });
+    });
+
+    it('never sets PROJECT_STORAGE_ALLOW_ANY_ENDPOINT (development only), and would say so if it did', () => {
+      const forbidden = (settings: Record<string, string>) =>
+        Object.keys(settings).filter((name) => /^PROJECT_STORAGE_ALLOW_ANY_ENDPOINT$/i.test(name));
+      expect(forbidden(appSettings())).toEqual([]);
+      expect(JSON.stringify(main)).not.toMatch(/PROJECT_STORAGE_ALLOW_ANY_ENDPOINT/i);
+      expect(forbidden({ ...appSettings(), PROJECT_STORAGE_ALLOW_ANY_ENDPOINT: 'true' })).toEqual([
+        'PROJECT_STORAGE_ALLOW_ANY_ENDPOINT',
+      ]);
     });
   });
 
   describe('storage, Key Vault and PostgreSQL', () => {
-    it('stores blobs without shared keys or public access, and expires audio cacheTtlDays + 7 days after its last write', () => {
-      const storage = moduleOf(main, 'storage');
-      expect(resourceOf(storage.template, 'Microsoft.Storage/storageAccounts').properties).toMatchObject({
-        allowSharedKeyAccess: false,
-        allowBlobPublicAccess: false,
-        minimumTlsVersion: 'TLS1_2',
-        supportsHttpsTrafficOnly: true,
+    const storageAccount = (module: string) =>
+      resourceOf(moduleOf(main, module).template, 'Microsoft.Storage/storageAccounts').properties;
+
+    it('keeps the cache in an account of its own: the host’s holds the deployment package only', () => {
+      expect(moduleOf(main, 'storage').resource.properties?.parameters).not.toHaveProperty('containerName');
+      expect(
+        resourcesOf(moduleOf(main, 'storage').template, 'Microsoft.Storage/storageAccounts/managementPolicies'),
+      ).toEqual([]);
+      const names = [moduleOf(main, 'storage'), moduleOf(main, 'cache-storage')].map((m) => m.parameters.name);
+      expect(names).toEqual([
+        "[format('st{0}', variables('resourceToken'))]",
+        "[format('stcache{0}', variables('resourceToken'))]",
+      ]);
+      const cache = moduleOf(main, 'cache-storage');
+      expect(
+        resourcesOf(cache.template, 'Microsoft.Storage/storageAccounts/blobServices/containers').map((c) => c.name),
+      ).toEqual(["[format('{0}/{1}/{2}', parameters('name'), 'default', parameters('containerName'))]"]);
+      // What the app is told, and what azd reports, is the cache's account and container.
+      const api = moduleOf(main, 'api');
+      expect(moduleOutput(api.parameters.cacheStorageAccountName)).toEqual({ module: 'cache-storage', output: 'name' });
+      expect(moduleOutput(api.parameters.containerName)).toEqual({ module: 'cache-storage', output: 'containerName' });
+      expect(moduleOutput(api.parameters.hostStorageAccountName)).toEqual({ module: 'storage', output: 'name' });
+      expect(moduleOutput(outputOf(main, 'AZURE_STORAGE_ACCOUNT_NAME'))).toEqual({
+        module: 'cache-storage',
+        output: 'name',
       });
+    });
+
+    it('stores blobs without shared keys or public access, and expires audio cacheTtlDays + 7 days after its last write', () => {
+      for (const module of ['storage', 'cache-storage'])
+        expect(storageAccount(module), module).toMatchObject({
+          allowSharedKeyAccess: false,
+          allowBlobPublicAccess: false,
+          minimumTlsVersion: 'TLS1_2',
+          supportsHttpsTrafficOnly: true,
+        });
+      const storage = moduleOf(main, 'cache-storage');
       const [rule, ...more] = (
         resourceOf(storage.template, 'Microsoft.Storage/storageAccounts/managementPolicies').properties as {
           policy: { rules: unknown[] };
@@ -331,34 +418,145 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       expect(allDocs()).toContain('audio-cache/{tenant_id}/{cache_key}.mp3');
     });
 
-    it('keeps Key Vault on RBAC with soft delete; its database-url secret requires TLS', () => {
-      const vault = moduleOf(main, 'keyvault').template;
-      expect(resourceOf(vault, 'Microsoft.KeyVault/vaults').properties).toMatchObject({
+    it('keeps Key Vault on RBAC with soft delete; its database-url secret logs in as the app’s role, never the admin, over TLS', () => {
+      const keyVault = moduleOf(main, 'keyvault');
+      expect(resourceOf(keyVault.template, 'Microsoft.KeyVault/vaults').properties).toMatchObject({
         enableRbacAuthorization: true,
         enableSoftDelete: true,
       });
-      const databaseUrl = resourcesOf(vault, 'Microsoft.KeyVault/vaults/secrets').find((r) =>
+      const databaseUrl = resourcesOf(keyVault.template, 'Microsoft.KeyVault/vaults/secrets').find((r) =>
         r.name.includes("'database-url'"),
       );
-      expect((databaseUrl?.properties as { value: string }).value).toMatch(
-        /^\[format\('postgresql:\/\/.*\?sslmode=require'/,
+      expect((databaseUrl?.properties as { value: string }).value).toBe(
+        "[format('postgresql://{0}:{1}@{2}:5432/{3}?sslmode=require', uriComponent(parameters('postgresAppLogin')), " +
+          "uriComponent(parameters('postgresAppPassword')), parameters('postgresHost'), parameters('postgresDatabaseName'))]",
       );
+      expect(keyVault.parameters).toMatchObject({
+        postgresAppLogin: "[parameters('postgresAppLogin')]",
+        postgresAppPassword: "[parameters('postgresAppPassword')]",
+      });
+      expect(JSON.stringify(keyVault.resource.properties?.parameters)).not.toMatch(/postgresAdmin/);
+      expect(JSON.stringify(keyVault.template)).not.toMatch(/[Aa]dmin(istrator)?Log/);
+      expect(main.parameters.postgresAppLogin?.defaultValue).toBe('khipu_audition_cache');
+      expect(main.parameters.postgresAppLogin?.defaultValue).not.toBe(main.parameters.postgresAdminLogin?.defaultValue);
+      expect(main.parameters.postgresAppPassword).toMatchObject({ type: 'securestring', minLength: 16 });
     });
 
-    it('keeps PostgreSQL 16 on TLS, reachable from Azure and, when given, from the deployer', () => {
+    it('keeps PostgreSQL 16 on TLS; allows Azure at large (0.0.0.0) only without privateNetworking; the deployer when given', () => {
       const postgres = moduleOf(main, 'postgres');
       const server = resourceOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers');
       expect(server.properties).toMatchObject({ version: '16' });
       expect(JSON.stringify(postgres.template)).not.toMatch(/require_secure_transport/);
       const rules = resourcesOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules');
       expect(rules.map((r) => [r.properties, r.condition ?? null])).toEqual([
-        [{ startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }, null],
+        [{ startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }, "[not(parameters('privateNetworking'))]"],
         [
           { startIpAddress: "[parameters('deployerIpAddress')]", endIpAddress: "[parameters('deployerIpAddress')]" },
           "[not(empty(parameters('deployerIpAddress')))]",
         ],
       ]);
       expect(main.parameters.postgresDatabaseName?.defaultValue).toBe('khipu_cloud');
+    });
+  });
+
+  describe('the network (privateNetworking, the default)', () => {
+    /** Rules of any firewall that admit 0.0.0.0 (Azure at large) and exist in the default deployment. */
+    const openToAzureByDefault = (template: ArmTemplate) =>
+      allResources(template)
+        .filter(({ resource }) => JSON.stringify(resource.properties ?? {}).includes('0.0.0.0'))
+        .filter(
+          ({ resource, module }) =>
+            resource.type !== 'Microsoft.Resources/deployments' &&
+            valueByDefault(template, module, resource.condition ?? true) !== false,
+        )
+        .map(({ resource, module }) => `${module}: ${resource.type}`);
+
+    it('has no 0.0.0.0 firewall rule in the default deployment, and would name one that is', () => {
+      expect(main.parameters.privateNetworking?.defaultValue).toBe(true);
+      expect(openToAzureByDefault(main)).toEqual([]);
+      // Anywhere in any resource (an IP rule of Key Vault or storage too): the one rule's start and end only.
+      const everyResource = allResources(main)
+        .filter(({ resource }) => resource.type !== 'Microsoft.Resources/deployments')
+        .map(({ resource }) => JSON.stringify(resource));
+      expect(everyResource.join('\n').match(/0\.0\.0\.0/g)).toHaveLength(2);
+      // The same check on the template with the rule's condition taken away.
+      const unconditional = structuredClone(main);
+      const rule = resourcesOf(
+        moduleOf(unconditional, 'postgres').template,
+        'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules',
+      ).find((r) => JSON.stringify(r.properties).includes('0.0.0.0'))!;
+      delete rule.condition;
+      expect(openToAzureByDefault(unconditional)).toEqual([
+        'postgres: Microsoft.DBforPostgreSQL/flexibleServers/firewallRules',
+      ]);
+    });
+
+    it('gives PostgreSQL, Key Vault and the cache’s account a private endpoint each, resolved by a private DNS zone linked to the network', () => {
+      expect(moduleOf(main, 'network').resource.condition).toBe("[parameters('privateNetworking')]");
+      const network = moduleOf(main, 'network');
+      const variables = network.template.variables as {
+        endpoints: { name: string; target: string; groupId: string; zone: string }[];
+      };
+      expect(variables.endpoints.map((e) => [e.name, e.groupId, e.target])).toEqual([
+        ['postgres', 'postgresqlServer', "[parameters('postgresServerId')]"],
+        ['vault', 'vault', "[parameters('keyVaultId')]"],
+        ['cache-blob', 'blob', "[parameters('cacheStorageAccountId')]"],
+      ]);
+      expect(moduleOutput(network.parameters.postgresServerId)).toEqual({ module: 'postgres', output: 'id' });
+      expect(moduleOutput(network.parameters.keyVaultId)).toEqual({ module: 'keyvault', output: 'id' });
+      expect(moduleOutput(network.parameters.cacheStorageAccountId)).toEqual({ module: 'cache-storage', output: 'id' });
+      expect(variables.endpoints.map((e) => e.zone)).toEqual([
+        "[variables('postgresZone')]",
+        "[format('privatelink{0}', replace(environment().suffixes.keyvaultDns, '.vault.', '.vaultcore.'))]",
+        "[format('privatelink.blob.{0}', environment().suffixes.storage)]",
+      ]);
+      // Azure's documented zones: privatelink.postgres.database.azure.com in the public cloud.
+      expect((network.template.variables as Record<string, string>).postgresZone).toBe(
+        "[if(equals(environment().name, 'AzureCloud'), 'privatelink.postgres.database.azure.com', " +
+          "format('privatelink.postgres{0}', environment().suffixes.sqlServerHostname))]",
+      );
+      for (const type of [
+        'Microsoft.Network/privateEndpoints',
+        'Microsoft.Network/privateDnsZones',
+        'Microsoft.Network/privateDnsZones/virtualNetworkLinks',
+        'Microsoft.Network/privateEndpoints/privateDnsZoneGroups',
+      ])
+        expect(resourceOf(network.template, type).copy, type).toMatchObject({
+          count: "[length(variables('endpoints'))]",
+        });
+      const vnet = resourceOf(network.template, 'Microsoft.Network/virtualNetworks').properties as {
+        subnets: { name: string; properties: Record<string, unknown> }[];
+      };
+      expect(vnet.subnets.map((subnet) => subnet.name)).toEqual(['app', 'private-endpoints']);
+      expect(vnet.subnets[0]!.properties.delegations).toEqual([
+        { name: 'flex-consumption', properties: { serviceName: 'Microsoft.App/environments' } },
+      ]);
+    });
+
+    it('puts the app in the network, and closes the three to public networks but the deployer’s IP', () => {
+      const api = moduleOf(main, 'api');
+      expect(
+        (resourceOf(api.template, 'Microsoft.Web/sites').properties as Record<string, unknown>).virtualNetworkSubnetId,
+      ).toBe("[if(empty(parameters('appSubnetId')), null(), parameters('appSubnetId'))]");
+      expect(JSON.stringify(api.resource.properties?.parameters)).toContain('outputs.appSubnetId.value');
+      const closedUnlessDeployer =
+        "[if(and(parameters('privateNetworking'), empty(parameters('deployerIpAddress'))), 'Disabled', 'Enabled')]";
+      const server = resourceOf(moduleOf(main, 'postgres').template, 'Microsoft.DBforPostgreSQL/flexibleServers');
+      expect((server.properties as { network: object }).network).toEqual({ publicNetworkAccess: closedUnlessDeployer });
+      for (const [module, type] of [
+        ['keyvault', 'Microsoft.KeyVault/vaults'],
+        ['cache-storage', 'Microsoft.Storage/storageAccounts'],
+      ] as const) {
+        const properties = resourceOf(moduleOf(main, module).template, type).properties as Record<string, unknown>;
+        expect(properties.publicNetworkAccess, module).toBe(closedUnlessDeployer);
+        expect(JSON.stringify(properties.networkAcls), module).toMatch(/'defaultAction', 'Deny', 'bypass', 'None'/);
+      }
+      for (const module of ['postgres', 'keyvault', 'cache-storage']) {
+        expect(moduleOf(main, module).parameters, module).toMatchObject({
+          privateNetworking: "[parameters('privateNetworking')]",
+          deployerIpAddress: "[parameters('deployerIpAddress')]",
+        });
+      }
     });
   });
 
@@ -372,7 +570,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
       '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
     };
-    /** Each assignment as (who, role name, scope), loops unrolled. */
+    /** Each assignment as (who, role name, scope: the resource type and its name's parts), loops unrolled. */
     function assignments() {
       const rbac = moduleOf(main, 'rbac').template;
       const variables = rbac.variables as { roles: Record<string, string>; [name: string]: unknown };
@@ -382,40 +580,67 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         const named = /variables\('roles'\)\.(\w+)/.exec(expression);
         return named ? [variables.roles[named[1]!]!] : [];
       };
+      const scopeOf = (scope: string | undefined) => {
+        const id = /^\[resourceId\('([\w./]+)', (.*)\)\]$/.exec(scope ?? '');
+        if (!id) return scope ?? 'the resource group';
+        const parts = id[2]!.split(', ').map((part) => parameterName(`[${part}]`) ?? part.replaceAll("'", ''));
+        return `${id[1]} ${parts.join('/')}`;
+      };
       return resourcesOf(rbac, 'Microsoft.Authorization/roleAssignments').flatMap((r) => {
         const props = r.properties as { roleDefinitionId: string; principalId: string };
         return roleIds(props.roleDefinitionId).map((id) => ({
           who: parameterName(props.principalId),
           role: BUILT_IN[id] ?? id,
-          scope: /^\[resourceId\('([\w./]+)'/.exec(r.scope ?? '')?.[1] ?? r.scope ?? 'the resource group',
+          scope: scopeOf(r.scope),
         }));
       });
     }
+    const CACHE_CONTAINER =
+      'Microsoft.Storage/storageAccounts/blobServices/containers cacheStorageAccountName/default/cacheContainerName';
 
-    it('gives the app’s identity each role it needs, each on the one resource it is for', () => {
+    it('gives the app code’s identity Storage Blob Data Contributor on the cache’s container, and nothing else', () => {
       expect(assignments().filter((a) => a.who === 'principalId')).toEqual([
-        { who: 'principalId', role: 'Storage Blob Data Owner', scope: 'Microsoft.Storage/storageAccounts' },
-        { who: 'principalId', role: 'Storage Queue Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
-        { who: 'principalId', role: 'Storage Table Data Contributor', scope: 'Microsoft.Storage/storageAccounts' },
-        { who: 'principalId', role: 'Key Vault Secrets User', scope: 'Microsoft.KeyVault/vaults' },
-        { who: 'principalId', role: 'Monitoring Metrics Publisher', scope: 'Microsoft.Insights/components' },
+        { who: 'principalId', role: 'Storage Blob Data Contributor', scope: CACHE_CONTAINER },
       ]);
-      // Application Insights is reached with Entra ID (hence the publisher role), as the identity.
-      const settings = moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>;
-      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe(
-        "[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]",
+      const rbac = moduleOf(main, 'rbac').parameters;
+      expect(moduleOutput(rbac.cacheStorageAccountName)).toEqual({ module: 'cache-storage', output: 'name' });
+      expect(moduleOutput(rbac.cacheContainerName)).toEqual({ module: 'cache-storage', output: 'containerName' });
+      expect(moduleOutput(rbac.hostStorageAccountName)).toEqual({ module: 'storage', output: 'name' });
+    });
+
+    it('gives the platform’s identity what the Functions host needs, each on its one resource: no queue or table role', () => {
+      expect(assignments().filter((a) => a.who === 'hostPrincipalId')).toEqual([
+        {
+          who: 'hostPrincipalId',
+          role: 'Storage Blob Data Owner',
+          scope: 'Microsoft.Storage/storageAccounts hostStorageAccountName',
+        },
+        { who: 'hostPrincipalId', role: 'Key Vault Secrets User', scope: 'Microsoft.KeyVault/vaults keyVaultName' },
+        {
+          who: 'hostPrincipalId',
+          role: 'Monitoring Metrics Publisher',
+          scope: 'Microsoft.Insights/components applicationInsightsName',
+        },
+      ]);
+      // Owner only for the host, only on its own account; nobody else holds a role there.
+      expect(assignments().filter((a) => a.role === 'Storage Blob Data Owner' && a.who !== 'hostPrincipalId')).toEqual(
+        [],
       );
+      expect(
+        assignments().filter((a) => a.scope.includes('hostStorageAccountName') && a.who !== 'hostPrincipalId'),
+      ).toEqual([]);
     });
 
     it('gives the deployer only what azd needs, and assigns nothing at the group or subscription', () => {
-      expect(assignments().filter((a) => a.who !== 'principalId')).toEqual([
-        { who: 'deployerPrincipalId', role: 'Key Vault Secrets Officer', scope: 'Microsoft.KeyVault/vaults' },
+      expect(assignments().filter((a) => a.who === 'deployerPrincipalId')).toEqual([
         {
           who: 'deployerPrincipalId',
-          role: 'Storage Blob Data Contributor',
-          scope: 'Microsoft.Storage/storageAccounts',
+          role: 'Key Vault Secrets Officer',
+          scope: 'Microsoft.KeyVault/vaults keyVaultName',
         },
+        { who: 'deployerPrincipalId', role: 'Storage Blob Data Contributor', scope: CACHE_CONTAINER },
       ]);
+      expect(assignments().map((a) => a.who)).not.toContain(undefined);
       expect(resourcesOf(main, 'Microsoft.Authorization/roleAssignments')).toEqual([]);
     });
   });
@@ -547,7 +772,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       );
     });
 
-    it('gives the migration hook in azure.yaml every variable it reads, but the two the deployer sets', () => {
+    it('gives the migration hook in azure.yaml every variable it reads, but those the deployer sets', () => {
       const { predeploy } = (
         parse(read('azure.yaml')) as { hooks: Record<string, { posix: { run: string }; windows: { run: string } }> }
       ).hooks;
@@ -559,10 +784,12 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         'DEPLOYER_IP_ADDRESS',
         'POSTGRES_ADMIN_LOGIN',
         'POSTGRES_ADMIN_PASSWORD',
+        'POSTGRES_APP_LOGIN',
+        'POSTGRES_APP_PASSWORD',
         'POSTGRES_DATABASE',
         'POSTGRES_HOST',
       ]);
-      const fromDeployer = ['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_PASSWORD'];
+      const fromDeployer = ['DEPLOYER_IP_ADDRESS', 'POSTGRES_ADMIN_PASSWORD', 'POSTGRES_APP_PASSWORD'];
       for (const name of [...read_].filter((n) => !fromDeployer.includes(n)))
         expect(main.outputs, name).toHaveProperty(name);
     });

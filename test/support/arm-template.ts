@@ -51,3 +51,46 @@ export function outputOf(template: ArmTemplate, name: string): unknown {
   if (!output) throw new Error(`no output ${name}`);
   return output.value;
 }
+
+/** Every resource of a template and of the modules it deploys, with the deployment name of the module it is in. */
+export function allResources(
+  template: ArmTemplate,
+  module?: string,
+): { resource: ArmResource; module: string | undefined }[] {
+  return template.resources.flatMap((resource) => [
+    { resource, module },
+    ...(resource.type === 'Microsoft.Resources/deployments' && resource.properties?.template
+      ? allResources(resource.properties.template, resource.name)
+      : []),
+  ]);
+}
+
+/**
+ * The value an expression of `main`'s module `module` (or of `main` itself) has in the default deployment, as far as
+ * the template alone tells it: literals, `parameters('x')` (the module's parameter as main passes it, main's own at its
+ * default), `not(…)`, `empty(…)`. Undefined for anything else (only a deployment knows it).
+ */
+export function valueByDefault(main: ArmTemplate, module: string | undefined, expression: unknown): unknown {
+  if (typeof expression !== 'string' || !expression.startsWith('[')) return expression;
+  return evaluate(main, module, expression.slice(1, -1).trim());
+}
+
+function evaluate(main: ArmTemplate, module: string | undefined, text: string): unknown {
+  const call = /^(\w+)\((.*)\)$/s.exec(text);
+  if (!call) return /^'(.*)'$/.exec(text)?.[1] ?? ({ true: true, false: false } as Record<string, unknown>)[text];
+  const [, name, argument] = call;
+  if (name === 'parameters') {
+    const parameter = /^'(\w+)'$/.exec(argument!.trim())?.[1];
+    if (!parameter) return undefined;
+    if (module === undefined) return main.parameters[parameter]?.defaultValue;
+    const passed = moduleOf(main, module).parameters[parameter];
+    return passed === undefined
+      ? moduleOf(main, module).template.parameters[parameter]?.defaultValue
+      : valueByDefault(main, undefined, passed);
+  }
+  const inner = evaluate(main, module, argument!.trim());
+  if (inner === undefined) return undefined;
+  if (name === 'not') return typeof inner === 'boolean' ? !inner : undefined;
+  if (name === 'empty') return typeof inner === 'string' || Array.isArray(inner) ? inner.length === 0 : undefined;
+  return undefined;
+}
