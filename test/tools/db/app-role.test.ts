@@ -347,7 +347,10 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       expect(await app.maintenance.registeredStores()).toEqual([
         { tenantId: owner.tenantId, storeId, projectId, entries: 1 },
       ]);
-      const selected = await app.maintenance.selectInProjectStores({ kind: 'expired', now: clock }, 10, []);
+      const selected = await app.maintenance.selectInProjectStores({ kind: 'expired', now: clock }, 10, {
+        stores: [],
+        entries: [],
+      });
       expect(selected.map((entry) => entry.cacheKey)).toEqual([cacheKey]);
       expect(await app.maintenance.deleteEntries(selected.map((entry) => entry.id))).toBe(1);
       expect(await app.maintenance.forgetStoreIfEmpty(owner.tenantId, storeId)).toBe(true);
