@@ -53,10 +53,23 @@ export function toAppError(error: unknown): AppError {
 
 /**
  * Anything thrown, as one line for a log: the message (with the error's name when it is not a
- * plain Error), or its stack when asked.
+ * plain Error), or its stack when asked. A message may quote a remote server (a storage account a
+ * tenant runs, the speech service): it is escaped and bounded (loggable), so it can neither forge
+ * log lines nor flood them.
  */
 export function describeError(error: unknown, { stack = false }: { stack?: boolean } = {}): string {
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) return loggable(String(error));
   if (stack && error.stack) return error.stack;
-  return error.name === 'Error' ? error.message : `${error.name}: ${error.message}`;
+  return loggable(error.name === 'Error' ? error.message : `${error.name}: ${error.message}`);
+}
+
+/** Characters a log line must not carry as they are: control characters, and line and paragraph separators. */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029]/gu;
+const MAX_LOGGED_CHARACTERS = 500;
+
+/** Text from elsewhere, fit for one log line: unprintable characters escaped (`\u000a`), at most 500 characters. */
+export function loggable(text: string): string {
+  const escaped = text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (escaped.length <= MAX_LOGGED_CHARACTERS) return escaped;
+  return `${escaped.slice(0, MAX_LOGGED_CHARACTERS)}… (${escaped.length - MAX_LOGGED_CHARACTERS} more characters)`;
 }

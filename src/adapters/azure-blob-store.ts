@@ -10,7 +10,7 @@ import {
   type DeleteManyResult,
   type StoredBlob,
 } from '../ports/blob-store.ts';
-import { describeError } from '../errors.ts';
+import { describeError, loggable } from '../errors.ts';
 import {
   BATCHES_IN_FLIGHT,
   createStoreAgents,
@@ -218,7 +218,7 @@ export class AzureBlobStore implements BlobStore {
               else if (sub.status === 404) result.missing++;
               else {
                 result.failed++;
-                result.firstError ??= `${sub.status} ${sub.errorCode ?? sub.statusMessage}`;
+                result.firstError ??= `${sub.status} ${loggable(sub.errorCode ?? sub.statusMessage)}`; // the server's words
               }
             }
           } catch (error) {

@@ -1,8 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from '../clock.ts';
+import { DeadlineExceededError, DependencyStalledError } from '../deadline.ts';
 import type { Logger } from '../logger.ts';
 import { OutageLog } from '../outage-log.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
+import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from '../ports/blob-store.ts';
 
 /** A project's own storage account, as one cache slot uses it. */
 export interface SlotStore {
@@ -23,8 +24,8 @@ export interface ProjectStoreState {
   failing: boolean;
   /** When the current failure began (absent while it answers). */
   failingSince?: string;
-  /** Why it fails, as a code (`AuthenticationFailed`, `ContainerNotFound`, `timeout`, `ENOTFOUND`…); no message. */
-  lastError?: string;
+  /** Why it fails, as a tenant may learn it (StoreFailure); never a network error code or a server's words. */
+  lastError?: StoreFailure;
 }
 
 /** The project accounts this instance remembers the state of (the least recently used are forgotten beyond it). */
@@ -50,7 +51,7 @@ export class ProjectStoreStatus {
       failed: (log: Logger, message: string, error: unknown) => {
         if (!known.state.failing) known.state.failingSince = this.#now().toISOString();
         known.state.failing = true;
-        known.state.lastError = failureCode(error);
+        known.state.lastError = storeFailureOf(error);
         known.outage.failed(log, `${message} (project ${store.projectId})`, error);
       },
       succeeded: (log: Logger) => {
@@ -73,7 +74,7 @@ export class ProjectStoreStatus {
       );
     }
     known.state.failing = true;
-    known.state.lastError = 'InvalidSettings';
+    known.state.lastError = 'invalid';
   }
 
   /** The accounts failing now, as this instance knows them (of one tenant, when given). */
@@ -99,11 +100,30 @@ export class ProjectStoreStatus {
   }
 }
 
-/** A failure as a short code, never its message (which could quote a URL or a header). */
-export function failureCode(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return 'error';
-  const { code, name } = error as { code?: unknown; name?: unknown };
-  if (typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code)) return code;
-  if (name === 'DeadlineExceededError') return 'timeout';
-  return typeof name === 'string' ? name : 'error';
+/**
+ * Why a project's storage account fails, in the words its tenant may read (the stats endpoint): coarse on purpose. A
+ * network error code or a server's own text would tell a tenant what answers at an address (`ECONNREFUSED`, a parser
+ * error), which is how a cache in front of storage becomes a port scanner.
+ */
+export type StoreFailure = 'auth' | 'not-found' | 'unreachable' | 'throttled' | 'timeout' | 'invalid';
+
+/** A project account's failure as a StoreFailure. */
+export function storeFailureOf(error: unknown): StoreFailure {
+  if (error instanceof DeadlineExceededError || error instanceof DependencyStalledError) return 'timeout';
+  if (error instanceof BlobTooLargeError) return 'invalid';
+  if (error instanceof BlobNotFoundError) return 'not-found';
+  if (typeof error !== 'object' || error === null) return 'unreachable';
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  // The guarded agents' refusals (adapters/guarded-agents.ts): an address or an answer the service will not take.
+  if (code === 'ERR_ADDRESS_NOT_ALLOWED' || code === 'ERR_RESPONSE_TOO_LARGE') return 'invalid';
+  return failureOfStatus(typeof statusCode === 'number' ? statusCode : undefined, code === 'ETIMEDOUT');
+}
+
+/** The StoreFailure of an HTTP status (undefined: no answer came); `timedOut` when it was a timeout. */
+export function failureOfStatus(status: number | undefined, timedOut = false): StoreFailure {
+  if (timedOut) return 'timeout';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'not-found';
+  if (status === 429 || status === 503) return 'throttled';
+  return 'unreachable';
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { failureCode } from '../cache/project-stores.ts';
+import { storeFailureOf } from '../cache/project-stores.ts';
 import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts';
 import { describeError } from '../errors.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
@@ -56,7 +56,7 @@ async function sweepProjectStores(pass: CleanupPass, now: Date, limit: number): 
         await pass.database(() => maintenance.forgetStoreIfEmpty(due.tenantId, due.storeId));
       }
     } catch (error) {
-      projects.markUnreachable(due, failureCode(error));
+      projects.markUnreachable(due, storeFailureOf(error));
     }
   }
   return deleted;

@@ -1,3 +1,4 @@
+import { failureOfStatus, type StoreFailure } from '../cache/project-stores.ts';
 import { AUDIO_BLOB_PREFIX, parseAudioBlobPath } from '../domain/blob-layout.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
@@ -22,7 +23,8 @@ export interface UnreachableStore {
   tenantId: string;
   storeId: string;
   projectId: string | null;
-  reason: string;
+  /** `no-credentials`, or the account's failure as its tenant may read it. */
+  reason: StoreFailure | 'no-credentials';
 }
 
 /**
@@ -90,7 +92,7 @@ export class ProjectStoreDeletes {
     const storage = await this.#deps.accounts.findStorage(entry.tenantId, entry.storeId, entry.projectId ?? undefined);
     const store = storage ? this.#deps.stores.storeFor(storage) : null;
     this.#stores.set(id, store);
-    if (!store) this.markUnreachable(entry, 'NoCredentials');
+    if (!store) this.markUnreachable(entry, 'no-credentials');
     return store;
   }
 
@@ -98,11 +100,14 @@ export class ProjectStoreDeletes {
    * Skips the account for the tenant for the rest of the pass, with a warning naming its project and account (never
    * its key). Another tenant's entries in the same account are not held up.
    */
-  markUnreachable(entry: Pick<ProjectStoreEntry, 'tenantId' | 'storeId' | 'projectId'>, reason: string): void {
+  markUnreachable(
+    entry: Pick<ProjectStoreEntry, 'tenantId' | 'storeId' | 'projectId'>,
+    reason: UnreachableStore['reason'],
+  ): void {
     if (this.isSkipped(entry)) return;
     this.unreachable.push({ tenantId: entry.tenantId, storeId: entry.storeId, projectId: entry.projectId, reason });
     const why =
-      reason === 'NoCredentials' ? 'no project of the tenant has its credentials any more' : `it failed (${reason})`;
+      reason === 'no-credentials' ? 'no project of the tenant has its credentials any more' : `it failed (${reason})`;
     this.#log.warn(
       `cleanup: project ${entry.projectId ?? '(unknown)'}'s storage account ${entry.storeId} skipped in this pass: ` +
         `${why}; its entries wait for a later pass`,
@@ -170,9 +175,13 @@ function isSamePair(a: TenantStore, b: TenantStore): boolean {
   return pairKey(a) === pairKey(b);
 }
 
-/** A failed delete's reason as a code: the service's error code of a sub-request (`403 AuthorizationFailure`), else a word. */
-function deleteFailureCode(firstError: string | undefined): string {
-  const code = /^\d{3} ([A-Za-z]+)/.exec(firstError ?? '')?.[1];
-  if (code) return code;
-  return /did not .* within \d+ ms/.test(firstError ?? '') ? 'timeout' : 'DeleteFailed';
+/**
+ * A failed batch's reason (DeleteManyResult.firstError: `403 AuthorizationFailure`, or the error of a call that got no
+ * answer) as a StoreFailure: never the server's own words.
+ */
+function deleteFailureCode(firstError: string | undefined): StoreFailure {
+  const text = firstError ?? '';
+  if (/AddressNotAllowed|ResponseTooLarge/.test(text)) return 'invalid';
+  const status = /^(\d{3}) /.exec(text)?.[1];
+  return failureOfStatus(status === undefined ? undefined : Number(status), /did not .* within \d+ ms/.test(text));
 }
