@@ -12,7 +12,7 @@ describe('describeError: text from elsewhere in one log line', () => {
   it('bounds a message a server made long, saying how much was left out', () => {
     const line = describeError(Object.assign(new Error('x'.repeat(100_000)), { name: 'RestError' }));
     expect(line.length).toBeLessThan(600);
-    expect(line).toMatch(/^RestError: x+… \(99489 more characters\)$/);
+    expect(line).toMatch(/^RestError: x+… \(99511 more characters\)$/);
   });
 
   it('leaves ordinary text as it is, non-errors included', () => {
