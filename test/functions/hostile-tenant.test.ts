@@ -152,12 +152,12 @@ function functionsDriver(services: TestServices): Driver {
 }
 
 /** The local host (`npm run serve`'s dist/tools/serve.js, serving the deployment package), over HTTP. */
-function serveDriver(base: () => string, pid: () => number, output: () => string): Driver {
+function serveDriver(host: { base: string; process: ChildProcess; output(): string }): Driver {
   const call = async (who: TestAccount, method: string, route: string, body?: object) => {
     const headers: Record<string, string> = { Authorization: `Bearer ${await who.token()}` };
     if (body) headers['Content-Type'] = 'application/json';
     return answerOf(
-      await fetch(`${base()}/${route}`, { method, headers, body: body ? JSON.stringify(body) : undefined }),
+      await fetch(`${host.base}/${route}`, { method, headers, body: body ? JSON.stringify(body) : undefined }),
     );
   };
   return {
@@ -167,16 +167,16 @@ function serveDriver(base: () => string, pid: () => number, output: () => string
     stats: (who) => call(who, 'GET', 'v1/audio-cache/stats'),
     purge: (who) => call(who, 'DELETE', 'v1/audio-cache'),
     async cleanup() {
-      const passes = (output().match(/Deleted \d+ orphaned cache blobs/g) ?? []).length;
-      const started = await fetch(`${base().replace(/\/api$/, '')}/admin/functions/cleanup`, { method: 'POST' });
+      const passes = (host.output().match(/Deleted \d+ orphaned cache blobs/g) ?? []).length;
+      const started = await fetch(`${host.base.replace(/\/api$/, '')}/admin/functions/cleanup`, { method: 'POST' });
       expect(started.status).toBe(202);
       await expect
-        .poll(() => (output().match(/Deleted \d+ orphaned cache blobs/g) ?? []).length, { timeout: 20_000 })
+        .poll(() => (host.output().match(/Deleted \d+ orphaned cache blobs/g) ?? []).length, { timeout: 20_000 })
         .toBeGreaterThan(passes);
     },
     async chunkedAudition(who, projectId, totalBytes) {
       // Raw HTTP/1.1 with Transfer-Encoding: chunked, written as fast as the host takes it, until it answers.
-      const url = new URL(`${base()}/${auditionPath(projectId)}`);
+      const url = new URL(`${host.base}/${auditionPath(projectId)}`);
       const token = await who.token();
       return new Promise((resolve, reject) => {
         let sent = 0;
@@ -216,7 +216,7 @@ function serveDriver(base: () => string, pid: () => number, output: () => string
         write();
       });
     },
-    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid()}/status`, 'utf8'))![1]) * 1024,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${host.process.pid}/status`, 'utf8'))![1]) * 1024,
   };
 }
 
@@ -272,12 +272,7 @@ describe('a tenant who points our requests at its own listeners (the deployed ru
   let listener: Awaited<ReturnType<typeof startListener>>;
   const drivers: Drivers = {
     functions: () => functionsDriver(services),
-    serve: () =>
-      serveDriver(
-        () => host.base,
-        () => host.process.pid!,
-        () => host.output(),
-      ),
+    serve: () => serveDriver(host),
   };
 
   beforeAll(async () => {
@@ -361,12 +356,7 @@ describe('a tenant who runs a hostile storage account, or sends hostile bodies (
   let hostile: HostileStore;
   const drivers: Drivers = {
     functions: () => functionsDriver(services),
-    serve: () =>
-      serveDriver(
-        () => host.base,
-        () => host.process.pid!,
-        () => host.output(),
-      ),
+    serve: () => serveDriver(host),
   };
   const BUDGET = 1_000;
 
