@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import type { $ZodIssue } from 'zod/v4/core';
+import { DEFAULT_PROJECT_STORAGE_POLICY } from './domain/project-storage.ts';
 
 // Every setting the app reads, parsed once from the environment (Azure app settings, or
 // local.settings.json under `func start`). Nothing else in the code reads process.env.
@@ -40,8 +41,6 @@ const containerName = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 const sixFieldCron = /^\s*\S+(\s+\S+){5}\s*$/;
 // Storage endpoint suffixes (`core.windows.net`), comma-separated.
 const endpointSuffixList = /^\s*[a-z0-9-]+(\.[a-z0-9-]+)+\s*(,\s*[a-z0-9-]+(\.[a-z0-9-]+)+\s*)*$/i;
-/** Azure's public, China and US Government clouds. */
-const DEFAULT_ENDPOINT_SUFFIXES = ['core.windows.net', 'core.chinacloudapi.cn', 'core.usgovcloudapi.net'];
 
 const settingsSchema = z.object({
   DATABASE_URL: z.pipe(
@@ -75,7 +74,7 @@ const settingsSchema = z.object({
       z
         .string()
         .check(z.regex(endpointSuffixList, 'must be comma-separated endpoint suffixes such as core.windows.net')),
-      DEFAULT_ENDPOINT_SUFFIXES.join(','),
+      DEFAULT_PROJECT_STORAGE_POLICY.endpointSuffixes.join(','), // Azure's public, China and US Government clouds
     ),
   ),
   PROJECT_STORAGE_ALLOW_ANY_ENDPOINT: text(

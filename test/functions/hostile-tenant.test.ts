@@ -394,6 +394,17 @@ describe('a tenant who runs a hostile storage account, or sends hostile bodies (
     );
   };
 
+  /** A tenant whose project keeps its auditions in the hostile account (and has a Speech key of its own). */
+  async function hostileProject() {
+    const who = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const projectId = await createTestProject(services.prisma, who, {
+      ...storageSettings(hostile.endpointFor('hostile')),
+      azure_tts_key: 'k',
+      azure_tts_region: 'eastus',
+    });
+    return { who, projectId };
+  }
+
   /** Another tenant's cached line, auditioned again and again until `work` ends: every answer, counted. */
   async function whileOthersHit<T>(driver: Driver, work: () => Promise<T>) {
     const other = await createTestAccount(services.prisma, services.config.jwt.secretKey);
@@ -417,12 +428,7 @@ describe('a tenant who runs a hostile storage account, or sends hostile bodies (
   describe.each(Object.keys(drivers) as (keyof Drivers)[])('%s', (name) => {
     it('answers a line whose blob is missing and then a gigabyte long without reading it; others keep hitting', async () => {
       const driver = drivers[name]();
-      const who = await createTestAccount(services.prisma, services.config.jwt.secretKey);
-      const projectId = await createTestProject(services.prisma, who, {
-        ...storageSettings(hostile.endpointFor('hostile')),
-        azure_tts_key: 'k',
-        azure_tts_region: 'eastus',
-      });
+      const { who, projectId } = await hostileProject();
       const line = { voice: VOICE, text: `Una línea en la cuenta hostil (${name})` };
       answering(() => BLOB_NOT_FOUND);
       expect((await driver.audition(who, projectId, line)).cache).toBe('MISS'); // stored there: a row of ours
@@ -445,12 +451,7 @@ describe('a tenant who runs a hostile storage account, or sends hostile bodies (
 
     it('does not read a gigabyte error body answered to the upload of a miss', async () => {
       const driver = drivers[name]();
-      const who = await createTestAccount(services.prisma, services.config.jwt.secretKey);
-      const projectId = await createTestProject(services.prisma, who, {
-        ...storageSettings(hostile.endpointFor('hostile')),
-        azure_tts_key: 'k',
-        azure_tts_region: 'eastus',
-      });
+      const { who, projectId } = await hostileProject();
       answering(() => BLOB_NOT_FOUND, {
         status: 500,
         headers: { 'content-type': 'application/xml', 'x-ms-error-code': 'InternalError' },
