@@ -49,7 +49,7 @@ const settingsSchema = z.object({
   ),
   DATABASE_POOL_MAX: z.pipe(
     numberWithDefault(5, { integer: true }),
-    z.number().check(z.minimum(2, 'must be at least 2 (one connection for queries, one for locks)')),
+    z.number().check(z.minimum(1, 'must be at least 1')),
   ),
   DATABASE_RECONNECT_SECONDS: z.pipe(
     numberWithDefault(3, { zeroAllowed: true }),
@@ -93,6 +93,10 @@ const settingsSchema = z.object({
   ),
   CACHE_TTL_DAYS: numberWithDefault(30),
   CACHE_MAX_ENTRIES_PER_TENANT: numberWithDefault(10_000, { integer: true }),
+  CACHE_LINE_LEASE_SECONDS: z.pipe(
+    numberWithDefault(6),
+    z.number().check(z.minimum(0.5, 'must be at least 0.5'), z.maximum(60, 'must be at most 60')),
+  ),
   CACHE_CLEANUP_SCHEDULE: text(
     z._default(
       z.string().check(z.regex(sixFieldCron, 'must be a six-field NCRONTAB expression such as "0 0 * * * *"')),
@@ -132,10 +136,7 @@ export type BlobStorageConfig =
 
 export interface Config {
   databaseUrl: string;
-  /**
-   * Every connection this instance opens to the database: one for its locks (the miss locks
-   * and the cleanup's), the rest for Prisma's pool.
-   */
+  /** Every connection this instance opens to the database: Prisma's pool (leases included). */
   databasePoolMax: number;
   /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
   databaseReconnectMs: number;
@@ -183,7 +184,8 @@ export interface Config {
     defaultKeyCharsPerTenantPerDay: number;
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
-  cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string };
+  /** lineLeaseMs: how long a line's lease outlives a holder that stopped renewing it (then another instance takes it over). */
+  cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string; lineLeaseMs: number };
   /** The in-process tier of hot audio: 0 bytes disables it. */
   memoryCache: { maxBytes: number; ttlMs: number };
   /** How long a verified token, a user and a project are trusted without asking again (0: never). */
@@ -252,6 +254,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlDays: settings.CACHE_TTL_DAYS,
       maxEntriesPerTenant: settings.CACHE_MAX_ENTRIES_PER_TENANT,
       cleanupSchedule: settings.CACHE_CLEANUP_SCHEDULE,
+      lineLeaseMs: settings.CACHE_LINE_LEASE_SECONDS * 1000,
     },
     memoryCache: {
       maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024),

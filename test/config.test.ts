@@ -49,7 +49,7 @@ describe('parseConfig', () => {
         defaultKeyCharsPerTenantPerDay: 100_000,
       },
       jwt: { secretKey: minimal.JWT_SECRET_KEY, algorithm: 'HS256' },
-      cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *' },
+      cache: { ttlDays: 30, maxEntriesPerTenant: 10_000, cleanupSchedule: '0 0 * * * *', lineLeaseMs: 6_000 },
       memoryCache: { maxBytes: 64 * 1024 * 1024, ttlMs: 120_000 },
       authCacheMs: 30_000,
       hitFlushMs: 5_000,
@@ -72,6 +72,7 @@ describe('parseConfig', () => {
       CACHE_TTL_DAYS: '7.5',
       CACHE_MAX_ENTRIES_PER_TENANT: '5000',
       CACHE_CLEANUP_SCHEDULE: '0 */15 * * * *',
+      CACHE_LINE_LEASE_SECONDS: '2.5',
       TTS_TIMEOUT_SECONDS: '2.5',
       TTS_CONNECT_TIMEOUT_SECONDS: '1',
       TTS_FIRST_AUDIO_TIMEOUT_SECONDS: '2',
@@ -112,7 +113,12 @@ describe('parseConfig', () => {
       defaultKeyCharsPerTenantPerDay: 100_000,
     });
     expect(config.jwt.algorithm).toBe('HS512');
-    expect(config.cache).toEqual({ ttlDays: 7.5, maxEntriesPerTenant: 5000, cleanupSchedule: '0 */15 * * * *' });
+    expect(config.cache).toEqual({
+      ttlDays: 7.5,
+      maxEntriesPerTenant: 5000,
+      cleanupSchedule: '0 */15 * * * *',
+      lineLeaseMs: 2_500,
+    });
     expect(config.port).toBe(8080);
   });
 
@@ -147,7 +153,7 @@ describe('parseConfig', () => {
 
   it.each([
     ['DATABASE_URL', 'mysql://db/x', /^DATABASE_URL must be a postgresql:\/\/ connection URL$/],
-    ['DATABASE_POOL_MAX', '1', /^DATABASE_POOL_MAX must be at least 2 \(one connection for queries, one for locks\)$/],
+    ['DATABASE_POOL_MAX', '0', /^DATABASE_POOL_MAX must be a positive integer/],
     ['DATABASE_POOL_MAX', '2.5', /^DATABASE_POOL_MAX must be/],
     ['DATABASE_RECONNECT_SECONDS', '61', /^DATABASE_RECONNECT_SECONDS must be at most 60$/],
     ['DATABASE_RECONNECT_SECONDS', '-1', /^DATABASE_RECONNECT_SECONDS must be/],
@@ -161,6 +167,8 @@ describe('parseConfig', () => {
     ['CACHE_TTL_DAYS', 'thirty', /^CACHE_TTL_DAYS must be a positive number \(got "thirty"\)$/],
     ['CACHE_TTL_DAYS', '-1', /^CACHE_TTL_DAYS must be a positive number/],
     ['CACHE_MAX_ENTRIES_PER_TENANT', '10.5', /^CACHE_MAX_ENTRIES_PER_TENANT must be a positive integer/],
+    ['CACHE_LINE_LEASE_SECONDS', '0.2', /^CACHE_LINE_LEASE_SECONDS must be at least 0.5$/],
+    ['CACHE_LINE_LEASE_SECONDS', '61', /^CACHE_LINE_LEASE_SECONDS must be at most 60$/],
     ['CACHE_CLEANUP_SCHEDULE', '0 * * * *', /^CACHE_CLEANUP_SCHEDULE must be a six-field NCRONTAB/],
     ['PORT', '70000', /^PORT must be a TCP port/],
     ['TTS_TIMEOUT_SECONDS', '0', /^TTS_TIMEOUT_SECONDS must be a positive number/],
@@ -208,6 +216,7 @@ describe('parseConfig', () => {
       'BLOB_READ_TIMEOUT_SECONDS',
       'BLOB_WRITE_TIMEOUT_SECONDS',
       'CACHE_CLEANUP_SCHEDULE',
+      'CACHE_LINE_LEASE_SECONDS',
       'CACHE_MAX_ENTRIES_PER_TENANT',
       'CACHE_TTL_DAYS',
       'DATABASE_POOL_MAX',

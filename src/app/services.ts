@@ -3,13 +3,12 @@ import { AzureProjectBlobStores } from '../adapters/azure-project-blob-stores.ts
 import { AzureSpeechSynthesizer } from '../adapters/azure-speech-synthesizer.ts';
 import { LocalSpeechSynthesizer } from '../adapters/local-speech-synthesizer.ts';
 import { ConnectRetry } from '../adapters/postgres/connect-retry.ts';
-import { PgLockSession } from '../adapters/postgres/pg-lock-session.ts';
-import { PgMissLocks } from '../adapters/postgres/pg-miss-locks.ts';
 import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-directory.ts';
 import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
 import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
+import { PrismaLeases } from '../adapters/postgres/prisma-leases.ts';
 import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-runs.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
 import { AzureVoiceList } from '../adapters/azure-voice-list.ts';
@@ -30,7 +29,7 @@ import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
 import type { CacheMaintenance, ProjectStoreMaintenance } from '../ports/cache-maintenance.ts';
 import type { CacheStatsReader } from '../ports/cache-stats.ts';
-import type { MissLocks } from '../ports/miss-locks.ts';
+import type { Leases } from '../ports/leases.ts';
 import type { PredictiveRuns } from '../ports/predictive-runs.ts';
 import type { VoiceList } from '../ports/voice-list.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
@@ -55,6 +54,8 @@ export interface Services {
   /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
   hits: HitRecorder;
   maintenance: CacheMaintenance & ProjectStoreMaintenance;
+  /** Who fills a line, who runs the cleanup: leases every instance sees, in the database. */
+  leases: Leases;
   /** The stats endpoint's and the cleanup log's figures. */
   stats: CacheStatsReader;
   /** Each tenant's characters per UTC day on the service's default key. */
@@ -86,7 +87,7 @@ export interface ServiceOverrides {
   blobStore?: BlobStore;
   projectStores?: ProjectBlobStores;
   synthesizer?: Synthesizer;
-  missLocks?: MissLocks;
+  leases?: Leases;
   accounts?: AccountDirectory;
   maintenance?: CacheMaintenance & ProjectStoreMaintenance;
   stats?: CacheStatsReader;
@@ -101,9 +102,9 @@ export interface ServiceOverrides {
 export function createServices(config: Config, overrides: ServiceOverrides = {}): BuiltServices {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
-  const { locks, prisma } = openDatabase(config);
+  const prisma = openDatabase(config);
   const now = overrides.now ?? systemClock;
-  const missLocks = overrides.missLocks ?? new PgMissLocks(locks);
+  const leases = overrides.leases ?? new PrismaLeases(prisma);
   const blobStore = overrides.blobStore ?? createBlobStore(config);
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
@@ -112,7 +113,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const projectStores = overrides.projectStores ?? createProjectStores(config, now);
   const projectStoreStatus = new ProjectStoreStatus(now);
   const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma, storagePolicyOf(config, blobStore));
-  const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, missLocks, metrics, now };
+  const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, leases, metrics, now };
   const auditions = createAuditions(config, { ...ports, budget: speechBudget });
   const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
   return {
@@ -126,7 +127,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     access: new AccessControl(config.jwt, accounts, { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
-    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma, locks),
+    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma),
+    leases,
     stats: overrides.stats ?? new PrismaCacheStatsReader(prisma),
     speechBudget,
     async pingDatabase() {
@@ -142,8 +144,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
-      await missLocks.close();
-      await Promise.all([prisma.$disconnect(), locks.close()]);
+      await prisma.$disconnect(); // leases still held expire on their own
     },
   };
 }
@@ -164,27 +165,18 @@ function createAuditions(
 }
 
 /**
- * The connection budget (DATABASE_POOL_MAX): one connection carries every advisory lock of
- * this instance, the rest are Prisma's pool. Nothing else here opens a connection.
- * One outage state for both: a restart seen by one is known to the other.
- * Likewise one stall state: a database that stopped answering one statement is not asked by
- * the next ones until it answers a probe.
+ * The connection budget (DATABASE_POOL_MAX) is Prisma's pool, all this instance opens: every
+ * statement (leases included) is a single statement or a transaction, safe through PgBouncer in
+ * transaction mode. The pool waits out a restart (ConnectRetry), and a database that stopped
+ * answering one statement is not asked by the next ones until it answers a probe (StallGuard).
  */
-function openDatabase(config: Config): { locks: PgLockSession; prisma: PrismaClient } {
-  const connectRetry = new ConnectRetry({ windowMs: config.databaseReconnectMs });
-  const databaseStall = new StallGuard('the database');
-  const locks = new PgLockSession(config.databaseUrl, {
-    connectRetry,
-    queryTimeoutMs: config.databaseTimeoutMs,
-    stallGuard: databaseStall,
-  });
-  const prisma = createPrismaClient(config.databaseUrl, {
-    maxConnections: config.databasePoolMax - 1,
-    connectRetry,
+function openDatabase(config: Config): PrismaClient {
+  return createPrismaClient(config.databaseUrl, {
+    maxConnections: config.databasePoolMax,
+    connectRetry: new ConnectRetry({ windowMs: config.databaseReconnectMs }),
     timeoutMs: config.databaseTimeoutMs,
-    stallGuard: databaseStall,
+    stallGuard: new StallGuard('the database'),
   });
-  return { locks, prisma };
 }
 
 /** Blob Storage as configured, with its deadlines and the longest audition read. */

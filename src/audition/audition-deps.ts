@@ -10,7 +10,7 @@ import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
 import type { ProjectStoreStatus } from '../cache/project-stores.ts';
-import type { MissLocks } from '../ports/miss-locks.ts';
+import type { Leases } from '../ports/leases.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
@@ -46,7 +46,7 @@ export interface AuditionServiceDeps {
   projectStores?: ProjectBlobStores;
   projectStoreStatus?: ProjectStoreStatus;
   synthesizer: Synthesizer;
-  cache: Pick<Config['cache'], 'ttlDays'>;
+  cache: Pick<Config['cache'], 'ttlDays' | 'lineLeaseMs'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
   speech: Pick<
     Config['speech'],
@@ -64,8 +64,8 @@ export interface AuditionServiceDeps {
   hits: HitRecorder;
   /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
   memory?: MemoryAudioTier;
-  /** Cross-instance coordination of misses; without it, each instance synthesizes alone. */
-  missLocks?: MissLocks;
+  /** Cross-instance coordination of misses (a lease per line); without it, each instance synthesizes alone. */
+  leases?: Leases;
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: CacheMetrics;
   /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */

@@ -1,4 +1,5 @@
 import { AudioCache } from '../cache/audio-cache.ts';
+import type { HeldLease } from '../cache/held-lease.ts';
 import { MissTurns } from '../cache/miss-turns.ts';
 import { SingleFlight, type Flight } from '../cache/single-flight.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -29,7 +30,7 @@ interface Fill {
   whole: Promise<WholeAudio>;
 }
 
-/** Past the slot wait and the synthesis's own timeout, a holder elsewhere is presumed stuck. */
+/** Past the slot wait and the synthesis's own timeout, the wait for a holder elsewhere ends (its lease is still renewed). */
 const HOLDER_GRACE_MS = 5_000;
 
 /**
@@ -74,7 +75,8 @@ export class AuditionService {
     });
     this.#turns = new MissTurns({
       cache: this.#cache,
-      missLocks: deps.missLocks,
+      leases: deps.leases,
+      leaseTtlMs: deps.cache.lineLeaseMs,
       maxWaitMs: speech.queueWaitMs + speech.timeoutMs + HOLDER_GRACE_MS,
       now,
       databaseOutage: outages.database,
@@ -201,15 +203,16 @@ export class AuditionService {
     const turn = await this.#turns.awaitTurn(job);
     if (turn.kind === 'stored') return wholeFill(served(job, 'l2', turn.audio));
     if (turn.kind === 'uncached') return wholeFill(served(job, 'synthesis', await this.#synthesizeUncached(job)));
+    const { lease } = turn;
     let fill: Fill;
     try {
-      fill = await this.#synthesizeAndStore(job, flight);
+      fill = await this.#synthesizeAndStore(job, flight, lease);
     } catch (error) {
-      await turn.release();
+      await lease?.release();
       throw error;
     }
-    // The key's lock is held until the audio is stored (or found uncacheable).
-    void fill.whole.catch(() => {}).finally(turn.release);
+    // The line's lease is kept until the audio is stored (or found uncacheable).
+    void fill.whole.catch(() => {}).finally(() => lease?.release());
     return fill;
   }
 
@@ -219,7 +222,7 @@ export class AuditionService {
    * hit) and stored in the background (the lock, and identical requests waiting, see it through). A failure before the
    * first chunk is an error answer; a failure after it breaks the stream off (nothing is cached).
    */
-  async #synthesizeAndStore(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Fill> {
+  async #synthesizeAndStore(job: AuditionJob, flight: Flight<WholeAudio>, lease?: HeldLease): Promise<Fill> {
     const ssml = buildSsml(job.audition);
     const stream = new AudioStream();
     const synthesis = this.#synthesizeAndKeep(job, ssml, stream, flight);
@@ -227,11 +230,13 @@ export class AuditionService {
     // do not stream), or a failure (the caller gets its status).
     const streaming = await Promise.race([stream.started.then(() => true), synthesis.then(() => false)]);
     if (!streaming)
-      return wholeFill(served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis)));
+      return wholeFill(
+        served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis, lease)),
+      );
     const whole = synthesis.then(
       (audio) => {
         stream.end();
-        return this.#cache.store(job, job.audition, ssml, audio);
+        return this.#cache.store(job, job.audition, ssml, audio, lease);
       },
       (error: unknown) => {
         const reason = error instanceof AppError && error.cause !== undefined ? error.cause : error;

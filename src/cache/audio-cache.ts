@@ -7,7 +7,9 @@ import type { Logger } from '../logger.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
 import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
+import { LeaseLostError } from '../ports/leases.ts';
 import type { Timings } from '../timing.ts';
+import type { HeldLease } from './held-lease.ts';
 import type { HitRecorder } from './hit-recorder.ts';
 import { newCacheEntry } from './new-cache-entry.ts';
 import { continueStream, openBlob, readRest, type OpenedEntry } from './blob-audio.ts';
@@ -144,12 +146,17 @@ export class AudioCache {
     });
   }
 
-  /** Blob first, then the row. Any fault: the audio, uncached (BYPASS), and out of memory. */
+  /**
+   * Blob first, then the row. Any fault: the audio, uncached (BYPASS), and out of memory. Under a line's `lease`, only
+   * while it is still ours: proven before the upload, and the row written fenced by it. A holder that lost its lease
+   * (it froze, another instance took the line over) answers its audio uncached and leaves the new holder's entry be.
+   */
   async store(
     slot: CacheSlot,
     audition: Audition,
     ssml: string,
     { audio, durationSeconds }: SynthesizedAudition,
+    lease?: HeldLease,
   ): Promise<WholeAudio> {
     const now = this.#now();
     const { index, memory, engine } = this.#deps;
@@ -161,6 +168,15 @@ export class AudioCache {
       memory?.delete(slot.cacheKey);
       return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
     };
+    const lostLease = (): WholeAudio => {
+      slot.log.warn(
+        `audition cache: lost the lease of ${slot.cacheKey.slice(0, 12)}… before storing it ` +
+          '(another instance took the line over); answering uncached',
+      );
+      memory?.delete(slot.cacheKey);
+      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+    };
+    if (lease && !(await lease.prove())) return lostLease();
     try {
       // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
       // pointing at nothing.
@@ -176,13 +192,15 @@ export class AudioCache {
       // A conflict means the key has a row already: one another instance stored meanwhile
       // (same key, same audio: keep it and its counts), or the expired one being healed.
       // A row whose blob was missing points at the path just re-uploaded, so it stands.
-      const inserted = await index.insert(entry);
+      const inserted = await index.insert(entry, lease?.grant);
       if (!inserted) {
         const existing = await index.find(slot.cacheKey);
-        if (existing?.expiresAt && existing.expiresAt.getTime() <= now.getTime()) await index.replace(entry);
+        if (existing?.expiresAt && existing.expiresAt.getTime() <= now.getTime())
+          await index.replace(entry, lease?.grant);
       }
       this.#outages.database.succeeded(slot.log);
     } catch (error) {
+      if (error instanceof LeaseLostError) return lostLease();
       return uncached('index write', error);
     }
     return { status: 'MISS', audio, cacheKey: slot.cacheKey, durationSeconds };

@@ -1,41 +1,50 @@
 import { systemClock, type Clock } from '../clock.ts';
 import type { WholeAudio } from '../domain/audition-audio.ts';
 import { OutageLog } from '../outage-log.ts';
-import type { MissLock, MissLocks } from '../ports/miss-locks.ts';
+import type { Leases } from '../ports/leases.ts';
 import type { AudioCache, CacheSlot } from './audio-cache.ts';
+import { HeldLease } from './held-lease.ts';
 
 /**
  * Whose turn it is to fill a miss, across instances:
- * - `synthesize`: this instance synthesizes and stores it, then calls `release` (it holds the
- *   key's lock, or goes alone: no locks, a coordination failure, a wait that ran out);
+ * - `synthesize`: this instance synthesizes and stores it, under `lease` (its writes fenced by it), then releases it;
+ *   without one it goes alone (no leases, a coordination failure, a wait that ran out);
  * - `stored`: another instance stored it meanwhile (a play, counted);
  * - `uncached`: the index failed while waiting; synthesize without storing.
  */
 export type Turn =
-  { kind: 'synthesize'; release: () => Promise<void> } | { kind: 'stored'; audio: WholeAudio } | { kind: 'uncached' };
+  { kind: 'synthesize'; lease: HeldLease | undefined } | { kind: 'stored'; audio: WholeAudio } | { kind: 'uncached' };
 
 export interface MissTurnsDeps {
   cache: Pick<AudioCache, 'lookUp'>;
   /** Cross-instance coordination of misses; without it, each instance synthesizes alone. */
-  missLocks?: MissLocks;
+  leases?: Leases;
+  /** A line's lease outlives a holder that stopped renewing it (froze, vanished) by at most this long. */
+  leaseTtlMs: number;
   /** The longest a request waits for another instance's synthesis before doing its own. */
   maxWaitMs: number;
   now?: Clock;
-  /** How often a waiting instance looks for the other's entry. */
-  pollMs?: number;
-  /** Where locks that cannot be reached are logged, once per database outage. */
+  /** The first pause of a waiting instance before it looks again; each next one is twice as long, up to `maxPauseMs`. */
+  firstPauseMs?: number;
+  maxPauseMs?: number;
+  /** Where leases that cannot be reached are logged, once per database outage. */
   databaseOutage?: OutageLog;
 }
 
-const POLL_MS = 100;
-const alone: Turn = { kind: 'synthesize', release: () => Promise.resolve() };
+const FIRST_PAUSE_MS = 50;
+const MAX_PAUSE_MS = 1_000;
+const alone: Turn = { kind: 'synthesize', lease: undefined };
+
+/** The lease name of a line (a cache key is a sha256 hex digest). */
+export function lineLeaseName(cacheKey: string): string {
+  return `audition:${cacheKey}`;
+}
 
 /**
- * One synthesis per key across instances: the instance that gets the key's lock, and still
- * holds it when it is about to synthesize, synthesizes (holding the lock until the audio is
- * stored); the others poll the index for its entry, for at most `maxWaitMs`. A failure to
- * coordinate (database trouble) or a wait that runs out falls back to synthesizing here:
- * the cache fails open, and a caller is never left hanging.
+ * One synthesis per key across instances: the instance that takes the key's lease synthesizes, keeping the lease alive
+ * until the audio is stored; the others look for its entry, pausing longer each time (50 ms doubling to 1 s, with
+ * jitter), and take the lease over if its holder stops renewing it. A failure to coordinate (database trouble) or a
+ * wait that runs out falls back to synthesizing here: the cache fails open, and a caller is never left hanging.
  */
 export class MissTurns {
   readonly #deps: MissTurnsDeps;
@@ -49,13 +58,14 @@ export class MissTurns {
   }
 
   async awaitTurn(slot: CacheSlot): Promise<Turn> {
-    const { missLocks, cache } = this.#deps;
-    if (!missLocks) return alone;
+    const { leases, cache } = this.#deps;
+    if (!leases) return alone;
     const deadline = this.#now().getTime() + this.#deps.maxWaitMs;
+    let pauseMs = this.#deps.firstPauseMs ?? FIRST_PAUSE_MS;
     for (;;) {
-      let lock: MissLock | undefined;
+      let lease: HeldLease | undefined;
       try {
-        lock = await missLocks.tryLock(slot.cacheKey);
+        lease = await HeldLease.take(leases, lineLeaseName(slot.cacheKey), this.#deps.leaseTtlMs);
       } catch (error) {
         this.#databaseOutage.failed(
           slot.log,
@@ -64,11 +74,21 @@ export class MissTurns {
         );
         return alone;
       }
-      if (lock) {
-        const turn = await this.#holding(slot, lock);
-        if (turn) return turn;
+      if (lease) {
+        if (lease.grant.generation > 1) {
+          slot.log.warn(
+            `audition cache: took over the lease of ${slot.cacheKey.slice(0, 12)}… ` +
+              `(generation ${lease.grant.generation}): its holder stopped renewing it`,
+          );
+        }
+        // The previous holder may have stored it between our lookup and our lease.
+        const stored = await cache.lookUp(slot);
+        if (stored.kind !== 'hit') return { kind: 'synthesize', lease };
+        await lease.release();
+        return { kind: 'stored', audio: stored.audio };
       }
-      await new Promise((resolve) => setTimeout(resolve, this.#deps.pollMs ?? POLL_MS));
+      await pause(pauseMs);
+      pauseMs = Math.min(pauseMs * 2, this.#deps.maxPauseMs ?? MAX_PAUSE_MS);
       const stored = await cache.lookUp(slot);
       if (stored.kind === 'hit') return { kind: 'stored', audio: stored.audio };
       if (stored.kind === 'bypass') return { kind: 'uncached' };
@@ -80,28 +100,10 @@ export class MissTurns {
       }
     }
   }
+}
 
-  /** With the key's lock: stored by the previous holder, or ours to fill; undefined when the lock was lost. */
-  async #holding(slot: CacheSlot, lock: MissLock): Promise<Turn | undefined> {
-    let turn: Turn | undefined;
-    try {
-      // The previous holder may have stored it between our lookup and our lock.
-      const stored = await this.#deps.cache.lookUp(slot);
-      // A synthesis is paid for: the lock is proven here, not believed. Its session may have
-      // ended since it was granted (a restart, a failover) and another instance taken the key
-      // meanwhile, and be synthesizing it.
-      if (stored.kind === 'hit') turn = { kind: 'stored', audio: stored.audio };
-      else if (await lock.stillHeld()) return { kind: 'synthesize', release: () => lock.release() };
-    } catch (error) {
-      await lock.release();
-      throw error;
-    }
-    await lock.release();
-    if (turn) return turn;
-    slot.log.warn(
-      `audition cache: lost the miss lock of ${slot.cacheKey.slice(0, 12)}… before synthesizing ` +
-        "(its database session ended); waiting for the other instance's synthesis",
-    );
-    return undefined;
-  }
+/** `ms`, give or take a quarter, so that waiters started together do not ask together. */
+function pause(ms: number): Promise<void> {
+  const jittered = ms * (0.75 + Math.random() * 0.5);
+  return new Promise((resolve) => setTimeout(resolve, jittered));
 }

@@ -1,3 +1,4 @@
+import { HeldLease } from '../cache/held-lease.ts';
 import type { CacheMaintenance, EntrySelection } from '../ports/cache-maintenance.ts';
 import type { CacheStats, UsageWindow } from '../ports/cache-stats.ts';
 import type { DeleteManyResult } from '../ports/blob-store.ts';
@@ -30,6 +31,12 @@ export interface CleanupReport {
 }
 
 const USAGE_RETENTION_MS = 90 * 86_400_000;
+/** The one lease every instance's and every manual run's pass takes. */
+export const CLEANUP_LEASE = 'cleanup';
+/** A pass renews its lease every third of this; one that stopped (a killed run) is taken over this long after. */
+const CLEANUP_LEASE_TTL_MS = 60_000;
+/** Leases expired this long ago (their holder gone without releasing them, the line never asked again) are deleted. */
+const STALE_LEASE_MS = 3_600_000;
 
 /**
  * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
@@ -41,9 +48,10 @@ const USAGE_RETENTION_MS = 90 * 86_400_000;
 export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Promise<CleanupReport> {
   const { log } = deps;
   const pass = new CleanupPass(deps, options);
-  const outcome = await deps.maintenance.withExclusiveLock(async () => {
+  const outcome = await withCleanupLease(deps, async () => {
     log.info('Running audio cache cleanup...');
     const now = options.now();
+    await deps.leases.deleteExpired(STALE_LEASE_MS);
     await forgetUnusedOwnershipNotes(pass, now);
     const expired = await deleteExpiredEntries(pass, now);
     log.info(`Deleted ${expired} expired cache entries`);
@@ -74,6 +82,25 @@ export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Pr
     databaseMs: pass.databaseMs,
     blobMs: pass.blobMs,
   };
+}
+
+/**
+ * Runs `work` holding the cleanup's lease, or answers `{ ran: false }` at once when another pass holds it. Should the
+ * lease be lost meanwhile (this pass froze past its expiry and another took over), this one goes on regardless: each
+ * of its steps is one bounded statement or blob batch that is safe beside another pass's (rows before blobs, a row
+ * deleted twice is deleted once), so the lease saves work, not data.
+ */
+async function withCleanupLease<T>(
+  deps: CleanupDeps,
+  work: () => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false }> {
+  const lease = await HeldLease.take(deps.leases, CLEANUP_LEASE, CLEANUP_LEASE_TTL_MS);
+  if (!lease) return { ran: false };
+  try {
+    return { ran: true, value: await work() };
+  } finally {
+    await lease.release();
+  }
 }
 
 /**

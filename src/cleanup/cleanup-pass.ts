@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { BlobStore, DeleteManyResult } from '../ports/blob-store.ts';
 import type { CacheMaintenance } from '../ports/cache-maintenance.ts';
 import type { CacheStatsReader } from '../ports/cache-stats.ts';
+import type { Leases } from '../ports/leases.ts';
 import { ProjectStoreDeletes, type ProjectStoreDeps } from './project-store-deletes.ts';
 
 // What every step of a cleanup pass (clean-cache.ts) shares.
@@ -24,6 +25,8 @@ export const DEFAULTS = { batchSize: 5_000, orphanGraceMs: 60 * 60_000, orphanLi
 
 export interface CleanupDeps {
   maintenance: CacheMaintenance;
+  /** The one-pass-at-a-time lease, shared with every instance and manual run. */
+  leases: Leases;
   /** The operator's account. */
   blobStore: BlobStore;
   stats: CacheStatsReader;

@@ -21,6 +21,7 @@ export function runCleanupPass(services: Services, log: Logger) {
   return cleanCache(
     {
       maintenance: services.maintenance,
+      leases: services.leases,
       blobStore: services.blobStore,
       stats: services.stats,
       log,

@@ -1,3 +1,5 @@
+import type { LeaseGrant } from './leases.ts';
+
 /** The cache's index (the `audio_cache` table), as the audition service needs it. */
 export interface AudioCacheIndex {
   /** The entry stored under this key, whatever its age; null when there is none. */
@@ -11,10 +13,14 @@ export interface AudioCacheIndex {
   recordHits(batch: HitBatch): Promise<string[]>;
   /** Syntheses counted since the last call, added to each tenant's hourly usage. */
   recordMisses(batch: MissBatch): Promise<void>;
-  /** Stores a new entry; false when one with its key exists already (another request won). */
-  insert(entry: NewCacheEntry): Promise<boolean>;
-  /** Overwrites the entry stored under `entry.cacheKey` (healing an expired or broken one). */
-  replace(entry: NewCacheEntry): Promise<void>;
+  /**
+   * Stores a new entry; false when one with its key exists already (another request won). With a `fence`, only while
+   * that lease is still the writer's, checked in the same transaction as the write: else nothing is written and it
+   * throws LeaseLostError.
+   */
+  insert(entry: NewCacheEntry, fence?: LeaseGrant): Promise<boolean>;
+  /** Overwrites the entry stored under `entry.cacheKey` (healing an expired or broken one); fenced as `insert`. */
+  replace(entry: NewCacheEntry, fence?: LeaseGrant): Promise<void>;
 }
 
 export interface CacheEntry {

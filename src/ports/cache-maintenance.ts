@@ -4,11 +4,6 @@
  * rows (every book's narration) are never this service's to delete.
  */
 export interface CacheMaintenance {
-  /**
-   * Runs `work` holding the cluster-wide cleanup lock, or returns `{ ran: false }` at once if
-   * another pass (another instance, a manual run) holds it.
-   */
-  withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   // The three deletes below act on entries in the operator's account only (no store id in their note); those in
   // project accounts go through ProjectStoreMaintenance.
   /** Deletes up to `limit` of our entries with `expires_at < now`; returns their blob paths. */

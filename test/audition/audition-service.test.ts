@@ -12,7 +12,8 @@ import { auditionKeyOf } from '../support/cache-keys.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
-import { MemoryLockTable, MemoryMissLocks } from '../twins/memory-miss-locks.ts';
+import { MemoryLeases } from '../twins/memory-leases.ts';
+import { lineLeaseName } from '../../src/cache/miss-turns.ts';
 import { MemorySpeechBudget } from '../twins/memory-speech-budget.ts';
 import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 
@@ -39,7 +40,8 @@ interface Shared {
   clock: { now: Date };
   database: MemoryCacheDatabase;
   blobStore: MemoryBlobStore;
-  locks: MemoryLockTable;
+  /** The clock leases expire on (the database's): a test moves it to expire one. */
+  leaseClock: { ms: number };
 }
 
 const open: HitRecorder[] = [];
@@ -47,17 +49,18 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((hits) => hits.close()));
 });
 
-/** Shared storage (one database, one container, one lock table), as every instance sees it. */
+/** Shared storage (one database with its lease table, one container), as every instance sees it. */
 function sharedStorage(options: { blobChunkBytes?: number } = {}): Shared {
   const clock = { now: new Date('2031-03-01T10:00:00Z') };
   const now = () => clock.now;
-  return {
-    clock,
-    database: new MemoryCacheDatabase(now),
-    blobStore: new MemoryBlobStore(now, options.blobChunkBytes),
-    locks: new MemoryLockTable(),
-  };
+  const leaseClock = { ms: 0 };
+  const database = new MemoryCacheDatabase(now);
+  database.leaseClock = () => leaseClock.ms;
+  return { clock, database, blobStore: new MemoryBlobStore(now, options.blobChunkBytes), leaseClock };
 }
+
+/** A line's lease lasts this long on the lease clock; its holder renews it every third of it (real time). */
+const LINE_LEASE_MS = 60_000;
 
 /** One instance of the service over the shared storage, with its own memory, synthesizer and locks. */
 function instance(
@@ -83,15 +86,15 @@ function instance(
   const hits = new HitRecorder(index, log, 60_000);
   open.push(hits);
   const synthesizer = new MemorySynthesizer();
-  const missLocks = new MemoryMissLocks(shared.locks);
+  const leases = new MemoryLeases(shared.database);
   const service = new AuditionService({
     index,
     blobStore: shared.blobStore,
     synthesizer,
     hits,
     memory: options.memory === false ? undefined : new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now }),
-    missLocks,
-    cache: { ttlDays: 30 },
+    leases,
+    cache: { ttlDays: 30, lineLeaseMs: LINE_LEASE_MS },
     speech: {
       defaultKey: options.defaultKey,
       defaultRegion: 'eastus',
@@ -112,7 +115,7 @@ function instance(
   };
   const prewarm = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) =>
     service.prewarm({ caller: callerOf(tenantId), project, audition, log });
-  return { service, synthesizer, hits, missLocks, warnings, infos, play, prewarm, index };
+  return { service, synthesizer, hits, leases, warnings, infos, play, prewarm, index };
 }
 
 async function bytes(result: AuditionAudio): Promise<Buffer> {
@@ -323,7 +326,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     for (const audio of audios) expect(audio.equals(audios[0]!)).toBe(true);
   });
 
-  it('synthesizes the same line once across instances: the lock holder stores it, the other waits and reads it', async () => {
+  it('synthesizes the same line once across instances: the lease holder stores it, the other waits and reads it', async () => {
     const shared = sharedStorage();
     const a = instance(shared);
     const b = instance(shared);
@@ -331,7 +334,7 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     const fromA = a.play();
     await a.synthesizer.waitForCalls(1);
     const fromB = b.play();
-    await vi.waitFor(() => expect(b.missLocks.attempts).toBeGreaterThanOrEqual(1), { timeout: 10_000 }); // b found the lock held
+    await vi.waitFor(() => expect(b.leases.takes).toBeGreaterThanOrEqual(2), { timeout: 10_000 }); // b found the lease held, and waits
     expect(b.synthesizer.calls).toBe(0);
     a.synthesizer.release();
     const [resultA, resultB] = await Promise.all([fromA, fromB]);
@@ -341,43 +344,46 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
   });
 
-  it('does not synthesize under a lock it lost before synthesizing: it waits for the instance that took the key, and says so once', async () => {
+  it('takes over the line of a holder that stopped renewing its lease; the holder, woken, leaves the new entry be', async () => {
     const shared = sharedStorage();
     const a = instance(shared);
     const b = instance(shared);
-    // a takes the key's lock, finds no entry, and stops where it proves the lock before paying...
-    let open!: () => void;
-    a.missLocks.proofGate = new Promise((resolve) => (open = resolve));
+    a.synthesizer.hold();
     const fromA = a.play();
-    await vi.waitFor(() => expect(a.missLocks.proofs).toBe(1), { timeout: 10_000 });
-    // ... where its lock session ends, and b takes the key and synthesizes the line.
-    const hear = a.missLocks.endSession();
-    b.synthesizer.hold();
-    const fromB = b.play();
-    await b.synthesizer.waitForCalls(1);
-    hear();
-    open();
-    b.synthesizer.release();
-
-    const [resultA, resultB] = await Promise.all([fromA, fromB]);
+    await a.synthesizer.waitForCalls(1);
+    // a freezes: its lease is not renewed, and expires on the database's clock.
+    shared.leaseClock.ms += LINE_LEASE_MS + 1;
+    const resultB = await b.play();
     expect(resultB.status).toBe('MISS');
-    expect(resultA.status).toBe('HIT-L2'); // b's entry, found by a's polling
-    expect((await bytes(resultA)).equals(await bytes(resultB))).toBe(true);
-    expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
-    expect(a.warnings).toEqual([
-      expect.stringMatching(/^audition cache: lost the miss lock of [0-9a-f]{12}… before synthesizing/),
-    ]);
+    await bytes(resultB);
+    await b.service.drain();
+    expect(b.warnings).toContainEqual(
+      expect.stringMatching(/^audition cache: took over the lease of [0-9a-f]{12}… \(generation 2\)/),
+    );
+    const key = auditionKeyOf(TENANT, line(), 'memory');
+    const stored = shared.database.row(key)!;
+
+    // a wakes and finishes its synthesis: the line is no longer its own to store.
+    a.synthesizer.release();
+    await bytes(await fromA);
+    await a.service.drain();
+    expect(a.warnings).toContainEqual(
+      expect.stringMatching(/^audition cache: lost the lease of [0-9a-f]{12}… before storing it/),
+    );
+    expect(shared.database.row(key)).toEqual(stored); // b's entry, untouched
+    expect(a.synthesizer.calls + b.synthesizer.calls).toBe(2);
   });
 
   it('stops waiting for a holder that never finishes once the injected clock passes the deadline, and synthesizes itself', async () => {
     const shared = sharedStorage();
-    const stuck = new MemoryMissLocks(shared.locks);
-    await stuck.tryLock(auditionKeyOf(TENANT, line(), 'memory')); // a holder that hangs and never lets go
+    const stuck = new MemoryLeases(shared.database);
+    // A holder that hangs but keeps renewing its lease (the lease clock never moves here).
+    await stuck.take(lineLeaseName(auditionKeyOf(TENANT, line(), 'memory')), LINE_LEASE_MS);
     // A deadline far beyond the test's own timeout: only the injected clock can end the wait.
-    const { play, synthesizer, warnings, missLocks } = instance(shared, { queueWaitMs: 120_000 });
+    const { play, synthesizer, warnings, leases } = instance(shared, { queueWaitMs: 120_000 });
     const result = play();
     // Refused twice: it is waiting, its deadline taken from the clock before the move below.
-    await vi.waitFor(() => expect(missLocks.attempts).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+    await vi.waitFor(() => expect(leases.takes).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
     expect(synthesizer.calls).toBe(0);
     shared.clock.now = new Date(shared.clock.now.getTime() + 10 * 60_000); // past queue wait + timeout + grace
     await expect(result).resolves.toMatchObject({ status: 'MISS' });
@@ -385,10 +391,10 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(warnings.some((w) => w.startsWith('audition cache: gave up waiting for another instance'))).toBe(true);
   });
 
-  it('synthesizes alone when the locks cannot be reached (fails open), and still stores the audio', async () => {
+  it('synthesizes alone when the leases cannot be reached (fails open), and still stores the audio', async () => {
     const shared = sharedStorage();
-    const { play, missLocks, warnings, service } = instance(shared);
-    missLocks.failing = new Error('connection refused');
+    const { play, leases, warnings, service } = instance(shared);
+    leases.failing = new Error('connection refused');
     const result = await play();
     expect(result.status).toBe('MISS');
     await bytes(result);

@@ -72,7 +72,7 @@ function setUp(
     blobStore: new MemoryBlobStore(now),
     synthesizer,
     hits,
-    cache: { ttlDays: 30 },
+    cache: { ttlDays: 30, lineLeaseMs: 6_000 },
     speech: {
       defaultKey: 'service-key',
       defaultRegion: 'westeurope',

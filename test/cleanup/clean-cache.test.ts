@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { InvocationContext } from '@azure/functions';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
-import { cleanCache, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
+import { cleanCache, CLEANUP_LEASE, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import { createCleanupHandler } from '../../src/handlers/cleanup-handler.ts';
 import { parseConfig } from '../../src/config.ts';
 import { cleanupFunction } from '../../src/functions/cleanup.ts';
@@ -49,7 +49,13 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
   }
   const run = (options: Partial<CleanupOptions> = {}) =>
     cleanCache(
-      { maintenance: services.maintenance, blobStore: services.blobStore, stats: services.stats, log },
+      {
+        maintenance: services.maintenance,
+        leases: services.leases,
+        blobStore: services.blobStore,
+        stats: services.stats,
+        log,
+      },
       {
         maxEntriesPerTenant: 10_000,
         pricePerMillionChars: services.config.ttsPricePerMillionChars,
@@ -149,11 +155,29 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
 
   it('runs one pass at a time: a second caller skips and says so', async () => {
     await seed(randomUUID(), { expiresAt: new Date(NOW.getTime() - HOUR) });
-    const outer = await services.maintenance.withExclusiveLock(() => run());
-    expect(outer).toEqual({ ran: true, value: expect.objectContaining({ ran: false, expired: 0 }) });
+    // Another instance's pass holds the cleanup's lease.
+    const theirs = await services.leases.take(CLEANUP_LEASE, 60_000);
+    expect(theirs).toBeDefined();
+    expect(await run()).toEqual(expect.objectContaining({ ran: false, expired: 0 }));
     expect(lines).toEqual(['info: Audio cache cleanup skipped: another cleanup pass is running']);
-    // The lock is released afterwards: the next pass does the work.
+    await services.leases.release(theirs!);
+    // Once released, the next pass does the work, and lets go of the lease afterwards.
     expect((await run()).expired).toBe(1);
+    const next = await services.leases.take(CLEANUP_LEASE, 60_000);
+    expect(next).toEqual(expect.objectContaining({ generation: 1 }));
+    await services.leases.release(next!);
+  });
+
+  it('takes over the lease of a pass that stopped renewing it (a killed run), and deletes leases long expired', async () => {
+    await seed(randomUUID(), { expiresAt: new Date(NOW.getTime() - HOUR) });
+    const killed = await services.leases.take(CLEANUP_LEASE, 200);
+    const forgotten = await services.leases.take(`audition:${'0'.repeat(64)}`, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await run()).expired).toBe(1);
+    expect(await services.leases.renew(killed!, 60_000)).toBe(false); // taken over, then released
+    // A line's lease expired an hour before the pass is deleted by it; one expired just now is not.
+    expect(forgotten).toBeDefined();
+    expect(await services.leases.deleteExpired(0)).toBe(1);
   });
 
   it('lets two passes started together split nothing: one does the work, in total exactly once', async () => {
@@ -296,7 +320,13 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     );
     try {
       const report = await cleanCache(
-        { maintenance: deadBlob.maintenance, blobStore: deadBlob.blobStore, stats: deadBlob.stats, log },
+        {
+          maintenance: deadBlob.maintenance,
+          leases: deadBlob.leases,
+          blobStore: deadBlob.blobStore,
+          stats: deadBlob.stats,
+          log,
+        },
         { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW },
       );
       expect(report).toMatchObject({ ran: true, expired: 3, blobs: { deleted: 0, failed: 3 } });

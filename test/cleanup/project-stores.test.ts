@@ -66,6 +66,7 @@ describe.each(DATABASE_SHAPES)("the cleanup pass in projects' own storage accoun
     cleanCache(
       {
         maintenance: services.maintenance,
+        leases: services.leases,
         blobStore: services.blobStore,
         stats: services.stats,
         log,

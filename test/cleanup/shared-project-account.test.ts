@@ -77,6 +77,7 @@ describe.each(DATABASE_SHAPES)('two tenants sharing a project storage account, d
     cleanCache(
       {
         maintenance: services.maintenance,
+        leases: services.leases,
         blobStore: services.blobStore,
         stats: services.stats,
         log,

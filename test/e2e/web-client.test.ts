@@ -359,10 +359,18 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
 
     const first = await tab.evaluate(AUDITION_IN_PAGE, { baseUrl, token, projectId, voice });
     expect(first).toMatchObject({ status: 200, type: 'audio/mpeg', cache: 'MISS' });
-    const stored: string[] = [];
-    for await (const blob of container.listBlobsFlat({ prefix: `audio-cache/${account.tenantId}/` }))
-      stored.push(blob.name);
-    expect(stored).toHaveLength(1);
+    // Stored once the response has ended (the store follows the last chunk).
+    const listed = async () => {
+      const names: string[] = [];
+      for await (const blob of container.listBlobsFlat({ prefix: `audio-cache/${account.tenantId}/` }))
+        names.push(blob.name);
+      return names;
+    };
+    await expect.poll(listed, { timeout: 10_000 }).toHaveLength(1);
+    const stored = await listed();
+    await expect
+      .poll(async () => await services.prisma.audioCacheAudition.count({ where: { blobStore: `${endpoint}/audios` } }))
+      .toBe(1);
     const [row] = await services.prisma.$queryRaw<{ path: string }[]>`
       SELECT c.audio_blob_path AS path FROM audio_cache c JOIN audio_cache_auditions n ON n.cache_key = c.cache_key
        WHERE n.blob_store = ${`${endpoint}/audios`} AND c.tenant_id = ${account.tenantId}::uuid`;

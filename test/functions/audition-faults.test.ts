@@ -220,6 +220,7 @@ describe('a crash between the blob upload and the row insert', () => {
     const report = await cleanCache(
       {
         maintenance: services.maintenance,
+        leases: services.leases,
         blobStore: services.blobStore,
         stats: services.stats,
         log: { info() {}, warn() {}, error() {} },

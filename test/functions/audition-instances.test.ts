@@ -72,19 +72,21 @@ describe('several instances on one Postgres and one Blob Storage', () => {
     expect(await services.prisma.audioCache.count({ where: { text } })).toBe(1);
   });
 
-  it('does not let an instance that dies mid-synthesis block the line', async () => {
-    const [a, b] = await Promise.all([startInstance(env, workDir), startInstance(env, workDir)]);
+  it('does not let an instance that dies mid-synthesis block the line longer than its lease', async () => {
+    // A killed holder stops renewing its line's lease: another instance takes the line over once it expires.
+    const leased = { ...env, CACHE_LINE_LEASE_SECONDS: '2' };
+    const [a, b] = await Promise.all([startInstance(leased, workDir), startInstance(leased, workDir)]);
     instances.push(a.process, b.process);
     const text = `Se cae a mitad ${Date.now()}`;
     standIn.behave({ kind: 'hang' });
     const before = standIn.received.length;
-    void audition(a.base, text).catch(() => undefined); // A takes the lock and hangs
+    void audition(a.base, text).catch(() => undefined); // A takes the line's lease and hangs
     await expect.poll(() => standIn.received.length, { timeout: 10_000 }).toBe(before + 1);
 
     const waiting = audition(b.base, text); // B waits for A's result…
     await new Promise((resolve) => setTimeout(resolve, 300));
     standIn.behave({ kind: 'audio' });
-    a.process.kill('SIGKILL'); // …and A dies holding the lock.
+    a.process.kill('SIGKILL'); // …and A dies holding the lease.
 
     const started = Date.now();
     const result = await waiting;

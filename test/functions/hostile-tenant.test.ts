@@ -432,7 +432,7 @@ describe('a tenant who runs a hostile storage account, or sends hostile bodies (
       const line = { voice: VOICE, text: `Una línea en la cuenta hostil (${name})` };
       answering(() => BLOB_NOT_FOUND);
       expect((await driver.audition(who, projectId, line)).cache).toBe('MISS'); // stored there: a row of ours
-      // Now its reads: missing (the first lookup heals), then a gigabyte (the re-check under the miss lock).
+      // Now its reads: missing (the first lookup heals), then a gigabyte (the re-check under the line's lease).
       answering((index) => (index % 2 === 0 ? BLOB_NOT_FOUND : blobOf(GB)));
       const before = driver.rss();
       const { result } = await whileOthersHit(driver, () =>

@@ -12,8 +12,8 @@ describe('every database connection of the instance taken (pool exhausted)', () 
   let services: TestServices;
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
-    // DATABASE_POOL_MAX=2: one connection for Prisma, one for the locks.
-    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, DATABASE_POOL_MAX: '2' });
+    // DATABASE_POOL_MAX=1: the instance's one connection (leases go through it too).
+    services = await createTestServices({ AZURE_SPEECH_HOST: standIn.host, DATABASE_POOL_MAX: '1' });
   });
   afterAll(async () => {
     await services.dispose();

@@ -100,6 +100,7 @@ describe('tenancy and secrets', () => {
     await cleanCache(
       {
         maintenance: services.maintenance,
+        leases: services.leases,
         blobStore: services.blobStore,
         stats: services.stats,
         log: { info: log, warn: log, error: log },

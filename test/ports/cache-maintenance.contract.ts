@@ -21,8 +21,6 @@ export interface SeedRow {
 
 export interface CacheMaintenanceUnderTest {
   maintenance: CacheMaintenance & ProjectStoreMaintenance;
-  /** Another app instance's CacheMaintenance over the same database. */
-  anotherInstance(): CacheMaintenance;
   /** Stores the row (its tenant made known first); resolves with its id and blob path. */
   seed(row: SeedRow): Promise<{ id: string; path: string }>;
   /** Deletes the row as another writer does (its own cleanup, a cascade): an ownership note stays. */
@@ -98,44 +96,6 @@ export function describeCacheMaintenanceContract(
     afterEach(() => db.dispose());
 
     const { ours, theirs } = rowSeeders(() => db);
-
-    it('withExclusiveLock runs the work and hands back its value; a pass of another instance meanwhile gets ran: false', async () => {
-      let enter!: () => void;
-      let release!: () => void;
-      const entered = new Promise<void>((resolve) => (enter = resolve));
-      const released = new Promise<void>((resolve) => (release = resolve));
-      const first = maintenance.withExclusiveLock(async () => {
-        enter();
-        await released;
-        return 'first pass';
-      });
-      await entered;
-
-      let secondRan = false;
-      const second = await db.anotherInstance().withExclusiveLock(async () => {
-        secondRan = true;
-        return 'second pass';
-      });
-      expect(second).toEqual({ ran: false });
-      expect(secondRan).toBe(false);
-
-      release();
-      expect(await first).toEqual({ ran: true, value: 'first pass' });
-      expect(await db.anotherInstance().withExclusiveLock(async () => 42)).toEqual({ ran: true, value: 42 });
-    });
-
-    it('withExclusiveLock lets go of the lock when the work throws', async () => {
-      const failure = new Error('the pass failed');
-      await expect(
-        maintenance.withExclusiveLock(async () => {
-          throw failure;
-        }),
-      ).rejects.toBe(failure);
-      expect(await db.anotherInstance().withExclusiveLock(async () => 'next pass')).toEqual({
-        ran: true,
-        value: 'next pass',
-      });
-    });
 
     it('deleteExpired deletes our entries that expired before now, with their notes, and returns their blob paths', async () => {
       const expired = [

@@ -5,6 +5,7 @@ import type {
   MissBatch,
   NewCacheEntry,
 } from '../../src/ports/audio-cache-index.ts';
+import { LeaseLostError, type LeaseGrant } from '../../src/ports/leases.ts';
 import { characterCount, hourOf, MemoryCacheDatabase, type CacheRow } from './memory-cache-database.ts';
 
 /**
@@ -58,8 +59,9 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
     });
   }
 
-  insert(entry: NewCacheEntry): Promise<boolean> {
+  insert(entry: NewCacheEntry, fence?: LeaseGrant): Promise<boolean> {
     return this.database.run(() => {
+      if (fence && !this.database.holdsLease(fence)) throw new LeaseLostError(fence);
       // A row under the key, of whichever writer, wins: never claimed, never noted.
       if (this.database.rows.has(entry.cacheKey)) return false;
       const predictive = entry.predictive ?? false;
@@ -69,8 +71,9 @@ export class MemoryAudioCacheIndex implements AudioCacheIndex {
     });
   }
 
-  replace(entry: NewCacheEntry): Promise<void> {
+  replace(entry: NewCacheEntry, fence?: LeaseGrant): Promise<void> {
     return this.database.run(() => {
+      if (fence && !this.database.holdsLease(fence)) throw new LeaseLostError(fence);
       const row = this.database.rows.get(entry.cacheKey);
       // Only a row of ours is overwritten; its id (and its ownership note) stay, the note taking the
       // entry's `predictive` and moving to its account (registered, as insert registers it). The spend is counted unless the row held this very entry already (the SQL's

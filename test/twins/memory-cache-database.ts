@@ -91,8 +91,13 @@ export class MemoryCacheDatabase {
   readonly predictiveRuns = new Map<string, { tenantId: string; startedAt: Date; finishedAt: Date | null }>();
   /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
   readonly segmentReferences = new Set<string>();
-  /** The cluster-wide cleanup lock (pg_try_advisory_lock on Postgres). */
-  cleanupLockHeld = false;
+  /** audio_cache_leases, by name; expiry in `leaseClock` milliseconds. */
+  readonly leases = new Map<string, { token: string; generation: number; expiresAtMs: number }>();
+  /**
+   * The clock leases expire on: real time, as the database's clock_timestamp() is for PrismaLeases (a test's fixed
+   * `now` would never let one expire). Set it to a test's own to expire leases without waiting.
+   */
+  leaseClock: () => number = () => performance.now();
 
   /** Every call of either twin fails with this until it is set back to null. */
   failing: Error | null = null;
@@ -122,6 +127,11 @@ export class MemoryCacheDatabase {
     const next = this.#failNext.shift();
     if (next) throw next;
     if (this.failing) throw this.failing;
+  }
+
+  /** Whether `fence` still holds its lease (a fenced write checks it in the same statement). */
+  holdsLease(fence: { name: string; token: string }): boolean {
+    return this.leases.get(fence.name)?.token === fence.token;
   }
 
   /** Whether the row under this key is one this service wrote (`isOurEntry`). */

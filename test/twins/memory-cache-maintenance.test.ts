@@ -13,7 +13,6 @@ function createMemoryMaintenance(): Promise<CacheMaintenanceUnderTest> {
   const database = new MemoryCacheDatabase();
   return Promise.resolve({
     maintenance: new MemoryCacheMaintenance(database),
-    anotherInstance: () => new MemoryCacheMaintenance(database),
     seed: ({ writer, path, store, ...row }) => {
       const stored = { ...row, ...(path === undefined ? {} : { audioBlobPath: path }) };
       const { id, audioBlobPath } =

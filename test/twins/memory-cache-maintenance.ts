@@ -17,22 +17,6 @@ import { MemoryCacheDatabase, registryKey, type CacheRow } from './memory-cache-
 export class MemoryCacheMaintenance implements CacheMaintenance, ProjectStoreMaintenance {
   constructor(readonly database: MemoryCacheDatabase = new MemoryCacheDatabase()) {}
 
-  async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-    // One lock per database, as the advisory lock is one per Postgres database: every twin
-    // over the same MemoryCacheDatabase is another instance of the app.
-    const locked = await this.database.run(() => {
-      if (this.database.cleanupLockHeld) return false;
-      this.database.cleanupLockHeld = true;
-      return true;
-    });
-    if (!locked) return { ran: false };
-    try {
-      return { ran: true, value: await work() };
-    } finally {
-      this.database.cleanupLockHeld = false;
-    }
-  }
-
   deleteExpired(now: Date, limit: number): Promise<string[]> {
     return this.database.run(() => {
       const expired = this.#ourRows()

@@ -92,6 +92,7 @@ function pass(services: ReturnType<typeof createServices>) {
   return cleanCache(
     {
       maintenance: services.maintenance,
+      leases: services.leases,
       blobStore: services.blobStore,
       stats: services.stats,
       log: quiet,

@@ -5,7 +5,7 @@
 // instances of the local host (`node dist/tools/serve.js`) that all connect as that role. Then
 // autocannon drives mixed load at every instance at once: half the requests repeat lines
 // already cached, half ask for new lines, and each new line is asked for COPIES times in a row
-// (so different instances race for it, which the cross-instance miss lock must turn into one
+// (so different instances race for it, which the line's cross-instance lease must turn into one
 // synthesis). Two runs on the same instances: steady, then with Postgres restarted (fast
 // shutdown: every connection cut) a third of the way in.
 //

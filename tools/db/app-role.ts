@@ -31,6 +31,7 @@ export const APP_ROLE_GRANTS: AppRoleGrants = {
     audio_cache_default_key_usage: ['SELECT', 'INSERT', 'UPDATE'],
     audio_cache_predictive_runs: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
     audio_cache_blob_stores: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    audio_cache_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
   },
   readColumns: {
     // Authorization: an active user of an active tenant, and the project's tenant and settings

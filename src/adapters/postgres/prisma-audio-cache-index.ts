@@ -3,6 +3,8 @@ import type { PrismaClient } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
+import { LeaseLostError, type LeaseGrant } from '../../ports/leases.ts';
+import { fenceOf } from './prisma-leases.ts';
 
 /** Keys per UPDATE when hit counts are written (one round trip each). */
 const HIT_BATCH_SIZE = 1_000;
@@ -108,7 +110,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
       ON CONFLICT (tenant_id, hour) DO UPDATE SET misses = u.misses + excluded.misses`;
   }
 
-  async insert(entry: NewCacheEntry): Promise<boolean> {
+  async insert(entry: NewCacheEntry, fence?: LeaseGrant): Promise<boolean> {
     // One statement: the row, the note that this service wrote it (the only rows the cleanup,
     // purge and stats ever act on) and, for predictive prewarm, its spend in the tenant's usage
     // for the hour, so none is counted for a row not stored. ON CONFLICT DO NOTHING: two
@@ -122,8 +124,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // In a project's own account, the note records it and the account is registered for the cleanup.
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
-    const rows = await retryIfConnectionLost(
-      () => this.prisma.$queryRaw<{ cache_key: string }[]>`
+    const rows = await retryIfConnectionLost(() =>
+      this.#fenced(
+        fence,
+        (db) => db.$queryRaw<{ cache_key: string }[]>`
       WITH stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
                                  audio_blob_path, audio_url, audio_duration_seconds, audio_file_size_bytes,
@@ -146,11 +150,12 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         ${spendAdded}
       )
       SELECT cache_key FROM stored`,
+      ),
     );
     return rows.length === 1;
   }
 
-  async replace(entry: NewCacheEntry): Promise<void> {
+  async replace(entry: NewCacheEntry, fence?: LeaseGrant): Promise<void> {
     // Only a row of ours is overwritten (an expired one, or one whose blob was lost); its note
     // takes the entry's `predictive`, and a predictive one's synthesis is counted as its spend,
     // in the same statement. Retried once if the connection dies, so the spend is counted only
@@ -159,8 +164,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // it has no `store`), registered as insert registers it.
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
-    await retryIfConnectionLost(
-      () => this.prisma.$executeRaw`
+    await retryIfConnectionLost(() =>
+      this.#fenced(
+        fence,
+        (db) => db.$executeRaw`
       WITH before AS (
         SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}
       ), replaced AS (
@@ -188,6 +195,22 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         ${spendAdded}
       )
       SELECT 1`,
+      ),
     );
+  }
+
+  /**
+   * `write` as it is, or, fenced by the writer's lease, in a transaction that first locks the lease row and writes
+   * nothing when the lease is no longer the writer's (LeaseLostError). The lock keeps a takeover waiting until the write
+   * commits; the new holder then finds the entry stored. A holder that lost its lease while frozen never overwrites
+   * what the new holder stored.
+   */
+  async #fenced<T>(fence: LeaseGrant | undefined, write: (db: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    if (!fence) return write(this.prisma);
+    return this.prisma.$transaction(async (tx) => {
+      const held = await tx.$queryRaw<{ held: number }[]>(fenceOf(fence));
+      if (held.length === 0) throw new LeaseLostError(fence);
+      return write(tx);
+    });
   }
 }

@@ -1,5 +1,4 @@
 import { isOurEntry } from './ownership-sql.ts';
-import type { PgLockSession } from './pg-lock-session.ts';
 import type { PrismaClient } from './prisma-client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type {
@@ -11,10 +10,6 @@ import type {
   RegisteredStore,
 } from '../../ports/cache-maintenance.ts';
 import { beyondCapOf, ourRowsOf, selectInProjectStoresSql, type ProjectStoreRow } from './project-store-sql.ts';
-
-// One lock for every instance and manual run, namespaced so no other user of the database
-// collides with it by accident.
-const LOCK_NAME = 'khipu:audio-cache-cleanup';
 
 /**
  * SQL: the `audio_cache` row aliased `c` is one this service wrote whose blob is in the operator's account. Rows in
@@ -29,27 +24,7 @@ const isOurOperatorEntry = Prisma.sql`EXISTS (SELECT 1 FROM audio_cache_audition
  * and the caller never holds more than one batch of paths.
  */
 export class PrismaCacheMaintenance implements CacheMaintenance, ProjectStoreMaintenance {
-  /** `locks`: the instance's lock session (its one lock connection, shared with the miss locks). */
-  constructor(
-    private readonly prisma: PrismaClient,
-    private readonly locks: PgLockSession,
-  ) {}
-
-  async withExclusiveLock<T>(work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-    // A session-level advisory lock on the lock connection (Prisma's pool would hand the unlock
-    // to another session). If this process dies, the connection and the lock go with it; if
-    // the connection alone dies, the session takes the lock back at once. Should another pass
-    // take it first, this one goes on regardless (the session logs the loss): each of its
-    // steps is one bounded statement or blob batch that is safe beside another pass's (rows
-    // before blobs, a row deleted twice is deleted once), so the lock saves work, not data.
-    const lock = await this.locks.tryLock(LOCK_NAME);
-    if (!lock) return { ran: false };
-    try {
-      return { ran: true, value: await work() };
-    } finally {
-      await lock.release();
-    }
-  }
+  constructor(private readonly prisma: PrismaClient) {}
 
   async deleteExpired(now: Date, limit: number): Promise<string[]> {
     return this.#deleteOurs(Prisma.sql`

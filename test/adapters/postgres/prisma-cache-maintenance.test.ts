@@ -1,9 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { PrismaCacheMaintenance } from '../../../src/adapters/postgres/prisma-cache-maintenance.ts';
 import { createTestAccount } from '../../support/accounts.ts';
 import { noteProjectStore, seedEntry } from '../../support/cache-entries.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
-import { answerWithSessionEnd, proxiedBackends, proxyTo } from '../../support/pg-session-faults.ts';
 import { createTestServices } from '../../support/test-services.ts';
 import {
   describeCacheMaintenanceContract,
@@ -11,7 +8,6 @@ import {
 } from '../../ports/cache-maintenance.contract.ts';
 import { describeProjectStoreMaintenanceContract } from '../../ports/project-store-maintenance.contract.ts';
 import type { DatabaseShape } from '../../support/khipu-database.ts';
-import { PgLockSession } from '../../../src/adapters/postgres/pg-lock-session.ts';
 import { PrismaPredictiveRuns } from '../../../src/adapters/postgres/prisma-predictive-runs.ts';
 
 // The same contract as the in-memory twin, on a database of each shape the service runs on.
@@ -20,16 +16,9 @@ import { PrismaPredictiveRuns } from '../../../src/adapters/postgres/prisma-pred
 async function createPrismaMaintenance(shape: DatabaseShape): Promise<CacheMaintenanceUnderTest> {
   const services = await createTestServices({}, shape);
   const { prisma } = services;
-  // Another instance: its own lock connection, as a second app instance has.
-  const sessions: PgLockSession[] = [];
   let projectId: Promise<string> | undefined;
   return {
     maintenance: services.maintenance,
-    anotherInstance: () => {
-      const session = new PgLockSession(services.database.url);
-      sessions.push(session);
-      return new PrismaCacheMaintenance(prisma, session);
-    },
     seed: async ({ writer, tenantId, cacheKey, voiceId, createdAt, lastAccessedAt, expiresAt, path, store }) => {
       const seeded = await seedEntry(services, tenantId, {
         writer,
@@ -79,7 +68,6 @@ async function createPrismaMaintenance(shape: DatabaseShape): Promise<CacheMaint
       ).map(({ tenant_id, hour }) => ({ tenantId: tenant_id, hour })),
     predictiveRuns: new PrismaPredictiveRuns(prisma),
     dispose: async () => {
-      await Promise.all(sessions.splice(0).map((session) => session.close()));
       await services.dispose();
     },
   };
@@ -90,51 +78,3 @@ for (const shape of DATABASE_SHAPES) {
   describeCacheMaintenanceContract(name, () => createPrismaMaintenance(shape), { segments: shape === 'khipu' });
   describeProjectStoreMaintenanceContract(name, () => createPrismaMaintenance(shape));
 }
-
-describe('PrismaCacheMaintenance when its lock connection ends as the cleanup lock is granted', () => {
-  it('does not believe that grant: the pass another instance started meanwhile runs alone', async () => {
-    const services = await createTestServices();
-    const { proxy, url } = await proxyTo(services.database.url);
-    // This instance reaches the database through the proxy; the other directly.
-    const sessions = [new PgLockSession(url), new PgLockSession(services.database.url)];
-    const [mine, theirs] = sessions.map((session) => new PrismaCacheMaintenance(services.prisma, session)) as [
-      PrismaCacheMaintenance,
-      PrismaCacheMaintenance,
-    ];
-    try {
-      expect(await mine.withExclusiveLock(async () => 'a first pass')).toEqual({ ran: true, value: 'a first pass' }); // its lock connection is open
-      const [pid] = await proxiedBackends(services.database.url, proxy);
-
-      // The lock is granted, and the client reads the grant together with the end of its session.
-      let ranHere = false;
-      const { result, deliver } = await answerWithSessionEnd(
-        { databaseUrl: services.database.url, proxy, pid: pid! },
-        () =>
-          mine.withExclusiveLock(async () => {
-            ranHere = true;
-          }),
-      );
-      // Meanwhile the lock is free on the server, and another instance's pass takes it.
-      let started!: () => void;
-      const running = new Promise<void>((resolve) => (started = resolve));
-      let finish!: () => void;
-      const finished = new Promise<void>((resolve) => (finish = resolve));
-      const theirPass = theirs.withExclusiveLock(async () => {
-        started();
-        await finished;
-        return 'their pass';
-      });
-      await running;
-
-      deliver();
-      expect(await result).toEqual({ ran: false });
-      expect(ranHere).toBe(false);
-      finish();
-      expect(await theirPass).toEqual({ ran: true, value: 'their pass' });
-    } finally {
-      await Promise.all(sessions.map((session) => session.close()));
-      await proxy.close();
-      await services.dispose();
-    }
-  });
-});

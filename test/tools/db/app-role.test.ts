@@ -138,6 +138,7 @@ describe('the app role’s grants (APP_ROLE_GRANTS)', () => {
         audio_cache_default_key_usage: ['SELECT', 'INSERT', 'UPDATE'],
         audio_cache_predictive_runs: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
         audio_cache_blob_stores: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+        audio_cache_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
       },
       readColumns: {
         tenants: ['id', 'is_active'],

@@ -23,7 +23,8 @@ const OWNERSHIP = '20261201000000_audition_entries';
 const BUDGET = '20261202000000_default_key_budget';
 const PREDICTIVE = '20261205000000_predictive_prewarm';
 const PROJECT_STORAGE = '20261206000000_project_storage';
-const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE];
+const LEASES = '20261207000000_leases';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE, LEASES];
 /** The tables our migrations add beside any Khipu database. */
 const OURS = [
   '_prisma_migrations',
@@ -32,6 +33,7 @@ const OURS = [
   'audio_cache_default_key_usage',
   'audio_cache_predictive_runs',
   'audio_cache_blob_stores',
+  'audio_cache_leases',
 ];
 
 // The deployment guide's Step 4 `\d audio_cache`, with CURRENT_TIMESTAMP as Prisma spells now().
@@ -91,6 +93,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       'audio_cache_auditions',
       'audio_cache_blob_stores',
       'audio_cache_default_key_usage',
+      'audio_cache_leases',
       'audio_cache_predictive_runs',
       'audio_cache_usage',
       'projects',
@@ -176,6 +179,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_default_key_usage: budget,
       audio_cache_predictive_runs: runs,
       audio_cache_blob_stores: stores,
+      audio_cache_leases: leases,
       ...after
     } = await withPgClient(db.url, (client) => snapshotSchema(client, { exclude: ['_prisma_migrations'] }));
     expect(after).toEqual(before);
@@ -184,6 +188,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(budget).toBeDefined();
     expect(runs).toBeDefined();
     expect(stores).toBeDefined();
+    expect(leases).toBeDefined();
     // Baselined as `prisma migrate resolve --applied` records it, so deploy carries on from here.
     const { rows } = await withPgClient(db.url, (client) =>
       client.query(
@@ -213,6 +218,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
       audio_cache_default_key_usage: budget,
       audio_cache_predictive_runs: runs,
       audio_cache_blob_stores: stores,
+      audio_cache_leases: leases,
       ...khipuTables
     } = after;
     expect(usage).toBeDefined();
@@ -220,6 +226,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
     expect(budget).toBeDefined();
     expect(runs).toBeDefined();
     expect(stores).toBeDefined();
+    expect(leases).toBeDefined();
     expect(khipuTables).toEqual(before);
     expect(audioCache).toEqual(GUIDE_AUDIO_CACHE);
   });
