@@ -5,7 +5,21 @@ import { quoteIdentifier, withPgClient } from '../../tools/local-services/postgr
 export interface TestDatabase {
   name: string;
   url: string;
+  /** Its URL through the run's PgBouncer (transaction pooling); throws where there is none (hasPgBouncer). */
+  pooledUrl(): string;
   drop(): Promise<void>;
+}
+
+/** Whether this run has a PgBouncer in front of its Postgres: always under CI=true, elsewhere where it could be had. */
+export function hasPgBouncer(): boolean {
+  return inject('pgbouncerUrlTemplate') !== '';
+}
+
+/** The URL of database `name` through the run's PgBouncer (transaction pooling, 10 server connections per database). */
+export function pooledUrlFor(name: string): string {
+  const template = inject('pgbouncerUrlTemplate');
+  if (!template) throw new Error('this run has no PgBouncer (the global setup said why): skip with hasPgBouncer()');
+  return template.replace('__database__', name);
 }
 
 /**
@@ -36,6 +50,7 @@ export async function createTestDatabase(kind: 'migrated' | 'khipu' | 'empty' = 
   return {
     name,
     url: inject('postgresUrlTemplate').replace('__database__', name),
+    pooledUrl: () => pooledUrlFor(name),
     drop: () =>
       withPgClient(adminUrl, (client) =>
         client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),

@@ -128,7 +128,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
@@ -257,7 +257,7 @@ export async function firstClosedAncestor(dir: string): Promise<string | undefin
 }
 
 /** `nobody`, present on every Linux system: running as it changes nothing on the machine. */
-async function unprivilegedUser(): Promise<RunAs> {
+export async function unprivilegedUser(): Promise<RunAs> {
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
   const entry = passwd.split('\n').find((line) => line.startsWith('nobody:'));
   const [, , uid, gid] = entry?.split(':') ?? [];

@@ -73,7 +73,8 @@ async function removeAbandonedClusters(): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process `pid` exists (EPERM: it does, as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
