@@ -10,7 +10,7 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region of every resource. It must offer Flex Consumption and PostgreSQL Flexible Server (Burstable).')
+@description('Region of every resource. It must offer Flex Consumption and PostgreSQL Flexible Server in the tier of the chosen SKU.')
 @metadata({
   azd: {
     type: 'location'
@@ -55,16 +55,33 @@ param postgresAppPassword string
 
 param postgresDatabaseName string = 'khipu_cloud'
 
-@description('PostgreSQL compute (a key of postgresSkus below; its tier follows). It must admit maximumInstanceCount × databasePoolMax + postgresConnectionHeadroom connections: the deployment fails otherwise.')
-param postgresSkuName string = 'Standard_B2s'
+@allowed([
+  'pgbouncer'
+  'direct'
+])
+@description('How the app reaches PostgreSQL. pgbouncer: the server\'s built-in PgBouncer (port 6432, transaction pooling), which shares pgbouncerDefaultPoolSize server connections among every instance\'s pool; General Purpose and Memory Optimized only. direct: PostgreSQL itself (port 5432), one server connection per pooled connection; any tier. docs/deployment.md compares them.')
+param databaseConnection string = 'pgbouncer'
+
+@description('PostgreSQL compute (a key of postgresSkus below; its tier follows). Empty: Standard_D2ds_v5 (General Purpose) with pgbouncer, Standard_B2s (Burstable) with direct. The deployment fails when the server cannot hold the connections the app may open (connectionBudgetCheck).')
+param postgresSkuName string = ''
 
 @minValue(2)
-@description('DATABASE_POOL_MAX: every connection one Function App instance opens (Prisma\'s pool + the one carrying its advisory locks).')
+@description('DATABASE_POOL_MAX: every connection one Function App instance opens to the database (src/config.ts requires at least 2).')
 param databasePoolMax int = 5
 
 @minValue(0)
-@description('Connections of the server kept for everyone but this app\'s instances: the Khipu Cloud API on the same database, migrations, the cleanup CLI, operators.')
+@description('Server connections kept for everyone but this app: the Khipu Cloud API on the same database, migrations, the cleanup CLI, operators.')
 param postgresConnectionHeadroom int = 50
+
+@minValue(1)
+@maxValue(4950)
+@description('With pgbouncer: pgbouncer.default_pool_size, the server connections PgBouncer opens per user and database. The app is one such pair (postgresAppLogin on postgresDatabaseName), so this is all it can hold on the server. Azure\'s default and range: 50, 1-4950.')
+param pgbouncerDefaultPoolSize int = 50
+
+@minValue(1)
+@maxValue(50000)
+@description('With pgbouncer: pgbouncer.max_client_conn, the client connections PgBouncer accepts from all clients together. Azure\'s default and range: 5000, 1-50000.')
+param pgbouncerMaxClientConn int = 5000
 
 @description('Public IP of the machine running azd, allowed through the PostgreSQL firewall so the migration hook can connect (azd env set DEPLOYER_IP_ADDRESS ...), and with privateNetworking through the Key Vault and cache storage firewalls. Empty: no rule.')
 param deployerIpAddress string = ''
@@ -140,14 +157,36 @@ var postgresSkus = {
   Standard_E4ds_v5: { tier: 'MemoryOptimized', maxConnections: 3437 }
 }
 var postgresAzureReservedConnections = 15
-var postgresSku = postgresSkus[?postgresSkuName] ?? fail('postgresSkuName ${postgresSkuName} is not in postgresSkus (infra/main.bicep): add it with its default max_connections.')
+var pooled = databaseConnection == 'pgbouncer'
+var postgresSkuChosen = empty(postgresSkuName) ? (pooled ? 'Standard_D2ds_v5' : 'Standard_B2s') : postgresSkuName
+var postgresSku = postgresSkus[?postgresSkuChosen] ?? fail('postgresSkuName ${postgresSkuChosen} is not in postgresSkus (infra/main.bicep): add it with its default max_connections.')
 var postgresUsableConnections = postgresSku.maxConnections - postgresAzureReservedConnections
-var connectionBudget = maximumInstanceCount * databasePoolMax + postgresConnectionHeadroom
+// What the app's instances may open together: server connections when direct, PgBouncer's client
+// connections with pgbouncer. maximumInstanceCount is not a hard ceiling (Flex Consumption counts
+// it per function group, and HTTP bursts have been reported past it, by how much unknown), so no
+// burst factor is guessed here: the defaults use 200 of PgBouncer's 5,000 client connections.
+var appConnections = maximumInstanceCount * databasePoolMax
+// Direct: every one of them is a server connection.
+var connectionBudget = appConnections + postgresConnectionHeadroom
+// pgbouncer: PgBouncer opens at most default_pool_size server connections for the app's one
+// user/database pair, however many clients queue for them.
+var pgbouncerServerConnections = pgbouncerDefaultPoolSize + postgresConnectionHeadroom
 // Fails the deployment (at validation, before anything is created) when the app could open more
-// connections than the server admits: at the first busy hour, authorization would fail closed.
-var connectionBudgetCheck = connectionBudget <= postgresUsableConnections
-  ? '${maximumInstanceCount} instances × ${databasePoolMax} + ${postgresConnectionHeadroom} headroom = ${connectionBudget} of ${postgresUsableConnections} connections (${postgresSkuName})'
-  : fail('Connection budget exceeded: maximumInstanceCount ${maximumInstanceCount} × databasePoolMax ${databasePoolMax} + postgresConnectionHeadroom ${postgresConnectionHeadroom} = ${connectionBudget}, but ${postgresSkuName} admits ${postgresUsableConnections} (max_connections ${postgresSku.maxConnections} − ${postgresAzureReservedConnections} reserved by Azure). Lower maximumInstanceCount or databasePoolMax, or choose a larger postgresSkuName.')
+// connections than the server, or PgBouncer, admits: at the first busy hour, authorization would
+// fail closed. One expression, so that only the chosen mode's fail() is ever evaluated.
+var connectionBudgetCheck = pooled
+  ? (postgresSku.tier == 'Burstable'
+      ? fail('databaseConnection pgbouncer needs a General Purpose or Memory Optimized server: ${postgresSkuChosen} is Burstable, where Azure\'s built-in PgBouncer is not available. Choose a Standard_D or Standard_E postgresSkuName, or databaseConnection direct.')
+      : appConnections > pgbouncerMaxClientConn
+          ? fail('PgBouncer client connections exceeded: maximumInstanceCount ${maximumInstanceCount} × databasePoolMax ${databasePoolMax} = ${appConnections}, but pgbouncerMaxClientConn is ${pgbouncerMaxClientConn}. Lower maximumInstanceCount or databasePoolMax, or raise pgbouncerMaxClientConn (at most 50000).')
+          : pgbouncerServerConnections > postgresUsableConnections
+              ? fail('Connection budget exceeded: pgbouncerDefaultPoolSize ${pgbouncerDefaultPoolSize} + postgresConnectionHeadroom ${postgresConnectionHeadroom} = ${pgbouncerServerConnections}, but ${postgresSkuChosen} admits ${postgresUsableConnections} (max_connections ${postgresSku.maxConnections} − ${postgresAzureReservedConnections} reserved by Azure). Lower pgbouncerDefaultPoolSize or postgresConnectionHeadroom, or choose a larger postgresSkuName.')
+              : 'pgbouncer: ${maximumInstanceCount} instances × ${databasePoolMax} = ${appConnections} of ${pgbouncerMaxClientConn} client connections; pool ${pgbouncerDefaultPoolSize} + ${postgresConnectionHeadroom} headroom = ${pgbouncerServerConnections} of ${postgresUsableConnections} server connections (${postgresSkuChosen})')
+  : connectionBudget <= postgresUsableConnections
+      ? 'direct: ${maximumInstanceCount} instances × ${databasePoolMax} + ${postgresConnectionHeadroom} headroom = ${connectionBudget} of ${postgresUsableConnections} connections (${postgresSkuChosen})'
+      : fail('Connection budget exceeded: maximumInstanceCount ${maximumInstanceCount} × databasePoolMax ${databasePoolMax} + postgresConnectionHeadroom ${postgresConnectionHeadroom} = ${connectionBudget}, but ${postgresSkuChosen} admits ${postgresUsableConnections} (max_connections ${postgresSku.maxConnections} − ${postgresAzureReservedConnections} reserved by Azure). Lower maximumInstanceCount or databasePoolMax, choose a larger postgresSkuName, or use databaseConnection pgbouncer.')
+// The app's DATABASE_URL port; migrations and operators keep 5432 (session features, advisory locks).
+var postgresAppPort = pooled ? 6432 : 5432
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -231,8 +270,11 @@ module postgres 'modules/postgres.bicep' = {
     administratorLogin: postgresAdminLogin
     administratorLoginPassword: postgresAdminPassword
     databaseName: postgresDatabaseName
-    skuName: postgresSkuName
+    skuName: postgresSkuChosen
     skuTier: postgresSku.tier
+    pgbouncer: pooled
+    pgbouncerDefaultPoolSize: pgbouncerDefaultPoolSize
+    pgbouncerMaxClientConn: pgbouncerMaxClientConn
     deployerIpAddress: deployerIpAddress
     privateNetworking: privateNetworking
   }
@@ -247,6 +289,7 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     jwtSecretKey: jwtSecretKey
     postgresHost: postgres.outputs.fqdn
+    postgresPort: postgresAppPort
     postgresAppLogin: postgresAppLogin
     postgresAppPassword: postgresAppPassword
     postgresDatabaseName: postgres.outputs.databaseName

@@ -46,7 +46,7 @@ param azureSpeechRegion string = ''
 param jwtAlgorithm string = 'HS256'
 param cacheTtlDays int
 param maximumInstanceCount int
-@description('DATABASE_POOL_MAX: connections per instance (main.bicep checks instances × this against the server).')
+@description('DATABASE_POOL_MAX: connections per instance (main.bicep checks instances × this against PgBouncer\'s max_client_conn, or the server\'s max_connections when direct).')
 param databasePoolMax int
 param corsAllowedOrigin string
 

@@ -10,6 +10,13 @@ param jwtSecretKey string
 
 param postgresHost string
 
+@allowed([
+  5432
+  6432
+])
+@description('The port in DATABASE_URL: 6432 is the server\'s built-in PgBouncer, 5432 PostgreSQL itself.')
+param postgresPort int
+
 @description('The app\'s own PostgreSQL role (tools/db/app-role.ts; the deploy hook creates it), never the server admin.')
 param postgresAppLogin string
 
@@ -72,13 +79,13 @@ resource jwtSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
 }
 
 // The app connects as its own role: SELECT on the Khipu columns it reads, DML on its tables, no
-// DDL (docs/database.md, "The app's role"). require_secure_transport is on, hence sslmode=require.
-// Login and password are URL-encoded.
+// DDL (docs/database.md, "The app's role"). require_secure_transport is on, hence sslmode=require
+// (PgBouncer on 6432 takes TLS too). Login and password are URL-encoded.
 resource databaseUrlSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   parent: vault
   name: 'database-url'
   properties: {
-    value: 'postgresql://${uriComponent(postgresAppLogin)}:${uriComponent(postgresAppPassword)}@${postgresHost}:5432/${postgresDatabaseName}?sslmode=require'
+    value: 'postgresql://${uriComponent(postgresAppLogin)}:${uriComponent(postgresAppPassword)}@${postgresHost}:${postgresPort}/${postgresDatabaseName}?sslmode=require'
   }
 }
 

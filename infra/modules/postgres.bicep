@@ -21,6 +21,15 @@ param deployerIpAddress string = ''
 @description('The app reaches the server through a private endpoint (modules/network.bicep): no rule for Azure at large, and public access only for deployerIpAddress (none without it). Off: the allow-all-Azure rule 0.0.0.0 instead.')
 param privateNetworking bool
 
+@description('Turn on the server\'s built-in PgBouncer (port 6432) in transaction pooling mode. General Purpose and Memory Optimized only: main.bicep refuses it on Burstable.')
+param pgbouncer bool = false
+
+@description('pgbouncer.default_pool_size: server connections per user and database.')
+param pgbouncerDefaultPoolSize int = 50
+
+@description('pgbouncer.max_client_conn: client connections PgBouncer accepts.')
+param pgbouncerMaxClientConn int = 5000
+
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2025-08-01' = {
   name: name
   location: location
@@ -90,6 +99,37 @@ resource allowDeployer 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@
     allowAzureServices
   ]
 }
+
+// PgBouncer's server parameters, all dynamic (no restart). enabled comes first: Azure shows the
+// others only once it is true. pool_mode is written although transaction is Azure's default, so
+// a change made in the portal is put back: the app relies on it being transaction (nothing
+// session-scoped), and session mode would pin one server connection to every client. Without
+// pgbouncer nothing is written: on Burstable the parameters do not exist, and a server switched
+// back to direct keeps PgBouncer running unused on 6432.
+var pgbouncerSettings = [
+  { name: 'pgbouncer.enabled', value: 'true' }
+  { name: 'pgbouncer.pool_mode', value: 'transaction' }
+  { name: 'pgbouncer.default_pool_size', value: string(pgbouncerDefaultPoolSize) }
+  { name: 'pgbouncer.max_client_conn', value: string(pgbouncerMaxClientConn) }
+]
+
+// One at a time, in that order, after the other child operations (the server takes one at a time).
+@batchSize(1)
+resource pgbouncerConfigurations 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2025-08-01' = [
+  for setting in pgbouncerSettings: if (pgbouncer) {
+    parent: server
+    name: setting.name
+    properties: {
+      value: setting.value
+      source: 'user-override'
+    }
+    dependsOn: [
+      database
+      allowAzureServices
+      allowDeployer
+    ]
+  }
+]
 
 output name string = server.name
 output id string = server.id

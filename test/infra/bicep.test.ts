@@ -22,6 +22,7 @@ import {
   resourcesOf,
   valueByDefault,
 } from '../support/arm-template.ts';
+import { evaluateVariables, stringValue } from '../support/bicep-console.ts';
 import { allDocs } from '../support/docs.ts';
 import { alertQueries, workbookQueries } from '../support/shipped-queries.ts';
 import { root } from '../support/repo.ts';
@@ -260,7 +261,7 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       // at their defaults; what only a deployment knows (names, Key Vault values) as samples.
       const env: Record<string, string> = {
         DATABASE_URL:
-          'postgresql://khipu_audition_cache:secret@psql-x.postgres.database.azure.com:5432/khipu_cloud?sslmode=require',
+          'postgresql://khipu_audition_cache:secret@psql-x.postgres.database.azure.com:6432/khipu_cloud?sslmode=require',
         JWT_SECRET_KEY: 'the-khipu-cloud-api-secret',
         AZURE_STORAGE_ACCOUNT_NAME: 'stcacheabc123',
         AZURE_STORAGE_CONTAINER_NAME: 'audio-cache',
@@ -428,8 +429,8 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
         r.name.includes("'database-url'"),
       );
       expect((databaseUrl?.properties as { value: string }).value).toBe(
-        "[format('postgresql://{0}:{1}@{2}:5432/{3}?sslmode=require', uriComponent(parameters('postgresAppLogin')), " +
-          "uriComponent(parameters('postgresAppPassword')), parameters('postgresHost'), parameters('postgresDatabaseName'))]",
+        "[format('postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=require', uriComponent(parameters('postgresAppLogin')), " +
+          "uriComponent(parameters('postgresAppPassword')), parameters('postgresHost'), parameters('postgresPort'), parameters('postgresDatabaseName'))]",
       );
       expect(keyVault.parameters).toMatchObject({
         postgresAppLogin: "[parameters('postgresAppLogin')]",
@@ -645,54 +646,251 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
     });
   });
 
-  describe('PostgreSQL, sized by instances × DATABASE_POOL_MAX + headroom', () => {
+  describe('PostgreSQL and the connection check: through PgBouncer (default) or direct', () => {
     const variables = () =>
       main.variables as {
         postgresSkus: Record<string, { tier: string; maxConnections: number }>;
         [name: string]: unknown;
       };
-    const defaults = () => ({
-      instances: main.parameters.maximumInstanceCount!.defaultValue as number,
-      poolMax: main.parameters.databasePoolMax!.defaultValue as number,
-      headroom: main.parameters.postgresConnectionHeadroom!.defaultValue as number,
-      sku: main.parameters.postgresSkuName!.defaultValue as string,
-    });
-    /** The formula the template evaluates at deployment, for given parameters. */
-    const fits = (p: ReturnType<typeof defaults>) =>
-      p.instances * p.poolMax + p.headroom <=
-      variables().postgresSkus[p.sku]!.maxConnections - (variables().postgresAzureReservedConnections as number);
+    const source = () => read('infra/main.bicep');
+    /** main.bicep's variable `name`, as a deployment computes it with each set of parameters (the rest at their defaults). */
+    const evaluate = (name: string, ...cases: Record<string, unknown>[]) =>
+      evaluateVariables(
+        cli as { path: string },
+        main,
+        cases.map((parameters) => ({ source: source(), name, parameters })),
+      );
+    const checks = (...cases: Record<string, unknown>[]) => evaluate('connectionBudgetCheck', ...cases);
+    const postgres = () => moduleOf(main, 'postgres');
+    const CONSOLE = 60_000; // a `bicep console` session: about 2 s to start, then fast
 
-    it('evaluates the docs’ formula at deployment and fails it, saying why, when it does not hold', () => {
-      expect(variables().connectionBudget).toBe(
-        "[add(mul(parameters('maximumInstanceCount'), parameters('databasePoolMax')), parameters('postgresConnectionHeadroom'))]",
-      );
-      expect(variables().postgresUsableConnections).toBe(
-        "[sub(variables('postgresSku').maxConnections, variables('postgresAzureReservedConnections'))]",
-      );
+    it(
+      'defaults to PgBouncer on a General Purpose server (Standard_D2ds_v5); direct defaults to Standard_B2s',
+      async () => {
+        expect(main.parameters.databaseConnection).toMatchObject({
+          type: 'string',
+          defaultValue: 'pgbouncer',
+          allowedValues: ['pgbouncer', 'direct'],
+        });
+        expect(main.parameters.postgresSkuName?.defaultValue).toBe('');
+        expect(
+          await evaluate(
+            'postgresSkuChosen',
+            {},
+            { databaseConnection: 'direct' },
+            { postgresSkuName: 'Standard_D4ds_v5' },
+          ),
+        ).toEqual([{ value: "'Standard_D2ds_v5'" }, { value: "'Standard_B2s'" }, { value: "'Standard_D4ds_v5'" }]);
+        expect(variables().postgresSkus.Standard_D2ds_v5?.tier).toBe('GeneralPurpose');
+        // The server is created with the chosen SKU and its tier.
+        expect(postgres().parameters).toMatchObject({
+          skuName: "[variables('postgresSkuChosen')]",
+          skuTier: "[variables('postgresSku').tier]",
+        });
+      },
+      CONSOLE,
+    );
+
+    it(
+      'turns on the built-in PgBouncer in transaction mode, its pool sizes from parameters, only with pgbouncer',
+      async () => {
+        const template = postgres().template;
+        const settings = (template.variables as { pgbouncerSettings: { name: string; value: string }[] })
+          .pgbouncerSettings;
+        expect(settings).toEqual([
+          { name: 'pgbouncer.enabled', value: 'true' },
+          { name: 'pgbouncer.pool_mode', value: 'transaction' },
+          { name: 'pgbouncer.default_pool_size', value: "[string(parameters('pgbouncerDefaultPoolSize'))]" },
+          { name: 'pgbouncer.max_client_conn', value: "[string(parameters('pgbouncerMaxClientConn'))]" },
+        ]);
+        const configurations = resourceOf(template, 'Microsoft.DBforPostgreSQL/flexibleServers/configurations');
+        expect(configurations).toMatchObject({
+          condition: "[parameters('pgbouncer')]",
+          // In order, one at a time: the other parameters appear only once enabled is true.
+          copy: { count: "[length(variables('pgbouncerSettings'))]", mode: 'serial', batchSize: 1 },
+          name: "[format('{0}/{1}', parameters('name'), variables('pgbouncerSettings')[copyIndex()].name)]",
+          properties: { value: "[variables('pgbouncerSettings')[copyIndex()].value]", source: 'user-override' },
+        });
+        expect(postgres().parameters).toMatchObject({
+          pgbouncer: "[variables('pooled')]",
+          pgbouncerDefaultPoolSize: "[parameters('pgbouncerDefaultPoolSize')]",
+          pgbouncerMaxClientConn: "[parameters('pgbouncerMaxClientConn')]",
+        });
+        expect(main.parameters.pgbouncerDefaultPoolSize).toMatchObject({
+          defaultValue: 50,
+          minValue: 1,
+          maxValue: 4950,
+        });
+        expect(main.parameters.pgbouncerMaxClientConn).toMatchObject({
+          defaultValue: 5000,
+          minValue: 1,
+          maxValue: 50000,
+        });
+        expect(await evaluate('pooled', {}, { databaseConnection: 'direct' })).toEqual([
+          { value: 'true' },
+          { value: 'false' },
+        ]);
+      },
+      CONSOLE,
+    );
+
+    it(
+      'gives the app DATABASE_URL port 6432 (PgBouncer) with pgbouncer and 5432 direct',
+      async () => {
+        const keyVault = moduleOf(main, 'keyvault');
+        const databaseUrl = resourcesOf(keyVault.template, 'Microsoft.KeyVault/vaults/secrets').find((r) =>
+          r.name.includes("'database-url'"),
+        );
+        expect((databaseUrl?.properties as { value: string }).value).toMatch(
+          /^\[format\('postgresql:\/\/\{0\}:\{1\}@\{2\}:\{3\}\/\{4\}\?sslmode=require', .*parameters\('postgresHost'\), parameters\('postgresPort'\), parameters\('postgresDatabaseName'\)\)\]$/,
+        );
+        expect(keyVault.template.parameters.postgresPort).toMatchObject({ type: 'int', allowedValues: [5432, 6432] });
+        expect(keyVault.parameters.postgresPort).toBe("[variables('postgresAppPort')]");
+        expect(await evaluate('postgresAppPort', {}, { databaseConnection: 'direct' })).toEqual([
+          { value: '6432' },
+          { value: '5432' },
+        ]);
+      },
+      CONSOLE,
+    );
+
+    it('is evaluated at deployment, one expression for both modes, shown in an output when it passes', () => {
       expect(variables().connectionBudgetCheck).toMatch(
-        /^\[if\(lessOrEquals\(variables\('connectionBudget'\), variables\('postgresUsableConnections'\)\), .*fail\(.*Connection budget exceeded/,
+        /^\[if\(variables\('pooled'\), if\(equals\(variables\('postgresSku'\)\.tier, 'Burstable'\), fail\(/,
       );
       expect(variables().postgresSku).toMatch(/fail\(/);
-      expect(outputOf(main, 'DATABASE_CONNECTION_BUDGET')).toBe("[variables('connectionBudgetCheck')]");
       expect(variables().postgresAzureReservedConnections).toBe(15);
+      expect(outputOf(main, 'DATABASE_CONNECTION_BUDGET')).toBe("[variables('connectionBudgetCheck')]");
     });
 
-    it('holds for the defaults, and would stop the old default server (B1ms) at deployment', () => {
-      expect(defaults()).toEqual({ instances: 40, poolMax: 5, headroom: 50, sku: 'Standard_B2s' });
-      expect(fits(defaults())).toBe(true); // 250 of 414
-      expect(fits({ ...defaults(), sku: 'Standard_B1ms' })).toBe(false); // 250 of 35
-      expect(fits({ ...defaults(), instances: 73 })).toBe(false); // 415 of 414
-    });
+    it(
+      'with pgbouncer: holds for the defaults, and counts clients against max_client_conn, the pool against max_connections',
+      async () => {
+        const [defaults, thousand, poolOfTwo, fullServer] = await checks(
+          {},
+          // What PgBouncer is for: 1,000 instances (Flex Consumption's highest) on two vCores.
+          { maximumInstanceCount: 1000 },
+          // DATABASE_POOL_MAX as low as src/config.ts allows.
+          { databasePoolMax: 2 },
+          { pgbouncerDefaultPoolSize: 794 },
+        );
+        expect(stringValue(defaults!)).toBe(
+          'pgbouncer: 40 instances × 5 = 200 of 5000 client connections; pool 50 + 50 headroom = 100 of 844 server connections (Standard_D2ds_v5)',
+        );
+        expect(stringValue(thousand!)).toMatch(/= 5000 of 5000 client connections/);
+        expect(stringValue(poolOfTwo!)).toMatch(/= 80 of 5000 client/);
+        expect(stringValue(fullServer!)).toMatch(/= 844 of 844 server connections/);
+      },
+      CONSOLE,
+    );
 
-    it('gives the server the SKU’s tier, and the app the DATABASE_POOL_MAX the check counts', () => {
-      const postgres = moduleOf(main, 'postgres');
-      const server = resourceOf(postgres.template, 'Microsoft.DBforPostgreSQL/flexibleServers');
-      expect(server.properties).toMatchObject({ version: '16' });
-      expect(JSON.stringify(postgres.parameters)).toContain("variables('postgresSku').tier");
+    it(
+      'with pgbouncer: fails on a Burstable server, where Azure has no PgBouncer',
+      async () => {
+        const skus = ['Standard_B1ms', 'Standard_B2s', 'Standard_B4ms', 'Standard_E2ds_v5'];
+        const results = await checks(...skus.map((postgresSkuName) => ({ postgresSkuName })));
+        for (const [i, sku] of skus.slice(0, 3).entries())
+          expect(results[i], sku).toEqual({
+            failed: expect.stringMatching(
+              new RegExp(
+                `^databaseConnection pgbouncer needs a General Purpose or Memory Optimized server: ${sku} is Burstable`,
+              ),
+            ),
+          });
+        expect(stringValue(results[3]!)).toMatch(/of 1703 server connections \(Standard_E2ds_v5\)$/);
+      },
+      CONSOLE,
+    );
+
+    it(
+      'with pgbouncer: fails when instances × DATABASE_POOL_MAX exceed max_client_conn',
+      async () => {
+        const [over, lowered, raised] = await checks(
+          { maximumInstanceCount: 1000, databasePoolMax: 6 },
+          { pgbouncerMaxClientConn: 199 },
+          { maximumInstanceCount: 1000, databasePoolMax: 6, pgbouncerMaxClientConn: 6000 },
+        );
+        expect(over).toEqual({
+          failed:
+            'PgBouncer client connections exceeded: maximumInstanceCount 1000 × databasePoolMax 6 = 6000, but pgbouncerMaxClientConn is 5000. ' +
+            'Lower maximumInstanceCount or databasePoolMax, or raise pgbouncerMaxClientConn (at most 50000).',
+        });
+        expect(lowered).toEqual({ failed: expect.stringMatching(/= 200, but pgbouncerMaxClientConn is 199\./) });
+        expect(stringValue(raised!)).toMatch(/6000 of 6000 client/);
+      },
+      CONSOLE,
+    );
+
+    it(
+      'with pgbouncer: fails when default_pool_size + headroom exceed what the server admits',
+      async () => {
+        const [pool, headroom] = await checks({ pgbouncerDefaultPoolSize: 795 }, { postgresConnectionHeadroom: 800 });
+        expect(pool).toEqual({
+          failed:
+            'Connection budget exceeded: pgbouncerDefaultPoolSize 795 + postgresConnectionHeadroom 50 = 845, but Standard_D2ds_v5 admits 844 ' +
+            '(max_connections 859 − 15 reserved by Azure). Lower pgbouncerDefaultPoolSize or postgresConnectionHeadroom, or choose a larger postgresSkuName.',
+        });
+        expect(headroom).toEqual({ failed: expect.stringMatching(/= 850, but Standard_D2ds_v5 admits 844/) });
+      },
+      CONSOLE,
+    );
+
+    it(
+      'direct: as before, instances × DATABASE_POOL_MAX + headroom against max_connections, on any tier',
+      async () => {
+        const direct = { databaseConnection: 'direct' };
+        const [defaults, over, atLimit, b1ms, generalPurpose, pgbouncerLimits] = await checks(
+          direct,
+          { ...direct, maximumInstanceCount: 73 },
+          { ...direct, maximumInstanceCount: 72 },
+          { ...direct, postgresSkuName: 'Standard_B1ms' },
+          { ...direct, postgresSkuName: 'Standard_D2ds_v5' },
+          // Only the chosen mode's conditions are evaluated: PgBouncer's limits do not apply.
+          { ...direct, pgbouncerMaxClientConn: 1, pgbouncerDefaultPoolSize: 4950 },
+        );
+        expect(stringValue(defaults!)).toBe(
+          'direct: 40 instances × 5 + 50 headroom = 250 of 414 connections (Standard_B2s)',
+        );
+        expect(over).toEqual({
+          failed:
+            'Connection budget exceeded: maximumInstanceCount 73 × databasePoolMax 5 + postgresConnectionHeadroom 50 = 415, but Standard_B2s admits 414 ' +
+            '(max_connections 429 − 15 reserved by Azure). Lower maximumInstanceCount or databasePoolMax, choose a larger postgresSkuName, or use databaseConnection pgbouncer.',
+        });
+        expect(stringValue(atLimit!)).toMatch(/= 410 of 414/);
+        expect(b1ms).toEqual({ failed: expect.stringMatching(/= 250, but Standard_B1ms admits 35 /) });
+        expect(stringValue(generalPurpose!)).toMatch(/= 250 of 844 connections \(Standard_D2ds_v5\)$/);
+        expect(stringValue(pgbouncerLimits!)).toMatch(/^direct: /);
+      },
+      CONSOLE,
+    );
+
+    it(
+      'would notice a check that lost its Burstable branch (the evaluation runs the text as written)',
+      async () => {
+        const text = source();
+        expect(text).toContain("postgresSku.tier == 'Burstable'");
+        const broken = text.replace("postgresSku.tier == 'Burstable'", "postgresSku.tier == 'None'");
+        const [result] = await evaluateVariables(cli as { path: string }, main, [
+          { source: broken, name: 'connectionBudgetCheck', parameters: { postgresSkuName: 'Standard_B2s' } },
+        ]);
+        expect(result).toEqual({
+          value: expect.stringMatching(/^'pgbouncer: .*\(Standard_B2s\)'$/),
+        });
+      },
+      CONSOLE,
+    );
+
+    it('gives the app the DATABASE_POOL_MAX the check counts, with src/config.ts’s bounds', () => {
       expect(moduleOf(main, 'api').parameters.databasePoolMax).toBe("[parameters('databasePoolMax')]");
       expect((moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>).DATABASE_POOL_MAX).toBe(
         "[string(parameters('databasePoolMax'))]",
       );
+      // At least 2, no upper bound: the same as src/config.ts.
+      expect(main.parameters.databasePoolMax).toMatchObject({ defaultValue: 5, minValue: 2 });
+      expect(main.parameters.databasePoolMax).not.toHaveProperty('maxValue');
+      const env = { DATABASE_URL: 'postgresql://a@b/c', JWT_SECRET_KEY: 'x', AZURE_STORAGE_ACCOUNT_NAME: 'stcache1' };
+      expect(parseConfig({ ...env, DATABASE_POOL_MAX: '2' }).databasePoolMax).toBe(2);
+      expect(() => parseConfig({ ...env, DATABASE_POOL_MAX: '1' })).toThrow(ConfigError);
     });
 
     it('is the table the docs size the server by', () => {
