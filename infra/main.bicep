@@ -65,8 +65,8 @@ param databaseConnection string = 'pgbouncer'
 @description('PostgreSQL compute (a key of postgresSkus below; its tier follows). Empty: Standard_D2ds_v5 (General Purpose) with pgbouncer, Standard_B2s (Burstable) with direct. The deployment fails when the server cannot hold the connections the app may open (connectionBudgetCheck).')
 param postgresSkuName string = ''
 
-@minValue(2)
-@description('DATABASE_POOL_MAX: every connection one Function App instance opens to the database (src/config.ts requires at least 2).')
+@minValue(1)
+@description('DATABASE_POOL_MAX: every connection one Function App instance opens to the database, leases included (src/config.ts requires at least 1).')
 param databasePoolMax int = 5
 
 @minValue(0)

@@ -7,7 +7,7 @@ import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startSpeechStandIn, type SpeechStandIn } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
-import { pooledUrlOf } from '../support/pooled-database.ts';
+import { hasPgBouncer } from '../support/test-database.ts';
 import { hostEnvironment, startServeProcess } from '../support/serve-process.ts';
 import { createTestServices, type TestServices } from '../support/test-services.ts';
 
@@ -25,7 +25,7 @@ interface Instance {
   output(): string;
 }
 
-describe.skipIf(!pooledUrlOf)('instances through PgBouncer in transaction mode', () => {
+describe.skipIf(!hasPgBouncer())('instances through PgBouncer in transaction mode', () => {
   let standIn: SpeechStandIn;
   let services: TestServices;
   let account: TestAccount;
@@ -47,7 +47,7 @@ describe.skipIf(!pooledUrlOf)('instances through PgBouncer in transaction mode',
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-pooled-'));
     env = hostEnvironment(services, {
-      DATABASE_URL: pooledUrlOf!(services.database.name),
+      DATABASE_URL: services.database.pooledUrl(),
       DATABASE_POOL_MAX: '2',
       AZURE_SPEECH_HOST: standIn.host,
       TTS_TIMEOUT_SECONDS: '30',
@@ -95,11 +95,13 @@ describe.skipIf(!pooledUrlOf)('instances through PgBouncer in transaction mode',
   });
 
   it('takes the line of a frozen holder over within its lease, and the holder, woken, leaves the new entry be', async () => {
-    const [holder, other] = instances.length >= 2 ? instances : await Promise.all([startInstance(), startInstance()]);
+    while (instances.length < 2) await startInstance();
+    const [holder, other] = instances;
     standIn.behave({ kind: 'audio', delayMs: SPEECH_MS });
     const before = standIn.received.length;
     const text = `Se congela ${Date.now()}`;
     const fromHolder = audition(holder!.base, text);
+    fromHolder.catch(() => {}); // awaited below; a failed test must not leave it unhandled
     await expect.poll(() => standIn.received.length, { timeout: 10_000 }).toBe(before + 1);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     holder!.process.kill('SIGSTOP'); // frozen one second into its miss, its sockets open
@@ -111,8 +113,9 @@ describe.skipIf(!pooledUrlOf)('instances through PgBouncer in transaction mode',
     expect(fromOther.ms).toBeLessThan(LEASE_SECONDS * 1_000 + SPEECH_MS + 3_000);
     expect(standIn.received.length - before).toBe(2);
     expect(other!.output()).toMatch(/took over the lease of [0-9a-f]{12}… \(generation 2\)/);
+    // Stored once its response has ended.
+    await expect.poll(() => services.prisma.audioCache.count({ where: { text } }), { timeout: 10_000 }).toBe(1);
     const stored = await services.prisma.audioCache.findMany({ where: { text } });
-    expect(stored).toHaveLength(1);
 
     holder!.process.kill('SIGCONT');
     const late = await fromHolder;

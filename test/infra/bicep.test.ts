@@ -885,12 +885,12 @@ describe.runIf(cli.available)('infra/, compiled and linted by the Bicep CLI', ()
       expect((moduleOf(main, 'api').template.variables!.appSettings as Record<string, string>).DATABASE_POOL_MAX).toBe(
         "[string(parameters('databasePoolMax'))]",
       );
-      // At least 2, no upper bound: the same as src/config.ts.
-      expect(main.parameters.databasePoolMax).toMatchObject({ defaultValue: 5, minValue: 2 });
+      // At least 1, no upper bound: the same as src/config.ts.
+      expect(main.parameters.databasePoolMax).toMatchObject({ defaultValue: 5, minValue: 1 });
       expect(main.parameters.databasePoolMax).not.toHaveProperty('maxValue');
       const env = { DATABASE_URL: 'postgresql://a@b/c', JWT_SECRET_KEY: 'x', AZURE_STORAGE_ACCOUNT_NAME: 'stcache1' };
-      expect(parseConfig({ ...env, DATABASE_POOL_MAX: '2' }).databasePoolMax).toBe(2);
-      expect(() => parseConfig({ ...env, DATABASE_POOL_MAX: '1' })).toThrow(ConfigError);
+      expect(parseConfig({ ...env, DATABASE_POOL_MAX: '1' }).databasePoolMax).toBe(1);
+      expect(() => parseConfig({ ...env, DATABASE_POOL_MAX: '0' })).toThrow(ConfigError);
     });
 
     it('is the table the docs size the server by', () => {

@@ -1,7 +1,9 @@
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaLeases } from '../../../src/adapters/postgres/prisma-leases.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { describe } from 'vitest';
 import { ensureTestTenant } from '../../support/accounts.ts';
+import { hasPgBouncer, pooledUrlFor } from '../../support/test-database.ts';
 import { DATABASE_SHAPES, type DatabaseShape } from '../../support/khipu-database.ts';
 import { createTestServices } from '../../support/test-services.ts';
 import { describeLeasesContract, type LeasesUnderTest } from '../../ports/leases.contract.ts';
@@ -38,3 +40,11 @@ async function createPrismaLeases(shape: DatabaseShape, urlOf = (url: string) =>
 for (const shape of DATABASE_SHAPES) {
   describeLeasesContract(`PrismaLeases on Postgres, database shape: ${shape}`, () => createPrismaLeases(shape));
 }
+
+// Through PgBouncer in transaction mode, as Azure's built-in one: each statement may run on another server connection
+// than the last, so nothing may rest on a session (the advisory locks this replaces did).
+describe.skipIf(!hasPgBouncer())('through PgBouncer', () => {
+  describeLeasesContract('PrismaLeases through PgBouncer (transaction pooling)', () =>
+    createPrismaLeases('ours', (url) => pooledUrlFor(new URL(url).pathname.slice(1))),
+  );
+});
