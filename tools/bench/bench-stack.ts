@@ -43,6 +43,8 @@ export interface BenchStackOptions {
   /** Checkout whose `dist/tools/serve.js` the hosts run (default: this one), to compare another version on the same stack. */
   hostRoot?: string;
   onPostgresLog?: (line: string) => void;
+  /** Extra PostgreSQL settings (`-c name=value`), e.g. `{ max_connections: '50' }`. */
+  postgresSettings?: Record<string, string>;
 }
 
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
@@ -53,13 +55,14 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     persistent: false,
     durable: options.durable,
     onLog: options.onPostgresLog,
+    settings: options.postgresSettings,
   });
   const azurite = await startAzurite();
   const audio = await encodeToneMp3(options.toneSeconds);
   const standIn = await startSpeechStandIn(audio);
   const hosts: ChildProcess[] = [];
   const stop = async () => {
-    for (const child of hosts) await stopHost(child);
+    await Promise.all(hosts.map((child) => stopHost(child)));
     await standIn.stop();
     await azurite.stop();
     await pg.stop();
@@ -135,8 +138,11 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
 export async function stopHost(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGCONT'); // a frozen host would not see SIGINT
   child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
+  clearTimeout(timer);
 }
 
 export function machine(): string {

@@ -17,6 +17,8 @@ export interface EmbeddedPostgresOptions {
   /** `false` trades crash safety for speed: right for throw-away test clusters only. */
   durable?: boolean;
   port?: number;
+  /** Extra server settings, passed as `-c name=value` (e.g. `{ max_connections: '50' }`). */
+  settings?: Record<string, string>;
   onLog?: (line: string) => void;
 }
 
@@ -69,6 +71,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ...(options.durable === false
       ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
       : []),
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   let server!: ChildProcess;
   let exited!: Promise<void>;

@@ -232,7 +232,7 @@ function waitUntilListening(child: ChildProcess, log: (line: string) => void): P
   });
 }
 
-type PoolRow = Record<string, string | number | null>;
+export type PoolRow = Record<string, string | number | null>;
 
 async function showPools(adminUrl: string, database: string | undefined): Promise<PoolRow[]> {
   const { rows } = await withPgClient(adminUrl, (client) => client.query<PoolRow>('SHOW POOLS'));
@@ -242,7 +242,7 @@ async function showPools(adminUrl: string, database: string | undefined): Promis
 
 const sum = (rows: PoolRow[], column: string) => rows.reduce((total, row) => total + Number(row[column] ?? 0), 0);
 
-function sumServers(rows: PoolRow[]): ServerConnections {
+export function sumServers(rows: PoolRow[]): ServerConnections {
   const [active, idle, used] = ['sv_active', 'sv_idle', 'sv_used'].map((column) => sum(rows, column)) as [
     number,
     number,
@@ -252,7 +252,7 @@ function sumServers(rows: PoolRow[]): ServerConnections {
   return { active, idle, used, total };
 }
 
-function sumClients(rows: PoolRow[]): ClientConnections {
+export function sumClients(rows: PoolRow[]): ClientConnections {
   const active = sum(rows, 'cl_active');
   const waiting = sum(rows, 'cl_waiting');
   return { active, waiting, total: active + waiting };
