@@ -1,7 +1,8 @@
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaLeases } from '../../../src/adapters/postgres/prisma-leases.ts';
 import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
-import { describe } from 'vitest';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { ensureTestTenant } from '../../support/accounts.ts';
 import { hasPgBouncer, pooledUrlFor } from '../../support/test-database.ts';
 import { DATABASE_SHAPES, type DatabaseShape } from '../../support/khipu-database.ts';
@@ -47,4 +48,46 @@ describe.skipIf(!hasPgBouncer())('through PgBouncer', () => {
   describeLeasesContract('PrismaLeases through PgBouncer (transaction pooling)', () =>
     createPrismaLeases('ours', (url) => pooledUrlFor(new URL(url).pathname.slice(1))),
   );
+});
+
+describe('a fenced write on a busy pool', () => {
+  it('waits for a connection as long as a statement would (DATABASE_TIMEOUT_SECONDS), not Prisma’s 2 s', async () => {
+    const services = await createTestServices();
+    const prisma = createPrismaClient(services.database.url, { maxConnections: 1, timeoutMs: 5_000 });
+    try {
+      const leases = new PrismaLeases(prisma);
+      const index = new PrismaAudioCacheIndex(prisma);
+      const tenantId = randomUUID();
+      await ensureTestTenant(services.prisma, tenantId);
+      const cacheKey = randomBytes(32).toString('hex');
+      const grant = (await leases.take(`audition:${cacheKey}`, 60_000))!;
+      // The pool's one connection is busy for 3 s (PgBouncer's queue looks the same to the app).
+      const busy = prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_sleep(3)`;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const stored = await index.insert(
+        {
+          tenantId,
+          cacheKey,
+          text: 'Espera su turno',
+          ssml: '<speak/>',
+          voiceId: 'es-AR-ElenaNeural',
+          voiceSettings: { style: 'none' },
+          audioBlobPath: `audio-cache/${tenantId}/${cacheKey}.mp3`,
+          audioUrl: `https://storage.test/${cacheKey}.mp3`,
+          audioDurationSeconds: 1,
+          audioFileSizeBytes: 10,
+          createdAt: new Date('2031-01-01T00:00:00Z'),
+          expiresAt: new Date('2031-02-01T00:00:00Z'),
+        },
+        grant,
+      );
+      await busy;
+      expect(stored).toBe(true);
+    } finally {
+      await prisma.$disconnect();
+      await services.dispose();
+    }
+  });
 });
