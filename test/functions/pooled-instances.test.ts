@@ -50,7 +50,11 @@ describe.skipIf(!hasPgBouncer())('instances through PgBouncer in transaction mod
       DATABASE_URL: services.database.pooledUrl(),
       DATABASE_POOL_MAX: '2',
       AZURE_SPEECH_HOST: standIn.host,
-      TTS_TIMEOUT_SECONDS: '30',
+      // Deadlines longer than the freeze below: the woken holder must find its audio, not a deadline passed while it
+      // was stopped (which would answer 504 and never reach the write this test is about).
+      TTS_TIMEOUT_SECONDS: '60',
+      TTS_FIRST_AUDIO_TIMEOUT_SECONDS: '60',
+      TTS_CHUNK_TIMEOUT_SECONDS: '60',
       CACHE_LINE_LEASE_SECONDS: String(LEASE_SECONDS),
     });
   });
