@@ -184,7 +184,10 @@ export interface Config {
     defaultKeyCharsPerTenantPerDay: number;
   };
   jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
-  /** lineLeaseMs: how long a line's lease outlives a holder that stopped renewing it (then another instance takes it over). */
+  /**
+   * lineLeaseMs: how long a line's lease outlives a holder that stopped renewing it
+   * (then another instance takes it over).
+   */
   cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string; lineLeaseMs: number };
   /** The in-process tier of hot audio: 0 bytes disables it. */
   memoryCache: { maxBytes: number; ttlMs: number };

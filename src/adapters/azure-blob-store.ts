@@ -218,7 +218,8 @@ export class AzureBlobStore implements BlobStore {
               else if (sub.status === 404) result.missing++;
               else {
                 result.failed++;
-                result.firstError ??= `${sub.status} ${loggable(sub.errorCode ?? sub.statusMessage)}`; // the server's words
+                // the server's words
+                result.firstError ??= `${sub.status} ${loggable(sub.errorCode ?? sub.statusMessage)}`;
               }
             }
           } catch (error) {

@@ -42,7 +42,10 @@ export function auditionJob(deps: AuditionJobDeps, request: AuditionRequest): Au
   return job;
 }
 
-/** The key a tenant's audition is cached under (its ETag too): with the store id of the project's own account, if any. */
+/**
+ * The key a tenant's audition is cached under (its ETag too):
+ * with the store id of the project's own account, if any.
+ */
 export function cacheKeyOf(
   deps: AuditionJobDeps,
   tenantId: string,

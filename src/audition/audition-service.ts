@@ -30,7 +30,10 @@ interface Fill {
   whole: Promise<WholeAudio>;
 }
 
-/** Past the slot wait and the synthesis's own timeout, the wait for a holder elsewhere ends (its lease is still renewed). */
+/**
+ * Past the slot wait and the synthesis's own timeout, the wait for a holder elsewhere ends
+ * (its lease is still renewed).
+ */
 const HOLDER_GRACE_MS = 5_000;
 
 /**

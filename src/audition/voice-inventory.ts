@@ -6,8 +6,8 @@ import type { VoiceList } from '../ports/voice-list.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
 /**
- * Regions remembered at once. Azure has about 60 Speech regions; a project's region is its tenant's input (checked to be
- * a region name, but any name), so what is kept of them is bounded: the least recently used is forgotten.
+ * Regions remembered at once. Azure has about 60 Speech regions; a project's region is its tenant's input (checked to
+ * be a region name, but any name), so what is kept of them is bounded: the least recently used is forgotten.
  */
 const MAX_REGIONS = 64;
 

@@ -24,7 +24,10 @@ export interface MissTurnsDeps {
   /** The longest a request waits for another instance's synthesis before doing its own. */
   maxWaitMs: number;
   now?: Clock;
-  /** The first pause of a waiting instance before it looks again; each next one is twice as long, up to `maxPauseMs`. */
+  /**
+   * The first pause of a waiting instance before it looks again;
+   * each next one is twice as long, up to `maxPauseMs`.
+   */
   firstPauseMs?: number;
   maxPauseMs?: number;
   /** Where leases that cannot be reached are logged, once per database outage. */

@@ -17,8 +17,8 @@ export interface CleanupReport {
   orphans: number;
   blobs: DeleteManyResult;
   /**
-   * Project accounts skipped in this pass (no credentials, or failing), each counted once per tenant whose key could not
-   * reach it, and the entries of theirs left waiting.
+   * Project accounts skipped in this pass (no credentials, or failing), each counted once per tenant whose key could
+   * not reach it, and the entries of theirs left waiting.
    */
   unreachableStores: number;
   entriesWaiting: number;

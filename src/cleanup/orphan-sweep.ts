@@ -34,9 +34,9 @@ export function sweepHourOf(tenantId: string, storeId: string): number {
 }
 
 /**
- * The project accounts due this hour: each tenant's folder there, with that tenant's key (an account two tenants name is
- * swept for each at its own hour, and one tenant unreachable there does not stop the other's); a store left empty is
- * forgotten.
+ * The project accounts due this hour: each tenant's folder there, with that tenant's key (an account two tenants name
+ * is swept for each at its own hour, and one tenant unreachable there does not stop the other's); a store left empty
+ * is forgotten.
  */
 async function sweepProjectStores(pass: CleanupPass, now: Date, limit: number): Promise<number> {
   const { projects } = pass;

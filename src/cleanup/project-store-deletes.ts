@@ -18,7 +18,10 @@ export interface ProjectStoreDeps {
   stores: ProjectBlobStores;
 }
 
-/** A project account that could not be used with a tenant's key in this pass, and why (a code, never a message or a key). */
+/**
+ * A project account that could not be used with a tenant's key in this pass,
+ * and why (a code, never a message or a key).
+ */
 export interface UnreachableStore {
   tenantId: string;
   storeId: string;
@@ -141,7 +144,8 @@ export class ProjectStoreDeletes {
       const { id, tenantId, storeId } = entries[0]!;
       this.#log.warn(
         `cleanup: entry ${id} of tenant ${tenantId} in storage account ${storeId} names a blob outside its tenant's ` +
-          `folder (${AUDIO_BLOB_PREFIX}${tenantId}/): not deleted, its row kept; any more in this pass are only counted`,
+          `folder (${AUDIO_BLOB_PREFIX}${tenantId}/): not deleted, its row kept; ` +
+          'any more in this pass are only counted',
       );
     }
     this.misplaced.push(...entries.map((entry) => entry.id));

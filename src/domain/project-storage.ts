@@ -11,11 +11,17 @@ export interface ProjectStorage {
   containerName: string;
   /** The blob service's URL, no trailing slash: `https://{accountName}.blob.core.windows.net` unless `endpoint` says. */
   serviceUrl: string;
-  /** Where its blobs live, with no secret in it: `{serviceUrl}/{containerName}`. Recorded with each entry stored there. */
+  /**
+   * Where its blobs live, with no secret in it: `{serviceUrl}/{containerName}`.
+   * Recorded with each entry stored there.
+   */
   storeId: string;
 }
 
-/** The storage settings are there but unusable (a malformed name or endpoint): the project's auditions are not cached. */
+/**
+ * The storage settings are there but unusable (a malformed name or endpoint):
+ * the project's auditions are not cached.
+ */
 export interface InvalidProjectStorage {
   invalid: string;
 }

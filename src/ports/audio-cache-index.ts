@@ -57,7 +57,8 @@ export interface NewCacheEntry {
   predictive?: boolean;
   /**
    * Stored in a project's own account (absent: the operator's): recorded in the ownership note, and the store
-   * registered for the cleanup (AudioCacheIndex implementations upsert `audio_cache_blob_stores` in the same statement).
+   * registered for the cleanup (AudioCacheIndex implementations upsert `audio_cache_blob_stores` in the same
+   * statement).
    */
   store?: { storeId: string; projectId: string };
 }

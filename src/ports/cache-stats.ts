@@ -48,7 +48,10 @@ export interface CacheStats {
   topEntries: TopEntry[];
   /** Every play of the cached entries so far, priced at `pricePerMillionChars`. */
   savings: { characters: number; dollars: number; pricePerMillionChars: number };
-  /** Our entries per project storage account (the operator's account is not listed), most entries first, at most 100. */
+  /**
+   * Our entries per project storage account (the operator's account is not listed),
+   * most entries first, at most 100.
+   */
   projectStores: StoreUsage[];
 }
 

@@ -15,7 +15,10 @@ export interface Leases {
   renew(grant: LeaseGrant, ttlMs: number): Promise<boolean>;
   /** Lets go of a lease still ours; frees nothing another holder took since. */
   release(grant: LeaseGrant): Promise<void>;
-  /** Deletes leases that expired more than `graceMs` ago (their holders gone without releasing them); answers how many. */
+  /**
+   * Deletes leases that expired more than `graceMs` ago (their holders gone without releasing them);
+   * answers how many.
+   */
   deleteExpired(graceMs: number): Promise<number>;
 }
 

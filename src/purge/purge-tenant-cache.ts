@@ -11,9 +11,10 @@ export interface PurgeResult {
   /** Blobs that could not be deleted now: the cleanup's orphan sweep removes them later. */
   blobsFailed: number;
   /**
-   * Entries in a project's own storage account that could not be reached (its key or container refused, or no project
-   * names it any more): kept, rows and blobs, until a later purge or the hourly cleanup can delete their blobs. At least
-   * this many. Also those whose blob path is not under the tenant's folder, never sent to the account (kept for good).
+   * Entries in a project's own storage account that could not be reached (its key or container refused, or no
+   * project names it any more): kept, rows and blobs, until a later purge or the hourly cleanup can delete their
+   * blobs. At least this many.
+   * Also those whose blob path is not under the tenant's folder, never sent to the account (kept for good).
    */
   entriesKept: number;
 }

@@ -2,11 +2,14 @@ import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 import {
   ARCHITECTURE_DOC,
+  forbiddenImports,
+  importEdges,
   missingFiles,
   readLayerMap,
   renderLayerMap,
   replaceSection,
   srcFolders,
+  unusedAllowances,
 } from '../../tools/docs/layer-map.ts';
 import { readDoc, repoPath } from '../support/docs.ts';
 
@@ -30,6 +33,25 @@ describe('the layer map (layers.json)', () => {
       ).toEqual([]);
       expect(layer.why, layer.folder).toBeTruthy();
     }
+  });
+
+  // ESLint forbids these too; here the map is checked against every file's imports at once.
+  it('forbids every import outside mayImport: no file of src/ makes one', () => {
+    expect(forbiddenImports(map, importEdges())).toEqual([]);
+  });
+
+  it('allows no import the code does not make: each mayImport lists only the folders imported', () => {
+    expect(unusedAllowances(map, importEdges())).toEqual([]);
+  });
+
+  it('finds the imports the code makes (and no edge within a folder, to src/*.ts or to a package)', () => {
+    const edges = importEdges();
+    expect(edges.get('adapters')?.get('ports')).toContain('src/adapters/postgres/prisma-leases.ts');
+    expect(edges.get('functions')?.has('app')).toBe(true);
+    expect(edges.get('ports')?.has('ports')).toBe(false);
+    expect([...edges.values()].flatMap((targets) => [...targets.keys()]).filter((to) => to.endsWith('.ts'))).toEqual(
+      [],
+    );
   });
 
   it('names only files that exist', () => {

@@ -21,9 +21,6 @@ import { createTestServices, type TestServices } from '../support/test-services.
 const CHROMIUM =
   process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((file) => existsSync(file));
 
-/** khipu-web's dev server origin (its Vite config). */
-const WEB_ORIGIN_PORT = 3000;
-
 // One voice per language the casting page offers most, all `engine: "azure"` as in the web app.
 const VOICES = [
   'es-PE-CamilaNeural',
@@ -234,7 +231,7 @@ const REFRESH_THEN_RETRY_IN_PAGE = async ({
 
 // ---- end of the Khipu Cloud API stand-in ---------------------------------------------------------
 
-describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromium on localhost:3000)', () => {
+describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromium on a localhost origin)', () => {
   let standIn: SpeechStandIn;
   let services: TestServices;
   let account: TestAccount;
@@ -243,6 +240,9 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
   let browser: Browser;
   let workDir: string;
   let baseUrl: string;
+  // The web app's origin: khipu-web's dev server is http://localhost:3000 (its Vite config); here a
+  // page on a port the OS hands out, so a developer's own server on 3000 does not fail the suite.
+  let webOrigin: string;
   // The Khipu Cloud API beside the service (issue 29): the host's upstream.
   let cloudApi: CloudApiStandIn;
   const REFRESH_TOKEN = 'refresh-token-issued-by-the-cloud-api';
@@ -258,6 +258,17 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
 
     cloudApi = await startCloudApiStandIn(REFRESH_TOKEN, () => account.token());
 
+    // The web app's page, on localhost at a port of its own (the OS's pick: nothing to race for);
+    // the host below allows its origin through LOCAL_HOST_CORS.
+    page = http.createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>khipu-web</title>'),
+    );
+    await new Promise<void>((resolve, reject) => {
+      page.once('error', reject);
+      page.listen(0, '127.0.0.1', resolve);
+    });
+    webOrigin = `http://localhost:${(page.address() as AddressInfo).port}`;
+
     // The local host as `npm start` runs it when local.settings.json names no Host.CORS, with the
     // Khipu Cloud API as its upstream (KHIPU_CLOUD_API_URL).
     workDir = await mkdtemp(path.join(os.tmpdir(), 'khipu-web-'));
@@ -267,7 +278,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       await startServeProcess(
         hostEnvironment(services, {
           AZURE_SPEECH_HOST: standIn.host,
-          LOCAL_HOST_CORS: 'http://localhost:3000,http://localhost:5173',
+          LOCAL_HOST_CORS: `${webOrigin},http://localhost:5173`,
           PORT: String(port),
           KHIPU_CLOUD_API_URL: cloudApi.url,
         }),
@@ -275,14 +286,6 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       )
     ).process;
 
-    // The web app's origin: a page on localhost:3000.
-    page = http.createServer((_req, res) =>
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>khipu-web</title>'),
-    );
-    await new Promise<void>((resolve, reject) => {
-      page.once('error', reject);
-      page.listen(WEB_ORIGIN_PORT, '127.0.0.1', resolve);
-    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -309,7 +312,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
 
   it('auditions every voice of a project whose key is in settings.creds.tts.azure, then plays them all from the cache', async () => {
     const tab = await browser.newPage();
-    await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+    await tab.goto(`${webOrigin}/`);
     const token = await account.token();
     const before = standIn.received.length;
     const run = () =>
@@ -353,7 +356,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
       },
     });
     const tab = await browser.newPage();
-    await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+    await tab.goto(`${webOrigin}/`);
     const token = await account.token();
     const voice = 'es-MX-DaliaNeural';
 
@@ -383,7 +386,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
   // ---- One base URL: the token refresh goes through the local host to the Khipu Cloud API (issue 29) ----
   it('refreshes an expired token at the same base URL (proxied to the Khipu Cloud API), then retries the audition', async () => {
     const tab = await browser.newPage();
-    await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+    await tab.goto(`${webOrigin}/`);
     const refreshAnswer = tab.waitForResponse(
       (r) => r.url().endsWith('/v1/auth/refresh') && r.request().method() === 'POST',
     );
@@ -406,7 +409,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     const headers = await (await refreshAnswer).headersArray();
     const cors = headers.filter(({ name }) => /^access-control-/i.test(name));
     expect(cors.filter(({ name }) => name.toLowerCase() === 'access-control-allow-origin')).toEqual([
-      { name: expect.stringMatching(/^access-control-allow-origin$/i), value: `http://localhost:${WEB_ORIGIN_PORT}` },
+      { name: expect.stringMatching(/^access-control-allow-origin$/i), value: webOrigin },
     ]);
     expect(cors.map(({ name }) => name.toLowerCase())).not.toContain('access-control-allow-credentials');
     // Only the refresh reached the Cloud API: its preflight and the auditions were the host's own.
@@ -426,7 +429,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     const casting = await startServeProcess(
       hostEnvironment(services, {
         AZURE_SPEECH_HOST: standIn.host,
-        LOCAL_HOST_CORS: 'http://localhost:3000',
+        LOCAL_HOST_CORS: webOrigin,
         PORT: String(port),
         PREDICTIVE_PREWARM_MAX_VOICES: '24',
         PREDICTIVE_PREWARM_CONCURRENCY: '2',
@@ -440,7 +443,7 @@ describe.skipIf(!CHROMIUM)('the Khipu web app in a real browser (headless Chromi
     standIn.behave({ kind: 'audio', delayMs: 300 });
     const tab = await browser.newPage();
     try {
-      await tab.goto(`http://localhost:${WEB_ORIGIN_PORT}/`);
+      await tab.goto(`${webOrigin}/`);
       const token = await tenant.token();
       const click = (voice: string, body: object = {}) =>
         tab.evaluate(CLICK_IN_PAGE, { baseUrl: castingUrl, token, projectId: tenant.projectId, voice, body });

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import { projectRoot } from '../project-root.ts';
 
 // The layout table of docs/architecture.md, generated from the one layer map (layers.json), which
@@ -56,12 +57,60 @@ export function missingFiles(map: LayerMap, root = projectRoot()): string[] {
   ];
 }
 
+/**
+ * The folder → folder imports of src/ as the code has them: every import, `export … from` and `import()` of
+ * every .ts file in a folder of src/ (src/generated/ left out), resolved to the folder of src/ it reaches, with
+ * the files that make each edge. Imports within a folder, of the modules src/*.ts and of packages are not edges.
+ */
+export function importEdges(root = projectRoot()): Map<string, Map<string, string[]>> {
+  const src = path.join(root, 'src');
+  const edges = new Map<string, Map<string, string[]>>();
+  const files = readdirSync(src, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort();
+  for (const file of files) {
+    const [from, ...inside] = path.relative(src, file).split(path.sep);
+    if (!from || inside.length === 0 || from === 'generated') continue;
+    for (const { fileName } of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+      if (!fileName.startsWith('.')) continue;
+      const [to, ...rest] = path.relative(src, path.resolve(path.dirname(file), fileName)).split(path.sep);
+      if (!to || rest.length === 0 || to === from) continue;
+      const targets = edges.get(from) ?? new Map<string, string[]>();
+      edges.set(from, targets.set(to, [...(targets.get(to) ?? []), path.relative(root, file)]));
+    }
+  }
+  return edges;
+}
+
+/** Imports the map does not allow: `from → to (file)`, with each file that makes the edge. */
+export function forbiddenImports(map: LayerMap, edges: Map<string, Map<string, string[]>>): string[] {
+  const shared = map.layers.filter((layer) => layer.shared).map((layer) => layer.folder);
+  return map.layers.flatMap((layer) => {
+    if (layer.mayImport === '*') return [];
+    const allowed = new Set([...shared, ...layer.mayImport]);
+    return [...(edges.get(layer.folder) ?? [])]
+      .filter(([to]) => !allowed.has(to))
+      .flatMap(([to, files]) => files.map((file) => `${layer.folder} → ${to} (${file})`));
+  });
+}
+
+/** Imports the map allows that no file makes (`from → to`): each `mayImport` list is what the code uses. */
+export function unusedAllowances(map: LayerMap, edges: Map<string, Map<string, string[]>>): string[] {
+  return map.layers.flatMap((layer) =>
+    layer.mayImport === '*' || layer.shared
+      ? []
+      : layer.mayImport.filter((to) => !edges.get(layer.folder)?.has(to)).map((to) => `${layer.folder} → ${to}`),
+  );
+}
+
 const code = (folder: string) => `\`${folder}/\``;
 
 export function renderLayerMap(map: LayerMap): string {
   const shared = map.layers.filter((layer) => layer.shared).map((layer) => code(layer.folder));
   const rows = map.layers.map((layer) => {
-    const may = layer.mayImport === '*' ? 'anything in src/' : layer.mayImport.map(code).join(', ');
+    const may =
+      layer.mayImport === '*' ? 'anything in src/' : layer.mayImport.map(code).join(', ') || 'only the shared ones';
     return `| ${code(layer.folder)} | ${layer.layer} | ${layer.for} | ${may} |`;
   });
   return [
@@ -70,7 +119,8 @@ export function renderLayerMap(map: LayerMap): string {
     `Dependencies run one way: **${map.direction}**. Each folder of \`src/\` may import itself, the folders`,
     `in its "may import" column, the shared ${shared.join(' and ')} and the modules \`src/*.ts\`; nothing in`,
     '`src/` imports `test/` or `tools/`. ESLint enforces it (`no-restricted-imports` per folder, derived from',
-    '`layers.json` in `eslint.config.mjs`).',
+    '`layers.json` in `eslint.config.mjs`). Each "may import" list is exactly what the code imports: an',
+    'allowed import no file makes fails `test/docs/layer-map.test.ts` (add it back when code needs it).',
     '',
     '| folder of `src/` | layer | what it is for | may import |',
     '|---|---|---|---|',

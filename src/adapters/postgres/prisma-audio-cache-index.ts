@@ -201,9 +201,9 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
 
   /**
    * `write` as it is, or, fenced by the writer's lease, in a transaction that first locks the lease row and writes
-   * nothing when the lease is no longer the writer's (LeaseLostError). The lock keeps a takeover waiting until the write
-   * commits; the new holder then finds the entry stored. A holder that lost its lease while frozen never overwrites
-   * what the new holder stored.
+   * nothing when the lease is no longer the writer's (LeaseLostError). The lock keeps a takeover waiting until the
+   * write commits; the new holder then finds the entry stored. A holder that lost its lease while frozen never
+   * overwrites what the new holder stored.
    */
   async #fenced<T>(fence: LeaseGrant | undefined, write: (db: Prisma.TransactionClient) => Promise<T>): Promise<T> {
     if (!fence) return write(this.prisma);

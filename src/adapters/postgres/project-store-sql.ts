@@ -1,7 +1,10 @@
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { EntrySelection, ProjectStoreSkip } from '../../ports/cache-maintenance.ts';
 
-/** `audio_cache AS c` narrowed to the tenant's rows this service wrote (notes `o`), from both tables' tenant indexes. */
+/**
+ * `audio_cache AS c` narrowed to the tenant's rows this service wrote (notes `o`),
+ * from both tables' tenant indexes.
+ */
 export const ourRowsOf = (tenantId: string) => Prisma.sql`
   audio_cache_auditions AS o JOIN audio_cache AS c ON c.cache_key = o.cache_key
   WHERE o.tenant_id = ${tenantId}::uuid AND c.tenant_id = ${tenantId}::uuid`;
