@@ -77,16 +77,17 @@ describe('npm start (a newcomer’s whole service, nothing pre-started)', () => 
     start.stderr!.on('data', (chunk) => (output += chunk));
     const sessionFile = path.join(localDir, 'dev-session.json');
     const deadline = Date.now() + 90_000;
-    while (
-      !(await stat(sessionFile).then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    // Until the file is there and whole (it may be read while it is being written).
+    const written = () =>
+      readFile(sessionFile, 'utf8')
+        .then((text) => JSON.parse(text) as typeof session)
+        .catch(() => undefined);
+    let found: typeof session | undefined;
+    while (!(found = await written())) {
       if (start.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    session = JSON.parse(await readFile(sessionFile, 'utf8'));
+    session = found;
   }, 120_000);
 
   afterAll(async () => {
