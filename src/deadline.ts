@@ -33,11 +33,6 @@ export class DependencyStalledError extends Error {
   }
 }
 
-/** Either way a dependency did not answer in time. */
-export function isStall(error: unknown): error is DeadlineExceededError | DependencyStalledError {
-  return error instanceof DeadlineExceededError || error instanceof DependencyStalledError;
-}
-
 /**
  * `work`, or `expired()`'s error once `ms` have passed without it settling. The work itself
  * goes on: `expired` is where the caller stops it (aborts the request, destroys the socket),

@@ -1,5 +1,8 @@
-/** Where an audition's audio came from, as Server-Timing names it. */
-export type Tier = 'memory' | 'l2' | 'synthesis' | 'bypass' | 'none';
+/**
+ * Where an audition's audio came from, as Server-Timing names it: `synthesis` for every answer synthesized now (a MISS,
+ * or a BYPASS when the cache failed); `none` until a tier answers (an error before any lookup).
+ */
+export type Tier = 'memory' | 'l2' | 'synthesis' | 'none';
 
 /**
  * The phases a request spends time in; every response names all of them. `blob` is the blob

@@ -49,8 +49,8 @@ export interface AzureBlobStoreOptions {
 }
 
 const DEPENDENCY = 'Blob Storage';
-export const DEFAULT_READ_TIMEOUT_MS = 3_000;
-export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
+const DEFAULT_READ_TIMEOUT_MS = 3_000;
+const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
 
 // The SDK's default retries back off for up to a minute. The cache sits on a user's request

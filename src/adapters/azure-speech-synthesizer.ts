@@ -46,7 +46,7 @@ const PREPARED_LIFETIME_MS = 5_000;
  * reads. (`ws` is also the SDK's own Node path: it sends the key as a header, and it is what
  * the SDK uses behind a proxy.) The flag is a static of the SDK's, read on every connect.
  */
-export function useNodeWebSocketTransport(): void {
+function useNodeWebSocketTransport(): void {
   // The SDK has no public switch for its websocket transport; this class is where it chooses.
   // A literal require(): the deployment bundle must see (and include) the module.
   const { WebsocketMessageAdapter } =
@@ -257,7 +257,7 @@ function readResult(result: SpeechSynthesisResult): SynthesizedAudio {
  * has been seen throttling with 1007 ("Throttled due to too many requests") and 4429, so the
  * text is read as well as the code, throttling first.
  */
-export function classifyCancellation(code: CancellationErrorCode, details: string) {
+function classifyCancellation(code: CancellationErrorCode, details: string) {
   const { CancellationErrorCode } = speechSdk();
   if (/\b(429|4429)\b|throttl|too many requests|concurrent request limit/i.test(details)) return 'throttled';
   if (/\b(401|403)\b/.test(details) && !/websocket error code/i.test(details)) return 'credentials-rejected';

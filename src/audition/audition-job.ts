@@ -1,11 +1,26 @@
 import type { CacheSlot } from '../cache/audio-cache.ts';
 import type { Audition } from '../domain/audition.ts';
 import { computeCacheKey } from '../domain/cache-key.ts';
-import type { ProjectAccess } from '../ports/account-directory.ts';
+import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { ProjectBlobStores } from '../ports/blob-store.ts';
+import type { Logger } from '../logger.ts';
 import { Timings } from '../timing.ts';
-import type { AuditionRequest } from './audition-deps.ts';
 import type { SynthesisJob } from './speech-synthesis.ts';
+
+/** What the audition use case is asked: one audition of one caller's project. */
+export interface AuditionRequest {
+  caller: Caller;
+  project: ProjectAccess;
+  audition: Audition;
+  log: Logger;
+  /** Where the time goes, for Server-Timing. */
+  timings?: Timings;
+  /**
+   * Background work of a predictive prewarm: its synthesis waits for a background slot (never ahead of an interactive
+   * one) and its entry is counted as predictive spend.
+   */
+  predictive?: boolean;
+}
 
 /**
  * One audition on its way: the cache's slot for it (its key, its project's own account if any) and what a synthesis

@@ -1,28 +1,86 @@
 import { AudioCache } from '../cache/audio-cache.ts';
 import type { HeldLease } from '../cache/held-lease.ts';
+import type { HitRecorder } from '../cache/hit-recorder.ts';
+import type { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { MissTurns } from '../cache/miss-turns.ts';
+import { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { SingleFlight, type Flight } from '../cache/single-flight.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import type { HitRecorder } from '../cache/hit-recorder.ts';
+import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
+import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
+import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
+import type { Leases } from '../ports/leases.ts';
+import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { SpeechCredentials, Synthesizer } from '../ports/synthesizer.ts';
-import { ProjectStoreStatus } from '../cache/project-stores.ts';
+import type { CacheMetrics } from '../telemetry.ts';
 import type { Tier } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
-import { auditionJob, cacheKeyOf, type AuditionJob, type AuditionJobDeps } from './audition-job.ts';
+import {
+  auditionJob,
+  cacheKeyOf,
+  type AuditionJob,
+  type AuditionJobDeps,
+  type AuditionRequest,
+} from './audition-job.ts';
 import { TenantLimiter } from './tenant-limiter.ts';
 import { SpeechSynthesis } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
-import { prewarmed } from './prewarmed.ts';
-
-import type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
 
 export type { AuditionAudio, CacheStatus, WholeAudio } from '../domain/audition-audio.ts';
-export type { AuditionAnswer, AuditionRequest, AuditionServiceDeps, PrewarmResult } from './audition-deps.ts';
+export type { AuditionRequest } from './audition-job.ts';
+
+/** An audition's audio and the tier that answered it (Server-Timing's `tier`). */
+export type AuditionAnswer = AuditionAudio & { tier: Tier };
+
+export interface AuditionServiceDeps {
+  index: AudioCacheIndex;
+  /** The operator's account (AZURE_STORAGE_*). */
+  blobStore: BlobStore;
+  /**
+   * Projects' own storage accounts (settings.creds.storage.azure), and what this instance knows of their failures.
+   * Without `projectStores` a project's own account is not used: its auditions go to the operator's (tests only).
+   */
+  projectStores?: ProjectBlobStores;
+  projectStoreStatus?: ProjectStoreStatus;
+  synthesizer: Synthesizer;
+  cache: Pick<Config['cache'], 'ttlDays' | 'lineLeaseMs'>;
+  /** App-wide fallback credentials, for projects without their own; synthesis limits. */
+  speech: Pick<
+    Config['speech'],
+    | 'defaultKey'
+    | 'defaultRegion'
+    | 'host'
+    | 'maxConcurrency'
+    | 'queueWaitMs'
+    | 'timeoutMs'
+    | 'defaultKeyCharsPerTenantPerDay'
+  >;
+  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); none: no limit. */
+  budget?: SpeechBudget;
+  /** Plays and syntheses are counted here and written to the index in batches. */
+  hits: HitRecorder;
+  /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
+  memory?: MemoryAudioTier;
+  /** Cross-instance coordination of misses (a lease per line); without it, each instance synthesizes alone. */
+  leases?: Leases;
+  /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
+  metrics?: CacheMetrics;
+  /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
+  prewarmConcurrency?: number;
+  now?: Clock;
+  /** Where failures of the database and Blob Storage are logged, once per outage. */
+  outages?: Outages;
+}
+
+export interface PrewarmResult {
+  cacheKey: string;
+  status: 'cached' | 'created';
+}
 
 /** A miss being filled: the starter's answer (a stream from the first chunk on, or whole), and the stored whole. */
 interface Fill {
@@ -297,4 +355,18 @@ function served<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A)
 
 function wholeFill(audio: WholeAudio & { tier: Tier }): Fill {
   return { first: audio, whole: Promise.resolve(audio) };
+}
+
+/** A prewarm's result once the audio is stored; `unavailable` when it could not be. */
+async function prewarmed(
+  cacheKey: string,
+  whole: Promise<WholeAudio>,
+  status: PrewarmResult['status'],
+): Promise<PrewarmResult> {
+  if ((await whole).status === 'BYPASS') {
+    throw new AppError('unavailable', 'The audio was synthesized but could not be stored; try again shortly', {
+      retryAfterSeconds: 5,
+    });
+  }
+  return { cacheKey, status };
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
 import type { PredictiveRun, PredictiveRuns } from '../ports/predictive-runs.ts';
 import type { SpeechCredentials } from '../ports/synthesizer.ts';
-import type { PrewarmResult } from './audition-deps.ts';
+import type { PrewarmResult } from './audition-service.ts';
 
 /** A voice the service knows: its name and locale. */
 export interface KnownVoice {

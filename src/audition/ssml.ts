@@ -51,7 +51,7 @@ export function billableCharacters(ssml: string): number {
 const VOICE_CONTENT = /<voice\b[^>]*>([\s\S]*?)<\/voice\s*>/g;
 const HAN = /\p{Script=Han}/gu;
 
-export function escapeXml(value: string): string {
+function escapeXml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 

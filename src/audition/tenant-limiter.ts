@@ -27,11 +27,6 @@ export class TenantLimiter {
     }
   }
 
-  /** Tasks of the tenant running now. */
-  runningFor(tenantId: string): number {
-    return this.#running.get(tenantId) ?? 0;
-  }
-
   #leave(tenantId: string): void {
     const queue = this.#waiting.get(tenantId);
     const next = queue?.shift();

@@ -1,17 +1,16 @@
 import { systemClock, type Clock } from '../clock.ts';
-import type { Audition } from '../domain/audition.ts';
+import { voiceSettingsOf, type Audition } from '../domain/audition.ts';
 import { sameTenant, type AuditionAudio, type SynthesizedAudition, type WholeAudio } from '../domain/audition-audio.ts';
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
-import type { AudioCacheIndex, CacheEntry } from '../ports/audio-cache-index.ts';
+import type { AudioCacheIndex, CacheEntry, NewCacheEntry } from '../ports/audio-cache-index.ts';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 import { LeaseLostError } from '../ports/leases.ts';
 import type { Timings } from '../timing.ts';
 import type { HeldLease } from './held-lease.ts';
 import type { HitRecorder } from './hit-recorder.ts';
-import { newCacheEntry } from './new-cache-entry.ts';
 import { continueStream, openBlob, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
 import { ProjectStoreStatus, type SlotStore } from './project-stores.ts';
@@ -314,4 +313,36 @@ export class AudioCache {
   #expiry(from: Date): Date {
     return new Date(from.getTime() + this.#deps.ttlDays * DAY_MS);
   }
+}
+
+/** The index row of a synthesized audition whose blob was just stored at `blob.path` (in the slot's account). */
+function newCacheEntry(
+  slot: CacheSlot,
+  audition: Audition,
+  ssml: string,
+  { audio, durationSeconds }: SynthesizedAudition,
+  blob: {
+    path: string;
+    url: string;
+    engine: { provider: string; outputFormat: string };
+    createdAt: Date;
+    expiresAt: Date;
+  },
+): NewCacheEntry {
+  return {
+    tenantId: slot.tenantId,
+    cacheKey: slot.cacheKey,
+    text: audition.text,
+    ssml,
+    voiceId: audition.voice,
+    voiceSettings: voiceSettingsOf(audition, blob.engine),
+    audioBlobPath: blob.path,
+    audioUrl: blob.url,
+    audioDurationSeconds: durationSeconds ?? null,
+    audioFileSizeBytes: audio.length,
+    createdAt: blob.createdAt,
+    expiresAt: blob.expiresAt,
+    predictive: slot.predictive === true,
+    ...(slot.store ? { store: { storeId: slot.store.storeId, projectId: slot.store.projectId } } : {}),
+  };
 }

@@ -188,7 +188,7 @@ async function logPredictiveByTenant(pass: CleanupPass, now: Date): Promise<void
 }
 
 /** How each per-tenant predictive prewarm line starts (infra/monitoring/workbook.json parses the JSON after it). */
-export const PREDICTIVE_LINE_PREFIX = 'Predictive prewarm (last 7 d): ';
+const PREDICTIVE_LINE_PREFIX = 'Predictive prewarm (last 7 d): ';
 
 /** The slice of the hex key space whose ownership notes the pass at this UTC hour checks. */
 export function noteSlice(now: Date): { from: string; to?: string } {
@@ -201,7 +201,7 @@ export function noteSlice(now: Date): { from: string; to?: string } {
 }
 
 /** The all-tenant usage figures as one log line. */
-export function describeUsage(stats: CacheStats): string {
+function describeUsage(stats: CacheStats): string {
   const ratio = (value: number | null) => (value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`);
   const window = (name: string, w: UsageWindow) =>
     `${name}: ${w.entriesCreated} entries created, ${w.hits} hits, ${w.misses} syntheses, ` +

@@ -17,7 +17,7 @@ export interface Audition {
 }
 
 export const MAX_VOICE_LENGTH = 100;
-export const MAX_TEXT_LENGTH = 5_000;
+const MAX_TEXT_LENGTH = 5_000;
 
 const STYLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,49}$/;
 /** Spellings of "no style": the voice's default speaking style, one cache entry. */

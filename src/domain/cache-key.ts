@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Audition } from './audition.ts';
 
 /** Bump when the tuple below changes meaning: old entries then simply stop matching. */
-export const CACHE_KEY_VERSION = 'v1';
+const CACHE_KEY_VERSION = 'v1';
 
 export interface CacheKeyInput {
   tenantId: string;

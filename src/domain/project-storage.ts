@@ -26,7 +26,7 @@ export interface InvalidProjectStorage {
   invalid: string;
 }
 
-export const DEFAULT_PROJECT_CONTAINER = 'audios';
+const DEFAULT_PROJECT_CONTAINER = 'audios';
 
 /**
  * Where projects' storage accounts may be (PROJECT_STORAGE_*). A project's settings are a tenant's input: they never

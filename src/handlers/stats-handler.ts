@@ -1,5 +1,5 @@
 import type { Services } from '../app/services.ts';
-import { readCacheStats } from '../cleanup/read-cache-stats.ts';
+import { readCacheStats } from '../stats/read-cache-stats.ts';
 import { jsonEndpoint } from './json-endpoint.ts';
 
 /**

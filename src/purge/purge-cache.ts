@@ -4,7 +4,7 @@ import type { Caller } from '../ports/account-directory.ts';
 import { NOTHING_PURGED, purgeTenantCache, type PurgeDeps, type PurgeResult } from './purge-tenant-cache.ts';
 
 /** The role allowed to purge (users.role, as the Khipu Cloud API sets it). */
-export const ADMIN_ROLE = 'admin';
+const ADMIN_ROLE = 'admin';
 
 export interface PurgeOutcome extends PurgeResult {
   tenantId: string;

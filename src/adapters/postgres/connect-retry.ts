@@ -3,7 +3,7 @@ import pg from 'pg';
 import { StallGuard } from '../stall-guard.ts';
 
 /** How long, from the first refused connection of an outage, new connections are retried. */
-export const CONNECT_RETRY_WINDOW_MS = 3_000;
+const CONNECT_RETRY_WINDOW_MS = 3_000;
 const FIRST_DELAY_MS = 50;
 const MAX_DELAY_MS = 400;
 
@@ -116,7 +116,7 @@ type ConnectCallback = (
  * `connectionTimeoutMillis`. (The pool's "timeout exceeded when trying to connect" is a wait
  * for one of our own busy connections, which says nothing of the database.)
  */
-export function isDatabaseDeadline(error: unknown): boolean {
+function isDatabaseDeadline(error: unknown): boolean {
   const message = error instanceof Error ? error.message : undefined;
   return message === 'Query read timeout' || message === 'Connection terminated due to connection timeout';
 }
