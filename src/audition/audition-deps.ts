@@ -40,11 +40,12 @@ export interface AuditionServiceDeps {
   /** The operator's account (AZURE_STORAGE_*). */
   blobStore: BlobStore;
   /**
-   * Projects' own storage accounts (settings.creds.storage.azure), and what this instance knows of their failures.
-   * Without `projectStores` a project's own account is not used: its auditions go to the operator's (tests only).
+   * Projects' own storage accounts (settings.creds.storage.azure). Without them a project's own account is not used:
+   * its auditions go to the operator's (tests only).
    */
   projectStores?: ProjectBlobStores;
-  projectStoreStatus?: ProjectStoreStatus;
+  /** What this instance knows of project accounts' failures: the app's one, which health and stats read too. */
+  projectStoreStatus: ProjectStoreStatus;
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays' | 'lineLeaseMs'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
@@ -71,8 +72,8 @@ export interface AuditionServiceDeps {
   /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
   prewarmConcurrency?: number;
   now?: Clock;
-  /** Where failures of the database and Blob Storage are logged, once per outage. */
-  outages?: Outages;
+  /** Where failures of the database, Blob Storage and the speech service are logged, once per outage. */
+  outages: Outages;
 }
 
 export interface PrewarmResult {

@@ -7,10 +7,10 @@ import type { HitRecorder } from '../cache/hit-recorder.ts';
 import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
-import { createOutages, type Outages } from '../outage-log.ts';
+import type { Outages } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
 import type { SpeechCredentials, Synthesizer } from '../ports/synthesizer.ts';
-import { ProjectStoreStatus } from '../cache/project-stores.ts';
+import type { ProjectStoreStatus } from '../cache/project-stores.ts';
 import type { Tier } from '../timing.ts';
 import { AudioStream } from './audio-stream.ts';
 import { auditionJob, cacheKeyOf, type AuditionJob, type AuditionJobDeps } from './audition-job.ts';
@@ -58,13 +58,13 @@ export class AuditionService {
 
   constructor(deps: AuditionServiceDeps) {
     const now = (this.#now = deps.now ?? systemClock);
-    const outages = (this.#outages = deps.outages ?? createOutages());
+    const outages = (this.#outages = deps.outages);
     const { synthesizer, speech } = deps;
     this.#synthesizer = synthesizer;
     this.#hits = deps.hits;
     this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
     this.#jobDeps = { engine: synthesizer, projectStores: deps.projectStores };
-    this.#projectStoreStatus = deps.projectStoreStatus ?? new ProjectStoreStatus(now);
+    this.#projectStoreStatus = deps.projectStoreStatus;
     this.#cache = new AudioCache({
       projectStores: this.#projectStoreStatus,
       index: deps.index,
