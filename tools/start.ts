@@ -20,7 +20,9 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import { ConnectRetry } from '../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
+import { StallGuard } from '../src/adapters/stall-guard.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { signAccessToken } from './dev/access-token.ts';
@@ -268,7 +270,11 @@ async function devSecret(localDir: string): Promise<string> {
 }
 
 async function createDemoAccount(databaseUrl: string): Promise<void> {
-  const prisma = createPrismaClient(databaseUrl, { maxConnections: 1 });
+  const prisma = createPrismaClient(databaseUrl, {
+    maxConnections: 1,
+    connectRetry: new ConnectRetry(),
+    stallGuard: new StallGuard('the database'),
+  });
   try {
     if (await prisma.project.findUnique({ where: { id: DEMO.projectId }, select: { id: true } })) return;
     await prisma.tenant.upsert({

@@ -24,7 +24,7 @@ import {
   WRITTEN_HERE,
 } from './azure-blob-sdk.ts';
 import { withChunkDeadlines } from './chunk-deadlines.ts';
-import { StallGuard } from './stall-guard.ts';
+import type { StallGuard } from './stall-guard.ts';
 
 export interface AzureBlobStoreOptions {
   /** Blobs asked for per list request (the service's maximum is 5,000). */
@@ -38,7 +38,7 @@ export interface AzureBlobStoreOptions {
   /** Every other request's deadline (BLOB_WRITE_TIMEOUT_SECONDS): an upload, a delete, a page of a listing. */
   writeTimeoutMs?: number;
   /** Told of deadlines passed and answers received; fails calls at once while the store hangs. */
-  stallGuard?: StallGuard;
+  stallGuard: StallGuard;
   /**
    * Create the container when it is missing (default true: the operator's own container). false for a project's
    * account: a missing container is then a failure, never created behind its owner's back, nor read as "no blob".
@@ -81,18 +81,18 @@ export class AzureBlobStore implements BlobStore {
 
   constructor(
     private readonly container: ContainerClient,
-    options: AzureBlobStoreOptions = {},
+    options: AzureBlobStoreOptions,
   ) {
     this.#listPageSize = options.listPageSize ?? 5_000;
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
-    this.#guard = options.stallGuard ?? new StallGuard(DEPENDENCY);
+    this.#guard = options.stallGuard;
     this.#createContainer = options.createContainer ?? true;
     this.#maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   }
 
   /** The operator's store: its connections carry no response longer than the longest blob read. */
-  static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions = {}): AzureBlobStore {
+  static fromConfig(config: BlobStorageConfig, options: AzureBlobStoreOptions): AzureBlobStore {
     const [url, credential] =
       config.kind === 'connection-string'
         ? fromConnectionString(config.connectionString)

@@ -41,7 +41,7 @@ export interface AzureProjectBlobStoresOptions {
  */
 export class AzureProjectBlobStores implements ProjectBlobStores {
   readonly #stores: LRUCache<string, BlobStore>;
-  readonly #options: AzureBlobStoreOptions;
+  readonly #options: Omit<AzureBlobStoreOptions, 'stallGuard'>;
   /** Every project account's connections: public addresses only (unless development allows any), bounded answers. */
   readonly #agents: GuardedAgents;
 

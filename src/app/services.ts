@@ -34,6 +34,7 @@ import type { PredictiveRuns } from '../ports/predictive-runs.ts';
 import type { VoiceList } from '../ports/voice-list.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
+import { createOutages } from '../outage-log.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
@@ -114,7 +115,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const projectStoreStatus = new ProjectStoreStatus(now);
   const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma, storagePolicyOf(config, blobStore));
   const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, leases, metrics, now };
-  const auditions = createAuditions(config, { ...ports, budget: speechBudget });
+  // The app's one log of each dependency's outages; its one ProjectStoreStatus (above) is what health and stats read.
+  const auditions = createAuditions(config, { ...ports, outages: createOutages(), budget: speechBudget });
   const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
   return {
     config,
@@ -185,6 +187,7 @@ function createBlobStore(config: Config): BlobStore {
     readTimeoutMs: config.blobTimeouts.readMs,
     writeTimeoutMs: config.blobTimeouts.writeMs,
     maxBlobBytes: config.maxAudioBytes,
+    stallGuard: new StallGuard('Blob Storage'),
   });
 }
 

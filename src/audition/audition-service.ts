@@ -3,14 +3,14 @@ import type { HeldLease } from '../cache/held-lease.ts';
 import type { HitRecorder } from '../cache/hit-recorder.ts';
 import type { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { MissTurns } from '../cache/miss-turns.ts';
-import { ProjectStoreStatus } from '../cache/project-stores.ts';
+import type { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { SingleFlight, type Flight } from '../cache/single-flight.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
-import { createOutages, type Outages } from '../outage-log.ts';
+import type { Outages } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
 import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
@@ -42,11 +42,12 @@ export interface AuditionServiceDeps {
   /** The operator's account (AZURE_STORAGE_*). */
   blobStore: BlobStore;
   /**
-   * Projects' own storage accounts (settings.creds.storage.azure), and what this instance knows of their failures.
-   * Without `projectStores` a project's own account is not used: its auditions go to the operator's (tests only).
+   * Projects' own storage accounts (settings.creds.storage.azure). Without them a project's own account is not used:
+   * its auditions go to the operator's (tests only).
    */
   projectStores?: ProjectBlobStores;
-  projectStoreStatus?: ProjectStoreStatus;
+  /** What this instance knows of project accounts' failures: the app's one, which health and stats read too. */
+  projectStoreStatus: ProjectStoreStatus;
   synthesizer: Synthesizer;
   cache: Pick<Config['cache'], 'ttlDays' | 'lineLeaseMs'>;
   /** App-wide fallback credentials, for projects without their own; synthesis limits. */
@@ -73,8 +74,8 @@ export interface AuditionServiceDeps {
   /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
   prewarmConcurrency?: number;
   now?: Clock;
-  /** Where failures of the database and Blob Storage are logged, once per outage. */
-  outages?: Outages;
+  /** Where failures of the database, Blob Storage and the speech service are logged, once per outage. */
+  outages: Outages;
 }
 
 export interface PrewarmResult {
@@ -116,13 +117,13 @@ export class AuditionService {
 
   constructor(deps: AuditionServiceDeps) {
     const now = (this.#now = deps.now ?? systemClock);
-    const outages = (this.#outages = deps.outages ?? createOutages());
+    const outages = (this.#outages = deps.outages);
     const { synthesizer, speech } = deps;
     this.#synthesizer = synthesizer;
     this.#hits = deps.hits;
     this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
     this.#jobDeps = { engine: synthesizer, projectStores: deps.projectStores };
-    this.#projectStoreStatus = deps.projectStoreStatus ?? new ProjectStoreStatus(now);
+    this.#projectStoreStatus = deps.projectStoreStatus;
     this.#cache = new AudioCache({
       projectStores: this.#projectStoreStatus,
       index: deps.index,

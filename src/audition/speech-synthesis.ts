@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import { AppError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { OutageLog } from '../outage-log.ts';
+import type { OutageLog } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
 import { budgetDay, type SpeechBudget } from '../ports/speech-budget.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -30,7 +30,7 @@ export interface SpeechSynthesisDeps {
   /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
   metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
   /** Where a budget that cannot be read is logged, once per database outage. */
-  databaseOutage?: OutageLog;
+  databaseOutage: OutageLog;
 }
 
 /** One synthesis to run for a tenant's project. */
@@ -59,7 +59,7 @@ export class SpeechSynthesis {
   constructor(deps: SpeechSynthesisDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
-    this.#databaseOutage = deps.databaseOutage ?? new OutageLog('the database');
+    this.#databaseOutage = deps.databaseOutage;
     this.#slots = new SynthesisSlots(deps.speech.maxConcurrency, deps.speech.queueWaitMs);
   }
 

@@ -4,7 +4,7 @@ import { sameTenant, type AuditionAudio, type SynthesizedAudition, type WholeAud
 import { audioBlobPath } from '../domain/blob-layout.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { createOutages, type Outages } from '../outage-log.ts';
+import type { Outages } from '../outage-log.ts';
 import type { AudioCacheIndex, CacheEntry, NewCacheEntry } from '../ports/audio-cache-index.ts';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store.ts';
 import { LeaseLostError } from '../ports/leases.ts';
@@ -13,7 +13,7 @@ import type { HeldLease } from './held-lease.ts';
 import type { HitRecorder } from './hit-recorder.ts';
 import { continueStream, openBlob, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
-import { ProjectStoreStatus, type SlotStore } from './project-stores.ts';
+import type { ProjectStoreStatus, SlotStore } from './project-stores.ts';
 
 /** One tenant's entry being looked up or stored. */
 export interface CacheSlot {
@@ -43,9 +43,9 @@ export interface AudioCacheDeps {
   engine: { provider: string; outputFormat: string };
   now?: Clock;
   /** Where failures of the index and Blob Storage are logged, once per outage. */
-  outages?: Outages;
+  outages: Outages;
   /** Where failures of projects' own storage accounts are logged, once per outage each, and kept for health. */
-  projectStores?: ProjectStoreStatus;
+  projectStores: ProjectStoreStatus;
 }
 
 const DAY_MS = 86_400_000;
@@ -66,8 +66,8 @@ export class AudioCache {
   constructor(deps: AudioCacheDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
-    this.#outages = deps.outages ?? createOutages();
-    this.#projectStores = deps.projectStores ?? new ProjectStoreStatus(this.#now);
+    this.#outages = deps.outages;
+    this.#projectStores = deps.projectStores;
   }
 
   /** The tenant's audio if this instance holds it in memory (a play, counted). */

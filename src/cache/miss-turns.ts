@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../clock.ts';
 import type { WholeAudio } from '../domain/audition-audio.ts';
-import { OutageLog } from '../outage-log.ts';
+import type { OutageLog } from '../outage-log.ts';
 import type { Leases } from '../ports/leases.ts';
 import type { AudioCache, CacheSlot } from './audio-cache.ts';
 import { HeldLease } from './held-lease.ts';
@@ -31,7 +31,7 @@ export interface MissTurnsDeps {
   firstPauseMs?: number;
   maxPauseMs?: number;
   /** Where leases that cannot be reached are logged, once per database outage. */
-  databaseOutage?: OutageLog;
+  databaseOutage: OutageLog;
 }
 
 const FIRST_PAUSE_MS = 50;
@@ -57,7 +57,7 @@ export class MissTurns {
   constructor(deps: MissTurnsDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? systemClock;
-    this.#databaseOutage = deps.databaseOutage ?? new OutageLog('the database');
+    this.#databaseOutage = deps.databaseOutage;
   }
 
   async awaitTurn(slot: CacheSlot): Promise<Turn> {

@@ -1,9 +1,9 @@
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpRequest } from '@azure/functions';
 import type { Services } from '../app/services.ts';
 import type { Audition } from '../domain/audition.ts';
-import { Timings } from '../timing.ts';
 import { parseAuditionBody, parseVoiceAudition } from './audition-request.ts';
-import { auditionProblem, audioResponse, type AuditionExchange } from './audition-response.ts';
+import { auditionProblem, audioResponse } from './audition-response.ts';
+import { authorizeProject, endpoint, user } from './endpoint.ts';
 import { readJsonBody, readOptionalJsonBody } from './read-json-body.ts';
 
 /** How each audition route finds the audition in its request. */
@@ -22,26 +22,23 @@ const readAudition: Record<AuditionRoute, (request: HttpRequest) => Promise<Audi
  * Both audition routes → the audition's MP3, through the same cache (the same audition by
  * either route is one entry): authenticate, validate, authorize, then the audition use case.
  * Every answer carries Server-Timing: the tier that served it and the time spent in auth,
- * lookup, blob and synthesis.
+ * lookup, blob and synthesis. The shape of every handler: endpoint.ts.
  */
 export function createAuditionHandler(services: () => Services, route: AuditionRoute = 'characters') {
-  const functionName = route === 'characters' ? 'audition' : 'voiceAudition';
-  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
-    const exchange: AuditionExchange = { functionName, context, timings: new Timings() };
-    const { timings } = exchange;
-    try {
-      const { access, auditions, predictive, metrics } = services();
-      exchange.metrics = metrics;
-      const caller = await timings.time('auth', () => access.authenticate(request.headers.get('authorization')));
-      exchange.tenant = caller.tenantId;
-      const audition = await readAudition[route](request);
-      const project = await timings.time('auth', () => access.authorizeProject(caller, request.params.projectId ?? ''));
+  return endpoint(services, {
+    name: route === 'characters' ? 'audition' : 'voiceAudition',
+    authenticate: user,
+    parse: async (call, caller) => {
+      const audition = await readAudition[route](call.request);
+      return { caller, audition, project: await authorizeProject(call, caller) };
+    },
+    run: async ({ caller, project, audition }, { services: { auditions, predictive }, context, timings }) => {
       const answer = await auditions.getAudio({ caller, project, audition, log: context, timings });
       // A casting-page audition may set off the other voices of its language, in the background.
       if (answer.status !== 'BYPASS') predictive.afterAudition({ caller, project, audition });
-      return audioResponse(answer, audition, exchange);
-    } catch (error) {
-      return auditionProblem(error, exchange);
-    }
-  };
+      return answer;
+    },
+    respond: (answer, { audition }, call) => audioResponse(answer, audition, call),
+    fail: auditionProblem,
+  });
 }

@@ -1,49 +1,30 @@
-import type { HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 import type { AuditionAnswer } from '../audition/audition-service.ts';
 import type { Audition } from '../domain/audition.ts';
-import { toAppError } from '../errors.ts';
-import type { CacheMetrics } from '../telemetry.ts';
-import type { Timings } from '../timing.ts';
+import type { Call, Exchange } from './endpoint.ts';
 import { problemResponse } from './problem-response.ts';
-import { logRequest } from './request-log.ts';
 
 /** Headers the browser client reads (the old API exposed them through CORS too). */
 export const EXPOSED_HEADERS = 'X-Cache-Status, X-Audio-Duration, ETag, Server-Timing, Content-Disposition';
 
-/** One audition request as its answer is logged and counted. */
-export interface AuditionExchange {
-  functionName: string;
-  context: InvocationContext;
-  timings: Timings;
-  tenant?: string;
-  metrics?: CacheMetrics;
-}
-
-/** The audio as the caller gets it: MP3, the cache's headers, its request line and metrics. */
-export function audioResponse(
-  answer: AuditionAnswer,
-  audition: Audition,
-  exchange: AuditionExchange,
-): HttpResponseInit {
-  const { context, timings, metrics } = exchange;
+/** The audio as the caller gets it: MP3, the cache's headers, what its log line and metrics say. */
+export function audioResponse(answer: AuditionAnswer, audition: Audition, call: Call): HttpResponseInit {
+  const { timings, services } = call;
+  const { metrics } = services;
   const whole = Buffer.isBuffer(answer.audio) ? answer.audio : undefined;
   // A stored entry's stream has its length from the blob; a streamed miss learns it at its end.
   const bytes = whole ? whole.length : answer.sizeBytes;
   const labels = { cacheStatus: answer.status, tier: answer.tier, status: 200 };
-  logRequest(context, {
-    function: exchange.functionName,
-    status: 200,
+  Object.assign(call.log, {
     cache: answer.status,
     tier: answer.tier,
-    ms: timings.elapsedMs(),
-    tenant: exchange.tenant,
     key: answer.cacheKey.slice(0, 12),
     bytes,
     // Its length, never the text: what a hit saved in synthesis (the workbook prices it).
     chars: audition.text.length,
   });
   // A stream's bytes are counted as they go out.
-  metrics?.audition(labels, whole ? bytes : undefined);
+  metrics.audition(labels, whole ? bytes : undefined);
   const headers: Record<string, string> = {
     'Content-Type': 'audio/mpeg',
     'X-Cache-Status': answer.status,
@@ -58,24 +39,17 @@ export function audioResponse(
   // A stored entry streamed from Blob Storage has both (the blob's length, the row's duration).
   if (bytes !== undefined) headers['Content-Length'] = String(bytes);
   if (answer.durationSeconds !== undefined) headers['X-Audio-Duration'] = answer.durationSeconds.toFixed(3);
-  const body = whole ?? countBytes(answer.audio as ReadableStream<Uint8Array>, (n) => metrics?.bytesServed(labels, n));
+  const body = whole ?? countBytes(answer.audio as ReadableStream<Uint8Array>, (n) => metrics.bytesServed(labels, n));
   return { status: 200, headers, body };
 }
 
-/** The problem+json answer of a failed audition, logged and counted like the others. */
-export function auditionProblem(error: unknown, exchange: AuditionExchange): HttpResponseInit {
+/** The problem+json answer of a failed audition, with the audio's headers, its tier logged and counted. */
+export function auditionProblem(error: unknown, exchange: Exchange): HttpResponseInit {
   const { context, timings } = exchange;
   const response = problemResponse(error, context);
   const status = response.status ?? 500;
-  logRequest(context, {
-    function: exchange.functionName,
-    status,
-    error: toAppError(error).code,
-    tier: timings.tier,
-    ms: timings.elapsedMs(),
-    tenant: exchange.tenant,
-  });
-  exchange.metrics?.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
+  exchange.log.tier = timings.tier;
+  exchange.services?.metrics.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
   return {
     ...response,
     headers: {

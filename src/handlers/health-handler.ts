@@ -1,33 +1,36 @@
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Services } from '../app/services.ts';
 import { checkHealth } from '../health/check-health.ts';
 import { describeError } from '../errors.ts';
-import { jsonResponse } from './json-endpoint.ts';
+import { anyone, endpoint, jsonResponse } from './endpoint.ts';
 
 /**
  * GET /api/health: 200 when this instance reaches Postgres and Blob Storage, else 503. A project's own storage account
  * that fails shows as `projectStorage: degraded` and a count, still 200 (only that project is answered uncached).
  * Anonymous, for load balancers and Azure's App Service health check; it says which
  * dependency failed but never why (the reason goes to the log). The shape of every handler
- * (json-endpoint.ts), answered in its own body rather than a problem, and without a request
+ * (endpoint.ts), answered in its own body rather than a problem, and without a request
  * log line (probes come every few seconds).
  */
 export function createHealthHandler(services: () => Services) {
-  return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
-    let report;
-    try {
-      report = await checkHealth(services());
-    } catch (error) {
+  return endpoint(services, {
+    name: 'health',
+    authenticate: anyone,
+    parse: () => Promise.resolve(undefined),
+    run: async (_none, call) => checkHealth(call.services),
+    respond: (report, _none, { context }) => {
+      for (const [check, reason] of Object.entries(report.failures)) {
+        context.warn(`health: ${check} check failed: ${describeError(reason)}`);
+      }
+      return jsonResponse(report.healthy ? 200 : 503, {
+        status: report.healthy ? 'ok' : 'unavailable',
+        checks: report.checks,
+        ...(report.failingProjectAccounts > 0 ? { failingProjectAccounts: report.failingProjectAccounts } : {}),
+      });
+    },
+    fail: (error, { context }) => {
       context.error(`health: service not configured: ${describeError(error)}`);
       return jsonResponse(503, { status: 'unavailable', checks: { configuration: 'failed' } });
-    }
-    for (const [check, reason] of Object.entries(report.failures)) {
-      context.warn(`health: ${check} check failed: ${describeError(reason)}`);
-    }
-    return jsonResponse(report.healthy ? 200 : 503, {
-      status: report.healthy ? 'ok' : 'unavailable',
-      checks: report.checks,
-      ...(report.failingProjectAccounts > 0 ? { failingProjectAccounts: report.failingProjectAccounts } : {}),
-    });
-  };
+    },
+    unlogged: true,
+  });
 }

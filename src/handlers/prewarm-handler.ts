@@ -1,6 +1,6 @@
 import type { Services } from '../app/services.ts';
 import { prewarmAuditions } from '../audition/prewarm-auditions.ts';
-import { jsonEndpoint } from './json-endpoint.ts';
+import { authorizeProject, endpoint, jsonResponse, user } from './endpoint.ts';
 import { describePrewarm, MAX_PREWARM_BODY_BYTES, parsePrewarmItems, prewarmBodyItems } from './prewarm-request.ts';
 import { readJsonBody } from './read-json-body.ts';
 
@@ -11,26 +11,22 @@ import { readJsonBody } from './read-json-body.ts';
  * yet, PREWARM_CONCURRENCY at a time, and answers each item's key and status, no audio.
  * Idempotent: a second call answers `cached` for everything the first stored. Same
  * authentication and tenant check as the audition function; each item fails on its own.
- * The shape of every handler: json-endpoint.ts.
+ * The shape of every handler: endpoint.ts.
  */
 export function createPrewarmHandler(services: () => Services) {
-  return jsonEndpoint(
-    'prewarm',
-    services,
-    async ({ request, context, services: { access, auditions, config }, log }) => {
-      const caller = await access.authenticate(request.headers.get('authorization'));
-      log.tenant = caller.tenantId;
-      const items = prewarmBodyItems(await readJsonBody(request, MAX_PREWARM_BODY_BYTES));
-      const project = await access.authorizeProject(caller, request.params.projectId ?? '');
-      const done = await prewarmAuditions(
-        auditions,
-        { caller, project, log: context },
-        parsePrewarmItems(items),
-        config.prewarmConcurrency,
-      );
-      const { counts, items: results } = describePrewarm(done, context);
-      Object.assign(log, counts);
-      return { status: 200, body: { projectId: project.id, ...counts, items: results } };
+  return endpoint(services, {
+    name: 'prewarm',
+    authenticate: user,
+    parse: async (call, caller) => {
+      const items = prewarmBodyItems(await readJsonBody(call.request, MAX_PREWARM_BODY_BYTES));
+      return { caller, project: await authorizeProject(call, caller), items: parsePrewarmItems(items) };
     },
-  );
+    run: async ({ caller, project, items }, { services: { auditions, config }, context }) =>
+      prewarmAuditions(auditions, { caller, project, log: context }, items, config.prewarmConcurrency),
+    respond: (done, { project }, { context, log }) => {
+      const { counts, items } = describePrewarm(done, context);
+      Object.assign(log, counts);
+      return jsonResponse(200, { projectId: project.id, ...counts, items });
+    },
+  });
 }

@@ -24,5 +24,8 @@ export interface RequestLogFields {
  * `traces | where message startswith '{"event":"request"' | extend r = parse_json(message)`.
  */
 export function logRequest(log: Logger, fields: RequestLogFields): void {
-  log.info(JSON.stringify({ event: 'request', ...fields, ms: Math.round(fields.ms) }));
+  const { function: name, status, error, cache, tier, ms, tenant, ...extra } = fields;
+  // The same columns in the same order on every function's line; one left undefined is left out.
+  const line = { event: 'request', function: name, status, error, cache, tier, ms: Math.round(ms), tenant, ...extra };
+  log.info(JSON.stringify(line));
 }

@@ -1,19 +1,18 @@
 import type { Services } from '../app/services.ts';
 import { readCacheStats } from '../stats/read-cache-stats.ts';
-import { jsonEndpoint } from './json-endpoint.ts';
+import { endpoint, jsonResponse, user } from './endpoint.ts';
 
 /**
  * GET /api/v1/audio-cache/stats → the caller's tenant's cache figures (any active user of the
- * tenant; never another tenant's). The shape of every handler: json-endpoint.ts.
+ * tenant; never another tenant's). The shape of every handler: endpoint.ts.
  */
 export function createStatsHandler(services: () => Services) {
-  return jsonEndpoint(
-    'cacheStats',
-    services,
-    async ({ request, services: { access, stats, speechBudget, projectStoreStatus, config, now }, log }) => {
-      const caller = await access.authenticate(request.headers.get('authorization'));
-      log.tenant = caller.tenantId;
-      const figures = await readCacheStats(
+  return endpoint(services, {
+    name: 'cacheStats',
+    authenticate: user,
+    parse: (_call, caller) => Promise.resolve(caller),
+    run: async (caller, { services: { stats, speechBudget, projectStoreStatus, config, now } }) =>
+      readCacheStats(
         { stats, speechBudget, projectStoreStatus },
         {
           tenantId: caller.tenantId,
@@ -21,8 +20,7 @@ export function createStatsHandler(services: () => Services) {
           pricePerMillionChars: config.ttsPricePerMillionChars,
           charactersPerDay: config.speech.defaultKeyCharsPerTenantPerDay,
         },
-      );
-      return { status: 200, body: figures };
-    },
-  );
+      ),
+    respond: (figures) => jsonResponse(200, figures),
+  });
 }

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { AzureBlobStore } from '../../src/adapters/azure-blob-store.ts';
 import { DependencyStalledError } from '../../src/deadline.ts';
 import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
+import { testBlobStore } from '../support/required-deps.ts';
 import { startAzurite } from '../../tools/local-services/azurite.ts';
 import { findFreePort } from '../../tools/local-services/free-port.ts';
 import { startTcpProxy, type TcpProxy } from '../../tools/local-services/tcp-proxy.ts';
@@ -16,7 +16,7 @@ const uniqueContainer = () => `test-${randomBytes(6).toString('hex')}`;
 /** A store on a container of its own (which it has to create itself), and a plain SDK client beside it. */
 function storeUnderTest(options?: { listPageSize: number }) {
   const containerName = uniqueContainer();
-  const store = AzureBlobStore.fromConfig(
+  const store = testBlobStore(
     { kind: 'connection-string', connectionString, containerName },
     { ...options, maxBlobBytes: CONTRACT_MAX_BLOB_BYTES },
   );
@@ -42,7 +42,7 @@ describe('AzureBlobStore container', () => {
     const container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName);
     expect(await container.exists()).toBe(false);
 
-    const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName });
+    const store = testBlobStore({ kind: 'connection-string', connectionString, containerName });
     await store.put('audio-cache/t/k.mp3', Buffer.from('audio'), 'audio/mpeg');
 
     expect(await container.exists()).toBe(true);
@@ -57,7 +57,7 @@ describe('AzureBlobStore container', () => {
   it('lets several instances start on a missing container at once', async () => {
     const containerName = uniqueContainer();
     const stores = Array.from({ length: 4 }, () =>
-      AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
+      testBlobStore({ kind: 'connection-string', connectionString, containerName }),
     );
     await Promise.all(stores.map((store, i) => store.put(`p/${i}.mp3`, Buffer.from([i]), 'audio/mpeg')));
     const listed = [];
@@ -67,7 +67,7 @@ describe('AzureBlobStore container', () => {
 
   it('creates its container again when it was deleted while the store was in use', async () => {
     const containerName = uniqueContainer();
-    const store = AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName });
+    const store = testBlobStore({ kind: 'connection-string', connectionString, containerName });
     await store.put('a/1.mp3', Buffer.from('one'), 'audio/mpeg');
     await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(containerName).delete();
 
@@ -78,7 +78,7 @@ describe('AzureBlobStore container', () => {
 
   it('tries again to create its container after storage was unreachable at first use', async () => {
     const port = await findFreePort();
-    const store = AzureBlobStore.fromConfig(
+    const store = testBlobStore(
       {
         kind: 'connection-string',
         connectionString: connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`),
@@ -115,11 +115,8 @@ describe('AzureBlobStore deadlines (Azurite behind a proxy that stops forwarding
     const proxied = connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);
     return {
       proxy,
-      store: AzureBlobStore.fromConfig(
-        { kind: 'connection-string', connectionString: proxied, containerName },
-        options,
-      ),
-      direct: AzureBlobStore.fromConfig({ kind: 'connection-string', connectionString, containerName }),
+      store: testBlobStore({ kind: 'connection-string', connectionString: proxied, containerName }, options),
+      direct: testBlobStore({ kind: 'connection-string', connectionString, containerName }),
     };
   }
   const failureOf = (work: Promise<unknown>) =>

@@ -9,6 +9,7 @@ import type { Caller, ProjectAccess } from '../../src/ports/account-directory.ts
 import { Timings } from '../../src/timing.ts';
 import { testAudition } from '../support/auditions.ts';
 import { auditionKeyOf } from '../support/cache-keys.ts';
+import { auditionDeps } from '../support/required-deps.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
@@ -87,26 +88,28 @@ function instance(
   open.push(hits);
   const synthesizer = new MemorySynthesizer();
   const leases = new MemoryLeases(shared.database);
-  const service = new AuditionService({
-    index,
-    blobStore: shared.blobStore,
-    synthesizer,
-    hits,
-    memory: options.memory === false ? undefined : new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now }),
-    leases,
-    cache: { ttlDays: 30, lineLeaseMs: LINE_LEASE_MS },
-    speech: {
-      defaultKey: options.defaultKey,
-      defaultRegion: 'eastus',
-      host: undefined,
-      maxConcurrency: options.maxConcurrency ?? 4,
-      queueWaitMs: options.queueWaitMs ?? 1_000,
-      timeoutMs: 5_000,
-      defaultKeyCharsPerTenantPerDay: options.budgetChars ?? 0,
-    },
-    budget: options.budget,
-    now,
-  });
+  const service = new AuditionService(
+    auditionDeps({
+      index,
+      blobStore: shared.blobStore,
+      synthesizer,
+      hits,
+      memory: options.memory === false ? undefined : new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now }),
+      leases,
+      cache: { ttlDays: 30, lineLeaseMs: LINE_LEASE_MS },
+      speech: {
+        defaultKey: options.defaultKey,
+        defaultRegion: 'eastus',
+        host: undefined,
+        maxConcurrency: options.maxConcurrency ?? 4,
+        queueWaitMs: options.queueWaitMs ?? 1_000,
+        timeoutMs: 5_000,
+        defaultKeyCharsPerTenantPerDay: options.budgetChars ?? 0,
+      },
+      budget: options.budget,
+      now,
+    }),
+  );
   const play = (audition = line(), tenantId = TENANT, project = projectOf(tenantId)) => {
     const timings = new Timings();
     return service

@@ -4,6 +4,7 @@ import { PredictivePrewarm, type KnownVoice, type VoiceCatalog } from '../../src
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { auditionOf, type Audition } from '../../src/domain/audition.ts';
 import type { Caller, ProjectAccess } from '../../src/ports/account-directory.ts';
+import { auditionDeps } from '../support/required-deps.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
@@ -67,24 +68,26 @@ function setUp(
   open.push(hits);
   const synthesizer = new MemorySynthesizer();
   const budget = new MemorySpeechBudget();
-  const auditions = new AuditionService({
-    index,
-    blobStore: new MemoryBlobStore(now),
-    synthesizer,
-    hits,
-    cache: { ttlDays: 30, lineLeaseMs: 6_000 },
-    speech: {
-      defaultKey: 'service-key',
-      defaultRegion: 'westeurope',
-      host: undefined,
-      maxConcurrency: options.maxConcurrency ?? 4,
-      queueWaitMs: 5_000,
-      timeoutMs: 5_000,
-      defaultKeyCharsPerTenantPerDay: options.budgetChars ?? 0,
-    },
-    budget,
-    now,
-  });
+  const auditions = new AuditionService(
+    auditionDeps({
+      index,
+      blobStore: new MemoryBlobStore(now),
+      synthesizer,
+      hits,
+      cache: { ttlDays: 30, lineLeaseMs: 6_000 },
+      speech: {
+        defaultKey: 'service-key',
+        defaultRegion: 'westeurope',
+        host: undefined,
+        maxConcurrency: options.maxConcurrency ?? 4,
+        queueWaitMs: 5_000,
+        timeoutMs: 5_000,
+        defaultKeyCharsPerTenantPerDay: options.budgetChars ?? 0,
+      },
+      budget,
+      now,
+    }),
+  );
   const runs = new MemoryPredictiveRuns();
   const predictive = new PredictivePrewarm({
     auditions,

@@ -7,6 +7,7 @@ import type { ProjectAccess } from '../../src/ports/account-directory.ts';
 import { SynthesisError, type SynthesisFailure } from '../../src/ports/synthesizer.ts';
 import { Timings } from '../../src/timing.ts';
 import { testAudition } from '../support/auditions.ts';
+import { databaseOutage } from '../support/required-deps.ts';
 import { MemorySpeechBudget } from '../twins/memory-speech-budget.ts';
 import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 
@@ -41,6 +42,7 @@ function synthesisOnTwins(
     budget,
     now: () => new Date('2031-03-01T10:00:00Z'),
     metrics: { synthesis: (ms) => metrics.succeeded.push(ms), synthesisFailed: (code) => metrics.failed.push(code) },
+    databaseOutage: databaseOutage(),
   });
   const warnings: string[] = [];
   const infos: string[] = [];

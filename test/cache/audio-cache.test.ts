@@ -9,6 +9,7 @@ import { audioBlobPath } from '../../src/domain/blob-layout.ts';
 import { AppError } from '../../src/errors.ts';
 import { BlobNotFoundError } from '../../src/ports/blob-store.ts';
 import { Timings } from '../../src/timing.ts';
+import { audioCacheDeps } from '../support/required-deps.ts';
 import { testAudition } from '../support/auditions.ts';
 import { keyOf } from '../support/cache-keys.ts';
 import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
@@ -48,7 +49,7 @@ function cacheOnTwins({ blobChunkBytes = 16_384 } = {}) {
   open.push(hits);
   const memory = new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now });
   const engine = { provider: 'memory', outputFormat: 'audio-24khz-48kbitrate-mono-mp3' };
-  const cache = new AudioCache({ index, blobStore, hits, memory, ttlDays: 30, engine, now });
+  const cache = new AudioCache(audioCacheDeps({ index, blobStore, hits, memory, ttlDays: 30, engine, now }));
   const slot = (tenantId = TENANT, cacheKey = KEY, store?: SlotStore): CacheSlot => {
     return { tenantId, cacheKey, log, timings: new Timings(), store };
   };

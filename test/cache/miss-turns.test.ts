@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CacheSlot, Lookup } from '../../src/cache/audio-cache.ts';
 import { lineLeaseName, MissTurns } from '../../src/cache/miss-turns.ts';
 import { Timings } from '../../src/timing.ts';
+import { databaseOutage } from '../support/required-deps.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
 import { MemoryLeases } from '../twins/memory-leases.ts';
 
@@ -20,7 +21,13 @@ function waiting(answer: () => Lookup) {
     },
   };
   const leases = new MemoryLeases(database);
-  const turns = new MissTurns({ cache, leases, leaseTtlMs: 60_000, maxWaitMs: 60_000 });
+  const turns = new MissTurns({
+    cache,
+    leases,
+    leaseTtlMs: 60_000,
+    maxWaitMs: 60_000,
+    databaseOutage: databaseOutage(),
+  });
   return { turns, lookups, other: new MemoryLeases(database), leases };
 }
 

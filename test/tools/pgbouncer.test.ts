@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../support/required-deps.ts';
 import { startPgBouncer, type RunningPgBouncer } from '../../tools/local-services/pgbouncer.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { createTestDatabase, hasPgBouncer, type TestDatabase } from '../support/test-database.ts';
@@ -37,7 +37,7 @@ describe.runIf(available)('PgBouncer in front of the test Postgres', () => {
   });
 
   it('serves the project’s Prisma client: queries with parameters and an interactive transaction', async () => {
-    const prisma = createPrismaClient(database.pooledUrl());
+    const prisma = testPrismaClient(database.pooledUrl());
     try {
       const tenant = await prisma.tenant.create({ data: { name: 'Pooled', subdomain: 'pooled' } });
       const found = await prisma.$transaction(async (tx) => {

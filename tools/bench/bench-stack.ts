@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { signAccessToken } from '../dev/access-token.ts';
 import { startAzurite, type RunningAzurite } from '../local-services/azurite.ts';
@@ -71,7 +73,10 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   try {
     await applyMigrations(pg.adminUrl);
     const addTenant = async (name: string) => {
-      const prisma = createPrismaClient(pg.adminUrl);
+      const prisma = createPrismaClient(pg.adminUrl, {
+        connectRetry: new ConnectRetry(),
+        stallGuard: new StallGuard('the database'),
+      });
       try {
         const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
         const tenant = await prisma.tenant.create({ data: { name, subdomain: slug } });

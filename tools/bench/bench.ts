@@ -17,7 +17,9 @@ import readline from 'node:readline';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
+import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { findFreePort } from '../local-services/free-port.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
 import { buildBenchApp } from './bench-app.ts';
@@ -110,7 +112,10 @@ async function main() {
   const standInLatencyMs = FIRST_CHUNK_MS + (Math.ceil(stack.audio.length / 4096) - 1) * CHUNK_INTERVAL_MS;
   let baseline: http.Server | undefined;
   try {
-    const prisma = createPrismaClient(pg.adminUrl);
+    const prisma = createPrismaClient(pg.adminUrl, {
+      connectRetry: new ConnectRetry(),
+      stallGuard: new StallGuard('the database'),
+    });
     const host = await stack.startHost();
     const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
     const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };

@@ -11,7 +11,9 @@ import { Readable } from 'node:stream';
 import { app, type HttpResponseInit } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
+import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
 
@@ -20,7 +22,11 @@ const connections = Number(process.env.CEILING_POOL_MAX ?? 4);
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: connections });
 const prisma =
   process.env.CEILING_LOOKUP === 'prisma'
-    ? createPrismaClient(process.env.DATABASE_URL ?? '', { maxConnections: connections })
+    ? createPrismaClient(process.env.DATABASE_URL ?? '', {
+        maxConnections: connections,
+        connectRetry: new ConnectRetry(),
+        stallGuard: new StallGuard('the database'),
+      })
     : undefined;
 const index = prisma && new PrismaAudioCacheIndex(prisma);
 

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { AzureBlobStore } from '../../src/adapters/azure-blob-store.ts';
+import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import type { CleanupReport } from '../../src/cleanup/clean-cache.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { startAzurite } from '../local-services/azurite.ts';
@@ -70,11 +71,10 @@ async function main() {
     const rows = BIG_TENANTS * ROWS_BIG + 30 * ROWS_SMALL;
     const seedSeconds = (performance.now() - t) / 1000;
 
-    const blobStore = AzureBlobStore.fromConfig({
-      kind: 'connection-string',
-      connectionString: azurite.connectionString,
-      containerName: CONTAINER,
-    });
+    const blobStore = AzureBlobStore.fromConfig(
+      { kind: 'connection-string', connectionString: azurite.connectionString, containerName: CONTAINER },
+      { stallGuard: new StallGuard('Blob Storage') },
+    );
     const put = async (paths: string[]) => {
       for (let i = 0; i < paths.length; i += 64) {
         await Promise.all(paths.slice(i, i + 64).map((p) => blobStore.put(p, Buffer.alloc(1024), 'audio/mpeg')));

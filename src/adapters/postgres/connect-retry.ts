@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { StallGuard } from '../stall-guard.ts';
+import type { StallGuard } from '../stall-guard.ts';
 
 /** How long, from the first refused connection of an outage, new connections are retried. */
 const CONNECT_RETRY_WINDOW_MS = 3_000;
@@ -132,7 +132,7 @@ export class RetryingPool extends pg.Pool {
   readonly #retry: ConnectRetry;
   readonly #guard: StallGuard;
 
-  constructor(config: pg.PoolConfig, retry: ConnectRetry, guard = new StallGuard('the database')) {
+  constructor(config: pg.PoolConfig, retry: ConnectRetry, guard: StallGuard) {
     super(config);
     this.#retry = retry;
     this.#guard = guard;

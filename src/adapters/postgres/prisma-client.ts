@@ -1,7 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import type { StallGuard } from '../stall-guard.ts';
-import { ConnectRetry, RetryingPool } from './connect-retry.ts';
+import { RetryingPool, type ConnectRetry } from './connect-retry.ts';
 
 export type { PrismaClient };
 
@@ -11,7 +11,7 @@ export type { PrismaClient };
  */
 export function createPrismaClient(
   databaseUrl: string,
-  options: { maxConnections?: number; connectRetry?: ConnectRetry; timeoutMs?: number; stallGuard?: StallGuard } = {},
+  options: { maxConnections?: number; connectRetry: ConnectRetry; timeoutMs?: number; stallGuard: StallGuard },
 ): PrismaClient {
   const timeoutMs = options.timeoutMs ?? 5_000;
   const pool = new RetryingPool(
@@ -25,7 +25,7 @@ export function createPrismaClient(
       connectionTimeoutMillis: timeoutMs,
       query_timeout: timeoutMs,
     },
-    options.connectRetry ?? new ConnectRetry(),
+    options.connectRetry,
     options.stallGuard,
   );
   // An idle connection the server ends (a restart) is an 'error' event on the pool, which

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrismaAccountDirectory } from '../../../src/adapters/postgres/prisma-account-directory.ts';
-import { createPrismaClient, type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { describeAccountDirectoryContract } from '../../ports/account-directory.contract.ts';
 import { createTestAccount, createTestProject } from '../../support/accounts.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
@@ -15,7 +16,7 @@ for (const shape of DATABASE_SHAPES) {
     let prisma: PrismaClient;
     beforeAll(async () => {
       database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
-      prisma = createPrismaClient(database.url, { maxConnections: 2 });
+      prisma = testPrismaClient(database.url, { maxConnections: 2 });
     });
     afterAll(async () => {
       await prisma.$disconnect();

@@ -1,6 +1,6 @@
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaLeases } from '../../../src/adapters/postgres/prisma-leases.ts';
-import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ensureTestTenant } from '../../support/accounts.ts';
@@ -16,8 +16,8 @@ import { describeLeasesContract, type LeasesUnderTest } from '../../ports/leases
 async function createPrismaLeases(shape: DatabaseShape, urlOf = (url: string) => url): Promise<LeasesUnderTest> {
   const services = await createTestServices({}, shape);
   const [mine, theirs] = [
-    createPrismaClient(urlOf(services.database.url)),
-    createPrismaClient(urlOf(services.database.url)),
+    testPrismaClient(urlOf(services.database.url)),
+    testPrismaClient(urlOf(services.database.url)),
   ];
   return {
     first: new PrismaLeases(mine),
@@ -53,7 +53,7 @@ describe.skipIf(!hasPgBouncer())('through PgBouncer', () => {
 describe('a fenced write on a busy pool', () => {
   it('waits for a connection as long as a statement would (DATABASE_TIMEOUT_SECONDS), not Prisma’s 2 s', async () => {
     const services = await createTestServices();
-    const prisma = createPrismaClient(services.database.url, { maxConnections: 1, timeoutMs: 5_000 });
+    const prisma = testPrismaClient(services.database.url, { maxConnections: 1, timeoutMs: 5_000 });
     try {
       const leases = new PrismaLeases(prisma);
       const index = new PrismaAudioCacheIndex(prisma);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe } from 'vitest';
-import { createPrismaClient, type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { PrismaPredictiveRuns } from '../../../src/adapters/postgres/prisma-predictive-runs.ts';
 import { describePredictiveRunsContract } from '../../ports/predictive-runs.contract.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
@@ -13,8 +14,8 @@ for (const shape of DATABASE_SHAPES) {
       database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
       // Two clients, as two instances, each with a pool of its own.
       clients.push(
-        createPrismaClient(database.url, { maxConnections: 4 }),
-        createPrismaClient(database.url, { maxConnections: 4 }),
+        testPrismaClient(database.url, { maxConnections: 4 }),
+        testPrismaClient(database.url, { maxConnections: 4 }),
       );
     });
     afterAll(async () => {

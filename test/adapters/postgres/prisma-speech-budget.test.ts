@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { ConnectRetry } from '../../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient, type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { PrismaSpeechBudget } from '../../../src/adapters/postgres/prisma-speech-budget.ts';
 import { describeSpeechBudgetContract } from '../../ports/speech-budget.contract.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
@@ -23,9 +24,9 @@ for (const shape of DATABASE_SHAPES) {
       url.port = String(silent.port);
       // Two clients, as two instances, each with a pool of its own.
       clients.push(
-        createPrismaClient(database.url, { maxConnections: 4 }),
-        createPrismaClient(database.url, { maxConnections: 4 }),
-        createPrismaClient(url.toString(), {
+        testPrismaClient(database.url, { maxConnections: 4 }),
+        testPrismaClient(database.url, { maxConnections: 4 }),
+        testPrismaClient(url.toString(), {
           maxConnections: 1,
           timeoutMs: 300,
           connectRetry: new ConnectRetry({ windowMs: 0 }),

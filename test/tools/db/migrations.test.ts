@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../../src/handlers/audition-request.ts';
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
-import { createPrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';
 import { withSchemaEngine } from '../../../tools/db/schema-engine.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
@@ -287,7 +287,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
     async (kind) => {
       const db = await createTestDatabase(kind);
       databases.push(db);
-      const prisma = createPrismaClient(db.url);
+      const prisma = testPrismaClient(db.url);
       try {
         const index = new PrismaAudioCacheIndex(prisma);
         const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
