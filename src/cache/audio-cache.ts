@@ -161,21 +161,25 @@ export class AudioCache {
     const { index, memory, engine } = this.#deps;
     const blobStore = this.#blobsOf(slot);
     const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
+    const notStored = (): WholeAudio => {
+      memory?.delete(slot.cacheKey);
+      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+    };
     const uncached = (what: 'blob upload' | 'index write', error: unknown): WholeAudio => {
       const outage = what === 'blob upload' ? this.#blobOutage(slot) : this.#outages.database;
       outage.failed(slot.log, `audition cache: ${what} failed, audio not cached`, error);
-      memory?.delete(slot.cacheKey);
-      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+      return notStored();
     };
     const lostLease = (): WholeAudio => {
       slot.log.warn(
         `audition cache: lost the lease of ${slot.cacheKey.slice(0, 12)}… before storing it ` +
           '(another instance took the line over); answering uncached',
       );
-      memory?.delete(slot.cacheKey);
-      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+      return notStored();
     };
-    if (lease && !(await lease.prove())) return lostLease();
+    // Known lost: nothing to upload. A proof the database could not give (an outage) is left to the fenced row write,
+    // which fails as an index write, logged once per outage rather than as a lost lease on every miss.
+    if (lease && !(await lease.prove()) && lease.lost) return lostLease();
     try {
       // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
       // pointing at nothing.

@@ -329,4 +329,15 @@ describe('AudioCache: store under a line’s lease', () => {
     expect(database.row(KEY)).toBeUndefined();
     expect(warnings).toEqual([expect.stringContaining('before storing it')]);
   });
+
+  it('reports a database that cannot prove the lease as the outage it is, not as a lost lease', async () => {
+    const { database, store, takeLease, warnings } = cacheOnTwins();
+    const lease = await takeLease();
+    database.failing = new Error('connection refused');
+
+    expect(await store(lease)).toMatchObject({ status: 'BYPASS', audio: AUDIO });
+    database.failing = null;
+    expect(database.row(KEY)).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/index write failed, audio not cached: .*connection refused/)]);
+  });
 });
