@@ -7,7 +7,9 @@ import type {
 } from 'microsoft-cognitiveservices-speech-sdk';
 import {
   SynthesisError,
+  SynthesisFeed,
   type SpeechCredentials,
+  type Synthesis,
   type SynthesisRequest,
   type SynthesizedAudio,
   type Synthesizer,
@@ -175,13 +177,16 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     return session;
   }
 
-  synthesize({ ssml, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
+  synthesize({ ssml, credentials }: SynthesisRequest): Synthesis {
+    const feed = new SynthesisFeed();
     if (!credentials) {
-      return Promise.reject(new SynthesisError('failed', 'No Azure Speech key was given'));
+      feed.fail(new SynthesisError('failed', 'No Azure Speech key was given'));
+      return feed;
     }
     const session = this.#takePrepared(credentials) ?? this.#create(credentials);
     if (!session) {
-      return Promise.reject(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+      feed.fail(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
+      return feed;
     }
     const { synthesizer } = session;
     const {
@@ -191,43 +196,42 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       chunkTimeoutMs = timeoutMs,
     } = this.options;
 
-    return new Promise<SynthesizedAudio>((resolve, reject) => {
-      const { finish, deadline, cancel, isSettled } = settlesOnce(reject);
-      deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
-      if (!session.connected) {
-        const connecting = deadline(
-          connectTimeoutMs,
-          `Could not connect to the speech service within ${connectTimeoutMs} ms`,
-        );
-        session.onConnected = () => cancel(connecting);
-      }
-      // Until the first audio, then from each chunk to the next: a turn that stops midway.
-      let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
-      synthesizer.synthesizing = (_sender, event) => {
-        if (isSettled()) return;
-        cancel(quiet);
-        quiet = deadline(chunkTimeoutMs, `The speech service stopped sending audio for ${chunkTimeoutMs} ms midway`);
-        // Each audio frame as it arrives from the service; the result then carries all of them.
-        const chunk = event.result.audioData;
-        if (onAudio && chunk && chunk.byteLength > 0) onAudio(Buffer.from(chunk));
-      };
-      synthesizer.speakSsmlAsync(
-        ssml,
-        (result) =>
-          finish(() => {
-            try {
-              resolve(readResult(result));
-            } catch (error) {
-              reject(error);
-            }
-          }),
-        (message) => finish(() => reject(new SynthesisError('failed', `Speech SDK error: ${message}`))),
+    const { finish, deadline, cancel, isSettled } = settlesOnce((error) => feed.fail(error));
+    deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
+    if (!session.connected) {
+      const connecting = deadline(
+        connectTimeoutMs,
+        `Could not connect to the speech service within ${connectTimeoutMs} ms`,
       );
-    }).finally(() => {
-      // Without close() the SDK's websocket keeps the process alive; after a deadline it is
-      // also what lets go of a connection the service holds open.
-      synthesizer.close();
-    });
+      session.onConnected = () => cancel(connecting);
+    }
+    // Until the first audio, then from each chunk to the next: a turn that stops midway.
+    let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
+    synthesizer.synthesizing = (_sender, event) => {
+      if (isSettled()) return;
+      cancel(quiet);
+      quiet = deadline(chunkTimeoutMs, `The speech service stopped sending audio for ${chunkTimeoutMs} ms midway`);
+      // Each audio frame as it arrives from the service; the result then carries all of them.
+      const chunk = event.result.audioData;
+      if (chunk && chunk.byteLength > 0) feed.push(Buffer.from(chunk));
+    };
+    synthesizer.speakSsmlAsync(
+      ssml,
+      (result) =>
+        finish(() => {
+          try {
+            feed.end(readResult(result));
+          } catch (error) {
+            feed.fail(error);
+          }
+        }),
+      (message) => finish(() => feed.fail(new SynthesisError('failed', `Speech SDK error: ${message}`))),
+    );
+    // Without close() the SDK's websocket keeps the process alive; after a deadline it is
+    // also what lets go of a connection the service holds open.
+    const close = () => synthesizer.close();
+    void feed.whole.then(close, close);
+    return feed;
   }
 }
 

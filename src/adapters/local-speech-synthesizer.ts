@@ -1,6 +1,8 @@
 import type { Audition } from '../domain/audition.ts';
 import {
   SynthesisError,
+  SynthesisFeed,
+  type Synthesis,
   type SynthesisRequest,
   type SynthesizedAudio,
   type Synthesizer,
@@ -25,7 +27,17 @@ export class LocalSpeechSynthesizer implements Synthesizer {
   readonly outputFormat = 'espeak-ng-22khz-48kbitrate-mono-mp3';
   #voices: Promise<Set<string>> | undefined;
 
-  async synthesize({ audition }: SynthesisRequest): Promise<SynthesizedAudio> {
+  /** eSpeak NG cannot stream: the whole audio comes at the end. */
+  synthesize({ audition }: SynthesisRequest): Synthesis {
+    const feed = new SynthesisFeed();
+    this.#speak(audition).then(
+      (audio) => feed.end(audio),
+      (error: unknown) => feed.fail(error),
+    );
+    return feed;
+  }
+
+  async #speak(audition: Audition): Promise<SynthesizedAudio> {
     const espeak = await loadESpeak();
     const voice = await this.#voiceFor(audition);
     const speed = Math.round(SPEED_WPM * (1 + audition.ratePct / 100));

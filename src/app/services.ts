@@ -13,7 +13,9 @@ import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-run
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
 import { AzureVoiceList } from '../adapters/azure-voice-list.ts';
 import { StallGuard } from '../adapters/stall-guard.ts';
-import { AuditionService, type AuditionServiceDeps } from '../audition/audition-service.ts';
+import { AuditionService } from '../audition/audition-service.ts';
+import { SpeechSynthesis } from '../audition/speech-synthesis.ts';
+import { AudioCache } from '../cache/audio-cache.ts';
 import { PredictivePrewarm } from '../audition/predictive-prewarm.ts';
 import { VoiceInventory } from '../audition/voice-inventory.ts';
 import { AccessControl } from '../auth/access-control.ts';
@@ -34,7 +36,7 @@ import type { PredictiveRuns } from '../ports/predictive-runs.ts';
 import type { VoiceList } from '../ports/voice-list.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
-import { createOutages } from '../outage-log.ts';
+import { createOutages, type Outages } from '../outage-log.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
 /** The clients a function invocation works with, built from one parsed Config. */
@@ -151,18 +153,59 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   };
 }
 
-/** The audition use case over these ports, with its settings and the in-memory tier when configured. */
-function createAuditions(
-  config: Config,
-  ports: Omit<AuditionServiceDeps, 'memory' | 'cache' | 'speech' | 'prewarmConcurrency'> & { now: Clock },
-): AuditionService {
-  const { now } = ports;
-  return new AuditionService({
-    ...ports,
+/** The ports the audition use case and its collaborators are built over. */
+interface AuditionPorts {
+  index: AudioCacheIndex;
+  blobStore: BlobStore;
+  projectStores: ProjectBlobStores;
+  projectStoreStatus: ProjectStoreStatus;
+  synthesizer: Synthesizer;
+  budget: SpeechBudget;
+  hits: HitRecorder;
+  leases: Leases;
+  metrics: CacheMetrics;
+  outages: Outages;
+  now: Clock;
+}
+
+/**
+ * The audition use case and what it talks to: the cache's tiers (with the in-memory tier when configured) and the
+ * synthesis step, each built once over these ports with its settings.
+ */
+function createAuditions(config: Config, ports: AuditionPorts): AuditionService {
+  const { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, outages, now } = ports;
+  const cache = new AudioCache({
+    index,
+    blobStore,
+    hits,
     memory: config.memoryCache.maxBytes > 0 ? new MemoryAudioTier({ ...config.memoryCache, now }) : undefined,
-    cache: config.cache,
+    ttlDays: config.cache.ttlDays,
+    engine: { provider: synthesizer.provider, outputFormat: synthesizer.outputFormat },
+    now,
+    outages,
+    projectStores: projectStoreStatus,
+  });
+  const synthesis = new SpeechSynthesis({
+    synthesizer,
+    speech: config.speech,
+    budget: ports.budget,
+    metrics: ports.metrics,
+    now,
+    databaseOutage: outages.database,
+  });
+  return new AuditionService({
+    cache,
+    synthesis,
+    engine: synthesizer,
+    projectStores,
+    projectStoreStatus,
+    hits,
+    leases: ports.leases,
+    lineLeaseMs: config.cache.lineLeaseMs,
     speech: config.speech,
     prewarmConcurrency: config.prewarmConcurrency,
+    now,
+    outages,
   });
 }
 

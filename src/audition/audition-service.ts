@@ -1,25 +1,19 @@
-import { AudioCache } from '../cache/audio-cache.ts';
-import type { HeldLease } from '../cache/held-lease.ts';
+import type { AudioCache } from '../cache/audio-cache.ts';
+import { HeldLease, lineLeaseName } from '../cache/held-lease.ts';
 import type { HitRecorder } from '../cache/hit-recorder.ts';
-import type { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
-import { MissTurns } from '../cache/miss-turns.ts';
 import type { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { SingleFlight, type Flight } from '../cache/single-flight.ts';
-import { systemClock, type Clock } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Audition } from '../domain/audition.ts';
 import type { AuditionAudio, SynthesizedAudition, WholeAudio } from '../domain/audition-audio.ts';
 import { AppError } from '../errors.ts';
 import type { Outages } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
-import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
-import type { BlobStore, ProjectBlobStores } from '../ports/blob-store.ts';
+import type { ProjectBlobStores } from '../ports/blob-store.ts';
 import type { Leases } from '../ports/leases.ts';
-import type { SpeechBudget } from '../ports/speech-budget.ts';
-import type { SpeechCredentials, Synthesizer } from '../ports/synthesizer.ts';
-import type { CacheMetrics } from '../telemetry.ts';
+import type { SpeechCredentials } from '../ports/synthesizer.ts';
 import type { Tier } from '../timing.ts';
-import { AudioStream } from './audio-stream.ts';
 import {
   auditionJob,
   cacheKeyOf,
@@ -28,7 +22,7 @@ import {
   type AuditionRequest,
 } from './audition-job.ts';
 import { TenantLimiter } from './tenant-limiter.ts';
-import { SpeechSynthesis } from './speech-synthesis.ts';
+import type { SpeechSynthesis, StartedSynthesis } from './speech-synthesis.ts';
 import { buildSsml } from './ssml.ts';
 
 export type { AuditionAudio, CacheStatus, WholeAudio } from '../domain/audition-audio.ts';
@@ -38,9 +32,12 @@ export type { AuditionRequest } from './audition-job.ts';
 export type AuditionAnswer = AuditionAudio & { tier: Tier };
 
 export interface AuditionServiceDeps {
-  index: AudioCacheIndex;
-  /** The operator's account (AZURE_STORAGE_*). */
-  blobStore: BlobStore;
+  /** The cache's tiers: memory, then the index and Blob Storage (failing open). */
+  cache: AudioCache;
+  /** The synthesis step: whose key pays, the default key's budget, this instance's slots, failures as errors. */
+  synthesis: SpeechSynthesis;
+  /** The engine: its name and output format are part of every cache key. */
+  engine: { provider: string; outputFormat: string };
   /**
    * Projects' own storage accounts (settings.creds.storage.azure). Without them a project's own account is not used:
    * its auditions go to the operator's (tests only).
@@ -48,33 +45,18 @@ export interface AuditionServiceDeps {
   projectStores?: ProjectBlobStores;
   /** What this instance knows of project accounts' failures: the app's one, which health and stats read too. */
   projectStoreStatus: ProjectStoreStatus;
-  synthesizer: Synthesizer;
-  cache: Pick<Config['cache'], 'ttlDays' | 'lineLeaseMs'>;
-  /** App-wide fallback credentials, for projects without their own; synthesis limits. */
-  speech: Pick<
-    Config['speech'],
-    | 'defaultKey'
-    | 'defaultRegion'
-    | 'host'
-    | 'maxConcurrency'
-    | 'queueWaitMs'
-    | 'timeoutMs'
-    | 'defaultKeyCharsPerTenantPerDay'
-  >;
-  /** Each tenant's characters per day on the default key (DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY); none: no limit. */
-  budget?: SpeechBudget;
   /** Plays and syntheses are counted here and written to the index in batches. */
   hits: HitRecorder;
-  /** The in-process tier of hot audio; without it every hit reads the index and the blob. */
-  memory?: MemoryAudioTier;
   /** Cross-instance coordination of misses (a lease per line); without it, each instance synthesizes alone. */
   leases?: Leases;
-  /** Synthesis latency and failures by reason (no-ops unless telemetry is on). */
-  metrics?: CacheMetrics;
+  /** A line's lease outlives a holder that stopped renewing it (froze, vanished) by at most this long. */
+  lineLeaseMs: number;
+  /** A miss waits for another instance's synthesis at most as long as a synthesis can take here (and a grace). */
+  speech: Pick<Config['speech'], 'queueWaitMs' | 'timeoutMs'>;
   /** A tenant's prewarm items at once in this instance, across all its prewarm requests (PREWARM_CONCURRENCY). */
-  prewarmConcurrency?: number;
-  now?: Clock;
-  /** Where failures of the database, Blob Storage and the speech service are logged, once per outage. */
+  prewarmConcurrency: number;
+  now: Clock;
+  /** Where failures of the database and the speech service are logged, once per outage. */
   outages: Outages;
 }
 
@@ -83,17 +65,30 @@ export interface PrewarmResult {
   status: 'cached' | 'created';
 }
 
-/** A miss being filled: the starter's answer (a stream from the first chunk on, or whole), and the stored whole. */
-interface Fill {
-  first: AuditionAnswer;
-  whole: Promise<WholeAudio>;
+/** A miss being filled: the answer of the request that started it (streaming from the first audio on, or whole), and
+ * its audio once stored. */
+interface Miss {
+  answer: AuditionAnswer;
+  stored: Promise<WholeAudio>;
 }
+
+/**
+ * Whose turn it is to fill a miss, across instances: `synthesize` here (under the line's lease, or alone when there is
+ * none to take); `stored`, found stored by another instance meanwhile; `uncached`, the index failed while waiting.
+ */
+type Turn =
+  { kind: 'synthesize'; lease: HeldLease | undefined } | { kind: 'stored'; audio: WholeAudio } | { kind: 'uncached' };
+
+const alone: Turn = { kind: 'synthesize', lease: undefined };
 
 /**
  * Past the slot wait and the synthesis's own timeout, the wait for a holder elsewhere ends
  * (its lease is still renewed).
  */
 const HOLDER_GRACE_MS = 5_000;
+/** A request waiting for another instance's synthesis looks again after this long, then twice as long each time. */
+const FIRST_PAUSE_MS = 50;
+const MAX_PAUSE_MS = 1_000;
 
 /**
  * The audition use case: the audio for one audition of one tenant, from the cache when it holds it (memory, then the
@@ -101,12 +96,14 @@ const HOLDER_GRACE_MS = 5_000;
  * cache fails open: an index or blob fault gives an uncached answer (BYPASS) and a warning, never an error.
  */
 export class AuditionService {
-  readonly #synthesizer: Synthesizer;
   readonly #cache: AudioCache;
+  readonly #synthesis: SpeechSynthesis;
   /** Misses being filled in this instance: identical requests join them. */
   readonly #flights = new SingleFlight<WholeAudio>();
-  readonly #turns: MissTurns;
-  readonly #synthesis: SpeechSynthesis;
+  readonly #leases: Leases | undefined;
+  readonly #lineLeaseMs: number;
+  /** The longest a miss waits for another instance's synthesis before doing its own. */
+  readonly #maxWaitMs: number;
   readonly #hits: HitRecorder;
   /** Bounds a tenant's prewarm (several tabs, a script) so it cannot take every synthesis slot. */
   readonly #prewarms: TenantLimiter;
@@ -116,41 +113,17 @@ export class AuditionService {
   readonly #projectStoreStatus: ProjectStoreStatus;
 
   constructor(deps: AuditionServiceDeps) {
-    const now = (this.#now = deps.now ?? systemClock);
-    const outages = (this.#outages = deps.outages);
-    const { synthesizer, speech } = deps;
-    this.#synthesizer = synthesizer;
+    this.#cache = deps.cache;
+    this.#synthesis = deps.synthesis;
+    this.#leases = deps.leases;
+    this.#lineLeaseMs = deps.lineLeaseMs;
+    this.#maxWaitMs = deps.speech.queueWaitMs + deps.speech.timeoutMs + HOLDER_GRACE_MS;
     this.#hits = deps.hits;
-    this.#prewarms = new TenantLimiter(deps.prewarmConcurrency ?? 4);
-    this.#jobDeps = { engine: synthesizer, projectStores: deps.projectStores };
+    this.#prewarms = new TenantLimiter(deps.prewarmConcurrency);
+    this.#outages = deps.outages;
+    this.#now = deps.now;
+    this.#jobDeps = { engine: deps.engine, projectStores: deps.projectStores };
     this.#projectStoreStatus = deps.projectStoreStatus;
-    this.#cache = new AudioCache({
-      projectStores: this.#projectStoreStatus,
-      index: deps.index,
-      blobStore: deps.blobStore,
-      hits: deps.hits,
-      memory: deps.memory,
-      ttlDays: deps.cache.ttlDays,
-      engine: { provider: synthesizer.provider, outputFormat: synthesizer.outputFormat },
-      now,
-      outages,
-    });
-    this.#turns = new MissTurns({
-      cache: this.#cache,
-      leases: deps.leases,
-      leaseTtlMs: deps.cache.lineLeaseMs,
-      maxWaitMs: speech.queueWaitMs + speech.timeoutMs + HOLDER_GRACE_MS,
-      now,
-      databaseOutage: outages.database,
-    });
-    this.#synthesis = new SpeechSynthesis({
-      synthesizer,
-      speech,
-      metrics: deps.metrics,
-      budget: deps.budget,
-      now,
-      databaseOutage: outages.database,
-    });
   }
 
   /**
@@ -178,8 +151,8 @@ export class AuditionService {
     // Another identical request may have started filling it during our lookup.
     const startedMeanwhile = this.#flights.find(job.cacheKey);
     if (startedMeanwhile) return this.#join(job, startedMeanwhile);
-    const fill = await this.#startFill(job);
-    return fill.first;
+    const miss = await this.#fillMiss(job);
+    return miss.answer;
   }
 
   /**
@@ -204,7 +177,7 @@ export class AuditionService {
    * Throws the 422 AppError when there is none to use.
    */
   credentialsFor(project: AuditionRequest['project']): SpeechCredentials | undefined {
-    return this.#synthesizer.requiresCredentials ? this.#synthesis.credentialsFor(project) : undefined;
+    return this.#synthesis.credentialsFor(project);
   }
 
   /** Stops serving the tenant's audio from this instance's memory (after a purge). */
@@ -228,10 +201,10 @@ export class AuditionService {
     if (await this.#cache.holds(job)) return { cacheKey, status: 'cached' };
     const startedMeanwhile = this.#flights.find(cacheKey);
     if (startedMeanwhile) return prewarmed(cacheKey, startedMeanwhile.landed, 'cached');
-    const fill = await this.#startFill(job);
+    const miss = await this.#fillMiss(job);
     // Nobody listens to a prewarm's audio as it streams: let it go, keep the stored result.
-    if (!Buffer.isBuffer(fill.first.audio)) void fill.first.audio.cancel().catch(() => {});
-    return prewarmed(cacheKey, fill.whole, fill.first.status === 'HIT-L2' ? 'cached' : 'created');
+    if (!Buffer.isBuffer(miss.answer.audio)) void miss.answer.audio.cancel().catch(() => {});
+    return prewarmed(cacheKey, miss.stored, miss.answer.status === 'HIT-L2' ? 'cached' : 'created');
   }
 
   #job(request: AuditionRequest): AuditionJob {
@@ -252,54 +225,40 @@ export class AuditionService {
   }
 
   /** Fills a miss as a flight identical requests here join; it lands once the audio is stored. */
-  #startFill(job: AuditionJob): Promise<Fill> {
+  #fillMiss(job: AuditionJob): Promise<Miss> {
     const flight = this.#flights.begin(job.cacheKey);
-    const fill = this.#fill(job, flight);
-    flight.land(fill.then((f) => f.whole));
-    return fill;
+    const miss = this.#miss(job, flight);
+    flight.land(miss.then((m) => m.stored));
+    return miss;
   }
 
-  async #fill(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Fill> {
-    // Very likely a synthesis: let the engine connect while the lock and second lookup run.
+  /**
+   * A miss, top to bottom: this line's turn across instances (another may store it meanwhile), then the synthesis under
+   * the line's lease. The caller gets the audio from its first piece on (or whole, from an engine that cannot stream);
+   * a failure before any audio is its error answer, one after it cuts the answer off (nothing is cached). Once all of
+   * it has come, the audio is kept here (the next request here is a hit, identical ones waiting get it) before the
+   * caller's answer ends, then stored; the lease is kept until then.
+   */
+  async #miss(job: AuditionJob, flight: Flight<WholeAudio>): Promise<Miss> {
+    // Very likely a synthesis: let the engine connect while the lease and the second lookup run.
     this.#synthesis.prepare(job.project);
-    const turn = await this.#turns.awaitTurn(job);
-    if (turn.kind === 'stored') return wholeFill(served(job, 'l2', turn.audio));
-    if (turn.kind === 'uncached') return wholeFill(served(job, 'synthesis', await this.#synthesizeUncached(job)));
+    const turn = await this.#awaitTurn(job);
+    if (turn.kind === 'stored') return settled(served(job, 'l2', turn.audio));
+    if (turn.kind === 'uncached') return settled(served(job, 'synthesis', await this.#synthesizeUncached(job)));
     const { lease } = turn;
-    let fill: Fill;
+    const ssml = buildSsml(job.audition);
+    let synthesis: StartedSynthesis;
+    let streaming: boolean;
     try {
-      fill = await this.#synthesizeAndStore(job, flight, lease);
+      synthesis = await this.#startSynthesis(job, ssml);
+      streaming = (await synthesis.started) === 'streaming';
     } catch (error) {
       await lease?.release();
       throw error;
     }
-    // The line's lease is kept until the audio is stored (or found uncacheable).
-    void fill.whole.catch(() => {}).finally(() => lease?.release());
-    return fill;
-  }
-
-  /**
-   * Synthesizes and stores. When the engine streams, the caller gets the audio as it comes (from the first chunk on),
-   * and its response ends with the last chunk: the audio is then kept in memory at once (the next request here is a
-   * hit) and stored in the background (the lock, and identical requests waiting, see it through). A failure before the
-   * first chunk is an error answer; a failure after it breaks the stream off (nothing is cached).
-   */
-  async #synthesizeAndStore(job: AuditionJob, flight: Flight<WholeAudio>, lease?: HeldLease): Promise<Fill> {
-    const ssml = buildSsml(job.audition);
-    const stream = new AudioStream();
-    const synthesis = this.#synthesizeAndKeep(job, ssml, stream, flight);
-    // Whichever comes first: the first chunk (stream it), or the whole audio (engines that
-    // do not stream), or a failure (the caller gets its status).
-    const streaming = await Promise.race([stream.started.then(() => true), synthesis.then(() => false)]);
-    if (!streaming)
-      return wholeFill(
-        served(job, 'synthesis', await this.#cache.store(job, job.audition, ssml, await synthesis, lease)),
-      );
-    const whole = synthesis.then(
-      (audio) => {
-        stream.end();
-        return this.#cache.store(job, job.audition, ssml, audio, lease);
-      },
+    const kept = synthesis.whole.then((audio) => this.#keep(job, flight, audio));
+    const stored = kept.then(
+      (audio) => this.#cache.store(job, job.audition, ssml, audio, lease),
       (error: unknown) => {
         const reason = error instanceof AppError && error.cause !== undefined ? error.cause : error;
         this.#outages.speech.failed(
@@ -307,44 +266,93 @@ export class AuditionService {
           'audition: synthesis failed after streaming began, response cut off',
           reason,
         );
-        stream.fail(error);
         throw error;
       },
     );
-    const first = {
-      status: 'MISS' as const,
-      audio: stream.readable,
-      cacheKey: job.cacheKey,
-      durationSeconds: undefined,
+    const released = () => lease?.release();
+    void stored.then(released, released);
+    if (!streaming) return settled(served(job, 'synthesis', await stored));
+    const audio = endingAfter(synthesis.audio, kept);
+    return {
+      answer: served(job, 'synthesis', { status: 'MISS', audio, cacheKey: job.cacheKey, durationSeconds: undefined }),
+      stored,
     };
-    return { first: served(job, 'synthesis', first), whole };
   }
 
-  /** The synthesis of a miss, its audio kept in memory and published to the flight at once. */
-  async #synthesizeAndKeep(
-    job: AuditionJob,
-    ssml: string,
-    stream: AudioStream,
-    flight: Flight<WholeAudio>,
-  ): Promise<SynthesizedAudition> {
-    const audio = await this.#synthesize(job, ssml, (chunk) => stream.push(chunk));
+  /**
+   * This line's turn across instances: this instance's when it takes the line's lease (kept alive until the audio is
+   * stored). While another instance holds it, look again for its entry, pausing longer each time (50 ms doubling to
+   * 1 s, give or take a quarter), and take the lease over if its holder stops renewing it. Without leases, when they
+   * cannot be reached, or after waiting longer than a synthesis can take: synthesize here (the cache fails open, and a
+   * caller is never left hanging).
+   */
+  async #awaitTurn(job: AuditionJob): Promise<Turn> {
+    const leases = this.#leases;
+    if (!leases) return alone;
+    const waitUntil = this.#now().getTime() + this.#maxWaitMs;
+    for (let pauseMs = FIRST_PAUSE_MS; ; pauseMs = Math.min(pauseMs * 2, MAX_PAUSE_MS)) {
+      let lease: HeldLease | undefined;
+      try {
+        lease = await HeldLease.take(leases, lineLeaseName(job.cacheKey), this.#lineLeaseMs);
+      } catch (error) {
+        this.#outages.database.failed(
+          job.log,
+          'audition cache: could not coordinate the miss with other instances',
+          error,
+        );
+        return alone;
+      }
+      if (lease) return this.#turnUnder(job, lease);
+      await pause(pauseMs);
+      const stored = await this.#cache.lookUp(job);
+      if (stored.kind === 'hit') return { kind: 'stored', audio: stored.audio };
+      if (stored.kind === 'bypass') return { kind: 'uncached' };
+      if (this.#now().getTime() > waitUntil) {
+        job.log.warn(
+          `audition cache: gave up waiting for another instance's synthesis of ${job.cacheKey.slice(0, 12)}…`,
+        );
+        return alone;
+      }
+    }
+  }
+
+  /** The line's lease is ours: the turn to synthesize, unless its previous holder stored the line just before. */
+  async #turnUnder(job: AuditionJob, lease: HeldLease): Promise<Turn> {
+    if (lease.grant.generation > 1) {
+      job.log.warn(
+        `audition cache: took over the lease of ${job.cacheKey.slice(0, 12)}… ` +
+          `(generation ${lease.grant.generation}): its holder stopped renewing it`,
+      );
+    }
+    const stored = await this.#cache.lookUp(job);
+    if (stored.kind !== 'hit') return { kind: 'synthesize', lease };
+    await lease.release();
+    return { kind: 'stored', audio: stored.audio };
+  }
+
+  /** A miss's synthesized audio: counted as a miss, kept in memory and shared with identical requests here at once. */
+  #keep(job: AuditionJob, flight: Flight<WholeAudio>, audio: SynthesizedAudition): SynthesizedAudition {
     this.#outages.speech.succeeded(job.log);
+    this.#hits.recordMiss(job.tenantId, this.#now());
     this.#cache.remember(job, audio);
     flight.publish({ status: 'MISS', ...audio, cacheKey: job.cacheKey });
     return audio;
   }
 
+  /** Synthesized and answered whole, not stored (the cache cannot be used): still a miss in the tenant's hit ratio. */
   async #synthesizeUncached(job: AuditionJob): Promise<WholeAudio> {
-    const audio = await this.#synthesize(job, buildSsml(job.audition));
+    const synthesis = await this.#startSynthesis(job, buildSsml(job.audition));
+    // Nobody streams it: the whole is the answer.
+    void synthesis.audio.cancel().catch(() => {});
+    const audio = await synthesis.whole;
+    this.#hits.recordMiss(job.tenantId, this.#now());
     return { status: 'BYPASS', ...audio, cacheKey: job.cacheKey };
   }
 
-  /** A synthesis paid for: a miss in the tenant's hit ratio. */
-  async #synthesize(job: AuditionJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
+  /** A synthesis paid for; throws the caller's error when it cannot start (no key, no budget, no free slot). */
+  #startSynthesis(job: AuditionJob, ssml: string): Promise<StartedSynthesis> {
     job.timings.tier = 'synthesis';
-    const audio = await this.#synthesis.synthesize(job, ssml, onAudio);
-    this.#hits.recordMiss(job.tenantId, this.#now());
-    return audio;
+    return this.#synthesis.start(job, ssml);
   }
 }
 
@@ -354,8 +362,23 @@ function served<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A)
   return { ...audio, tier };
 }
 
-function wholeFill(audio: WholeAudio & { tier: Tier }): Fill {
-  return { first: audio, whole: Promise.resolve(audio) };
+/** A miss answered whole: its answer is what was stored (or not). */
+function settled(answer: WholeAudio & { tier: Tier }): Miss {
+  return { answer, stored: Promise.resolve(answer) };
+}
+
+/**
+ * A miss's audio as it comes, whose end waits for `kept` (the audio kept here), so that the caller's next request is a
+ * hit. A reader that cancels stops only its own reading; the synthesis goes on.
+ */
+function endingAfter(audio: ReadableStream<Uint8Array>, kept: Promise<unknown>): ReadableStream<Uint8Array> {
+  return audio.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: async () => void (await kept) }));
+}
+
+/** `ms`, give or take a quarter, so that instances waiting together do not ask together. */
+function pause(ms: number): Promise<void> {
+  const jittered = ms * (0.75 + Math.random() * 0.5);
+  return new Promise((resolve) => setTimeout(resolve, jittered));
 }
 
 /** A prewarm's result once the audio is stored; `unavailable` when it could not be. */

@@ -8,7 +8,7 @@ import type { OutageLog } from '../outage-log.ts';
 import type { ProjectAccess } from '../ports/account-directory.ts';
 import { budgetDay, type SpeechBudget } from '../ports/speech-budget.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import { SynthesisError, type SpeechCredentials, type Synthesizer } from '../ports/synthesizer.ts';
+import { SynthesisError, type SpeechCredentials, type Synthesis, type Synthesizer } from '../ports/synthesizer.ts';
 import type { CacheMetrics } from '../telemetry.ts';
 import type { Timings } from '../timing.ts';
 import { billableCharacters } from './ssml.ts';
@@ -31,6 +31,13 @@ export interface SpeechSynthesisDeps {
   metrics?: Pick<CacheMetrics, 'synthesis' | 'synthesisFailed'>;
   /** Where a budget that cannot be read is logged, once per database outage. */
   databaseOutage: OutageLog;
+}
+
+/** A synthesis paid for, under way: as the Synthesizer gives it back, its failures the caller's errors. */
+export interface StartedSynthesis {
+  readonly started: Synthesis['started'];
+  readonly audio: Synthesis['audio'];
+  readonly whole: Promise<SynthesizedAudition>;
 }
 
 /** One synthesis to run for a tenant's project. */
@@ -68,24 +75,23 @@ export class SpeechSynthesis {
     const { synthesizer } = this.#deps;
     if (!synthesizer.prepare || !synthesizer.requiresCredentials) return;
     try {
-      synthesizer.prepare(this.credentialsFor(project));
+      synthesizer.prepare(this.#keyFor(project));
     } catch {
       // No credentials: the synthesis itself answers 422.
     }
   }
 
   /**
-   * Synthesizes the SSML, calling `onAudio` with each piece as it arrives when the engine
-   * streams. Throws an AppError: no credentials (422 before any work), the tenant's budget on
-   * the default key used up (429, before any work) or unreadable (503, before any work), no
-   * free slot, or the speech service's failure.
+   * Starts synthesizing the SSML in a slot of this instance and gives the synthesis back, its failures already the
+   * caller's errors (AppError): `started` when there is audio (or rejects with the failure before any), `audio` piece
+   * by piece, `whole` with its duration. Throws before any work when there are no credentials (422), the tenant's
+   * budget on the default key is used up (429) or cannot be read (503), or no slot frees in time (503). A synthesis
+   * that fails gives its characters back to the budget before its error is seen.
    */
-  async synthesize(job: SynthesisJob, ssml: string, onAudio?: (chunk: Buffer) => void): Promise<SynthesizedAudition> {
+  async start(job: SynthesisJob, ssml: string): Promise<StartedSynthesis> {
     const { synthesizer, metrics } = this.#deps;
-    const credentials = synthesizer.requiresCredentials ? this.credentialsFor(job.project) : undefined;
+    const credentials = this.credentialsFor(job.project);
     const refund = credentials && !job.project.ttsKey ? await this.#reserveOnDefaultKey(job, ssml) : undefined;
-    const started = performance.now();
-    let firstAudioMs: number | undefined;
     let release: () => void;
     try {
       release = await this.#slots.acquire(job.tenantId, job.predictive ? 'background' : 'interactive');
@@ -93,32 +99,44 @@ export class SpeechSynthesis {
       await refund?.();
       throw error;
     }
-    let result;
-    try {
-      result = await synthesizer.synthesize({
-        ssml,
-        audition: job.audition,
-        credentials,
-        onAudio:
-          onAudio &&
-          ((chunk) => {
-            // Server-Timing's synthesis phase is the wait for the first audio when it streams.
-            firstAudioMs ??= performance.now() - started;
-            onAudio(chunk);
-          }),
-      });
-    } catch (error) {
-      const appError = toSynthesisAppError(error);
-      metrics?.synthesisFailed(appError.code);
-      await refund?.();
-      throw appError;
-    } finally {
+    const began = performance.now();
+    // Server-Timing's synthesis phase: the wait for the first audio when it streams, else the whole synthesis.
+    let timed = false;
+    const timeIt = () => {
+      if (!timed) job.timings.add('synthesis', performance.now() - began);
+      timed = true;
+    };
+    const run = synthesizer.synthesize({ ssml, audition: job.audition, credentials });
+    const ended = run.whole.finally(() => {
       release();
-      job.timings.add('synthesis', firstAudioMs ?? performance.now() - started);
-    }
-    metrics?.synthesis(performance.now() - started);
-    const durationSeconds = (await readMp3Duration(result.audio)) ?? result.durationSeconds;
-    return { audio: result.audio, durationSeconds };
+      timeIt();
+    });
+    const whole = ended.then(
+      async (result): Promise<SynthesizedAudition> => {
+        metrics?.synthesis(performance.now() - began);
+        return {
+          audio: result.audio,
+          durationSeconds: (await readMp3Duration(result.audio)) ?? result.durationSeconds,
+        };
+      },
+      async (error: unknown) => {
+        const appError = toSynthesisAppError(error);
+        metrics?.synthesisFailed(appError.code);
+        await refund?.();
+        throw appError;
+      },
+    );
+    const started = run.started.then(
+      (how) => {
+        if (how === 'streaming') timeIt();
+        return how;
+      },
+      // A failure before any audio: the caller's error, once its characters are given back.
+      () => whole.then(() => 'whole' as const),
+    );
+    void whole.catch(() => {});
+    void started.catch(() => {});
+    return { started, audio: run.audio, whole };
   }
 
   /**
@@ -176,8 +194,16 @@ export class SpeechSynthesis {
         );
   }
 
+  /**
+   * The key a synthesis for this project uses (its own, else the service's); undefined for an engine that needs none.
+   * Throws the 422 AppError when there is none to use.
+   */
+  credentialsFor(project: ProjectAccess): SpeechCredentials | undefined {
+    return this.#deps.synthesizer.requiresCredentials ? this.#keyFor(project) : undefined;
+  }
+
   /** The project's own key, else the service's default; a 422 when there is none to use, or its region is no region. */
-  credentialsFor(project: ProjectAccess): SpeechCredentials {
+  #keyFor(project: ProjectAccess): SpeechCredentials {
     const { defaultKey, defaultRegion, host } = this.#deps.speech;
     if (project.ttsKey && project.ttsRegionInvalid) {
       throw new AppError(

@@ -66,3 +66,8 @@ export class HeldLease {
     return renewed && this.#state === 'held';
   }
 }
+
+/** The lease name of a line (a cache key is a sha256 hex digest): held by the instance filling its miss. */
+export function lineLeaseName(cacheKey: string): string {
+  return `audition:${cacheKey}`;
+}

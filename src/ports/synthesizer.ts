@@ -8,7 +8,8 @@ export interface Synthesizer {
   readonly requiresCredentials: boolean;
   /** The output format requested, e.g. `audio-24khz-48kbitrate-mono-mp3`. */
   readonly outputFormat: string;
-  synthesize(request: SynthesisRequest): Promise<SynthesizedAudio>;
+  /** Starts a synthesis and gives it back: its audio as it comes, and whole once it has all come. */
+  synthesize(request: SynthesisRequest): Synthesis;
   /** Optional: get ready for a synthesis with these credentials (e.g. open the connection). */
   prepare?(credentials: SpeechCredentials): void;
   /** Optional: let go of anything prepared (the app is stopping). */
@@ -27,12 +28,23 @@ export interface SynthesisRequest {
   audition: Audition;
   /** Present whenever the engine requires credentials. */
   credentials?: SpeechCredentials;
+}
+
+/** A synthesis under way. */
+export interface Synthesis {
   /**
-   * Called with each piece of audio as the engine produces it, before the promise resolves
-   * with the whole (engines that cannot stream never call it). The pieces, in order, are the
-   * whole audio.
+   * Settles as soon as there is audio: `streaming` at its first piece, `whole` when the synthesis ended without
+   * streaming (an engine that cannot). Rejects with the synthesis's failure when it fails before either.
    */
-  onAudio?: (chunk: Buffer) => void;
+  readonly started: Promise<'streaming' | 'whole'>;
+  /**
+   * The audio piece by piece as the engine produces it (the pieces, in order, are the whole): it ends with the last
+   * piece and errors if the synthesis fails. An engine that cannot stream gives the whole as one piece at the end. A
+   * reader that cancels stops only its own reading: the synthesis goes on to `whole`.
+   */
+  readonly audio: ReadableStream<Uint8Array>;
+  /** The whole audio once the synthesis has ended, or its failure. */
+  readonly whole: Promise<SynthesizedAudio>;
 }
 
 export interface SynthesizedAudio {
@@ -60,5 +72,64 @@ export class SynthesisError extends Error {
   ) {
     super(message);
     this.name = 'SynthesisError';
+  }
+}
+
+/**
+ * How an engine gives a synthesis back: it `push`es each piece of audio as it arrives, then `end`s with the whole or
+ * `fail`s. The first of those settles `started`; every promise it hands out is already handled, so a reader that awaits
+ * only one of them leaves no unhandled rejection behind.
+ */
+export class SynthesisFeed implements Synthesis {
+  readonly started: Promise<'streaming' | 'whole'>;
+  readonly audio: ReadableStream<Uint8Array>;
+  readonly whole: Promise<SynthesizedAudio>;
+  #start!: (how: 'streaming' | 'whole') => void;
+  #startFailed!: (error: unknown) => void;
+  #end!: (audio: SynthesizedAudio) => void;
+  #fail!: (error: unknown) => void;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #pushed = false;
+  #settled = false;
+  #cancelled = false;
+
+  constructor() {
+    this.started = new Promise((resolve, reject) => ((this.#start = resolve), (this.#startFailed = reject)));
+    this.whole = new Promise((resolve, reject) => ((this.#end = resolve), (this.#fail = reject)));
+    this.audio = new ReadableStream<Uint8Array>({
+      start: (controller) => void (this.#controller = controller),
+      cancel: () => void (this.#cancelled = true),
+    });
+    void this.started.catch(() => {});
+    void this.whole.catch(() => {});
+  }
+
+  /** A piece of audio, as the engine produced it. */
+  push(piece: Buffer): void {
+    if (this.#settled) return;
+    this.#pushed = true;
+    this.#start('streaming');
+    if (!this.#cancelled) this.#controller.enqueue(piece);
+  }
+
+  /** The synthesis ended with this audio (the pieces pushed, together, if it streamed). */
+  end(result: SynthesizedAudio): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (!this.#cancelled) {
+      if (!this.#pushed) this.#controller.enqueue(result.audio);
+      this.#controller.close();
+    }
+    this.#start('whole');
+    this.#end(result);
+  }
+
+  /** The synthesis failed. */
+  fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (!this.#cancelled) this.#controller.error(error);
+    this.#startFailed(error);
+    this.#fail(error);
   }
 }

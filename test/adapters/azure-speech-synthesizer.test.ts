@@ -9,6 +9,7 @@ import {
 } from '../../tools/local-services/speech-stand-in.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
+import { piecesOf } from '../support/synthesis-pieces.ts';
 
 const AUDITION = parseAuditionBody({ voice: 'es-AR-ElenaNeural', text: 'Hola' });
 const SSML =
@@ -28,7 +29,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     standIn.behave(behaviour);
     const error = await synthesizer(timeoutMs)
       .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } })
-      .catch((e: unknown) => e);
+      .whole.catch((e: unknown) => e);
     standIn.behave({ kind: 'audio' });
     expect(error).toBeInstanceOf(SynthesisError);
     return (error as SynthesisError).failure;
@@ -40,7 +41,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       ssml: SSML,
       audition: AUDITION,
       credentials: { key: 'project-key' },
-    });
+    }).whole;
     expect(result.audio.equals(tone)).toBe(true);
     expect(standIn.received.at(-1)).toMatchObject({
       key: 'project-key',
@@ -49,17 +50,13 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     });
   });
 
-  it('hands over each piece of audio as it arrives, before the whole (for streamed misses)', async () => {
+  it('gives back each piece of audio as it arrives, before the whole (for streamed misses)', async () => {
     const long = await encodeToneMp3(3);
     standIn.behave({ kind: 'audio', audio: long, chunkIntervalMs: 60 });
     try {
-      const chunks: { bytes: Buffer; at: number }[] = [];
-      const result = await synthesizer().synthesize({
-        ssml: SSML,
-        audition: AUDITION,
-        credentials: { key: 'k' },
-        onAudio: (bytes) => chunks.push({ bytes, at: performance.now() }),
-      });
+      const synthesis = synthesizer().synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } });
+      const chunks = await piecesOf(synthesis);
+      const result = await synthesis.whole;
       const done = performance.now();
       expect(chunks.length).toBe(Math.ceil(long.length / 4096));
       expect(Buffer.concat(chunks.map((c) => c.bytes)).equals(long)).toBe(true);
@@ -98,15 +95,13 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     const generous = { timeoutMs: 30_000, connectTimeoutMs: 5_000, firstAudioTimeoutMs: 5_000, chunkTimeoutMs: 5_000 };
     const stalled = async (behaviour: StandInBehaviour, deadlines: Partial<typeof generous>) => {
       standIn.behave(behaviour);
-      const chunks: Buffer[] = [];
-      const error = await new AzureSpeechSynthesizer({ host: standIn.host, ...generous, ...deadlines })
-        .synthesize({
-          ssml: SSML,
-          audition: AUDITION,
-          credentials: { key: 'k' },
-          onAudio: (chunk) => chunks.push(chunk),
-        })
-        .catch((e: unknown) => e);
+      const synthesis = new AzureSpeechSynthesizer({ host: standIn.host, ...generous, ...deadlines }).synthesize({
+        ssml: SSML,
+        audition: AUDITION,
+        credentials: { key: 'k' },
+      });
+      const chunks = (await piecesOf(synthesis)).map((piece) => piece.bytes);
+      const error = await synthesis.whole.catch((e: unknown) => e);
       standIn.behave({ kind: 'audio' });
       expect(error).toBeInstanceOf(SynthesisError);
       return { error: error as SynthesisError, chunks };
@@ -150,7 +145,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
         ssml: SSML,
         audition: AUDITION,
         credentials: { key: 'k' },
-      });
+      }).whole;
       standIn.behave({ kind: 'audio' });
       expect(result.audio.equals(long)).toBe(true);
       expect(performance.now() - started).toBeGreaterThan(1_000);
@@ -161,14 +156,15 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     const dead = new AzureSpeechSynthesizer({ host: 'ws://127.0.0.1:9', timeoutMs: 5_000 });
     const error = await dead
       .synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } })
-      .catch((e: unknown) => e);
+      .whole.catch((e: unknown) => e);
     // The refusal itself, not a timeout (Node ≥ 22's built-in WebSocket reports neither).
     expect(error).toMatchObject({ failure: 'failed', message: expect.stringContaining('ECONNREFUSED') });
   });
 
   it('answers a slow service within its timeout', async () => {
     standIn.behave({ kind: 'audio', delayMs: 300 });
-    const result = await synthesizer(3_000).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } });
+    const result = await synthesizer(3_000).synthesize({ ssml: SSML, audition: AUDITION, credentials: { key: 'k' } })
+      .whole;
     expect(result.audio.length).toBe(tone.length);
   });
 });

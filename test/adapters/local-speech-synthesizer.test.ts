@@ -12,7 +12,7 @@ describe('LocalSpeechSynthesizer (TTS_PROVIDER=local: eSpeak NG, offline)', () =
   const synthesizer = new LocalSpeechSynthesizer();
   const speak = (body: Record<string, unknown>) => {
     const audition = parseAuditionBody({ voice: 'es-AR-ElenaNeural', ...body });
-    return synthesizer.synthesize({ ssml: buildSsml(audition), audition });
+    return synthesizer.synthesize({ ssml: buildSsml(audition), audition }).whole;
   };
 
   it('speaks the line as a real MP3, with no credentials', async () => {

@@ -14,7 +14,7 @@ import { MemoryAudioCacheIndex } from '../twins/memory-audio-cache-index.ts';
 import { MemoryBlobStore } from '../twins/memory-blob-store.ts';
 import { MemoryCacheDatabase } from '../twins/memory-cache-database.ts';
 import { MemoryLeases } from '../twins/memory-leases.ts';
-import { lineLeaseName } from '../../src/cache/miss-turns.ts';
+import { lineLeaseName } from '../../src/cache/held-lease.ts';
 import { MemorySpeechBudget } from '../twins/memory-speech-budget.ts';
 import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 
@@ -345,6 +345,43 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(resultB.status).toBe('HIT-L2');
     expect((await bytes(resultB)).equals(await bytes(resultA))).toBe(true);
     expect(a.synthesizer.calls + b.synthesizer.calls).toBe(1);
+  });
+
+  it('waits for the holder elsewhere looking again less and less often (50 ms doubling to 1 s), then reads its entry', async () => {
+    const shared = sharedStorage();
+    const a = instance(shared);
+    const b = instance(shared);
+    a.synthesizer.hold();
+    const fromA = a.play();
+    await a.synthesizer.waitForCalls(1);
+    const fromB = b.play();
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    // Each look again is a lookup and a try at the lease. 50, 100, 200, 400, 800 ms (± a quarter): at most 6 in
+    // 1.6 s, where polling every 100 ms made 16.
+    expect(b.leases.takes).toBeLessThanOrEqual(7);
+    expect(b.leases.takes).toBeGreaterThanOrEqual(3);
+    a.synthesizer.release();
+    expect((await fromB).status).toBe('HIT-L2');
+    await bytes(await fromA);
+    expect(b.synthesizer.calls).toBe(0);
+  });
+
+  it('reads the entry a holder stored just before this instance took the line’s lease, and lets the lease go', async () => {
+    const shared = sharedStorage();
+    const a = instance(shared);
+    const b = instance(shared);
+    // Between b's lookup (a miss) and its lease, a stores the line and lets its lease go.
+    const take = b.leases.take.bind(b.leases);
+    b.leases.take = async (name, ttlMs) => {
+      await bytes(await a.play());
+      await a.service.drain();
+      return take(name, ttlMs);
+    };
+    const result = await b.play();
+    expect(result.status).toBe('HIT-L2');
+    expect(b.synthesizer.calls).toBe(0);
+    const other = new MemoryLeases(shared.database);
+    expect(await other.take(lineLeaseName(auditionKeyOf(TENANT, line(), 'memory')), 1_000)).toBeDefined();
   });
 
   it('takes over the line of a holder that stopped renewing its lease; the holder, woken, leaves the new entry be', async () => {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SpeechSynthesis, toSynthesisAppError, type SynthesisJob } from '../../src/audition/speech-synthesis.ts';
+import {
+  SpeechSynthesis,
+  toSynthesisAppError,
+  type StartedSynthesis,
+  type SynthesisJob,
+} from '../../src/audition/speech-synthesis.ts';
 import { billableCharacters, buildSsml } from '../../src/audition/ssml.ts';
 import { AppError } from '../../src/errors.ts';
 import { statusOf } from '../../src/handlers/problem-response.ts';
@@ -8,6 +13,7 @@ import { SynthesisError, type SynthesisFailure } from '../../src/ports/synthesiz
 import { Timings } from '../../src/timing.ts';
 import { testAudition } from '../support/auditions.ts';
 import { databaseOutage } from '../support/required-deps.ts';
+import { piecesOf } from '../support/synthesis-pieces.ts';
 import { MemorySpeechBudget } from '../twins/memory-speech-budget.ts';
 import { MemorySynthesizer } from '../twins/memory-synthesizer.ts';
 
@@ -24,9 +30,17 @@ const withOwnKey: ProjectAccess = { id: 'p-own', tenantId: TENANT, ttsKey: 'proj
 const withoutKey: ProjectAccess = { id: 'p-none', tenantId: TENANT };
 
 function synthesisOnTwins(
-  options: { defaultKey?: string; budgetChars?: number; maxConcurrency?: number; queueWaitMs?: number } = {},
+  options: {
+    defaultKey?: string;
+    budgetChars?: number;
+    maxConcurrency?: number;
+    queueWaitMs?: number;
+    streams?: boolean;
+    latencyMs?: number;
+  } = {},
 ) {
-  const synthesizer = new MemorySynthesizer({ chunkBytes: 1024 });
+  const { streams, latencyMs } = options;
+  const synthesizer = new MemorySynthesizer({ chunkBytes: 1024, streams, latencyMs });
   const budget = new MemorySpeechBudget();
   const metrics = { succeeded: [] as number[], failed: [] as string[] };
   const synthesis = new SpeechSynthesis({
@@ -54,9 +68,13 @@ function synthesisOnTwins(
     timings: new Timings(),
     log,
   });
-  const synthesize = (project: ProjectAccess, tenantId = TENANT) => synthesis.synthesize(job(project, tenantId), SSML);
+  const synthesize = (project: ProjectAccess, tenantId = TENANT) =>
+    whole(synthesis.start(job(project, tenantId), SSML));
   return { synthesis, synthesizer, budget, metrics, warnings, infos, job, synthesize };
 }
+
+/** A synthesis's whole audio; rejected with why it could not start, or why it failed. */
+const whole = (started: Promise<StartedSynthesis>) => started.then((synthesis) => synthesis.whole);
 
 /** What `promise` was rejected with (fails the test when it resolves). */
 async function refusal(promise: Promise<unknown>): Promise<AppError> {
@@ -207,10 +225,10 @@ describe('SpeechSynthesis: slots and streaming', () => {
       queueWaitMs: 50,
     });
     synthesizer.hold();
-    const running = [1, 2].map(() => synthesis.synthesize(job(withoutKey), SSML));
+    const running = [1, 2].map(() => whole(synthesis.start(job(withoutKey), SSML)));
     await synthesizer.waitForCalls(2);
 
-    const error = await refusal(synthesis.synthesize(job(withoutKey), SSML));
+    const error = await refusal(whole(synthesis.start(job(withoutKey), SSML)));
     expect(error).toMatchObject({ code: 'tts-busy', extra: { retryAfterSeconds: 2 } });
     expect(statusOf(error.code)).toBe(503);
     expect(synthesizer.calls).toBe(2);
@@ -224,9 +242,9 @@ describe('SpeechSynthesis: slots and streaming', () => {
   it('gives a waiting synthesis the slot one that finished frees', async () => {
     const { synthesis, synthesizer, job } = synthesisOnTwins({ maxConcurrency: 1, queueWaitMs: 5_000 });
     synthesizer.hold();
-    const first = synthesis.synthesize(job(withOwnKey), SSML);
+    const first = whole(synthesis.start(job(withOwnKey), SSML));
     await synthesizer.waitForCalls(1);
-    const second = synthesis.synthesize(job(withOwnKey), SSML);
+    const second = whole(synthesis.start(job(withOwnKey), SSML));
     await new Promise((resolve) => setImmediate(resolve));
     expect(synthesizer.calls).toBe(1); // waiting for the slot
 
@@ -236,12 +254,40 @@ describe('SpeechSynthesis: slots and streaming', () => {
     expect(synthesizer.maxInFlight).toBe(1);
   });
 
-  it('hands each piece of audio to onAudio as it arrives; the pieces, in order, are the whole audio', async () => {
+  it('gives the audio back piece by piece as it arrives (`streaming`); the pieces, in order, are the whole audio', async () => {
     const { synthesis, job } = synthesisOnTwins();
-    const pieces: Buffer[] = [];
-    const result = await synthesis.synthesize(job(withOwnKey), SSML, (chunk) => pieces.push(chunk));
+    const started = await synthesis.start(job(withOwnKey), SSML);
+    expect(await started.started).toBe('streaming');
+    const pieces = (await piecesOf(started)).map((piece) => piece.bytes);
+    const result = await started.whole;
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.every((piece) => piece.length <= 1024)).toBe(true);
     expect(Buffer.concat(pieces).equals(result.audio)).toBe(true);
+    expect(result.durationSeconds).toBeGreaterThan(0.9); // read from the MP3
+  });
+
+  it('times the synthesis for Server-Timing: to the first audio when it streams, to the whole when it cannot', async () => {
+    const synthesisMs = (timings: Timings) => Number(/synthesis;dur=([\d.]+)/.exec(timings.toHeader())![1]);
+    for (const streams of [true, false]) {
+      const { synthesis, job } = synthesisOnTwins({ streams, latencyMs: 40 });
+      const timed = job(withOwnKey);
+      const started = await synthesis.start(timed, SSML);
+      expect(await started.started).toBe(streams ? 'streaming' : 'whole');
+      await started.whole;
+      expect(synthesisMs(timed.timings)).toBeGreaterThanOrEqual(35);
+    }
+  });
+
+  it('a failure before any audio rejects `started` with the caller’s error, once the characters are given back', async () => {
+    const { budget, synthesis, synthesizer, job } = synthesisOnTwins({
+      defaultKey: 'default-key',
+      budgetChars: 10_000,
+    });
+    synthesizer.failNext('throttled');
+    const started = await synthesis.start(job(withoutKey), SSML);
+    const error = await refusal(started.started);
+    expect(error).toMatchObject({ code: 'tts-throttled' });
+    expect(await budget.used(TENANT, TODAY)).toBe(0);
+    expect(await refusal(started.whole)).toBe(error);
   });
 });

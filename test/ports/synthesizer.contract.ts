@@ -8,6 +8,7 @@ import {
   type Synthesizer,
 } from '../../src/ports/synthesizer.ts';
 import { testAudition } from '../support/auditions.ts';
+import { piecesOf } from '../support/synthesis-pieces.ts';
 
 export interface SynthesizerUnderTest {
   synthesizer: Synthesizer;
@@ -28,7 +29,7 @@ export interface SynthesizerUnderTest {
 export interface SynthesizerCapabilities {
   /** It is given the SSML (false: the audition, as an engine that does not speak SSML is; `received` is null). */
   speaksSsml?: boolean;
-  /** It hands over audio in pieces as it produces it (`onAudio`). */
+  /** It gives the audio back in pieces as it produces it (`started` is `streaming` at the first). */
   streams?: boolean;
   /** It takes a key, which its service can refuse (false: `refuseCredentialsNext` is null). */
   takesKeys?: boolean;
@@ -63,17 +64,22 @@ export function describeSynthesizerContract(
     });
     afterEach(() => synthesizer.close?.());
 
-    const request = (text: string, onAudio?: (chunk: Buffer) => void): SynthesisRequest => ({
+    const request = (text: string): SynthesisRequest => ({
       ssml: buildSsml(audition(text)),
       audition: audition(text),
       credentials: synthesizer.requiresCredentials ? under.credentials : undefined,
-      onAudio,
     });
+    const wholeOf = (text: string) => synthesizer.synthesize(request(text)).whole;
     const failureOf = async (text: string) => {
-      const chunks: Buffer[] = [];
-      const error = await synthesizer.synthesize(request(text, (chunk) => chunks.push(chunk))).catch((e: unknown) => e);
+      const synthesis = synthesizer.synthesize(request(text));
+      const [pieces, error, startError] = await Promise.all([
+        piecesOf(synthesis),
+        synthesis.whole.catch((e: unknown) => e),
+        synthesis.started.catch((e: unknown) => e),
+      ]);
       expect(error).toBeInstanceOf(SynthesisError);
-      expect(chunks).toEqual([]); // no audio of a refused request reaches a listener
+      expect(startError).toBe(error); // it never started: the failure is the one it gives
+      expect(pieces).toEqual([]); // no audio of a refused request reaches a reader
       return (error as SynthesisError).failure;
     };
 
@@ -97,7 +103,7 @@ export function describeSynthesizerContract(
     });
 
     it('returns a non-empty MP3', async () => {
-      const { audio } = await synthesizer.synthesize(request('Hola'));
+      const { audio } = await wholeOf('Hola');
       expect(audio.length).toBeGreaterThan(0);
       expect(looksLikeMp3(audio)).toBe(true);
       const { format } = await parseBuffer(audio, { mimeType: 'audio/mpeg' }, { duration: true });
@@ -109,8 +115,8 @@ export function describeSynthesizerContract(
       it('sends the engine exactly the SSML it was given, with the key', async () => {
         const first = request('Tom & Jerry </voice> <b>');
         const second = request('Año, niño, corazón');
-        await synthesizer.synthesize(first);
-        await synthesizer.synthesize(second);
+        await synthesizer.synthesize(first).whole;
+        await synthesizer.synthesize(second).whole;
         const key = synthesizer.requiresCredentials ? under.credentials.key : undefined;
         expect(under.received!()).toEqual([
           { ssml: first.ssml, key },
@@ -119,58 +125,62 @@ export function describeSynthesizerContract(
       });
     } else {
       it('speaks the audition it was given: the SSML beside it changes nothing, another line changes the audio', async () => {
-        const { audio } = await synthesizer.synthesize(request('Año, niño, corazón'));
+        const { audio } = await wholeOf('Año, niño, corazón');
         const { audio: again } = await synthesizer.synthesize({
           ...request('Año, niño, corazón'),
           ssml: request('Tom & Jerry').ssml,
-        });
-        const { audio: other } = await synthesizer.synthesize(request('Tom & Jerry </voice> <b>'));
+        }).whole;
+        const { audio: other } = await wholeOf('Tom & Jerry </voice> <b>');
         expect(again.equals(audio)).toBe(true);
         expect(other.equals(audio)).toBe(false);
       });
     }
 
     if (streams) {
-      it('hands over the audio in pieces, in order, before it resolves: together they are the whole', async () => {
-        const chunks: Buffer[] = [];
-        let settled = false;
-        let lateChunks = 0;
-        const result = await synthesizer
-          .synthesize(
-            request('Hola', (chunk) => {
-              if (settled) lateChunks++;
-              chunks.push(chunk);
-            }),
-          )
-          .finally(() => (settled = true));
-        expect(chunks.length).toBeGreaterThan(0);
-        expect(chunks.every((chunk) => chunk.length > 0)).toBe(true);
-        expect(Buffer.concat(chunks).equals(result.audio)).toBe(true);
-        expect(lateChunks).toBe(0);
+      it('gives the audio back in pieces, in order, from the first on (`streaming`): together they are the whole', async () => {
+        const synthesis = synthesizer.synthesize(request('Hola'));
+        let settledYet = false;
+        void synthesis.whole.then(() => (settledYet = true));
+        const started = synthesis.started.then((how) => ({ how, wholeYet: settledYet }));
+        const pieces = (await piecesOf(synthesis)).map((piece) => piece.bytes);
+        const result = await synthesis.whole;
+        expect(await started).toEqual({ how: 'streaming', wholeYet: false });
+        expect(pieces.length).toBeGreaterThan(0);
+        expect(pieces.every((piece) => piece.length > 0)).toBe(true);
+        expect(Buffer.concat(pieces).equals(result.audio)).toBe(true);
       });
     } else {
-      it('never calls onAudio (it cannot stream): the whole audio comes with the answer', async () => {
-        const chunks: Buffer[] = [];
-        const result = await synthesizer.synthesize(request('Hola', (chunk) => chunks.push(chunk)));
-        expect(chunks).toEqual([]);
+      it('gives the whole audio at the end, as one piece (`whole`: it cannot stream)', async () => {
+        const synthesis = synthesizer.synthesize(request('Hola'));
+        expect(await synthesis.started).toBe('whole');
+        const pieces = (await piecesOf(synthesis)).map((piece) => piece.bytes);
+        const result = await synthesis.whole;
+        expect(pieces).toHaveLength(1);
+        expect(pieces[0]!.equals(result.audio)).toBe(true);
         expect(looksLikeMp3(result.audio)).toBe(true);
       });
     }
 
+    it('goes on to the whole audio when its reader cancels (a caller that went away)', async () => {
+      const synthesis = synthesizer.synthesize(request('Hola'));
+      await synthesis.started;
+      await synthesis.audio.cancel();
+      expect(looksLikeMp3((await synthesis.whole).audio)).toBe(true);
+    });
+
     it('answers several syntheses at once, each with its own whole audio', async () => {
       const texts = ['Uno', 'Dos', 'Tres'];
-      const chunks = texts.map((): Buffer[] => []);
-      const results = await Promise.all(
-        texts.map((text, i) => synthesizer.synthesize(request(text, (chunk) => chunks[i]!.push(chunk)))),
-      );
+      const syntheses = texts.map((text) => synthesizer.synthesize(request(text)));
+      const pieces = await Promise.all(syntheses.map(piecesOf));
+      const results = await Promise.all(syntheses.map((synthesis) => synthesis.whole));
       for (const [i, result] of results.entries()) {
         expect(looksLikeMp3(result.audio)).toBe(true);
-        expect(Buffer.concat(chunks[i]!).equals(streams ? result.audio : Buffer.alloc(0))).toBe(true);
+        expect(Buffer.concat(pieces[i]!.map((piece) => piece.bytes)).equals(result.audio)).toBe(true);
       }
       if (!speaksSsml) {
         // Each answer is its own line's audio: the same as that line synthesized alone.
         for (const [i, text] of texts.entries())
-          expect(results[i]!.audio.equals((await synthesizer.synthesize(request(text))).audio)).toBe(true);
+          expect(results[i]!.audio.equals((await wholeOf(text)).audio)).toBe(true);
         return;
       }
       expect(
@@ -188,9 +198,8 @@ export function describeSynthesizerContract(
     } else {
       it('takes no key: it asks for none, and synthesizes with none', async () => {
         expect(synthesizer.requiresCredentials).toBe(false);
-        expect(looksLikeMp3((await synthesizer.synthesize({ ...request('Hola'), credentials: undefined })).audio)).toBe(
-          true,
-        );
+        const synthesis = synthesizer.synthesize({ ...request('Hola'), credentials: undefined });
+        expect(looksLikeMp3((await synthesis.whole).audio)).toBe(true);
       });
     }
 

@@ -4,6 +4,7 @@ import { SynthesisError } from '../../src/ports/synthesizer.ts';
 import { encodeToneMp3 } from '../../tools/local-services/tone-mp3.ts';
 import { MemorySynthesizer } from './memory-synthesizer.ts';
 import { describeSynthesizerContract } from '../ports/synthesizer.contract.ts';
+import { piecesOf } from '../support/synthesis-pieces.ts';
 
 describeSynthesizerContract('MemorySynthesizer', async () => {
   const synthesizer = new MemorySynthesizer();
@@ -37,9 +38,9 @@ describe('MemorySynthesizer test controls', () => {
     synthesizer.failNext('throttled');
     synthesizer.failNext('timeout');
     const outcomes = await Promise.allSettled([
-      synthesizer.synthesize(ask('a')),
-      synthesizer.synthesize(ask('b')),
-      synthesizer.synthesize(ask('c')),
+      synthesizer.synthesize(ask('a')).whole,
+      synthesizer.synthesize(ask('b')).whole,
+      synthesizer.synthesize(ask('c')).whole,
     ]);
     expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as SynthesisError).failure : 'audio'))).toEqual([
       'throttled',
@@ -51,10 +52,12 @@ describe('MemorySynthesizer test controls', () => {
   });
 
   it('refuses a request without credentials when it requires them, and needs none when told', async () => {
-    const error = await new MemorySynthesizer().synthesize({ ssml: 'x', audition: AUDITION }).catch((e: unknown) => e);
+    const error = await new MemorySynthesizer()
+      .synthesize({ ssml: 'x', audition: AUDITION })
+      .whole.catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'SynthesisError', failure: 'failed' });
     const keyless = new MemorySynthesizer({ requiresCredentials: false, provider: 'local' });
-    expect((await keyless.synthesize({ ssml: 'x', audition: AUDITION })).audio.length).toBeGreaterThan(0);
+    expect((await keyless.synthesize({ ssml: 'x', audition: AUDITION }).whole).audio.length).toBeGreaterThan(0);
     expect(keyless.provider).toBe('local');
   });
 
@@ -62,7 +65,7 @@ describe('MemorySynthesizer test controls', () => {
     const synthesizer = new MemorySynthesizer();
     synthesizer.hold();
     let done = 0;
-    const all = [1, 2, 3].map((i) => synthesizer.synthesize(ask(`s${i}`)).then(() => done++));
+    const all = [1, 2, 3].map((i) => synthesizer.synthesize(ask(`s${i}`)).whole.then(() => done++));
     await synthesizer.waitForCalls(3);
     expect(synthesizer.inFlight).toBe(3);
     expect(done).toBe(0);
@@ -75,7 +78,7 @@ describe('MemorySynthesizer test controls', () => {
       maxInFlight: 3,
     });
     // Released for good: the next one runs at once.
-    expect((await synthesizer.synthesize(ask('after'))).audio.length).toBeGreaterThan(0);
+    expect((await synthesizer.synthesize(ask('after')).whole).audio.length).toBeGreaterThan(0);
   });
 
   it('answers after its latency, on the timers', async () => {
@@ -83,7 +86,7 @@ describe('MemorySynthesizer test controls', () => {
     const synthesizer = new MemorySynthesizer({ latencyMs: 5_000 });
     await synthesizer.audio(); // the tone, encoded before the clock is frozen in place
     let answered = false;
-    const pending = synthesizer.synthesize(ask('slow')).then(() => (answered = true));
+    const pending = synthesizer.synthesize(ask('slow')).whole.then(() => (answered = true));
     await vi.advanceTimersByTimeAsync(4_999);
     expect(answered).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
@@ -94,14 +97,15 @@ describe('MemorySynthesizer test controls', () => {
   it('returns the audio it was given, in pieces of the size asked, each caller with its own copy', async () => {
     const audio = await encodeToneMp3(0.5, 220);
     const synthesizer = new MemorySynthesizer({ audio, chunkBytes: 1000 });
-    const chunks: Buffer[] = [];
-    const result = await synthesizer.synthesize({ ...ask('x'), onAudio: (chunk) => chunks.push(chunk) });
+    const synthesis = synthesizer.synthesize(ask('x'));
+    const chunks = (await piecesOf(synthesis)).map((piece) => piece.bytes);
+    const result = await synthesis.whole;
     expect(result.audio.equals(audio)).toBe(true);
     expect(chunks.map((c) => c.length)).toEqual(
       Array.from({ length: Math.ceil(audio.length / 1000) }, (_, i) => Math.min(1000, audio.length - i * 1000)),
     );
     result.audio.fill(0);
-    expect((await synthesizer.synthesize(ask('y'))).audio.equals(audio)).toBe(true);
+    expect((await synthesizer.synthesize(ask('y')).whole).audio.equals(audio)).toBe(true);
   });
 
   it('records prepared credentials and closes', () => {

@@ -2,7 +2,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Audition } from '../../src/domain/audition.ts';
 import {
   SynthesisError,
+  SynthesisFeed,
   type SpeechCredentials,
+  type Synthesis,
   type SynthesisFailure,
   type SynthesisRequest,
   type SynthesizedAudio,
@@ -17,8 +19,10 @@ export interface MemorySynthesizerOptions {
   requiresCredentials?: boolean;
   /** What every synthesis returns; by default a real MP3 of a one-second tone. */
   audio?: Buffer;
-  /** The size of the pieces handed to onAudio (the stand-in's and Azure's frames are 4 KB). */
+  /** The size of the pieces it streams (the stand-in's and Azure's frames are 4 KB). */
   chunkBytes?: number;
+  /** False: an engine that cannot stream (the whole audio comes at the end, as eSpeak's). */
+  streams?: boolean;
   /** Waited before the audio (on the timers, so fake timers control it). */
   latencyMs?: number;
 }
@@ -35,7 +39,7 @@ const defaultAudio = () => (tone ??= encodeToneMp3(1));
 
 /**
  * An in-memory Synthesizer: the twin of AzureSpeechSynthesizer for use-case tests. It answers
- * with real MP3 bytes, streamed in pieces through onAudio, remembers what it was asked, and
+ * with real MP3 bytes, streamed in pieces (or whole, when told it cannot stream), remembers what it was asked, and
  * can fail, be slow, or hold every synthesis until the test lets them go.
  */
 export class MemorySynthesizer implements Synthesizer {
@@ -106,7 +110,16 @@ export class MemorySynthesizer implements Synthesizer {
     this.closed++;
   }
 
-  async synthesize({ ssml, audition, credentials, onAudio }: SynthesisRequest): Promise<SynthesizedAudio> {
+  synthesize(request: SynthesisRequest): Synthesis {
+    const feed = new SynthesisFeed();
+    this.#run(request, feed).then(
+      (audio) => feed.end(audio),
+      (error: unknown) => feed.fail(error),
+    );
+    return feed;
+  }
+
+  async #run({ ssml, audition, credentials }: SynthesisRequest, feed: SynthesisFeed): Promise<SynthesizedAudio> {
     this.received.push({ ssml, audition, credentials });
     // Taken now: the failure belongs to the request asked for next, whatever settles first.
     const failure = this.#failures.shift();
@@ -123,11 +136,11 @@ export class MemorySynthesizer implements Synthesizer {
       if (this.#options.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.#options.latencyMs));
       if (failure) throw new SynthesisError(failure, `MemorySynthesizer: ${failure} (injected)`);
       const audio = Buffer.from(await this.audio()); // the caller's own copy
-      if (onAudio) {
+      if (this.#options.streams !== false) {
         const size = this.#options.chunkBytes ?? 4096;
         for (let offset = 0; offset < audio.length; offset += size) {
           if (offset > 0) await nextTurn(); // pieces arrive apart, as from a socket
-          onAudio(Buffer.from(audio.subarray(offset, offset + size)));
+          feed.push(Buffer.from(audio.subarray(offset, offset + size)));
         }
       }
       return { audio };
