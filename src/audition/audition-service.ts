@@ -272,7 +272,7 @@ export class AuditionService {
     const released = () => lease?.release();
     void stored.then(released, released);
     if (!streaming) return settled(served(job, 'synthesis', await stored));
-    const audio = endingAfter(synthesis.audio, kept);
+    const audio = answerOf(synthesis.audio, kept);
     return {
       answer: served(job, 'synthesis', { status: 'MISS', audio, cacheKey: job.cacheKey, durationSeconds: undefined }),
       stored,
@@ -368,11 +368,24 @@ function settled(answer: WholeAudio & { tier: Tier }): Miss {
 }
 
 /**
- * A miss's audio as it comes, whose end waits for `kept` (the audio kept here), so that the caller's next request is a
- * hit. A reader that cancels stops only its own reading; the synthesis goes on.
+ * A miss's answer: its audio as it comes, ending once the audio is `kept` here (so that the caller's next request is a
+ * hit), or breaking off with the caller's error (`kept`'s) when the synthesis fails midway. A caller that goes away
+ * stops only its own reading; the synthesis goes on.
  */
-function endingAfter(audio: ReadableStream<Uint8Array>, kept: Promise<unknown>): ReadableStream<Uint8Array> {
-  return audio.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: async () => void (await kept) }));
+function answerOf(audio: ReadableStream<Uint8Array>, kept: Promise<unknown>): ReadableStream<Uint8Array> {
+  const pieces = audio.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(answer) {
+      const next = await pieces.read().catch(async (error: unknown) => {
+        await kept;
+        throw error;
+      });
+      if (!next.done) return answer.enqueue(next.value);
+      await kept;
+      answer.close();
+    },
+    cancel: (reason) => pieces.cancel(reason),
+  });
 }
 
 /** `ms`, give or take a quarter, so that instances waiting together do not ask together. */
