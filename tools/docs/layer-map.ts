@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { projectRoot } from '../project-root.ts';
+import { replaceBetween, runSectionCommand } from './generated-section.ts';
 
 // The layout table of docs/architecture.md, generated from the one layer map (layers.json), which
 // eslint.config.mjs also reads for its import-boundary rules.
@@ -133,27 +134,17 @@ export function renderLayerMap(map: LayerMap): string {
 
 /** `doc` with its marked section replaced by `section`. */
 export function replaceSection(doc: string, section: string): string {
-  const start = doc.indexOf(START);
-  const end = doc.indexOf(END);
-  if (start === -1 || end === -1 || end < start)
-    throw new Error(`${ARCHITECTURE_DOC} has no layer-map section (${START} … ${END})`);
-  return doc.slice(0, start) + section + doc.slice(end + END.length);
+  return replaceBetween(doc, { start: START, end: END }, section);
 }
 
 if (require.main === module) {
   const root = projectRoot();
-  const section = renderLayerMap(readLayerMap(root));
-  const file = path.join(root, ARCHITECTURE_DOC);
-  if (process.argv.includes('--write')) {
-    writeFileSync(file, replaceSection(readFileSync(file, 'utf8'), section));
-    console.log(`${ARCHITECTURE_DOC}: layer map written from ${LAYER_MAP_FILE}`);
-  } else if (process.argv.includes('--check')) {
-    const doc = readFileSync(file, 'utf8');
-    if (replaceSection(doc, section) !== doc) {
-      console.error(`${ARCHITECTURE_DOC}: the layer map is stale; run npx tsx tools/docs/layer-map.ts --write`);
-      process.exitCode = 1;
-    }
-  } else {
-    console.log(section);
-  }
+  runSectionCommand({
+    root,
+    file: ARCHITECTURE_DOC,
+    markers: { start: START, end: END },
+    section: renderLayerMap(readLayerMap(root)),
+    what: `the layer map (from ${LAYER_MAP_FILE})`,
+    command: 'npx tsx tools/docs/layer-map.ts --write',
+  });
 }
