@@ -35,7 +35,8 @@ describe('the layer map (layers.json)', () => {
     }
   });
 
-  // ESLint forbids these too; here the map is checked against every file's imports at once.
+  // ESLint forbids static imports too (no-restricted-imports); this also sees dynamic import() and require(), which
+  // that rule does not check.
   it('forbids every import outside mayImport: no file of src/ makes one', () => {
     expect(forbiddenImports(map, importEdges())).toEqual([]);
   });
