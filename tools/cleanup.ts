@@ -5,7 +5,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createServices } from '../src/app/services.ts';
-import { runCleanupPass } from '../src/handlers/cleanup-handler.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyLocalSettings, readLocalSettings } from './local-host/local-settings.ts';
 import { describeError } from '../src/errors.ts';
@@ -22,7 +21,7 @@ async function main(): Promise<void> {
   applyLocalSettings((await readLocalSettings(path.resolve('local.settings.json'))).values);
   const services = createServices(parseConfig());
   try {
-    const report = await runCleanupPass(services, log);
+    const report = await services.cleanup.run(log);
     const reportFile = process.argv.indexOf('--report');
     if (reportFile !== -1 && process.argv[reportFile + 1]) {
       const peakRssMb = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB

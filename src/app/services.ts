@@ -17,14 +17,18 @@ import { AuditionService } from '../audition/audition-service.ts';
 import { SpeechSynthesis } from '../audition/speech-synthesis.ts';
 import { AudioCache } from '../cache/audio-cache.ts';
 import { PredictivePrewarm } from '../audition/predictive-prewarm.ts';
+import { Prewarm } from '../audition/prewarm-auditions.ts';
 import { VoiceInventory } from '../audition/voice-inventory.ts';
 import { AccessControl } from '../auth/access-control.ts';
 import { HitRecorder } from '../cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../cache/memory-audio-tier.ts';
 import { ProjectStoreStatus } from '../cache/project-stores.ts';
+import { CacheCleanup } from '../cleanup/clean-cache.ts';
+import type { ProjectStoreDeps } from '../cleanup/project-store-deletes.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseConfig, type Config } from '../config.ts';
 import type { ProjectStoragePolicy } from '../domain/project-storage.ts';
+import { HealthCheck } from '../health/check-health.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountDirectory } from '../ports/account-directory.ts';
 import type { AudioCacheIndex } from '../ports/audio-cache-index.ts';
@@ -37,34 +41,30 @@ import type { VoiceList } from '../ports/voice-list.ts';
 import type { SpeechBudget } from '../ports/speech-budget.ts';
 import type { Synthesizer } from '../ports/synthesizer.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
+import { TenantPurge } from '../purge/purge-cache.ts';
+import { TenantStats } from '../stats/read-cache-stats.ts';
 import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
 
-/** The clients a function invocation works with, built from one parsed Config. */
+/**
+ * What the functions' handlers call, built from one parsed Config: each use case built once, with the ports and the
+ * settings it needs, so that a handler makes one call and assembles nothing.
+ */
 export interface Services {
   config: Config;
-  /** The operator's account (AZURE_STORAGE_*). */
-  blobStore: BlobStore;
-  /** Projects' own storage accounts: a store per account and key, built once, reused, bounded. */
-  projectStores: ProjectBlobStores;
-  /** What this instance knows of failing project accounts (health, stats). */
-  projectStoreStatus: ProjectStoreStatus;
-  /** The Khipu users and projects, read-only (the cleanup finds project accounts' credentials through it). */
-  accounts: AccountDirectory;
   access: AccessControl;
   auditions: AuditionService;
   /** After a default-line audition, the other voices of its language, in the background (PREDICTIVE_PREWARM_*). */
   predictive: PredictivePrewarm;
-  /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
-  hits: HitRecorder;
-  maintenance: CacheMaintenance & ProjectStoreMaintenance;
-  /** Who fills a line, who runs the cleanup: leases every instance sees, in the database. */
-  leases: Leases;
-  /** The stats endpoint's and the cleanup log's figures. */
-  stats: CacheStatsReader;
-  /** Each tenant's characters per UTC day on the service's default key. */
-  speechBudget: SpeechBudget;
-  /** Resolves when the database answers a trivial query (the health check). */
-  pingDatabase(): Promise<void>;
+  /** A prewarm request's items, PREWARM_CONCURRENCY at a time. */
+  prewarm: Prewarm;
+  /** The stats endpoint's figures of one tenant (TTS_PRICE_PER_MILLION_CHARS, the default key's daily budget). */
+  stats: TenantStats;
+  /** An admin's purge of their tenant's entries, in the operator's account and in projects' own. */
+  purge: TenantPurge;
+  /** One cleanup pass (CACHE_MAX_ENTRIES_PER_TENANT): the hourly timer's and `npm run cleanup`'s. */
+  cleanup: CacheCleanup;
+  /** Whether this instance reaches its database and its blob container. */
+  health: HealthCheck;
   /** Metrics for Application Insights (no-ops without APPLICATIONINSIGHTS_CONNECTION_STRING). */
   metrics: CacheMetrics;
   /** The clock every expiry and age decision reads (injected by tests). */
@@ -79,9 +79,28 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** What createServices builds, with the database client (for tools and tests that seed it). */
+/** What createServices builds: the services, the ports they are built on and the database client (tools, tests). */
 export interface BuiltServices extends Services {
   prisma: PrismaClient;
+  /** The operator's account (AZURE_STORAGE_*). */
+  blobStore: BlobStore;
+  /** Projects' own storage accounts: a store per account and key, built once, reused, bounded. */
+  projectStores: ProjectBlobStores;
+  /** What this instance knows of failing project accounts (health, stats). */
+  projectStoreStatus: ProjectStoreStatus;
+  /** The Khipu users and projects, read-only (the cleanup finds project accounts' credentials through it). */
+  accounts: AccountDirectory;
+  /** Plays counted in memory, written to the index every HIT_FLUSH_SECONDS and on close(). */
+  hits: HitRecorder;
+  maintenance: CacheMaintenance & ProjectStoreMaintenance;
+  /** Who fills a line, who runs the cleanup: leases every instance sees, in the database. */
+  leases: Leases;
+  /** The stats endpoint's and the cleanup log's figures. */
+  statsReader: CacheStatsReader;
+  /** Each tenant's characters per UTC day on the service's default key. */
+  speechBudget: SpeechBudget;
+  /** Resolves when the database answers a trivial query (the health check). */
+  pingDatabase(): Promise<void>;
 }
 
 /** Any port replaced (another engine, an in-memory twin, a fault), and the clock. */
@@ -93,7 +112,7 @@ export interface ServiceOverrides {
   leases?: Leases;
   accounts?: AccountDirectory;
   maintenance?: CacheMaintenance & ProjectStoreMaintenance;
-  stats?: CacheStatsReader;
+  statsReader?: CacheStatsReader;
   speechBudget?: SpeechBudget;
   predictiveRuns?: PredictiveRuns;
   voiceList?: VoiceList;
@@ -120,7 +139,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   // The app's one log of each dependency's outages; its one ProjectStoreStatus (above) is what health and stats read.
   const auditions = createAuditions(config, { ...ports, outages: createOutages(), budget: speechBudget });
   const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
-  return {
+  const built: Built = {
     config,
     prisma,
     blobStore,
@@ -133,13 +152,17 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     auditions,
     maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma),
     leases,
-    stats: overrides.stats ?? new PrismaCacheStatsReader(prisma),
+    statsReader: overrides.statsReader ?? new PrismaCacheStatsReader(prisma),
     speechBudget,
     async pingDatabase() {
       await prisma.$queryRaw`SELECT 1`;
     },
     metrics,
     now,
+  };
+  return {
+    ...built,
+    ...createUseCases(built),
     warmUp() {
       void Promise.allSettled([prisma.$connect(), blobStore.warmUp?.()]);
     },
@@ -150,6 +173,40 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await hits.close();
       await prisma.$disconnect(); // leases still held expire on their own
     },
+  };
+}
+
+type UseCases = Pick<Services, 'prewarm' | 'stats' | 'purge' | 'cleanup' | 'health'>;
+/** The clients, ports and settings the use cases are built on. */
+type Built = Omit<BuiltServices, keyof UseCases | 'warmUp' | 'close'>;
+
+/** The prewarm, stats, purge, cleanup and health use cases, each with its ports and settings. */
+function createUseCases(built: Built): UseCases {
+  const {
+    config,
+    auditions,
+    maintenance,
+    statsReader: stats,
+    speechBudget,
+    blobStore,
+    projectStoreStatus,
+    now,
+  } = built;
+  // Projects' own storage accounts, as the cleanup and the purge reach them.
+  const projects: ProjectStoreDeps = { maintenance, accounts: built.accounts, stores: built.projectStores };
+  const pricePerMillionChars = config.ttsPricePerMillionChars;
+  return {
+    prewarm: new Prewarm(auditions, config.prewarmConcurrency),
+    stats: new TenantStats(
+      { stats, speechBudget, projectStoreStatus, now },
+      { pricePerMillionChars, charactersPerDay: config.speech.defaultKeyCharsPerTenantPerDay },
+    ),
+    purge: new TenantPurge({ maintenance, blobStore, projects, memory: auditions }),
+    cleanup: new CacheCleanup(
+      { maintenance, leases: built.leases, blobStore, stats, projects },
+      { maxEntriesPerTenant: config.cache.maxEntriesPerTenant, now, pricePerMillionChars },
+    ),
+    health: new HealthCheck({ pingDatabase: () => built.pingDatabase(), blobStore, projectStoreStatus }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { HeldLease } from '../cache/held-lease.ts';
+import type { Logger } from '../logger.ts';
 import type { CacheMaintenance, EntrySelection } from '../ports/cache-maintenance.ts';
 import type { CacheStats, UsageWindow } from '../ports/cache-stats.ts';
 import type { DeleteManyResult } from '../ports/blob-store.ts';
@@ -39,15 +40,29 @@ const CLEANUP_LEASE_TTL_MS = 60_000;
 const STALE_LEASE_MS = 3_600_000;
 
 /**
- * One cleanup pass, as the hourly timer and `npm run cleanup` run it:
+ * The cleanup's use case: one pass, as the hourly timer and `npm run cleanup` run it:
  * expired entries, then each tenant's least recently used entries beyond the cap, then blobs
  * no entry refers to, then the stats. Rows go before their blobs: an interrupted pass leaves
  * at worst an unreferenced blob (swept by a later pass), never a row the audition function
  * would serve from a deleted blob. At most one pass runs at a time across all instances.
  */
-export async function cleanCache(deps: CleanupDeps, options: CleanupOptions): Promise<CleanupReport> {
-  const { log } = deps;
-  const pass = new CleanupPass(deps, options);
+export class CacheCleanup {
+  readonly #deps: CleanupDeps;
+  readonly #options: CleanupOptions;
+
+  constructor(deps: CleanupDeps, options: CleanupOptions) {
+    this.#deps = deps;
+    this.#options = options;
+  }
+
+  /** One pass, its lines on `log`; `ran: false` when another pass holds the lease. */
+  run(log: Logger): Promise<CleanupReport> {
+    return cleanCache(new CleanupPass(this.#deps, this.#options, log));
+  }
+}
+
+async function cleanCache(pass: CleanupPass): Promise<CleanupReport> {
+  const { deps, options, log } = pass;
   const outcome = await withCleanupLease(deps, async () => {
     log.info('Running audio cache cleanup...');
     const now = options.now();
@@ -161,12 +176,12 @@ async function readStats(pass: CleanupPass, now: Date): Promise<CacheStats> {
   const stats = await pass.database(() =>
     pass.deps.stats.read({ now, pricePerMillionChars: pass.options.pricePerMillionChars }),
   );
-  pass.deps.log.info(
+  pass.log.info(
     `Cache stats: ${stats.entries} entries, ${stats.totalMb.toFixed(2)} MB, ${stats.totalHits} total hits, ` +
       `${stats.avgHitsPerEntry.toFixed(2)} avg hits/entry`,
   );
   // The same figures the stats endpoint gives a tenant, for all tenants (no text of any line).
-  pass.deps.log.info(describeUsage(stats));
+  pass.log.info(describeUsage(stats));
   await logPredictiveByTenant(pass, now);
   return stats;
 }
@@ -184,7 +199,7 @@ async function logPredictiveByTenant(pass: CleanupPass, now: Date): Promise<void
     }),
   );
   for (const { tenantId, ...figures } of tenants)
-    pass.deps.log.info(`${PREDICTIVE_LINE_PREFIX}${JSON.stringify({ tenant: tenantId, ...figures })}`);
+    pass.log.info(`${PREDICTIVE_LINE_PREFIX}${JSON.stringify({ tenant: tenantId, ...figures })}`);
 }
 
 /** How each per-tenant predictive prewarm line starts (infra/monitoring/workbook.json parses the JSON after it). */

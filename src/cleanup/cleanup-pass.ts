@@ -30,7 +30,6 @@ export interface CleanupDeps {
   /** The operator's account. */
   blobStore: BlobStore;
   stats: CacheStatsReader;
-  log: Logger;
   /** Projects' own storage accounts (none: only the operator's account is cleaned). */
   projects?: ProjectStoreDeps;
 }
@@ -47,9 +46,11 @@ export class CleanupPass {
   constructor(
     readonly deps: CleanupDeps,
     readonly options: CleanupOptions,
+    /** Where the pass's lines go (the timer's invocation context, `npm run cleanup`'s console). */
+    readonly log: Logger,
   ) {
     this.batchSize = options.batchSize ?? DEFAULTS.batchSize;
-    this.projects = deps.projects && new ProjectStoreDeletes(deps.projects, deps.log);
+    this.projects = deps.projects && new ProjectStoreDeletes(deps.projects, log);
   }
 
   /** A database statement, its time counted. */

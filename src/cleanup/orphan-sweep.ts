@@ -21,10 +21,10 @@ export async function sweepOrphansFailOpen(pass: CleanupPass, now: Date): Promis
   try {
     orphans += (await sweepOrphans(pass, now, pass.deps.blobStore, {}, orphanLimit(pass))).deleted;
   } catch (error) {
-    pass.deps.log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
+    pass.log.warn(`Orphaned blob sweep failed: ${describeError(error)}`);
   }
   orphans += await sweepProjectStores(pass, now, orphanLimit(pass) - orphans);
-  pass.deps.log.info(`Deleted ${orphans} orphaned cache blobs`);
+  pass.log.info(`Deleted ${orphans} orphaned cache blobs`);
   return orphans;
 }
 

@@ -1,5 +1,4 @@
 import type { Services } from '../app/services.ts';
-import { checkHealth } from '../health/check-health.ts';
 import { describeError } from '../errors.ts';
 import { anyone, endpoint, jsonResponse } from './endpoint.ts';
 
@@ -16,7 +15,7 @@ export function createHealthHandler(services: () => Services) {
     name: 'health',
     authenticate: anyone,
     parse: () => Promise.resolve(undefined),
-    run: async (_none, call) => checkHealth(call.services),
+    run: (_none, { services }) => services.health.check(),
     respond: (report, _none, { context }) => {
       for (const [check, reason] of Object.entries(report.failures)) {
         context.warn(`health: ${check} check failed: ${describeError(reason)}`);

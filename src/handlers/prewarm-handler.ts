@@ -1,5 +1,4 @@
 import type { Services } from '../app/services.ts';
-import { prewarmAuditions } from '../audition/prewarm-auditions.ts';
 import { authorizeProject, endpoint, jsonResponse, user } from './endpoint.ts';
 import { describePrewarm, MAX_PREWARM_BODY_BYTES, parsePrewarmItems, prewarmBodyItems } from './prewarm-request.ts';
 import { readJsonBody } from './read-json-body.ts';
@@ -21,8 +20,8 @@ export function createPrewarmHandler(services: () => Services) {
       const items = prewarmBodyItems(await readJsonBody(call.request, MAX_PREWARM_BODY_BYTES));
       return { caller, project: await authorizeProject(call, caller), items: parsePrewarmItems(items) };
     },
-    run: async ({ caller, project, items }, { services: { auditions, config }, context }) =>
-      prewarmAuditions(auditions, { caller, project, log: context }, items, config.prewarmConcurrency),
+    run: ({ caller, project, items }, { services, context }) =>
+      services.prewarm.run({ caller, project, log: context }, items),
     respond: (done, { project }, { context, log }) => {
       const { counts, items } = describePrewarm(done, context);
       Object.assign(log, counts);

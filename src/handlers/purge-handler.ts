@@ -1,6 +1,5 @@
 import type { Services } from '../app/services.ts';
-import { purgeCache, PurgeInterruptedError } from '../purge/purge-cache.ts';
-import { projectStoreDeps } from './cleanup-handler.ts';
+import { PurgeInterruptedError } from '../purge/purge-cache.ts';
 import { endpoint, freshUser, jsonResponse } from './endpoint.ts';
 
 /**
@@ -15,15 +14,12 @@ export function createPurgeHandler(services: () => Services) {
     name: 'cachePurge',
     authenticate: freshUser,
     parse: ({ request }, caller) => Promise.resolve({ caller, voice: request.query.get('voice')?.trim() || undefined }),
-    run: async (order, { services, context, log }) => {
-      const { maintenance, blobStore, auditions } = services;
-      const deps = { maintenance, blobStore, memory: auditions, projects: projectStoreDeps(services), log: context };
-      return purgeCache(deps, order).catch((error: unknown) => {
+    run: (order, { services, context, log }) =>
+      services.purge.purge(order, context).catch((error: unknown) => {
         // What it did, on the log line.
         if (error instanceof PurgeInterruptedError) Object.assign(log, error.progress);
         throw error;
-      });
-    },
+      }),
     respond: (purged, _order, { log }) => {
       const { tenantId: _tenant, voice: _voice, ...counts } = purged;
       Object.assign(log, counts);

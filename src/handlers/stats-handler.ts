@@ -1,5 +1,4 @@
 import type { Services } from '../app/services.ts';
-import { readCacheStats } from '../stats/read-cache-stats.ts';
 import { endpoint, jsonResponse, user } from './endpoint.ts';
 
 /**
@@ -11,16 +10,7 @@ export function createStatsHandler(services: () => Services) {
     name: 'cacheStats',
     authenticate: user,
     parse: (_call, caller) => Promise.resolve(caller),
-    run: async (caller, { services: { stats, speechBudget, projectStoreStatus, config, now } }) =>
-      readCacheStats(
-        { stats, speechBudget, projectStoreStatus },
-        {
-          tenantId: caller.tenantId,
-          now: now(),
-          pricePerMillionChars: config.ttsPricePerMillionChars,
-          charactersPerDay: config.speech.defaultKeyCharsPerTenantPerDay,
-        },
-      ),
+    run: (caller, { services }) => services.stats.read(caller.tenantId),
     respond: (figures) => jsonResponse(200, figures),
   });
 }

@@ -20,37 +20,51 @@ const CHECK_TIMEOUT_MS = 3_000;
 // the credentials and the network path all work.
 const PROBE_BLOB = 'health/probe-that-does-not-exist';
 
-/** Can this instance reach its database and its blob container right now? */
-export async function checkHealth(services: {
+export interface HealthDeps {
+  /** Resolves when the database answers a trivial query. */
   pingDatabase(): Promise<void>;
+  /** The operator's account. */
   blobStore: Pick<BlobStore, 'get'>;
-  projectStoreStatus?: { failing(): unknown[] };
-}): Promise<HealthReport> {
-  const [database, blobStorage] = await Promise.allSettled([
-    withTimeout(services.pingDatabase()),
-    withTimeout(
-      services.blobStore.get(PROBE_BLOB).then(
-        (blob) => blob.stream.destroy(),
-        (error: unknown) => {
-          if (!(error instanceof BlobNotFoundError)) throw error;
-        },
+  /** The project accounts failing now, as this instance last found them. */
+  projectStoreStatus: { failing(): unknown[] };
+}
+
+/** The health check's use case: can this instance reach its database and its blob container right now? */
+export class HealthCheck {
+  readonly #deps: HealthDeps;
+
+  constructor(deps: HealthDeps) {
+    this.#deps = deps;
+  }
+
+  async check(): Promise<HealthReport> {
+    const deps = this.#deps;
+    const [database, blobStorage] = await Promise.allSettled([
+      withTimeout(deps.pingDatabase()),
+      withTimeout(
+        deps.blobStore.get(PROBE_BLOB).then(
+          (blob) => blob.stream.destroy(),
+          (error: unknown) => {
+            if (!(error instanceof BlobNotFoundError)) throw error;
+          },
+        ),
       ),
-    ),
-  ]);
-  const failures: HealthReport['failures'] = {};
-  if (database.status === 'rejected') failures.database = database.reason;
-  if (blobStorage.status === 'rejected') failures.blobStorage = blobStorage.reason;
-  const failingProjectAccounts = services.projectStoreStatus?.failing().length ?? 0;
-  return {
-    healthy: database.status === 'fulfilled' && blobStorage.status === 'fulfilled',
-    checks: {
-      database: database.status === 'fulfilled' ? 'ok' : 'failed',
-      blobStorage: blobStorage.status === 'fulfilled' ? 'ok' : 'failed',
-      projectStorage: failingProjectAccounts > 0 ? 'degraded' : 'ok',
-    },
-    failingProjectAccounts,
-    failures,
-  };
+    ]);
+    const failures: HealthReport['failures'] = {};
+    if (database.status === 'rejected') failures.database = database.reason;
+    if (blobStorage.status === 'rejected') failures.blobStorage = blobStorage.reason;
+    const failingProjectAccounts = deps.projectStoreStatus.failing().length;
+    return {
+      healthy: database.status === 'fulfilled' && blobStorage.status === 'fulfilled',
+      checks: {
+        database: database.status === 'fulfilled' ? 'ok' : 'failed',
+        blobStorage: blobStorage.status === 'fulfilled' ? 'ok' : 'failed',
+        projectStorage: failingProjectAccounts > 0 ? 'degraded' : 'ok',
+      },
+      failingProjectAccounts,
+      failures,
+    };
+  }
 }
 
 function withTimeout<T>(work: Promise<T>): Promise<T> {

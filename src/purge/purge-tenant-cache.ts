@@ -33,11 +33,13 @@ export const NOTHING_PURGED: Readonly<PurgeResult> = {
  * each batch's rows first, then their blobs, as the cleanup does, so an interruption leaves
  * at worst unreferenced blobs (swept later), never a row pointing at a deleted blob.
  * `progress` holds the counts so far, also when a batch fails. Then the tenant's entries in projects' own accounts,
- * blobs first (ProjectStoreDeletes): one whose account cannot be reached is kept, never its row alone deleted.
+ * blobs first (ProjectStoreDeletes): one whose account cannot be reached is kept, never its row alone deleted, and
+ * warned about on `log`.
  */
 export async function purgeTenantCache(
   deps: PurgeDeps,
   { tenantId, voiceId, batchSize = 1_000 }: { tenantId: string; voiceId?: string; batchSize?: number },
+  log: Logger,
   progress: PurgeResult = { ...NOTHING_PURGED },
 ): Promise<PurgeResult> {
   const counted = (blobs: DeleteManyResult) => {
@@ -52,7 +54,7 @@ export async function purgeTenantCache(
     if (paths.length < batchSize) break;
   }
   if (!deps.projects) return progress;
-  const projects = new ProjectStoreDeletes(deps.projects, deps.log ?? console);
+  const projects = new ProjectStoreDeletes(deps.projects, log);
   progress.entriesDeleted += await projects.deleteSelected({ kind: 'tenant', tenantId, voiceId }, batchSize, counted);
   progress.entriesKept += projects.kept + projects.misplaced.length;
   return progress;
@@ -64,6 +66,4 @@ export interface PurgeDeps {
   blobStore: BlobStore;
   /** Projects' own storage accounts (none: only the operator's account is purged). */
   projects?: ProjectStoreDeps;
-  /** Where an unreachable project account is warned about. */
-  log?: Logger;
 }

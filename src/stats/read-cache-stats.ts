@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { ProjectStoreState, ProjectStoreStatus } from '../cache/project-stores.ts';
 import type { CacheStats, CacheStatsReader, StoreUsage } from '../ports/cache-stats.ts';
@@ -44,36 +45,54 @@ function failure(state: ProjectStoreState): Pick<ProjectStoreFigures, 'status' |
   return { status: 'failing', lastError: state.lastError, failingSince: state.failingSince };
 }
 
+export interface TenantStatsDeps {
+  stats: CacheStatsReader;
+  speechBudget: SpeechBudget;
+  /** What this instance knows of the tenant's projects' own accounts. */
+  projectStoreStatus: Pick<ProjectStoreStatus, 'states'>;
+  now: Clock;
+}
+
+export interface TenantStatsSettings {
+  /** For the savings (TTS_PRICE_PER_MILLION_CHARS). */
+  pricePerMillionChars: number;
+  /** DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY (0: no limit). */
+  charactersPerDay: number;
+}
+
 /**
- * One tenant's cache figures (never another tenant's) and what is left of its budget on the
- * service's default key today. `charactersPerDay` is DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY
- * (0: no limit).
+ * The stats endpoint's use case: one tenant's cache figures (never another tenant's) and what is left of its budget on
+ * the service's default key today.
  */
-export async function readCacheStats(
-  deps: { stats: CacheStatsReader; speechBudget: SpeechBudget; projectStoreStatus?: ProjectStoreStatus },
-  {
-    tenantId,
-    now,
-    pricePerMillionChars,
-    charactersPerDay,
-  }: { tenantId: string; now: Date; pricePerMillionChars: number; charactersPerDay: number },
-): Promise<TenantCacheStats> {
-  const [figures, usedToday] = await Promise.all([
-    deps.stats.read({ tenantId, now, pricePerMillionChars }),
-    deps.speechBudget.used(tenantId, budgetDay(now)),
-  ]).catch((error: unknown) => {
-    throw new AppError('unavailable', 'The cache figures could not be read right now; try again shortly', {
-      retryAfterSeconds: 5,
-      cause: error,
+export class TenantStats {
+  readonly #deps: TenantStatsDeps;
+  readonly #settings: TenantStatsSettings;
+
+  constructor(deps: TenantStatsDeps, settings: TenantStatsSettings) {
+    this.#deps = deps;
+    this.#settings = settings;
+  }
+
+  /** The tenant's figures now; `unavailable` (retry in 5 s) when they cannot be read. */
+  async read(tenantId: string): Promise<TenantCacheStats> {
+    const { pricePerMillionChars, charactersPerDay } = this.#settings;
+    const now = this.#deps.now();
+    const [figures, usedToday] = await Promise.all([
+      this.#deps.stats.read({ tenantId, now, pricePerMillionChars }),
+      this.#deps.speechBudget.used(tenantId, budgetDay(now)),
+    ]).catch((error: unknown) => {
+      throw new AppError('unavailable', 'The cache figures could not be read right now; try again shortly', {
+        retryAfterSeconds: 5,
+        cause: error,
+      });
     });
-  });
-  const limited = charactersPerDay > 0;
-  const defaultKey = {
-    charactersPerDay: limited ? charactersPerDay : null,
-    usedToday,
-    remainingToday: limited ? Math.max(0, charactersPerDay - usedToday) : null,
-  };
-  const states = deps.projectStoreStatus?.states(tenantId) ?? [];
-  const projectStores = storeFigures(figures.projectStores, states);
-  return { tenantId, generatedAt: now.toISOString(), ...figures, projectStores, defaultKey };
+    const limited = charactersPerDay > 0;
+    const defaultKey = {
+      charactersPerDay: limited ? charactersPerDay : null,
+      usedToday,
+      remainingToday: limited ? Math.max(0, charactersPerDay - usedToday) : null,
+    };
+    const projectStores = storeFigures(figures.projectStores, this.#deps.projectStoreStatus.states(tenantId));
+    return { tenantId, generatedAt: now.toISOString(), ...figures, projectStores, defaultKey };
+  }
 }

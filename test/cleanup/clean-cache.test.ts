@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { InvocationContext } from '@azure/functions';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createServices } from '../../src/app/services.ts';
-import { cleanCache, CLEANUP_LEASE, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
+import { CacheCleanup, CLEANUP_LEASE, noteSlice, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import { createCleanupHandler } from '../../src/handlers/cleanup-handler.ts';
 import { parseConfig } from '../../src/config.ts';
 import { cleanupFunction } from '../../src/functions/cleanup.ts';
@@ -14,7 +14,7 @@ import { createTestServices, testSettings, type TestServices } from '../support/
 const NOW = new Date('2026-11-23T16:00:00Z');
 const HOUR = 3_600_000;
 
-describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), database shape: %s', (shape) => {
+describe.each(DATABASE_SHAPES)('CacheCleanup (one pass of the cleanup timer), database shape: %s', (shape) => {
   let services: TestServices;
   let lines: string[];
   const log = {
@@ -48,13 +48,12 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
     return { first: new Date(Math.min(...times)), last: new Date(Math.max(...times)) };
   }
   const run = (options: Partial<CleanupOptions> = {}) =>
-    cleanCache(
+    new CacheCleanup(
       {
         maintenance: services.maintenance,
         leases: services.leases,
         blobStore: services.blobStore,
-        stats: services.stats,
-        log,
+        stats: services.statsReader,
       },
       {
         maxEntriesPerTenant: 10_000,
@@ -62,7 +61,7 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
         now: () => NOW,
         ...options,
       },
-    );
+    ).run(log);
 
   it('deletes expired entries, rows and blobs, keeps live ones, and logs the guide’s lines', async () => {
     const tenant = randomUUID();
@@ -319,16 +318,15 @@ describe.each(DATABASE_SHAPES)('cleanCache (one pass of the cleanup timer), data
       parseConfig(testSettings(services.database.url, { AZURE_STORAGE_CONNECTION_STRING: nothingListening })),
     );
     try {
-      const report = await cleanCache(
+      const report = await new CacheCleanup(
         {
           maintenance: deadBlob.maintenance,
           leases: deadBlob.leases,
           blobStore: deadBlob.blobStore,
-          stats: deadBlob.stats,
-          log,
+          stats: deadBlob.statsReader,
         },
         { maxEntriesPerTenant: 10_000, pricePerMillionChars: services.config.ttsPricePerMillionChars, now: () => NOW },
-      );
+      ).run(log);
       expect(report).toMatchObject({ ran: true, expired: 3, blobs: { deleted: 0, failed: 3 } });
       expect(await keysOf(tenant)).toEqual([]);
       expect(lines.some((l) => /^warn: Could not delete 3 cache blobs \(first error: .*ECONNREFUSED/.test(l))).toBe(

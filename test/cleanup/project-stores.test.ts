@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { cleanCache, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
-import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
+import { CacheCleanup, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import {
   DEVELOPMENT_PROJECT_STORAGE_POLICY,
   projectStorageOf,
@@ -63,17 +62,16 @@ describe.each(DATABASE_SHAPES)("the cleanup pass in projects' own storage accoun
       .map((row) => row.cacheKey)
       .sort();
   const run = (options: Partial<CleanupOptions> = {}) =>
-    cleanCache(
+    new CacheCleanup(
       {
         maintenance: services.maintenance,
         leases: services.leases,
         blobStore: services.blobStore,
-        stats: services.stats,
-        log,
-        projects: projectStoreDeps(services),
+        stats: services.statsReader,
+        projects: { maintenance: services.maintenance, accounts: services.accounts, stores: services.projectStores },
       },
       { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => NOW, ...options },
-    );
+    ).run(log);
   const at = (hoursAgo: number) => new Date(NOW.getTime() - hoursAgo * HOUR);
 
   beforeEach(async () => {

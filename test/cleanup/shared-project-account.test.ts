@@ -3,8 +3,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { cleanCache, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
-import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
+import { CacheCleanup, sweepHourOf, type CleanupOptions } from '../../src/cleanup/clean-cache.ts';
 import {
   DEVELOPMENT_PROJECT_STORAGE_POLICY,
   projectStorageOf,
@@ -74,17 +73,16 @@ describe.each(DATABASE_SHAPES)('two tenants sharing a project storage account, d
     ).map((row) => row.cacheKey);
   const sortedKeys = (entries: SeededEntry[]) => entries.map((entry) => entry.cacheKey).sort();
   const run = (options: Partial<CleanupOptions> = {}) =>
-    cleanCache(
+    new CacheCleanup(
       {
         maintenance: services.maintenance,
         leases: services.leases,
         blobStore: services.blobStore,
-        stats: services.stats,
-        log,
-        projects: projectStoreDeps(services),
+        stats: services.statsReader,
+        projects: { maintenance: services.maintenance, accounts: services.accounts, stores: services.projectStores },
       },
       { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => NOW, ...options },
-    );
+    ).run(log);
   const warningsAbout = (projectId: string) =>
     lines.filter((line) => line.startsWith('warn: ') && line.includes(`project ${projectId}'s storage account`));
 
@@ -176,9 +174,11 @@ describe.each(DATABASE_SHAPES)('two tenants sharing a project storage account, d
     const purged = await seed(b, { expiresAt: at(-240) });
     const operatorEntry = await seedEntry(services, b.tenantId, { expiresAt: at(-240) });
 
+    const projects = { maintenance: services.maintenance, accounts: services.accounts, stores: services.projectStores };
     const result = await purgeTenantCache(
-      { maintenance: services.maintenance, blobStore: services.blobStore, projects: projectStoreDeps(services), log },
+      { maintenance: services.maintenance, blobStore: services.blobStore, projects },
       { tenantId: b.tenantId },
+      log,
     );
 
     expect(result).toMatchObject({ entriesDeleted: 2, blobsDeleted: 2, entriesKept: 1 });

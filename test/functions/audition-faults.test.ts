@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type Services } from '../../src/app/services.ts';
-import { cleanCache } from '../../src/cleanup/clean-cache.ts';
+import { CacheCleanup } from '../../src/cleanup/clean-cache.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { applyMigrations } from '../../tools/db/migrations.ts';
@@ -217,16 +217,15 @@ describe('a crash between the blob upload and the row insert', () => {
 
     // The next cleanup past the grace period (from the blob's Last-Modified) removes the orphan.
     const uploaded = orphans[0]!.lastModified.getTime();
-    const report = await cleanCache(
+    const report = await new CacheCleanup(
       {
         maintenance: services.maintenance,
         leases: services.leases,
         blobStore: services.blobStore,
-        stats: services.stats,
-        log: { info() {}, warn() {}, error() {} },
+        stats: services.statsReader,
       },
       { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => new Date(uploaded + 2 * 3_600_000) },
-    );
+    ).run({ info() {}, warn() {}, error() {} });
     expect(report.orphans).toBe(1);
 
     // Once the fault is gone, the line is cached normally.

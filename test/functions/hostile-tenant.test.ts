@@ -10,7 +10,6 @@ import { HttpRequest, HttpResponse, InvocationContext, type HttpRequestInit } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billableCharacters } from '../../src/audition/ssml.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
-import { runCleanupPass } from '../../src/handlers/cleanup-handler.ts';
 import { createPrewarmHandler } from '../../src/handlers/prewarm-handler.ts';
 import { createPurgeHandler } from '../../src/handlers/purge-handler.ts';
 import { createStatsHandler } from '../../src/handlers/stats-handler.ts';
@@ -122,7 +121,7 @@ function functionsDriver(services: TestServices): Driver {
       }),
     stats: (who) => call('stats', who, { method: 'GET', path: 'v1/audio-cache/stats' }),
     purge: (who) => call('purge', who, { method: 'DELETE', path: 'v1/audio-cache' }),
-    cleanup: async () => void (await runCleanupPass(services, { info: () => {}, warn: () => {}, error: () => {} })),
+    cleanup: async () => void (await services.cleanup.run({ info: () => {}, warn: () => {}, error: () => {} })),
     async chunkedAudition(who, projectId, totalBytes) {
       // A body the function pulls from, 64 KB at a time, as the Functions host streams one (enableHttpStream).
       let sent = 0;

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCleanupPass } from '../../src/handlers/cleanup-handler.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createHealthHandler } from '../../src/handlers/health-handler.ts';
 import { createPurgeHandler } from '../../src/handlers/purge-handler.ts';
@@ -47,6 +46,8 @@ describe.each(DATABASE_SHAPES)("a project's own storage account, database shape:
   let otherContainer: string; // the same tenant's project with the same account, another container
   const other = `other-${randomBytes(4).toString('hex')}`;
   const logs: string[] = [];
+  /** The services' clock: now, unless a test moves it. */
+  let movedTo: Date | undefined;
 
   beforeAll(async () => {
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
@@ -61,6 +62,7 @@ describe.each(DATABASE_SHAPES)("a project's own storage account, database shape:
         MEMORY_CACHE_MB: '0',
       },
       shape,
+      { now: () => movedTo ?? new Date() },
     );
     owner = await createTestAccount(services.prisma, services.config.jwt.secretKey, { role: 'admin' });
     // The customer made their containers; the service never creates one in a project's account.
@@ -240,7 +242,10 @@ describe.each(DATABASE_SHAPES)("a project's own storage account, database shape:
 
     const log = (...args: unknown[]) => logs.push(args.join(' '));
     const later = new Date(Date.now() + (services.config.cache.ttlDays + 1) * DAY_MS);
-    const report = await runCleanupPass({ ...services, now: () => later }, { info: log, warn: log, error: log });
+    movedTo = later; // the app's own pass, run that late
+    const report = await services.cleanup.run({ info: log, warn: log, error: log }).finally(() => {
+      movedTo = undefined;
+    });
 
     expect(report.expired).toBe(before.length);
     expect(await entries()).toEqual([]);

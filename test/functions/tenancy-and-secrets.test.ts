@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanCache } from '../../src/cleanup/clean-cache.ts';
+import { CacheCleanup } from '../../src/cleanup/clean-cache.ts';
 import { createAuditionHandler } from '../../src/handlers/audition-handler.ts';
 import { createTestAccount, type TestAccount } from '../support/accounts.ts';
 import { invokeHttp } from '../support/invoke-http.ts';
@@ -97,16 +97,15 @@ describe('tenancy and secrets', () => {
     await audition(bob, { voice: 'nope', text }, { token: tokens[1] }); // invalid
     await audition(bob, { voice: 'es-AR-ElenaNeural', text }, { token: 'x.y.z' }); // unauthorized
     const log = (...args: unknown[]) => logs.push(args.join(' '));
-    await cleanCache(
+    await new CacheCleanup(
       {
         maintenance: services.maintenance,
         leases: services.leases,
         blobStore: services.blobStore,
-        stats: services.stats,
-        log: { info: log, warn: log, error: log },
+        stats: services.statsReader,
       },
       { maxEntriesPerTenant: 1, pricePerMillionChars: 16, now: () => new Date() },
-    );
+    ).run({ info: log, warn: log, error: log });
 
     const all = logs.join('\n');
     expect(all).toMatch(/"function":"audition","status":200,"cache":"MISS"/);

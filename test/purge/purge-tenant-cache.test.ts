@@ -26,6 +26,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     const result = await purgeTenantCache(
       { maintenance: services.maintenance, blobStore: services.blobStore },
       { tenantId, batchSize: 2 },
+      console,
     );
     expect(result).toEqual({ entriesDeleted: 5, blobsDeleted: 5, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 });
     for (const path of paths) expect(await blobExists(path)).toBe(false);
@@ -38,6 +39,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
     const result = await purgeTenantCache(
       { maintenance: services.maintenance, blobStore: services.blobStore },
       { tenantId, batchSize: 2 },
+      console,
     );
     expect(result).toEqual({ entriesDeleted: 3, blobsDeleted: 3, blobsMissing: 0, blobsFailed: 0, entriesKept: 0 });
     const left = (await services.prisma.audioCache.findMany({ where: { tenantId }, select: { cacheKey: true } })).map(
@@ -71,6 +73,7 @@ describe.each(DATABASE_SHAPES)('purgeTenantCache (real Postgres and Azurite), da
         purgeTenantCache(
           { maintenance: services.maintenance, blobStore: services.blobStore },
           { tenantId, batchSize: 2 },
+          console,
           progress,
         ),
       ).rejects.toThrow(/refused/);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createServices, type BuiltServices } from '../../src/app/services.ts';
+import { createServices, type BuiltServices, type ServiceOverrides } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { DatabaseShape } from './khipu-database.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
@@ -29,14 +29,15 @@ export function testSettings(databaseUrl: string, overrides: NodeJS.ProcessEnv =
 
 /**
  * The app's real services (Prisma on Postgres, Blob on Azurite), isolated for one test file,
- * on a database of our migrations' shape or of the Khipu Cloud API's (`shape`).
+ * on a database of our migrations' shape or of the Khipu Cloud API's (`shape`); `ports` replaces some (the clock).
  */
 export async function createTestServices(
   overrides: NodeJS.ProcessEnv = {},
   shape: DatabaseShape = 'ours',
+  ports: ServiceOverrides = {},
 ): Promise<TestServices> {
   const database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
-  const services = createServices(parseConfig(testSettings(database.url, overrides)));
+  const services = createServices(parseConfig(testSettings(database.url, overrides)), ports);
   return {
     ...services,
     database,

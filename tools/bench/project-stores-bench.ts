@@ -11,14 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { createServices } from '../../src/app/services.ts';
-import { cleanCache } from '../../src/cleanup/clean-cache.ts';
+import { CacheCleanup } from '../../src/cleanup/clean-cache.ts';
 import { parseConfig } from '../../src/config.ts';
 import {
   DEVELOPMENT_PROJECT_STORAGE_POLICY,
   projectStorageOf,
   type ProjectStorage,
 } from '../../src/domain/project-storage.ts';
-import { projectStoreDeps } from '../../src/handlers/cleanup-handler.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { startAzurite } from '../local-services/azurite.ts';
 import { startEmbeddedPostgres } from '../local-services/embedded-postgres.ts';
@@ -89,17 +88,16 @@ async function main() {
 }
 
 function pass(services: ReturnType<typeof createServices>) {
-  return cleanCache(
+  return new CacheCleanup(
     {
       maintenance: services.maintenance,
       leases: services.leases,
       blobStore: services.blobStore,
-      stats: services.stats,
-      log: quiet,
-      projects: projectStoreDeps(services),
+      stats: services.statsReader,
+      projects: { maintenance: services.maintenance, accounts: services.accounts, stores: services.projectStores },
     },
     { maxEntriesPerTenant: 10_000, pricePerMillionChars: 16, now: () => NOW },
-  );
+  ).run(quiet);
 }
 
 async function timedPass(services: ReturnType<typeof createServices>, expected: number): Promise<number> {

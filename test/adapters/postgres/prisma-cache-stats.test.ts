@@ -10,7 +10,7 @@ for (const shape of DATABASE_SHAPES) {
     const services = await createTestServices({}, shape);
     const { prisma } = services;
     return {
-      stats: services.stats,
+      stats: services.statsReader,
       seed: async ({
         writer,
         tenantId,

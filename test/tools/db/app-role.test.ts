@@ -8,7 +8,6 @@ import { PrismaPredictiveRuns } from '../../../src/adapters/postgres/prisma-pred
 import { createServices, type BuiltServices } from '../../../src/app/services.ts';
 import { parseConfig } from '../../../src/config.ts';
 import { createAuditionHandler } from '../../../src/handlers/audition-handler.ts';
-import { runCleanupPass } from '../../../src/handlers/cleanup-handler.ts';
 import { createPurgeHandler } from '../../../src/handlers/purge-handler.ts';
 import { createStatsHandler } from '../../../src/handlers/stats-handler.ts';
 import {
@@ -322,9 +321,9 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       );
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ entries: 2, totalHits: 1, projectStores: [] });
-      await expect(app.stats.predictiveByTenant({ now: clock, pricePerMillionChars: 16, limit: 10 })).resolves.toEqual(
-        [],
-      );
+      await expect(
+        app.statsReader.predictiveByTenant({ now: clock, pricePerMillionChars: 16, limit: 10 }),
+      ).resolves.toEqual([]);
     });
 
     it('finds a project’s own storage account, claims predictive runs, and keeps the project accounts’ registry', async () => {
@@ -376,7 +375,7 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       clock = new Date(Math.max(T0.getTime() + 31 * DAY, uploaded + 2 * HOUR));
       expect(await audition(owner, 'uno')).toBe('200 MISS'); // expired: synthesized again, the row replaced
       expect(await audition(owner, 'cuatro')).toBe('200 MISS');
-      const report = await runCleanupPass(app, log);
+      const report = await app.cleanup.run(log);
       expect(report).toMatchObject({ ran: true, expired: 2, evicted: 1, orphans: 1 }); // dos, tres; uno or cuatro
       expect((await ofOwner()).length).toBe(1);
       expect(
