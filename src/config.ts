@@ -127,87 +127,35 @@ const settingsSchema = z.object({
 });
 
 /** Every setting the app reads: local.settings.example.json and docs/configuration.md list each one. */
-export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof typeof settingsSchema.shape)[];
+export const SETTING_NAMES = Object.keys(settingsSchema.shape) as SettingName[];
 
+type SettingName = keyof typeof settingsSchema.shape;
+type Settings = z.infer<typeof settingsSchema>;
+
+/**
+ * Every setting, as the app uses it: the type of the one mapping, configOf (below), where each field is named, typed
+ * and explained once; the comments on its properties are the fields' documentation wherever Config is used.
+ */
+export type Config = OptionalWhereUndefined<ReturnType<typeof configOf>>;
+
+// Kept explicit, not inferred from blobStorageOf: TypeScript would give each kind of the union the other's fields
+// (`accountUrl?: undefined` on a connection string), and the Blob Storage adapter takes this type on its own.
 export type BlobStorageConfig =
   | { kind: 'connection-string'; connectionString: string; containerName: string }
   /** Managed identity (or any DefaultAzureCredential source): no storage key anywhere. */
   | { kind: 'identity'; accountUrl: string; containerName: string };
 
-export interface Config {
-  databaseUrl: string;
-  /** Every connection this instance opens to the database: Prisma's pool (leases included). */
-  databasePoolMax: number;
-  /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
-  databaseReconnectMs: number;
-  /**
-   * The deadline of one database statement (from when it is sent), of opening a connection, and
-   * of the wait for a free one: past it the statement fails as if the database refused it.
-   */
-  databaseTimeoutMs: number;
-  blobStorage: BlobStorageConfig;
-  /**
-   * Blob Storage deadlines: a read's first chunk and each next one (`readMs`); an upload, a
-   * delete, a page of a listing (`writeMs`).
-   */
-  blobTimeouts: { readMs: number; writeMs: number };
-  /**
-   * The largest audition read or stored (MAX_AUDITION_MB): a blob whose length says more is refused before it is
-   * read, one that runs past it is cut off. The Speech service's longest audition (5,000 characters, about 2 MB) fits
-   * many times over.
-   */
-  maxAudioBytes: number;
-  /**
-   * Where a project's own storage account (`settings.creds.storage.azure`) may be: `https://{accountName}.blob.{suffix}`
-   * with one of `endpointSuffixes`, at a public address. `allowAnyEndpoint` (development only: Azurite, a port, a
-   * loopback address) lifts both checks; the deployed app never sets it.
-   */
-  projectStorage: { endpointSuffixes: string[]; allowAnyEndpoint: boolean };
-  speech: {
-    /** Used when a project has no key of its own. */
-    defaultKey?: string;
-    defaultRegion?: string;
-    /** A Speech container or other host that replaces the regional endpoint. */
-    host?: string;
-    /** Longest wait for one synthesis before it is abandoned. */
-    timeoutMs: number;
-    /** The speech service's deadlines: the connection opened, the first audio, each next chunk. */
-    connectTimeoutMs: number;
-    firstAudioTimeoutMs: number;
-    chunkTimeoutMs: number;
-    /** `azure`, or `local`: an offline voice for development (eSpeak NG, never deployed). */
-    provider: 'azure' | 'local';
-    /** Syntheses at once per instance, and how long a request waits for a turn. */
-    maxConcurrency: number;
-    queueWaitMs: number;
-    /** Characters a tenant may synthesize per UTC day on `defaultKey` (0: no limit). */
-    defaultKeyCharsPerTenantPerDay: number;
-  };
-  jwt: { secretKey: string; algorithm: 'HS256' | 'HS384' | 'HS512' };
-  /**
-   * lineLeaseMs: how long a line's lease outlives a holder that stopped renewing it
-   * (then another instance takes it over).
-   */
-  cache: { ttlDays: number; maxEntriesPerTenant: number; cleanupSchedule: string; lineLeaseMs: number };
-  /** The in-process tier of hot audio: 0 bytes disables it. */
-  memoryCache: { maxBytes: number; ttlMs: number };
-  /** How long a verified token, a user and a project are trusted without asking again (0: never). */
-  authCacheMs: number;
-  /** How often hit counts gathered in memory are written to the index. */
-  hitFlushMs: number;
-  /** Dollars per million characters synthesized, for the savings estimate. */
-  ttsPricePerMillionChars: number;
-  /** Syntheses one prewarm request runs at once. */
-  prewarmConcurrency: number;
-  /**
-   * Predictive prewarm: after a tenant's default-line audition of a voice, the default lines of up to `maxVoices`
-   * other voices of its language (0: off), `concurrency` at a time per run.
-   */
-  predictivePrewarm: { maxVoices: number; concurrency: number };
-  /** Application Insights, when set: metrics through OpenTelemetry's metrics SDK and Azure Monitor's exporter. */
-  applicationInsightsConnectionString?: string;
-  port: number;
-}
+/**
+ * The mapping's type with each field that may be undefined optional (`defaultKey?: string`, where an object
+ * literal's type says `defaultKey: string | undefined`), so that one who builds a part of Config may leave it out.
+ */
+type OptionalWhereUndefined<T> = T extends readonly unknown[] | string | number | boolean | undefined
+  ? T
+  : { [K in keyof T as undefined extends T[K] ? never : K]: OptionalWhereUndefined<T[K]> } & {
+        [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
+      } extends infer Both
+    ? { [K in keyof Both]: Both[K] } // one object type, not an intersection, where it is shown
+    : never;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -232,61 +180,101 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const settings = result.data;
   if (!settings || problems.length > 0) throw new ConfigError(problems);
+  return configOf(settings);
+}
 
+/** The settings as the app uses them: Config is this mapping's type. */
+function configOf(settings: Settings) {
   return {
     databaseUrl: settings.DATABASE_URL,
+    /** Every connection this instance opens to the database: Prisma's pool (leases included). */
     databasePoolMax: settings.DATABASE_POOL_MAX,
+    /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
     databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,
+    /**
+     * The deadline of one database statement (from when it is sent), of opening a connection, and
+     * of the wait for a free one: past it the statement fails as if the database refused it.
+     */
     databaseTimeoutMs: settings.DATABASE_TIMEOUT_SECONDS * 1000,
     ...storageOf(settings),
     speech: {
+      /** Used when a project has no key of its own. */
       defaultKey: settings.AZURE_SPEECH_KEY,
       defaultRegion: settings.AZURE_SPEECH_REGION,
+      /** A Speech container or other host that replaces the regional endpoint. */
       host: settings.AZURE_SPEECH_HOST,
+      /** Longest wait for one synthesis before it is abandoned. */
       timeoutMs: settings.TTS_TIMEOUT_SECONDS * 1000,
+      /** The speech service's deadlines: the connection opened, the first audio, each next chunk. */
       connectTimeoutMs: settings.TTS_CONNECT_TIMEOUT_SECONDS * 1000,
       firstAudioTimeoutMs: settings.TTS_FIRST_AUDIO_TIMEOUT_SECONDS * 1000,
       chunkTimeoutMs: settings.TTS_CHUNK_TIMEOUT_SECONDS * 1000,
+      /** `azure`, or `local`: an offline voice for development (eSpeak NG, never deployed). */
       provider: settings.TTS_PROVIDER,
+      /** Syntheses at once per instance, and how long a request waits for a turn. */
       maxConcurrency: settings.TTS_MAX_CONCURRENCY,
       queueWaitMs: settings.TTS_QUEUE_WAIT_SECONDS * 1000,
+      /** Characters a tenant may synthesize per UTC day on `defaultKey` (0: no limit). */
       defaultKeyCharsPerTenantPerDay: settings.DEFAULT_KEY_CHARS_PER_TENANT_PER_DAY,
     },
-    jwt: { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM },
+    jwt: jwtOf(settings),
     cache: {
       ttlDays: settings.CACHE_TTL_DAYS,
       maxEntriesPerTenant: settings.CACHE_MAX_ENTRIES_PER_TENANT,
       cleanupSchedule: settings.CACHE_CLEANUP_SCHEDULE,
+      /** How long a line's lease outlives a holder that stopped renewing it (then another instance takes it over). */
       lineLeaseMs: settings.CACHE_LINE_LEASE_SECONDS * 1000,
     },
+    /** The in-process tier of hot audio: 0 bytes disables it. */
     memoryCache: {
       maxBytes: Math.round(settings.MEMORY_CACHE_MB * 1024 * 1024),
       ttlMs: settings.MEMORY_CACHE_TTL_SECONDS * 1000,
     },
+    /** How long a verified token, a user and a project are trusted without asking again (0: never). */
     authCacheMs: settings.AUTH_CACHE_SECONDS * 1000,
+    /** How often hit counts gathered in memory are written to the index. */
     hitFlushMs: settings.HIT_FLUSH_SECONDS * 1000,
+    /** Dollars per million characters synthesized, for the savings estimate. */
     ttsPricePerMillionChars: settings.TTS_PRICE_PER_MILLION_CHARS,
+    /** Syntheses one prewarm request runs at once. */
     prewarmConcurrency: settings.PREWARM_CONCURRENCY,
+    /**
+     * Predictive prewarm: after a tenant's default-line audition of a voice, the default lines of up to `maxVoices`
+     * other voices of its language (0: off), `concurrency` at a time per run.
+     */
     predictivePrewarm: {
       maxVoices: settings.PREDICTIVE_PREWARM_MAX_VOICES,
       concurrency: settings.PREDICTIVE_PREWARM_CONCURRENCY,
     },
+    /** Application Insights, when set: metrics through OpenTelemetry's metrics SDK and Azure Monitor's exporter. */
     applicationInsightsConnectionString: settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
     port: settings.PORT,
   };
 }
 
 /** Blob Storage: the operator's account, its deadlines and limit, and where projects' own accounts may be. */
-function storageOf(
-  settings: z.infer<typeof settingsSchema>,
-): Pick<Config, 'blobStorage' | 'blobTimeouts' | 'maxAudioBytes' | 'projectStorage'> {
+function storageOf(settings: Settings) {
   return {
     blobStorage: blobStorageOf(settings),
+    /**
+     * Blob Storage deadlines: a read's first chunk and each next one (`readMs`); an upload, a
+     * delete, a page of a listing (`writeMs`).
+     */
     blobTimeouts: {
       readMs: settings.BLOB_READ_TIMEOUT_SECONDS * 1000,
       writeMs: settings.BLOB_WRITE_TIMEOUT_SECONDS * 1000,
     },
+    /**
+     * The largest audition read or stored (MAX_AUDITION_MB): a blob whose length says more is refused before it is
+     * read, one that runs past it is cut off. The Speech service's longest audition (5,000 characters, about 2 MB)
+     * fits many times over.
+     */
     maxAudioBytes: Math.round(settings.MAX_AUDITION_MB * 1024 * 1024),
+    /**
+     * Where a project's own storage account (`settings.creds.storage.azure`) may be:
+     * `https://{accountName}.blob.{suffix}` with one of `endpointSuffixes`, at a public address. `allowAnyEndpoint`
+     * (development only: Azurite, a port, a loopback address) lifts both checks; the deployed app never sets it.
+     */
     projectStorage: {
       endpointSuffixes: settings.PROJECT_STORAGE_ENDPOINT_SUFFIXES.split(',').map((suffix) =>
         suffix.trim().toLowerCase(),
@@ -297,7 +285,7 @@ function storageOf(
 }
 
 /** Where the blobs are: the guide's Step 1 sets both; the connection string then wins. */
-function blobStorageOf(settings: z.infer<typeof settingsSchema>): Config['blobStorage'] {
+function blobStorageOf(settings: Settings): BlobStorageConfig {
   const containerName = settings.AZURE_STORAGE_CONTAINER_NAME;
   return settings.AZURE_STORAGE_CONNECTION_STRING
     ? { kind: 'connection-string', connectionString: settings.AZURE_STORAGE_CONNECTION_STRING, containerName }
@@ -308,7 +296,10 @@ function blobStorageOf(settings: z.infer<typeof settingsSchema>): Config['blobSt
       };
 }
 
-type SettingName = keyof typeof settingsSchema.shape;
+/** The token settings: parseConfig's, and parseJwtConfig's for tools. */
+function jwtOf(settings: Pick<Settings, 'JWT_SECRET_KEY' | 'JWT_ALGORITHM'>) {
+  return { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM };
+}
 
 /** The named settings only, with the same rules and messages as parseConfig. */
 function parseSome<const K extends SettingName>(names: readonly K[], env: NodeJS.ProcessEnv) {
@@ -337,8 +328,7 @@ export function parseCleanupSchedule(env: NodeJS.ProcessEnv = process.env): stri
 
 /** Just the token settings, for tools that sign development tokens. */
 export function parseJwtConfig(env: NodeJS.ProcessEnv = process.env): Config['jwt'] {
-  const settings = parseSome(['JWT_SECRET_KEY', 'JWT_ALGORITHM'], env);
-  return { secretKey: settings.JWT_SECRET_KEY, algorithm: settings.JWT_ALGORITHM };
+  return jwtOf(parseSome(['JWT_SECRET_KEY', 'JWT_ALGORITHM'], env));
 }
 
 /** Just the database setting, for tools (migrations) that need nothing else. */
