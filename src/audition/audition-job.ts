@@ -1,4 +1,4 @@
-import type { CacheSlot } from '../cache/audio-cache.ts';
+import type { CacheLine } from '../cache/audio-cache.ts';
 import type { Audition } from '../domain/audition.ts';
 import { computeCacheKey } from '../domain/cache-key.ts';
 import type { Caller, ProjectAccess } from '../ports/account-directory.ts';
@@ -23,11 +23,11 @@ export interface AuditionRequest {
 }
 
 /**
- * One audition on its way: the cache's slot for it (its key, its project's own account if any) and what a synthesis
+ * One audition on its way: the cache's line for it (its key, its project's own account if any) and what a synthesis
  * needs. `unusableStore`: the project's own storage settings cannot be used (why), so nothing of it is looked up or
  * stored.
  */
-export type AuditionJob = CacheSlot & SynthesisJob & { unusableStore?: string };
+export type AuditionJob = CacheLine & SynthesisJob & { unusableStore?: string };
 
 export interface AuditionJobDeps {
   engine: { provider: string; outputFormat: string };

@@ -135,18 +135,18 @@ export class AuditionService {
     const job = this.#job(request);
     if (job.unusableStore !== undefined) {
       this.#projectStoreStatus.unusable(job.log, job.project.id, job.tenantId, job.unusableStore);
-      return served(job, 'synthesis', await this.#synthesizeUncached(job));
+      return answered(job, 'synthesis', await this.#synthesizeUncached(job));
     }
     const hot = this.#cache.fromMemory(job);
-    if (hot) return served(job, 'memory', hot);
+    if (hot) return answered(job, 'memory', hot);
 
     const inFlight = this.#flights.find(job.cacheKey);
     if (inFlight) return this.#join(job, inFlight);
 
     // A stored entry streams to this caller from its first chunk on.
     const found = await this.#cache.lookUpStreaming(job);
-    if (found.kind === 'hit') return served(job, 'l2', found.audio);
-    if (found.kind === 'bypass') return served(job, 'synthesis', await this.#synthesizeUncached(job));
+    if (found.kind === 'hit') return answered(job, 'l2', found.audio);
+    if (found.kind === 'bypass') return answered(job, 'synthesis', await this.#synthesizeUncached(job));
 
     // Another identical request may have started filling it during our lookup.
     const startedMeanwhile = this.#flights.find(job.cacheKey);
@@ -218,10 +218,10 @@ export class AuditionService {
   async #join(job: AuditionJob, flight: Flight<WholeAudio>): Promise<AuditionAnswer> {
     if (flight.published) {
       this.#cache.recordPlay(job.cacheKey);
-      return served(job, 'memory', { ...flight.published, status: 'HIT-L2' });
+      return answered(job, 'memory', { ...flight.published, status: 'HIT-L2' });
     }
     job.timings.tier = 'synthesis';
-    return served(job, 'synthesis', await flight.landed);
+    return answered(job, 'synthesis', await flight.landed);
   }
 
   /** Fills a miss as a flight identical requests here join; it lands once the audio is stored. */
@@ -243,8 +243,8 @@ export class AuditionService {
     // Very likely a synthesis: let the engine connect while the lease and the second lookup run.
     this.#synthesis.prepare(job.project);
     const turn = await this.#awaitTurn(job);
-    if (turn.kind === 'stored') return settled(served(job, 'l2', turn.audio));
-    if (turn.kind === 'uncached') return settled(served(job, 'synthesis', await this.#synthesizeUncached(job)));
+    if (turn.kind === 'stored') return settled(answered(job, 'l2', turn.audio));
+    if (turn.kind === 'uncached') return settled(answered(job, 'synthesis', await this.#synthesizeUncached(job)));
     const { lease } = turn;
     const ssml = buildSsml(job.audition);
     let synthesis: StartedSynthesis;
@@ -271,10 +271,10 @@ export class AuditionService {
     );
     const released = () => lease?.release();
     void stored.then(released, released);
-    if (!streaming) return settled(served(job, 'synthesis', await stored));
+    if (!streaming) return settled(answered(job, 'synthesis', await stored));
     const audio = answerOf(synthesis.audio, kept);
     return {
-      answer: served(job, 'synthesis', { status: 'MISS', audio, cacheKey: job.cacheKey, durationSeconds: undefined }),
+      answer: answered(job, 'synthesis', { status: 'MISS', audio, cacheKey: job.cacheKey, durationSeconds: undefined }),
       stored,
     };
   }
@@ -357,7 +357,7 @@ export class AuditionService {
 }
 
 /** The answer, with the tier that gave it (also for Server-Timing). */
-function served<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A): A & { tier: Tier } {
+function answered<A extends AuditionAudio>(job: AuditionJob, tier: Tier, audio: A): A & { tier: Tier } {
   job.timings.tier = tier;
   return { ...audio, tier };
 }

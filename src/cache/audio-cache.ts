@@ -13,17 +13,17 @@ import type { HeldLease } from './held-lease.ts';
 import type { HitRecorder } from './hit-recorder.ts';
 import { continueStream, openBlob, readRest, type OpenedEntry } from './blob-audio.ts';
 import type { MemoryAudioTier } from './memory-audio-tier.ts';
-import type { ProjectStoreStatus, SlotStore } from './project-stores.ts';
+import type { ProjectStoreStatus, LineStore } from './project-stores.ts';
 
-/** One tenant's entry being looked up or stored. */
-export interface CacheSlot {
+/** A line (one tenant's cache key) being looked up or stored, with the request's log and timings. */
+export interface CacheLine {
   tenantId: string;
   cacheKey: string;
   log: Logger;
   timings: Timings;
   predictive?: boolean; // stored by a predictive prewarm: counted as its spend, its plays as its hits
   /** The project's own storage account, where its blob is read and stored; absent: the operator's account. */
-  store?: SlotStore;
+  store?: LineStore;
 }
 
 export type Lookup = { kind: 'hit'; audio: WholeAudio } | { kind: 'miss' } | { kind: 'bypass' };
@@ -71,23 +71,23 @@ export class AudioCache {
   }
 
   /** The tenant's audio if this instance holds it in memory (a play, counted). */
-  fromMemory(slot: CacheSlot): WholeAudio | undefined {
+  fromMemory(line: CacheLine): WholeAudio | undefined {
     const lookupStarted = performance.now();
-    const hot = this.#deps.memory?.get(slot.cacheKey);
-    slot.timings.add('lookup', performance.now() - lookupStarted);
+    const hot = this.#deps.memory?.get(line.cacheKey);
+    line.timings.add('lookup', performance.now() - lookupStarted);
     // The key holds the tenant id; the check is a second lock on the same door.
-    if (!hot || !sameTenant(hot.tenantId, slot.tenantId)) return undefined;
-    this.recordPlay(slot.cacheKey);
-    return { status: 'HIT-L2', audio: hot.audio, cacheKey: slot.cacheKey, durationSeconds: hot.durationSeconds };
+    if (!hot || !sameTenant(hot.tenantId, line.tenantId)) return undefined;
+    this.recordPlay(line.cacheKey);
+    return { status: 'HIT-L2', audio: hot.audio, cacheKey: line.cacheKey, durationSeconds: hot.durationSeconds };
   }
 
   /**
    * A usable stored entry's whole audio (a play, counted, and kept in memory), or why there is none: for a request that
    * shares it with others (a miss found stored meanwhile).
    */
-  async lookUp(slot: CacheSlot): Promise<Lookup> {
-    const opened = await this.#open(slot);
-    return opened.kind === 'open' ? this.#readWhole(slot, opened) : opened;
+  async lookUp(line: CacheLine): Promise<Lookup> {
+    const opened = await this.#open(line);
+    return opened.kind === 'open' ? this.#readWhole(line, opened) : opened;
   }
 
   /**
@@ -95,23 +95,23 @@ export class AudioCache {
    * counted; kept in memory once it has all passed), or why there is none. A fault before the first chunk is a
    * `bypass`; one after it breaks the stream off.
    */
-  async lookUpStreaming(slot: CacheSlot): Promise<StreamedLookup> {
-    const opened = await this.#open(slot);
+  async lookUpStreaming(line: CacheLine): Promise<StreamedLookup> {
+    const opened = await this.#open(line);
     if (opened.kind !== 'open') return opened;
     const { entry, first, size } = opened;
     // All of it came in the first chunk (a short line): read its end, answer it whole.
-    if (first.done || first.value.length >= size) return this.#readWhole(slot, opened);
-    const hit = this.#played(slot, entry, undefined);
+    if (first.done || first.value.length >= size) return this.#readWhole(line, opened);
+    const hit = this.#hitOf(line, entry, undefined);
     // Kept in memory once all of it has passed, if this instance keeps audio of that size,
     // and unless the tenant's audio was purged from memory meanwhile.
-    const purges = this.#purgesOf(slot.tenantId);
+    const purges = this.#purgesOf(line.tenantId);
     const keep = this.#deps.memory?.fits(size)
       ? (audio: Buffer) => {
-          if (this.#purgesOf(slot.tenantId) === purges) this.#keep(slot, entry, audio);
+          if (this.#purgesOf(line.tenantId) === purges) this.#keep(line, entry, audio);
         }
       : undefined;
     const cutOff = 'audition cache: blob read broke off after streaming began, response cut off';
-    const broken = (error: unknown) => this.#blobOutage(slot).failed(slot.log, cutOff, error);
+    const broken = (error: unknown) => this.#blobOutage(line).failed(line.log, cutOff, error);
     return {
       kind: 'hit',
       audio: { ...hit, audio: continueStream(first.value, opened, keep, broken), sizeBytes: size },
@@ -122,23 +122,23 @@ export class AudioCache {
    * Whether the index holds a live entry of the tenant under this key, without reading its audio or counting a play (a
    * prewarm). Throws `unavailable` when the index cannot be read.
    */
-  async holds(slot: Pick<CacheSlot, 'tenantId' | 'cacheKey'>): Promise<boolean> {
+  async holds(line: Pick<CacheLine, 'tenantId' | 'cacheKey'>): Promise<boolean> {
     let entry: CacheEntry | null;
     try {
-      entry = await this.#deps.index.find(slot.cacheKey);
+      entry = await this.#deps.index.find(line.cacheKey);
     } catch (error) {
       throw new AppError('unavailable', 'The cache index could not be read; try again shortly', {
         retryAfterSeconds: 5,
         cause: error,
       });
     }
-    return this.#isLive(entry, slot.tenantId);
+    return this.#isLive(entry, line.tenantId);
   }
 
   /** Keeps synthesized audio in this instance before it is stored (dropped if storing fails). */
-  remember(slot: CacheSlot, { audio, durationSeconds }: SynthesizedAudition): void {
-    this.#deps.memory?.set(slot.cacheKey, {
-      tenantId: slot.tenantId,
+  remember(line: CacheLine, { audio, durationSeconds }: SynthesizedAudition): void {
+    this.#deps.memory?.set(line.cacheKey, {
+      tenantId: line.tenantId,
       audio,
       durationSeconds,
       expiresAt: this.#expiry(this.#now()),
@@ -151,7 +151,7 @@ export class AudioCache {
    * (it froze, another instance took the line over) answers its audio uncached and leaves the new holder's entry be.
    */
   async store(
-    slot: CacheSlot,
+    line: CacheLine,
     audition: Audition,
     ssml: string,
     { audio, durationSeconds }: SynthesizedAudition,
@@ -159,20 +159,20 @@ export class AudioCache {
   ): Promise<WholeAudio> {
     const now = this.#now();
     const { index, memory, engine } = this.#deps;
-    const blobStore = this.#blobsOf(slot);
-    const blobPath = audioBlobPath(slot.tenantId, slot.cacheKey);
+    const blobStore = this.#blobsOf(line);
+    const blobPath = audioBlobPath(line.tenantId, line.cacheKey);
     const notStored = (): WholeAudio => {
-      memory?.delete(slot.cacheKey);
-      return { status: 'BYPASS', audio, cacheKey: slot.cacheKey, durationSeconds };
+      memory?.delete(line.cacheKey);
+      return { status: 'BYPASS', audio, cacheKey: line.cacheKey, durationSeconds };
     };
     const uncached = (what: 'blob upload' | 'index write', error: unknown): WholeAudio => {
-      const outage = what === 'blob upload' ? this.#blobOutage(slot) : this.#outages.database;
-      outage.failed(slot.log, `audition cache: ${what} failed, audio not cached`, error);
+      const outage = what === 'blob upload' ? this.#blobOutage(line) : this.#outages.database;
+      outage.failed(line.log, `audition cache: ${what} failed, audio not cached`, error);
       return notStored();
     };
     const lostLease = (): WholeAudio => {
-      slot.log.warn(
-        `audition cache: lost the lease of ${slot.cacheKey.slice(0, 12)}… before storing it ` +
+      line.log.warn(
+        `audition cache: lost the lease of ${line.cacheKey.slice(0, 12)}… before storing it ` +
           '(another instance took the line over); answering uncached',
       );
       return notStored();
@@ -184,29 +184,29 @@ export class AudioCache {
       // A crash between the two leaves an orphan blob (swept by the cleanup), never a row
       // pointing at nothing.
       await blobStore.put(blobPath, audio, 'audio/mpeg');
-      this.#blobOutage(slot).succeeded(slot.log);
+      this.#blobOutage(line).succeeded(line.log);
     } catch (error) {
       return uncached('blob upload', error);
     }
     const [url, expiresAt] = [blobStore.urlOf(blobPath), this.#expiry(now)];
     const blob = { path: blobPath, url, engine, createdAt: now, expiresAt };
-    const entry = newCacheEntry(slot, audition, ssml, { audio, durationSeconds }, blob);
+    const entry = newCacheEntry(line, audition, ssml, { audio, durationSeconds }, blob);
     try {
       // A conflict means the key has a row already: one another instance stored meanwhile
       // (same key, same audio: keep it and its counts), or the expired one being healed.
       // A row whose blob was missing points at the path just re-uploaded, so it stands.
       const inserted = await index.insert(entry, lease?.grant);
       if (!inserted) {
-        const existing = await index.find(slot.cacheKey);
+        const existing = await index.find(line.cacheKey);
         if (existing?.expiresAt && existing.expiresAt.getTime() <= now.getTime())
           await index.replace(entry, lease?.grant);
       }
-      this.#outages.database.succeeded(slot.log);
+      this.#outages.database.succeeded(line.log);
     } catch (error) {
       if (error instanceof LeaseLostError) return lostLease();
       return uncached('index write', error);
     }
-    return { status: 'MISS', audio, cacheKey: slot.cacheKey, durationSeconds };
+    return { status: 'MISS', audio, cacheKey: line.cacheKey, durationSeconds };
   }
 
   /** A play served from this instance (memory, or a request joining one being filled). */
@@ -227,86 +227,86 @@ export class AudioCache {
   }
 
   /** The live entry's blob, opened up to its first chunk, or why there is none. */
-  async #open(slot: CacheSlot): Promise<OpenedEntry | { kind: 'miss' } | { kind: 'bypass' }> {
+  async #open(line: CacheLine): Promise<OpenedEntry | { kind: 'miss' } | { kind: 'bypass' }> {
     const { index } = this.#deps;
-    const blobStore = this.#blobsOf(slot);
+    const blobStore = this.#blobsOf(line);
     let entry: CacheEntry | null;
     try {
-      entry = await slot.timings.time('lookup', () => index.find(slot.cacheKey));
-      this.#outages.database.succeeded(slot.log);
+      entry = await line.timings.time('lookup', () => index.find(line.cacheKey));
+      this.#outages.database.succeeded(line.log);
     } catch (error) {
-      this.#outages.database.failed(slot.log, 'audition cache: index lookup failed, answering uncached', error);
+      this.#outages.database.failed(line.log, 'audition cache: index lookup failed, answering uncached', error);
       return { kind: 'bypass' };
     }
-    if (!this.#isLive(entry, slot.tenantId)) return { kind: 'miss' };
-    if (entry.storeId !== (slot.store?.storeId ?? null)) {
-      // Stored in another account than this slot's (never by this service's keys, which name the account): it is
+    if (!this.#isLive(entry, line.tenantId)) return { kind: 'miss' };
+    if (entry.storeId !== (line.store?.storeId ?? null)) {
+      // Stored in another account than this line's (never by this service's keys, which name the account): it is
       // not this request's to read, heal or delete. Answered uncached, the entry left as it is.
-      slot.log.warn(`audition cache: ${slot.cacheKey.slice(0, 12)}… is stored in another account, answering uncached`);
+      line.log.warn(`audition cache: ${line.cacheKey.slice(0, 12)}… is stored in another account, answering uncached`);
       return { kind: 'bypass' };
     }
     const live = entry;
     try {
-      const opened = await slot.timings.time('blob', () => openBlob(blobStore, live));
-      this.#blobOutage(slot).succeeded(slot.log);
+      const opened = await line.timings.time('blob', () => openBlob(blobStore, live));
+      this.#blobOutage(line).succeeded(line.log);
       return opened;
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
         // Its blob is gone: a miss that overwrites the entry ("heals" it), in the same account.
-        this.#blobOutage(slot).succeeded(slot.log);
-        slot.log.warn(`audition cache: blob missing for ${slot.cacheKey.slice(0, 12)}…, healing`);
+        this.#blobOutage(line).succeeded(line.log);
+        line.log.warn(`audition cache: blob missing for ${line.cacheKey.slice(0, 12)}…, healing`);
         return { kind: 'miss' };
       }
-      this.#blobOutage(slot).failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
+      this.#blobOutage(line).failed(line.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
   }
 
   /** The opened blob read to its end: the hit, or a `bypass` when the read fails or gives other than its length. */
-  async #readWhole(slot: CacheSlot, { entry, first, blob, size }: OpenedEntry): Promise<Lookup> {
+  async #readWhole(line: CacheLine, { entry, first, blob, size }: OpenedEntry): Promise<Lookup> {
     let audio: Buffer;
     try {
-      audio = await slot.timings.time('blob', () => readRest(first, blob));
+      audio = await line.timings.time('blob', () => readRest(first, blob));
       // A length of 0 is a store that did not say (it is never a stored audition's).
       if (size > 0 && audio.length !== size) throw new Error(`the blob gave ${audio.length} bytes, not its ${size}`);
     } catch (error) {
-      this.#blobOutage(slot).failed(slot.log, 'audition cache: blob read failed, answering uncached', error);
+      this.#blobOutage(line).failed(line.log, 'audition cache: blob read failed, answering uncached', error);
       return { kind: 'bypass' };
     }
-    return { kind: 'hit', audio: this.#played(slot, entry, audio) };
+    return { kind: 'hit', audio: this.#hitOf(line, entry, audio) };
   }
 
   /** A play of a stored entry: counted, kept in memory when whole, served from L2. */
-  #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer): WholeAudio;
-  #played(slot: CacheSlot, entry: CacheEntry, audio: undefined): Omit<AuditionAudio, 'audio'>;
-  #played(slot: CacheSlot, entry: CacheEntry, audio: Buffer | undefined): WholeAudio | Omit<AuditionAudio, 'audio'> {
-    if (audio) this.#keep(slot, entry, audio);
-    this.recordPlay(slot.cacheKey);
+  #hitOf(line: CacheLine, entry: CacheEntry, audio: Buffer): WholeAudio;
+  #hitOf(line: CacheLine, entry: CacheEntry, audio: undefined): Omit<AuditionAudio, 'audio'>;
+  #hitOf(line: CacheLine, entry: CacheEntry, audio: Buffer | undefined): WholeAudio | Omit<AuditionAudio, 'audio'> {
+    if (audio) this.#keep(line, entry, audio);
+    this.recordPlay(line.cacheKey);
     const found = {
       status: 'HIT-L2' as const,
-      cacheKey: slot.cacheKey,
+      cacheKey: line.cacheKey,
       durationSeconds: entry.audioDurationSeconds ?? undefined,
     };
     return audio ? { ...found, audio } : found;
   }
 
-  #keep(slot: CacheSlot, entry: CacheEntry, audio: Buffer): void {
-    this.#deps.memory?.set(slot.cacheKey, {
-      tenantId: slot.tenantId,
+  #keep(line: CacheLine, entry: CacheEntry, audio: Buffer): void {
+    this.#deps.memory?.set(line.cacheKey, {
+      tenantId: line.tenantId,
       audio,
       durationSeconds: entry.audioDurationSeconds ?? undefined,
       expiresAt: entry.expiresAt,
     });
   }
 
-  /** Where this slot's blob is read and stored: its project's own account, else the operator's. */
-  #blobsOf(slot: CacheSlot): BlobStore {
-    return slot.store?.blobs ?? this.#deps.blobStore;
+  /** Where this line's blob is read and stored: its project's own account, else the operator's. */
+  #blobsOf(line: CacheLine): BlobStore {
+    return line.store?.blobs ?? this.#deps.blobStore;
   }
 
-  /** Where a blob failure of this slot is logged: its project account's own outage, else Blob Storage's. */
-  #blobOutage(slot: CacheSlot): Pick<Outages['blobStorage'], 'failed' | 'succeeded'> {
-    return slot.store ? this.#projectStores.outageFor(slot.store) : this.#outages.blobStorage;
+  /** Where a blob failure of this line is logged: its project account's own outage, else Blob Storage's. */
+  #blobOutage(line: CacheLine): Pick<Outages['blobStorage'], 'failed' | 'succeeded'> {
+    return line.store ? this.#projectStores.outageFor(line.store) : this.#outages.blobStorage;
   }
 
   #isLive(entry: CacheEntry | null, tenantId: string): entry is CacheEntry {
@@ -319,9 +319,9 @@ export class AudioCache {
   }
 }
 
-/** The index row of a synthesized audition whose blob was just stored at `blob.path` (in the slot's account). */
+/** The index row of a synthesized audition whose blob was just stored at `blob.path` (in the line's account). */
 function newCacheEntry(
-  slot: CacheSlot,
+  line: CacheLine,
   audition: Audition,
   ssml: string,
   { audio, durationSeconds }: SynthesizedAudition,
@@ -334,8 +334,8 @@ function newCacheEntry(
   },
 ): NewCacheEntry {
   return {
-    tenantId: slot.tenantId,
-    cacheKey: slot.cacheKey,
+    tenantId: line.tenantId,
+    cacheKey: line.cacheKey,
     text: audition.text,
     ssml,
     voiceId: audition.voice,
@@ -346,7 +346,7 @@ function newCacheEntry(
     audioFileSizeBytes: audio.length,
     createdAt: blob.createdAt,
     expiresAt: blob.expiresAt,
-    predictive: slot.predictive === true,
-    ...(slot.store ? { store: { storeId: slot.store.storeId, projectId: slot.store.projectId } } : {}),
+    predictive: line.predictive === true,
+    ...(line.store ? { store: { storeId: line.store.storeId, projectId: line.store.projectId } } : {}),
   };
 }

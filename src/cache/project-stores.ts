@@ -5,8 +5,8 @@ import type { Logger } from '../logger.ts';
 import { OutageLog } from '../outage-log.ts';
 import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from '../ports/blob-store.ts';
 
-/** A project's own storage account, as one cache slot uses it. */
-export interface SlotStore {
+/** A project's own storage account, as one cache line uses it. */
+export interface LineStore {
   /** ProjectStorage.storeId: `{serviceUrl}/{containerName}` (no secret). */
   storeId: string;
   projectId: string;
@@ -44,8 +44,8 @@ export class ProjectStoreStatus {
     this.#now = now;
   }
 
-  /** The outage log of this slot's account: `failed` names the project in its warning. */
-  outageFor(store: SlotStore): Pick<OutageLog, 'failed' | 'succeeded'> {
+  /** The outage log of this line's account: `failed` names the project in its warning. */
+  outageFor(store: LineStore): Pick<OutageLog, 'failed' | 'succeeded'> {
     const known = this.#entry(store);
     return {
       failed: (log: Logger, message: string, error: unknown) => {
@@ -88,7 +88,7 @@ export class ProjectStoreStatus {
     return tenantId === undefined ? states : states.filter((state) => state.tenantId === tenantId.toLowerCase());
   }
 
-  #entry(store: Omit<SlotStore, 'blobs'>) {
+  #entry(store: Omit<LineStore, 'blobs'>) {
     let known = this.#stores.get(store.storeId + '\u0000' + store.projectId);
     if (!known) {
       const { storeId, projectId, accountName } = store;

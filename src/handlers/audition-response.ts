@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { AuditionAnswer } from '../audition/audition-service.ts';
 import type { Audition } from '../domain/audition.ts';
-import type { Call, Exchange } from './endpoint.ts';
+import type { Call, Invocation } from './endpoint.ts';
 import { problemResponse } from './problem-response.ts';
 
 /** Headers the browser client reads (the old API exposed them through CORS too). */
@@ -44,12 +44,12 @@ export function audioResponse(answer: AuditionAnswer, audition: Audition, call: 
 }
 
 /** The problem+json answer of a failed audition, with the audio's headers, its tier logged and counted. */
-export function auditionProblem(error: unknown, exchange: Exchange): HttpResponseInit {
-  const { context, timings } = exchange;
+export function auditionProblem(error: unknown, invocation: Invocation): HttpResponseInit {
+  const { context, timings } = invocation;
   const response = problemResponse(error, context);
   const status = response.status ?? 500;
-  exchange.log.tier = timings.tier;
-  exchange.services?.metrics.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
+  invocation.log.tier = timings.tier;
+  invocation.services?.metrics.audition({ cacheStatus: 'ERROR', tier: timings.tier, status }, undefined);
   return {
     ...response,
     headers: {

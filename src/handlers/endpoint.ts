@@ -17,8 +17,8 @@ import { logRequest, type RequestLogFields } from './request-log.ts';
 // endpoint answers it in its own body (`fail`). The request's log line (request-log.ts) is
 // written here, once, either way; a step adds to it through `log` (counts, the cache status).
 
-/** One request as every step sees it. */
-export interface Exchange {
+/** One invocation of an HTTP function (one request), as every step sees it. */
+export interface Invocation {
   request: HttpRequest;
   context: InvocationContext;
   /** Server-Timing's phases (`auth` is the authenticate step's); the log line's `ms`. */
@@ -29,7 +29,7 @@ export interface Exchange {
   services?: Services;
 }
 
-export type Call = Exchange & { services: Services };
+export type Call = Invocation & { services: Services };
 
 /** Who is calling, as AccessControl found them. */
 export type Caller = Awaited<ReturnType<Services['access']['authenticate']>>;
@@ -42,7 +42,7 @@ export interface Endpoint<Who extends Caller | undefined, Input, Result> {
   run(input: Input, call: Call): Promise<Result>;
   respond(result: Result, input: Input, call: Call): HttpResponseInit;
   /** Anything thrown, as an answer: a problem+json from the one table unless given. */
-  fail?(error: unknown, exchange: Exchange): HttpResponseInit;
+  fail?(error: unknown, invocation: Invocation): HttpResponseInit;
   /** Without a request log line (the health check: probes come every few seconds). */
   unlogged?: true;
 }
@@ -53,21 +53,21 @@ export function endpoint<Who extends Caller | undefined, Input, Result>(
   spec: Endpoint<Who, Input, Result>,
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
-    const exchange: Exchange = { request, context, timings: new Timings(), log: {} };
+    const invocation: Invocation = { request, context, timings: new Timings(), log: {} };
     let response: HttpResponseInit;
     try {
-      const call: Call = Object.assign(exchange, { services: services() });
+      const call: Call = Object.assign(invocation, { services: services() });
       const who = await call.timings.time('auth', () => spec.authenticate(call.services, request));
       if (who) call.log.tenant = who.tenantId;
       const input = await spec.parse(call, who);
       response = spec.respond(await spec.run(input, call), input, call);
     } catch (error) {
-      exchange.log.error = toAppError(error).code;
-      response = spec.fail ? spec.fail(error, exchange) : problemResponse(error, context);
+      invocation.log.error = toAppError(error).code;
+      response = spec.fail ? spec.fail(error, invocation) : problemResponse(error, context);
     }
     if (!spec.unlogged) {
-      const fields = { function: spec.name, status: response.status ?? 200, ms: exchange.timings.elapsedMs() };
-      logRequest(context, { ...fields, ...exchange.log });
+      const fields = { function: spec.name, status: response.status ?? 200, ms: invocation.timings.elapsedMs() };
+      logRequest(context, { ...fields, ...invocation.log });
     }
     return response;
   };

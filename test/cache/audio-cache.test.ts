@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AudioCache, type CacheSlot } from '../../src/cache/audio-cache.ts';
+import { AudioCache, type CacheLine } from '../../src/cache/audio-cache.ts';
 import { HeldLease } from '../../src/cache/held-lease.ts';
 import { HitRecorder } from '../../src/cache/hit-recorder.ts';
 import { MemoryAudioTier } from '../../src/cache/memory-audio-tier.ts';
-import type { SlotStore } from '../../src/cache/project-stores.ts';
+import type { LineStore } from '../../src/cache/project-stores.ts';
 import type { AuditionAudio } from '../../src/domain/audition-audio.ts';
 import { audioBlobPath } from '../../src/domain/blob-layout.ts';
 import { AppError } from '../../src/errors.ts';
@@ -50,11 +50,11 @@ function cacheOnTwins({ blobChunkBytes = 16_384 } = {}) {
   const memory = new MemoryAudioTier({ maxBytes: 10_000_000, ttlMs: 300_000, now });
   const engine = { provider: 'memory', outputFormat: 'audio-24khz-48kbitrate-mono-mp3' };
   const cache = new AudioCache(audioCacheDeps({ index, blobStore, hits, memory, ttlDays: 30, engine, now }));
-  const slot = (tenantId = TENANT, cacheKey = KEY, store?: SlotStore): CacheSlot => {
+  const slot = (tenantId = TENANT, cacheKey = KEY, store?: LineStore): CacheLine => {
     return { tenantId, cacheKey, log, timings: new Timings(), store };
   };
   /** An entry as any instance stored it: its blob (unless `blob: false`), then its row. */
-  const seed = async (options: { tenantId?: string; expiresAt?: Date; blob?: boolean; store?: SlotStore } = {}) => {
+  const seed = async (options: { tenantId?: string; expiresAt?: Date; blob?: boolean; store?: LineStore } = {}) => {
     const { tenantId = TENANT, expiresAt = new Date(clock.now.getTime() + DAY_MS), blob = true, store } = options;
     const path = audioBlobPath(tenantId, KEY);
     if (blob) await (store?.blobs ?? blobStore).put(path, AUDIO, 'audio/mpeg');
@@ -168,7 +168,7 @@ describe('AudioCache: lookUp', () => {
 
   it('answers uncached, and leaves the entry be, when it is stored in another account than the slot’s', async () => {
     const { cache, database, slot, seed, warnings } = cacheOnTwins();
-    const store: SlotStore = {
+    const store: LineStore = {
       storeId: 'https://projectstore.blob.core.windows.net/auditions',
       projectId: '0b6f0c1e-0000-4000-8000-0000000000aa',
       tenantId: TENANT,

@@ -1,4 +1,5 @@
-// npx tsx tools/bench/miss-trace.ts — which src/ functions one cold miss runs, below the handler (not part of npm test).
+// npx tsx tools/bench/miss-trace.ts — which src/ functions one cold miss runs, below the handler (not part of npm test);
+// with `--time N`: the use case's own time per cold miss instead, the median and p90 of N misses one after another.
 //
 // Builds the audition use case on the in-memory twins (leases, memory tier, index, blob store, a synthesizer that
 // streams), plays one line to warm every module up, then counts, with V8's precise coverage, the src/ functions and
@@ -61,6 +62,21 @@ async function coldMiss(text: string): Promise<string> {
   return answer.status;
 }
 
+/** N cold misses one after another (after 50 to warm up): the use case on the twins, nothing else. */
+async function time(n: number): Promise<void> {
+  for (let i = 0; i < 50; i++) await coldMiss(`A line to warm up with, number ${i}.`);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    await coldMiss(`A timed line, number ${i}, never asked for before.`);
+    times.push(performance.now() - started);
+  }
+  await hits.close();
+  times.sort((a, b) => a - b);
+  const at = (q: number) => +times[Math.floor(n * q)]!.toFixed(3);
+  console.log(JSON.stringify({ misses: n, p50_ms: at(0.5), p90_ms: at(0.9) }));
+}
+
 async function main(): Promise<void> {
   const session = new inspector.Session();
   session.connect();
@@ -101,4 +117,5 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ status, files: files.length, functions, calls }));
 }
 
-void main();
+const timed = process.argv.indexOf('--time');
+void (timed >= 0 ? time(Number(process.argv[timed + 1] ?? 400)) : main());
