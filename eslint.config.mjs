@@ -95,6 +95,25 @@ export default defineConfig(
       'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
     },
   },
+  // One composition root (issue 37): what a class needs is given to it by app/services.ts, never built where it is
+  // used behind a silent default (`deps.x ?? new X()`, `?? createX()`), which would be a second, hidden wiring.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/app/services.ts', 'src/generated/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'LogicalExpression[operator="??"] > NewExpression.right',
+          message: 'A dependency is given by src/app/services.ts (the composition root), not built here by default.',
+        },
+        {
+          selector: 'LogicalExpression[operator="??"] > CallExpression.right[callee.name=/^create/]',
+          message: 'A dependency is given by src/app/services.ts (the composition root), not created here by default.',
+        },
+      ],
+    },
+  },
   prettier,
   // After Prettier's config, which turns max-len off (one of its "special rules"): Prettier wraps code at its
   // printWidth (120, .prettierrc.json) but cannot wrap a comment, a string or a template literal; this rule says

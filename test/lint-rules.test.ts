@@ -12,13 +12,15 @@ const source = readFileSync(repoPath(PROBE), 'utf8');
 const eslint = new ESLint({ cwd: repoPath('.') });
 
 /**
- * What max-len says of the probe with `line` added. Only that rule: the type-checked rules' findings depend on the
- * program ESLint could build in this process (a clean clone's first lint may not resolve every type), not on the line.
+ * What `rule` says of `file` (the probe by default) with `line` added. Only that rule: the type-checked rules' findings
+ * depend on the program ESLint could build in this process (a clean clone's first lint may not resolve every type), not
+ * on the line.
  */
-async function problemsWith(line: string) {
-  const [result] = await eslint.lintText(`${source}${line}\n`, { filePath: repoPath(PROBE) });
+async function problemsWith(line: string, rule = 'max-len', file = PROBE) {
+  const text = file === PROBE ? source : readFileSync(repoPath(file), 'utf8');
+  const [result] = await eslint.lintText(`${text}${line}\n`, { filePath: repoPath(file) });
   return result!.messages
-    .filter((message) => message.ruleId === 'max-len' || message.fatal)
+    .filter((message) => message.ruleId === rule || message.fatal)
     .map((message) => `${message.ruleId}: ${message.message}`);
 }
 
@@ -43,5 +45,24 @@ describe('max-len on src/ (120, as Prettier prints)', { timeout: 60_000 }, () =>
 
   it('lets a URL run past it', async () => {
     expect(await problemsWith(`// See https://example.com/${'x'.repeat(120)}`)).toEqual([]);
+  });
+});
+
+describe('one composition root: no dependency built by default where it is used', { timeout: 60_000 }, () => {
+  const rule = 'no-restricted-syntax';
+
+  it('fails a file of src/ that builds or creates a dependency behind `??`', async () => {
+    expect(await problemsWith('export const probe = (given?: Date) => given ?? new Date(0);', rule)).toEqual([
+      `${rule}: A dependency is given by src/app/services.ts (the composition root), not built here by default.`,
+    ]);
+    expect(await problemsWith('export const probe = (given?: Date) => given ?? createClock();', rule)).toEqual([
+      `${rule}: A dependency is given by src/app/services.ts (the composition root), not created here by default.`,
+    ]);
+  });
+
+  it('passes a plain default, and the composition root itself', async () => {
+    expect(await problemsWith('export const probe = (given?: number) => given ?? 4;', rule)).toEqual([]);
+    const root = 'src/app/services.ts';
+    expect(await problemsWith('export const probe = (given?: Date) => given ?? new Date(0);', rule, root)).toEqual([]);
   });
 });
