@@ -154,8 +154,10 @@ describe.each(DATABASE_SHAPES)('two tenants sharing a project storage account, d
     await pointAt(misplaced[1]!, aOther.path);
     const gone = [await seed(b, expiredHoursAgo(2)), await seed(b, expiredHoursAgo(1))];
 
-    // One entry per batch: the rows set aside do not come back in the pass, nor hold up those behind them.
-    const report = await run({ batchSize: 1 });
+    // One entry per batch: the rows set aside do not come back in the pass, nor hold up those behind them. The pass runs
+    // outside A's sweep hour in the account (tenant ids are random), where A's refused key would make A unreachable.
+    const hour = sweepHourOf(a.tenantId, storage.storeId) === NOW.getUTCHours() ? at(-1) : NOW;
+    const report = await run({ batchSize: 1, now: () => hour });
 
     expect(report).toMatchObject({ expired: 2, unreachableStores: 0, entriesWaiting: 0, misplacedEntries: 2 });
     expect(await blobThere(aLive.path)).toBe(true);
