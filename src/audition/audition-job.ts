@@ -68,13 +68,25 @@ export function cacheKeyOf(
   project: ProjectAccess | undefined,
 ): string {
   const storage = storageOf(deps, project);
-  return computeCacheKey({
-    tenantId,
-    provider: deps.engine.provider,
-    outputFormat: deps.engine.outputFormat,
-    audition,
-    storeId: storage && 'storeId' in storage ? storage.storeId : undefined,
-  });
+  const storeId = storage && 'storeId' in storage ? storage.storeId : undefined;
+  const { provider, outputFormat } = deps.engine;
+  // A frozen audition is one the handler parsed before and shares (a warm hit): its keys are kept with it.
+  const memo = Object.isFrozen(audition) ? keysOf(audition) : undefined;
+  const memoKey = `${tenantId}\n${storeId ?? ''}\n${provider}\n${outputFormat}`;
+  const known = memo?.get(memoKey);
+  if (known) return known;
+  const key = computeCacheKey({ tenantId, provider, outputFormat, audition, storeId });
+  memo?.set(memoKey, key);
+  return key;
+}
+
+/** The keys of each shared (frozen) audition, per tenant, account and engine: gone with the audition. */
+const keys = new WeakMap<Audition, Map<string, string>>();
+
+function keysOf(audition: Audition): Map<string, string> {
+  let known = keys.get(audition);
+  if (!known) keys.set(audition, (known = new Map<string, string>()));
+  return known;
 }
 
 function storageOf(deps: AuditionJobDeps, project: ProjectAccess | undefined): ProjectAccess['storage'] {

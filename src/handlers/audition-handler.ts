@@ -1,10 +1,11 @@
 import type { HttpRequest } from '@azure/functions';
+import { LRUCache } from 'lru-cache';
 import type { Services } from '../app/services.ts';
 import type { Audition } from '../domain/audition.ts';
 import { parseAuditionBody, parseVoiceAudition } from './audition-request.ts';
 import { auditionProblem, audioResponse } from './audition-response.ts';
 import { authorizeProject, endpoint, user } from './endpoint.ts';
-import { readJsonBody, readOptionalJsonBody } from './read-json-body.ts';
+import { parseJson, readJsonText, readOptionalJsonText } from './read-json-body.ts';
 
 /** How each audition route finds the audition in its request. */
 export type AuditionRoute =
@@ -13,9 +14,39 @@ export type AuditionRoute =
   /** The shipped web app's `…/voices/{voiceId}/audition`: the voice in the path, the body optional. */
   | 'voices';
 
+/**
+ * Auditions this instance has parsed, by route and body text: a body seen before (the warm hits of a casting session)
+ * is not parsed and validated again, since the same text always gives the same audition. Only valid ones are kept,
+ * frozen (shared between requests); at most 4 MB of body text.
+ */
+const parsed = new LRUCache<string, Audition>({
+  max: 5_000,
+  maxSize: 4 * 1024 * 1024,
+  sizeCalculation: (_audition, key) => key.length,
+});
+
+/** The audition of `key` (route and body) as parsed before, else `parse`d now and kept when valid. */
+function auditionOf(key: string, parse: () => Audition): Audition {
+  const known = parsed.get(key);
+  if (known) return known;
+  const audition = Object.freeze(parse());
+  parsed.set(key, audition);
+  return audition;
+}
+
 const readAudition: Record<AuditionRoute, (request: HttpRequest) => Promise<Audition>> = {
-  characters: async (request) => parseAuditionBody(await readJsonBody(request)),
-  voices: async (request) => parseVoiceAudition(request.params.voiceId ?? '', await readOptionalJsonBody(request)),
+  characters: async (request) => {
+    const text = await readJsonText(request);
+    return auditionOf(`characters\n${text}`, () => parseAuditionBody(parseJson(text)));
+  },
+  voices: async (request) => {
+    const voiceId = request.params.voiceId ?? '';
+    const text = await readOptionalJsonText(request);
+    const body = () => (text === undefined ? undefined : parseJson(text));
+    // The voice id's length first: no voice id and body can spell another pair's key.
+    const key = `voices\n${voiceId.length}\n${voiceId}\n${text ?? ''}`;
+    return auditionOf(key, () => parseVoiceAudition(voiceId, body()));
+  },
 };
 
 /**

@@ -8,19 +8,27 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * 413 beyond `maxBytes` (64 KB by default: an audition is at most 5,000 characters of text).
  */
 export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  return parseJson(await readJsonText(request, maxBytes));
+}
+
+/** The JSON body's text, checked as readJsonBody checks it (declared JSON, UTF-8, not too large), not yet parsed. */
+export async function readJsonText(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<string> {
   requireJsonContentType(request);
-  return decodeJson(await readBytes(request, maxBytes));
+  return decodeUtf8(await readBytes(request, maxBytes));
 }
 
 /**
- * Like readJsonBody, for routes whose body is optional: no body at all (zero bytes, whatever
+ * Like readJsonText, for routes whose body is optional: no body at all (zero bytes, whatever
  * the Content-Type) is `undefined`; a body that is there must be JSON.
  */
-export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+export async function readOptionalJsonText(
+  request: HttpRequest,
+  maxBytes = MAX_BODY_BYTES,
+): Promise<string | undefined> {
   const bytes = await readBytes(request, maxBytes);
   if (bytes.length === 0) return undefined;
   requireJsonContentType(request);
-  return decodeJson(bytes);
+  return decodeUtf8(bytes);
 }
 
 /**
@@ -65,15 +73,18 @@ function requireJsonContentType(request: HttpRequest): void {
 /** One decoder for every request (building one per request was a visible cost under load). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeJson(bytes: Uint8Array): unknown {
-  let text: string;
+function decodeUtf8(bytes: Uint8Array): string {
   try {
-    text = UTF8.decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw invalidJson('the body is not valid UTF-8');
   }
+}
+
+/** A body's text as JSON; 400 when it is not. */
+export function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     throw invalidJson('the body is not valid JSON');
   }

@@ -266,6 +266,15 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
       expect(result.problem.errors.map((e: { field: string }) => e.field)).toContain(field);
     });
 
+    it('judges every voice id on its own, even one whose end spells a body parsed before for another voice', async () => {
+      // The handler keeps the auditions it parsed by route, voice and body: none may answer for another request's.
+      const seen = await voiceAudition('es-AR-ElenaNeural', '{}\n');
+      expect(seen.status).toBe(200);
+      const spelled = await voiceAudition('es-AR-ElenaNeural\n{}', undefined);
+      expect(spelled.status).toBe(400);
+      expect(spelled.problem.errors.map((e: { field: string }) => e.field)).toContain('voiceId');
+    });
+
     it('answers 400 for a body that is not JSON, and 401 without a token, like the guide’s route', async () => {
       expect(
         (await voiceAudition('es-AR-ElenaNeural', 'text=hola', { headers: { 'content-type': 'text/plain' } })).status,

@@ -2,8 +2,10 @@
 //
 // On PostgreSQL, Azurite and the speech stand-in, starts the local host (`node dist/tools/serve.js`) under
 // `node --cpu-prof`, and beside it a bare Node HTTP server answering the same MP3 bytes (the static answer), then:
-// - CPU per answer: 20,000 warm HITs (memory tier on, the web client's body and a real token, 32 connections) and
-//   20,000 static answers, each process's CPU time (utime + stime, /proc) over its window, divided by the answers;
+// - CPU per answer, in hosts not under the profiler, in 3 interleaved rounds (medians): 20,000 warm HITs (memory tier
+//   on, the web client's body and a real token, 32 connections), 20,000 static answers, and 20,000 answers of the
+//   warm HIT's floor — one function answering the same bytes and headers in the same local host (bytes-app.ts) —
+//   each process's CPU time (utime + stime, /proc) over its window, divided by the answers;
 // - the warm HIT's profile over that window, by part of the program (cpu-profile.ts), and the inclusive time of our
 //   steps (authentication, body parsing, key derivation, memory tier, response, request log, metrics…);
 // - the same for 5,000 cold HITs (MEMORY_CACHE_MB=0: the index and a blob read each);
@@ -19,6 +21,7 @@ import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { findFreePort } from '../local-services/free-port.ts';
 import { projectRoot } from '../project-root.ts';
+import { buildBenchApp } from './bench-app.ts';
 import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
 import { monotonicUs, summarizeProfile, type ProfileSummary, type Window } from './cpu-profile.ts';
 
@@ -26,6 +29,7 @@ const WARM_HITS = Number(process.env.PROFILE_WARM_HITS ?? 20_000);
 const COLD_HITS = Number(process.env.PROFILE_COLD_HITS ?? 5_000);
 const CONNECTIONS = 32;
 const LINES = 50;
+const ROUNDS = 3;
 const PROFILES = path.join(projectRoot(), 'bench/results/profiles');
 
 /** A process's CPU time so far (user + system), in microseconds, from /proc. */
@@ -126,25 +130,55 @@ async function main() {
     });
   let sequence = 0;
   const requests: autocannon.Options['requests'] = [
-    { setupRequest: (request) => ({ ...request, method: 'POST', headers, body: body(sequence++ % LINES) }) },
+    {
+      setupRequest: (request) => ({
+        ...request,
+        method: 'POST',
+        headers: { ...headers },
+        body: body(sequence++ % LINES),
+      }),
+    },
   ];
   const auditionUrl = (port: number) =>
     `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
-  try {
-    // Warm HITs: the lines stored (misses), served once each, then the measured window.
-    const warm = await profiledHost(stack, path.join(PROFILES, 'warm-hit'));
+  const bytesApp = await buildBenchApp('bytes-app');
+  const audioFile = path.join(os.tmpdir(), `khipu-bytes-${process.pid}.mp3`);
+  await writeFile(audioFile, stack.audio);
+  /** The lines stored (misses), then served once each: every later request is a warm HIT. */
+  const warmUp = async (port: number) => {
     for (let i = 0; i < LINES; i++) {
-      const response = await fetch(auditionUrl(warm.port), { method: 'POST', headers, body: body(i) });
+      const response = await fetch(auditionUrl(port), { method: 'POST', headers, body: body(i) });
       await response.arrayBuffer();
     }
+  };
+  try {
+    // CPU per answer, no profiler attached: the warm HIT, the static answer and the function floor, interleaved.
+    const app = await stack.startHost();
+    await warmUp(app.port);
+    const floor = await stack.startHost({ BENCH_AUDIO_FILE: audioFile }, () => {}, ['--app', bytesApp.bundle]);
+    const staticServer = await startStaticServer(stack.audio);
+    const targets = {
+      static: { pid: staticServer.child.pid!, options: { url: `http://127.0.0.1:${staticServer.port}/` } },
+      floor: { pid: floor.child.pid!, options: { url: auditionUrl(floor.port), requests } },
+      hit: { pid: app.child.pid!, options: { url: auditionUrl(app.port), requests } },
+    };
+    const rounds: Record<keyof typeof targets, Measured[]> = { static: [], floor: [], hit: [] };
+    for (const { pid, options } of Object.values(targets)) await measure(pid, options, 2_000); // the JIT compiles
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, { pid, options }] of Object.entries(targets)) {
+        rounds[name as keyof typeof targets].push(await measure(pid, options, WARM_HITS));
+      }
+    }
+    await Promise.all([stopHost(staticServer.child), stopHost(floor.child), stopHost(app.child)]);
+    const cpu = (name: keyof typeof targets) => median(rounds[name].map((m) => m.cpuUsPerAnswer));
+    const rps = (name: keyof typeof targets) => median(rounds[name].map((m) => m.rps));
+
+    // The warm HIT's profile: another host, under the profiler (which costs CPU of its own).
+    const warm = await profiledHost(stack, path.join(PROFILES, 'warm-hit'));
+    await warmUp(warm.port);
     const options = { url: auditionUrl(warm.port), requests };
     await measure(warm.child.pid!, options, 2_000); // the JIT compiles the path
-    const staticServer = await startStaticServer(stack.audio);
-    const staticOptions = { url: `http://127.0.0.1:${staticServer.port}/` };
-    await measure(staticServer.child.pid!, staticOptions, 2_000);
     const hits = await measure(warm.child.pid!, options, WARM_HITS);
-    const statics = await measure(staticServer.child.pid!, staticOptions, WARM_HITS);
-    await stopHost(staticServer.child);
     const warmProfile = await summarizeProfile(await warm.profile(), hits.window);
 
     // Cold HITs: no memory tier, every hit reads the index and its blob.
@@ -163,13 +197,21 @@ async function main() {
     const startProfile = await summarizeProfile(await start.profile(), { fromUs: 0, toUs: answeredUs });
 
     await saveResult('profile-latest', {
-      warm_hit_cpu_us: hits.cpuUsPerAnswer,
-      static_cpu_us: statics.cpuUsPerAnswer,
-      warm_hit_cpu_vs_static: +(hits.cpuUsPerAnswer / statics.cpuUsPerAnswer).toFixed(2),
-      warm_hit_rps: hits.rps,
-      static_rps: statics.rps,
+      warm_hit_cpu_us: cpu('hit'),
+      floor_cpu_us: cpu('floor'),
+      static_cpu_us: cpu('static'),
+      warm_hit_cpu_vs_static: +(cpu('hit') / cpu('static')).toFixed(2),
+      floor_cpu_vs_static: +(cpu('floor') / cpu('static')).toFixed(2),
+      warm_hit_cpu_beyond_floor_us: cpu('hit') - cpu('floor'),
+      warm_hit_rps: rps('hit'),
+      floor_rps: rps('floor'),
+      static_rps: rps('static'),
+      rounds: Object.fromEntries(
+        Object.entries(rounds).map(([name, measured]) => [name, measured.map((m) => m.cpuUsPerAnswer).join(' / ')]),
+      ),
+      warm_hit_cpu_us_under_profiler: hits.cpuUsPerAnswer,
       start_first_hit_status: first.status,
-      non_2xx: hits.non2xx + statics.non2xx + coldHits.non2xx,
+      non_2xx: [...Object.values(rounds).flat(), hits, coldHits].reduce((n, m) => n + m.non2xx, 0),
       warm_hit: perAnswer(warmProfile, hits.answers),
       cold_hit_cpu_us: coldHits.cpuUsPerAnswer,
       cold_hit_rps: coldHits.rps,
@@ -181,8 +223,12 @@ async function main() {
     });
   } finally {
     await stack.stop();
+    await bytesApp.dispose();
+    await rm(audioFile, { force: true });
   }
 }
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 main().catch((error: unknown) => {
   console.error(error);
