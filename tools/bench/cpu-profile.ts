@@ -62,9 +62,12 @@ const WATCHED = [
   'authenticate',
   'authorizeProject',
   'readJsonBody',
+  'readJsonText', // the body's text, before the parsed-audition memo
+  'auditionOf', // the memo: parsed and validated only on a body not seen before
   'parseAuditionBody',
   'parseVoiceAudition',
   'auditionJob',
+  'cacheKeyOf',
   'computeCacheKey',
   'fromMemory',
   'lookUpStreaming',

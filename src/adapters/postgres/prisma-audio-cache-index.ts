@@ -1,10 +1,19 @@
 import { Prisma } from '../../generated/prisma/client.ts';
-import type { PrismaClient } from './prisma-client.ts';
+import type pg from 'pg';
+import { poolOf, type PrismaClient } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
 import { LeaseLostError, type LeaseGrant } from '../../ports/leases.ts';
 import { fenceOf } from './prisma-leases.ts';
+
+/** SQL: an entry by its key, as CacheEntry (the ids as text, the duration a double, the expiry a Date). */
+const FIND_ENTRY = `
+  SELECT c.id::text AS id, c.tenant_id::text AS "tenantId", c.cache_key AS "cacheKey",
+         c.audio_blob_path AS "audioBlobPath", c.audio_duration_seconds AS "audioDurationSeconds",
+         c.expires_at AS "expiresAt", o.blob_store AS "storeId"
+    FROM audio_cache AS c LEFT JOIN audio_cache_auditions AS o ON o.cache_key = c.cache_key
+   WHERE c.cache_key = $1`;
 
 /** Keys per UPDATE when hit counts are written (one round trip each). */
 const HIT_BATCH_SIZE = 1_000;
@@ -47,19 +56,18 @@ function registerStore(storeId: string | null, projectId: string | null): Prisma
  * counts are not retried (they add; a lost batch of counts is the lesser harm).
  */
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
-  constructor(private readonly prisma: PrismaClient) {}
+  readonly #pool: pg.Pool;
+
+  constructor(private readonly prisma: PrismaClient) {
+    this.#pool = poolOf(prisma);
+  }
 
   async find(cacheKey: string): Promise<CacheEntry | null> {
-    // The row and, from its ownership note (none for another writer's row), the account its blob is in.
-    const [row] = await retryIfConnectionLost(
-      () => this.prisma.$queryRaw<CacheEntry[]>`
-      SELECT c.id::text AS id, c.tenant_id::text AS "tenantId", c.cache_key AS "cacheKey",
-             c.audio_blob_path AS "audioBlobPath", c.audio_duration_seconds AS "audioDurationSeconds",
-             c.expires_at AS "expiresAt", o.blob_store AS "storeId"
-        FROM audio_cache AS c LEFT JOIN audio_cache_auditions AS o ON o.cache_key = c.cache_key
-       WHERE c.cache_key = ${cacheKey}`,
-    );
-    return row ?? null;
+    // The row and, from its ownership note (none for another writer's row), the account its blob is in. Straight
+    // through the client's pool (poolOf): an unnamed statement, as Prisma sends them, so PgBouncer's transaction mode
+    // takes it too.
+    const { rows } = await retryIfConnectionLost(() => this.#pool.query<CacheEntry>(FIND_ENTRY, [cacheKey]));
+    return rows[0] ?? null;
   }
 
   async recordHits(batch: HitBatch): Promise<string[]> {

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import type pg from 'pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import type { StallGuard } from '../stall-guard.ts';
 import { RetryingPool, type ConnectRetry } from './connect-retry.ts';
@@ -38,9 +39,25 @@ export function createPrismaClient(
   // A transaction (the fenced row write) waits for a connection as long as a statement does: Prisma's own default
   // (2 s) gave up first while PgBouncer queued clients for a server connection (npm run bench:scale), and a line's
   // audio went unstored. Its two statements each have the statement deadline.
-  return new PrismaClient({
+  const client = new PrismaClient({
     adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     errorFormat: 'minimal',
     transactionOptions: { maxWait: timeoutMs, timeout: 2 * timeoutMs },
   });
+  pools.set(client, pool);
+  return client;
+}
+
+/** Each client's pool, with its connect retry, stall guard and deadlines. */
+const pools = new WeakMap<PrismaClient, pg.Pool>();
+
+/**
+ * The node-postgres pool under a client createPrismaClient opened: for the one statement on every cold hit (the index
+ * lookup), which skips Prisma's client runtime (a twelfth of a cold hit's CPU, npm run bench:profile). Same
+ * connections, same deadlines; Prisma still owns the schema, the migrations and every other statement.
+ */
+export function poolOf(client: PrismaClient): pg.Pool {
+  const pool = pools.get(client);
+  if (!pool) throw new Error('a Prisma client not opened by createPrismaClient has no pool of ours');
+  return pool;
 }
