@@ -116,7 +116,7 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
   const triggers = (await readdir(path.join(root, 'src/functions'))).filter((f) => f.endsWith('.ts')).sort();
   const entry = [
     ...triggers.map((file) => `export * from './src/functions/${file}';`),
-    "export { closeWorkerServices } from './src/app/services.ts';",
+    "export { closeWorkerServices, startWorkerServices } from './src/app/worker-app.ts';",
     "export { parseConfig } from './src/config.ts';",
   ].join('\n');
   const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {

@@ -44,6 +44,8 @@ interface LoadedApp {
   functions: FunctionDefinition[];
   parseConfig: typeof ParseConfig;
   closeWorkerServices: () => Promise<void>;
+  /** The appStart hook's work (services.ts): absent from an app that has none (the bench's floor apps). */
+  startWorkerServices?: () => void;
   /** The folder with the app's host.json. */
   root: string;
 }
@@ -52,11 +54,12 @@ interface LoadedApp {
 function loadBundle(file: string): LoadedApp {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exported = require(path.resolve(file)) as Record<string, unknown> &
-    Pick<LoadedApp, 'parseConfig' | 'closeWorkerServices'>;
+    Pick<LoadedApp, 'parseConfig' | 'closeWorkerServices' | 'startWorkerServices'>;
   return {
     functions: Object.values(exported).filter(isFunctionDefinition),
     parseConfig: exported.parseConfig,
     closeWorkerServices: exported.closeWorkerServices,
+    startWorkerServices: exported.startWorkerServices,
     root: projectRoot(path.dirname(path.resolve(file))),
   };
 }
@@ -72,11 +75,11 @@ async function loadSources(): Promise<LoadedApp> {
     const exported = (await import(path.join(functionsDir, file))) as Record<string, unknown>;
     functions.push(...Object.values(exported).filter(isFunctionDefinition));
   }
-  const [{ parseConfig }, { closeWorkerServices }] = await Promise.all([
+  const [{ parseConfig }, { closeWorkerServices, startWorkerServices }] = await Promise.all([
     import('../src/config.ts'),
-    import('../src/app/services.ts'),
+    import('../src/app/worker-app.ts'),
   ]);
-  return { functions, parseConfig, closeWorkerServices, root: projectRoot() };
+  return { functions, parseConfig, closeWorkerServices, startWorkerServices, root: projectRoot() };
 }
 
 async function main(): Promise<void> {
@@ -93,9 +96,12 @@ async function main(): Promise<void> {
   const cors = corsOriginsFor(settings);
   const corsPolicy = parseCorsPolicy(cors.origins, settings.corsCredentials, cors.source);
   const settingsReadMs = performance.now();
-  const { functions, parseConfig, closeWorkerServices, root } = args.app ? loadBundle(args.app) : await loadSources();
+  const { functions, parseConfig, closeWorkerServices, startWorkerServices, root } = args.app
+    ? loadBundle(args.app)
+    : await loadSources();
   const appLoadedMs = performance.now();
   const config = parseConfig(); // fail now, naming what is missing, not on the first request
+  startWorkerServices?.(); // as the worker's appStart hook does: connections opened before the first request
   const configuredMs = performance.now();
   if (config.speech.provider === 'local') {
     console.log('TTS_PROVIDER=local: auditions use the OFFLINE development voice (eSpeak NG), not Azure.');

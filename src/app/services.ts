@@ -26,7 +26,7 @@ import { ProjectStoreStatus } from '../cache/project-stores.ts';
 import { CacheCleanup } from '../cleanup/clean-cache.ts';
 import type { ProjectStoreDeps } from '../cleanup/project-store-deletes.ts';
 import { systemClock, type Clock } from '../clock.ts';
-import { parseConfig, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { ProjectStoragePolicy } from '../domain/project-storage.ts';
 import { HealthCheck } from '../health/check-health.ts';
 import type { Logger } from '../logger.ts';
@@ -43,7 +43,7 @@ import type { Synthesizer } from '../ports/synthesizer.ts';
 import { createOutages, type Outages } from '../outage-log.ts';
 import { TenantPurge } from '../purge/purge-cache.ts';
 import { TenantStats } from '../stats/read-cache-stats.ts';
-import { CacheMetrics, startTelemetry, stopTelemetry } from '../telemetry.ts';
+import { CacheMetrics, startTelemetry } from '../telemetry.ts';
 
 /**
  * What the functions' handlers call, built from one parsed Config: each use case built once, with the ports and the
@@ -349,27 +349,4 @@ function createPredictivePrewarm(
     log,
     now: overrides.now,
   });
-}
-
-let workerServices: Services | undefined;
-
-/**
- * This worker's services, built on first use and shared by every invocation after it
- * (connection pools and credentials are expensive; settings do not change while a worker
- * lives). A configuration error is thrown on every call until the settings are fixed.
- */
-export function getWorkerServices(): Services {
-  if (!workerServices) {
-    workerServices = createServices(parseConfig());
-    workerServices.warmUp();
-  }
-  return workerServices;
-}
-
-/** When the worker stops: misses in flight stored, the last hit counts written, connections closed. */
-export async function closeWorkerServices(): Promise<void> {
-  const services = workerServices;
-  workerServices = undefined;
-  await services?.close();
-  await stopTelemetry(); // export what is buffered
 }

@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../app/function-definition.ts';
-import { getWorkerServices } from '../app/services.ts';
-import { configureWorkerApp } from '../app/worker-app.ts';
+import { configureWorkerApp, getWorkerServices } from '../app/worker-app.ts';
 import { createStatsHandler } from '../handlers/stats-handler.ts';
 
 export const cacheStatsFunction: HttpFunctionDefinition = {

@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
 import type { TimerFunctionDefinition } from '../app/function-definition.ts';
-import { getWorkerServices } from '../app/services.ts';
-import { configureWorkerApp } from '../app/worker-app.ts';
+import { configureWorkerApp, getWorkerServices } from '../app/worker-app.ts';
 import { createCleanupHandler } from '../handlers/cleanup-handler.ts';
 import { parseCleanupSchedule } from '../config.ts';
 
