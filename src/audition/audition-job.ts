@@ -70,7 +70,8 @@ export function cacheKeyOf(
   const storage = storageOf(deps, project);
   const storeId = storage && 'storeId' in storage ? storage.storeId : undefined;
   const { provider, outputFormat } = deps.engine;
-  // A frozen audition is one the handler parsed before and shares (a warm hit): its keys are kept with it.
+  // A frozen audition (one the handler parsed and shares between requests) cannot change after its key was kept: its
+  // keys are kept with it. Any other is keyed afresh.
   const memo = Object.isFrozen(audition) ? keysOf(audition) : undefined;
   const memoKey = `${tenantId}\n${storeId ?? ''}\n${provider}\n${outputFormat}`;
   const known = memo?.get(memoKey);

@@ -17,7 +17,7 @@ export type AuditionRoute =
 /**
  * Auditions this instance has parsed, by route and body text: a body seen before (the warm hits of a casting session)
  * is not parsed and validated again, since the same text always gives the same audition. Only valid ones are kept,
- * frozen (shared between requests); at most 4 MB of body text.
+ * frozen (shared between requests); at most 4 million characters of route and body text in all.
  */
 const parsed = new LRUCache<string, Audition>({
   max: 5_000,

@@ -1,8 +1,34 @@
-// The cold-start floor of `npm run bench:cold`: an app of one function that answers a constant
-// on the audition's route, bundled like the deployment package (tools/package.ts) and served
-// by the same local host. What no app can beat: the host, the Functions library, one function.
-import { app } from '@azure/functions';
+// The floors the benchmarks measure the app against: an app of one function on the audition's route, bundled like the
+// deployment package (tools/package.ts) and served by the same local host. What no app can beat: the host, the
+// Functions library, one function.
+// - `npm run bench:cold`: it answers a constant (start → first answer).
+// - `npm run bench:profile`, with BENCH_AUDIO_FILE: it reads the body and answers those bytes with a warm HIT's headers
+//   (CPU per answer).
+import { readFileSync } from 'node:fs';
+import { app, type HttpResponseInit } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
+import { EXPOSED_HEADERS } from '../../src/handlers/audition-response.ts';
+
+const audioFile = process.env.BENCH_AUDIO_FILE;
+
+/** A warm HIT's answer (audition-response.ts), its headers as constants. */
+function hitAnswer(file: string): HttpResponseInit {
+  const audio = new Uint8Array(readFileSync(file));
+  const headers = {
+    'Content-Type': 'audio/mpeg',
+    'X-Cache-Status': 'HIT-L2',
+    'Cache-Control': 'public, max-age=1800',
+    ETag: `"${'0'.repeat(64)}"`,
+    'Content-Disposition': 'inline; filename="es-PE-CamilaNeural-audition.mp3"',
+    'Access-Control-Expose-Headers': EXPOSED_HEADERS,
+    'Server-Timing': 'tier;desc=memory, auth;dur=0.1, lookup;dur=0.1, total;dur=0.3',
+    'Content-Length': String(audio.length),
+    'X-Audio-Duration': '4.000',
+  };
+  return { status: 200, headers, body: audio };
+}
+
+const answer: HttpResponseInit = audioFile ? hitAnswer(audioFile) : { status: 200, body: 'ok' };
 
 export const constantFunction: HttpFunctionDefinition = {
   trigger: 'http',
@@ -11,7 +37,10 @@ export const constantFunction: HttpFunctionDefinition = {
     methods: ['POST'],
     route: 'v1/projects/{projectId}/characters/audition',
     authLevel: 'anonymous',
-    handler: () => Promise.resolve({ status: 200, body: 'ok' }),
+    handler: async (request) => {
+      if (audioFile) await request.text(); // the body is read, as an audition's is
+      return answer;
+    },
   },
 };
 

@@ -4,7 +4,7 @@
 // `node --cpu-prof`, and beside it a bare Node HTTP server answering the same MP3 bytes (the static answer), then:
 // - CPU per answer, in hosts not under the profiler, in 3 interleaved rounds (medians): 20,000 warm HITs (memory tier
 //   on, the web client's body and a real token, 32 connections), 20,000 static answers, and 20,000 answers of the
-//   warm HIT's floor — one function answering the same bytes and headers in the same local host (bytes-app.ts) —
+//   warm HIT's floor — one function answering the same bytes and headers in the same local host (floor-app.ts) —
 //   each process's CPU time (utime + stime, /proc) over its window, divided by the answers;
 // - the warm HIT's profile over that window, by part of the program (cpu-profile.ts), and the inclusive time of our
 //   steps (authentication, body parsing, key derivation, memory tier, response, request log, metrics…);
@@ -141,7 +141,7 @@ async function main() {
   ];
   const auditionUrl = (port: number) =>
     `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
-  const bytesApp = await buildBenchApp('bytes-app');
+  const floorApp = await buildBenchApp('floor-app');
   const audioFile = path.join(os.tmpdir(), `khipu-bytes-${process.pid}.mp3`);
   await writeFile(audioFile, stack.audio);
   /** The lines stored (misses), then served once each: every later request is a warm HIT. */
@@ -155,7 +155,7 @@ async function main() {
     // CPU per answer, no profiler attached: the warm HIT, the static answer and the function floor, interleaved.
     const app = await stack.startHost();
     await warmUp(app.port);
-    const floor = await stack.startHost({ BENCH_AUDIO_FILE: audioFile }, () => {}, ['--app', bytesApp.bundle]);
+    const floor = await stack.startHost({ BENCH_AUDIO_FILE: audioFile }, () => {}, ['--app', floorApp.bundle]);
     const staticServer = await startStaticServer(stack.audio);
     const targets = {
       static: { pid: staticServer.child.pid!, options: { url: `http://127.0.0.1:${staticServer.port}/` } },
@@ -223,7 +223,7 @@ async function main() {
     });
   } finally {
     await stack.stop();
-    await bytesApp.dispose();
+    await floorApp.dispose();
     await rm(audioFile, { force: true });
   }
 }
