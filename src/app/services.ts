@@ -7,7 +7,7 @@ import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-dire
 import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
-import { createPrismaClient, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
+import { createPrismaClient, poolOf, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
 import { PrismaLeases } from '../adapters/postgres/prisma-leases.ts';
 import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-runs.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
@@ -164,7 +164,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...built,
     ...createUseCases(built),
     warmUp() {
-      void Promise.allSettled([prisma.$connect(), blobStore.warmUp?.()]);
+      // A connection of the pool a HIT's statements go through (poolOf), and the container checked.
+      void Promise.allSettled([prisma.$connect(), poolOf(prisma).query('SELECT 1'), blobStore.warmUp?.()]);
     },
     async close() {
       await predictive.drain(); // no new background syntheses; those under way finish
