@@ -150,14 +150,31 @@ export async function stopHost(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** The web client's request shape: line `i` of a bench's lines, as an audition body. */
+export function auditionBody(i: number): string {
+  return JSON.stringify({
+    voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE', gender: 'F', styles: ['cheerful', 'sad'] },
+    text: `Línea de prueba número ${i}, con algo de texto para que suene a audición.`,
+    style: 'cheerful',
+    styledegree: 1.5,
+    rate_pct: -10,
+    pitch_pct: 5,
+    page: 'casting',
+  });
+}
+
 export function machine(): string {
   return `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
 }
 
-/** Prints a result table and keeps it as bench/results/<name>.json. */
-export async function saveResult(name: string, result: Record<string, unknown>): Promise<void> {
+/** Prints a result table and keeps it as bench/results/<name>.json; `unprinted` keys are kept but not in the table. */
+export async function saveResult(
+  name: string,
+  result: Record<string, unknown>,
+  unprinted: string[] = [],
+): Promise<void> {
   const full = { ...result, machine: machine(), date: new Date().toISOString() };
-  console.table(full);
+  console.table(Object.fromEntries(Object.entries(full).filter(([key]) => !unprinted.includes(key))));
   const out = path.join(projectRoot(), 'bench/results');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, `${name}.json`), `${JSON.stringify(full, null, 2)}\n`);

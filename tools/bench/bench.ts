@@ -1,32 +1,42 @@
-// npm run bench — the hit and miss paths against this machine's limits (not part of npm test).
+// npm run bench — every figure of issue 38's table in one run, each against its baseline from the same run (not part
+// of npm test; npm run bench runs `npm run package` first, for the start-up part).
 //
-// Starts PostgreSQL, Azurite, the speech stand-in (fixed latency) and the local host, then
-// measures, each over several runs (medians): HIT throughput and latency at 32 connections
-// with the web client's body; the same with MEMORY_CACHE_MB=0 (the cold path: database +
-// blob) against its ceiling, a process doing only one `pg` lookup and one Blob SDK GET per
-// request (ceiling-server.ts); Azurite serving the same blob directly (SAS GET) and a bare
-// Node server answering the same bytes, in the same run, as further references; miss overhead (total − the stand-in's
-// latency) and time to the first audio byte of a miss; index lookup latency at 10,000 and at
-// 1,000,000 rows; and fairness between tenants: tenant B's one audition behind tenant A's 200
-// simultaneous misses (speech latency 1 s), against B alone. Writes bench/results/latest.json.
+// Starts PostgreSQL, Azurite, the speech stand-in (fixed latency) and the local host, then measures, each over several
+// runs (medians): HIT throughput and latency at 32 connections with the web client's body; the same with
+// MEMORY_CACHE_MB=0 (the cold path: database + blob) against its ceiling, a process doing only one `pg` lookup and one
+// Blob SDK GET per request (ceiling-server.ts); Azurite serving the same blob directly (SAS GET) and a bare Node server
+// answering the same bytes, in the same run, as further references; miss overhead (total − the stand-in's latency)
+// and time to the first audio byte of a miss; fairness between tenants: tenant B's one audition behind tenant A's 200
+// simultaneous misses (speech latency 1 s), against B alone. Then, with no other load running: CPU µs per answer of
+// a warm HIT, the static answer and the one-function floor (cpu-probe.ts: BENCH_CPU_ANSWERS, 20,000, in 3 interleaved
+// rounds, no profiler); start-up (start-up.ts, COLD_RUNS rounds, 5): spawn → listening (host modules, app modules,
+// configuration, functions and listening) → first HIT of the deployment package (its auth and blob Server-Timing)
+// against the one-function floor and a bare Node floor; and index lookup latency at 10,000 and at 1,000,000 rows.
+// Writes bench/results/latest.json and prints the issue's goals, each with its value and whether it is met.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
-import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
 import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { findFreePort } from '../local-services/free-port.ts';
-import { withPgClient } from '../local-services/postgres-server.ts';
+import { projectRoot } from '../project-root.ts';
 import { buildBenchApp } from './bench-app.ts';
-import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
+import { auditionBody as body, saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
+import { probeCpuPerAnswer } from './cpu-probe.ts';
+import { measureLookups } from './lookups.ts';
+import { measureStartUp, startUpFigures } from './start-up.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CPU_ANSWERS = Number(process.env.BENCH_CPU_ANSWERS ?? 20_000);
+const CPU_ROUNDS = 3;
+const START_RUNS = Number(process.env.COLD_RUNS ?? 5);
 const CONNECTIONS = 32;
 /** Before the cold hit and its ceiling are measured, each serves this long unmeasured. */
 const WARM_UP_SECONDS = 3;
@@ -38,8 +48,6 @@ const CHUNK_INTERVAL_MS = 25;
 const FAIRNESS_SPEECH_MS = 1_000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const percentile = (values: number[], p: number) =>
-  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
 type Load = { rps: number; p50: number; p99: number; non2xx: number };
 
@@ -105,6 +113,9 @@ async function startCeilingServer(stack: BenchStack, keys: string[]): Promise<{ 
 }
 
 async function main() {
+  // What is deployed, for the start-up part: the bundle `npm run package` wrote (npm run bench runs it first).
+  const bundle = path.join(projectRoot(), '.deploy/app/dist/main.js');
+  if (!existsSync(bundle)) throw new Error(`${bundle} not found: run npm run package (npm run bench does)`);
   const stack = await startBenchStack({ toneSeconds: 4, durable: true }); // ~25 KB, a short line
   const { pg, azurite, standIn } = stack;
   standIn.behave({ kind: 'audio', delayMs: FIRST_CHUNK_MS, chunkIntervalMs: CHUNK_INTERVAL_MS });
@@ -118,18 +129,8 @@ async function main() {
     });
     const host = await stack.startHost();
     const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
+    // The web client's request shape (auditionBody).
     const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
-    // The web client's request shape.
-    const body = (i: number) =>
-      JSON.stringify({
-        voice: { id: 'es-PE-CamilaNeural', engine: 'azure', locale: 'es-PE', gender: 'F', styles: ['cheerful', 'sad'] },
-        text: `Línea de prueba número ${i}, con algo de texto para que suene a audición.`,
-        style: 'cheerful',
-        styledegree: 1.5,
-        rate_pct: -10,
-        pitch_pct: 5,
-        page: 'casting',
-      });
 
     // Misses first (each a real synthesis through the stand-in): overhead and first byte.
     const missOverheads: number[] = [];
@@ -237,35 +238,13 @@ async function main() {
     await new Promise<void>((resolve) => baseline!.listen(0, '127.0.0.1', resolve));
     const staticBaseline = await load({ url: `http://127.0.0.1:${(baseline.address() as AddressInfo).port}/` });
 
+    // With no other load: CPU per answer (the warm HIT, the static answer, the one-function floor), then start-up.
+    const { rounds: cpuRounds, ...cpu } = await probeCpuPerAnswer(stack, { answers: CPU_ANSWERS, rounds: CPU_ROUNDS });
+    console.log(`CPU µs per answer, by round: ${JSON.stringify(cpuRounds)}`);
+    const startUp = startUpFigures(await measureStartUp(stack, { runs: START_RUNS, bundle, compiledSources: false }));
+
     // Index lookups at 10,000 and at 1,000,000 rows.
-    const index = new PrismaAudioCacheIndex(prisma);
-    const lookupP50 = async () => {
-      const keys = (await prisma.audioCache.findMany({ select: { cacheKey: true }, take: 1000 })).map(
-        (r) => r.cacheKey,
-      );
-      const times: number[] = [];
-      for (let i = 0; i < 3_000; i++) {
-        const started = performance.now();
-        await index.find(keys[i % keys.length]!);
-        times.push(performance.now() - started);
-      }
-      return +percentile(times.slice(500), 0.5).toFixed(3);
-    };
-    const seed = (rows: number) =>
-      withPgClient(pg.adminUrl, async (client) => {
-        await client.query(
-          `
-          INSERT INTO audio_cache (tenant_id, cache_key, text, voice_id, audio_blob_path, expires_at)
-          SELECT $1::uuid, md5(g || ':' || $2) || md5($2 || ':' || g), 'x', 'v', 'audio-cache/x/' || g || '.mp3', now() + interval '30 days'
-            FROM generate_series(1, ${rows}) g`,
-          [stack.tenantId, String(rows)],
-        );
-        await client.query('ANALYZE audio_cache');
-      });
-    await seed(10_000 - WARM_ENTRIES);
-    const lookup10k = await lookupP50();
-    await seed(990_000);
-    const lookup1m = await lookupP50();
+    const { lookup10k, lookup1m } = await measureLookups(stack, prisma, WARM_ENTRIES);
     await prisma.$disconnect();
 
     const result = {
@@ -302,7 +281,8 @@ async function main() {
         ceilingAsFunction.non2xx +
         ceilingAsFunctionWithPrisma.non2xx +
         blobDirect.non2xx +
-        staticBaseline.non2xx,
+        staticBaseline.non2xx +
+        cpu.non_2xx,
       stand_in_latency_ms: standInLatencyMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       miss_first_byte_after_stand_in_ms: +median(firstBytesAfterStandIn).toFixed(1),
@@ -313,10 +293,31 @@ async function main() {
       fairness_b_vs_alone: +(bBehindA.ms / bAlone.ms).toFixed(2),
       fairness_a_200: aAnswers.filter((a) => a.status === 200).length,
       fairness_a_503: aAnswers.filter((a) => a.status === 503).length,
+      warm_hit_cpu_us: cpu.warm_hit_cpu_us,
+      static_cpu_us: cpu.static_cpu_us,
+      floor_cpu_us: cpu.floor_cpu_us,
+      warm_hit_cpu_vs_static: cpu.warm_hit_cpu_vs_static,
+      floor_cpu_vs_static: cpu.floor_cpu_vs_static,
+      warm_hit_cpu_beyond_floor_us: cpu.warm_hit_cpu_beyond_floor_us,
+      ...startUp,
       runs: RUNS,
       seconds_per_run: SECONDS,
+      cpu_answers_per_round: CPU_ANSWERS,
+      start_runs: START_RUNS,
     };
-    await saveResult('latest', result);
+    // The issue's goals, each against its baseline from this run.
+    const atLeast = (value: number, goal: number) => ({ value, goal: `≥ ${goal}`, met: value >= goal });
+    const atMost = (value: number, goal: number) => ({ value, goal: `≤ ${goal}`, met: value <= goal });
+    const goals = {
+      hit_vs_baseline: atLeast(result.hit_vs_baseline, 0.7),
+      hit_p99_vs_baseline_p99: atMost(+(hit.p99 / staticBaseline.p99).toFixed(2), 2),
+      warm_hit_cpu_vs_static: atMost(cpu.warm_hit_cpu_vs_static, 3),
+      cold_hit_vs_ceiling: atLeast(result.cold_hit_vs_ceiling, 0.8),
+      start_first_hit_over_floor_ms: atMost(startUp.start_first_hit_over_floor_ms, 250),
+      miss_overhead_p50_ms: atMost(result.miss_overhead_p50_ms, 10),
+    };
+    await saveResult('latest', { ...result, goals }, ['goals']);
+    console.table(goals);
   } finally {
     await new Promise((resolve) => (baseline ? baseline.close(resolve) : resolve(undefined)));
     await stack.stop();

@@ -1,257 +1,47 @@
 // npm run bench:cold — what a new instance costs its first caller (not part of npm test).
 //
-// With PostgreSQL, Azurite and the speech stand-in already running (one cached audition
-// stored beforehand), each run starts a fresh host process (`node dist/tools/serve.js`) on the
-// deployment package's bundle (`--app .deploy/app/dist/main.js`, what is deployed) and, in
-// the same round, on the compiled sources (what `npm run serve` runs), and measures: process
-// start → listening (split as the host reports it: its own modules, the app's modules,
-// configuration, functions and listening), → its first answered HIT (Server-Timing: auth =
-// the first database connection and queries, blob = the first blob read), then → the first
-// audio byte of its first MISS, in another fresh process whose first request it is (less the
-// stand-in's first-chunk time: the first speech connection and the miss path); the instance's
-// peak RSS (VmHWM) once listening, before any request. In the same round, the floors, start →
-// first answer: the issue's, a minimal function answering a constant (floor-app.ts, bundled
-// like the package and served by the same host), and below it a bare Node HTTP server
-// answering a constant. Medians of COLD_RUNS (5). Also the package's size (zip, unpacked).
-// Writes bench/results/cold-latest.json.
-import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
+// Packages the app (tools/package.ts, as `npm run package`: npm run bench:cold runs it first), starts PostgreSQL,
+// Azurite and the speech stand-in, then runs the cold-start rounds of start-up.ts (COLD_RUNS, 5): each round, the
+// floors (a one-function app answering a constant, floor-app.ts, and a bare Node server), then fresh hosts on the
+// deployment package's bundle and on the compiled sources — start → listening (and its split), → first HIT (auth and
+// blob Server-Timing), and start → the first MISS's first audio byte in another fresh host; peak RSS once listening.
+// Medians, each round's floors, and the package's size (zip, unpacked), into bench/results/cold-latest.json.
+// `npm run bench` runs the same rounds on the package alone and keeps the first HIT's figures.
 import path from 'node:path';
-import readline from 'node:readline';
-import { findFreePort } from '../local-services/free-port.ts';
 import { packageApp } from '../package.ts';
-import { buildBenchApp } from './bench-app.ts';
-import { saveResult, startBenchStack, stopHost, type BenchStack } from './bench-stack.ts';
+import { saveResult, startBenchStack } from './bench-stack.ts';
+import { FIRST_CHUNK_MS, measureStartUp } from './start-up.ts';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 5);
-const FIRST_CHUNK_MS = 150;
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (value: number) => Math.round(value * 10) / 10;
-
-function serverTiming(header: string | undefined): Record<string, number> {
-  const phases: Record<string, number> = {};
-  for (const part of (header ?? '').split(',')) {
-    const [name, ...params] = part.trim().split(';');
-    const dur = params.find((p) => p.startsWith('dur='));
-    if (name && dur) phases[name] = Number(dur.slice(4));
-  }
-  return phases;
-}
-
-/** POSTs and resolves at the first body byte and at the end. */
-function post(
-  url: string,
-  token: string,
-  body: object,
-): Promise<{ status: number; firstByteMs: number; totalMs: number; timing: Record<string, number> }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
-      (response) => {
-        let firstByteMs: number | undefined;
-        response.on('data', () => (firstByteMs ??= performance.now() - started));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            firstByteMs: firstByteMs ?? performance.now() - started,
-            totalMs: performance.now() - started,
-            timing: serverTiming(response.headers['server-timing'] as string | undefined),
-          }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(JSON.stringify(body));
-  });
-}
-
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function startTimed(stack: BenchStack, hostArgs: string[]) {
-  let startup = '';
-  const spawned = performance.now();
-  const host = await stack.startHost(
-    {},
-    (line) => {
-      if (line.startsWith('Started in')) startup = line;
-    },
-    hostArgs,
-  );
-  return { host, spawned, listeningMs: performance.now() - spawned, startup: () => startup };
-}
-
-/**
- * Two fresh instances: one whose first request is a HIT (then a second HIT), one whose first
- * request is a MISS, each timed from its process's start.
- */
-async function coldRun(stack: BenchStack, run: number, hostArgs: string[]) {
-  const cached = { voice: 'es-AR-ElenaNeural', text: 'La línea que ya está en la caché.' };
-  const urlOf = (port: number) => `http://127.0.0.1:${port}/api/v1/projects/${stack.projectId}/characters/audition`;
-
-  const first = await startTimed(stack, hostArgs);
-  const idleRss = await peakRssMb(first.host.child.pid!); // listening, no request served yet
-  const hit = await post(urlOf(first.host.port), stack.token, cached);
-  const hitMs = performance.now() - first.spawned;
-  const secondHit = await post(urlOf(first.host.port), stack.token, cached);
-  await stopHost(first.host.child);
-
-  const second = await startTimed(stack, hostArgs);
-  const miss = await post(urlOf(second.host.port), stack.token, {
-    voice: 'es-AR-ElenaNeural',
-    text: `Una línea nueva, arranque en frío ${run}.`,
-  });
-  const missFirstByteMs = second.listeningMs + miss.firstByteMs;
-  await stopHost(second.host.child);
-  if (hit.status !== 200 || miss.status !== 200) throw new Error(`cold run answered ${hit.status} / ${miss.status}`);
-  const split = /host (\d+) ms, app modules (\d+) ms, configuration (\d+) ms, listening (\d+) ms/.exec(first.startup());
-  return {
-    listeningMs: first.listeningMs,
-    hostModulesMs: Number(split?.[1] ?? NaN),
-    appModulesMs: Number(split?.[2] ?? NaN),
-    configurationMs: Number(split?.[3] ?? NaN),
-    functionsMs: Number(split?.[4] ?? NaN),
-    firstHitMs: hitMs,
-    firstHitRequestMs: hit.totalMs,
-    firstHitAuthMs: hit.timing.auth ?? NaN,
-    firstHitBlobMs: hit.timing.blob ?? NaN,
-    secondHitMs: secondHit.totalMs,
-    firstMissFirstByteMs: missFirstByteMs,
-    firstMissRequestFirstByteMs: miss.firstByteMs,
-    firstMissOverStandInMs: miss.firstByteMs - FIRST_CHUNK_MS,
-    idleRssMb: idleRss,
-  };
-}
-
-/** The issue's floor: a fresh host serving only a function that answers a constant, start → its first answer. */
-async function functionFloorRun(stack: BenchStack, bundle: string): Promise<number> {
-  const started = await startTimed(stack, ['--app', bundle]);
-  const answer = await post(
-    `http://127.0.0.1:${started.host.port}/api/v1/projects/${stack.projectId}/characters/audition`,
-    stack.token,
-    {},
-  );
-  const ms = performance.now() - started.spawned;
-  await stopHost(started.host.child);
-  if (answer.status !== 200) throw new Error(`the floor app answered ${answer.status}`);
-  return ms;
-}
-
-/** Below it: a bare Node process answering a constant, start → first answer. */
-async function nodeFloorRun(): Promise<number> {
-  const port = await findFreePort();
-  const spawned = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1', () => console.log('Listening on'))`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  await new Promise<void>((resolve) =>
-    readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening on') && resolve()),
-  );
-  await new Promise<void>((resolve, reject) =>
-    http.get(`http://127.0.0.1:${port}/`, (res) => res.resume().on('end', resolve)).on('error', reject),
-  );
-  const ms = performance.now() - spawned;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill();
-  await exited;
-  return ms;
-}
-
-type ColdRun = Awaited<ReturnType<typeof coldRun>>;
-
-function summary(runs: ColdRun[], floorMs: number, nodeFloorMs: number) {
-  const m = (key: keyof ColdRun) => round(median(runs.map((r) => r[key])));
-  return {
-    listening_ms: m('listeningMs'),
-    host_modules_ms: m('hostModulesMs'),
-    app_modules_ms: m('appModulesMs'),
-    configuration_ms: m('configurationMs'),
-    functions_and_listen_ms: m('functionsMs'),
-    first_hit_ms: m('firstHitMs'),
-    first_hit_over_floor_ms: round(m('firstHitMs') - floorMs),
-    first_hit_over_node_floor_ms: round(m('firstHitMs') - nodeFloorMs),
-    first_hit_request_ms: m('firstHitRequestMs'),
-    first_hit_auth_ms: m('firstHitAuthMs'),
-    first_hit_blob_ms: m('firstHitBlobMs'),
-    second_hit_ms: m('secondHitMs'),
-    first_miss_first_byte_ms: m('firstMissFirstByteMs'),
-    first_miss_over_floor_and_stand_in_ms: round(m('firstMissFirstByteMs') - floorMs - FIRST_CHUNK_MS),
-    first_miss_over_node_floor_and_stand_in_ms: round(m('firstMissFirstByteMs') - nodeFloorMs - FIRST_CHUNK_MS),
-    first_miss_request_first_byte_ms: m('firstMissRequestFirstByteMs'),
-    first_miss_over_stand_in_ms: m('firstMissOverStandInMs'),
-    idle_peak_rss_mb: m('idleRssMb'),
-  };
-}
 
 async function main() {
   // What is deployed: the bundle `npm run package` wrote (npm run bench:cold builds it first).
   const pkg = await packageApp();
   const bundle = path.join(pkg.dir, 'dist/main.js');
-  const floorApp = await buildBenchApp('floor-app');
   const stack = await startBenchStack({ toneSeconds: 1, durable: false });
-  stack.standIn.behave({ kind: 'audio', delayMs: FIRST_CHUNK_MS });
   try {
-    // The cached line, stored by a host that then stops.
-    const warm = await stack.startHost();
-    const seeded = await post(
-      `http://127.0.0.1:${warm.port}/api/v1/projects/${stack.projectId}/characters/audition`,
-      stack.token,
-      {
-        voice: 'es-AR-ElenaNeural',
-        text: 'La línea que ya está en la caché.',
-      },
-    );
-    await new Promise((resolve) => setTimeout(resolve, 300)); // stored after the response
-    await stopHost(warm.child);
-    if (seeded.status !== 200) throw new Error(`seeding answered ${seeded.status}`);
-
-    // Interleaved, so both variants and the floors see the same machine.
-    const packaged: ColdRun[] = [];
-    const sources: ColdRun[] = [];
-    const floors: number[] = [];
-    const nodeFloors: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      floors.push(await functionFloorRun(stack, floorApp.bundle));
-      nodeFloors.push(await nodeFloorRun());
-      packaged.push(await coldRun(stack, 2 * run, ['--app', bundle]));
-      sources.push(await coldRun(stack, 2 * run + 1, []));
-    }
-    const floorMs = round(median(floors));
-    const nodeFloorMs = round(median(nodeFloors));
-    const deployed = summary(packaged, floorMs, nodeFloorMs);
+    const startUp = await measureStartUp(stack, { runs: RUNS, bundle, compiledSources: true });
     await saveResult('cold-latest', {
       runs: RUNS,
       // The issue's floor: a minimal function answering a constant, through the same host.
-      floor_first_answer_ms: floorMs,
-      node_floor_first_answer_ms: nodeFloorMs,
+      floor_first_answer_ms: startUp.floorMs,
+      node_floor_first_answer_ms: startUp.nodeFloorMs,
       // Each round's, in order: the machine is shared, and a median hides how much it moved.
-      floor_runs_ms: floors.map(round),
-      node_floor_runs_ms: nodeFloors.map(round),
+      floor_runs_ms: startUp.floorRunsMs,
+      node_floor_runs_ms: startUp.nodeFloorRunsMs,
       stand_in_first_chunk_ms: FIRST_CHUNK_MS,
       // The issue's targets: both ≤ 400 ms.
-      target_first_hit_over_floor_ms: deployed.first_hit_over_floor_ms,
-      target_first_miss_over_floor_and_stand_in_ms: deployed.first_miss_over_floor_and_stand_in_ms,
-      deployment_package: deployed,
-      compiled_sources: summary(sources, floorMs, nodeFloorMs),
+      target_first_hit_over_floor_ms: startUp.deployed.first_hit_over_floor_ms,
+      target_first_miss_over_floor_and_stand_in_ms: startUp.deployed.first_miss_over_floor_and_stand_in_ms,
+      deployment_package: startUp.deployed,
+      compiled_sources: startUp.sources,
       package_zip_mb: round(pkg.zipBytes / 1e6),
       package_unpacked_mb: round(pkg.unpackedBytes / 1e6),
       package_files: pkg.files.length,
     });
   } finally {
     await stack.stop();
-    await floorApp.dispose();
   }
 }
 

@@ -1,9 +1,9 @@
 // The floors the benchmarks measure the app against: an app of one function on the audition's route, bundled like the
 // deployment package (tools/package.ts) and served by the same local host. What no app can beat: the host, the
 // Functions library, one function.
-// - `npm run bench:cold`: it answers a constant (start → first answer).
-// - `npm run bench:profile`, with BENCH_AUDIO_FILE: it reads the body and answers those bytes with a warm HIT's headers
-//   (CPU per answer).
+// - start-up.ts (`npm run bench:cold`, `npm run bench`): it answers a constant (start → first answer).
+// - cpu-probe.ts (`npm run bench:profile`, `npm run bench`), with BENCH_AUDIO_FILE: it reads the body and answers those
+//   bytes with a warm HIT's headers (CPU per answer).
 import { readFileSync } from 'node:fs';
 import { app, type HttpResponseInit } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
