@@ -14,6 +14,7 @@ import {
   type SynthesizedAudio,
   type Synthesizer,
 } from '../ports/synthesizer.ts';
+import { SpeechSessions } from './speech-sessions.ts';
 
 let loaded: typeof SpeechSdk | undefined;
 
@@ -33,8 +34,14 @@ function speechSdk(): typeof SpeechSdk {
   return loaded;
 }
 
-/** How long a connection opened ahead waits for its synthesis before it is closed. */
-const PREPARED_LIFETIME_MS = 5_000;
+/**
+ * How long a connection opened ahead, or kept after its synthesis, waits for the next before it is closed: long enough
+ * for a user auditioning one voice after another on the casting page.
+ */
+const IDLE_CONNECTION_MS = 15_000;
+/** Connections kept idle, per key and in all (speech-sessions.ts). */
+const IDLE_PER_KEY = 2;
+const IDLE_TOTAL = 32;
 
 /**
  * Puts the SDK on the `ws` package on every Node version, as on Node 20.
@@ -92,9 +99,10 @@ interface Session {
 }
 
 /**
- * Synthesizer over the Azure Speech SDK. One SpeechSynthesizer per request: it is cheap
- * (~2 ms on a warm connection pool), requests on a shared one are serialised, and each
- * project may bring its own key.
+ * Synthesizer over the Azure Speech SDK. A SpeechSynthesizer serves one synthesis at a time (requests on a shared one
+ * are serialised) and each project may bring its own key, so each synthesis has one of its own: opened ahead
+ * (prepare), or kept from an earlier synthesis with the same key, its websocket still open (SpeechSessions: the SDK's
+ * connection set-up and, on Azure, a TLS handshake to the region saved per miss); else opened now.
  *
  * The SDK never answers at all when the service accepts the connection and then goes quiet
  * (no upgrade, no audio, a turn that stops midway): its own timeouts are for reconnecting, not
@@ -106,55 +114,34 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   readonly requiresCredentials = true;
   readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
 
-  /** Synthesizers whose connection was opened ahead of a likely synthesis, by credentials. */
-  readonly #prepared = new Map<string, { session: Session; timer: NodeJS.Timeout }[]>();
+  /** Synthesizers whose connection is open (or opening) and not in use, by credentials. */
+  readonly #sessions = new SpeechSessions<Session>({
+    idleMs: IDLE_CONNECTION_MS,
+    perCredentials: IDLE_PER_KEY,
+    total: IDLE_TOTAL,
+    close: (session) => session.synthesizer.close(),
+  });
 
   constructor(private readonly options: AzureSpeechOptions) {}
 
   /**
-   * Opens a connection for these credentials now, while the caller still checks whether it
-   * must synthesize (lock, second lookup): the next synthesize() with them starts on an open
-   * websocket. Unused, it is closed after a few seconds. Opening costs nothing billable.
+   * Gets a connection ready for these credentials now, while the caller still checks whether it must synthesize (lock,
+   * second lookup): an idle one is claimed, else one is opened. The next synthesize() with them starts on an open
+   * websocket. Unused, it is closed after IDLE_CONNECTION_MS. Opening costs nothing billable.
    */
   prepare(credentials: SpeechCredentials): void {
+    const id = credentialsId(credentials);
+    if (this.#sessions.reserve(id)) return;
     const session = this.#create(credentials);
     if (!session) return;
     speechSdk()
       .Connection.fromSynthesizer(session.synthesizer)
       .openConnection(undefined, () => {});
-    const id = credentialsId(credentials);
-    const list = this.#prepared.get(id) ?? [];
-    const item = {
-      session,
-      timer: setTimeout(() => {
-        const remaining = (this.#prepared.get(id) ?? []).filter((other) => other !== item);
-        if (remaining.length > 0) this.#prepared.set(id, remaining);
-        else this.#prepared.delete(id);
-        session.synthesizer.close();
-      }, PREPARED_LIFETIME_MS).unref(),
-    };
-    list.push(item);
-    this.#prepared.set(id, list);
+    this.#sessions.add(id, session);
   }
 
   close(): void {
-    for (const list of this.#prepared.values()) {
-      for (const { session, timer } of list) {
-        clearTimeout(timer);
-        session.synthesizer.close();
-      }
-    }
-    this.#prepared.clear();
-  }
-
-  #takePrepared(credentials: SpeechCredentials): Session | undefined {
-    const id = credentialsId(credentials);
-    const list = this.#prepared.get(id);
-    const item = list?.shift();
-    if (list && list.length === 0) this.#prepared.delete(id);
-    if (!item) return undefined;
-    clearTimeout(item.timer);
-    return item.session;
+    this.#sessions.closeAll();
   }
 
   #create(credentials: SpeechCredentials): Session | undefined {
@@ -170,9 +157,14 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
     // A null audio config: the audio stays in memory.
     const session: Session = { synthesizer: new SpeechSynthesizer(config, null), connected: false };
-    Connection.fromSynthesizer(session.synthesizer).connected = () => {
+    const connection = Connection.fromSynthesizer(session.synthesizer);
+    connection.connected = () => {
       session.connected = true;
       session.onConnected?.();
+    };
+    // The service closed a kept connection (idle): the SDK opens a new one at the next synthesis, under its deadline.
+    connection.disconnected = () => {
+      session.connected = false;
     };
     return session;
   }
@@ -183,7 +175,8 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       feed.fail(new SynthesisError('failed', 'No Azure Speech key was given'));
       return feed;
     }
-    const session = this.#takePrepared(credentials) ?? this.#create(credentials);
+    const id = credentialsId(credentials);
+    const session = this.#sessions.take(id) ?? this.#create(credentials);
     if (!session) {
       feed.fail(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
       return feed;
@@ -227,10 +220,12 @@ export class AzureSpeechSynthesizer implements Synthesizer {
         }),
       (message) => finish(() => feed.fail(new SynthesisError('failed', `Speech SDK error: ${message}`))),
     );
-    // Without close() the SDK's websocket keeps the process alive; after a deadline it is
-    // also what lets go of a connection the service holds open.
-    const close = () => synthesizer.close();
-    void feed.whole.then(close, close);
+    // Kept for the next synthesis with this key once this one ended well; closed otherwise (after a deadline, that is
+    // what lets go of a connection the service holds open). Kept ones are unref'd timers' business: closed when idle.
+    void feed.whole.then(
+      () => this.#sessions.park(id, session),
+      () => synthesizer.close(),
+    );
     return feed;
   }
 }

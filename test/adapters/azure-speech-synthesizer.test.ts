@@ -68,6 +68,61 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
     }
   });
 
+  describe('connections kept between syntheses (the SDK set-up and, on Azure, a TLS handshake saved per miss)', () => {
+    const speak = (engine: AzureSpeechSynthesizer, key: string) =>
+      engine.synthesize({ ssml: SSML, audition: AUDITION, credentials: { key } }).whole;
+
+    it('a second synthesis with the same key runs on the connection the first kept; another key opens its own', async () => {
+      standIn.behave({ kind: 'audio' });
+      const engine = synthesizer();
+      try {
+        const opened = standIn.connections;
+        expect((await speak(engine, 'key-a')).audio.equals(tone)).toBe(true);
+        expect((await speak(engine, 'key-a')).audio.equals(tone)).toBe(true);
+        expect(standIn.connections - opened).toBe(1);
+        await speak(engine, 'key-b');
+        expect(standIn.connections - opened).toBe(2);
+        // Each synthesis went out on a connection opened with its own key.
+        expect(standIn.received.slice(-3).map((r) => r.key)).toEqual(['key-a', 'key-a', 'key-b']);
+      } finally {
+        engine.close();
+      }
+    });
+
+    it('a prepared connection is the one the synthesis uses; a failed synthesis does not keep its own', async () => {
+      const engine = synthesizer();
+      try {
+        const opened = standIn.connections;
+        engine.prepare({ key: 'key-p' });
+        await speak(engine, 'key-p');
+        expect(standIn.connections - opened).toBe(1);
+        standIn.behave({ kind: 'close', code: 1011, reason: 'Internal error' });
+        await expect(speak(engine, 'key-p')).rejects.toBeInstanceOf(SynthesisError);
+        standIn.behave({ kind: 'audio' });
+        await speak(engine, 'key-p');
+        expect(standIn.connections - opened).toBe(2);
+      } finally {
+        standIn.behave({ kind: 'audio' });
+        engine.close();
+      }
+    });
+
+    it('a kept connection the service closed (idle) is opened again for the next synthesis', async () => {
+      standIn.behave({ kind: 'audio' });
+      const engine = synthesizer();
+      try {
+        const opened = standIn.connections;
+        await speak(engine, 'key-idle');
+        standIn.dropConnections();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect((await speak(engine, 'key-idle')).audio.equals(tone)).toBe(true);
+        expect(standIn.connections - opened).toBe(2);
+      } finally {
+        engine.close();
+      }
+    });
+  });
+
   it.each([
     [{ kind: 'reject-upgrade', status: 401 }, 'credentials-rejected'],
     [{ kind: 'reject-upgrade', status: 403 }, 'credentials-rejected'],

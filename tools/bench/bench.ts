@@ -136,6 +136,9 @@ async function main() {
     const missOverheads: number[] = [];
     const firstBytes: number[] = [];
     const firstBytesAfterStandIn: number[] = [];
+    // The overhead's two parts: request sent → SSML at the stand-in; the stand-in's turn.end → the response's end.
+    const missBefore: number[] = [];
+    const missAfter: number[] = [];
     for (let i = 0; i < WARM_ENTRIES; i++) {
       const started = performance.now();
       const firstByte = await new Promise<number>((resolve, reject) => {
@@ -151,6 +154,8 @@ async function main() {
       // What the stand-in really took for this turn (its timers run a little late).
       const turn = standIn.received.at(-1)!;
       missOverheads.push(total - (turn.endedAt! - turn.receivedAt));
+      missBefore.push(turn.receivedAt - started);
+      missAfter.push(started + total - turn.endedAt!);
       firstBytes.push(firstByte);
       firstBytesAfterStandIn.push(started + firstByte - turn.firstAudioAt!);
     }
@@ -271,6 +276,8 @@ async function main() {
       ceiling_as_function_with_prisma_rps: ceilingAsFunctionWithPrisma.rps,
       ceiling_as_function_with_prisma_vs_ceiling: +(ceilingAsFunctionWithPrisma.rps / ceiling.rps).toFixed(3),
       miss_overhead_p50_ms: +missOverheadP50.toFixed(1),
+      miss_before_ssml_p50_ms: +median(missBefore).toFixed(1),
+      miss_after_turn_end_p50_ms: +median(missAfter).toFixed(1),
       miss_first_byte_ms: +median(firstBytes).toFixed(1),
       lookup_p50_ms_10k: lookup10k,
       lookup_p50_ms_1m: lookup1m,

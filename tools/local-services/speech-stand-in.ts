@@ -54,6 +54,10 @@ export interface SpeechStandIn {
   voiceList(answer: StandInVoiceList): void;
   /** Most turns that were being answered at the same time, since the start or the last reset. */
   readonly maxConcurrent: number;
+  /** Websocket connections accepted so far (a synthesis on a kept connection opens none). */
+  readonly connections: number;
+  /** Closes every open websocket (1000), as the service does to idle ones. */
+  dropConnections(): void;
   resetStats(): void;
   behave(behaviour: StandInBehaviour): void;
   stop(): Promise<void>;
@@ -64,6 +68,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   const received: ReceivedSynthesis[] = [];
   let inFlight = 0;
   let maxConcurrent = 0;
+  let connections = 0;
   const sockets = new Set<Socket>();
   const voiceListRequests: { key: string | undefined }[] = [];
   let voiceList: StandInVoiceList = SHIPPED_VOICES;
@@ -98,7 +103,10 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     const key =
       new URL(req.url ?? '/', 'http://x').searchParams.get('Ocp-Apim-Subscription-Key') ??
       (req.headers['ocp-apim-subscription-key'] as string | undefined);
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, key));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      connections++;
+      serve(ws, key);
+    });
   });
 
   function serve(ws: WebSocket, key: string | undefined) {
@@ -182,6 +190,12 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     },
     get maxConcurrent() {
       return maxConcurrent;
+    },
+    get connections() {
+      return connections;
+    },
+    dropConnections() {
+      for (const client of wss.clients) client.close(1000, 'idle');
     },
     resetStats() {
       maxConcurrent = inFlight;

@@ -1,0 +1,110 @@
+/**
+ * Speech connections kept between syntheses, by credentials: one opened ahead of a likely synthesis (`prepare`), and
+ * one whose synthesis ended well (`park`), so that the next synthesis with the same key starts on an open websocket
+ * instead of paying its handshake (on Azure, a TLS connection to the region) and the SDK's connection set-up.
+ *
+ * - `reserve` claims an idle one for a synthesis about to come, or answers that none is free (the caller opens one
+ *   and `add`s it reserved); `take` hands over a reserved one first, else any idle one.
+ * - Bounded: at most `perCredentials` idle for one key and `total` across all, so one tenant's keys cannot hold
+ *   every connection; past a bound, a session is closed instead of kept.
+ * - Each idle session is closed after `idleMs` unused (the service drops idle connections anyway).
+ *
+ * A session is keyed by the whole credentials (key and region): a connection only ever serves the key it was opened
+ * with, so what one key's connection does is billed to that key alone.
+ */
+export class SpeechSessions<S> {
+  readonly #idle = new Map<string, Idle<S>[]>();
+  #count = 0;
+
+  constructor(
+    private readonly options: {
+      idleMs: number;
+      perCredentials: number;
+      total: number;
+      close: (session: S) => void;
+    },
+  ) {}
+
+  /** Claims a free idle session for a synthesis about to come; false when there is none (open one and `add` it). */
+  reserve(id: string): boolean {
+    const free = this.#idle.get(id)?.find((idle) => !idle.reserved);
+    if (!free) return false;
+    free.reserved = true;
+    this.#restartTimer(id, free);
+    return true;
+  }
+
+  /** A session just opened for a synthesis about to come, kept reserved until it is taken (or unused for idleMs). */
+  add(id: string, session: S): void {
+    this.#keep(id, session, true);
+  }
+
+  /** The session for a synthesis now: a reserved one first, else a free one; undefined when none is idle. */
+  take(id: string): S | undefined {
+    const list = this.#idle.get(id);
+    if (!list) return undefined;
+    const index = Math.max(
+      list.findIndex((idle) => idle.reserved),
+      0,
+    );
+    const [idle] = list.splice(index, 1);
+    if (list.length === 0) this.#idle.delete(id);
+    if (!idle) return undefined;
+    this.#count--;
+    clearTimeout(idle.timer);
+    return idle.session;
+  }
+
+  /** A session whose synthesis ended well: kept for the next with the same key, or closed past a bound. */
+  park(id: string, session: S): void {
+    if ((this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials || this.#count >= this.options.total) {
+      this.options.close(session);
+      return;
+    }
+    this.#keep(id, session, false);
+  }
+
+  /** How many sessions are idle (for tests and the bench). */
+  get size(): number {
+    return this.#count;
+  }
+
+  closeAll(): void {
+    for (const list of this.#idle.values()) {
+      for (const idle of list) {
+        clearTimeout(idle.timer);
+        this.options.close(idle.session);
+      }
+    }
+    this.#idle.clear();
+    this.#count = 0;
+  }
+
+  #keep(id: string, session: S, reserved: boolean): void {
+    const idle: Idle<S> = { session, reserved, timer: undefined };
+    const list = this.#idle.get(id) ?? [];
+    list.push(idle);
+    this.#idle.set(id, list);
+    this.#count++;
+    this.#restartTimer(id, idle);
+  }
+
+  #restartTimer(id: string, idle: Idle<S>): void {
+    clearTimeout(idle.timer);
+    idle.timer = setTimeout(() => {
+      const list = this.#idle.get(id) ?? [];
+      const index = list.indexOf(idle);
+      if (index < 0) return;
+      list.splice(index, 1);
+      if (list.length === 0) this.#idle.delete(id);
+      this.#count--;
+      this.options.close(idle.session);
+    }, this.options.idleMs).unref();
+  }
+}
+
+interface Idle<S> {
+  session: S;
+  reserved: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
