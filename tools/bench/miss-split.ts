@@ -70,7 +70,7 @@ async function main() {
         first_byte_lag: firstByte - turn.firstAudioAt!,
         ...phases,
       });
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, Number(process.env.PAUSE_MS ?? 20)));
     }
     const keys = Object.keys(rows[0]!);
     console.log(JSON.stringify(Object.fromEntries(keys.map((k) => [k, +median(rows.map((r) => r[k]!)).toFixed(2)]))));

@@ -132,10 +132,11 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // In a project's own account, the note records it and the account is registered for the cleanup.
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
-    const rows = await retryIfConnectionLost(() =>
-      this.#fenced(
-        fence,
-        (db) => db.$queryRaw<{ cache_key: string }[]>`
+    const { rows } = await retryIfConnectionLost(() =>
+      this.#fenced(fence, (db) =>
+        run<{ cache_key: string }>(
+          db,
+          Prisma.sql`
       WITH stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
                                  audio_blob_path, audio_url, audio_duration_seconds, audio_file_size_bytes,
@@ -158,6 +159,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         ${spendAdded}
       )
       SELECT cache_key FROM stored`,
+        ),
       ),
     );
     return rows.length === 1;
@@ -173,9 +175,10 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
     await retryIfConnectionLost(() =>
-      this.#fenced(
-        fence,
-        (db) => db.$executeRaw`
+      this.#fenced(fence, (db) =>
+        run(
+          db,
+          Prisma.sql`
       WITH before AS (
         SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}
       ), replaced AS (
@@ -203,6 +206,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         ${spendAdded}
       )
       SELECT 1`,
+        ),
       ),
     );
   }
@@ -211,14 +215,38 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
    * `write` as it is, or, fenced by the writer's lease, in a transaction that first locks the lease row and writes
    * nothing when the lease is no longer the writer's (LeaseLostError). The lock keeps a takeover waiting until the
    * write commits; the new holder then finds the entry stored. A holder that lost its lease while frozen never
-   * overwrites what the new holder stored.
+   * overwrites what the new holder stored. On a connection of the client's pool (poolOf), each statement under its
+   * deadline; a connection whose statement failed is discarded, not reused.
    */
-  async #fenced<T>(fence: LeaseGrant | undefined, write: (db: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-    if (!fence) return write(this.prisma);
-    return this.prisma.$transaction(async (tx) => {
-      const held = await tx.$queryRaw<{ held: number }[]>(fenceOf(fence));
-      if (held.length === 0) throw new LeaseLostError(fence);
-      return write(tx);
-    });
+  async #fenced<T>(fence: LeaseGrant | undefined, write: (db: Queryable) => Promise<T>): Promise<T> {
+    if (!fence) return write(this.#pool);
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const held = await run(client, fenceOf(fence));
+      if (held.rows.length === 0) throw new LeaseLostError(fence);
+      const result = await write(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        await client.query('ROLLBACK').then(
+          () => client.release(),
+          (rollbackFailed: Error) => client.release(rollbackFailed),
+        );
+      } else {
+        client.release(error instanceof Error ? error : new Error(String(error))); // discarded: the server rolls back
+      }
+      throw error;
+    }
   }
+}
+
+/** The pool, or a connection of it inside a transaction. */
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** A statement built with Prisma.sql (fragments and values), run through node-postgres. */
+function run<R extends pg.QueryResultRow = pg.QueryResultRow>(db: Queryable, statement: Prisma.Sql) {
+  return db.query<R>(statement.text, statement.values);
 }
