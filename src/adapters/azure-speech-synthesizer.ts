@@ -96,6 +96,8 @@ interface Session {
   connected: boolean;
   /** Told when the websocket opens. */
   onConnected?: () => void;
+  /** Told when it closes. */
+  onDisconnected?: () => void;
 }
 
 /**
@@ -165,6 +167,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     // The service closed a kept connection (idle): the SDK opens a new one at the next synthesis, under its deadline.
     connection.disconnected = () => {
       session.connected = false;
+      session.onDisconnected?.();
     };
     return session;
   }
@@ -176,21 +179,46 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       return feed;
     }
     const id = credentialsId(credentials);
-    const session = this.#sessions.take(id) ?? this.#create(credentials);
+    const kept = this.#sessions.take(id);
+    const session = kept ?? this.#create(credentials);
     if (!session) {
       feed.fail(new SynthesisError('failed', 'No Azure Speech region is configured for this key'));
       return feed;
     }
+    const { timeoutMs } = this.options;
+    const settle = settlesOnce((error) => feed.fail(error));
+    settle.deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
+    let current = session;
+    const retry = () => {
+      // A kept connection the service closed just as this synthesis went out on it (before any audio): the SDK
+      // would wait for a turn that never comes. Once, on a connection opened now.
+      current.synthesizer.close();
+      const fresh = this.#create(credentials)!;
+      current = fresh;
+      this.#speak(fresh, ssml, feed, settle, undefined);
+    };
+    this.#speak(session, ssml, feed, settle, kept ? retry : undefined);
+    // Kept for the next synthesis with this key once this one ended well; closed otherwise (after a deadline, that is
+    // what lets go of a connection the service holds open). Kept ones are closed when idle (SpeechSessions).
+    void feed.whole.then(
+      () => this.#sessions.park(id, current),
+      () => current.synthesizer.close(),
+    );
+    return feed;
+  }
+
+  /** One attempt of a synthesis on `session`, under its deadlines; `retry` when its connection drops before audio. */
+  #speak(session: Session, ssml: string, feed: SynthesisFeed, settle: Settle, retry: (() => void) | undefined): void {
     const { synthesizer } = session;
+    const { finish, deadline, cancel, isSettled } = settle;
     const {
       timeoutMs,
       connectTimeoutMs = timeoutMs,
       firstAudioTimeoutMs = timeoutMs,
       chunkTimeoutMs = timeoutMs,
     } = this.options;
-
-    const { finish, deadline, cancel, isSettled } = settlesOnce((error) => feed.fail(error));
-    deadline(timeoutMs, `No complete audio within ${timeoutMs} ms`);
+    let abandoned = false;
+    let audio = false;
     if (!session.connected) {
       const connecting = deadline(
         connectTimeoutMs,
@@ -200,8 +228,15 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     }
     // Until the first audio, then from each chunk to the next: a turn that stops midway.
     let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
+    session.onDisconnected = () => {
+      if (!retry || audio || abandoned || isSettled()) return;
+      abandoned = true;
+      cancel(quiet);
+      retry();
+    };
     synthesizer.synthesizing = (_sender, event) => {
-      if (isSettled()) return;
+      if (isSettled() || abandoned) return;
+      audio = true;
       cancel(quiet);
       quiet = deadline(chunkTimeoutMs, `The speech service stopped sending audio for ${chunkTimeoutMs} ms midway`);
       // Each audio frame as it arrives from the service; the result then carries all of them.
@@ -211,6 +246,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     synthesizer.speakSsmlAsync(
       ssml,
       (result) =>
+        abandoned ||
         finish(() => {
           try {
             feed.end(readResult(result));
@@ -218,15 +254,8 @@ export class AzureSpeechSynthesizer implements Synthesizer {
             feed.fail(error);
           }
         }),
-      (message) => finish(() => feed.fail(new SynthesisError('failed', `Speech SDK error: ${message}`))),
+      (message) => abandoned || finish(() => feed.fail(new SynthesisError('failed', `Speech SDK error: ${message}`))),
     );
-    // Kept for the next synthesis with this key once this one ended well; closed otherwise (after a deadline, that is
-    // what lets go of a connection the service holds open). Kept ones are unref'd timers' business: closed when idle.
-    void feed.whole.then(
-      () => this.#sessions.park(id, session),
-      () => synthesizer.close(),
-    );
-    return feed;
   }
 }
 
@@ -267,6 +296,8 @@ function classifyCancellation(code: CancellationErrorCode, details: string) {
   if (code === CancellationErrorCode.BadRequestParameters) return 'rejected-request';
   return 'failed';
 }
+
+type Settle = ReturnType<typeof settlesOnce>;
 
 /**
  * Settles a synthesis once: `finish` runs the first settlement and clears every deadline; a

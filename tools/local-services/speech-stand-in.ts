@@ -18,7 +18,7 @@ export type StandInBehaviour =
   | { kind: 'audio'; audio?: Buffer; delayMs?: number; chunkIntervalMs?: number; stallAfterChunks?: number }
   /** Refuse the websocket upgrade with this HTTP status (401, 403, 429). */
   | { kind: 'reject-upgrade'; status: number }
-  /** Take the connection and never answer the websocket upgrade. */
+  /** Take the connection and never answer the websocket upgrade. (These two end the connections already open.) */
   | { kind: 'stall-upgrade' }
   /** Close the socket after receiving the SSML. */
   | { kind: 'close'; code: number; reason: string }
@@ -202,6 +202,11 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     },
     behave(next) {
       behaviour = next;
+      // How the service answers a new connection: one kept open from before would never see it (a synthesis on a
+      // kept connection opens none), so those are ended, as the service ends a connection whose key it now refuses.
+      if (next.kind === 'reject-upgrade' || next.kind === 'stall-upgrade') {
+        for (const client of wss.clients) client.terminate();
+      }
     },
     async stop() {
       for (const client of wss.clients) client.terminate();
