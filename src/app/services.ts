@@ -70,9 +70,11 @@ export interface Services {
   /** The clock every expiry and age decision reads (injected by tests). */
   now: Clock;
   /**
-   * Starts, without waiting, what every first request needs: Prisma's query compiler and a
-   * database connection, the Blob container check. A new instance's first request then finds
-   * them under way while its token is verified. Failures are left to the requests.
+   * Starts, without waiting, what every first request needs: a database connection, the Blob
+   * container check. A new instance's first request then finds them under way while its token
+   * is verified. Failures are left to the requests. Not Prisma's query compiler: no statement
+   * of a HIT goes through Prisma, and loading it here held the listener back ~60 ms (npm run
+   * bench:cold); the first statement that needs it (a hit-count flush, a cleanup) loads it.
    */
   warmUp(): void;
   /** Writes the hit counts still in memory, then ends every connection these services opened. */
@@ -165,7 +167,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...createUseCases(built),
     warmUp() {
       // A connection of the pool a HIT's statements go through (poolOf), and the container checked.
-      void Promise.allSettled([prisma.$connect(), poolOf(prisma).query('SELECT 1'), blobStore.warmUp?.()]);
+      void Promise.allSettled([poolOf(prisma).query('SELECT 1'), blobStore.warmUp?.()]);
     },
     async close() {
       await predictive.drain(); // no new background syntheses; those under way finish
