@@ -121,7 +121,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     idleMs: IDLE_CONNECTION_MS,
     perCredentials: IDLE_PER_KEY,
     total: IDLE_TOTAL,
-    close: (session) => session.synthesizer.close(),
+    close: (session) => closeQuietly(session),
   });
 
   constructor(private readonly options: AzureSpeechOptions) {}
@@ -133,7 +133,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
    */
   prepare(credentials: SpeechCredentials): void {
     const id = credentialsId(credentials);
-    if (this.#sessions.reserve(id)) return;
+    if (this.#sessions.reserve(id) || this.#sessions.full) return;
     const session = this.#create(credentials);
     if (!session) return;
     speechSdk()
@@ -192,7 +192,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     const retry = () => {
       // A kept connection the service closed just as this synthesis went out on it (before any audio): the SDK
       // would wait for a turn that never comes. Once, on a connection opened now.
-      current.synthesizer.close();
+      closeQuietly(current);
       const fresh = this.#create(credentials)!;
       current = fresh;
       this.#speak(fresh, ssml, feed, settle, undefined);
@@ -201,8 +201,8 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     // Kept for the next synthesis with this key once this one ended well; closed otherwise (after a deadline, that is
     // what lets go of a connection the service holds open). Kept ones are closed when idle (SpeechSessions).
     void feed.whole.then(
-      () => this.#sessions.park(id, current),
-      () => current.synthesizer.close(),
+      () => this.#sessions.park(id, idle(current)),
+      () => closeQuietly(current),
     );
     return feed;
   }
@@ -245,18 +245,67 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     };
     synthesizer.speakSsmlAsync(
       ssml,
-      (result) =>
-        abandoned ||
+      (result) => {
+        if (abandoned) return;
+        // The SDK ends the turn itself (Canceled, ConnectionFailure) when the connection drops with any code but 1000.
+        if (retry && !audio && !isSettled() && droppedConnection(result)) {
+          abandoned = true;
+          cancel(quiet);
+          return retry();
+        }
         finish(() => {
           try {
             feed.end(readResult(result));
           } catch (error) {
             feed.fail(error);
           }
-        }),
+        });
+      },
       (message) => abandoned || finish(() => feed.fail(new SynthesisError('failed', `Speech SDK error: ${message}`))),
     );
   }
+}
+
+/** A kept session let go of what its last synthesis left on it (its closures hold that synthesis's audio). */
+function idle(session: Session): Session {
+  session.onConnected = undefined;
+  session.onDisconnected = undefined;
+  session.synthesizer.synthesizing = () => {};
+  return session;
+}
+
+/**
+ * Closes a session's synthesizer (one already closed, which the SDK throws for, is left as it is) and its connection.
+ * The SDK's close ends only a connection a synthesis went out on: one opened ahead and never used would stay open,
+ * keeping the process alive, until the service dropped it. That one is reached through the SDK's internals (its
+ * adapter's `privConnectionPromise`; the test "closes a connection opened ahead and never used" pins it).
+ */
+function closeQuietly(session: Session): void {
+  const adapter = (session.synthesizer as unknown as { internalData?: { privConnectionPromise?: unknown } })
+    .internalData;
+  const opening = adapter?.privConnectionPromise as Promise<{ dispose(): Promise<void> }> | null | undefined;
+  try {
+    session.synthesizer.close();
+  } catch {
+    // already disposed
+  }
+  if (opening && typeof opening.then === 'function') {
+    opening.then((connection) => connection.dispose()).catch(() => {});
+  }
+}
+
+/**
+ * A turn the SDK ended because its connection went away (reset, 1006, or going away, 1001) rather than because the
+ * service refused it (1007 invalid SSML, 1011, 4429 throttled… carry their own code and are the caller's error).
+ */
+function droppedConnection(result: SpeechSynthesisResult): boolean {
+  const { CancellationDetails, CancellationErrorCode, ResultReason } = speechSdk();
+  if (result.reason !== ResultReason.Canceled) return false;
+  const details = CancellationDetails.fromResult(result);
+  return (
+    details.ErrorCode === CancellationErrorCode.ConnectionFailure &&
+    /websocket error code: (1001|1006)\b/i.test(details.errorDetails ?? '')
+  );
 }
 
 function readResult(result: SpeechSynthesisResult): SynthesizedAudio {

@@ -5,8 +5,9 @@
  *
  * - `reserve` claims an idle one for a synthesis about to come, or answers that none is free (the caller opens one
  *   and `add`s it reserved); `take` hands over a reserved one first, else any idle one.
- * - Bounded: at most `perCredentials` idle for one key and `total` across all, so one tenant's keys cannot hold
- *   every connection; past a bound, a session is closed instead of kept.
+ * - Bounded: at most `perCredentials` kept for one key and `total` in all; past a bound, a session is closed instead
+ *   of kept (and the synthesizer opens no connection ahead). Every tenant may fill the 32 with its own keys' ones: it
+ *   only means the next key's synthesis opens its own connection, as it would without this pool.
  * - Each idle session is closed after `idleMs` unused (the service drops idle connections anyway).
  *
  * A session is keyed by the whole credentials (key and region): a connection only ever serves the key it was opened
@@ -15,6 +16,8 @@
 export class SpeechSessions<S> {
   readonly #idle = new Map<string, Idle<S>[]>();
   #count = 0;
+  /** After closeAll: every session handed in is closed at once. */
+  #closed = false;
 
   constructor(
     private readonly options: {
@@ -36,6 +39,7 @@ export class SpeechSessions<S> {
 
   /** A session just opened for a synthesis about to come, kept reserved until it is taken (or unused for idleMs). */
   add(id: string, session: S): void {
+    if (this.#closed) return this.options.close(session);
     this.#keep(id, session, true);
   }
 
@@ -57,11 +61,20 @@ export class SpeechSessions<S> {
 
   /** A session whose synthesis ended well: kept for the next with the same key, or closed past a bound. */
   park(id: string, session: S): void {
-    if ((this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials || this.#count >= this.options.total) {
+    if (
+      this.#closed ||
+      (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials ||
+      this.#count >= this.options.total
+    ) {
       this.options.close(session);
       return;
     }
     this.#keep(id, session, false);
+  }
+
+  /** Whether one more session may be opened ahead (the total bound). */
+  get full(): boolean {
+    return this.#count >= this.options.total;
   }
 
   /** How many sessions are idle (for tests and the bench). */
@@ -70,6 +83,7 @@ export class SpeechSessions<S> {
   }
 
   closeAll(): void {
+    this.#closed = true;
     for (const list of this.#idle.values()) {
       for (const idle of list) {
         clearTimeout(idle.timer);

@@ -7,7 +7,12 @@ import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-dire
 import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
-import { createPrismaClient, poolOf, type PrismaClient } from '../adapters/postgres/prisma-client.ts';
+import {
+  closePrismaClient,
+  createPrismaClient,
+  poolOf,
+  type PrismaClient,
+} from '../adapters/postgres/prisma-client.ts';
 import { PrismaLeases } from '../adapters/postgres/prisma-leases.ts';
 import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-runs.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
@@ -174,7 +179,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
-      await prisma.$disconnect(); // leases still held expire on their own
+      await closePrismaClient(prisma); // leases still held expire on their own
     },
   };
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAuditionBody } from '../../src/handlers/audition-request.ts';
 import { AzureSpeechSynthesizer } from '../../src/adapters/azure-speech-synthesizer.ts';
 import { SynthesisError } from '../../src/ports/synthesizer.ts';
@@ -107,19 +107,35 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       }
     });
 
-    it('a kept connection the service closes just as the next synthesis goes out on it: that one retries on a new connection', async () => {
+    it('closes a connection opened ahead and never used, and every kept one, when it closes', async () => {
       standIn.behave({ kind: 'audio' });
+      // Those other tests' engines kept, ended first.
+      standIn.dropConnections('reset');
+      await vi.waitFor(() => expect(standIn.openConnections).toBe(0));
       const engine = synthesizer();
-      try {
-        const opened = standIn.connections;
-        await speak(engine, 'key-idle');
-        standIn.dropConnections();
-        expect((await speak(engine, 'key-idle')).audio.equals(tone)).toBe(true);
-        expect(standIn.connections - opened).toBe(2);
-      } finally {
-        engine.close();
-      }
+      await speak(engine, 'key-kept');
+      engine.prepare({ key: 'key-unused' });
+      await vi.waitFor(() => expect(standIn.openConnections).toBe(2));
+      engine.close();
+      await vi.waitFor(() => expect(standIn.openConnections).toBe(0));
     });
+
+    it.each(['close', 'reset'] as const)(
+      'a kept connection the service ends (%s) just as the next synthesis goes out on it: that one retries on a new connection',
+      async (how) => {
+        standIn.behave({ kind: 'audio' });
+        const engine = synthesizer();
+        try {
+          const opened = standIn.connections;
+          await speak(engine, 'key-idle');
+          standIn.dropConnections(how);
+          expect((await speak(engine, 'key-idle')).audio.equals(tone)).toBe(true);
+          expect(standIn.connections - opened).toBe(2);
+        } finally {
+          engine.close();
+        }
+      },
+    );
   });
 
   it.each([

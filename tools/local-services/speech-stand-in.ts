@@ -56,8 +56,10 @@ export interface SpeechStandIn {
   readonly maxConcurrent: number;
   /** Websocket connections accepted so far (a synthesis on a kept connection opens none). */
   readonly connections: number;
-  /** Closes every open websocket (1000), as the service does to idle ones. */
-  dropConnections(): void;
+  /** Websocket connections open now. */
+  readonly openConnections: number;
+  /** Ends every open websocket: closed (1000), as the service closes idle ones, or reset (1006). */
+  dropConnections(how?: 'close' | 'reset'): void;
   resetStats(): void;
   behave(behaviour: StandInBehaviour): void;
   stop(): Promise<void>;
@@ -194,8 +196,14 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     get connections() {
       return connections;
     },
-    dropConnections() {
-      for (const client of wss.clients) client.close(1000, 'idle');
+    get openConnections() {
+      return wss.clients.size;
+    },
+    dropConnections(how = 'close') {
+      for (const client of wss.clients) {
+        if (how === 'close') client.close(1000, 'idle');
+        else client.terminate();
+      }
     },
     resetStats() {
       maxConcurrent = inFlight;

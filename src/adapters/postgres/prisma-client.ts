@@ -8,7 +8,7 @@ export type { PrismaClient };
 
 /**
  * A Prisma client over node-postgres (Prisma 7's driver adapter: no query-engine binary).
- * Build one per process and share it; `$disconnect()` ends its pool.
+ * Build one per process and share it; `closePrismaClient` ends it and its pool.
  */
 export function createPrismaClient(
   databaseUrl: string,
@@ -60,4 +60,15 @@ export function poolOf(client: PrismaClient): pg.Pool {
   const pool = pools.get(client);
   if (!pool) throw new Error('a Prisma client not opened by createPrismaClient has no pool of ours');
   return pool;
+}
+
+/**
+ * Ends the client and its pool. `$disconnect()` alone ends the pool only when the client's engine started (a
+ * statement through Prisma ran): an instance whose statements all went through `poolOf` would keep its connections
+ * open until their idle timeout, and its process alive.
+ */
+export async function closePrismaClient(client: PrismaClient): Promise<void> {
+  await client.$disconnect();
+  const pool = pools.get(client);
+  if (pool && !pool.ending) await pool.end();
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../../../src/generated/prisma/client.ts';
+import { closePrismaClient, poolOf } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testPrismaClient } from '../../support/required-deps.ts';
 import { createTestServices, type TestServices } from '../../support/test-services.ts';
 
 describe('Prisma client on the migrated schema', () => {
@@ -76,5 +78,14 @@ describe('Prisma client on the migrated schema', () => {
     const error = await services.prisma.audioCache.create({ data: row }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Prisma.PrismaClientKnownRequestError);
     expect((error as Prisma.PrismaClientKnownRequestError).code).toBe('P2002');
+  });
+
+  it('closePrismaClient ends the pool, also when every statement went straight through it (no Prisma statement ran)', async () => {
+    const client = testPrismaClient(services.database.url);
+    const pool = poolOf(client);
+    await pool.query('SELECT 1');
+    await closePrismaClient(client);
+    expect(pool.ending).toBe(true);
+    expect(pool.totalCount).toBe(0);
   });
 });
