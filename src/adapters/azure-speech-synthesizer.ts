@@ -228,12 +228,15 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     }
     // Until the first audio, then from each chunk to the next: a turn that stops midway.
     let quiet = deadline(firstAudioTimeoutMs, `No audio within ${firstAudioTimeoutMs} ms`);
-    session.onDisconnected = () => {
-      if (!retry || audio || abandoned || isSettled()) return;
+    // The connection went away before any audio: this attempt is dropped for the retry, if this one may retry.
+    const retried = () => {
+      if (!retry || audio || abandoned || isSettled()) return false;
       abandoned = true;
       cancel(quiet);
       retry();
+      return true;
     };
+    session.onDisconnected = retried;
     synthesizer.synthesizing = (_sender, event) => {
       if (isSettled() || abandoned) return;
       audio = true;
@@ -248,11 +251,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       (result) => {
         if (abandoned) return;
         // The SDK ends the turn itself (Canceled, ConnectionFailure) when the connection drops with any code but 1000.
-        if (retry && !audio && !isSettled() && droppedConnection(result)) {
-          abandoned = true;
-          cancel(quiet);
-          return retry();
-        }
+        if (droppedConnection(result) && retried()) return;
         finish(() => {
           try {
             feed.end(readResult(result));

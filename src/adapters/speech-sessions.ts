@@ -61,11 +61,7 @@ export class SpeechSessions<S> {
 
   /** A session whose synthesis ended well: kept for the next with the same key, or closed past a bound. */
   park(id: string, session: S): void {
-    if (
-      this.#closed ||
-      (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials ||
-      this.#count >= this.options.total
-    ) {
+    if (this.#closed || (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials || this.full) {
       this.options.close(session);
       return;
     }

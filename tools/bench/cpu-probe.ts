@@ -21,7 +21,7 @@ import { monotonicUs, type Window } from './cpu-profile.ts';
 
 export const CONNECTIONS = 32;
 /** The lines a warm HIT cycles through: stored (misses), then served once each by warmUp. */
-export const LINES = 50;
+const LINES = 50;
 const JIT_WARM_UP = 2_000;
 
 /** A process's CPU time so far (user + system), in microseconds, from /proc. */

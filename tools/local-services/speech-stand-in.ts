@@ -95,6 +95,12 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     socket.once('close', () => sockets.delete(socket));
   });
   const wss = new WebSocketServer({ noServer: true });
+  const dropConnections = (how: 'close' | 'reset' = 'close') => {
+    for (const client of wss.clients) {
+      if (how === 'close') client.close(1000, 'idle');
+      else client.terminate();
+    }
+  };
 
   server.on('upgrade', (req, socket, head) => {
     if (behaviour.kind === 'reject-upgrade') {
@@ -199,12 +205,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     get openConnections() {
       return wss.clients.size;
     },
-    dropConnections(how = 'close') {
-      for (const client of wss.clients) {
-        if (how === 'close') client.close(1000, 'idle');
-        else client.terminate();
-      }
-    },
+    dropConnections,
     resetStats() {
       maxConcurrent = inFlight;
     },
@@ -212,9 +213,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       behaviour = next;
       // How the service answers a new connection: one kept open from before would never see it (a synthesis on a
       // kept connection opens none), so those are ended, as the service ends a connection whose key it now refuses.
-      if (next.kind === 'reject-upgrade' || next.kind === 'stall-upgrade') {
-        for (const client of wss.clients) client.terminate();
-      }
+      if (next.kind === 'reject-upgrade' || next.kind === 'stall-upgrade') dropConnections('reset');
     },
     async stop() {
       for (const client of wss.clients) client.terminate();

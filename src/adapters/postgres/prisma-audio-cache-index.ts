@@ -1,6 +1,6 @@
 import { Prisma } from '../../generated/prisma/client.ts';
 import type pg from 'pg';
-import { poolOf, type PrismaClient } from './prisma-client.ts';
+import { poolOf, runSql, type PrismaClient, type Queryable } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
@@ -134,7 +134,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const { storeId, projectId } = storeOf(entry);
     const { rows } = await retryIfConnectionLost(() =>
       this.#fenced(fence, (db) =>
-        run<{ cache_key: string }>(
+        runSql<{ cache_key: string }>(
           db,
           Prisma.sql`
       WITH stored AS (
@@ -176,7 +176,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const { storeId, projectId } = storeOf(entry);
     await retryIfConnectionLost(() =>
       this.#fenced(fence, (db) =>
-        run(
+        runSql(
           db,
           Prisma.sql`
       WITH before AS (
@@ -223,7 +223,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      const held = await run(client, fenceOf(fence));
+      const held = await runSql(client, fenceOf(fence));
       if (held.rows.length === 0) throw new LeaseLostError(fence);
       const result = await write(client);
       await client.query('COMMIT');
@@ -241,12 +241,4 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
       throw error;
     }
   }
-}
-
-/** The pool, or a connection of it inside a transaction. */
-type Queryable = pg.Pool | pg.PoolClient;
-
-/** A statement built with Prisma.sql (fragments and values), run through node-postgres. */
-function run<R extends pg.QueryResultRow = pg.QueryResultRow>(db: Queryable, statement: Prisma.Sql) {
-  return db.query<R>(statement.text, statement.values);
 }

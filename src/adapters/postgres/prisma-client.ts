@@ -1,6 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
-import { PrismaClient } from '../../generated/prisma/client.ts';
+import { PrismaClient, type Prisma } from '../../generated/prisma/client.ts';
 import type { StallGuard } from '../stall-guard.ts';
 import { RetryingPool, type ConnectRetry } from './connect-retry.ts';
 
@@ -60,6 +60,14 @@ export function poolOf(client: PrismaClient): pg.Pool {
   const pool = pools.get(client);
   if (!pool) throw new Error('a Prisma client not opened by createPrismaClient has no pool of ours');
   return pool;
+}
+
+/** The pool, or one of its connections inside a transaction. */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/** A statement built with Prisma.sql (its fragments and values) run straight through node-postgres (poolOf). */
+export function runSql<R extends pg.QueryResultRow = pg.QueryResultRow>(db: Queryable, statement: Prisma.Sql) {
+  return db.query<R>(statement.text, statement.values);
 }
 
 /**

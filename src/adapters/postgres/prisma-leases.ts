@@ -1,21 +1,7 @@
 import type pg from 'pg';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { LeaseGrant, Leases } from '../../ports/leases.ts';
-import { poolOf, type PrismaClient } from './prisma-client.ts';
-
-/**
- * A free name is inserted; a held one is updated only if it expired (a takeover: a new token, one more
- * generation).
- */
-const TAKE = `
-  INSERT INTO audio_cache_leases AS l (name, token, generation, taken_at, expires_at)
-  VALUES ($1, gen_random_uuid(), 1, clock_timestamp(),
-          clock_timestamp() + $2::integer * interval '1 millisecond')
-  ON CONFLICT (name) DO UPDATE
-     SET token = excluded.token, generation = l.generation + 1,
-         taken_at = excluded.taken_at, expires_at = excluded.expires_at
-   WHERE l.expires_at <= clock_timestamp()
-  RETURNING token::text, generation::text`;
+import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
 
 /**
  * Leases as rows of `audio_cache_leases`, each method one statement through Prisma's pool (no
@@ -33,8 +19,19 @@ export class PrismaLeases implements Leases {
   }
 
   async take(name: string, ttlMs: number): Promise<LeaseGrant | undefined> {
-    // Two instances taking at once serialize on the row: one gets it.
-    const { rows } = await this.#pool.query<{ token: string; generation: string }>(TAKE, [name, millis(ttlMs)]);
+    // A free name is inserted; a held one is updated only if it expired (a takeover: a new token,
+    // one more generation). Two instances taking at once serialize on the row: one gets it.
+    const { rows } = await runSql<{ token: string; generation: string }>(
+      this.#pool,
+      Prisma.sql`
+      INSERT INTO audio_cache_leases AS l (name, token, generation, taken_at, expires_at)
+      VALUES (${name}, gen_random_uuid(), 1, clock_timestamp(), ${expiryIn(ttlMs)})
+      ON CONFLICT (name) DO UPDATE
+         SET token = excluded.token, generation = l.generation + 1,
+             taken_at = excluded.taken_at, expires_at = excluded.expires_at
+       WHERE l.expires_at <= clock_timestamp()
+      RETURNING token::text, generation::text`,
+    );
     const row = rows[0];
     return row ? { name, token: row.token, generation: Number(row.generation) } : undefined;
   }
@@ -48,10 +45,10 @@ export class PrismaLeases implements Leases {
   }
 
   async release(grant: LeaseGrant): Promise<void> {
-    await this.#pool.query('DELETE FROM audio_cache_leases WHERE name = $1 AND token = $2::uuid', [
-      grant.name,
-      grant.token,
-    ]);
+    await runSql(
+      this.#pool,
+      Prisma.sql`DELETE FROM audio_cache_leases WHERE name = ${grant.name} AND token = ${grant.token}::uuid`,
+    );
   }
 
   async deleteExpired(graceMs: number): Promise<number> {
@@ -60,14 +57,9 @@ export class PrismaLeases implements Leases {
   }
 }
 
-/** A duration as the statements take it: whole milliseconds, at least 1. */
-function millis(ms: number): number {
-  return Math.max(1, Math.round(ms));
-}
-
 /** SQL: an interval of `ms` milliseconds. */
 function expiryMs(ms: number): Prisma.Sql {
-  return Prisma.sql`${millis(ms)}::integer * interval '1 millisecond'`;
+  return Prisma.sql`${Math.max(1, Math.round(ms))}::integer * interval '1 millisecond'`;
 }
 
 /** SQL: `ttlMs` from now on the database's clock. */
