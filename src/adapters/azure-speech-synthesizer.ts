@@ -15,6 +15,7 @@ import {
   type Synthesizer,
 } from '../ports/synthesizer.ts';
 import { SpeechSessions } from './speech-sessions.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 let loaded: typeof SpeechSdk | undefined;
 
@@ -39,6 +40,11 @@ function speechSdk(): typeof SpeechSdk {
  * for a user auditioning one voice after another on the casting page.
  */
 const IDLE_CONNECTION_MS = 15_000;
+/**
+ * The longest a connection is kept, however often it is used: how long a key revoked or rotated meanwhile can go on
+ * working on an open websocket. One new connection a minute for a busy key costs nothing worth keeping it longer.
+ */
+const MAX_CONNECTION_AGE_MS = 60_000;
 /** Connections kept idle, per key and in all (speech-sessions.ts). */
 const IDLE_PER_KEY = 2;
 const IDLE_TOTAL = 32;
@@ -88,12 +94,16 @@ export interface AzureSpeechOptions {
   firstAudioTimeoutMs?: number;
   /** Each next chunk of audio, from the one before (TTS_CHUNK_TIMEOUT_SECONDS). */
   chunkTimeoutMs?: number;
+  /** The clock a kept connection's age is read on (the system's by default). */
+  now?: Clock;
 }
 
 /** A synthesizer and whether its websocket is open (one opened ahead may be already). */
 interface Session {
   synthesizer: SpeechSynthesizer;
   connected: boolean;
+  /** When it was made (its connection opened then, or at its first synthesis right after). */
+  createdAt: number;
   /** Told when the websocket opens. */
   onConnected?: () => void;
   /** Told when it closes. */
@@ -117,14 +127,21 @@ export class AzureSpeechSynthesizer implements Synthesizer {
   readonly outputFormat = 'audio-24khz-48kbitrate-mono-mp3';
 
   /** Synthesizers whose connection is open (or opening) and not in use, by credentials. */
-  readonly #sessions = new SpeechSessions<Session>({
-    idleMs: IDLE_CONNECTION_MS,
-    perCredentials: IDLE_PER_KEY,
-    total: IDLE_TOTAL,
-    close: (session) => closeQuietly(session),
-  });
+  readonly #sessions: SpeechSessions<Session>;
+  readonly #now: Clock;
 
-  constructor(private readonly options: AzureSpeechOptions) {}
+  constructor(private readonly options: AzureSpeechOptions) {
+    const now = (this.#now = options.now ?? systemClock);
+    this.#sessions = new SpeechSessions<Session>({
+      idleMs: IDLE_CONNECTION_MS,
+      perCredentials: IDLE_PER_KEY,
+      total: IDLE_TOTAL,
+      maxAgeMs: MAX_CONNECTION_AGE_MS,
+      openedAt: (session) => session.createdAt,
+      now: () => now().getTime(),
+      close: (session) => closeQuietly(session),
+    });
+  }
 
   /**
    * Gets a connection ready for these credentials now, while the caller still checks whether it must synthesize (lock,
@@ -158,7 +175,11 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     }
     config.speechSynthesisOutputFormat = SpeechSynthesisOutputFormat.Audio24Khz48KBitRateMonoMp3;
     // A null audio config: the audio stays in memory.
-    const session: Session = { synthesizer: new SpeechSynthesizer(config, null), connected: false };
+    const session: Session = {
+      synthesizer: new SpeechSynthesizer(config, null),
+      connected: false,
+      createdAt: this.#now().getTime(),
+    };
     const connection = Connection.fromSynthesizer(session.synthesizer);
     connection.connected = () => {
       session.connected = true;

@@ -8,7 +8,9 @@
  * - Bounded: at most `perCredentials` kept for one key and `total` in all; past a bound, a session is closed instead
  *   of kept (and the synthesizer opens no connection ahead). Every tenant may fill the 32 with its own keys' ones: it
  *   only means the next key's synthesis opens its own connection, as it would without this pool.
- * - Each idle session is closed after `idleMs` unused (the service drops idle connections anyway).
+ * - Each idle session is closed after `idleMs` unused (the service drops idle connections anyway), and none is handed
+ *   over or kept once `maxAgeMs` old, however often it is used: a key revoked or rotated meanwhile is asked for again
+ *   at the next connection, so an open websocket keeps it working for at most that long.
  *
  * A session is keyed by the whole credentials (key and region): a connection only ever serves the key it was opened
  * with, so what one key's connection does is billed to that key alone.
@@ -24,12 +26,17 @@ export class SpeechSessions<S> {
       idleMs: number;
       perCredentials: number;
       total: number;
+      maxAgeMs: number;
+      /** When a session's connection was opened, on `now`'s clock. */
+      openedAt: (session: S) => number;
+      now: () => number;
       close: (session: S) => void;
     },
   ) {}
 
   /** Claims a free idle session for a synthesis about to come; false when there is none (open one and `add` it). */
   reserve(id: string): boolean {
+    this.#closeAged(id);
     const free = this.#idle.get(id)?.find((idle) => !idle.reserved);
     if (!free) return false;
     free.reserved = true;
@@ -45,6 +52,7 @@ export class SpeechSessions<S> {
 
   /** The session for a synthesis now: a reserved one first, else a free one; undefined when none is idle. */
   take(id: string): S | undefined {
+    this.#closeAged(id);
     const list = this.#idle.get(id);
     if (!list) return undefined;
     const index = Math.max(
@@ -61,7 +69,13 @@ export class SpeechSessions<S> {
 
   /** A session whose synthesis ended well: kept for the next with the same key, or closed past a bound. */
   park(id: string, session: S): void {
-    if (this.#closed || (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials || this.full) {
+    this.#closeAged(id);
+    if (
+      this.#closed ||
+      this.#aged(session) ||
+      (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials ||
+      this.full
+    ) {
       this.options.close(session);
       return;
     }
@@ -90,6 +104,26 @@ export class SpeechSessions<S> {
     this.#count = 0;
   }
 
+  #aged(session: S): boolean {
+    return this.options.now() - this.options.openedAt(session) >= this.options.maxAgeMs;
+  }
+
+  /** Closes the credentials' idle sessions that reached the maximum age. */
+  #closeAged(id: string): void {
+    for (const idle of this.#idle.get(id)?.filter((kept) => this.#aged(kept.session)) ?? []) this.#drop(id, idle);
+  }
+
+  #drop(id: string, idle: Idle<S>): void {
+    const list = this.#idle.get(id) ?? [];
+    const index = list.indexOf(idle);
+    if (index < 0) return;
+    list.splice(index, 1);
+    if (list.length === 0) this.#idle.delete(id);
+    this.#count--;
+    clearTimeout(idle.timer);
+    this.options.close(idle.session);
+  }
+
   #keep(id: string, session: S, reserved: boolean): void {
     const idle: Idle<S> = { session, reserved, timer: undefined };
     const list = this.#idle.get(id) ?? [];
@@ -101,15 +135,7 @@ export class SpeechSessions<S> {
 
   #restartTimer(id: string, idle: Idle<S>): void {
     clearTimeout(idle.timer);
-    idle.timer = setTimeout(() => {
-      const list = this.#idle.get(id) ?? [];
-      const index = list.indexOf(idle);
-      if (index < 0) return;
-      list.splice(index, 1);
-      if (list.length === 0) this.#idle.delete(id);
-      this.#count--;
-      this.options.close(idle.session);
-    }, this.options.idleMs).unref();
+    idle.timer = setTimeout(() => this.#drop(id, idle), this.options.idleMs).unref();
   }
 }
 

@@ -137,7 +137,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const blobStore = overrides.blobStore ?? createBlobStore(config);
   const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
-  const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech);
+  const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech, now);
   const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
   const projectStores = overrides.projectStores ?? createProjectStores(config, now);
   const projectStoreStatus = new ProjectStoreStatus(now);
@@ -319,9 +319,10 @@ function storagePolicyOf(config: Config, blobStore: BlobStore): ProjectStoragePo
 }
 
 /** Azure Speech, or the offline development voice (TTS_PROVIDER=local). */
-function createSynthesizer(speech: Config['speech']): Synthesizer {
+function createSynthesizer(speech: Config['speech'], now: Clock): Synthesizer {
   if (speech.provider === 'local') return new LocalSpeechSynthesizer();
   return new AzureSpeechSynthesizer({
+    now,
     host: speech.host,
     timeoutMs: speech.timeoutMs,
     connectTimeoutMs: speech.connectTimeoutMs,

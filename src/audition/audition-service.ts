@@ -258,7 +258,12 @@ export class AuditionService {
     }
     const kept = synthesis.whole.then((audio) => this.#keep(job, flight, audio));
     const stored = kept.then(
-      (audio) => this.#cache.store(job, job.audition, ssml, audio, lease),
+      // Stored once the caller's answer has gone out: its end waits on `kept` too, and the upload's first steps would
+      // otherwise run ahead of it.
+      async (audio) => {
+        await answerGoneOut();
+        return this.#cache.store(job, job.audition, ssml, audio, lease);
+      },
       (error: unknown) => {
         const reason = error instanceof AppError && error.cause !== undefined ? error.cause : error;
         this.#outages.speech.failed(
@@ -293,7 +298,7 @@ export class AuditionService {
     for (let pauseMs = FIRST_PAUSE_MS; ; pauseMs = Math.min(pauseMs * 2, MAX_PAUSE_MS)) {
       let lease: HeldLease | undefined;
       try {
-        lease = await HeldLease.take(leases, lineLeaseName(job.cacheKey), this.#lineLeaseMs);
+        lease = await HeldLease.take(leases, lineLeaseName(job.cacheKey), this.#lineLeaseMs, this.#now);
       } catch (error) {
         this.#outages.database.failed(
           job.log,
@@ -386,6 +391,11 @@ function answerOf(audio: ReadableStream<Uint8Array>, kept: Promise<unknown>): Re
     },
     cancel: (reason) => pieces.cancel(reason),
   });
+}
+
+/** Resolves after the work already queued (an answer's end and its writes) has run: one turn of the event loop. */
+function answerGoneOut(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** `ms`, give or take a quarter, so that instances waiting together do not ask together. */

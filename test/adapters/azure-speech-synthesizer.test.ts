@@ -89,6 +89,25 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       }
     });
 
+    it('a kept connection a minute old is not used again: the next synthesis opens one (the key asked for again)', async () => {
+      standIn.behave({ kind: 'audio' });
+      const clock = { now: new Date('2031-03-01T10:00:00Z') };
+      const engine = new AzureSpeechSynthesizer({ host: standIn.host, timeoutMs: 2_000, now: () => clock.now });
+      try {
+        const opened = standIn.connections;
+        await speak(engine, 'key-aged');
+        clock.now = new Date(clock.now.getTime() + 59_000);
+        await speak(engine, 'key-aged'); // kept, 59 s old
+        expect(standIn.connections - opened).toBe(1);
+        clock.now = new Date(clock.now.getTime() + 1_000);
+        await speak(engine, 'key-aged');
+        expect(standIn.connections - opened).toBe(2);
+        await vi.waitFor(() => expect(standIn.openConnectionsWith('key-aged')).toBe(1)); // the aged one closed
+      } finally {
+        engine.close();
+      }
+    });
+
     it('a prepared connection is the one the synthesis uses; a failed synthesis does not keep its own', async () => {
       const engine = synthesizer();
       try {

@@ -3,15 +3,23 @@ import { SpeechSessions } from '../../src/adapters/speech-sessions.ts';
 
 describe('SpeechSessions: speech connections kept between syntheses, bounded', () => {
   let closed: string[];
+  /** The sessions' clock, and when each was opened on it (0 unless a test says). */
+  let clock: { ms: number };
+  let openedAt: Map<string, number>;
   const sessions = (options: { perCredentials?: number; total?: number } = {}) =>
     new SpeechSessions<string>({
       idleMs: 1_000,
       perCredentials: options.perCredentials ?? 2,
       total: options.total ?? 10,
+      maxAgeMs: 60_000,
+      openedAt: (session) => openedAt.get(session) ?? 0,
+      now: () => clock.ms,
       close: (session) => closed.push(session),
     });
   beforeEach(() => {
     closed = [];
+    clock = { ms: 0 };
+    openedAt = new Map();
     vi.useFakeTimers();
   });
   afterEach(() => vi.useRealTimers());
@@ -53,6 +61,27 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
     expect(pool.take('c')).toBe('c1');
     vi.advanceTimersByTime(600);
     expect(closed.sort()).toEqual(['a1', 'b1']);
+    expect(pool.size).toBe(0);
+  });
+
+  it('hands over and keeps no session maxAgeMs old, however often it was used: it is closed instead', () => {
+    const pool = sessions();
+    openedAt.set('a2', 30_000);
+    pool.park('a', 'a1'); // opened at 0
+    pool.park('a', 'a2'); // opened at 30 s
+    clock.ms = 59_999;
+    expect(pool.take('a')).toBe('a1'); // used within its idle time all along: still under a minute old
+    pool.park('a', 'a1');
+    clock.ms = 60_000;
+    expect(pool.take('a')).toBe('a2'); // a1 reached the age: closed, not handed over
+    expect(closed).toEqual(['a1']);
+    pool.park('a', 'a2');
+    expect(pool.reserve('a')).toBe(true); // a2 is 30 s old
+    clock.ms = 90_000;
+    expect(pool.reserve('a')).toBe(false); // a2 reached it too
+    openedAt.set('a3', 25_000);
+    pool.park('a', 'a3'); // back from a synthesis past that age: closed, not kept
+    expect(closed).toEqual(['a1', 'a2', 'a3']);
     expect(pool.size).toBe(0);
   });
 

@@ -68,11 +68,11 @@ function cacheOnTwins({ blobChunkBytes = 16_384 } = {}) {
     cache.store(slot(), testAudition(), '<speak/>', { audio: AUDIO, durationSeconds: 1.5 }, lease);
   /** This instance's lease on the line (released after the test). */
   const takeLease = async () => {
-    const lease = (await HeldLease.take(new MemoryLeases(database), 'line', LEASE_MS))!;
+    const lease = (await HeldLease.take(new MemoryLeases(database), 'line', LEASE_MS, () => new Date(leaseClock.ms)))!;
     open.push({ close: () => lease.release() });
     return lease;
   };
-  /** Another instance takes the line over: this one froze past its lease. */
+  /** Another instance takes the line over: this one froze past its lease (on its own clock too). */
   const takeOver = () => {
     leaseClock.ms += LEASE_MS + 1;
     return new MemoryLeases(database).take('line', LEASE_MS);

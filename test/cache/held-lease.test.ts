@@ -5,12 +5,13 @@ import { MemoryLeases } from '../twins/memory-leases.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Two instances on one lease table, the table's clock in the test's hands. */
+/** Two instances on one lease table, the table's clock (and the instances') in the test's hands. */
 function twoInstances() {
   const database = new MemoryCacheDatabase();
   const clock = { ms: 0 };
   database.leaseClock = () => clock.ms;
-  return { database, clock, mine: new MemoryLeases(database), theirs: new MemoryLeases(database) };
+  const now = () => new Date(clock.ms);
+  return { database, clock, now, mine: new MemoryLeases(database), theirs: new MemoryLeases(database) };
 }
 
 describe('HeldLease', () => {
@@ -27,8 +28,8 @@ describe('HeldLease', () => {
   });
 
   it('is lost once another instance took it over: prove() says so, and its release frees nothing', async () => {
-    const { clock, mine, theirs } = twoInstances();
-    const held = (await HeldLease.take(mine, 'cleanup', 60_000))!;
+    const { clock, now, mine, theirs } = twoInstances();
+    const held = (await HeldLease.take(mine, 'cleanup', 60_000, now))!;
     clock.ms += 60_001; // it froze: not renewed in time
     const takeover = await theirs.take('cleanup', 60_000);
     expect(takeover).toMatchObject({ generation: 2 });
@@ -38,9 +39,27 @@ describe('HeldLease', () => {
     expect(await theirs.renew(takeover!, 60_000)).toBe(true);
   });
 
+  it('is proven without asking the database within a third of its time to live of the last confirmation', async () => {
+    const { database, clock, now, mine } = twoInstances();
+    const held = (await HeldLease.take(mine, 'cleanup', 60_000, now))!;
+    database.failing = new Error('connection refused'); // an answer would be a failure: none is asked for
+    clock.ms += 19_999;
+    expect(await held.prove()).toBe(true);
+    clock.ms += 1; // a renewal is due: asked, and the database does not answer
+    expect(await held.prove()).toBe(false);
+    database.failing = null;
+    expect(await held.prove()).toBe(true); // renewed: confirmed again
+    database.failing = new Error('connection refused');
+    clock.ms += 19_999;
+    expect(await held.prove()).toBe(true);
+    await held.release();
+    expect(await held.prove()).toBe(false);
+  });
+
   it('cannot be proven while the database does not answer, and is not given up for it', async () => {
-    const { database, mine } = twoInstances();
-    const held = (await HeldLease.take(mine, 'cleanup', 60_000))!;
+    const { database, clock, now, mine } = twoInstances();
+    const held = (await HeldLease.take(mine, 'cleanup', 60_000, now))!;
+    clock.ms += 20_000; // due for a renewal
     database.failing = new Error('connection refused');
     expect(await held.prove()).toBe(false);
     expect(held.lost).toBe(false);

@@ -58,6 +58,8 @@ export interface SpeechStandIn {
   readonly connections: number;
   /** Websocket connections open now. */
   readonly openConnections: number;
+  /** Websocket connections open now that were opened with this key. */
+  openConnectionsWith(key: string): number;
   /** Ends every open websocket: closed (1000), as the service closes idle ones, or reset (1006). */
   dropConnections(how?: 'close' | 'reset'): void;
   resetStats(): void;
@@ -72,6 +74,8 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
   let maxConcurrent = 0;
   let connections = 0;
   const sockets = new Set<Socket>();
+  /** The key each connection was opened with. */
+  const keys = new WeakMap<WebSocket, string | undefined>();
   const voiceListRequests: { key: string | undefined }[] = [];
   let voiceList: StandInVoiceList = SHIPPED_VOICES;
   const server = http.createServer((req, res) => {
@@ -113,6 +117,7 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
       (req.headers['ocp-apim-subscription-key'] as string | undefined);
     wss.handleUpgrade(req, socket, head, (ws) => {
       connections++;
+      keys.set(ws, key);
       serve(ws, key);
     });
   });
@@ -204,6 +209,9 @@ export async function startSpeechStandIn(audio: Buffer): Promise<SpeechStandIn> 
     },
     get openConnections() {
       return wss.clients.size;
+    },
+    openConnectionsWith(key) {
+      return [...wss.clients].filter((ws) => keys.get(ws) === key).length;
     },
     dropConnections,
     resetStats() {

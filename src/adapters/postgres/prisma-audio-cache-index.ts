@@ -1,6 +1,6 @@
 import { Prisma } from '../../generated/prisma/client.ts';
 import type pg from 'pg';
-import { poolOf, runSql, type PrismaClient, type Queryable } from './prisma-client.ts';
+import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
@@ -132,19 +132,20 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // In a project's own account, the note records it and the account is registered for the cleanup.
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
+    // Fenced, the row is written only while `gate` holds the writer's lease row, locked until the statement commits.
     const { rows } = await retryIfConnectionLost(() =>
-      this.#fenced(fence, (db) =>
-        runSql<{ cache_key: string }>(
-          db,
-          Prisma.sql`
-      WITH stored AS (
+      runSql<{ held: number; cache_key: string | null }>(
+        this.#pool,
+        Prisma.sql`
+      WITH ${gateOf(fence)}, stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
                                  audio_blob_path, audio_url, audio_duration_seconds, audio_file_size_bytes,
                                  hit_count, last_accessed_at, created_at, expires_at)
-        VALUES (gen_random_uuid(), ${entry.tenantId}::uuid, ${entry.cacheKey}, ${entry.text}, ${entry.ssml},
-                ${entry.voiceId}, ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl},
-                ${entry.audioDurationSeconds}, ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt},
-                ${entry.expiresAt})
+        SELECT gen_random_uuid(), ${entry.tenantId}::uuid, ${entry.cacheKey}, ${entry.text}, ${entry.ssml},
+               ${entry.voiceId}, ${JSON.stringify(entry.voiceSettings)}, ${entry.audioBlobPath}, ${entry.audioUrl},
+               ${entry.audioDurationSeconds}, ${entry.audioFileSizeBytes}, 0, ${entry.createdAt}, ${entry.createdAt},
+               ${entry.expiresAt}
+          FROM gate
         ON CONFLICT (cache_key) DO NOTHING
         RETURNING cache_key, tenant_id, created_at, char_length(text) AS chars
       ), ours AS (
@@ -158,11 +159,11 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
         SELECT tenant_id, date_trunc('hour', created_at, 'UTC'), 1, chars FROM stored WHERE ${predictive}::boolean
         ${spendAdded}
       )
-      SELECT cache_key FROM stored`,
-        ),
+      SELECT (SELECT count(*) FROM gate)::int AS held, (SELECT cache_key FROM stored) AS cache_key`,
       ),
     );
-    return rows.length === 1;
+    if (fence && rows[0]?.held !== 1) throw new LeaseLostError(fence);
+    return rows[0]?.cache_key != null;
   }
 
   async replace(entry: NewCacheEntry, fence?: LeaseGrant): Promise<void> {
@@ -174,12 +175,11 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // it has no `store`), registered as insert registers it.
     const predictive = entry.predictive ?? false;
     const { storeId, projectId } = storeOf(entry);
-    await retryIfConnectionLost(() =>
-      this.#fenced(fence, (db) =>
-        runSql(
-          db,
-          Prisma.sql`
-      WITH before AS (
+    const { rows } = await retryIfConnectionLost(() =>
+      runSql<{ held: number }>(
+        this.#pool,
+        Prisma.sql`
+      WITH ${gateOf(fence)}, before AS (
         SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}
       ), replaced AS (
         UPDATE audio_cache AS c
@@ -189,7 +189,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
                audio_url = ${entry.audioUrl}, audio_duration_seconds = ${entry.audioDurationSeconds},
                audio_file_size_bytes = ${entry.audioFileSizeBytes}, hit_count = 0,
                last_accessed_at = ${entry.createdAt}, created_at = ${entry.createdAt}, expires_at = ${entry.expiresAt}
-         WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry}
+         WHERE c.cache_key = ${entry.cacheKey} AND ${isOurEntry} AND EXISTS (SELECT 1 FROM gate)
         RETURNING c.cache_key, c.tenant_id, c.created_at, char_length(c.text) AS chars
       ), noted AS (
         UPDATE audio_cache_auditions AS o
@@ -205,40 +205,19 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
                 WHERE b.created_at = ${entry.createdAt} AND b.audio_blob_path = ${entry.audioBlobPath})
         ${spendAdded}
       )
-      SELECT 1`,
-        ),
+      SELECT (SELECT count(*) FROM gate)::int AS held`,
       ),
     );
+    if (fence && rows[0]?.held !== 1) throw new LeaseLostError(fence);
   }
+}
 
-  /**
-   * `write` as it is, or, fenced by the writer's lease, in a transaction that first locks the lease row and writes
-   * nothing when the lease is no longer the writer's (LeaseLostError). The lock keeps a takeover waiting until the
-   * write commits; the new holder then finds the entry stored. A holder that lost its lease while frozen never
-   * overwrites what the new holder stored. On a connection of the client's pool (poolOf), each statement under its
-   * deadline; a connection whose statement failed is discarded, not reused.
-   */
-  async #fenced<T>(fence: LeaseGrant | undefined, write: (db: Queryable) => Promise<T>): Promise<T> {
-    if (!fence) return write(this.#pool);
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const held = await runSql(client, fenceOf(fence));
-      if (held.rows.length === 0) throw new LeaseLostError(fence);
-      const result = await write(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      if (error instanceof LeaseLostError) {
-        await client.query('ROLLBACK').then(
-          () => client.release(),
-          (rollbackFailed: Error) => client.release(rollbackFailed),
-        );
-      } else {
-        client.release(error instanceof Error ? error : new Error(String(error))); // discarded: the server rolls back
-      }
-      throw error;
-    }
-  }
+/**
+ * SQL: the CTE `gate`, one row while the writer may write: fenced by its lease, the lease row locked if the writer
+ * still holds it (none once another instance took it over or it was released); unfenced, always. A write selects from
+ * it, so that it happens only then; the lock, held until the write's statement commits, keeps a takeover waiting, and
+ * the taker then finds what was written. One statement, one round trip: no transaction spans two.
+ */
+function gateOf(fence: LeaseGrant | undefined): Prisma.Sql {
+  return Prisma.sql`gate AS (${fence ? fenceOf(fence) : Prisma.sql`SELECT 1 AS held`})`;
 }

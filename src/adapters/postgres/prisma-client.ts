@@ -36,9 +36,9 @@ export function createPrismaClient(
   // query, to point a failing one's message at the calling line; under load that was a
   // measurable share of each cache lookup (npm run bench). Our errors are logged through
   // describeError, which needs only the message.
-  // A transaction (the fenced row write) waits for a connection as long as a statement does: Prisma's own default
-  // (2 s) gave up first while PgBouncer queued clients for a server connection (npm run bench:scale), and a line's
-  // audio went unstored. Its two statements each have the statement deadline.
+  // A transaction (the cleanup's) waits for a connection as long as a statement does: Prisma's own default (2 s) gave
+  // up first while PgBouncer queued clients for a server connection (npm run bench:scale; the fenced row write was a
+  // transaction then, and a line's audio went unstored). Its statements each have the statement deadline.
   const client = new PrismaClient({
     adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     errorFormat: 'minimal',

@@ -6,8 +6,9 @@ import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
 /**
  * Leases as rows of `audio_cache_leases`, each method one statement through Prisma's pool (no
  * session state: no advisory lock, no SET, no LISTEN, no named statement; safe through PgBouncer
- * in transaction mode). `take` and `release`, on every miss's path, go to that pool straight
- * (poolOf, as the index's lookup), without Prisma's client runtime. Expiry is on the database's
+ * in transaction mode). `take`, `renew` and `release`, on every miss's path (a miss proves its
+ * lease before storing), go to that pool straight (poolOf, as the index's lookup), without
+ * Prisma's client runtime. Expiry is on the database's
  * clock (`clock_timestamp()`), the one clock every instance shares, so a skewed instance clock
  * can neither shorten nor stretch a lease.
  */
@@ -38,10 +39,12 @@ export class PrismaLeases implements Leases {
 
   async renew(grant: LeaseGrant, ttlMs: number): Promise<boolean> {
     // Ours while nobody took it over, even past its expiry: until then nobody else holds it.
-    const renewed = await this.prisma.$executeRaw`
-      UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
-       WHERE name = ${grant.name} AND token = ${grant.token}::uuid`;
-    return renewed === 1;
+    const { rowCount } = await runSql(
+      this.#pool,
+      Prisma.sql`UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
+       WHERE name = ${grant.name} AND token = ${grant.token}::uuid`,
+    );
+    return rowCount === 1;
   }
 
   async release(grant: LeaseGrant): Promise<void> {
