@@ -24,7 +24,8 @@ const BUDGET = '20261202000000_default_key_budget';
 const PREDICTIVE = '20261205000000_predictive_prewarm';
 const PROJECT_STORAGE = '20261206000000_project_storage';
 const LEASES = '20261207000000_leases';
-const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE, LEASES];
+const LEASES_UNLOGGED = '20261208000000_leases_unlogged';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE, LEASES, LEASES_UNLOGGED];
 /** The tables our migrations add beside any Khipu database. */
 const OURS = [
   '_prisma_migrations',
@@ -106,6 +107,14 @@ describe('applyMigrations (npm run db:migrate)', () => {
       type: 'text',
       default: "'creator'::text",
     });
+    // Leases are coordination, not data: unlogged (no WAL flush per commit); every other table is logged.
+    const unlogged = await withPgClient(db.url, async (client) => {
+      const { rows } = await client.query<{ relname: string }>(
+        `SELECT relname FROM pg_class WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = 'public'::regnamespace`,
+      );
+      return rows.map((row) => row.relname);
+    });
+    expect(unlogged).toEqual(['audio_cache_leases']);
   });
 
   it('leaves a Khipu row needing only ids, names, email, title and owners', async () => {
