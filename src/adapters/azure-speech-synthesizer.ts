@@ -104,6 +104,8 @@ interface Session {
   connected: boolean;
   /** When it was made (its connection opened then, or at its first synthesis right after). */
   createdAt: number;
+  /** Its connection was open and the service ended it. */
+  dropped: boolean;
   /** Told when the websocket opens. */
   onConnected?: () => void;
   /** Told when it closes. */
@@ -138,6 +140,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       total: IDLE_TOTAL,
       maxAgeMs: MAX_CONNECTION_AGE_MS,
       openedAt: (session) => session.createdAt,
+      usable: (session) => !session.dropped,
       now: () => now().getTime(),
       close: (session) => closeQuietly(session),
     });
@@ -179,6 +182,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
       synthesizer: new SpeechSynthesizer(config, null),
       connected: false,
       createdAt: this.#now().getTime(),
+      dropped: false,
     };
     const connection = Connection.fromSynthesizer(session.synthesizer);
     connection.connected = () => {
@@ -188,6 +192,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     // The service closed a kept connection (idle): the SDK opens a new one at the next synthesis, under its deadline.
     connection.disconnected = () => {
       session.connected = false;
+      session.dropped = true;
       session.onDisconnected?.();
     };
     return session;

@@ -10,7 +10,9 @@
  *   only means the next key's synthesis opens its own connection, as it would without this pool.
  * - Each idle session is closed after `idleMs` unused (the service drops idle connections anyway), and none is handed
  *   over or kept once `maxAgeMs` old, however often it is used: a key revoked or rotated meanwhile is asked for again
- *   at the next connection, so an open websocket keeps it working for at most that long.
+ *   at the next connection, so an open websocket keeps it working for at most that long. One whose connection the
+ *   service ended while it waited is closed too when next looked for, so that the synthesis it was for gets a new
+ *   connection opened ahead rather than one the SDK reopens on its path.
  *
  * A session is keyed by the whole credentials (key and region): a connection only ever serves the key it was opened
  * with, so what one key's connection does is billed to that key alone.
@@ -29,6 +31,8 @@ export class SpeechSessions<S> {
       maxAgeMs: number;
       /** When a session's connection was opened, on `now`'s clock. */
       openedAt: (session: S) => number;
+      /** False for a session whose connection the service ended while it was idle: closed, not handed over. */
+      usable: (session: S) => boolean;
       now: () => number;
       close: (session: S) => void;
     },
@@ -36,7 +40,7 @@ export class SpeechSessions<S> {
 
   /** Claims a free idle session for a synthesis about to come; false when there is none (open one and `add` it). */
   reserve(id: string): boolean {
-    this.#closeAged(id);
+    this.#closeStale(id);
     const free = this.#idle.get(id)?.find((idle) => !idle.reserved);
     if (!free) return false;
     free.reserved = true;
@@ -52,7 +56,7 @@ export class SpeechSessions<S> {
 
   /** The session for a synthesis now: a reserved one first, else a free one; undefined when none is idle. */
   take(id: string): S | undefined {
-    this.#closeAged(id);
+    this.#closeStale(id);
     const list = this.#idle.get(id);
     if (!list) return undefined;
     const index = Math.max(
@@ -69,10 +73,10 @@ export class SpeechSessions<S> {
 
   /** A session whose synthesis ended well: kept for the next with the same key, or closed past a bound. */
   park(id: string, session: S): void {
-    this.#closeAged(id);
+    this.#closeStale(id);
     if (
       this.#closed ||
-      this.#aged(session) ||
+      this.#stale(session) ||
       (this.#idle.get(id)?.length ?? 0) >= this.options.perCredentials ||
       this.full
     ) {
@@ -104,13 +108,16 @@ export class SpeechSessions<S> {
     this.#count = 0;
   }
 
-  #aged(session: S): boolean {
-    return this.options.now() - this.options.openedAt(session) >= this.options.maxAgeMs;
+  /** Past its maximum age, or its connection ended by the service. */
+  #stale(session: S): boolean {
+    return (
+      this.options.now() - this.options.openedAt(session) >= this.options.maxAgeMs || !this.options.usable(session)
+    );
   }
 
-  /** Closes the credentials' idle sessions that reached the maximum age. */
-  #closeAged(id: string): void {
-    for (const idle of this.#idle.get(id)?.filter((kept) => this.#aged(kept.session)) ?? []) this.#drop(id, idle);
+  /** Closes the credentials' idle sessions that are stale. */
+  #closeStale(id: string): void {
+    for (const idle of this.#idle.get(id)?.filter((kept) => this.#stale(kept.session)) ?? []) this.#drop(id, idle);
   }
 
   #drop(id: string, idle: Idle<S>): void {

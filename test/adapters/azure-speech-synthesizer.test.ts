@@ -108,6 +108,25 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
       }
     });
 
+    it('a kept connection the service ended while idle is not reserved: one is opened ahead instead', async () => {
+      standIn.behave({ kind: 'audio' });
+      const engine = synthesizer();
+      try {
+        const opened = standIn.connections;
+        await speak(engine, 'key-idle-drop');
+        await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(1));
+        standIn.dropConnections('close'); // the service ends idle connections
+        await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(0));
+        await new Promise((resolve) => setTimeout(resolve, 250)); // the SDK hears of it (its close event)
+        engine.prepare({ key: 'key-idle-drop' });
+        await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(1)); // opened ahead, now
+        expect((await speak(engine, 'key-idle-drop')).audio.equals(tone)).toBe(true);
+        expect(standIn.connections - opened).toBe(2); // the one opened ahead was used
+      } finally {
+        engine.close();
+      }
+    });
+
     it('a prepared connection is the one the synthesis uses; a failed synthesis does not keep its own', async () => {
       const engine = synthesizer();
       try {

@@ -6,6 +6,8 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
   /** The sessions' clock, and when each was opened on it (0 unless a test says). */
   let clock: { ms: number };
   let openedAt: Map<string, number>;
+  /** Sessions whose connection the service ended. */
+  let dropped: Set<string>;
   const sessions = (options: { perCredentials?: number; total?: number } = {}) =>
     new SpeechSessions<string>({
       idleMs: 1_000,
@@ -13,6 +15,7 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
       total: options.total ?? 10,
       maxAgeMs: 60_000,
       openedAt: (session) => openedAt.get(session) ?? 0,
+      usable: (session) => !dropped.has(session),
       now: () => clock.ms,
       close: (session) => closed.push(session),
     });
@@ -20,6 +23,7 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
     closed = [];
     clock = { ms: 0 };
     openedAt = new Map();
+    dropped = new Set();
     vi.useFakeTimers();
   });
   afterEach(() => vi.useRealTimers());
@@ -82,6 +86,19 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
     openedAt.set('a3', 25_000);
     pool.park('a', 'a3'); // back from a synthesis past that age: closed, not kept
     expect(closed).toEqual(['a1', 'a2', 'a3']);
+    expect(pool.size).toBe(0);
+  });
+
+  it('closes a kept session whose connection the service ended, instead of reserving or handing it over', () => {
+    const pool = sessions();
+    pool.park('a', 'a1');
+    pool.park('a', 'a2');
+    dropped.add('a1');
+    expect(pool.reserve('a')).toBe(true); // a2
+    expect(closed).toEqual(['a1']);
+    dropped.add('a2');
+    expect(pool.take('a')).toBeUndefined();
+    expect(closed).toEqual(['a1', 'a2']);
     expect(pool.size).toBe(0);
   });
 
