@@ -187,6 +187,7 @@ export class AzureSpeechSynthesizer implements Synthesizer {
     const connection = Connection.fromSynthesizer(session.synthesizer);
     connection.connected = () => {
       session.connected = true;
+      session.dropped = false; // reopened (the SDK does, on a synthesis's path)
       session.onConnected?.();
     };
     // The service closed a kept connection (idle): the SDK opens a new one at the next synthesis, under its deadline.

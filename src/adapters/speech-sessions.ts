@@ -56,7 +56,7 @@ export class SpeechSessions<S> {
 
   /** The session for a synthesis now: a reserved one first, else a free one; undefined when none is idle. */
   take(id: string): S | undefined {
-    this.#closeStale(id);
+    this.#closeStale(id, true);
     const list = this.#idle.get(id);
     if (!list) return undefined;
     const index = Math.max(
@@ -110,14 +110,21 @@ export class SpeechSessions<S> {
 
   /** Past its maximum age, or its connection ended by the service. */
   #stale(session: S): boolean {
-    return (
-      this.options.now() - this.options.openedAt(session) >= this.options.maxAgeMs || !this.options.usable(session)
-    );
+    return this.#aged(session) || !this.options.usable(session);
   }
 
-  /** Closes the credentials' idle sessions that are stale. */
-  #closeStale(id: string): void {
-    for (const idle of this.#idle.get(id)?.filter((kept) => this.#stale(kept.session)) ?? []) this.#drop(id, idle);
+  #aged(session: S): boolean {
+    return this.options.now() - this.options.openedAt(session) >= this.options.maxAgeMs;
+  }
+
+  /**
+   * Closes the credentials' idle sessions that are stale; with `forTake`, one reserved for the synthesis now is closed
+   * only if its connection ended (one reserved a moment ago is used even if it came of age since: it is ready).
+   */
+  #closeStale(id: string, forTake = false): void {
+    const stale = (idle: Idle<S>) =>
+      forTake && idle.reserved ? !this.options.usable(idle.session) : this.#stale(idle.session);
+    for (const idle of this.#idle.get(id)?.filter(stale) ?? []) this.#drop(id, idle);
   }
 
   #drop(id: string, idle: Idle<S>): void {

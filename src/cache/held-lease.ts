@@ -54,7 +54,9 @@ export class HeldLease {
    * this only spares work for a holder that lost it. Never throws.
    */
   prove(): Promise<boolean> {
-    if (this.#state === 'held' && this.#now().getTime() - this.#confirmedAt < this.#ttlMs / 3) {
+    const age = this.#now().getTime() - this.#confirmedAt;
+    // A negative age is a clock stepped back: not a proof.
+    if (this.#state === 'held' && age >= 0 && age < this.#ttlMs / 3) {
       return Promise.resolve(true);
     }
     return this.#renew();
@@ -78,7 +80,7 @@ export class HeldLease {
     } catch {
       return false;
     }
-    if (renewed) this.#confirmedAt = Math.max(this.#confirmedAt, asked);
+    if (renewed) this.#confirmedAt = asked;
     if (!renewed && this.#state === 'held') {
       this.#state = 'lost';
       clearInterval(this.#beat);

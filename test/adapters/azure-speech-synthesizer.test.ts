@@ -117,7 +117,7 @@ describe('AzureSpeechSynthesizer (real Speech SDK against a local stand-in)', ()
         await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(1));
         standIn.dropConnections('close'); // the service ends idle connections
         await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(0));
-        await new Promise((resolve) => setTimeout(resolve, 250)); // the SDK hears of it (its close event)
+        await new Promise((resolve) => setTimeout(resolve, 1_000)); // the SDK hears of it (its close event)
         engine.prepare({ key: 'key-idle-drop' });
         await vi.waitFor(() => expect(standIn.openConnectionsWith('key-idle-drop')).toBe(1)); // opened ahead, now
         expect((await speak(engine, 'key-idle-drop')).audio.equals(tone)).toBe(true);

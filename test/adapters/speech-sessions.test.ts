@@ -89,6 +89,17 @@ describe('SpeechSessions: speech connections kept between syntheses, bounded', (
     expect(pool.size).toBe(0);
   });
 
+  it('hands over a session reserved for a synthesis even if it came of age since (its connection is ready)', () => {
+    const pool = sessions();
+    pool.park('a', 'a1');
+    clock.ms = 59_999;
+    expect(pool.reserve('a')).toBe(true);
+    clock.ms = 60_001;
+    expect(pool.take('a')).toBe('a1');
+    pool.park('a', 'a1'); // back from that synthesis: of age, closed
+    expect(closed).toEqual(['a1']);
+  });
+
   it('closes a kept session whose connection the service ended, instead of reserving or handing it over', () => {
     const pool = sessions();
     pool.park('a', 'a1');

@@ -52,6 +52,12 @@ describe('HeldLease', () => {
     database.failing = new Error('connection refused');
     clock.ms += 19_999;
     expect(await held.prove()).toBe(true);
+    clock.ms -= 30_000; // the clock stepped back: asked, not taken on trust
+    expect(await held.prove()).toBe(false);
+    database.failing = null;
+    expect(await held.prove()).toBe(true); // renewed, confirmed at the clock's new reading
+    database.failing = new Error('connection refused');
+    expect(await held.prove()).toBe(true);
     await held.release();
     expect(await held.prove()).toBe(false);
   });

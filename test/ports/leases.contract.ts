@@ -136,6 +136,14 @@ export function describeLeasesContract(name: string, create: () => Promise<Lease
         expect(await db.storedText(entry.cacheKey)).toBe('the new holder');
       });
 
+      it('replaces under a lease still held (the row the holder heals is written)', async () => {
+        const entry = await newEntry(db);
+        const grant = (await first.take(`audition:${entry.cacheKey}`, LONG))!;
+        expect(await db.index.insert(entry, grant)).toBe(true);
+        await db.index.replace({ ...entry, text: 'healed' }, grant);
+        expect(await db.storedText(entry.cacheKey)).toBe('healed');
+      });
+
       it('refuses a write under a released lease', async () => {
         const entry = await newEntry(db);
         const grant = (await first.take(`audition:${entry.cacheKey}`, LONG))!;
