@@ -321,8 +321,12 @@ export class AuditionService {
     }
   }
 
-  /** The line's lease is ours: the turn to synthesize, unless its previous holder stored the line just before. */
+  /**
+   * The line's lease is ours: the turn to synthesize, unless a previous holder stored the line just before. With none
+   * (nobody held the line's lease within the hour), nothing was stored since this request looked: no second lookup.
+   */
   async #turnUnder(job: AuditionJob, lease: HeldLease): Promise<Turn> {
+    if (!lease.grant.heldBefore) return { kind: 'synthesize', lease };
     if (lease.grant.generation > 1) {
       job.log.warn(
         `audition cache: took over the lease of ${job.cacheKey.slice(0, 12)}… ` +

@@ -13,7 +13,7 @@ export interface Leases {
   take(name: string, ttlMs: number): Promise<LeaseGrant | undefined>;
   /** Extends a lease still ours to `ttlMs` from now; false once it is not ours (taken over, or released). */
   renew(grant: LeaseGrant, ttlMs: number): Promise<boolean>;
-  /** Lets go of a lease still ours; frees nothing another holder took since. */
+  /** Lets go of a lease still ours (free at once, kept as released); frees nothing another holder took since. */
   release(grant: LeaseGrant): Promise<void>;
   /**
    * Deletes leases that expired more than `graceMs` ago (their holders gone without releasing them);
@@ -29,6 +29,11 @@ export interface LeaseGrant {
   readonly token: string;
   /** 1 when taken free, one more at every takeover of an expired lease. */
   readonly generation: number;
+  /**
+   * Whether somebody held the name before this take, since it was last deleted (released leases are kept an hour):
+   * what they held it for may be done (a line stored). False: nobody did, so nothing was done under it meanwhile.
+   */
+  readonly heldBefore: boolean;
 }
 
 /** A write fenced by a lease was refused: the lease is no longer the writer's (another instance took it over). */

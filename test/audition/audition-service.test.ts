@@ -384,6 +384,27 @@ describe('AuditionService (on the ports’ in-memory twins)', () => {
     expect(await other.take(lineLeaseName(auditionKeyOf(TENANT, line(), 'memory')), 1_000)).toBeDefined();
   });
 
+  it('looks a line up once on a miss whose lease nobody held before, twice once somebody held it', async () => {
+    const shared = sharedStorage();
+    const a = instance(shared);
+    const finds: string[] = [];
+    const find = a.index.find.bind(a.index);
+    a.index.find = (cacheKey) => {
+      finds.push(cacheKey);
+      return find(cacheKey);
+    };
+    await bytes(await a.play(line('Nadie la tuvo antes.')));
+    await a.service.drain();
+    expect(finds).toHaveLength(1); // its lookup; the lease was free of rows: nothing stored since
+    // The line's lease was held (and let go) since: the next miss of the line looks again after taking it.
+    shared.database.rows.clear();
+    a.service.forgetTenant(TENANT);
+    finds.length = 0;
+    await bytes(await a.play(line('Nadie la tuvo antes.')));
+    await a.service.drain();
+    expect(finds).toHaveLength(2);
+  });
+
   it('takes over the line of a holder that stopped renewing its lease; the holder, woken, leaves the new entry be', async () => {
     const shared = sharedStorage();
     const a = instance(shared);

@@ -28,9 +28,9 @@ describe('npm run db:migrate', () => {
     const first = await dbMigrate(db.url);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(
-      'Applied 8 migration(s): 20261123000000_init, 20261124000000_usage, 20261201000000_audition_entries, ' +
+      'Applied 9 migration(s): 20261123000000_init, 20261124000000_usage, 20261201000000_audition_entries, ' +
         '20261202000000_default_key_budget, 20261205000000_predictive_prewarm, 20261206000000_project_storage, ' +
-        '20261207000000_leases, 20261208000000_leases_unlogged',
+        '20261207000000_leases, 20261208000000_leases_unlogged, 20261209000000_lease_released',
     );
 
     const second = await dbMigrate(db.url);

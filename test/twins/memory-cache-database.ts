@@ -91,8 +91,8 @@ export class MemoryCacheDatabase {
   readonly predictiveRuns = new Map<string, { tenantId: string; startedAt: Date; finishedAt: Date | null }>();
   /** audio_segment_metadata.raw_audio_cache_key of the Khipu Cloud API's segments. */
   readonly segmentReferences = new Set<string>();
-  /** audio_cache_leases, by name; expiry in `leaseClock` milliseconds. */
-  readonly leases = new Map<string, { token: string; generation: number; expiresAtMs: number }>();
+  /** audio_cache_leases, by name; expiry in `leaseClock` milliseconds; released ones kept until deleteExpired. */
+  readonly leases = new Map<string, { token: string; generation: number; expiresAtMs: number; released: boolean }>();
   /**
    * The clock leases expire on: real time, as the database's clock_timestamp() is for PrismaLeases (a test's fixed
    * `now` would never let one expire). Set it to a test's own to expire leases without waiting.
@@ -131,7 +131,8 @@ export class MemoryCacheDatabase {
 
   /** Whether `fence` still holds its lease (a fenced write checks it in the same statement). */
   holdsLease(fence: { name: string; token: string }): boolean {
-    return this.leases.get(fence.name)?.token === fence.token;
+    const lease = this.leases.get(fence.name);
+    return lease?.token === fence.token && !lease.released;
   }
 
   /** Whether the row under this key is one this service wrote (`isOurEntry`). */

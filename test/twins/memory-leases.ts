@@ -20,17 +20,19 @@ export class MemoryLeases implements Leases {
     return this.database.run(() => {
       const now = this.database.leaseClock();
       const held = this.database.leases.get(name);
-      if (held && held.expiresAtMs > now) return undefined;
-      const lease = { token: randomUUID(), generation: (held?.generation ?? 0) + 1, expiresAtMs: now + ttlMs };
+      if (held && !held.released && held.expiresAtMs > now) return undefined;
+      // Free once released (a new generation 1), or taken over once expired (one more).
+      const generation = held && !held.released ? held.generation + 1 : 1;
+      const lease = { token: randomUUID(), generation, expiresAtMs: now + ttlMs, released: false };
       this.database.leases.set(name, lease);
-      return { name, token: lease.token, generation: lease.generation };
+      return { name, token: lease.token, generation, heldBefore: held !== undefined };
     });
   }
 
   renew(grant: LeaseGrant, ttlMs: number): Promise<boolean> {
     return this.database.run(() => {
       const held = this.database.leases.get(grant.name);
-      if (held?.token !== grant.token) return false;
+      if (held?.token !== grant.token || held.released) return false;
       held.expiresAtMs = this.database.leaseClock() + ttlMs;
       return true;
     });
@@ -38,7 +40,10 @@ export class MemoryLeases implements Leases {
 
   release(grant: LeaseGrant): Promise<void> {
     return this.database.run(() => {
-      if (this.database.holdsLease(grant)) this.database.leases.delete(grant.name);
+      // Kept, released, until deleteExpired: the next take learns that somebody held it.
+      const held = this.database.leases.get(grant.name);
+      if (held && this.database.holdsLease(grant))
+        Object.assign(held, { released: true, expiresAtMs: this.database.leaseClock() });
     });
   }
 

@@ -20,21 +20,24 @@ export class PrismaLeases implements Leases {
   }
 
   async take(name: string, ttlMs: number): Promise<LeaseGrant | undefined> {
-    // A free name is inserted; a held one is updated only if it expired (a takeover: a new token,
-    // one more generation). Two instances taking at once serialize on the row: one gets it.
-    const { rows } = await runSql<{ token: string; generation: string }>(
+    // A free name is inserted; a released one, or a held one that expired (a takeover: a new
+    // token, one more generation), is updated. Two instances taking at once serialize on the row:
+    // one gets it. `held_before` tells the taker whether the row was there (somebody held it).
+    const { rows } = await runSql<{ token: string; generation: string; held_before: boolean }>(
       this.#pool,
       Prisma.sql`
       INSERT INTO audio_cache_leases AS l (name, token, generation, taken_at, expires_at)
       VALUES (${name}, gen_random_uuid(), 1, clock_timestamp(), ${expiryIn(ttlMs)})
       ON CONFLICT (name) DO UPDATE
-         SET token = excluded.token, generation = l.generation + 1,
-             taken_at = excluded.taken_at, expires_at = excluded.expires_at
-       WHERE l.expires_at <= clock_timestamp()
-      RETURNING token::text, generation::text`,
+         SET token = excluded.token, generation = CASE WHEN l.released THEN 1 ELSE l.generation + 1 END,
+             taken_at = excluded.taken_at, expires_at = excluded.expires_at, released = false, held_before = true
+       WHERE l.released OR l.expires_at <= clock_timestamp()
+      RETURNING token::text, generation::text, held_before`,
     );
     const row = rows[0];
-    return row ? { name, token: row.token, generation: Number(row.generation) } : undefined;
+    return row
+      ? { name, token: row.token, generation: Number(row.generation), heldBefore: row.held_before }
+      : undefined;
   }
 
   async renew(grant: LeaseGrant, ttlMs: number): Promise<boolean> {
@@ -42,7 +45,7 @@ export class PrismaLeases implements Leases {
     const { rowCount } = await runSql(
       this.#pool,
       Prisma.sql`UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
-       WHERE name = ${grant.name} AND token = ${grant.token}::uuid`,
+       WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );
     return rowCount === 1;
   }
@@ -50,10 +53,12 @@ export class PrismaLeases implements Leases {
   async release(grant: LeaseGrant): Promise<void> {
     await runSql(
       this.#pool,
-      Prisma.sql`DELETE FROM audio_cache_leases WHERE name = ${grant.name} AND token = ${grant.token}::uuid`,
+      Prisma.sql`UPDATE audio_cache_leases SET released = true, expires_at = clock_timestamp()
+       WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );
   }
 
+  /** Released leases too (a release expires a lease), an hour after (STALE_LEASE_MS): `held_before` looks that far. */
   async deleteExpired(graceMs: number): Promise<number> {
     return this.prisma.$executeRaw`
       DELETE FROM audio_cache_leases WHERE expires_at < clock_timestamp() - ${expiryMs(graceMs)}`;
@@ -77,5 +82,5 @@ function expiryIn(ttlMs: number): Prisma.Sql {
  */
 export function fenceOf(fence: LeaseGrant): Prisma.Sql {
   return Prisma.sql`SELECT 1 AS held FROM audio_cache_leases
-     WHERE name = ${fence.name} AND token = ${fence.token}::uuid FOR UPDATE`;
+     WHERE name = ${fence.name} AND token = ${fence.token}::uuid AND NOT released FOR UPDATE`;
 }

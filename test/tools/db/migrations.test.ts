@@ -25,7 +25,8 @@ const PREDICTIVE = '20261205000000_predictive_prewarm';
 const PROJECT_STORAGE = '20261206000000_project_storage';
 const LEASES = '20261207000000_leases';
 const LEASES_UNLOGGED = '20261208000000_leases_unlogged';
-const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE, LEASES, LEASES_UNLOGGED];
+const LEASE_RELEASED = '20261209000000_lease_released';
+const ALL = [INIT, USAGE, OWNERSHIP, BUDGET, PREDICTIVE, PROJECT_STORAGE, LEASES, LEASES_UNLOGGED, LEASE_RELEASED];
 /** The tables our migrations add beside any Khipu database. */
 const OURS = [
   '_prisma_migrations',
