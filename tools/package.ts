@@ -33,9 +33,9 @@ const QUERY_COMPILER_WASM = 'query-compiler.wasm';
  * Code an instance needs only for some requests, each in its own file (`dist/lazy/<name>.js`)
  * that is read and compiled when the app first requires it, not as the instance starts: V8
  * compiles the whole of a file it loads, and in one 5.8 MB file that was ~300 ms of every
- * cold start. `specifiers` are the imports the main bundle resolves to the chunk.
+ * cold start. `specifiers` are the imports the main bundle (and the other chunks) resolve to the chunk.
  */
-const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
+const LAZY_CHUNKS: Chunk[] = [
   {
     // A miss's synthesis. The adapter's deep import must be the SDK's own class, so it comes
     // from the same chunk.
@@ -50,7 +50,15 @@ const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
     ].join('\n'),
   },
   {
-    // Prisma's query compiler (WebAssembly): needed at the first query, which comes after the
+    // Prisma's client runtime, its generated client and its driver adapter (~0.3 MB, ~30 ms to load): needed by the
+    // first statement that goes through Prisma (a hit-count flush, the cleanup, stats), never by a HIT or a miss,
+    // whose statements go straight to the pool (Database in src/adapters/postgres/prisma-client.ts).
+    name: 'prisma',
+    specifiers: ['./prisma-runtime.ts'],
+    entry: "export * from './src/adapters/postgres/prisma-runtime.ts';",
+  },
+  {
+    // Prisma's query compiler (WebAssembly): needed at the first Prisma statement, which comes after the
     // instance listens. The WebAssembly is shipped as a binary file beside the chunk
     // (QUERY_COMPILER_WASM), not as Prisma's 2.3 MB JavaScript module holding it in base64:
     // V8 took 60-90 ms to load that module, reading the file takes about 1 ms. The generated
@@ -76,6 +84,27 @@ const LAZY_CHUNKS: { name: string; specifiers: string[]; entry: string }[] = [
     ].join('\n'),
   },
 ];
+
+/**
+ * Modules the main bundle and a lazy chunk both use, in a file of their own (`dist/shared/<name>.js`) that main loads
+ * at start: one copy, so that the chunk's `instanceof` and the main bundle's objects agree (Prisma's driver adapter
+ * takes the app's pool only if it is a `pg.Pool` of the same module; Prisma's runtime takes a statement built with
+ * the app's `sql` only if it is the same `Sql` class). CommonJS entries: the module as its own package exports it.
+ */
+const SHARED_CHUNKS: Chunk[] = [
+  { name: 'pg', specifiers: ['pg'], entry: "module.exports = require('pg');" },
+  {
+    name: 'prisma-sql',
+    specifiers: ['@prisma/client-runtime-utils'],
+    entry: "module.exports = require('@prisma/client-runtime-utils');",
+  },
+];
+
+interface Chunk {
+  name: string;
+  specifiers: string[];
+  entry: string;
+}
 
 /** How every bundle of the package is built (and the cold-start bench's floor app, alike). */
 export const BUNDLE_OPTIONS = {
@@ -124,17 +153,24 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
     version: string;
     engines?: unknown;
   };
-  const chunkOf = new Map(LAZY_CHUNKS.flatMap((chunk) => chunk.specifiers.map((specifier) => [specifier, chunk.name])));
-  const lazyChunks: Plugin = {
-    name: 'lazy-chunks',
+  const chunkOf = new Map(
+    [
+      ...LAZY_CHUNKS.map((chunk) => ({ ...chunk, dir: 'lazy' })),
+      ...SHARED_CHUNKS.map((c) => ({ ...c, dir: 'shared' })),
+    ].flatMap((chunk) => chunk.specifiers.map((specifier) => [specifier, chunk] as const)),
+  );
+  // The imports of a chunk resolved to that chunk's file, from the main bundle (dist/) or from a chunk (dist/<dir>/);
+  // a chunk's own imports of what it holds are bundled into it.
+  const chunks = (from: 'main' | Chunk): Plugin => ({
+    name: 'chunks',
     setup(build) {
       build.onResolve({ filter: /.*/ }, ({ path: specifier, kind }) => {
         const chunk = chunkOf.get(specifier);
-        if (!chunk || kind === 'entry-point') return undefined;
-        return { path: `./lazy/${chunk}.js`, external: true };
+        if (!chunk || kind === 'entry-point' || (from !== 'main' && chunk.name === from.name)) return undefined;
+        return { path: `${from === 'main' ? '.' : '..'}/${chunk.dir}/${chunk.name}.js`, external: true };
       });
     },
-  };
+  });
   const packages: Record<string, number> = {};
   const count = ({ metafile }: { metafile: Metafile }) => {
     for (const output of Object.values(metafile.outputs)) {
@@ -149,17 +185,23 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
       ...BUNDLE_OPTIONS,
       stdin: { contents: entry, resolveDir: root, sourcefile: 'app.ts', loader: 'ts' },
       outfile: path.join(appDir, 'dist/main.js'),
-      plugins: [lazyChunks],
+      plugins: [chunks('main')],
     }),
   );
-  for (const chunk of LAZY_CHUNKS) {
-    count(
-      await build({
-        ...BUNDLE_OPTIONS,
-        stdin: { contents: chunk.entry, resolveDir: root, sourcefile: `${chunk.name}.ts`, loader: 'ts' },
-        outfile: path.join(appDir, `dist/lazy/${chunk.name}.js`),
-      }),
-    );
+  for (const [dir, list] of [
+    ['lazy', LAZY_CHUNKS],
+    ['shared', SHARED_CHUNKS],
+  ] as const) {
+    for (const chunk of list) {
+      count(
+        await build({
+          ...BUNDLE_OPTIONS,
+          stdin: { contents: chunk.entry, resolveDir: root, sourcefile: `${chunk.name}.ts`, loader: 'ts' },
+          outfile: path.join(appDir, `dist/${dir}/${chunk.name}.js`),
+          plugins: [chunks(chunk)],
+        }),
+      );
+    }
   }
   // From the same installation esbuild bundled the client from.
   const fromRoot = createRequire(path.join(root, 'package.json'));

@@ -21,7 +21,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConnectRetry } from '../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient } from '../src/adapters/postgres/prisma-client.ts';
+import { Database } from '../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../src/adapters/stall-guard.ts';
 import { parseConfig } from '../src/config.ts';
 import { applyMigrations } from './db/migrations.ts';
@@ -270,11 +270,12 @@ async function devSecret(localDir: string): Promise<string> {
 }
 
 async function createDemoAccount(databaseUrl: string): Promise<void> {
-  const prisma = createPrismaClient(databaseUrl, {
+  const db = Database.open(databaseUrl, {
     maxConnections: 1,
     connectRetry: new ConnectRetry(),
     stallGuard: new StallGuard('the database'),
   });
+  const prisma = await db.client();
   try {
     if (await prisma.project.findUnique({ where: { id: DEMO.projectId }, select: { id: true } })) return;
     await prisma.tenant.upsert({
@@ -299,7 +300,7 @@ async function createDemoAccount(databaseUrl: string): Promise<void> {
       },
     });
   } finally {
-    await prisma.$disconnect();
+    await db.close();
   }
 }
 

@@ -7,12 +7,7 @@ import { PrismaAccountDirectory } from '../adapters/postgres/prisma-account-dire
 import { PrismaAudioCacheIndex } from '../adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaCacheMaintenance } from '../adapters/postgres/prisma-cache-maintenance.ts';
 import { PrismaCacheStatsReader } from '../adapters/postgres/prisma-cache-stats.ts';
-import {
-  closePrismaClient,
-  createPrismaClient,
-  poolOf,
-  type PrismaClient,
-} from '../adapters/postgres/prisma-client.ts';
+import { Database } from '../adapters/postgres/prisma-client.ts';
 import { PrismaLeases } from '../adapters/postgres/prisma-leases.ts';
 import { PrismaPredictiveRuns } from '../adapters/postgres/prisma-predictive-runs.ts';
 import { PrismaSpeechBudget } from '../adapters/postgres/prisma-speech-budget.ts';
@@ -86,9 +81,10 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** What createServices builds: the services, the ports they are built on and the database client (tools, tests). */
+/** What createServices builds: the services, the ports they are built on and the database (tools, tests). */
 export interface BuiltServices extends Services {
-  prisma: PrismaClient;
+  /** The pool, and Prisma's client over it when first asked for. */
+  db: Database;
   /** The operator's account (AZURE_STORAGE_*). */
   blobStore: BlobStore;
   /** Projects' own storage accounts: a store per account and key, built once, reused, bounded. */
@@ -131,24 +127,24 @@ export interface ServiceOverrides {
 export function createServices(config: Config, overrides: ServiceOverrides = {}): BuiltServices {
   startTelemetry(config.applicationInsightsConnectionString); // before the metrics are created
   const metrics = new CacheMetrics();
-  const prisma = openDatabase(config);
+  const db = openDatabase(config);
   const now = overrides.now ?? systemClock;
-  const leases = overrides.leases ?? new PrismaLeases(prisma);
+  const leases = overrides.leases ?? new PrismaLeases(db);
   const blobStore = overrides.blobStore ?? createBlobStore(config);
-  const index = overrides.index ?? new PrismaAudioCacheIndex(prisma);
+  const index = overrides.index ?? new PrismaAudioCacheIndex(db);
   const hits = new HitRecorder(index, console, config.hitFlushMs);
   const synthesizer = overrides.synthesizer ?? createSynthesizer(config.speech, now);
-  const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(prisma);
+  const speechBudget = overrides.speechBudget ?? new PrismaSpeechBudget(db);
   const projectStores = overrides.projectStores ?? createProjectStores(config, now);
   const projectStoreStatus = new ProjectStoreStatus(now);
-  const accounts = overrides.accounts ?? new PrismaAccountDirectory(prisma, storagePolicyOf(config, blobStore));
+  const accounts = overrides.accounts ?? new PrismaAccountDirectory(db, storagePolicyOf(config, blobStore));
   const ports = { index, blobStore, projectStores, projectStoreStatus, synthesizer, hits, leases, metrics, now };
   // The app's one log of each dependency's outages; its one ProjectStoreStatus (above) is what health and stats read.
   const auditions = createAuditions(config, { ...ports, outages: createOutages(), budget: speechBudget });
-  const predictive = createPredictivePrewarm(config, auditions, prisma, { ...overrides, now });
+  const predictive = createPredictivePrewarm(config, auditions, db, { ...overrides, now });
   const built: Built = {
     config,
-    prisma,
+    db,
     blobStore,
     projectStores,
     projectStoreStatus,
@@ -157,12 +153,12 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     access: new AccessControl(config.jwt, accounts, { cacheMs: config.authCacheMs, now }),
     hits,
     auditions,
-    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(prisma),
+    maintenance: overrides.maintenance ?? new PrismaCacheMaintenance(db),
     leases,
-    statsReader: overrides.statsReader ?? new PrismaCacheStatsReader(prisma),
+    statsReader: overrides.statsReader ?? new PrismaCacheStatsReader(db),
     speechBudget,
     async pingDatabase() {
-      await prisma.$queryRaw`SELECT 1`;
+      await db.pool.query('SELECT 1');
     },
     metrics,
     now,
@@ -171,15 +167,15 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...built,
     ...createUseCases(built),
     warmUp() {
-      // A connection of the pool a HIT's statements go through (poolOf), and the container checked.
-      void Promise.allSettled([poolOf(prisma).query('SELECT 1'), blobStore.warmUp?.()]);
+      // A connection of the pool a HIT's statements go through (Database.pool), and the container checked.
+      void Promise.allSettled([db.pool.query('SELECT 1'), blobStore.warmUp?.()]);
     },
     async close() {
       await predictive.drain(); // no new background syntheses; those under way finish
       await auditions.drain(); // misses still being stored
       synthesizer.close?.(); // connections opened ahead for syntheses that never came
       await hits.close();
-      await closePrismaClient(prisma); // leases still held expire on their own
+      await db.close(); // leases still held expire on their own
     },
   };
 }
@@ -275,13 +271,13 @@ function createAuditions(config: Config, ports: AuditionPorts): AuditionService 
 }
 
 /**
- * The connection budget (DATABASE_POOL_MAX) is Prisma's pool, all this instance opens: every
- * statement (leases included) is a single statement or a transaction, safe through PgBouncer in
+ * The connection budget (DATABASE_POOL_MAX) is the one pool (Prisma's client runs over it too), all this instance
+ * opens: every statement (leases included) is a single statement or a transaction, safe through PgBouncer in
  * transaction mode. The pool waits out a restart (ConnectRetry), and a database that stopped
  * answering one statement is not asked by the next ones until it answers a probe (StallGuard).
  */
-function openDatabase(config: Config): PrismaClient {
-  return createPrismaClient(config.databaseUrl, {
+function openDatabase(config: Config): Database {
+  return Database.open(config.databaseUrl, {
     maxConnections: config.databasePoolMax,
     connectRetry: new ConnectRetry({ windowMs: config.databaseReconnectMs }),
     timeoutMs: config.databaseTimeoutMs,
@@ -338,7 +334,7 @@ function createSynthesizer(speech: Config['speech'], now: Clock): Synthesizer {
 function createPredictivePrewarm(
   config: Config,
   auditions: AuditionService,
-  prisma: PrismaClient,
+  db: Database,
   overrides: ServiceOverrides & { now: Clock },
 ): PredictivePrewarm {
   const { speech } = config;
@@ -351,7 +347,7 @@ function createPredictivePrewarm(
   return new PredictivePrewarm({
     auditions,
     voices: new VoiceInventory({ list, now: overrides.now, log }),
-    runs: overrides.predictiveRuns ?? new PrismaPredictiveRuns(prisma),
+    runs: overrides.predictiveRuns ?? new PrismaPredictiveRuns(db),
     credentialsFor: (project) => auditions.credentialsFor(project),
     settings: config.predictivePrewarm,
     ttlDays: config.cache.ttlDays,

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { AudioCache } from '../cache/audio-cache.ts';
 import { HeldLease, lineLeaseName } from '../cache/held-lease.ts';
 import type { HitRecorder } from '../cache/hit-recorder.ts';
@@ -323,7 +324,8 @@ export class AuditionService {
 
   /**
    * The line's lease is ours: the turn to synthesize, unless a previous holder stored the line just before. With none
-   * (nobody held the line's lease within the hour), nothing was stored since this request looked: no second lookup.
+   * (nobody held the line's lease within LEASE_ROW_KEPT_MS, an hour), nothing was stored since this request looked: no
+   * second lookup.
    */
   async #turnUnder(job: AuditionJob, lease: HeldLease): Promise<Turn> {
     if (!lease.grant.heldBefore) return { kind: 'synthesize', lease };
@@ -398,9 +400,7 @@ function answerOf(audio: ReadableStream<Uint8Array>, kept: Promise<unknown>): Re
 }
 
 /** Resolves after the work already queued (an answer's end and its writes) has run: one turn of the event loop. */
-function answerGoneOut(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+const answerGoneOut = (): Promise<void> => nextTurn();
 
 /** `ms`, give or take a quarter, so that instances waiting together do not ask together. */
 function pause(ms: number): Promise<void> {

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { CacheMaintenance, EntrySelection } from '../ports/cache-maintenance.ts';
 import type { CacheStats, UsageWindow } from '../ports/cache-stats.ts';
 import type { DeleteManyResult } from '../ports/blob-store.ts';
+import { LEASE_ROW_KEPT_MS } from '../ports/leases.ts';
 import { CleanupPass, type CleanupDeps, type CleanupOptions } from './cleanup-pass.ts';
 import { sweepOrphansFailOpen } from './orphan-sweep.ts';
 
@@ -36,8 +37,6 @@ const USAGE_RETENTION_MS = 90 * 86_400_000;
 export const CLEANUP_LEASE = 'cleanup';
 /** A pass renews its lease every third of this; one that stopped (a killed run) is taken over this long after. */
 const CLEANUP_LEASE_TTL_MS = 60_000;
-/** Leases expired this long ago (their holder gone without releasing them, the line never asked again) are deleted. */
-const STALE_LEASE_MS = 3_600_000;
 
 /**
  * The cleanup's use case: one pass, as the hourly timer and `npm run cleanup` run it:
@@ -66,7 +65,7 @@ async function cleanCache(pass: CleanupPass): Promise<CleanupReport> {
   const outcome = await withCleanupLease(deps, async () => {
     log.info('Running audio cache cleanup...');
     const now = options.now();
-    await deps.leases.deleteExpired(STALE_LEASE_MS);
+    await deps.leases.deleteExpired(LEASE_ROW_KEPT_MS);
     await forgetUnusedOwnershipNotes(pass, now);
     const expired = await deleteExpiredEntries(pass, now);
     log.info(`Deleted ${expired} expired cache entries`);

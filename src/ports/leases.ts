@@ -22,6 +22,13 @@ export interface Leases {
   deleteExpired(graceMs: number): Promise<number>;
 }
 
+/**
+ * How long a lease's row is kept after it expired (a release expires it at once) before the cleanup deletes it
+ * (`deleteExpired(LEASE_ROW_KEPT_MS)`): how far back `heldBefore` sees. A miss skips its second lookup when nobody held
+ * its line (AuditionService), which is right as long as this is far longer than a miss's lookup-to-take.
+ */
+export const LEASE_ROW_KEPT_MS = 3_600_000;
+
 /** A lease as its holder knows it. */
 export interface LeaseGrant {
   readonly name: string;
@@ -30,7 +37,7 @@ export interface LeaseGrant {
   /** 1 when taken free, one more at every takeover of an expired lease. */
   readonly generation: number;
   /**
-   * Whether somebody held the name before this take, since it was last deleted (released leases are kept an hour):
+   * Whether somebody held the name before this take, since it was last deleted (kept LEASE_ROW_KEPT_MS past expiry):
    * what they held it for may be done (a line stored). False: nobody did, so nothing was done under it meanwhile.
    */
   readonly heldBefore: boolean;

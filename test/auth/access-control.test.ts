@@ -10,7 +10,7 @@ describe('AccessControl: the short-lived cache of checks that passed (AUTH_CACHE
   let directory: AccountDirectory & { userLookups: number; projectLookups: number };
   beforeAll(async () => {
     services = await createTestServices();
-    const real = new PrismaAccountDirectory(services.prisma);
+    const real = new PrismaAccountDirectory(services.db);
     directory = {
       userLookups: 0,
       projectLookups: 0,

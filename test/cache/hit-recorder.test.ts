@@ -18,7 +18,7 @@ describe('HitRecorder over the real index: batched hit accounting with exact cou
   beforeAll(async () => {
     services = await createTestServices();
     account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
-    index = new PrismaAudioCacheIndex(services.prisma);
+    index = new PrismaAudioCacheIndex(services.db);
   });
   afterAll(() => services.dispose());
 

@@ -92,7 +92,7 @@ describe('Postgres going away and coming back', () => {
       // The database comes up: the same process serves normally, no restart.
       await start();
       await applyMigrations(url);
-      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const account = await createTestAccount(await services.db.client(), services.config.jwt.secretKey);
       const body = line();
       expect((await call(services, account, body)).cache).toBe('MISS');
       expect((await call(services, account, body)).cache).toBe('HIT-L2');
@@ -106,7 +106,7 @@ describe('Postgres going away and coming back', () => {
       await start();
       expect((await call(services, account, body)).cache).toBe('HIT-L2');
       expect((await call(services, account, line())).cache).toBe('MISS');
-      expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(2);
+      expect(await (await services.db.client()).audioCache.count({ where: { tenantId: account.tenantId } })).toBe(2);
     } finally {
       await services.close();
     }
@@ -129,7 +129,7 @@ describe('Postgres going away and coming back', () => {
       ),
     );
     try {
-      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const account = await createTestAccount(await services.db.client(), services.config.jwt.secretKey);
       const known = line();
       expect((await call(services, account, known)).cache).toBe('MISS');
       const before = standIn.received.length;
@@ -145,7 +145,9 @@ describe('Postgres going away and coming back', () => {
       expect(answers[0]!.cache).toBe('HIT-L2');
       expect(answers.filter((a) => a.cache === 'BYPASS')).toEqual([]);
       expect(standIn.received.length - before).toBe(fresh.length);
-      expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(1 + fresh.length);
+      expect(await (await services.db.client()).audioCache.count({ where: { tenantId: account.tenantId } })).toBe(
+        1 + fresh.length,
+      );
     } finally {
       await services.close();
     }
@@ -159,7 +161,7 @@ describe('Postgres going away and coming back', () => {
       parseConfig(testSettings(url, { AZURE_SPEECH_HOST: standIn.host, AUTH_CACHE_SECONDS: '60' })),
     );
     try {
-      const account = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+      const account = await createTestAccount(await services.db.client(), services.config.jwt.secretKey);
       const cached = line();
       expect((await call(services, account, cached)).cache).toBe('MISS');
       await stop();

@@ -129,7 +129,7 @@ describe('Blob Storage that hangs', () => {
       Number(/BlobEndpoint=http:\/\/127\.0\.0\.1:(\d+)/.exec(inject('azuriteConnectionString'))![1]),
     );
     const app = services({ AZURE_STORAGE_CONNECTION_STRING: blobsThrough(blobs) });
-    const account = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const account = await createTestAccount(await app.db.client(), app.config.jwt.secretKey);
     const stored = line();
     expect((await call(app, account, stored)).cache).toBe('MISS');
     await app.auditions.drain();
@@ -152,7 +152,7 @@ describe('Blob Storage that hangs', () => {
     expect(miss.status).toBe(200);
     expect(miss.bytes!.equals(tone)).toBe(true);
     await app.auditions.drain();
-    expect(await app.prisma.audioCache.count({ where: { text: fresh.text } })).toBe(0);
+    expect(await (await app.db.client()).audioCache.count({ where: { text: fresh.text } })).toBe(0);
     console.log(
       `blob stall: first cold hit ${first.ms.toFixed(0)} ms, second ${second.ms.toFixed(0)} ms (read deadline 500 ms)`,
     );
@@ -182,7 +182,7 @@ describe("A project's own storage account that hangs", () => {
     const project = inject('azuriteProjectAccount');
     const hung = await proxy(Number(new URL(project.endpoint).port));
     const app = services({});
-    const owner = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const owner = await createTestAccount(await app.db.client(), app.config.jwt.secretKey);
     const container = `hang-${randomBytes(4).toString('hex')}`;
     const credential = new StorageSharedKeyCredential(project.accountName, project.accessKey);
     await new BlobServiceClient(project.endpoint, credential).getContainerClient(container).create();
@@ -190,7 +190,7 @@ describe("A project's own storage account that hangs", () => {
     const endpoint = `http://127.0.0.1:${hung.port}/${accountName}`; // the account, through the proxy
     const ownAccount = {
       ...owner,
-      projectId: await createTestProject(app.prisma, owner, {
+      projectId: await createTestProject(await app.db.client(), owner, {
         creds: {
           tts: { azure: { key: 'project-key', region: 'eastus' } },
           storage: { azure: { accountName, accessKey, containerName: container, endpoint } },
@@ -243,7 +243,7 @@ describe('Postgres that hangs', () => {
   it('answers a caller authorized moments ago uncached (BYPASS), refuses one it cannot check (503), and recovers by itself', async () => {
     const pg = await proxy(portOf(database.url));
     const app = services({ DATABASE_URL: databaseThrough(database, pg), AUTH_CACHE_SECONDS: '60' });
-    const account = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const account = await createTestAccount(await app.db.client(), app.config.jwt.secretKey);
     const stored = line();
     expect((await call(app, account, stored)).cache).toBe('MISS');
     await app.auditions.drain();
@@ -288,7 +288,7 @@ describe('a speech service that hangs', () => {
 
   it('cuts off a miss whose audio stops midway within the chunk deadline, and caches nothing', async () => {
     const app = speech();
-    const account = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const account = await createTestAccount(await app.db.client(), app.config.jwt.secretKey);
     standIn.behave({ kind: 'audio', stallAfterChunks: 1 });
     const body = line();
     const cut = await call(app, account, body);
@@ -297,14 +297,14 @@ describe('a speech service that hangs', () => {
     expect(cut.logs).toMatch(
       /audition: synthesis failed after streaming began, response cut off: .*stopped sending audio for 500 ms midway/,
     );
-    expect(await app.prisma.audioCache.count({ where: { text: body.text } })).toBe(0);
+    expect(await (await app.db.client()).audioCache.count({ where: { text: body.text } })).toBe(0);
     standIn.behave({ kind: 'audio' });
     expect((await call(app, account, body)).cache).toBe('MISS'); // nothing was kept of it
   });
 
   it('answers 504 with Retry-After when no audio comes, or the connection never opens', async () => {
     const app = speech();
-    const account = await createTestAccount(app.prisma, app.config.jwt.secretKey);
+    const account = await createTestAccount(await app.db.client(), app.config.jwt.secretKey);
     for (const kind of ['hang', 'stall-upgrade'] as const) {
       standIn.behave({ kind });
       const timedOut = await call(app, account, line());
@@ -333,7 +333,7 @@ describe('two instances when storage and then the database hang', () => {
     );
     const pg = await proxy(portOf(database.url));
     const seed = services({});
-    const account = await createTestAccount(seed.prisma, seed.config.jwt.secretKey);
+    const account = await createTestAccount(await seed.db.client(), seed.config.jwt.secretKey);
     const env = hostEnvironment(
       { database: { ...database, url: databaseThrough(database, pg) }, config: seed.config },
       {

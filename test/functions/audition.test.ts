@@ -625,7 +625,9 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
   it('falls back to the service’s own key for a project without one', async () => {
     const withDefault = servicesWith({ AZURE_SPEECH_KEY: 'service-default-key' });
     try {
-      const keyless = await createTestAccount(withDefault.prisma, withDefault.config.jwt.secretKey, { ttsKey: null });
+      const keyless = await createTestAccount(await withDefault.db.client(), withDefault.config.jwt.secretKey, {
+        ttsKey: null,
+      });
       const result = await audition({ ...GUIDE_BODY, text: uniqueText() }, { account: keyless, services: withDefault });
       expect(result.status).toBe(200);
       expect(standIn.received.at(-1)!.key).toBe('service-default-key');
@@ -638,11 +640,17 @@ describe.each(DATABASE_SHAPES)('POST /api/v1/projects/{projectId}/characters/aud
     const withDefault = servicesWith({ AZURE_SPEECH_KEY: 'service-default-key' });
     try {
       const secret = withDefault.config.jwt.secretKey;
-      const ui = await createTestAccount(withDefault.prisma, secret, { ttsKey: 'ui-key', ttsKeyAt: 'creds' });
-      const flat = await createTestAccount(withDefault.prisma, secret, { ttsKey: 'flat-key', ttsKeyAt: 'flat' });
-      const none = await createTestAccount(withDefault.prisma, secret, { ttsKey: null });
+      const ui = await createTestAccount(await withDefault.db.client(), secret, {
+        ttsKey: 'ui-key',
+        ttsKeyAt: 'creds',
+      });
+      const flat = await createTestAccount(await withDefault.db.client(), secret, {
+        ttsKey: 'flat-key',
+        ttsKeyAt: 'flat',
+      });
+      const none = await createTestAccount(await withDefault.db.client(), secret, { ttsKey: null });
       // Both places filled in (the UI's newer value, the guide's older one): the UI's wins.
-      const both = await createTestProject(withDefault.prisma, ui, {
+      const both = await createTestProject(await withDefault.db.client(), ui, {
         creds: { tts: { azure: { key: 'ui-key-2', region: 'westeurope' } }, storage: { azure: { account: 'x' } } },
         azure_tts_key: 'stale-flat-key',
         azure_tts_region: 'eastus',

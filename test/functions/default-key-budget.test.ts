@@ -1,7 +1,7 @@
 import type { HttpResponse } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient, type PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { Database } from '../../src/adapters/postgres/prisma-client.ts';
 import { PrismaSpeechBudget } from '../../src/adapters/postgres/prisma-speech-budget.ts';
 import { PROBE_INTERVAL_MS, StallGuard } from '../../src/adapters/stall-guard.ts';
 import { createServices, type BuiltServices } from '../../src/app/services.ts';
@@ -112,7 +112,7 @@ describe('the daily budget on the service’s default key (DEFAULT_KEY_CHARS_PER
 
   beforeAll(async () => {
     services = servicesWith(40, () => clock);
-    keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+    keyless = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, { ttsKey: null });
   });
   afterAll(() => services.close());
 
@@ -137,7 +137,7 @@ describe('the daily budget on the service’s default key (DEFAULT_KEY_CHARS_PER
     // What is cached still plays.
     expect(await audition(services, keyless, first)).toMatchObject({ status: 200, cache: 'HIT-L2' });
     // A project of the same tenant with its own key is not limited by the service's budget.
-    const ownKey = await createTestProject(services.prisma, keyless, {
+    const ownKey = await createTestProject(await services.db.client(), keyless, {
       azure_tts_key: 'tenant-key',
       azure_tts_region: 'eastus',
     });
@@ -147,7 +147,7 @@ describe('the daily budget on the service’s default key (DEFAULT_KEY_CHARS_PER
     });
     expect(standIn.received.at(-1)!.key).toBe('tenant-key');
     // Another tenant has its own budget.
-    const other = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+    const other = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, { ttsKey: null });
     expect(await audition(services, other, line('Otro inquilino'))).toMatchObject({ status: 200, cache: 'MISS' });
 
     // The stats show the tenant's use of the default key today.
@@ -179,7 +179,8 @@ describe('what the budget counts: what Azure bills for the SSML the speech servi
   });
   afterAll(() => services.close());
 
-  const keylessAccount = () => createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+  const keylessAccount = async () =>
+    createTestAccount(await services.db.client(), services.config.jwt.secretKey, { ttsKey: null });
   const used = (who: TestAccount) => services.speechBudget.used(who.tenantId, DAY);
 
   it('reserves exactly the characters inside <voice> of the SSML the speech stand-in received: the markup, and Chinese characters twice', async () => {
@@ -283,7 +284,7 @@ describe('what the budget counts: what Azure bills for the SSML the speech servi
 
 describe('a budget that cannot be read (its database down or not answering): the operator’s key is not spent', () => {
   let proxy: TcpProxy;
-  let budgetClient: PrismaClient;
+  let budgetClient: Database;
   let services: BuiltServices;
   let keyless: TestAccount;
   let ownKeyProject: string;
@@ -297,15 +298,15 @@ describe('a budget that cannot be read (its database down or not answering): the
     url.port = String(proxy.port);
     // The budget on its own client, through a proxy the test controls: the same table as always, on a database
     // that stops answering (paused) or refuses connections (closed), while the rest of the app's database works.
-    budgetClient = createPrismaClient(url.toString(), {
+    budgetClient = Database.open(url.toString(), {
       maxConnections: 2,
       timeoutMs: 500,
       connectRetry: new ConnectRetry({ windowMs: 0 }),
       stallGuard: new StallGuard('the budget’s database', { elapsed: () => elapsedMs }),
     });
     services = servicesWith(1_000, () => NOW, { speechBudget: new PrismaSpeechBudget(budgetClient) });
-    keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
-    ownKeyProject = await createTestProject(services.prisma, keyless, {
+    keyless = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, { ttsKey: null });
+    ownKeyProject = await createTestProject(await services.db.client(), keyless, {
       azure_tts_key: 'tenant-key',
       azure_tts_region: 'eastus',
     });
@@ -313,7 +314,7 @@ describe('a budget that cannot be read (its database down or not answering): the
   afterEach(() => proxy.resume());
   afterAll(async () => {
     await services.close();
-    await budgetClient.$disconnect();
+    await budgetClient.close();
     await proxy.close();
   });
 
@@ -380,8 +381,10 @@ describe('the whole database not answering: a keyless project authorized moments
       },
     });
     try {
-      const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
-      const ownKey = await createTestProject(services.prisma, keyless, {
+      const keyless = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, {
+        ttsKey: null,
+      });
+      const ownKey = await createTestProject(await services.db.client(), keyless, {
         azure_tts_key: 'tenant-key',
         azure_tts_region: 'eastus',
       });

@@ -41,7 +41,9 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
     standIn = await startSpeechStandIn(await encodeToneMp3(0.3));
     database = await createTestDatabase('migrated');
     services = createServices(parseConfig(settingsFor()), { now: () => NOW, log });
-    account = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: 'casting-key' });
+    account = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, {
+      ttsKey: 'casting-key',
+    });
   });
   afterAll(async () => {
     await services.close();
@@ -122,7 +124,9 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
   });
 
   it('counts against the default key’s daily budget and stops there, never past it', async () => {
-    const keyless = await createTestAccount(services.prisma, services.config.jwt.secretKey, { ttsKey: null });
+    const keyless = await createTestAccount(await services.db.client(), services.config.jwt.secretKey, {
+      ttsKey: null,
+    });
     const runsBefore = runLines().length;
     expect(await click('fr-FR-DeniseNeural', keyless)).toEqual({ status: 200, cache: 'MISS' });
     await services.predictive.idle();
@@ -135,8 +139,8 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
   });
 
   it('leaves a project that opted out alone', async () => {
-    const tenant = await createTestAccount(services.prisma, services.config.jwt.secretKey);
-    const optedOut = await createTestProject(services.prisma, tenant, {
+    const tenant = await createTestAccount(await services.db.client(), services.config.jwt.secretKey);
+    const optedOut = await createTestProject(await services.db.client(), tenant, {
       creds: { tts: { azure: { key: 'own-key', region: 'eastus' } } },
       audition_cache: { predictive_prewarm: false },
     });
@@ -147,7 +151,7 @@ describe('predictive prewarm of the default lines (real Postgres, Azurite, Speec
   });
 
   it('stops at the speech service’s first throttle', async () => {
-    const tenant = await createTestAccount(services.prisma, services.config.jwt.secretKey);
+    const tenant = await createTestAccount(await services.db.client(), services.config.jwt.secretKey);
     // The trigger's line is cached already (a prewarm, which sets nothing off): its play is a HIT-L2, which sets off
     // the run, while the speech service throttles every synthesis.
     const caller = await services.access.authenticate(`Bearer ${await token(tenant)}`);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
+import type { PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
 import type { BuiltServices as Services } from '../../src/app/services.ts';
 import type { ProjectStorage } from '../../src/domain/project-storage.ts';
 import { ensureTestTenant } from './accounts.ts';
@@ -35,7 +36,8 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
   const path = `audio-cache/${tenantId}/${cacheKey}.mp3`;
   const size = entry.size ?? 1024;
   const ours = (entry.writer ?? 'us') === 'us';
-  await ensureTestTenant(services.prisma, tenantId);
+  const prisma = await services.db.client();
+  await ensureTestTenant(prisma, tenantId);
   if (entry.blob !== false) {
     const audio = randomBytes(size);
     if (ours) await services.blobStore.put(path, audio, 'audio/mpeg');
@@ -52,15 +54,14 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
         output_format: 'audio-24khz-48kbitrate-mono-mp3',
       }
     : { rate_pct: 0, pitch_pct: 0 };
-  await services.prisma.$executeRaw`
+  await prisma.$executeRaw`
     INSERT INTO audio_cache (id, tenant_id, cache_key, text, voice_id, voice_settings, audio_blob_path, audio_file_size_bytes,
                              hit_count, last_accessed_at, created_at, expires_at)
     VALUES (gen_random_uuid(), ${tenantId}::uuid, ${cacheKey}, ${entry.text ?? 'x'}, ${entry.voiceId ?? 'es-AR-ElenaNeural'},
             ${JSON.stringify(voiceSettings)}, ${path}, ${size}, ${entry.hits ?? 0}, ${entry.lastAccessedAt ?? createdAt}, ${createdAt},
             ${entry.expiresAt === undefined ? new Date(createdAt.getTime() + 30 * 86_400_000) : entry.expiresAt})`;
   if (ours)
-    await services.prisma
-      .$executeRaw`INSERT INTO audio_cache_auditions (cache_key, tenant_id) VALUES (${cacheKey}, ${tenantId}::uuid)`;
+    await prisma.$executeRaw`INSERT INTO audio_cache_auditions (cache_key, tenant_id) VALUES (${cacheKey}, ${tenantId}::uuid)`;
   return { cacheKey, path };
 }
 
@@ -69,7 +70,7 @@ export async function seedEntry(services: Services, tenantId: string, entry: See
  * project, and the account is registered for the tenant (the last project; `at`: the write's time).
  */
 export async function noteProjectStore(
-  prisma: Services['prisma'],
+  prisma: PrismaClient,
   tenantId: string,
   cacheKey: string | null,
   { storeId, projectId }: { storeId: string; projectId: string },
@@ -116,17 +117,18 @@ export async function seedProjectEntry(
   entry: Omit<SeedEntry, 'writer'> = {},
 ): Promise<SeededEntry> {
   const seeded = await seedEntry(services, tenantId, { ...entry, blob: false });
+  const prisma = await services.db.client();
   if (entry.blob !== false) {
     await services.projectStores
       .storeFor(store.storage)
       .put(seeded.path, randomBytes(entry.size ?? 1024), 'audio/mpeg');
   }
   const { storeId } = store.storage;
-  await services.prisma.$executeRaw`
+  await prisma.$executeRaw`
     UPDATE audio_cache_auditions SET blob_store = ${storeId}, project_id = ${store.projectId}::uuid
      WHERE cache_key = ${seeded.cacheKey}`;
   const at = entry.createdAt ?? new Date(Date.now() - 3_600_000);
-  await services.prisma.$executeRaw`
+  await prisma.$executeRaw`
     INSERT INTO audio_cache_blob_stores (tenant_id, store_id, project_id, first_written_at, last_written_at)
     VALUES (${tenantId}::uuid, ${storeId}, ${store.projectId}::uuid, ${at}, ${at})
     ON CONFLICT (tenant_id, store_id) DO NOTHING`;

@@ -1,6 +1,6 @@
 import { AzureBlobStore, type AzureBlobStoreOptions } from '../../src/adapters/azure-blob-store.ts';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient, type PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { Database, type DatabaseOptions } from '../../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import type { AuditionServiceDeps } from '../../src/audition/audition-service.ts';
 import { SpeechSynthesis, type SpeechSynthesisDeps } from '../../src/audition/speech-synthesis.ts';
@@ -97,12 +97,12 @@ export function databaseOutage(): OutageLog {
   return new OutageLog('the database');
 }
 
-/** A Prisma client as services.ts opens one: its own connect retry and stall guard unless given. */
-export function testPrismaClient(
+/** The database as services.ts opens it: its own connect retry and stall guard unless given. */
+export function testDb(
   databaseUrl: string,
-  options: Fill<Parameters<typeof createPrismaClient>[1], 'connectRetry' | 'stallGuard'> = {},
-): PrismaClient {
-  return createPrismaClient(databaseUrl, {
+  options: Fill<DatabaseOptions, 'connectRetry' | 'stallGuard'> = {},
+): Database {
+  return Database.open(databaseUrl, {
     connectRetry: new ConnectRetry(),
     stallGuard: new StallGuard('the database'),
     ...options,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import type { PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
 import { createServices, type BuiltServices, type ServiceOverrides } from '../../src/app/services.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { DatabaseShape } from './khipu-database.ts';
@@ -7,6 +8,8 @@ import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface TestServices extends BuiltServices {
   database: TestDatabase;
+  /** Prisma's client over the app's own pool (db), loaded now: what a test reads and writes rows with. */
+  prisma: PrismaClient;
   dispose(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ export async function createTestServices(
   return {
     ...services,
     database,
+    prisma: await services.db.client(),
     async dispose() {
       await services.close();
       await database.drop();

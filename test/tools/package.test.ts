@@ -40,7 +40,7 @@ describe('the deployment package (npm run package)', () => {
     await rm(unpacked, { recursive: true, force: true });
   });
 
-  it('holds host.json, a package.json whose main is the bundle, the bundle, its lazy chunks and Prisma’s WebAssembly, and nothing else', async () => {
+  it('holds host.json, a package.json whose main is the bundle, the bundle, its lazy and shared chunks and Prisma’s WebAssembly, and nothing else', async () => {
     const names = [...files.keys()].sort();
     expect(names).toContain('host.json');
     expect(names).toContain('package.json');
@@ -50,7 +50,8 @@ describe('the deployment package (npm run package)', () => {
     expect(names).toContain('dist/main.js');
     expect(
       names.filter(
-        (n) => !/^(host\.json|package\.json|dist\/main\.js|dist\/lazy\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n),
+        (n) =>
+          !/^(host\.json|package\.json|dist\/main\.js|dist\/(lazy|shared)\/[a-z-]+\.js|dist\/.*\.LEGAL\.txt)$/.test(n),
       ),
     ).toEqual(['dist/lazy/query-compiler.wasm']);
     // Prisma's query compiler, as a binary: the same bytes as the generated client's base64.
@@ -72,6 +73,21 @@ describe('the deployment package (npm run package)', () => {
         Buffer.compare(Buffer.from(files.get(name)!), await readFile(path.join(root, '.deploy/app', name))),
         name,
       ).toBe(0);
+  });
+
+  it('keeps Prisma’s client runtime out of the main bundle, and one copy each of what it shares with it (pg, sql)', () => {
+    const text = (name: string) => Buffer.from(files.get(name)!).toString();
+    const scripts = [...files.keys()].filter((n) => n.endsWith('.js')).sort();
+    const holding = (marker: string) => scripts.filter((n) => text(n).includes(marker));
+    // The runtime's client class, loaded at the first statement through Prisma: not at start.
+    expect(holding('getPrismaClient')).toEqual(['dist/lazy/prisma.js']);
+    expect(text('dist/main.js')).toContain('require("./lazy/prisma.js")');
+    // node-postgres's pool and Prisma's Sql class: the driver adapter takes the app's pool, and the runtime the app's
+    // statements, only as instances of its own copy.
+    expect(holding('Cannot use a pool after calling end on the pool')).toEqual(['dist/shared/pg.js']);
+    expect(holding('"_Sql"')).toEqual(['dist/shared/prisma-sql.js']);
+    for (const name of ['dist/main.js', 'dist/lazy/prisma.js'])
+      expect(text(name)).toMatch(/require\("\.{1,2}\/shared\/pg\.js"\)/);
   });
 
   it('unpacks to at most 120 MB', () => {
@@ -187,6 +203,14 @@ describe('the deployment package (npm run package)', () => {
       expect(Number(hit.headers.get('x-audio-duration'))).toBeCloseTo(30, 0);
       expect(Buffer.compare(Buffer.from(await hit.arrayBuffer()), missAudio)).toBe(0);
       expect(await services.prisma.audioCache.count({ where: { tenantId: account.tenantId } })).toBe(1);
+    });
+
+    it('answers the stats (statements through Prisma’s client, loaded from its chunk, with fragments built by sql)', async () => {
+      const stats = await fetch(`${base}/v1/audio-cache/stats`, {
+        headers: { Authorization: `Bearer ${await account.token()}` },
+      });
+      expect(stats.status).toBe(200);
+      expect(await stats.json()).toMatchObject({ entries: 1, last24h: { entriesCreated: 1 } });
     });
 
     it('answers its health check (the database and Blob Storage reached from the bundle)', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { testPrismaClient } from '../support/required-deps.ts';
+import { testDb } from '../support/required-deps.ts';
 import { startPgBouncer, type RunningPgBouncer } from '../../tools/local-services/pgbouncer.ts';
 import { withPgClient } from '../../tools/local-services/postgres-server.ts';
 import { createTestDatabase, hasPgBouncer, type TestDatabase } from '../support/test-database.ts';
@@ -37,7 +37,8 @@ describe.runIf(available)('PgBouncer in front of the test Postgres', () => {
   });
 
   it('serves the project’s Prisma client: queries with parameters and an interactive transaction', async () => {
-    const prisma = testPrismaClient(database.pooledUrl());
+    const db = testDb(database.pooledUrl());
+    const prisma = await db.client();
     try {
       const tenant = await prisma.tenant.create({ data: { name: 'Pooled', subdomain: 'pooled' } });
       const found = await prisma.$transaction(async (tx) => {
@@ -50,7 +51,7 @@ describe.runIf(available)('PgBouncer in front of the test Postgres', () => {
       );
       expect(counts).toEqual(Array(20).fill(1));
     } finally {
-      await prisma.$disconnect();
+      await db.close();
     }
   });
 

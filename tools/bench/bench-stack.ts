@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { Database } from '../../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { applyMigrations } from '../db/migrations.ts';
 import { signAccessToken } from '../dev/access-token.ts';
@@ -73,10 +73,11 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   try {
     await applyMigrations(pg.adminUrl);
     const addTenant = async (name: string) => {
-      const prisma = createPrismaClient(pg.adminUrl, {
+      const db = Database.open(pg.adminUrl, {
         connectRetry: new ConnectRetry(),
         stallGuard: new StallGuard('the database'),
       });
+      const prisma = await db.client();
       try {
         const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
         const tenant = await prisma.tenant.create({ data: { name, subdomain: slug } });
@@ -92,7 +93,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         const token = await signAccessToken({ secretKey: SECRET, algorithm: 'HS256' }, { userId: user.id, hours: 2 });
         return { tenantId: tenant.id, projectId: project.id, token };
       } finally {
-        await prisma.$disconnect();
+        await db.close();
       }
     };
     const { tenantId, projectId, token } = await addTenant('Bench');

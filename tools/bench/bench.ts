@@ -22,7 +22,7 @@ import readline from 'node:readline';
 import { BlobSASPermissions, BlobServiceClient } from '@azure/storage-blob';
 import autocannon from 'autocannon';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { Database } from '../../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { findFreePort } from '../local-services/free-port.ts';
 import { projectRoot } from '../project-root.ts';
@@ -123,10 +123,11 @@ async function main() {
   const standInLatencyMs = FIRST_CHUNK_MS + (Math.ceil(stack.audio.length / 4096) - 1) * CHUNK_INTERVAL_MS;
   let baseline: http.Server | undefined;
   try {
-    const prisma = createPrismaClient(pg.adminUrl, {
+    const db = Database.open(pg.adminUrl, {
       connectRetry: new ConnectRetry(),
       stallGuard: new StallGuard('the database'),
     });
+    const prisma = await db.client();
     const host = await stack.startHost();
     const url = `http://127.0.0.1:${host.port}/api/v1/projects/${stack.projectId}/characters/audition`;
     // The web client's request shape (auditionBody).
@@ -249,8 +250,8 @@ async function main() {
     const startUp = startUpFigures(await measureStartUp(stack, { runs: START_RUNS, bundle, compiledSources: false }));
 
     // Index lookups at 10,000 and at 1,000,000 rows.
-    const { lookup10k, lookup1m } = await measureLookups(stack, prisma, WARM_ENTRIES);
-    await prisma.$disconnect();
+    const { lookup10k, lookup1m } = await measureLookups(stack, db, WARM_ENTRIES);
+    await db.close();
 
     const result = {
       hit_rps: hit.rps,

@@ -5,14 +5,14 @@
 // request and response objects, the host's routing) and how much is the app's own work.
 // Bundled like the deployment package (bench-app.ts) and served with `--app`; it reads the
 // same settings as ceiling-server.ts (CEILING_KEYS, DATABASE_URL, AZURE_STORAGE_CONNECTION_STRING).
-// CEILING_LOOKUP=prisma does the lookup as the app does, through Prisma (PrismaAudioCacheIndex),
+// CEILING_LOOKUP=prisma does the lookup as the app does, through its adapter (PrismaAudioCacheIndex: the Database's pool),
 // instead of plain `pg`: what Prisma costs, in the same run.
 import { Readable } from 'node:stream';
 import { app, type HttpResponseInit } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import pg from 'pg';
 import { ConnectRetry } from '../../src/adapters/postgres/connect-retry.ts';
-import { createPrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import { Database } from '../../src/adapters/postgres/prisma-client.ts';
 import { StallGuard } from '../../src/adapters/stall-guard.ts';
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import type { HttpFunctionDefinition } from '../../src/app/function-definition.ts';
@@ -20,15 +20,15 @@ import type { HttpFunctionDefinition } from '../../src/app/function-definition.t
 const keys = (process.env.CEILING_KEYS ?? '').split(',').filter(Boolean);
 const connections = Number(process.env.CEILING_POOL_MAX ?? 4);
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: connections });
-const prisma =
+const db =
   process.env.CEILING_LOOKUP === 'prisma'
-    ? createPrismaClient(process.env.DATABASE_URL ?? '', {
+    ? Database.open(process.env.DATABASE_URL ?? '', {
         maxConnections: connections,
         connectRetry: new ConnectRetry(),
         stallGuard: new StallGuard('the database'),
       })
     : undefined;
-const index = prisma && new PrismaAudioCacheIndex(prisma);
+const index = db && new PrismaAudioCacheIndex(db);
 
 /** The entry's blob path: one indexed lookup. */
 async function blobPathOf(key: string): Promise<string> {
@@ -73,5 +73,5 @@ export function parseConfig(): { port: number; speech: { provider: 'azure' } } {
 }
 
 export async function closeWorkerServices(): Promise<void> {
-  await Promise.all([pool.end(), prisma?.$disconnect()]);
+  await Promise.all([pool.end(), db?.close()]);
 }

@@ -1,7 +1,7 @@
 // The index lookup of `npm run bench`: p50 of PrismaAudioCacheIndex.find over 2,500 lookups (after 500 unmeasured) of
 // stored keys, with the table seeded to ~10,000 rows, then to ~1,000,000 (the stack's tenant, expiring in 30 days).
 import { PrismaAudioCacheIndex } from '../../src/adapters/postgres/prisma-audio-cache-index.ts';
-import type { PrismaClient } from '../../src/adapters/postgres/prisma-client.ts';
+import type { Database } from '../../src/adapters/postgres/prisma-client.ts';
 import { withPgClient } from '../local-services/postgres-server.ts';
 import type { BenchStack } from './bench-stack.ts';
 
@@ -9,8 +9,9 @@ const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
 /** Lookup p50 in ms at 10,000 and at 1,000,000 rows; `stored`: the rows already there. */
-export async function measureLookups(stack: BenchStack, prisma: PrismaClient, stored: number) {
-  const index = new PrismaAudioCacheIndex(prisma);
+export async function measureLookups(stack: BenchStack, db: Database, stored: number) {
+  const index = new PrismaAudioCacheIndex(db);
+  const prisma = await db.client();
   const lookupP50 = async () => {
     const keys = (await prisma.audioCache.findMany({ select: { cacheKey: true }, take: 1000 })).map((r) => r.cacheKey);
     const times: number[] = [];

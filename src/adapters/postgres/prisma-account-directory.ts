@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { retryIfConnectionLost } from './connect-retry.ts';
-import { poolOf, type PrismaClient } from './prisma-client.ts';
+import type { Database } from './prisma-client.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
 import {
   DEFAULT_PROJECT_STORAGE_POLICY,
@@ -25,16 +25,16 @@ const FIND_PROJECT = `
  */
 export class PrismaAccountDirectory implements AccountDirectory {
   /**
-   * The user and the project are read through the client's pool (poolOf), as the index's lookup is: a new instance's
-   * first HIT then runs no Prisma query, whose first costs ~60-130 ms (the query compiler loading; npm run bench:cold).
+   * The user and the project are read straight through the pool (Database.pool), as the index's lookup is: a new
+   * instance's first HIT then loads neither Prisma's client runtime nor its query compiler (npm run bench:cold).
    */
   readonly #pool: pg.Pool;
 
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: Database,
     private readonly storagePolicy: ProjectStoragePolicy = DEFAULT_PROJECT_STORAGE_POLICY,
   ) {
-    this.#pool = poolOf(prisma);
+    this.#pool = db.pool;
   }
 
   async findActiveUser(userId: string): Promise<Caller | null> {
@@ -56,7 +56,7 @@ export class PrismaAccountDirectory implements AccountDirectory {
     // defined for json (the Khipu database's settings) and jsonb (ours) alike, so the column is never cast.
     const preferred = preferredProjectId ?? null;
     const projects = await retryIfConnectionLost(
-      () => this.prisma.$queryRaw<{ settings: unknown }[]>`
+      () => this.db.$queryRaw<{ settings: unknown }[]>`
       SELECT p.settings FROM projects AS p
        WHERE p.tenant_id = ${tenantId}::uuid AND (p.settings #> '{creds,storage,azure}') IS NOT NULL
        ORDER BY p.id = ${preferred}::uuid DESC NULLS LAST, p.id`,

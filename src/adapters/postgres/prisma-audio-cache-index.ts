@@ -1,11 +1,11 @@
-import { Prisma } from '../../generated/prisma/client.ts';
 import type pg from 'pg';
-import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
+import { runSql, type Database } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type { AudioCacheIndex, CacheEntry, HitBatch, MissBatch, NewCacheEntry } from '../../ports/audio-cache-index.ts';
 import { LeaseLostError, type LeaseGrant } from '../../ports/leases.ts';
 import { fenceOf } from './prisma-leases.ts';
+import { sql, type Sql } from './sql.ts';
 
 /** SQL: an entry by its key, as CacheEntry (the ids as text, the duration a double, the expiry a Date). */
 const FIND_ENTRY = `
@@ -22,9 +22,9 @@ const HIT_BATCH_SIZE = 1_000;
  * SQL: the upsert that adds predictive prewarm's syntheses to the tenant's hourly usage, written around a
  * SELECT of (tenant_id, hour, syntheses, characters): `spendInsert` before it, `spendAdded` after it.
  */
-const spendInsert = Prisma.sql`
+const spendInsert = sql`
   INSERT INTO audio_cache_usage AS u (tenant_id, hour, predictive_syntheses, predictive_characters)`;
-const spendAdded = Prisma.sql`
+const spendAdded = sql`
   ON CONFLICT (tenant_id, hour) DO UPDATE
      SET predictive_syntheses = u.predictive_syntheses + excluded.predictive_syntheses,
          predictive_characters = u.predictive_characters + excluded.predictive_characters`;
@@ -39,8 +39,8 @@ function storeOf(entry: NewCacheEntry): { storeId: string | null; projectId: str
  * entry the CTE `stored` (tenant_id, created_at) holds, if any: the last writer's project, the latest write. Nothing
  * for the operator's account (`storeId` null).
  */
-function registerStore(storeId: string | null, projectId: string | null): Prisma.Sql {
-  return Prisma.sql`registered AS (
+function registerStore(storeId: string | null, projectId: string | null): Sql {
+  return sql`registered AS (
         INSERT INTO audio_cache_blob_stores AS r (tenant_id, store_id, project_id, first_written_at, last_written_at)
         SELECT tenant_id, ${storeId}::text, ${projectId}::uuid, created_at, created_at FROM stored
          WHERE ${storeId}::text IS NOT NULL
@@ -58,13 +58,13 @@ function registerStore(storeId: string | null, projectId: string | null): Prisma
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
   readonly #pool: pg.Pool;
 
-  constructor(private readonly prisma: PrismaClient) {
-    this.#pool = poolOf(prisma);
+  constructor(private readonly db: Database) {
+    this.#pool = db.pool;
   }
 
   async find(cacheKey: string): Promise<CacheEntry | null> {
     // The row and, from its ownership note (none for another writer's row), the account its blob is in. Straight
-    // through the client's pool (poolOf): an unnamed statement, as Prisma sends them, so PgBouncer's transaction mode
+    // through the pool (Database.pool): an unnamed statement, as Prisma sends them, so PgBouncer's transaction mode
     // takes it too.
     const { rows } = await retryIfConnectionLost(() => this.#pool.query<CacheEntry>(FIND_ENTRY, [cacheKey]));
     return rows[0] ?? null;
@@ -78,7 +78,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
       // One statement: the entries' counts, and their tenants' hourly usage (a play of a
       // cached line saves synthesizing its characters; a play of an entry predictive prewarm
       // stored is also its return), so the two never disagree.
-      const rows = await this.prisma.$queryRaw<{ cache_key: string }[]>`
+      const rows = await this.db.$queryRaw<{ cache_key: string }[]>`
         WITH v AS (
           SELECT * FROM unnest(${part.map((h) => h.cacheKey)}::text[],
                                ${part.map((h) => h.hits)}::int[],
@@ -110,7 +110,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
 
   async recordMisses(batch: MissBatch): Promise<void> {
     if (batch.length === 0) return;
-    await this.prisma.$executeRaw`
+    await this.db.$executeRaw`
       INSERT INTO audio_cache_usage AS u (tenant_id, hour, misses)
       SELECT * FROM unnest(${batch.map((m) => m.tenantId)}::uuid[],
                            ${batch.map((m) => m.hour.toISOString())}::timestamptz[],
@@ -136,7 +136,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const { rows } = await retryIfConnectionLost(() =>
       runSql<{ held: number; cache_key: string | null }>(
         this.#pool,
-        Prisma.sql`
+        sql`
       WITH ${gateOf(fence)}, stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
                                  audio_blob_path, audio_url, audio_duration_seconds, audio_file_size_bytes,
@@ -178,7 +178,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const { rows } = await retryIfConnectionLost(() =>
       runSql<{ held: number }>(
         this.#pool,
-        Prisma.sql`
+        sql`
       WITH ${gateOf(fence)}, before AS (
         SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}
       ), replaced AS (
@@ -218,6 +218,6 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
  * it, so that it happens only then; the lock, held until the write's statement commits, keeps a takeover waiting, and
  * the taker then finds what was written. One statement, one round trip: no transaction spans two.
  */
-function gateOf(fence: LeaseGrant | undefined): Prisma.Sql {
-  return Prisma.sql`gate AS (${fence ? fenceOf(fence) : Prisma.sql`SELECT 1 AS held`})`;
+function gateOf(fence: LeaseGrant | undefined): Sql {
+  return sql`gate AS (${fence ? fenceOf(fence) : sql`SELECT 1 AS held`})`;
 }

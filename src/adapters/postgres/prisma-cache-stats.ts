@@ -1,4 +1,3 @@
-import { Prisma } from '../../generated/prisma/client.ts';
 import { isOurEntry } from './ownership-sql.ts';
 import type {
   CacheStats,
@@ -10,7 +9,8 @@ import type {
   TenantPredictiveUsage,
   UsageWindow,
 } from '../../ports/cache-stats.ts';
-import type { PrismaClient } from './prisma-client.ts';
+import type { Database } from './prisma-client.ts';
+import { sql, type Sql } from './sql.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -21,10 +21,10 @@ const HOUR_MS = 3_600_000;
  * Hits still counted in memory (up to HIT_FLUSH_SECONDS old) are not in them yet.
  */
 export class PrismaCacheStatsReader implements CacheStatsReader {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly db: Database) {}
 
   async read({ tenantId, now, pricePerMillionChars }: CacheStatsQuery): Promise<CacheStats> {
-    const ofTenant = tenantId ? Prisma.sql`tenant_id = ${tenantId}::uuid` : Prisma.sql`TRUE`;
+    const ofTenant = tenantId ? sql`tenant_id = ${tenantId}::uuid` : sql`TRUE`;
     const day = new Date(now.getTime() - 24 * HOUR_MS);
     const week = new Date(now.getTime() - 7 * 24 * HOUR_MS);
     const [[totals], [usage], top, projectStores] = await Promise.all([
@@ -65,7 +65,7 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
    * the service wrote), most entries first, at most 100.
    */
   async #projectStores(tenantId: string | undefined): Promise<StoreUsage[]> {
-    const rows = await this.prisma.$queryRaw<
+    const rows = await this.db.$queryRaw<
       { tenant_id: string; store_id: string; project_id: string; entries: bigint; bytes: bigint }[]
     >`
         SELECT r.tenant_id::text, r.store_id, r.project_id::text, count(c.id) AS entries,
@@ -88,8 +88,8 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
   }
 
   /** This service's entries: counts, bytes, plays, characters played, entries created in each window. */
-  #totals(ofTenant: Prisma.Sql, day: Date, week: Date) {
-    return this.prisma.$queryRaw<
+  #totals(ofTenant: Sql, day: Date, week: Date) {
+    return this.db.$queryRaw<
       {
         entries: bigint;
         bytes: bigint | null;
@@ -111,9 +111,7 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
   /** Each tenant's predictive prewarm over the last 7 days: one aggregate over the hourly usage. */
   async predictiveByTenant({ now, pricePerMillionChars, limit }: PredictiveQuery): Promise<TenantPredictiveUsage[]> {
     const week = hourOf(new Date(now.getTime() - 7 * 24 * HOUR_MS));
-    const rows = await this.prisma.$queryRaw<
-      { tenant_id: string; syntheses: bigint; characters: bigint; hits: bigint }[]
-    >`
+    const rows = await this.db.$queryRaw<{ tenant_id: string; syntheses: bigint; characters: bigint; hits: bigint }[]>`
         SELECT tenant_id::text, sum(predictive_syntheses)::bigint AS syntheses,
                sum(predictive_characters)::bigint AS characters, sum(predictive_hits)::bigint AS hits
           FROM audio_cache_usage WHERE hour >= ${week}
@@ -128,10 +126,10 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
   }
 
   /** Plays, syntheses, characters saved and predictive prewarm's figures in each window (usage rows are per hour). */
-  #usage(ofTenant: Prisma.Sql, day: Date, week: Date) {
+  #usage(ofTenant: Sql, day: Date, week: Date) {
     // A window starts at the hour its first moment falls in.
-    const inDay = Prisma.sql`FILTER (WHERE hour >= ${hourOf(day)})`;
-    return this.prisma.$queryRaw<UsageSums[]>`
+    const inDay = sql`FILTER (WHERE hour >= ${hourOf(day)})`;
+    return this.db.$queryRaw<UsageSums[]>`
         SELECT sum(hits) ${inDay} AS hits_day, sum(misses) ${inDay} AS misses_day,
                sum(characters_saved) ${inDay}::bigint AS chars_day,
                sum(predictive_syntheses) ${inDay} AS p_syntheses_day,
@@ -144,8 +142,8 @@ export class PrismaCacheStatsReader implements CacheStatsReader {
   }
 
   /** The ten most played entries. */
-  #top(ofTenant: Prisma.Sql) {
-    return this.prisma.$queryRaw<{ voice_id: string; text: string; hit_count: number; size: bigint | null }[]>`
+  #top(ofTenant: Sql) {
+    return this.db.$queryRaw<{ voice_id: string; text: string; hit_count: number; size: bigint | null }[]>`
         SELECT voice_id, left(text, 40) AS text, hit_count, audio_file_size_bytes AS size
           FROM audio_cache AS c WHERE ${ofTenant} AND ${isOurEntry}
          ORDER BY hit_count DESC, last_accessed_at DESC

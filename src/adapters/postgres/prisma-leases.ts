@@ -1,13 +1,13 @@
 import type pg from 'pg';
-import { Prisma } from '../../generated/prisma/client.ts';
 import type { LeaseGrant, Leases } from '../../ports/leases.ts';
-import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
+import { runSql, type Database } from './prisma-client.ts';
+import { sql, type Sql } from './sql.ts';
 
 /**
  * Leases as rows of `audio_cache_leases`, each method one statement through Prisma's pool (no
  * session state: no advisory lock, no SET, no LISTEN, no named statement; safe through PgBouncer
  * in transaction mode). `take`, `renew` and `release`, on every miss's path (a miss proves its
- * lease before storing), go to that pool straight (poolOf, as the index's lookup), without
+ * lease before storing), go to that pool straight (Database.pool, as the index's lookup), without
  * Prisma's client runtime. Expiry is on the database's
  * clock (`clock_timestamp()`), the one clock every instance shares, so a skewed instance clock
  * can neither shorten nor stretch a lease.
@@ -15,8 +15,8 @@ import { poolOf, runSql, type PrismaClient } from './prisma-client.ts';
 export class PrismaLeases implements Leases {
   readonly #pool: pg.Pool;
 
-  constructor(private readonly prisma: PrismaClient) {
-    this.#pool = poolOf(prisma);
+  constructor(private readonly db: Database) {
+    this.#pool = db.pool;
   }
 
   async take(name: string, ttlMs: number): Promise<LeaseGrant | undefined> {
@@ -25,7 +25,7 @@ export class PrismaLeases implements Leases {
     // one gets it. `held_before` tells the taker whether the row was there (somebody held it).
     const { rows } = await runSql<{ token: string; generation: string; held_before: boolean }>(
       this.#pool,
-      Prisma.sql`
+      sql`
       INSERT INTO audio_cache_leases AS l (name, token, generation, taken_at, expires_at)
       VALUES (${name}, gen_random_uuid(), 1, clock_timestamp(), ${expiryIn(ttlMs)})
       ON CONFLICT (name) DO UPDATE
@@ -44,7 +44,7 @@ export class PrismaLeases implements Leases {
     // Ours while nobody took it over, even past its expiry: until then nobody else holds it.
     const { rowCount } = await runSql(
       this.#pool,
-      Prisma.sql`UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
+      sql`UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
        WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );
     return rowCount === 1;
@@ -53,26 +53,26 @@ export class PrismaLeases implements Leases {
   async release(grant: LeaseGrant): Promise<void> {
     await runSql(
       this.#pool,
-      Prisma.sql`UPDATE audio_cache_leases SET released = true, expires_at = clock_timestamp()
+      sql`UPDATE audio_cache_leases SET released = true, expires_at = clock_timestamp()
        WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );
   }
 
-  /** Released leases too (a release expires a lease), an hour after (STALE_LEASE_MS): `held_before` looks that far. */
+  /** Released leases too (a release expires a lease), at LEASE_ROW_KEPT_MS: how far back `held_before` looks. */
   async deleteExpired(graceMs: number): Promise<number> {
-    return this.prisma.$executeRaw`
+    return this.db.$executeRaw`
       DELETE FROM audio_cache_leases WHERE expires_at < clock_timestamp() - ${expiryMs(graceMs)}`;
   }
 }
 
 /** SQL: an interval of `ms` milliseconds. */
-function expiryMs(ms: number): Prisma.Sql {
-  return Prisma.sql`${Math.max(1, Math.round(ms))}::integer * interval '1 millisecond'`;
+function expiryMs(ms: number): Sql {
+  return sql`${Math.max(1, Math.round(ms))}::integer * interval '1 millisecond'`;
 }
 
 /** SQL: `ttlMs` from now on the database's clock. */
-function expiryIn(ttlMs: number): Prisma.Sql {
-  return Prisma.sql`clock_timestamp() + ${expiryMs(ttlMs)}`;
+function expiryIn(ttlMs: number): Sql {
+  return sql`clock_timestamp() + ${expiryMs(ttlMs)}`;
 }
 
 /**
@@ -80,7 +80,7 @@ function expiryIn(ttlMs: number): Prisma.Sql {
  * write so that it happens only then; the row lock keeps a takeover waiting until the write
  * commits, and the taker then finds what was written.
  */
-export function fenceOf(fence: LeaseGrant): Prisma.Sql {
-  return Prisma.sql`SELECT 1 AS held FROM audio_cache_leases
+export function fenceOf(fence: LeaseGrant): Sql {
+  return sql`SELECT 1 AS held FROM audio_cache_leases
      WHERE name = ${fence.name} AND token = ${fence.token}::uuid AND NOT released FOR UPDATE`;
 }

@@ -1,5 +1,5 @@
 import { retryIfConnectionLost } from './connect-retry.ts';
-import type { PrismaClient } from './prisma-client.ts';
+import type { Database } from './prisma-client.ts';
 import type { PredictiveRun, PredictiveRuns } from '../../ports/predictive-runs.ts';
 
 /**
@@ -8,7 +8,7 @@ import type { PredictiveRun, PredictiveRuns } from '../../ports/predictive-runs.
  * instances whose clocks the tests move).
  */
 export class PrismaPredictiveRuns implements PredictiveRuns {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly db: Database) {}
 
   async claim(run: PredictiveRun, now: Date, ttlMs: number, staleMs: number): Promise<boolean> {
     const expired = new Date(now.getTime() - ttlMs);
@@ -19,7 +19,7 @@ export class PrismaPredictiveRuns implements PredictiveRuns {
     // first attempt committed, the second sees that fresh run and answers false, so the prewarm waits for
     // staleMs (one skipped, never two at once).
     const rows = await retryIfConnectionLost(
-      () => this.prisma.$queryRaw<{ claimed: number }[]>`
+      () => this.db.$queryRaw<{ claimed: number }[]>`
       INSERT INTO audio_cache_predictive_runs AS r (tenant_id, language, line_version, started_at)
       VALUES (${run.tenantId}::uuid, ${run.language}, ${run.lineVersion}, ${now})
       ON CONFLICT (tenant_id, language, line_version) DO UPDATE
@@ -33,7 +33,7 @@ export class PrismaPredictiveRuns implements PredictiveRuns {
   async finish(run: PredictiveRun, now: Date): Promise<void> {
     // Idempotent (a finished run keeps its first finish), so retried too.
     await retryIfConnectionLost(
-      () => this.prisma.$executeRaw`
+      () => this.db.$executeRaw`
       UPDATE audio_cache_predictive_runs SET finished_at = ${now}
        WHERE tenant_id = ${run.tenantId}::uuid AND language = ${run.language} AND line_version = ${run.lineVersion}
          AND finished_at IS NULL`,

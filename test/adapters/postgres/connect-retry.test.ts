@@ -5,7 +5,7 @@ import {
   isTransientConnectError,
   retryIfConnectionLost,
 } from '../../../src/adapters/postgres/connect-retry.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { describeError } from '../../../src/errors.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
 import { startTcpProxy, type TcpProxy } from '../../../tools/local-services/tcp-proxy.ts';
@@ -112,7 +112,8 @@ describe('a statement whose connection dies under it', () => {
   afterAll(() => database.drop());
 
   it('is recognized as Prisma reports it, and run again on a new connection', async () => {
-    const prisma = testPrismaClient(database.url, { maxConnections: 1 });
+    const db = testDb(database.url, { maxConnections: 1 });
+    const prisma = await db.client();
     try {
       const application = `sleeper-${crypto.randomUUID().slice(0, 8)}`;
       await prisma.$executeRawUnsafe(`SET application_name = '${application}'`);
@@ -146,7 +147,7 @@ describe('a statement whose connection dies under it', () => {
       expect(rows).toEqual([{ one: 1 }]);
       expect(attempts).toBe(2);
     } finally {
-      await prisma.$disconnect();
+      await db.close();
     }
   });
 
@@ -185,7 +186,8 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
   it('fails a statement at its deadline and the next ones at once, lets go of the connections, and answers again after a probe', async () => {
     const url = new URL(database.url);
     url.host = `127.0.0.1:${proxy.port}`;
-    const prisma = testPrismaClient(url.toString(), { maxConnections: 2, timeoutMs: 500 });
+    const db = testDb(url.toString(), { maxConnections: 2, timeoutMs: 500 });
+    const prisma = await db.client();
     try {
       await prisma.$queryRaw`SELECT 1`;
       const before = proxy.connections.length;
@@ -206,7 +208,7 @@ describe('a database that hangs (Postgres behind a proxy that stops forwarding)'
         },
       );
     } finally {
-      await prisma.$disconnect();
+      await db.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrismaAccountDirectory } from '../../../src/adapters/postgres/prisma-account-directory.ts';
-import { type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import type { Database, PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { describeAccountDirectoryContract } from '../../ports/account-directory.contract.ts';
 import { createTestAccount, createTestProject } from '../../support/accounts.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
@@ -13,18 +13,20 @@ const SECRET = 'unused-secret';
 for (const shape of DATABASE_SHAPES) {
   describe(`PrismaAccountDirectory on the ${shape} database`, () => {
     let database: TestDatabase;
+    let db: Database;
     let prisma: PrismaClient;
     beforeAll(async () => {
       database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
-      prisma = testPrismaClient(database.url, { maxConnections: 2 });
+      db = testDb(database.url, { maxConnections: 2 });
+      prisma = await db.client();
     });
     afterAll(async () => {
-      await prisma.$disconnect();
+      await db.close();
       await database.drop();
     });
 
     describeAccountDirectoryContract(`PrismaAccountDirectory, ${shape} database`, async () => ({
-      directory: new PrismaAccountDirectory(prisma),
+      directory: new PrismaAccountDirectory(db),
       addAccount: async (options = {}) => {
         const { tenantId, userId } = await createTestAccount(prisma, SECRET, { ...options, ttsKey: null });
         return { tenantId, userId };
@@ -39,7 +41,7 @@ for (const shape of DATABASE_SHAPES) {
     }));
 
     it('reads a project whose settings column is SQL NULL as one without a key', async () => {
-      const directory = new PrismaAccountDirectory(prisma);
+      const directory = new PrismaAccountDirectory(db);
       const account = await createTestAccount(prisma, SECRET, { ttsKey: null });
       await prisma.$executeRaw`UPDATE projects SET settings = NULL WHERE id = ${account.projectId}::uuid`;
       expect(await directory.findProject(account.projectId)).toEqual({
@@ -50,7 +52,7 @@ for (const shape of DATABASE_SHAPES) {
 
     if (shape === 'khipu') {
       it('takes a user or tenant whose is_active is NULL (the Khipu columns allow it) as inactive', async () => {
-        const directory = new PrismaAccountDirectory(prisma);
+        const directory = new PrismaAccountDirectory(db);
         const nullUser = await createTestAccount(prisma, SECRET, { ttsKey: null });
         const nullTenant = await createTestAccount(prisma, SECRET, { ttsKey: null });
         await prisma.$executeRaw`UPDATE users SET is_active = NULL WHERE id = ${nullUser.userId}::uuid`;

@@ -12,7 +12,7 @@ for (const shape of DATABASE_SHAPES) {
     const services = await createTestServices({}, shape);
     const { prisma } = services;
     return {
-      index: new PrismaAudioCacheIndex(prisma),
+      index: new PrismaAudioCacheIndex(services.db),
       addTenant: (tenantId) => ensureTestTenant(prisma, tenantId),
       putForeignRow: async ({ tenantId, cacheKey, text, createdAt, expiresAt }) => {
         await seedEntry(services, tenantId, {

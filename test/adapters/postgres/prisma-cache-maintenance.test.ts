@@ -66,7 +66,7 @@ async function createPrismaMaintenance(shape: DatabaseShape): Promise<CacheMaint
         await prisma.$queryRaw<{ tenant_id: string; hour: Date }[]>`
           SELECT tenant_id::text, hour FROM audio_cache_usage ORDER BY tenant_id, hour`
       ).map(({ tenant_id, hour }) => ({ tenantId: tenant_id, hour })),
-    predictiveRuns: new PrismaPredictiveRuns(prisma),
+    predictiveRuns: new PrismaPredictiveRuns(services.db),
     dispose: async () => {
       await services.dispose();
     },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../../../src/generated/prisma/client.ts';
-import { closePrismaClient, poolOf } from '../../../src/adapters/postgres/prisma-client.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import { sql } from '../../../src/adapters/postgres/sql.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { createTestServices, type TestServices } from '../../support/test-services.ts';
 
 describe('Prisma client on the migrated schema', () => {
@@ -80,12 +80,30 @@ describe('Prisma client on the migrated schema', () => {
     expect((error as Prisma.PrismaClientKnownRequestError).code).toBe('P2002');
   });
 
-  it('closePrismaClient ends the pool, also when every statement went straight through it (no Prisma statement ran)', async () => {
-    const client = testPrismaClient(services.database.url);
-    const pool = poolOf(client);
-    await pool.query('SELECT 1');
-    await closePrismaClient(client);
-    expect(pool.ending).toBe(true);
-    expect(pool.totalCount).toBe(0);
+  it('close() ends the pool, also when every statement went straight through it (Prisma never loaded)', async () => {
+    const db = testDb(services.database.url);
+    await db.pool.query('SELECT 1');
+    await db.close();
+    expect(db.prismaLoaded).toBe(false);
+    expect(db.pool.ending).toBe(true);
+    expect(db.pool.totalCount).toBe(0);
+  });
+
+  it('loads Prisma’s client at its first statement, over the same pool, and close() ends both', async () => {
+    const db = testDb(services.database.url, { maxConnections: 1 });
+    expect(db.prismaLoaded).toBe(false);
+    // A statement through Prisma, with a fragment built by sql (the same Sql class the client's runtime knows).
+    const rows = await db.$queryRaw<{ one: number }[]>`SELECT ${sql`1`}::int AS one`;
+    expect(rows).toEqual([{ one: 1 }]);
+    expect(db.prismaLoaded).toBe(true);
+    expect(await db.client()).toBe(await db.client()); // one client
+    // One pool: its one connection is the one Prisma's statement used.
+    expect(db.pool.totalCount).toBe(1);
+    expect(await db.$transaction(async (tx) => tx.$executeRaw`SELECT 1`)).toBe(1);
+    expect(db.pool.totalCount).toBe(1);
+    await db.close();
+    expect(db.pool.ending).toBe(true);
+    expect(db.pool.totalCount).toBe(0);
+    await expect(db.client()).rejects.toThrow(/closed/);
   });
 });

@@ -1,6 +1,6 @@
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
 import { PrismaLeases } from '../../../src/adapters/postgres/prisma-leases.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ensureTestTenant } from '../../support/accounts.ts';
@@ -15,10 +15,7 @@ import { describeLeasesContract, type LeasesUnderTest } from '../../ports/leases
  */
 async function createPrismaLeases(shape: DatabaseShape, urlOf = (url: string) => url): Promise<LeasesUnderTest> {
   const services = await createTestServices({}, shape);
-  const [mine, theirs] = [
-    testPrismaClient(urlOf(services.database.url)),
-    testPrismaClient(urlOf(services.database.url)),
-  ];
+  const [mine, theirs] = [testDb(urlOf(services.database.url)), testDb(urlOf(services.database.url))];
   return {
     first: new PrismaLeases(mine),
     second: new PrismaLeases(theirs),
@@ -30,7 +27,7 @@ async function createPrismaLeases(shape: DatabaseShape, urlOf = (url: string) =>
       return row?.text ?? null;
     },
     dispose: async () => {
-      await Promise.all([mine.$disconnect(), theirs.$disconnect()]);
+      await Promise.all([mine.close(), theirs.close()]);
       await services.dispose();
     },
   };
@@ -53,10 +50,11 @@ describe.skipIf(!hasPgBouncer())('through PgBouncer', () => {
 describe('a fenced write on a busy pool', () => {
   it('waits for a connection as long as a statement would (DATABASE_TIMEOUT_SECONDS), not Prisma’s 2 s', async () => {
     const services = await createTestServices();
-    const prisma = testPrismaClient(services.database.url, { maxConnections: 1, timeoutMs: 5_000 });
+    const db = testDb(services.database.url, { maxConnections: 1, timeoutMs: 5_000 });
     try {
-      const leases = new PrismaLeases(prisma);
-      const index = new PrismaAudioCacheIndex(prisma);
+      const leases = new PrismaLeases(db);
+      const index = new PrismaAudioCacheIndex(db);
+      const prisma = await db.client(); // loaded before the clock of the wait starts
       const tenantId = randomUUID();
       await ensureTestTenant(services.prisma, tenantId);
       const cacheKey = randomBytes(32).toString('hex');
@@ -86,7 +84,7 @@ describe('a fenced write on a busy pool', () => {
       await busy;
       expect(stored).toBe(true);
     } finally {
-      await prisma.$disconnect();
+      await db.close();
       await services.dispose();
     }
   });

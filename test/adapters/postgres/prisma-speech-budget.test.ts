@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { ConnectRetry } from '../../../src/adapters/postgres/connect-retry.ts';
-import { type PrismaClient } from '../../../src/adapters/postgres/prisma-client.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import type { Database } from '../../../src/adapters/postgres/prisma-client.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { PrismaSpeechBudget } from '../../../src/adapters/postgres/prisma-speech-budget.ts';
 import { describeSpeechBudgetContract } from '../../ports/speech-budget.contract.ts';
 import { DATABASE_SHAPES } from '../../support/khipu-database.ts';
@@ -12,7 +12,7 @@ for (const shape of DATABASE_SHAPES) {
   describe(`PrismaSpeechBudget on the ${shape} database`, () => {
     let database: TestDatabase;
     let silent: TcpProxy;
-    const clients: PrismaClient[] = [];
+    const clients: Database[] = [];
     beforeAll(async () => {
       database = await createTestDatabase(shape === 'khipu' ? 'khipu' : 'migrated');
       // A third client reaches the same database through a proxy that never passes anything on: a database
@@ -24,9 +24,9 @@ for (const shape of DATABASE_SHAPES) {
       url.port = String(silent.port);
       // Two clients, as two instances, each with a pool of its own.
       clients.push(
-        testPrismaClient(database.url, { maxConnections: 4 }),
-        testPrismaClient(database.url, { maxConnections: 4 }),
-        testPrismaClient(url.toString(), {
+        testDb(database.url, { maxConnections: 4 }),
+        testDb(database.url, { maxConnections: 4 }),
+        testDb(url.toString(), {
           maxConnections: 1,
           timeoutMs: 300,
           connectRetry: new ConnectRetry({ windowMs: 0 }),
@@ -35,7 +35,7 @@ for (const shape of DATABASE_SHAPES) {
     });
     afterAll(async () => {
       await silent.close();
-      await Promise.all(clients.map((client) => client.$disconnect()));
+      await Promise.all(clients.map((client) => client.close()));
       await database.drop();
     });
 

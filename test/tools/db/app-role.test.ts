@@ -262,8 +262,8 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       app = createServices(parseConfig(settings), { now: () => clock, log });
       // The test's own hand (seeding accounts, reading what the app wrote): the admin, same container.
       admin = createServices(parseConfig({ ...settings, DATABASE_URL: setup.admin.url }), { now: () => clock });
-      owner = await createTestAccount(admin.prisma, app.config.jwt.secretKey, { role: 'admin' });
-      keyless = await createTestAccount(admin.prisma, app.config.jwt.secretKey, { ttsKey: null });
+      owner = await createTestAccount(await admin.db.client(), app.config.jwt.secretKey, { role: 'admin' });
+      keyless = await createTestAccount(await admin.db.client(), app.config.jwt.secretKey, { ttsKey: null });
     });
     afterAll(async () => {
       await app?.close();
@@ -274,7 +274,9 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
     const token = (who: TestAccount) => who.token({}, { expiresIn: '3650d' }); // valid on the injected clock
     const ofOwner = async () =>
       (
-        await admin.prisma.$queryRaw<{ text: string; hits: number }[]>`
+        await (
+          await admin.db.client()
+        ).$queryRaw<{ text: string; hits: number }[]>`
           SELECT c.text, c.hit_count AS hits FROM audio_cache AS c JOIN audio_cache_auditions AS o USING (cache_key)
            WHERE o.tenant_id = ${owner.tenantId}::uuid ORDER BY c.text`
       ).map((row) => `${row.text}: ${row.hits}`);
@@ -301,7 +303,9 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       expect(await audition(keyless, 'tres')).toBe('200 MISS'); // the operator's key: a reservation
       await app.hits.flush();
       expect(await ofOwner()).toEqual(['dos: 0', 'uno: 1']);
-      const [usage] = await admin.prisma.$queryRaw<{ hits: bigint; misses: bigint }[]>`
+      const [usage] = await (
+        await admin.db.client()
+      ).$queryRaw<{ hits: bigint; misses: bigint }[]>`
         SELECT sum(hits) AS hits, sum(misses) AS misses FROM audio_cache_usage WHERE tenant_id = ${owner.tenantId}::uuid`;
       expect(usage).toEqual({ hits: 1n, misses: 2n });
       const day = T0.toISOString().slice(0, 10);
@@ -329,10 +333,12 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
     it('finds a project’s own storage account, claims predictive runs, and keeps the project accounts’ registry', async () => {
       const storage = { accountName: 'acmebooks', accessKey: 'a2V5', containerName: 'audios' };
       const storeId = 'https://acmebooks.blob.core.windows.net/audios';
-      const projectId = await createTestProject(admin.prisma, owner, { creds: { storage: { azure: storage } } });
+      const projectId = await createTestProject(await admin.db.client(), owner, {
+        creds: { storage: { azure: storage } },
+      });
       await expect(app.accounts.findStorage(owner.tenantId, storeId, projectId)).resolves.toMatchObject({ storeId });
 
-      const runs = new PrismaPredictiveRuns(app.prisma);
+      const runs = new PrismaPredictiveRuns(app.db);
       const run = { tenantId: owner.tenantId, language: 'es', lineVersion: 'v1' };
       expect(await runs.claim(run, clock, 30 * DAY, DAY)).toBe(true);
       expect(await runs.claim(run, clock, 30 * DAY, DAY)).toBe(false);
@@ -343,7 +349,7 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
         blob: false,
         expiresAt: new Date(T0.getTime() - DAY),
       });
-      await noteProjectStore(admin.prisma, owner.tenantId, cacheKey, { storeId, projectId }, T0);
+      await noteProjectStore(await admin.db.client(), owner.tenantId, cacheKey, { storeId, projectId }, T0);
       expect(await app.maintenance.registeredStores()).toEqual([
         { tenantId: owner.tenantId, storeId, projectId, entries: 1 },
       ]);
@@ -364,7 +370,9 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       const pointedAt = key();
       if (shape === 'khipu') {
         await admin.blobStore.put(`audio-cache/${owner.tenantId}/${pointedAt}.mp3`, randomBytes(512), 'audio/mpeg');
-        await admin.prisma.$executeRaw`
+        await (
+          await admin.db.client()
+        ).$executeRaw`
           INSERT INTO audio_segment_metadata (id, project_id, chapter_id, segment_id, raw_audio_cache_key)
           VALUES (gen_random_uuid(), ${owner.projectId}::uuid, 'chapter-1', 'segment-1', ${pointedAt})`;
       }
@@ -403,7 +411,9 @@ describe.each(DATABASE_SHAPES)('the app role on a database of shape %s', (shape)
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ entriesDeleted: 1, blobsDeleted: 1, blobsFailed: 0 });
       expect(await ofOwner()).toEqual([]);
-      const [runs] = await admin.prisma.$queryRaw<{ n: bigint }[]>`
+      const [runs] = await (
+        await admin.db.client()
+      ).$queryRaw<{ n: bigint }[]>`
         SELECT count(*) AS n FROM audio_cache_predictive_runs WHERE tenant_id = ${owner.tenantId}::uuid`;
       expect(runs?.n).toBe(0n);
     });

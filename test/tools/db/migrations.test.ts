@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAuditionBody } from '../../../src/handlers/audition-request.ts';
 import { PrismaAudioCacheIndex } from '../../../src/adapters/postgres/prisma-audio-cache-index.ts';
-import { testPrismaClient } from '../../support/required-deps.ts';
+import { testDb } from '../../support/required-deps.ts';
 import { applyMigrations, MIGRATIONS_DIR, SCHEMA_PATH } from '../../../tools/db/migrations.ts';
 import { withSchemaEngine } from '../../../tools/db/schema-engine.ts';
 import { withPgClient } from '../../../tools/local-services/postgres-server.ts';
@@ -297,9 +297,9 @@ describe('applyMigrations (npm run db:migrate)', () => {
     async (kind) => {
       const db = await createTestDatabase(kind);
       databases.push(db);
-      const prisma = testPrismaClient(db.url);
+      const database = testDb(db.url);
       try {
-        const index = new PrismaAudioCacheIndex(prisma);
+        const index = new PrismaAudioCacheIndex(database);
         const tenantId = '5d6c7b8a-0000-4000-8000-000000000001';
         await withPgClient(db.url, (client) =>
           client.query(
@@ -351,7 +351,7 @@ describe('applyMigrations (npm run db:migrate)', () => {
         });
         expect(await noted()).toEqual([...keys].sort());
       } finally {
-        await prisma.$disconnect();
+        await database.close();
       }
     },
   );
