@@ -187,7 +187,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function configOf(settings: Settings) {
   return {
     databaseUrl: settings.DATABASE_URL,
-    /** Every connection this instance opens to the database: Prisma's pool (leases included). */
+    /** Every connection this instance opens to the database: one pool, Prisma's client's too (leases included). */
     databasePoolMax: settings.DATABASE_POOL_MAX,
     /** How long, from the first refused connection of an outage, new connections are retried (0: never). */
     databaseReconnectMs: settings.DATABASE_RECONNECT_SECONDS * 1000,

@@ -33,7 +33,8 @@ const QUERY_COMPILER_WASM = 'query-compiler.wasm';
  * Code an instance needs only for some requests, each in its own file (`dist/lazy/<name>.js`)
  * that is read and compiled when the app first requires it, not as the instance starts: V8
  * compiles the whole of a file it loads, and in one 5.8 MB file that was ~300 ms of every
- * cold start. `specifiers` are the imports the main bundle (and the other chunks) resolve to the chunk.
+ * cold start. `specifiers` are the imports the main bundle (and the other chunks) resolve to the chunk: a package's
+ * name, or a file of the repository by its path (whichever file imports it, by whatever relative path).
  */
 const LAZY_CHUNKS: Chunk[] = [
   {
@@ -54,7 +55,7 @@ const LAZY_CHUNKS: Chunk[] = [
     // first statement that goes through Prisma (a hit-count flush, the cleanup, stats), never by a HIT or a miss,
     // whose statements go straight to the pool (Database in src/adapters/postgres/prisma-client.ts).
     name: 'prisma',
-    specifiers: ['./prisma-runtime.ts'],
+    specifiers: ['src/adapters/postgres/prisma-runtime.ts'],
     entry: "export * from './src/adapters/postgres/prisma-runtime.ts';",
   },
   {
@@ -164,9 +165,13 @@ export async function packageApp(root: string = projectRoot()): Promise<PackageR
   const chunks = (from: 'main' | Chunk): Plugin => ({
     name: 'chunks',
     setup(build) {
-      build.onResolve({ filter: /.*/ }, ({ path: specifier, kind }) => {
-        const chunk = chunkOf.get(specifier);
-        if (!chunk || kind === 'entry-point' || (from !== 'main' && chunk.name === from.name)) return undefined;
+      build.onResolve({ filter: /.*/ }, ({ path: specifier, kind, resolveDir }) => {
+        const named = specifier.startsWith('.')
+          ? path.relative(root, path.resolve(resolveDir, specifier)).split(path.sep).join('/')
+          : specifier;
+        const chunk = chunkOf.get(named);
+        const own = from !== 'main' && chunk?.specifiers === from.specifiers;
+        if (!chunk || kind === 'entry-point' || own) return undefined;
         return { path: `${from === 'main' ? '.' : '..'}/${chunk.dir}/${chunk.name}.js`, external: true };
       });
     },

@@ -27,6 +27,7 @@ export class Database {
   readonly pool: pg.Pool;
   readonly #load: () => Promise<PrismaClient>;
   #client: Promise<PrismaClient> | undefined;
+  #loaded = false;
   #closed = false;
 
   /** The pool opened now; Prisma's client when first asked for. */
@@ -59,16 +60,22 @@ export class Database {
 
   /** Whether Prisma's client runtime was loaded (a statement went through Prisma). */
   get prismaLoaded(): boolean {
-    return this.#client !== undefined;
+    return this.#loaded;
   }
 
   /** Prisma's client over the pool, loaded at the first call (a failed load is tried again at the next). */
   client(): Promise<PrismaClient> {
     if (this.#closed) return Promise.reject(new Error('the database was closed'));
-    this.#client ??= this.#load().catch((error: unknown) => {
-      this.#client = undefined;
-      throw error;
-    });
+    this.#client ??= this.#load().then(
+      (client) => {
+        this.#loaded = true;
+        return client;
+      },
+      (error: unknown) => {
+        this.#client = undefined;
+        throw error;
+      },
+    );
     return this.#client;
   }
 
@@ -94,9 +101,12 @@ export class Database {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const client = this.#client && (await this.#client.catch(() => undefined));
-    await client?.$disconnect();
-    if (!this.pool.ending) await this.pool.end();
+    try {
+      const client = this.#client && (await this.#client.catch(() => undefined));
+      await client?.$disconnect();
+    } finally {
+      if (!this.pool.ending) await this.pool.end();
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import { runSql, type Database } from './prisma-client.ts';
 import { sql, type Sql } from './sql.ts';
 
 /**
- * Leases as rows of `audio_cache_leases`, each method one statement through Prisma's pool (no
+ * Leases as rows of `audio_cache_leases`, each method one statement through the Database's pool (no
  * session state: no advisory lock, no SET, no LISTEN, no named statement; safe through PgBouncer
  * in transaction mode). `take`, `renew` and `release`, on every miss's path (a miss proves its
  * lease before storing), go to that pool straight (Database.pool, as the index's lookup), without

@@ -101,9 +101,12 @@ describe('Prisma client on the migrated schema', () => {
     expect(db.pool.totalCount).toBe(1);
     expect(await db.$transaction(async (tx) => tx.$executeRaw`SELECT 1`)).toBe(1);
     expect(db.pool.totalCount).toBe(1);
+    const held = await db.client();
     await db.close();
     expect(db.pool.ending).toBe(true);
     expect(db.pool.totalCount).toBe(0);
     await expect(db.client()).rejects.toThrow(/closed/);
+    // A client still held after close() does not open a pool of its own (without the app's retry, guard and budget).
+    await expect(held.$queryRaw`SELECT 1`).rejects.toThrow(/pool after calling end/);
   });
 });
