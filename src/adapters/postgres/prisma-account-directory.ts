@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import type { Database } from './prisma-client.ts';
 import type { AccountDirectory, Caller, ProjectAccess } from '../../ports/account-directory.ts';
@@ -28,23 +27,19 @@ export class PrismaAccountDirectory implements AccountDirectory {
    * The user and the project are read straight through the pool (Database.pool), as the index's lookup is: a new
    * instance's first HIT then loads neither Prisma's client runtime nor its query compiler (npm run bench:cold).
    */
-  readonly #pool: pg.Pool;
-
   constructor(
     private readonly db: Database,
     private readonly storagePolicy: ProjectStoragePolicy = DEFAULT_PROJECT_STORAGE_POLICY,
-  ) {
-    this.#pool = db.pool;
-  }
+  ) {}
 
   async findActiveUser(userId: string): Promise<Caller | null> {
-    const { rows } = await retryIfConnectionLost(() => this.#pool.query<Caller>(FIND_ACTIVE_USER, [userId]));
+    const { rows } = await retryIfConnectionLost(() => this.db.pool.query<Caller>(FIND_ACTIVE_USER, [userId]));
     return rows[0] ?? null;
   }
 
   async findProject(projectId: string): Promise<ProjectAccess | null> {
     const { rows } = await retryIfConnectionLost(() =>
-      this.#pool.query<{ id: string; tenantId: string; settings: unknown }>(FIND_PROJECT, [projectId]),
+      this.db.pool.query<{ id: string; tenantId: string; settings: unknown }>(FIND_PROJECT, [projectId]),
     );
     const project = rows[0];
     if (!project) return null;

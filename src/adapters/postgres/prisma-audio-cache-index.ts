@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { runSql, type Database } from './prisma-client.ts';
 import { retryIfConnectionLost } from './connect-retry.ts';
 import { isOurEntry } from './ownership-sql.ts';
@@ -56,17 +55,13 @@ function registerStore(storeId: string | null, projectId: string | null): Sql {
  * counts are not retried (they add; a lost batch of counts is the lesser harm).
  */
 export class PrismaAudioCacheIndex implements AudioCacheIndex {
-  readonly #pool: pg.Pool;
-
-  constructor(private readonly db: Database) {
-    this.#pool = db.pool;
-  }
+  constructor(private readonly db: Database) {}
 
   async find(cacheKey: string): Promise<CacheEntry | null> {
     // The row and, from its ownership note (none for another writer's row), the account its blob is in. Straight
     // through the pool (Database.pool): an unnamed statement, as Prisma sends them, so PgBouncer's transaction mode
     // takes it too.
-    const { rows } = await retryIfConnectionLost(() => this.#pool.query<CacheEntry>(FIND_ENTRY, [cacheKey]));
+    const { rows } = await retryIfConnectionLost(() => this.db.pool.query<CacheEntry>(FIND_ENTRY, [cacheKey]));
     return rows[0] ?? null;
   }
 
@@ -135,7 +130,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     // Fenced, the row is written only while `gate` holds the writer's lease row, locked until the statement commits.
     const { rows } = await retryIfConnectionLost(() =>
       runSql<{ held: number; cache_key: string | null }>(
-        this.#pool,
+        this.db.pool,
         sql`
       WITH ${gateOf(fence)}, stored AS (
         INSERT INTO audio_cache (id, tenant_id, cache_key, text, ssml, voice_id, voice_settings,
@@ -177,7 +172,7 @@ export class PrismaAudioCacheIndex implements AudioCacheIndex {
     const { storeId, projectId } = storeOf(entry);
     const { rows } = await retryIfConnectionLost(() =>
       runSql<{ held: number }>(
-        this.#pool,
+        this.db.pool,
         sql`
       WITH ${gateOf(fence)}, before AS (
         SELECT c.created_at, c.audio_blob_path FROM audio_cache AS c WHERE c.cache_key = ${entry.cacheKey}

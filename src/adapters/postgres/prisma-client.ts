@@ -17,8 +17,8 @@ export interface DatabaseOptions {
 type RawArgs = [query: TemplateStringsArray | Sql, ...values: unknown[]];
 
 /**
- * The database as the adapters reach it: one node-postgres pool (node-postgres's own connect retry, stall guard and
- * deadlines), and Prisma's client over that same pool for the statements that go through Prisma. The statements of a
+ * The database as the adapters reach it: one node-postgres pool (the app's connect retry, stall guard and deadlines:
+ * RetryingPool), and Prisma's client over that same pool for the statements that go through Prisma. The statements of a
  * HIT and of a miss go straight to the pool (`runSql`); Prisma's client runtime (~0.3 MB of the package, ~30 ms to
  * load, and its query compiler) is loaded at the first statement that needs it, not as an instance starts: a new
  * instance's first HIT does not wait for it. Open one per process and share it; `close()` ends both.
@@ -95,9 +95,9 @@ export class Database {
   }
 
   /**
-   * Ends Prisma's client, if it was loaded, and the pool. `$disconnect()` alone ends the pool only when the client's
-   * engine started (a statement through Prisma ran): an instance whose statements all went straight to the pool would
-   * keep its connections open until their idle timeout, and its process alive.
+   * Ends Prisma's client, if it was loaded, then the pool, which is ours to end (the driver adapter never ends it, see
+   * prisma-runtime.ts): without that, an instance would keep its connections open until their idle timeout, and its
+   * process alive. Statements after it fail.
    */
   async close(): Promise<void> {
     this.#closed = true;

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { LeaseGrant, Leases } from '../../ports/leases.ts';
 import { runSql, type Database } from './prisma-client.ts';
 import { sql, type Sql } from './sql.ts';
@@ -13,18 +12,14 @@ import { sql, type Sql } from './sql.ts';
  * can neither shorten nor stretch a lease.
  */
 export class PrismaLeases implements Leases {
-  readonly #pool: pg.Pool;
-
-  constructor(private readonly db: Database) {
-    this.#pool = db.pool;
-  }
+  constructor(private readonly db: Database) {}
 
   async take(name: string, ttlMs: number): Promise<LeaseGrant | undefined> {
     // A free name is inserted; a released one, or a held one that expired (a takeover: a new
     // token, one more generation), is updated. Two instances taking at once serialize on the row:
     // one gets it. `held_before` tells the taker whether the row was there (somebody held it).
     const { rows } = await runSql<{ token: string; generation: string; held_before: boolean }>(
-      this.#pool,
+      this.db.pool,
       sql`
       INSERT INTO audio_cache_leases AS l (name, token, generation, taken_at, expires_at)
       VALUES (${name}, gen_random_uuid(), 1, clock_timestamp(), ${expiryIn(ttlMs)})
@@ -43,7 +38,7 @@ export class PrismaLeases implements Leases {
   async renew(grant: LeaseGrant, ttlMs: number): Promise<boolean> {
     // Ours while nobody took it over, even past its expiry: until then nobody else holds it.
     const { rowCount } = await runSql(
-      this.#pool,
+      this.db.pool,
       sql`UPDATE audio_cache_leases SET expires_at = ${expiryIn(ttlMs)}
        WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );
@@ -52,7 +47,7 @@ export class PrismaLeases implements Leases {
 
   async release(grant: LeaseGrant): Promise<void> {
     await runSql(
-      this.#pool,
+      this.db.pool,
       sql`UPDATE audio_cache_leases SET released = true, expires_at = clock_timestamp()
        WHERE name = ${grant.name} AND token = ${grant.token}::uuid AND NOT released`,
     );

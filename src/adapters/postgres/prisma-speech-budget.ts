@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { SpeechBudget } from '../../ports/speech-budget.ts';
 import { runSql, type Database } from './prisma-client.ts';
 import { sql } from './sql.ts';
@@ -9,18 +8,14 @@ import { sql } from './sql.ts';
  * loads no Prisma client runtime.
  */
 export class PrismaSpeechBudget implements SpeechBudget {
-  readonly #pool: pg.Pool;
-
-  constructor(db: Database) {
-    this.#pool = db.pool;
-  }
+  constructor(private readonly db: Database) {}
 
   async reserve(tenantId: string, day: string, characters: number, limit: number): Promise<boolean> {
     if (characters > limit) return false;
     // One statement: the row is created with the reservation, or its count raised only while
     // the total stays within the limit (the row lock serializes concurrent reservations).
     const { rowCount } = await runSql(
-      this.#pool,
+      this.db.pool,
       sql`
       INSERT INTO audio_cache_default_key_usage AS u (tenant_id, day, characters)
       VALUES (${tenantId}::uuid, ${day}::date, ${characters})
@@ -32,7 +27,7 @@ export class PrismaSpeechBudget implements SpeechBudget {
 
   async release(tenantId: string, day: string, characters: number): Promise<void> {
     await runSql(
-      this.#pool,
+      this.db.pool,
       sql`
       UPDATE audio_cache_default_key_usage
          SET characters = GREATEST(characters - ${characters}, 0)
@@ -43,7 +38,7 @@ export class PrismaSpeechBudget implements SpeechBudget {
   async used(tenantId: string, day: string): Promise<number> {
     // bigint: node-postgres gives it as text.
     const { rows } = await runSql<{ characters: string }>(
-      this.#pool,
+      this.db.pool,
       sql`SELECT characters FROM audio_cache_default_key_usage
            WHERE tenant_id = ${tenantId}::uuid AND day = ${day}::date`,
     );
