@@ -8,7 +8,7 @@
 // answering the same bytes, in the same run, as further references; miss overhead (total − the stand-in's latency)
 // and time to the first audio byte of a miss; fairness between tenants: tenant B's one audition behind tenant A's 200
 // simultaneous misses (speech latency 1 s), against B alone. Then, with no other load running: CPU µs per answer of
-// a warm HIT, the static answer and the one-function floor (cpu-probe.ts: BENCH_CPU_ANSWERS, 20,000, in 3 interleaved
+// a warm HIT, the static answer and the two floors (cpu-probe.ts: BENCH_CPU_ANSWERS, 20,000, in 3 interleaved
 // rounds, no profiler); start-up (start-up.ts, COLD_RUNS rounds, 5): spawn → listening (host modules, app modules,
 // configuration, functions and listening) → first HIT of the deployment package (its auth and blob Server-Timing)
 // against the one-function floor and a bare Node floor; and index lookup latency at 10,000 and at 1,000,000 rows.
@@ -244,7 +244,7 @@ async function main() {
     await new Promise<void>((resolve) => baseline!.listen(0, '127.0.0.1', resolve));
     const staticBaseline = await load({ url: `http://127.0.0.1:${(baseline.address() as AddressInfo).port}/` });
 
-    // With no other load: CPU per answer (the warm HIT, the static answer, the one-function floor), then start-up.
+    // With no other load: CPU per answer (the warm HIT, the static answer, the two floors), then start-up.
     const { rounds: cpuRounds, ...cpu } = await probeCpuPerAnswer(stack, { answers: CPU_ANSWERS, rounds: CPU_ROUNDS });
     console.log(`CPU µs per answer, by round: ${JSON.stringify(cpuRounds)}`);
     const startUp = startUpFigures(await measureStartUp(stack, { runs: START_RUNS, bundle, compiledSources: false }));
@@ -304,8 +304,10 @@ async function main() {
       warm_hit_cpu_us: cpu.warm_hit_cpu_us,
       static_cpu_us: cpu.static_cpu_us,
       floor_cpu_us: cpu.floor_cpu_us,
+      library_floor_cpu_us: cpu.library_floor_cpu_us,
       warm_hit_cpu_vs_static: cpu.warm_hit_cpu_vs_static,
       floor_cpu_vs_static: cpu.floor_cpu_vs_static,
+      library_floor_cpu_vs_static: cpu.library_floor_cpu_vs_static,
       warm_hit_cpu_beyond_floor_us: cpu.warm_hit_cpu_beyond_floor_us,
       ...startUp,
       runs: RUNS,

@@ -3,7 +3,9 @@
 // - warm HIT: the local host serving the app, memory tier on, the web client's body and a real token over LINES lines;
 // - static: a bare Node HTTP server in its own process answering the same MP3 bytes, nothing else;
 // - floor: one function answering the same bytes and headers in the same local host (floor-app.ts with
-//   BENCH_AUDIO_FILE, bundled like the package): what any v4 HTTP function pays before a line of ours runs.
+//   BENCH_AUDIO_FILE, bundled like the package): what any v4 HTTP function pays before a line of ours runs;
+// - library floor: that function under a bare Node HTTP server doing only what the Functions library itself needs per
+//   invocation (library-floor.ts): the part of the floor that no host, ours or Azure's, can take away.
 // Each first serves 2,000 answers unmeasured (the JIT compiles its path), then `rounds` interleaved rounds of `answers`
 // answers at CONNECTIONS at once; per round, each process's CPU time (utime + stime, /proc/{pid}/stat) over its
 // window divided by its answers; the figures are the rounds' medians.
@@ -15,6 +17,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { findFreePort } from '../local-services/free-port.ts';
+import { projectRoot } from '../project-root.ts';
 import { buildBenchApp } from './bench-app.ts';
 import { auditionBody, stopHost, type BenchStack } from './bench-stack.ts';
 import { monotonicUs, type Window } from './cpu-profile.ts';
@@ -81,17 +84,35 @@ export function auditionTraffic(stack: BenchStack) {
 }
 
 /** The bare static answer: a Node HTTP server in its own process, the bytes of `file`, nothing else. */
-async function startStaticServer(file: string): Promise<{ child: ChildProcess; port: number }> {
-  const port = await findFreePort();
-  const source = `
+function startStaticServer(file: string): Promise<{ child: ChildProcess; port: number }> {
+  return startServer((port) => [
+    '-e',
+    `
     const bytes = require('node:fs').readFileSync(${JSON.stringify(file)});
     require('node:http').createServer((req, res) => {
       req.resume();
       res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': bytes.length }).end(bytes);
-    }).listen(${port}, '127.0.0.1', () => console.log('Listening on ${port}'));`;
-  const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+    }).listen(${port}, '127.0.0.1', () => console.log('Listening on ${port}'));`,
+  ]);
+}
+
+/** The library floor (library-floor.ts, this checkout's build): the floor function under a bare Node HTTP server. */
+function startLibraryFloor(file: string): Promise<{ child: ChildProcess; port: number }> {
+  return startServer(() => [path.join(projectRoot(), 'dist/tools/bench/library-floor.js')], { BENCH_AUDIO_FILE: file });
+}
+
+/** A server in its own process on a free port, once it says it is listening. */
+async function startServer(
+  args: (port: number) => string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; port: number }> {
+  const port = await findFreePort();
+  const child = spawn(process.execPath, args(port), {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`static server exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`${args(port).join(' ').slice(0, 80)} exited (${code})`)));
     readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening') && resolve());
   });
   return { child, port };
@@ -99,7 +120,7 @@ async function startStaticServer(file: string): Promise<{ child: ChildProcess; p
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** CPU µs per answer of a warm HIT, the static answer and the function floor (medians of `rounds`), and ratios. */
+/** CPU µs per answer of a warm HIT, the static answer and the two floors (medians of `rounds`), and ratios. */
 export async function probeCpuPerAnswer(stack: BenchStack, { answers, rounds }: { answers: number; rounds: number }) {
   const traffic = auditionTraffic(stack);
   const floorApp = await buildBenchApp('floor-app');
@@ -114,13 +135,16 @@ export async function probeCpuPerAnswer(stack: BenchStack, { answers, rounds }: 
     children.push(floor.child);
     const staticServer = await startStaticServer(audioFile);
     children.push(staticServer.child);
+    const library = await startLibraryFloor(audioFile);
+    children.push(library.child);
     const targets = {
       static: { pid: staticServer.child.pid!, options: { url: `http://127.0.0.1:${staticServer.port}/` } },
+      library: { pid: library.child.pid!, options: { url: traffic.url(library.port), requests: traffic.requests } },
       floor: { pid: floor.child.pid!, options: { url: traffic.url(floor.port), requests: traffic.requests } },
       hit: { pid: app.child.pid!, options: { url: traffic.url(app.port), requests: traffic.requests } },
     };
     type Target = keyof typeof targets;
-    const measured: Record<Target, Measured[]> = { static: [], floor: [], hit: [] };
+    const measured: Record<Target, Measured[]> = { static: [], library: [], floor: [], hit: [] };
     for (const { pid, options } of Object.values(targets)) await measure(pid, options, JIT_WARM_UP);
     for (let round = 0; round < rounds; round++) {
       for (const [name, { pid, options }] of Object.entries(targets)) {
@@ -132,10 +156,13 @@ export async function probeCpuPerAnswer(stack: BenchStack, { answers, rounds }: 
     return {
       warm_hit_cpu_us: cpu('hit'),
       floor_cpu_us: cpu('floor'),
+      library_floor_cpu_us: cpu('library'),
       static_cpu_us: cpu('static'),
       // The issue's goal: ≤ 3.
       warm_hit_cpu_vs_static: +(cpu('hit') / cpu('static')).toFixed(2),
       floor_cpu_vs_static: +(cpu('floor') / cpu('static')).toFixed(2),
+      // What the Functions library alone costs per invocation: the least a v4 function's answer can cost.
+      library_floor_cpu_vs_static: +(cpu('library') / cpu('static')).toFixed(2),
       warm_hit_cpu_beyond_floor_us: cpu('hit') - cpu('floor'),
       warm_hit_rps: rps('hit'),
       floor_rps: rps('floor'),
