@@ -4,8 +4,8 @@
 // - static: a bare Node HTTP server in its own process answering the same MP3 bytes, nothing else;
 // - floor: one function answering the same bytes and headers in the same local host (floor-app.ts with
 //   BENCH_AUDIO_FILE, bundled like the package): what any v4 HTTP function pays before a line of ours runs;
-// - library floor: that function under a bare Node HTTP server doing only what the Functions library itself needs per
-//   invocation (library-floor.ts): the part of the floor that no host, ours or Azure's, can take away.
+// - library floor: that function under a bare Node HTTP server doing what the Functions library does per invocation
+//   in Azure (library-floor.ts, a lower bound of it), which our local host partly bypasses.
 // Each first serves 2,000 answers unmeasured (the JIT compiles its path), then `rounds` interleaved rounds of `answers`
 // answers at CONNECTIONS at once; per round, each process's CPU time (utime + stime, /proc/{pid}/stat) over its
 // window divided by its answers; the figures are the rounds' medians.
@@ -85,7 +85,7 @@ export function auditionTraffic(stack: BenchStack) {
 
 /** The bare static answer: a Node HTTP server in its own process, the bytes of `file`, nothing else. */
 function startStaticServer(file: string): Promise<{ child: ChildProcess; port: number }> {
-  return startServer((port) => [
+  return startServer('static server', (port) => [
     '-e',
     `
     const bytes = require('node:fs').readFileSync(${JSON.stringify(file)});
@@ -98,11 +98,14 @@ function startStaticServer(file: string): Promise<{ child: ChildProcess; port: n
 
 /** The library floor (library-floor.ts, this checkout's build): the floor function under a bare Node HTTP server. */
 function startLibraryFloor(file: string): Promise<{ child: ChildProcess; port: number }> {
-  return startServer(() => [path.join(projectRoot(), 'dist/tools/bench/library-floor.js')], { BENCH_AUDIO_FILE: file });
+  return startServer('library floor', () => [path.join(projectRoot(), 'dist/tools/bench/library-floor.js')], {
+    BENCH_AUDIO_FILE: file,
+  });
 }
 
 /** A server in its own process on a free port, once it says it is listening. */
 async function startServer(
+  label: string,
   args: (port: number) => string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ child: ChildProcess; port: number }> {
@@ -112,7 +115,8 @@ async function startServer(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${args(port).join(' ').slice(0, 80)} exited (${code})`)));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`${label} exited (${code ?? signal})`)));
     readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('Listening') && resolve());
   });
   return { child, port };
@@ -161,7 +165,7 @@ export async function probeCpuPerAnswer(stack: BenchStack, { answers, rounds }: 
       // The issue's goal: ≤ 3.
       warm_hit_cpu_vs_static: +(cpu('hit') / cpu('static')).toFixed(2),
       floor_cpu_vs_static: +(cpu('floor') / cpu('static')).toFixed(2),
-      // What the Functions library alone costs per invocation: the least a v4 function's answer can cost.
+      // What the Functions library alone costs per invocation in Azure (a lower bound), before any code of ours.
       library_floor_cpu_vs_static: +(cpu('library') / cpu('static')).toFixed(2),
       warm_hit_cpu_beyond_floor_us: cpu('hit') - cpu('floor'),
       warm_hit_rps: rps('hit'),

@@ -4,7 +4,8 @@
 // - CPU per answer, with no profiler attached (cpu-probe.ts, which `npm run bench` runs too, with fewer answers):
 //   PROFILE_WARM_HITS (20,000) warm HITs, as many static answers (a bare Node HTTP server answering the same MP3 bytes)
 //   and as many answers of the warm HIT's floor (one function answering the same bytes and headers in the same local
-//   host, floor-app.ts), in 3 interleaved rounds (medians), each process's CPU time (utime + stime, /proc) over its
+//   host, floor-app.ts) and of the library floor (that function with only the Functions library's own work around it,
+//   library-floor.ts), in 3 interleaved rounds (medians), each process's CPU time (utime + stime, /proc) over its
 //   window divided by its answers;
 // - then, in hosts started under `node --cpu-prof`: the warm HIT's profile over as many warm HITs, by part of the
 //   program (cpu-profile.ts), and the inclusive time of our steps (authentication, body parsing, key derivation,
